@@ -1,0 +1,152 @@
+"""The one narrow interface every engine implements.
+
+An adapter renders DDL for its engine from sqlglot expressions (pure, so ``runner compile`` can
+write the exact statements without a connection) and executes statements. The build never
+speaks SQL text to an engine except through these methods. Adapters are used from several worker
+threads at once: an implementation keeps one connection per thread (or serialises access).
+
+Physical-table protocol (the same on every engine, see ``runner.materialize``): a model is built
+into ``<model>__<fingerprint>`` with a plain ``CREATE TABLE … AS``; only after that succeeds does
+the pointer ``<model>`` (a view) move to it. A failed build drops only the new, partial table.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlglot import exp
+
+
+@dataclass(frozen=True)
+class ModelDDLConfig:
+    """What of a model's config reaches its DDL (Data Distiller's ``WITH (...)`` options)."""
+
+    schema: str | None = None
+    rowvalidation: bool | None = None
+    label: str | None = None
+
+
+@dataclass
+class ExecResult:
+    """What running one materializing statement produced.
+
+    ``query_id`` and ``dataset_id`` are set by engines that have them (Data Distiller).
+    """
+
+    rows: int | None = None
+    query_id: str | None = None
+    dataset_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Adapter(ABC):
+    """A connection to one engine, configured by one ``targets.<name>`` block of project.yml.
+
+    Class attributes:
+        type: the ``type:`` value in project.yml that selects this adapter.
+        dialect: the sqlglot dialect statements are rendered in.
+        config_keys: allowed keys of the target block and a one-line description of each
+            (used for strict validation and the README reference).
+    """
+
+    type: ClassVar[str]
+    dialect: ClassVar[str]
+    config_keys: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, name: str, config: dict[str, Any], root: Path) -> None:
+        """Args:
+        name: the target's name in project.yml.
+        config: the target block, already validated by ``validate_config`` and with
+            ``${ENV}`` references substituted.
+        root: the project directory (relative paths in config are relative to it).
+        """
+        self.name = name
+        self.config = config
+        self.root = root
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any], keypath: str) -> None:
+        """Raise ProjectError (naming project.yml and ``keypath``) for a malformed target block.
+
+        The default checks keys against ``config_keys``; adapters add type checks.
+        """
+        from runner.config import check_keys
+
+        check_keys(config, {"type", "threads", *cls.config_keys}, keypath)
+
+    @property
+    def max_threads(self) -> int | None:
+        """The most statements this engine should run at once (None = no limit)."""
+        return None
+
+    # -- rendering (pure) ------------------------------------------------------------------
+    def create_table_sql(self, name: str, select: exp.Query, ddl: ModelDDLConfig) -> str:
+        """``CREATE TABLE name AS select`` in this engine's dialect."""
+        create = exp.Create(this=exp.to_table(name), kind="TABLE", expression=select)
+        return create.sql(dialect=self.dialect)
+
+    def create_view_sql(self, name: str, select: exp.Query) -> str:
+        """``CREATE VIEW name AS select`` (the physical relation of a view model)."""
+        create = exp.Create(this=exp.to_table(name), kind="VIEW", expression=select)
+        return create.sql(dialect=self.dialect)
+
+    def pointer_sql(self, name: str, physical: str) -> str:
+        """``CREATE OR REPLACE VIEW name AS SELECT * FROM physical``: move a model's pointer."""
+        select = exp.select("*").from_(exp.to_table(physical))
+        create = exp.Create(this=exp.to_table(name), kind="VIEW", expression=select, replace=True)
+        return create.sql(dialect=self.dialect)
+
+    def drop_sql(self, name: str, kind: str) -> str:
+        """``DROP TABLE|VIEW IF EXISTS name``."""
+        return exp.Drop(this=exp.to_table(name), kind=kind.upper(), exists=True).sql(
+            dialect=self.dialect
+        )
+
+    # -- execution -------------------------------------------------------------------------
+    @abstractmethod
+    def open(self) -> None:
+        """Connect (or check that a connection can be made). Raises RunError."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release every connection this adapter holds."""
+
+    @abstractmethod
+    def execute(self, sql: str) -> None:
+        """Run one statement that returns no rows. Raises RunError with the engine's message."""
+
+    @abstractmethod
+    def fetch(self, sql: str) -> list[tuple]:
+        """Run one query and return all its rows."""
+
+    def materialize(self, sql: str, *, model: str, physical: str) -> ExecResult:
+        """Run a statement that creates ``physical`` (CTAS or CREATE VIEW) and report on it.
+
+        The default executes it and counts the rows of a table; Data Distiller overrides this
+        to submit a batch query and look up the new dataset.
+        """
+        self.execute(sql)
+        return ExecResult()
+
+    @abstractmethod
+    def relations(self) -> dict[str, str]:
+        """Every table and view in the target schema: ``{lowercased name: 'table'|'view'}``."""
+
+    def exists(self, name: str) -> bool:
+        """Whether a table or view named ``name`` exists (case-insensitive)."""
+        return name.lower() in self.relations()
+
+    def row_count(self, name: str) -> int:
+        """Rows in ``name``."""
+        query = exp.select(exp.Count(this=exp.Star())).from_(exp.to_table(name))
+        return int(self.fetch(query.sql(dialect=self.dialect))[0][0])
+
+    def __enter__(self) -> Adapter:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
