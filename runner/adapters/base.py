@@ -15,9 +15,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlglot import exp
+
+if TYPE_CHECKING:
+    import pyarrow
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,10 @@ class Adapter(ABC):
     @abstractmethod
     def fetch(self, sql: str) -> list[tuple]:
         """Run one query and return all its rows."""
+
+    def fetch_arrow(self, sql: str) -> "pyarrow.Table":
+        """Run one query and return its rows as an Arrow table (nested types kept where the engine has them)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot return Arrow tables")
 
     def materialize(self, sql: str, *, model: str, physical: str) -> ExecResult:
         """Run a statement that creates ``physical`` (CTAS or CREATE VIEW) and report on it.
