@@ -1,0 +1,85 @@
+"""What every destination receives and returns.
+
+The build hands the exporter a :class:`BuiltDataset` per model (its physical table and, on Data
+Distiller, its Catalog dataset id) and an :class:`ExportContext` (the open adapter, the target,
+where to keep state, the Platform client, a progress sink). Each export produces one
+:class:`ExportResult`, which goes into ``target/run_results.json``. A destination never raises
+for a failed export: it returns a result with status ``error`` and a one-line message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from destinations.config import ExportSpec
+
+if TYPE_CHECKING:
+    from runner.adapters import Adapter
+    from runner.platform import PlatformClient
+
+STATUSES = ("success", "error", "skipped", "planned", "deleted")
+
+
+@dataclass(frozen=True)
+class BuiltDataset:
+    """A model's table as built in this run."""
+
+    model: str
+    relation: str
+    fingerprint: str
+    dataset_id: str | None
+
+
+@dataclass
+class ExportContext:
+    """Everything an export needs from the build.
+
+    ``project_name`` (defaults to the project folder's name), ``clock`` and ``sleep`` are
+    additions with defaults: tests pass a fixed clock and a sleep that does not wait.
+    """
+
+    adapter: Adapter
+    target_name: str
+    target_type: str
+    project_root: Path
+    state_dir: Path
+    platform: PlatformClient | None
+    echo: Callable[[str], None]
+    project_name: str = ""
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+    @property
+    def project(self) -> str:
+        return self.project_name or self.project_root.resolve().name
+
+
+@dataclass
+class ExportResult:
+    """The outcome of one export (``plan`` lists the calls of a dry run)."""
+
+    model: str
+    destination: str
+    status: str
+    message: str
+    flow_id: str | None = None
+    run_id: str | None = None
+    records: int | None = None
+    bytes: int | None = None
+    files: int | None = None
+    path: str | None = None
+    plan: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict for run_results.json."""
+        return asdict(self)
+
+
+def result(spec: ExportSpec, status: str, message: str, **kw: Any) -> ExportResult:
+    """An ExportResult for ``spec``."""
+    return ExportResult(model=spec.model, destination=spec.name, status=status,
+                        message=message, **kw)

@@ -1,0 +1,411 @@
+"""Dataset export through Adobe Flow Service: the call sequence of contract §5.2 and §5.5.
+
+One export owns four remote objects, named deterministically ``runner:<project>:<model>:<name>``:
+a base connection (the destination's credentials), a source connection (reading one Catalog
+dataset through the ``activation-datalake`` spec), a target connection (bucket, path, format) and
+the flow joining them. A run makes sure they exist, then triggers an ad hoc run and polls it:
+
+1. state says nothing -> look the flow up by name (the state file may be gone), else check the
+   dataset is eligible and create base, source, target connection and flow (a failure half-way
+   deletes what it created);
+2. state names a flow -> ``GET`` it: deleted in the UI -> delete its leftovers and recreate;
+   disabled -> ``POST …/action?op=enable``; a new dataset version -> a new source connection,
+   the flow re-pointed (``PATCH`` with ``If-Match``), the old source connection deleted;
+   a changed destination config -> everything deleted and recreated;
+3. ``POST …/adhocrun`` (retrying "not ready for dataset export" a bounded number of times), then
+   ``GET /runs/{id}`` until the run finishes or ``wait.run_timeout`` passes.
+
+Flow Service answers creates with ``{"id", "etag"}`` and gets with ``{"items": [...]}``; the
+helpers ``_created`` and ``_item`` are the one place those shapes are read.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+from destinations.base import BuiltDataset, ExportContext, ExportResult, result
+from destinations.config import ExportSpec
+from destinations.state import ExportState
+from destinations.types import (ADHOC_ACCEPT, ADHOC_RUN, DESTINATION_TYPES, FLOWSERVICE,
+                                NOT_READY, SOURCE_SPEC_ID, choose_auth)
+from runner.errors import PlatformError, RunError, RunnerError
+from runner.secrets import Secret, mask
+
+FINAL = ("success", "failed", "partialSuccess", "cancelled")
+YEAR = 365 * 86400
+_KINDS = (("flow_id", "flows"), ("target_id", "targetConnections"),
+          ("source_id", "sourceConnections"), ("base_id", "connections"))
+
+
+def _created(body: Any, what: str) -> tuple[str, str | None]:
+    """``(id, etag)`` of a create response; RunError if Flow Service returned no id."""
+    if not isinstance(body, dict) or not body.get("id"):
+        raise RunError(f"Flow Service did not return an id for the new {what}: {body!r:.200}")
+    return body["id"], body.get("etag")
+
+
+def _item(body: Any) -> dict[str, Any] | None:
+    """The object of a get-by-id response (``{"items": [obj]}``), None if empty."""
+    items = body.get("items") if isinstance(body, dict) else None
+    return items[0] if items else None
+
+
+class FlowExport:
+    """One export of one dataset to one Flow Service destination."""
+
+    def __init__(self, spec: ExportSpec, dataset: BuiltDataset, ctx: ExportContext,
+                 state: ExportState) -> None:
+        self.spec, self.dataset, self.ctx, self.state = spec, dataset, ctx, state
+        self.dtype = DESTINATION_TYPES[spec.type]
+        self.auth = choose_auth(self.dtype, set(spec.params))
+        self.key = f"{spec.model}:{spec.name}"
+        self.name = f"runner:{ctx.project}:{spec.model}:{spec.name}"
+        self.secrets: list[Secret] = []
+
+    # -- payloads ----------------------------------------------------------------------------
+    def target_params(self) -> dict[str, str]:
+        params = {"mode": "Server-to-server", "datasetFileType": self.spec.format.upper(),
+                  "compression": self.spec.compression.upper()}
+        params.update({api: self.spec.params[key] for api, key in self.dtype.target_params.items()})
+        return params
+
+    def _auth_values(self) -> dict[str, str]:
+        """The base connection's auth params, secrets read from the environment now."""
+        values: dict[str, str] = {}
+        for api, key in (self.auth.params.items() if self.auth else ()):
+            value = self.spec.params[key]
+            if key.endswith("_env"):
+                if not os.environ.get(value):
+                    raise RunError(f"{self.spec.keypath}.destination.{key}: environment variable "
+                                   f"{value} is not set; export it before running")
+                secret = os.environ[value]
+                if api == "sshKey" and secret.lstrip().startswith("-----BEGIN"):
+                    secret = base64.b64encode(secret.encode()).decode()
+                self.secrets.append(Secret(secret))
+                value = secret
+            values[api] = value
+        return values
+
+    def base_payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": f"{self.name}:base",
+                                "connectionSpec": {"id": self.dtype.connection_spec,
+                                                   "version": "1.0"}}
+        if self.auth:
+            body["auth"] = {"specName": self.auth.spec_name, "params": self._auth_values()}
+        return body
+
+    def source_payload(self) -> dict[str, Any]:
+        return {"name": f"{self.name}:source",
+                "description": f"dataset {self.dataset.dataset_id} ({self.dataset.relation})",
+                "connectionSpec": {"id": SOURCE_SPEC_ID, "version": "1.0"},
+                "params": {"datasets": [{"dataSetId": self.dataset.dataset_id,
+                                         "name": self.spec.model}]}}
+
+    def target_payload(self, base_id: str) -> dict[str, Any]:
+        return {"name": f"{self.name}:target", "baseConnectionId": base_id,
+                "connectionSpec": {"id": self.dtype.connection_spec, "version": "1.0"},
+                "params": self.target_params()}
+
+    def schedule_params(self) -> dict[str, Any]:
+        """Ad hoc: a daily schedule starting a year ahead, as aepp does; else the declared one."""
+        now = int(self.ctx.clock())
+        sched = self.spec.schedule
+        if sched is None:
+            return {"startTime": now + YEAR, "timeUnit": "day", "interval": 1}
+        params: dict[str, Any] = {"startTime": sched.start_time or now,
+                                  "timeUnit": sched.time_unit, "interval": sched.interval}
+        if sched.end_time:
+            params["endTime"] = sched.end_time
+        if sched.export_mode:
+            params["exportMode"] = sched.export_mode
+        return params
+
+    def flow_payload(self, source_id: str, target_id: str) -> dict[str, Any]:
+        return {"name": self.name,
+                "description": f"runner export of model {self.spec.model} to {self.dtype.title}",
+                "flowSpec": {"id": self.dtype.flow_spec, "version": "1.0"},
+                "sourceConnectionIds": [source_id], "targetConnectionIds": [target_id],
+                "transformations": [], "scheduleParams": self.schedule_params()}
+
+    # -- calls --------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        assert self.ctx.platform is not None
+        return self.ctx.platform.request(method, path, **kw)
+
+    def _get(self, kind: str, obj_id: str) -> dict[str, Any] | None:
+        """``GET /<kind>/<id>``; None when it no longer exists."""
+        try:
+            return _item(self._call("GET", f"{FLOWSERVICE}/{kind}/{obj_id}"))
+        except PlatformError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _create(self, kind: str, body: dict[str, Any], what: str) -> tuple[str, str | None]:
+        obj_id, etag = _created(self._call("POST", f"{FLOWSERVICE}/{kind}", json=body), what)
+        self.ctx.echo(f"{self.spec.model} -> {self.spec.name}: created {what} {obj_id}")
+        return obj_id, etag
+
+    def teardown(self, record: dict[str, Any]) -> list[str]:
+        """Delete the flow, then its connections (already-gone ones are fine)."""
+        deleted = []
+        for field, kind in _KINDS:
+            if not record.get(field):
+                continue
+            try:
+                self._call("DELETE", f"{FLOWSERVICE}/{kind}/{record[field]}")
+                deleted.append(f"{kind}/{record[field]}")
+            except PlatformError as exc:
+                if exc.status != 404:
+                    raise
+        return deleted
+
+    def _eligible(self) -> None:
+        """Refuse a dataset the activation-datalake source does not list (§5.2 step 0)."""
+        start = 0
+        for _ in range(200):
+            body = self._call("GET", f"{FLOWSERVICE}/connectionSpecs/{SOURCE_SPEC_ID}/configs",
+                              params={"outputType": "activationDatasets",
+                                      "outputField": "datasets", "start": start, "limit": 20,
+                                      "properties": "name,state"})
+            items = body.get("items", []) if isinstance(body, dict) else []
+            if any(i.get("id") == self.dataset.dataset_id for i in items):
+                return
+            if not (body.get("pageInfo") or {}).get("hasNext") or not items:
+                break
+            start += len(items)
+        raise RunError(f"dataset {self.dataset.dataset_id} ({self.dataset.relation}) is not "
+                       "eligible for dataset export; check that it is enabled and not a Profile "
+                       "dataset (GET connectionSpecs/…/configs?outputType=activationDatasets)")
+
+    def _find(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Look the flow up by name (the state file was lost); its record and the flow."""
+        params: dict[str, Any] | None = {"property": f"flowSpec.id=={self.dtype.flow_spec}"}
+        path = f"{FLOWSERVICE}/flows"
+        for _ in range(200):
+            body = self._call("GET", path, params=params) or {}
+            flow = next((f for f in body.get("items", []) if f.get("name") == self.name), None)
+            if flow:
+                target = self._get("targetConnections", flow["targetConnectionIds"][0]) or {}
+                source = self._get("sourceConnections", flow["sourceConnectionIds"][0]) or {}
+                datasets = (source.get("params") or {}).get("datasets") or [{}]
+                return {"flow_id": flow["id"], "source_id": flow["sourceConnectionIds"][0],
+                        "target_id": flow["targetConnectionIds"][0],
+                        "base_id": target.get("baseConnectionId"),
+                        "dataset_id": datasets[0].get("dataSetId"),
+                        "config": self.spec.config_hash()
+                        if target.get("params") == self.target_params() else "unknown"}, flow
+            nxt = ((body.get("_links") or {}).get("next") or {}).get("href")
+            if not nxt:
+                return None
+            path, params = nxt, None
+        return None
+
+    def _build(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Create base, source, target connection and flow; undo the partial set on failure."""
+        self._eligible()
+        record: dict[str, Any] = {"config": self.spec.config_hash(),
+                                  "dataset_id": self.dataset.dataset_id}
+        try:
+            record["base_id"], _ = self._create("connections", self.base_payload(),
+                                                "base connection")
+            record["source_id"], _ = self._create("sourceConnections", self.source_payload(),
+                                                  "source connection")
+            record["target_id"], _ = self._create(
+                "targetConnections", self.target_payload(record["base_id"]), "target connection")
+            flow_body = self.flow_payload(record["source_id"], record["target_id"])
+            record["flow_id"], etag = self._create("flows", flow_body, "flow")
+        except RunnerError:
+            self.teardown(record)
+            raise
+        if self.spec.schedule and not self.spec.schedule.end_time:
+            self.ctx.echo(f"warning: {self.spec.keypath}.schedule has no end_time: Adobe stops "
+                          "the flow six months after creation")
+        return record, {**flow_body, "id": record["flow_id"], "etag": etag, "state": "enabled"}
+
+    def _repoint(self, record: dict[str, Any], flow: dict[str, Any]) -> None:
+        """A new dataset version: a new source connection, the flow patched, the old one deleted."""
+        self._eligible()
+        old = record["source_id"]
+        new, _ = self._create("sourceConnections", self.source_payload(), "source connection")
+        try:
+            self._call("PATCH", f"{FLOWSERVICE}/flows/{record['flow_id']}",
+                       json=[{"op": "replace", "path": "/sourceConnectionIds", "value": [new]}],
+                       headers={"If-Match": flow["etag"]})
+        except RunnerError:
+            self.teardown({"source_id": new})
+            raise
+        record.update(source_id=new, dataset_id=self.dataset.dataset_id)
+        self.state.put(self.key, record)
+        self.teardown({"source_id": old})
+        self.ctx.echo(f"{self.spec.model} -> {self.spec.name}: flow {record['flow_id']} now "
+                      f"reads dataset {self.dataset.dataset_id}")
+
+    def ensure_flow(self) -> dict[str, Any]:
+        """Make the flow and its connections exist, enabled, reading this dataset; its record."""
+        record = self.state.get(self.key)
+        flow = self._get("flows", record["flow_id"]) if record else None
+        if record and (flow is None or record.get("config") != self.spec.config_hash()):
+            why = "was deleted" if flow is None else "has a changed destination config"
+            self.ctx.echo(f"{self.spec.model} -> {self.spec.name}: flow {record['flow_id']} "
+                          f"{why}; replacing it")
+            self.teardown(record)
+            self.state.put(self.key, None)
+            record = flow = None
+        if record is None and (found := self._find()):
+            record, flow = found
+            if record["config"] != self.spec.config_hash():
+                self.teardown(record)
+                record = flow = None
+        if record is None or flow is None:
+            record, flow = self._build()
+        self.state.put(self.key, record)
+        if flow.get("state") == "disabled":
+            self._call("POST", f"{FLOWSERVICE}/flows/{record['flow_id']}/action",
+                       params={"op": "enable"})
+            self.ctx.echo(f"{self.spec.model} -> {self.spec.name}: re-enabled flow "
+                          f"{record['flow_id']}")
+        if record["dataset_id"] != self.dataset.dataset_id:
+            self._repoint(record, flow)
+        return record
+
+    def trigger(self, flow_id: str) -> str:
+        """POST the ad hoc run; retry "not ready" ``wait.adhoc_retries`` times; the run id."""
+        wait = self.spec.wait
+        body = {"activationInfo": {"destinations": [
+            {"flowId": flow_id, "datasets": [{"id": self.dataset.dataset_id}]}]}}
+        for attempt in range(wait.adhoc_retries + 1):
+            try:
+                answer = self._call("POST", ADHOC_RUN, json=body,
+                                    headers={"Accept": ADHOC_ACCEPT})
+                break
+            except PlatformError as exc:
+                if NOT_READY not in str(exc) or attempt == wait.adhoc_retries:
+                    raise
+                self.ctx.echo(f"{self.spec.model} -> {self.spec.name}: flow not ready for "
+                              f"export yet; retry {attempt + 1}/{wait.adhoc_retries} in "
+                              f"{wait.adhoc_retry_wait:g} s")
+                self.ctx.sleep(wait.adhoc_retry_wait)
+        try:
+            url = answer["destinations"][0]["datasets"][0]["statusURL"]
+        except (KeyError, IndexError, TypeError):
+            raise RunError(f"ad hoc run of flow {flow_id}: no statusURL in {answer!r:.200}") from None
+        return str(url).rstrip("/").rsplit("/", 1)[-1]
+
+    def poll(self, run_id: str) -> dict[str, Any]:
+        """``GET /runs/{id}`` until it finishes; RunError after ``wait.run_timeout`` seconds."""
+        wait, started = self.spec.wait, self.ctx.clock()
+        while True:
+            run = self._get("runs", run_id)
+            status = ((run or {}).get("statusSummary") or {}).get("status", "pending")
+            if status in FINAL:
+                return run or {}
+            elapsed = self.ctx.clock() - started
+            if elapsed >= wait.run_timeout:
+                raise RunError(f"run {run_id} is still {status} after {elapsed:.0f} s; follow it "
+                               "in the Platform UI or raise the export's wait.run_timeout")
+            self.ctx.echo(f"{self.spec.model} -> {self.spec.name}: run {run_id} {status} "
+                          f"({elapsed:.0f} s)")
+            self.ctx.sleep(wait.poll_interval)
+
+    def landing(self) -> str:
+        shown = {api: self.spec.params[key] for api, key in (self.auth.params.items()
+                 if self.auth else ()) if not key.endswith("_env")}
+        root = self.dtype.landing_root(self.target_params(), shown)
+        return f"{root}/{self.dataset.dataset_id}"
+
+    # -- entry points -------------------------------------------------------------------------
+    def run(self) -> ExportResult:
+        """Ensure the flow, run it now, report the run's metrics; never raises a RunnerError."""
+        if not self.dataset.dataset_id:
+            return result(self.spec, "error", f"model {self.spec.model} has no Catalog dataset "
+                          "id; Flow Service exports need a data_distiller build")
+        record: dict[str, Any] = {}
+        run_id = None
+        try:
+            record = self.ensure_flow()
+            run_id = self.trigger(record["flow_id"])
+            self.ctx.echo(f"{self.spec.model} -> {self.spec.name}: run {run_id} started")
+            run = self.poll(run_id)
+        except RunnerError as exc:
+            return result(self.spec, "error", mask(str(exc), *self.secrets),
+                          flow_id=record.get("flow_id"), run_id=run_id)
+        metrics = run.get("metrics") or {}
+        summary = run.get("statusSummary") or {}
+        records = (metrics.get("recordSummary") or {}).get("outputRecordCount")
+        size = (metrics.get("sizeSummary") or {}).get("outputBytes")
+        files = (metrics.get("fileSummary") or {}).get("outputFileCount")
+        common = dict(flow_id=record["flow_id"], run_id=run_id, records=records, bytes=size,
+                      files=files, path=self.landing())
+        if summary.get("status") != "success":
+            errors = "; ".join(str(e.get("message", e)) for e in summary.get("errors") or [])
+            return result(self.spec, "error", f"run {run_id} of flow {record['flow_id']} "
+                          f"{summary.get('status')}: {errors or 'no reason given'}", **common)
+        return result(self.spec, "success", f"exported {records} rows in {files} file(s) to "
+                      f"{self.dtype.title} {self.landing()}", **common)
+
+    def delete(self, dry_run: bool = False) -> ExportResult:
+        """Delete the flow, then its connections."""
+        try:
+            record = self.state.get(self.key) or (None if dry_run else
+                                                  (self._find() or (None, None))[0])
+            if record is None:
+                return result(self.spec, "skipped", f"no flow named {self.name} to delete")
+            if dry_run:
+                plan = [f"DELETE {FLOWSERVICE}/{kind}/{record[f]} — remove the {kind[:-1]}"
+                        for f, kind in _KINDS if record.get(f)]
+                return result(self.spec, "planned", f"delete flow {record['flow_id']} and its "
+                              "connections", flow_id=record["flow_id"], plan=plan)
+            deleted = self.teardown(record)
+        except RunnerError as exc:
+            return result(self.spec, "error", str(exc))
+        self.state.put(self.key, None)
+        return result(self.spec, "deleted", f"deleted {', '.join(deleted) or 'nothing (gone)'}",
+                      flow_id=record["flow_id"])
+
+    def plan(self) -> ExportResult:
+        """The calls a run would make, from the state file only (no call is made)."""
+        fs, ds = FLOWSERVICE, self.dataset.dataset_id or "<dataset id after the build>"
+        record = self.state.get(self.key)
+        lines = []
+        if record and record.get("config") != self.spec.config_hash():
+            lines += [f"DELETE {fs}/{kind}/{record[f]} — the destination config changed"
+                      for f, kind in _KINDS if record.get(f)]
+            record = None
+        if record is None:
+            sched = self.schedule_params()
+            when = ("ad hoc only: schedule starts "
+                    + datetime.fromtimestamp(sched["startTime"], timezone.utc).strftime("%Y-%m-%d")
+                    if self.spec.schedule is None else
+                    f"every {sched['interval']} {sched['timeUnit']}(s)")
+            auth = f"auth '{self.auth.spec_name}'" if self.auth else "no auth"
+            target = ", ".join(f"{k}={v}" for k, v in self.target_params().items())
+            lines += [
+                f"GET {fs}/flows?property=flowSpec.id=={self.dtype.flow_spec} — look for an "
+                f"existing flow named {self.name}",
+                f"GET {fs}/connectionSpecs/{SOURCE_SPEC_ID}/configs?outputType=activationDatasets"
+                f" — check dataset {ds} is eligible for export",
+                f"POST {fs}/connections — {self.dtype.title} base connection ({auth})",
+                f"POST {fs}/sourceConnections — source reading dataset {ds}",
+                f"POST {fs}/targetConnections — target {target}",
+                f"POST {fs}/flows — flow {self.name} (flowSpec {self.dtype.flow_spec}, {when})"]
+        else:
+            flow = record["flow_id"]
+            lines.append(f"GET {fs}/flows/{flow} — check the flow still exists (recreate it if "
+                         "deleted) and is enabled (POST …/action?op=enable if not)")
+            if record.get("dataset_id") != self.dataset.dataset_id:
+                lines += [f"POST {fs}/sourceConnections — source reading the new dataset {ds}",
+                          f"PATCH {fs}/flows/{flow} — point the flow at it (If-Match etag)",
+                          f"DELETE {fs}/sourceConnections/{record['source_id']} — the old "
+                          f"source of dataset {record.get('dataset_id')}"]
+        wait = self.spec.wait
+        lines += [f"POST {ADHOC_RUN} — export dataset {ds} now (retry 'not ready' up to "
+                  f"{wait.adhoc_retries} times, {wait.adhoc_retry_wait:g} s apart)",
+                  f"GET {fs}/runs/{{runId}} — poll every {wait.poll_interval:g} s until the run "
+                  f"finishes (at most {wait.run_timeout:g} s)"]
+        return result(self.spec, "planned", f"{len(lines)} calls to export to "
+                      f"{self.dtype.title}", flow_id=record and record["flow_id"],
+                      path=self.landing(), plan=lines)
