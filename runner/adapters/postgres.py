@@ -1,0 +1,135 @@
+"""The PostgreSQL adapter: build models into a schema of any PostgreSQL database.
+
+A target block gives a libpq ``dsn`` (URL or ``key=value`` form; the core has already substituted
+``${ENV}`` references, so a password can come from the environment) and optionally a ``schema``:
+it is created when absent and every connection's ``search_path`` points at it, so the runner's
+unqualified relation names all live there. Models arrive already transpiled to PostgreSQL by the
+core; this module only renders DDL and runs it. Each worker thread has its own autocommit
+connection (:class:`~runner.adapters.pg_common.PgSessions`); a connection the server dropped is
+reopened once for statements that are safe to repeat, and a ``CREATE TABLE … AS`` that died with
+its connection is run again after dropping whatever it left behind.
+
+    targets:
+      pg:
+        type: postgres
+        dsn: postgresql://runner:${PGPASSWORD}@db.example.com:5432/features
+        schema: features
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlglot import exp
+
+from runner.adapters.base import Adapter, ExecResult
+from runner.adapters.pg_common import (PgSessions, drop_sql, list_relations, rows_to_arrow,
+                                       statement_info)
+from runner.errors import ProjectError
+
+if TYPE_CHECKING:
+    import pyarrow
+    from psycopg2.extensions import connection as Connection
+
+
+def dsn_password(dsn: str) -> str | None:
+    """The password in a libpq DSN (URL or key=value form), or None; unparsable DSNs give None."""
+    from psycopg2.extensions import parse_dsn
+    import psycopg2
+
+    try:
+        return parse_dsn(dsn).get("password")
+    except psycopg2.ProgrammingError:
+        return None
+
+
+class PostgresAdapter(Adapter):
+    """Runs models on PostgreSQL through psycopg2, one connection per worker thread."""
+
+    type: ClassVar[str] = "postgres"
+    dialect: ClassVar[str] = "postgres"
+    config_keys: ClassVar[dict[str, str]] = {
+        "dsn": "libpq connection string or URL, e.g. postgresql://user:${PGPASSWORD}@host:5432/db",
+        "schema": "schema that holds every relation (created if absent); default: the DSN's search_path",
+    }
+
+    def __init__(self, name: str, config: dict[str, Any], root: Any) -> None:
+        super().__init__(name, config, root)
+        self.dsn: str = config["dsn"]
+        self.schema: str | None = config.get("schema")
+        self._password = dsn_password(self.dsn)
+        self.sessions = PgSessions(f"target '{name}'", self._connect, self._secrets,
+                                   self._set_search_path)
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any], keypath: str) -> None:
+        from runner.config import expect
+
+        super().validate_config(config, keypath)
+        if "dsn" not in config:
+            raise ProjectError(f"{keypath}.dsn: missing; set a PostgreSQL connection string, e.g. "
+                               "postgresql://user:${PGPASSWORD}@127.0.0.1:5432/db", "project.yml")
+        expect(config["dsn"], str, f"{keypath}.dsn", "a connection string")
+        if config.get("schema") is not None:
+            expect(config["schema"], str, f"{keypath}.schema", "a schema name")
+
+    # -- connections -----------------------------------------------------------------------
+    def _secrets(self) -> list[str | None]:
+        return [self._password]
+
+    def _connect(self, key: Hashable) -> Connection:
+        import psycopg2
+
+        return psycopg2.connect(self.dsn, application_name="runner")
+
+    def _set_search_path(self, conn: Connection) -> None:
+        if self.schema is None:
+            return
+        from psycopg2 import sql
+
+        with conn.cursor() as cursor:
+            cursor.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+
+    def open(self) -> None:
+        """Connect once and create the schema if it is missing."""
+        if self.schema is not None:
+            create = exp.Create(this=exp.to_identifier(self.schema), kind="SCHEMA", exists=True)
+            self.sessions.run(create.sql(dialect=self.dialect), retry=True)
+        else:
+            self.sessions.connection()
+
+    def close(self) -> None:
+        self.sessions.close()
+
+    # -- rendering -------------------------------------------------------------------------
+    def drop_sql(self, name: str, kind: str) -> str:
+        return drop_sql(name, kind, self.dialect)
+
+    # -- execution -------------------------------------------------------------------------
+    def execute(self, sql: str) -> None:
+        """Run a statement; repeat it after a dropped connection only if that is safe."""
+        self.sessions.run(sql, retry=statement_info(sql, self.dialect).idempotent)
+
+    def fetch(self, sql: str) -> list[tuple]:
+        return self.sessions.run(sql, fetch=True, retry=True)[0]
+
+    def fetch_arrow(self, sql: str) -> pyarrow.Table:
+        rows, description, _ = self.sessions.run(sql, fetch=True, retry=True)
+        return rows_to_arrow(rows, description)
+
+    def materialize(self, sql: str, *, model: str, physical: str) -> ExecResult:
+        """Create ``physical``; a CTAS cut off by a dropped connection is redone once, cleanly."""
+        info = statement_info(sql, self.dialect)
+        is_table = info.kind == "create_table"
+        kind = "TABLE" if is_table else "VIEW"
+        _, _, rowcount = self.sessions.run(
+            sql, retry=True, context=f"model {model}",
+            before_retry=lambda: self.sessions.run(self.drop_sql(physical, kind), retry=True),
+        )
+        return ExecResult(rows=rowcount if is_table and rowcount >= 0 else None)
+
+    def relations(self) -> dict[str, str]:
+        """Tables and views of the target schema (the DSN's current schema when none is set)."""
+        schema = self.schema if self.schema is not None else exp.func("current_schema")
+        return list_relations(self.fetch, schema, self.dialect)
