@@ -29,13 +29,11 @@ from datetime import date, datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
-from destinations.types import DESTINATION_TYPES, choose_auth
+from destinations.types import DESTINATION_TYPES, EXPORT_MODES, choose_auth, schedule_problem
 from runner.config import PROJECT_FILE, check_keys, expect, normalize_name
 from runner.errors import ProjectError
 
 TYPES = ("local", *DESTINATION_TYPES)
-HOUR_INTERVALS = (3, 6, 9, 12)
-EXPORT_MODES = ("DAILY_FULL_EXPORT", "FIRST_FULL_THEN_INCREMENTAL")
 _EXPORT_KEYS = {"model", "name", "destination", "format", "compression", "schedule", "targets",
                 "wait"}
 
@@ -211,15 +209,9 @@ def _parse_schedule(raw: Any, keypath: str) -> Schedule | None:
     if mode is not None and mode not in EXPORT_MODES:
         raise _fail(f"{keypath}.export_mode", f"expected one of {', '.join(EXPORT_MODES)}, "
                     f"got {mode!r}")
-    if mode == "DAILY_FULL_EXPORT" and (unit, interval) != ("day", 0):
-        raise _fail(keypath, "DAILY_FULL_EXPORT is a one-time full export: it needs "
-                    "`time_unit: day` and `interval: 0`")
-    if unit == "hour" and interval not in HOUR_INTERVALS:
-        raise _fail(f"{keypath}.interval", f"hourly exports run every 3, 6, 9 or 12 hours, "
-                    f"got {interval}")
-    if unit == "day" and interval != 1 and not (interval == 0 and mode == "DAILY_FULL_EXPORT"):
-        raise _fail(f"{keypath}.interval", f"daily exports run every 1 day (0 only with "
-                    f"export_mode DAILY_FULL_EXPORT), got {interval}")
+    problem = schedule_problem(unit, interval, mode)
+    if problem:
+        raise _fail(keypath, problem.replace("exportMode", "export_mode"))
     start = _unix(raw.get("start_time"), f"{keypath}.start_time")
     end = _unix(raw.get("end_time"), f"{keypath}.end_time")
     if start is not None and end is not None and end <= start:

@@ -64,6 +64,7 @@ class FlowExport:
         self.key = f"{spec.model}:{spec.name}"
         self.name = f"runner:{ctx.project}:{spec.model}:{spec.name}"
         self.secrets: list[Secret] = []
+        self.version = f"{dataset.dataset_id}:{dataset.fingerprint}"
 
     # -- payloads ----------------------------------------------------------------------------
     def target_params(self) -> dict[str, str]:
@@ -327,6 +328,13 @@ class FlowExport:
         run_id = None
         try:
             record = self.ensure_flow()
+            done = record.get("exported") or {}
+            if done.get("version") == self.version:
+                return result(self.spec, "success", f"up to date: run {done['run_id']} already "
+                              f"exported this version of {self.spec.model}",
+                              flow_id=record["flow_id"], run_id=done["run_id"],
+                              records=done.get("records"), bytes=done.get("bytes"),
+                              files=done.get("files"), path=self.landing())
             run_id = self.trigger(record["flow_id"])
             self.ctx.echo(f"{self.spec.model} -> {self.spec.name}: run {run_id} started")
             run = self.poll(run_id)
@@ -344,6 +352,9 @@ class FlowExport:
             errors = "; ".join(str(e.get("message", e)) for e in summary.get("errors") or [])
             return result(self.spec, "error", f"run {run_id} of flow {record['flow_id']} "
                           f"{summary.get('status')}: {errors or 'no reason given'}", **common)
+        record["exported"] = {"version": self.version, "run_id": run_id, "records": records,
+                              "bytes": size, "files": files}
+        self.state.put(self.key, record)
         return result(self.spec, "success", f"exported {records} rows in {files} file(s) to "
                       f"{self.dtype.title} {self.landing()}", **common)
 
@@ -396,6 +407,10 @@ class FlowExport:
             flow = record["flow_id"]
             lines.append(f"GET {fs}/flows/{flow} — check the flow still exists (recreate it if "
                          "deleted) and is enabled (POST …/action?op=enable if not)")
+            if (record.get("exported") or {}).get("version") == self.version:
+                return result(self.spec, "planned", "up to date: this version was exported by "
+                              f"run {record['exported']['run_id']}", flow_id=flow,
+                              path=self.landing(), plan=lines)
             if record.get("dataset_id") != self.dataset.dataset_id:
                 lines += [f"POST {fs}/sourceConnections — source reading the new dataset {ds}",
                           f"PATCH {fs}/flows/{flow} — point the flow at it (If-Match etag)",

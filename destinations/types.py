@@ -122,3 +122,28 @@ def by_connection_spec(spec_id: str) -> DestinationType | None:
 def choose_auth(dtype: DestinationType, keys: set[str]) -> AuthSpec | None:
     """The auth alternative whose secret keys are all among ``keys`` (the first one if several)."""
     return next((a for a in dtype.auths if set(a.secret_keys) <= keys), None)
+
+
+HOUR_INTERVALS = (3, 6, 9, 12)
+EXPORT_MODES = ("DAILY_FULL_EXPORT", "FIRST_FULL_THEN_INCREMENTAL")
+
+
+def schedule_problem(time_unit: str, interval: int, export_mode: str | None) -> str | None:
+    """Why Flow Service refuses this ``scheduleParams`` combination (§5.2), or None if valid.
+
+    >>> schedule_problem("hour", 5, None)
+    'hourly exports run every 3, 6, 9 or 12 hours, got 5'
+    """
+    if export_mode is not None and export_mode not in EXPORT_MODES:
+        return f"exportMode must be one of {', '.join(EXPORT_MODES)}, got {export_mode!r}"
+    if export_mode == "DAILY_FULL_EXPORT" and (time_unit, interval) != ("day", 0):
+        return ("DAILY_FULL_EXPORT is a one-time full export: it needs time unit day and "
+                "interval 0")
+    if time_unit == "hour" and interval not in HOUR_INTERVALS:
+        return f"hourly exports run every 3, 6, 9 or 12 hours, got {interval}"
+    if time_unit == "day" and interval != 1 and export_mode != "DAILY_FULL_EXPORT":
+        return (f"daily exports run every 1 day (0 only with exportMode DAILY_FULL_EXPORT), "
+                f"got {interval}")
+    if time_unit not in ("hour", "day"):
+        return f"timeUnit must be hour or day, got {time_unit!r}"
+    return None
