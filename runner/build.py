@@ -1,0 +1,285 @@
+"""The library behind the CLI: build, compile, list and clean a project on a target.
+
+Each function takes the project directory and a typed options object and returns a result the
+CLI prints; notebooks and tests call the same functions in-process::
+
+    from runner import build, BuildOptions
+    result = build(Path("."), BuildOptions(select=["+training_set"], threads=4))
+    assert result.ok
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner import __version__
+from runner.adapters import Adapter, adapter_class
+from runner.artifacts import TargetState, write_json, write_text
+from runner.compiler import CompiledModel, compile_project
+from runner.errors import RunError, RunnerError
+from runner.materialize import ModelResult, drop_old_versions, materialize
+from runner.progress import Echo, Progress, summary
+from runner.project import Project, load
+from runner.scheduler import run_dag
+from runner.selection import SOURCE_PREFIX, select
+from runner.sources import prepare_local_sources
+
+DEFAULT_THREADS = 4
+
+
+@dataclass
+class BuildOptions:
+    """Flags shared by build, compile, ls and clean."""
+
+    target: str | None = None
+    select: list[str] | None = None
+    exclude: list[str] | None = None
+    threads: int | None = None
+    full_refresh: bool = False
+    fail_fast: bool = False
+    vars: dict[str, Any] | None = None
+    exports: bool = True
+
+
+@dataclass
+class BuildResult:
+    """What ``build`` did; ``exit_code`` is dbt's: 0 success, 1 a model or export failed."""
+
+    target: str
+    results: list[ModelResult] = field(default_factory=list)
+    exports: list[Any] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (all(r.status in ("success", "noop") for r in self.results)
+                and all(getattr(e, "status", "success") != "error" for e in self.exports))
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def by_name(self) -> dict[str, ModelResult]:
+        return {r.name: r for r in self.results}
+
+
+@dataclass
+class Session:
+    """A loaded project bound to one target: what every command starts from."""
+
+    project: Project
+    target: str
+    adapter: Adapter
+    state: TargetState
+    selected: list[str]
+    compiled: dict[str, CompiledModel]
+
+    @property
+    def target_dir(self) -> Path:
+        return self.project.root / "target"
+
+
+def open_session(root: Path, options: BuildOptions) -> Session:
+    """Load the project, pick the target and selection, and compile (nothing runs yet)."""
+    project = load(root, options.vars)
+    target, block = project.config.target(options.target)
+    adapter = adapter_class(block["type"])(target, block, project.root)
+    chosen = select(options.select, options.exclude, project.dag, project.models)
+    selected = [n for n in project.order(chosen)
+                if project.models[n].config.materialized != "ephemeral"]
+    state = TargetState(project.root / "target" / "state" / f"{target}.json")
+    if options.full_refresh:
+        for name in selected:
+            state.bump_generation(name)
+    compiled = compile_project(project, adapter, state)
+    return Session(project, target, adapter, state, selected, compiled)
+
+
+def write_compiled(session: Session) -> list[Path]:
+    """Write each model's exact statements to ``target/compiled/<target>/<model path>``."""
+    out = session.target_dir / "compiled" / session.target
+    written = []
+    for name in session.project.order():
+        model = session.compiled[name]
+        body = ";\n\n".join(model.statements) if model.statements else (
+            f"-- ephemeral: inlined as a CTE into its consumers\n{model.select_sql}")
+        path = out / model.path
+        write_text(path, body + ";\n" if model.statements else body + "\n")
+        written.append(path)
+    return written
+
+
+def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
+    """Materialize the selected models in dependency order, then run the exports.
+
+    Raises:
+        ProjectError: the project or the options are wrong (nothing has run).
+        RunError: the target cannot be reached, or the build was interrupted.
+    """
+    started = time.monotonic()
+    session = open_session(root, options)
+    write_compiled(session)
+    project, adapter = session.project, session.adapter
+    threads = options.threads or session.adapter.config.get("threads") or DEFAULT_THREADS
+    if adapter.max_threads is not None:
+        threads = min(threads, adapter.max_threads)
+    result = BuildResult(target=session.target)
+    with adapter:
+        sources = {p[len(SOURCE_PREFIX):] for n in session.selected
+                   for p in _source_parents(project, n)}
+        prepare_local_sources(project.config, adapter, sources, echo)
+        progress = Progress(echo, len(session.selected))
+        progress.line(f"Running {len(session.selected)} model(s) on target '{session.target}' "
+                      f"({adapter.type}, {threads} thread(s))")
+        results: dict[str, ModelResult] = {}
+
+        def work(name: str) -> bool:
+            model = session.compiled[name]
+            progress.start(name, model.materialized)
+            began = time.monotonic()
+            try:
+                outcome = materialize(model, adapter, session.state, session.compiled)
+            except RunnerError as err:
+                outcome = ModelResult(name=name, path=model.path, materialized=model.materialized,
+                                      status="error", physical=model.physical,
+                                      fingerprint=model.fingerprint, message=str(err),
+                                      seconds=time.monotonic() - began)
+            except Exception as err:  # noqa: BLE001 - reported per model, never fatal
+                outcome = ModelResult(name=name, path=model.path, materialized=model.materialized,
+                                      status="error", physical=model.physical,
+                                      message=f"{type(err).__name__}: {err}",
+                                      seconds=time.monotonic() - began)
+            results[name] = outcome
+            progress.finish(outcome)
+            return outcome.status in ("success", "noop")
+
+        def on_skip(name: str, reason: str) -> None:
+            model = session.compiled[name]
+            progress.skip(name, model.materialized, reason)
+            why = "fail-fast" if reason == "fail-fast" else f"upstream model '{reason}' failed"
+            results[name] = ModelResult(name=name, path=model.path,
+                                        materialized=model.materialized, status="skipped",
+                                        physical=model.physical, message=f"skipped: {why}")
+
+        parents = {n: project.model_parents(n) for n in session.selected}
+        try:
+            run_dag(session.selected, parents, work, threads=threads, fail_fast=options.fail_fast,
+                    on_skip=on_skip)
+        except KeyboardInterrupt:
+            cancel = getattr(adapter, "cancel", None)
+            if cancel:
+                cancel()
+            result.results = [results[n] for n in session.selected if n in results]
+            _write_artifacts(session, result, time.monotonic() - started, options)
+            raise RunError("interrupted; models that finished are recorded in "
+                           "target/run_results.json, no partial table was kept") from None
+        result.results = [results[n] for n in session.selected]
+        built = [r.name for r in result.results if r.status == "success"]
+        if built:
+            result.dropped = drop_old_versions(adapter, session.state,
+                                               project.config.keep_versions, built)
+        if options.exports and project.config.exports:
+            result.exports = _run_exports(session, result, echo)
+        summary(result.results, time.monotonic() - started, echo)
+        _write_artifacts(session, result, time.monotonic() - started, options)
+    return result
+
+
+def _source_parents(project: Project, name: str) -> list[str]:
+    """Sources read by ``name`` directly or through ephemeral parents."""
+    found: list[str] = []
+    stack = [name]
+    while stack:
+        node = stack.pop()
+        for parent in project.dag.parents(node):
+            if parent.startswith(SOURCE_PREFIX):
+                found.append(parent)
+            elif project.models[parent].config.materialized == "ephemeral":
+                stack.append(parent)
+    return found
+
+
+def _run_exports(session: Session, result: BuildResult, echo: Echo) -> list[Any]:
+    from destinations import BuiltDataset, ExportContext, run_exports
+
+    datasets = {
+        r.name: BuiltDataset(model=r.name, relation=r.physical or r.name,
+                             fingerprint=r.fingerprint or "",
+                             dataset_id=r.dataset_id or session.state.get(r.name).dataset_id)
+        for r in result.results if r.status in ("success", "noop")}
+    ctx = ExportContext(adapter=session.adapter, target_name=session.target,
+                        target_type=session.adapter.type, project_root=session.project.root,
+                        state_dir=session.target_dir,
+                        platform=getattr(session.adapter, "platform", None), echo=echo)
+    return run_exports(session.project.config.exports, datasets, ctx)
+
+
+def _write_artifacts(session: Session, result: BuildResult, seconds: float,
+                     options: BuildOptions) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    metadata = {"generated_at": now, "runner_version": __version__,
+                "project": session.project.config.name, "target": session.target,
+                "target_type": session.adapter.type}
+    write_json(session.target_dir / "manifest.json", manifest(session, metadata))
+    write_json(session.target_dir / "run_results.json", {
+        "metadata": metadata, "elapsed_time": round(seconds, 3),
+        "args": {"select": options.select, "exclude": options.exclude,
+                 "full_refresh": options.full_refresh, "threads": options.threads},
+        "results": [r.to_dict() for r in result.results],
+        "exports": [e.to_dict() for e in result.exports],
+        "dropped": result.dropped,
+    })
+
+
+def manifest(session: Session, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The manifest: models, sources, edges, fingerprints and physical names."""
+    project = session.project
+    models = {}
+    for name in project.order():
+        model, compiled = project.models[name], session.compiled[name]
+        parents = project.dag.parents(name)
+        state = session.state.models.get(name)
+        models[name] = {
+            "path": model.path, "materialized": model.config.materialized,
+            "tags": list(model.config.tags), "description": model.config.description,
+            "columns": model.config.columns,
+            "depends_on": {"models": [p for p in parents if not p.startswith(SOURCE_PREFIX)],
+                           "sources": [p[len(SOURCE_PREFIX):] for p in parents
+                                       if p.startswith(SOURCE_PREFIX)]},
+            "fingerprint": compiled.fingerprint, "physical": compiled.physical,
+            "current": state.current if state else None,
+            "dataset_id": state.dataset_id if state else None,
+            "compiled_path": f"target/compiled/{session.target}/{model.path}",
+        }
+    sources = {name: {"identifier": s.identifier, "description": s.description,
+                      "columns": s.columns} for name, s in project.config.sources.items()}
+    return {"metadata": metadata, "models": models, "sources": sources,
+            "edges": [list(e) for e in project.dag.edges()]}
+
+
+def clean(root: Path, options: BuildOptions, echo: Echo = print, *,
+          dry_run: bool = False) -> list[str]:
+    """Drop every model version no pointer and no current version uses (``runner clean``)."""
+    session = open_session(root, options)
+    with session.adapter as adapter:
+        if dry_run:
+            state = session.state
+            in_use = {s.current for s in state.models.values()} | {
+                r for s in state.models.values() for r in s.reads}
+            existing = adapter.relations()
+            old = [p for s in state.models.values() for p in s.history
+                   if p not in in_use and p.lower() in existing]
+            for name in old:
+                echo(f"would drop {name}")
+            return old
+        dropped = drop_old_versions(adapter, session.state, keep=1)
+    for name in dropped:
+        echo(f"dropped {name}")
+    echo(f"Dropped {len(dropped)} old version(s) on target '{session.target}'.")
+    return dropped
+

@@ -1,0 +1,94 @@
+"""The smaller commands: ``synth``, ``export`` and ``debug``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runner.build import BuildOptions, open_session
+from runner.errors import ProjectError, RunnerError
+from runner.progress import Echo
+
+
+def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
+              days: int | None = None, seed: int | None = None, out: Path | None = None,
+              echo: Echo = print) -> int:
+    """Generate the synthetic XDM tables into the local target (or Parquet files in ``out``)."""
+    from runner import synth
+    from runner.config import load_project
+    from runner.sources import synth_options
+
+    config = load_project(root)
+    synth_opts = synth_options(config, users=users, days=days, seed=seed)
+    tables = synth.generate(synth_opts)  # type: ignore[arg-type]
+    if out is not None:
+        for path in synth.write_files(tables, out):
+            echo(f"wrote {path}")
+        return 0
+    session = open_session(root, options)
+    if session.adapter.type != "duckdb":
+        raise ProjectError(f"runner synth writes into a DuckDB target; '{session.target}' is "
+                           f"{session.adapter.type} (use --out DIR for Parquet files)")
+    names = {s.synthetic: s.identifier for s in config.sources.values() if s.synthetic}
+    with session.adapter as adapter:
+        wanted = {names.get(name, name): table for name, table in tables.items()}
+        counts = synth.load_duckdb(adapter.connection, wanted)  # type: ignore[attr-defined]
+    for name, rows in counts.items():
+        echo(f"{name}: {rows:,} rows (users={synth_opts.users}, days={synth_opts.days}, "  # type: ignore[attr-defined]
+             f"seed={synth_opts.seed})")  # type: ignore[attr-defined]
+    echo("Run `runner build --full-refresh` so models read the new data.")
+    return 0
+
+
+def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
+               delete: bool = False, echo: Echo = print) -> int:
+    """Export the current versions of the exported models, without building."""
+    from destinations import BuiltDataset, ExportContext, run_exports
+
+    session = open_session(root, options)
+    specs = session.project.config.exports
+    if not specs:
+        raise ProjectError("no exports: declared in project.yml; add one (see README, Exports)")
+    with session.adapter as adapter:
+        datasets = {}
+        for name, state in session.state.models.items():
+            if state.current and adapter.exists(state.current):
+                datasets[name] = BuiltDataset(model=name, relation=state.current,
+                                              fingerprint=state.fingerprint or "",
+                                              dataset_id=state.dataset_id)
+        ctx = ExportContext(adapter=adapter, target_name=session.target,
+                            target_type=adapter.type, project_root=session.project.root,
+                            state_dir=session.target_dir,
+                            platform=getattr(adapter, "platform", None), echo=echo)
+        results = run_exports(specs, datasets, ctx, dry_run=dry_run, delete=delete)
+    for result in results:
+        echo(f"{result.model} -> {result.destination}: {result.status} {result.message}".rstrip())
+        for call in result.plan if dry_run else []:
+            echo(f"  {call}")
+    return 1 if any(r.status == "error" for r in results) else 0
+
+
+def run_debug(root: Path, options: BuildOptions, echo: Echo = print) -> int:
+    """Check the project, the target's configuration, the connection and ``SELECT 1``."""
+    steps: list[tuple[str, object]] = []
+    try:
+        session = open_session(root, options)
+    except RunnerError as err:
+        echo(f"project and target config ... FAIL: {err}")
+        return err.exit_code
+    echo(f"project and target config ... OK (target '{session.target}', {session.adapter.type})")
+    adapter = session.adapter
+    checks = getattr(adapter, "debug_steps", None)
+    steps = list(checks()) if checks else []
+    steps += [("connection", adapter.open), ("SELECT 1", lambda: adapter.fetch("SELECT 1"))]
+    try:
+        for label, step in steps:
+            try:
+                step()  # type: ignore[operator]
+            except RunnerError as err:
+                echo(f"{label} ... FAIL: {err}")
+                return 1
+            echo(f"{label} ... OK")
+    finally:
+        adapter.close()
+    echo("All checks passed.")
+    return 0

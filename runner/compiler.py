@@ -1,0 +1,138 @@
+"""Compile models into the exact statements a target runs, and fingerprint them.
+
+For each model, in dependency order: every table reference is replaced by the physical relation
+it reads (an upstream model's current version ``<model>__<fingerprint>``, or a source's
+identifier), ephemeral parents are inlined as CTEs, the query is rewritten for the target's
+engine by ``runner.dialect`` (Spark semantics kept, or the construct refused here, before
+anything runs), and the DDL is rendered by the target's adapter.
+
+A model's fingerprint hashes its rendered SQL (which names its parents' physical versions, so a
+change upstream changes every descendant's fingerprint), the parts of its config that change the
+table, and a generation number that ``--full-refresh`` increments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from runner.adapters.base import Adapter
+from runner.artifacts import TargetState
+from runner.errors import ProjectError
+from runner.parsing import reference_name, table_references
+from runner.project import Project
+
+FINGERPRINT_LENGTH = 10
+
+
+@dataclass
+class CompiledModel:
+    """A model ready to run on one target.
+
+    Attributes:
+        name, path, materialized: from the model.
+        fingerprint: see the module docstring.
+        physical: the relation the model is built into (None for ephemeral models).
+        select: the target-ready query (project table names replaced).
+        select_sql: ``select`` rendered in the target's dialect.
+        statements: the DDL, in order: create the physical relation, then move the pointer.
+        parents: the models it reads.
+    """
+
+    name: str
+    path: str
+    materialized: str
+    fingerprint: str
+    physical: str | None
+    select: exp.Query
+    select_sql: str
+    statements: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)
+
+
+def compile_project(project: Project, adapter: Adapter, state: TargetState) -> dict[str, CompiledModel]:
+    """Compile every model of ``project`` for ``adapter``'s engine (all of them: fingerprints
+    cascade, so a selected model's physical name depends on its unselected parents).
+
+    Raises:
+        ProjectError: a construct that cannot be run faithfully on the target (file:line).
+    """
+    from runner.dialect import to_target
+
+    compiled: dict[str, CompiledModel] = {}
+    spark_queries: dict[str, exp.Query] = {}  # resolved, in the project dialect (for inlining)
+    for name in project.order():
+        model = project.models[name]
+        query = _resolve_tables(project, name, compiled, spark_queries)
+        spark_queries[name] = query
+        try:
+            target_query = to_target(query, adapter.dialect)
+        except ProjectError as err:
+            raise err.at(model.path) from None
+        select_sql = target_query.sql(dialect=adapter.dialect)
+        generation = state.get(name).generation
+        fingerprint = _fingerprint(select_sql, model.config.fingerprint_items(), generation)
+        physical = None
+        statements: list[str] = []
+        if model.config.materialized != "ephemeral":
+            physical = f"{name}__{fingerprint}"
+            if model.config.materialized == "view":
+                statements.append(adapter.create_view_sql(physical, target_query))
+            else:
+                statements.append(adapter.create_table_sql(physical, target_query,
+                                                           model.config.ddl))
+            statements.append(adapter.pointer_sql(name, physical))
+        compiled[name] = CompiledModel(
+            name=name, path=model.path, materialized=model.config.materialized,
+            fingerprint=fingerprint, physical=physical, select=target_query,
+            select_sql=select_sql, statements=statements, parents=project.model_parents(name))
+    return compiled
+
+
+def _resolve_tables(project: Project, name: str, compiled: dict[str, CompiledModel],
+                    spark_queries: dict[str, exp.Query]) -> exp.Query:
+    query = project.queries[name].copy()
+    inline: list[str] = []
+    for table in table_references(query):
+        ref = reference_name(table)
+        if ref in project.models:
+            parent = compiled[ref]
+            if parent.physical is None:
+                if ref not in inline:
+                    inline.append(ref)
+                continue
+            _replace(table, parent.physical)
+        else:
+            source = project.config.sources[ref]
+            if source.identifier != table.name or len(table.parts) > 1:
+                _replace(table, source.identifier)
+    if inline:
+        ctes = [exp.CTE(this=spark_queries[ref].copy(), alias=exp.TableAlias(
+            this=exp.to_identifier(ref))) for ref in inline]
+        existing = query.args.get("with_")
+        if existing is not None:
+            existing.set("expressions", [*ctes, *existing.expressions])
+        else:
+            query.set("with_", exp.With(expressions=ctes))
+    return query
+
+
+def _replace(table: exp.Table, relation: str) -> None:
+    """Point ``table`` at ``relation``, keeping the name the query uses as its alias."""
+    alias = table.args.get("alias")
+    new = exp.to_table(relation)
+    new.set("alias", alias.copy() if alias is not None else exp.TableAlias(
+        this=exp.to_identifier(table.name)))
+    for key in ("joins", "laterals", "pivots", "hints", "version", "when"):
+        if table.args.get(key):
+            new.set(key, table.args[key])
+    table.replace(new)
+
+
+def _fingerprint(select_sql: str, config: dict, generation: int) -> str:
+    payload = json.dumps({"sql": select_sql, "config": config, "generation": generation},
+                         sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:FINGERPRINT_LENGTH]

@@ -1,0 +1,102 @@
+"""Load a whole project: config, models, macros, and the DAG their table references make.
+
+``load(root)`` is the single entry point the CLI, tests and notebooks use; everything that can be
+wrong with a project is found here, before any engine is touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+
+from runner.config import ProjectConfig, did_you_mean, load_project
+from runner.dag import DAG, CycleError
+from runner.errors import ProjectError
+from runner.macros import Macro, expand, load_macros
+from runner.model import Model, discover_models
+from runner.parsing import position, reference_name, table_references
+from runner.selection import SOURCE_PREFIX
+
+
+@dataclass
+class Project:
+    """A loaded, validated project.
+
+    Attributes:
+        config: project.yml.
+        models: models by name.
+        macros: macros by name.
+        queries: each model's query with macros and vars expanded.
+        dag: models and sources (``source:<name>``) with ``upstream -> downstream`` edges.
+        vars: the vars in effect (project.yml overridden by ``--vars``).
+    """
+
+    config: ProjectConfig
+    models: dict[str, Model]
+    macros: dict[str, Macro]
+    queries: dict[str, exp.Query]
+    dag: DAG
+    vars: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    def model_parents(self, name: str) -> list[str]:
+        """The models (not sources) ``name`` reads."""
+        return [p for p in self.dag.parents(name) if not p.startswith(SOURCE_PREFIX)]
+
+    def order(self, names: set[str] | None = None) -> list[str]:
+        """Models in build order (sources left out)."""
+        return [n for n in self.dag.order(names) if n in self.models]
+
+
+def load(root: Path, vars_override: dict[str, Any] | None = None) -> Project:
+    """Load and check the project in ``root``.
+
+    Raises:
+        ProjectError: anything wrong in project.yml, a model, a macro, or the graph.
+    """
+    config = load_project(root)
+    vars_ = {**config.vars, **(vars_override or {})}
+    models = discover_models(root, config.dialect)
+    macros = load_macros(root, config.dialect)
+    for name, model in models.items():
+        if name in config.sources:
+            raise ProjectError(f"model '{name}' has the name of a declared source; rename the "
+                               "model file or the source", model.path)
+    dag = DAG()
+    for name in config.sources:
+        dag.add_node(SOURCE_PREFIX + name)
+    queries: dict[str, exp.Query] = {}
+    for name, model in models.items():
+        dag.add_node(name)
+        query = expand(model.query, macros, vars_, model.path, model.text)
+        queries[name] = query
+        for table in table_references(query):
+            dag.add_edge(_resolve(table, model, models, config), name)
+    try:
+        dag.check_acyclic()
+    except CycleError as err:
+        files = [models[n].path if n in models else n for n in err.path]
+        raise ProjectError("dependency cycle: " + " -> ".join(files) + "; break it by moving "
+                           "the shared logic into a model both read", files[0]) from None
+    return Project(config=config, models=models, macros=macros, queries=queries, dag=dag,
+                   vars=vars_)
+
+
+def _resolve(table: exp.Table, model: Model, models: dict[str, Model],
+             config: ProjectConfig) -> str:
+    name = reference_name(table)
+    if name in models:
+        return name
+    if name in config.sources:
+        return SOURCE_PREFIX + name
+    line, col = position(model.text, table)
+    hint = did_you_mean(name, [*models, *config.sources])
+    raise ProjectError(f"unknown table '{name}' — not a model or a declared source{hint}; "
+                       "add a models/<name>.sql file or declare it under sources: in project.yml",
+                       model.path, line, col)

@@ -1,0 +1,95 @@
+"""Local sources: make the raw tables a local (DuckDB) build reads exist.
+
+On an engine target the sources are already there (datasets in Data Distiller, tables in
+PostgreSQL). On the embedded DuckDB default a source declared with ``synthetic:`` is created by
+the deterministic generator (``runner.synth``) the first time a build needs it, and one declared
+with ``path:`` becomes a view over that Parquet, CSV or JSON file. A table already in the DuckDB
+file is used as it is.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from sqlglot import exp
+
+from runner.adapters.base import Adapter
+from runner.config import ProjectConfig, SourceConfig
+from runner.errors import ProjectError
+
+_READERS = {".parquet": "read_parquet", ".csv": "read_csv_auto", ".json": "read_json_auto",
+            ".jsonl": "read_json_auto", ".ndjson": "read_json_auto"}
+
+
+def prepare_local_sources(config: ProjectConfig, adapter: Adapter, names: Iterable[str],
+                          echo: Callable[[str], None]) -> list[str]:
+    """Create the missing local sources among ``names``; return the identifiers created."""
+    if adapter.type != "duckdb":
+        return []
+    existing = adapter.relations()
+    missing = [config.sources[n] for n in sorted(set(names))
+               if config.sources[n].identifier.lower() not in existing]
+    created: list[str] = []
+    synthetic = [s for s in missing if s.synthetic]
+    if synthetic:
+        created += _create_synthetic(config, adapter, synthetic, echo)
+    for source in missing:
+        if source.path:
+            _create_file_view(config.root, adapter, source)
+            echo(f"source {source.name}: view over {source.path}")
+            created.append(source.identifier)
+    return created
+
+
+def synth_options(config: ProjectConfig, **overrides: object) -> object:
+    """``runner.synth.SynthOptions`` from project.yml's ``synth:`` block and CLI overrides."""
+    from runner.synth import SynthOptions
+
+    values: dict[str, object] = {"users": config.synth.users, "days": config.synth.days,
+                                 "seed": config.synth.seed}
+    if config.synth.end:
+        try:
+            values["end"] = datetime.date.fromisoformat(config.synth.end)
+        except ValueError:
+            raise ProjectError(f"synth.end: '{config.synth.end}' is not a date (YYYY-MM-DD)",
+                               "project.yml") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return SynthOptions(**values)
+
+
+def _create_synthetic(config: ProjectConfig, adapter: Adapter, sources: list[SourceConfig],
+                      echo: Callable[[str], None]) -> list[str]:
+    from runner import synth
+
+    options = synth_options(config)
+    tables = synth.generate(options)
+    wanted = {}
+    for source in sources:
+        if source.synthetic not in tables:
+            raise ProjectError(f"sources.{source.name}.synthetic: the generator makes "
+                               f"{', '.join(sorted(tables))}, not '{source.synthetic}'",
+                               "project.yml")
+        wanted[source.identifier] = tables[source.synthetic]
+    counts = synth.load_duckdb(adapter.connection, wanted)  # type: ignore[attr-defined]
+    for name, rows in counts.items():
+        echo(f"source {name}: generated {rows:,} synthetic rows "
+             f"(users={options.users}, days={options.days}, seed={options.seed})")
+    return list(counts)
+
+
+def _create_file_view(root: Path, adapter: Adapter, source: SourceConfig) -> None:
+    assert source.path is not None
+    file = (root / source.path).resolve()
+    if not file.exists() and not any(ch in source.path for ch in "*?"):
+        raise ProjectError(f"sources.{source.name}.path: {source.path} does not exist; "
+                           "point it at a Parquet, CSV or JSON file", "project.yml")
+    reader = _READERS.get(file.suffix.lower())
+    if reader is None:
+        raise ProjectError(f"sources.{source.name}.path: unknown file type '{file.suffix}' "
+                           f"(one of {', '.join(sorted(_READERS))})", "project.yml")
+    select = exp.select("*").from_(exp.func(reader, exp.Literal.string(str(file))))
+    create = exp.Create(this=exp.to_table(source.identifier), kind="VIEW", expression=select,
+                        replace=True)
+    adapter.execute(create.sql(dialect="duckdb"))
