@@ -1,0 +1,330 @@
+"""The Data Distiller adapter: build models as batch queries in Adobe Experience Platform.
+
+Data Distiller (Query Service) answers on two channels, and this adapter uses each for what it
+is good at (contract §2):
+
+* **Interactive** work (relations, row counts, previews, ``fetch``) goes over the PostgreSQL
+  wire protocol with psycopg2, using ``GET /data/foundation/query/connection_parameters``: host,
+  port, user, database (``dbName``) and a password that is the IMS access token. The token is
+  masked everywhere; when it changes (refreshed before expiry) new parameters are fetched, and a
+  connection the server refuses or drops is reopened once with fresh ones.
+* **Batch** work (``materialize`` and every ``execute``: CTAS, INSERT, DROP, views) is submitted
+  with ``POST /data/foundation/query/queries`` (``dbName``, ``sql``, ``name`` = the model,
+  ``description``) and polled with ``GET /queries/{id}`` with growing pauses until it leaves
+  ``SUBMITTED``/``IN_PROGRESS``. ``FAILED`` becomes a RunError naming the model and every
+  ``errors[]`` message. On timeout, on Ctrl-C and when the adapter is closed mid-query the query
+  is cancelled (``PATCH {"op": "cancel"}``). A successful CTAS is looked up in Catalog
+  (``GET /dataSets?name=<table>``, exactly one) so the build records its dataset id.
+
+CTAS is rendered in Data Distiller's form (§3.1), ``CREATE TABLE t WITH (schema='…',
+rowvalidation='false', label='PROFILE') AS SELECT …``, with the ``WITH`` clause holding only the
+options the model sets. sqlglot's Spark generator writes table properties as ``TBLPROPERTIES``,
+so the clause is rendered here from sqlglot literals. With ``single_dataset: true`` a statement
+reading exactly one table runs with ``dbName`` ``'<sandbox>:<table>'`` (the REST key is ``dbName``;
+psycopg2 gets the same value as ``dbname``), which scopes the session to that dataset.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Hashable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlglot import exp
+
+from runner.adapters.base import Adapter, ExecResult, ModelDDLConfig
+from runner.adapters.pg_common import (PgSessions, StatementInfo, drop_sql, list_relations,
+                                       rows_to_arrow, statement_info)
+from runner.errors import PlatformError, ProjectError, RunError
+from runner.secrets import Secret
+
+if TYPE_CHECKING:
+    import pyarrow
+    from psycopg2.extensions import connection as Connection
+
+    from runner.platform import PlatformClient
+
+QUERY = "/data/foundation/query"
+CONNECTION_PARAMETERS = f"{QUERY}/connection_parameters"
+QUERIES = f"{QUERY}/queries"
+DATASETS = "/data/foundation/catalog/dataSets"
+RUNNING_STATES = frozenset({"SUBMITTED", "IN_PROGRESS"})
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+MAX_POLL_INTERVAL = 30.0
+
+
+class DataDistillerAdapter(Adapter):
+    """Runs models as Data Distiller batch queries; reads over the PostgreSQL interface."""
+
+    type: ClassVar[str] = "data_distiller"
+    dialect: ClassVar[str] = "spark"
+    config_keys: ClassVar[dict[str, str]] = {
+        "sandbox": "sandbox name (wins over the credentials file and AEP_SANDBOX)",
+        "credentials_file": "INI file with a [Credential] section (ims_org_id, sandbox_name, "
+                            "client_id, client_secret, scopes, tech_acct_id); else AEP_* variables",
+        "ims_host": "IMS base URL (default https://ims-na1.adobelogin.com)",
+        "platform_host": "Platform base URL (default https://platform.adobe.io)",
+        "max_concurrent_queries": "batch queries run at once; caps --threads (default 1)",
+        "poll_interval": "seconds between the first polls of a batch query (default 5; grows to 30)",
+        "query_timeout": "seconds before a batch query is cancelled (default 86400, the 24 h limit)",
+        "sslmode": "libpq sslmode of the PostgreSQL interface (default require)",
+        "single_dataset": "scope a statement reading one table to dbName '<sandbox>:<table>' "
+                          "(default false)",
+    }
+
+    def __init__(self, name: str, config: dict[str, Any], root: Path) -> None:
+        super().__init__(name, config, root)
+        self.max_concurrent_queries: int = config.get("max_concurrent_queries", 1)
+        self.poll_interval: float = float(config.get("poll_interval", 5.0))
+        self.query_timeout: float = float(config.get("query_timeout", 86400.0))
+        self.sslmode: str = config.get("sslmode", "require")
+        self.single_dataset: bool = config.get("single_dataset", False)
+        self.label = f"target '{name}'"
+        self._client: PlatformClient | None = None
+        self._params: dict[str, Any] | None = None
+        self._params_for: Secret | None = None  # the access token the parameters came with
+        self._params_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._inflight: set[str] = set()
+        self.sessions = PgSessions(self.label, self._connect, self._secrets)
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any], keypath: str) -> None:
+        from runner.config import expect
+
+        super().validate_config(config, keypath)
+        checks: dict[str, tuple[type | tuple[type, ...], str]] = {
+            "sandbox": (str, "a sandbox name"), "credentials_file": (str, "a file path"),
+            "ims_host": (str, "a URL"), "platform_host": (str, "a URL"),
+            "max_concurrent_queries": (int, "a whole number >= 1"),
+            "poll_interval": ((int, float), "seconds > 0"),
+            "query_timeout": ((int, float), "seconds > 0"),
+            "sslmode": (str, f"one of {', '.join(SSL_MODES)}"),
+            "single_dataset": (bool, "true or false"),
+        }
+        for key, (kind, what) in checks.items():
+            if key not in config:
+                continue
+            value = expect(config[key], kind, f"{keypath}.{key}", what)
+            if key in ("max_concurrent_queries", "poll_interval", "query_timeout"):
+                bad = isinstance(value, bool) or value <= 0
+            elif key == "sslmode":
+                bad = value not in SSL_MODES
+            else:
+                bad = key.endswith("_host") and not value.startswith(("http://", "https://"))
+            if bad:
+                raise ProjectError(f"{keypath}.{key}: expected {what}, got {value!r}",
+                                   "project.yml")
+
+    @property
+    def max_threads(self) -> int | None:
+        return self.max_concurrent_queries
+
+    # -- Platform and connections ----------------------------------------------------------
+    @property
+    def client(self) -> PlatformClient:
+        """The Platform client, created on first use from the target's credentials."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._make_client()
+            return self._client
+
+    def _make_client(self) -> PlatformClient:
+        from runner.credentials import load_credentials
+        from runner.platform import Hosts, PlatformClient
+
+        config = dict(self.config)
+        if "credentials_file" in config:
+            path = Path(config["credentials_file"]).expanduser()
+            config["credentials_file"] = str(self.root / path)
+        credentials = load_credentials(config, f"targets.{self.name}")
+        defaults = Hosts()
+        hosts = Hosts(ims=config.get("ims_host", defaults.ims),
+                      platform=config.get("platform_host", defaults.platform))
+        return PlatformClient(credentials, hosts)
+
+    @property
+    def sandbox(self) -> str:
+        return self.client.credentials.sandbox
+
+    def _secrets(self) -> list[Any]:
+        params, client = self._params, self._client
+        return [params["token"] if params else None,
+                client.credentials.client_secret if client else None]
+
+    def connection_parameters(self, *, refresh: bool = False) -> dict[str, Any]:
+        """``GET …/connection_parameters`` (host, port, dbName, username, token as a Secret).
+
+        Fetched again when the IMS access token they were fetched with has been replaced (it
+        expired) or with ``refresh``.
+        """
+        with self._params_lock:
+            token = self.client.access_token()
+            if refresh or self._params is None or self._params_for != token:
+                answer = self.client.get(CONNECTION_PARAMETERS)
+                params = {key: answer[key] for key in ("host", "port", "dbName", "username")}
+                params["token"] = Secret(answer["token"])
+                self._params, self._params_for = params, token
+            return self._params
+
+    def _connect(self, key: Hashable) -> Connection:
+        """A psycopg2 connection to database ``key`` ('' = the parameters' dbName)."""
+        import psycopg2
+
+        for attempt in (1, 2):
+            params = self.connection_parameters(refresh=attempt == 2)
+            try:
+                return psycopg2.connect(
+                    host=params["host"], port=params["port"], dbname=key or params["dbName"],
+                    user=params["username"], password=params["token"].reveal(),
+                    sslmode=self.sslmode, application_name="runner", connect_timeout=30)
+            except psycopg2.OperationalError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def open(self) -> None:
+        """Fetch a token and the connection parameters, and open this thread's connection."""
+        self.sessions.connection()
+
+    def close(self) -> None:
+        """Cancel batch queries still running, close connections and the Platform session."""
+        with self._lock:
+            running = sorted(self._inflight)
+        for query_id in running:
+            self._cancel(query_id)
+        self.sessions.close()
+        if self._client is not None:
+            self._client.close()
+
+    # -- rendering -------------------------------------------------------------------------
+    def create_table_sql(self, name: str, select: exp.Query, ddl: ModelDDLConfig) -> str:
+        """``CREATE TABLE name [WITH (schema=…, rowvalidation=…, label=…)] AS select`` (§3.1)."""
+        options = {"schema": ddl.schema, "label": ddl.label,
+                   "rowvalidation": None if ddl.rowvalidation is None
+                   else str(ddl.rowvalidation).lower()}
+        rendered = [f"{key}={exp.Literal.string(options[key]).sql(dialect=self.dialect)}"
+                    for key in ("schema", "rowvalidation", "label") if options[key] is not None]
+        if not rendered:
+            return super().create_table_sql(name, select, ddl)
+        table = exp.to_table(name).sql(dialect=self.dialect)
+        return (f"CREATE TABLE {table} WITH ({', '.join(rendered)}) AS "
+                f"{select.sql(dialect=self.dialect)}")
+
+    def create_view_sql(self, name: str, select: exp.Query) -> str:
+        """``CREATE OR REPLACE VIEW name AS select``."""
+        create = exp.Create(this=exp.to_table(name), kind="VIEW", expression=select, replace=True)
+        return create.sql(dialect=self.dialect)
+
+    def drop_sql(self, name: str, kind: str) -> str:
+        return drop_sql(name, kind, self.dialect)
+
+    # -- batch queries ---------------------------------------------------------------------
+    def db_name(self, info: StatementInfo) -> str:
+        """``'<sandbox>:<table>'`` for a one-table statement under single_dataset, else ``'<sandbox>:all'``."""
+        if self.single_dataset and len(info.sources) == 1 and "." not in info.sources[0]:
+            return f"{self.sandbox}:{info.sources[0]}"
+        return f"{self.sandbox}:all"
+
+    def execute(self, sql: str) -> None:
+        """Run a statement that returns no rows as a batch query."""
+        info = statement_info(sql, self.dialect)
+        name = f"runner {info.kind} {info.target}" if info.target else "runner statement"
+        self.submit(sql, info, name=name, description=f"runner {self.label}: {name}")
+
+    def materialize(self, sql: str, *, model: str, physical: str) -> ExecResult:
+        """Submit the CTAS or view, wait for it, and report its query, dataset and rows."""
+        info = statement_info(sql, self.dialect)
+        query = self.submit(sql, info, name=model,
+                            description=f"runner {self.label}: model {model} -> {physical}",
+                            context=f"model {model}")
+        result = ExecResult(query_id=query["id"], extra={"elapsed_ms": query.get("elapsedTime")})
+        if info.kind == "create_table":
+            result.dataset_id = self.dataset_id(physical, context=f"model {model}")
+            row_count = query.get("rowCount")
+            result.rows = int(row_count) if row_count is not None else self.row_count(physical)
+        return result
+
+    def submit(self, sql: str, info: StatementInfo, *, name: str, description: str,
+               context: str | None = None) -> dict[str, Any]:
+        """POST a batch query and wait for it; return the final query object.
+
+        Raises:
+            RunError: the query failed (every ``errors[]`` message), was cancelled, or timed out.
+        """
+        where = f"{self.label}: {context}" if context else self.label
+        body = {"dbName": self.db_name(info), "sql": sql, "name": name, "description": description}
+        query = self.client.post(QUERIES, json=body)
+        query_id = query["id"]
+        with self._lock:
+            self._inflight.add(query_id)
+        try:
+            query = self._wait(query, where)
+        except KeyboardInterrupt:
+            self._cancel(query_id)
+            raise
+        finally:
+            with self._lock:
+                self._inflight.discard(query_id)
+        state = query.get("state")
+        if state == "FAILED":
+            errors = "; ".join(str(e.get("message", e)) for e in query.get("errors") or [])
+            raise RunError(f"{where}: query {query_id} failed: {errors or 'no error message'}")
+        if state != "SUCCESS":
+            raise RunError(f"{where}: query {query_id} ended in state {state}")
+        return query
+
+    def _wait(self, query: dict[str, Any], where: str) -> dict[str, Any]:
+        """Poll until the query leaves SUBMITTED/IN_PROGRESS; cancel it past query_timeout."""
+        deadline = time.monotonic() + self.query_timeout
+        delay = self.poll_interval
+        while query.get("state") in RUNNING_STATES:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._cancel(query["id"])
+                raise RunError(f"{where}: query {query['id']} still {query.get('state')} after "
+                               f"{self.query_timeout:g} s; cancelled it (raise query_timeout)")
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, max(MAX_POLL_INTERVAL, self.poll_interval))
+            query = self.client.get(f"{QUERIES}/{query['id']}")
+        return query
+
+    def _cancel(self, query_id: str) -> None:
+        """Ask Query Service to cancel a query; best effort (the query may have just ended)."""
+        try:
+            self.client.patch(f"{QUERIES}/{query_id}", json={"op": "cancel"})
+        except PlatformError:
+            pass
+
+    def dataset_id(self, table: str, *, context: str | None = None) -> str:
+        """The id of the one Catalog dataset named ``table`` (§3.2, §4)."""
+        found = self.client.get(DATASETS, params={"name": table}) or {}
+        ids = sorted(key for key, value in found.items()
+                     if isinstance(value, dict) and str(value.get("name", "")).lower() == table.lower())
+        if len(ids) != 1:
+            where = f"{self.label}: {context}" if context else self.label
+            raise RunError(f"{where}: Catalog has {len(ids)} datasets named '{table}' "
+                           f"({', '.join(ids) or 'none'}); expected exactly one")
+        return ids[0]
+
+    # -- interactive queries ---------------------------------------------------------------
+    def _read_key(self, sql: str) -> str:
+        """The session (database) a read runs in: '<sandbox>:<table>' when scoped, else ''."""
+        if not self.single_dataset:
+            return ""
+        name = self.db_name(statement_info(sql, self.dialect))
+        return "" if name == f"{self.sandbox}:all" else name
+
+    def fetch(self, sql: str) -> list[tuple]:
+        return self.sessions.run(sql, key=self._read_key(sql), fetch=True, retry=True)[0]
+
+    def fetch_arrow(self, sql: str) -> pyarrow.Table:
+        rows, description, _ = self.sessions.run(sql, key=self._read_key(sql), fetch=True,
+                                                 retry=True)
+        return rows_to_arrow(rows, description)
+
+    def relations(self) -> dict[str, str]:
+        """Tables and views the interactive session sees, outside the system schemas."""
+        return list_relations(self.fetch, None, self.dialect)
