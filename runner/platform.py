@@ -119,14 +119,15 @@ class TokenAuth(requests.auth.AuthBase):
         self._token: Secret | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
+        self.clock = time.monotonic  # replaceable in tests
 
     def token(self, *, force: bool = False) -> Secret:
         """The current access token, fetching a new one if there is none, it is near expiry or ``force``."""
         with self._lock:
-            if force or self._token is None or time.monotonic() >= self._expires_at:
+            if force or self._token is None or self.clock() >= self._expires_at:
                 self._token, lifetime = self._fetch()
                 # Refresh a little early: a token must not expire between the check and its use.
-                self._expires_at = time.monotonic() + lifetime - min(300.0, lifetime / 10)
+                self._expires_at = self.clock() + lifetime - min(300.0, lifetime / 10)
             return self._token
 
     def _fetch(self) -> tuple[Secret, float]:
