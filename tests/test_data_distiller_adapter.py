@@ -359,10 +359,12 @@ def test_no_secret_in_errors_or_reprs(emu, tmp_path, caplog):
         dd.open()
     good = DataDistillerAdapter("dd", target_config(emu, tmp_path), tmp_path)
     good.open()
-    token = good.client.access_token().reveal()
-    texts = [str(err.value), repr(err.value), repr(dd), repr(good.client), repr(good.__dict__),
+    token = good.platform.access_token().reveal()
+    texts = [str(err.value), repr(err.value), repr(dd), repr(good.platform), repr(good.__dict__),
              repr(good.connection_parameters()), caplog.text]
     good.close()
     for text in texts:
         assert SECRET not in text and token not in text
-    assert "invalid_client" in str(err.value) or "401" in str(err.value)
+    assert str(err.value) == (f"POST {emu.url}/ims/token/v3 failed: 401 invalid_client: invalid "
+                              "client_secret parameter (check the client id, client secret and "
+                              "scopes of the credential)")

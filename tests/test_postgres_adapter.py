@@ -224,3 +224,23 @@ def test_statement_info(sql, kind, idempotent, target, sources):
     info = statement_info(sql, "postgres")
     assert (info.kind, info.idempotent, info.target, info.sources) == (kind, idempotent, target,
                                                                        sources)
+
+
+def test_cancel_stops_running_statements(adapter):
+    errors: list[RunError] = []
+
+    def slow() -> None:
+        try:
+            adapter.fetch("SELECT pg_sleep(30)")
+        except RunError as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=slow)
+    worker.start()
+    while adapter.fetch("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                        "query = 'SELECT pg_sleep(30)'") == [(0,)]:
+        time.sleep(0.01)
+    adapter.cancel()
+    worker.join()
+    assert [str(e) for e in errors] == [
+        "target 'pg': canceling statement due to user request (SQLSTATE 57014)"]

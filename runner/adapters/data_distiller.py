@@ -124,8 +124,9 @@ class DataDistillerAdapter(Adapter):
 
     # -- Platform and connections ----------------------------------------------------------
     @property
-    def client(self) -> PlatformClient:
-        """The Platform client, created on first use from the target's credentials."""
+    def platform(self) -> PlatformClient:
+        """The Platform client, created on first use from the target's credentials (exports
+        use it too)."""
         with self._lock:
             if self._client is None:
                 self._client = self._make_client()
@@ -147,7 +148,7 @@ class DataDistillerAdapter(Adapter):
 
     @property
     def sandbox(self) -> str:
-        return self.client.credentials.sandbox
+        return self.platform.credentials.sandbox
 
     def _secrets(self) -> list[Any]:
         params, client = self._params, self._client
@@ -161,9 +162,9 @@ class DataDistillerAdapter(Adapter):
         expired) or with ``refresh``.
         """
         with self._params_lock:
-            token = self.client.access_token()
+            token = self.platform.access_token()
             if refresh or self._params is None or self._params_for != token:
-                answer = self.client.get(CONNECTION_PARAMETERS)
+                answer = self.platform.get(CONNECTION_PARAMETERS)
                 params = {key: answer[key] for key in ("host", "port", "dbName", "username")}
                 params["token"] = Secret(answer["token"])
                 self._params, self._params_for = params, token
@@ -189,12 +190,16 @@ class DataDistillerAdapter(Adapter):
         """Fetch a token and the connection parameters, and open this thread's connection."""
         self.sessions.connection()
 
-    def close(self) -> None:
-        """Cancel batch queries still running, close connections and the Platform session."""
+    def cancel(self) -> None:
+        """Cancel every batch query still running (the build was interrupted)."""
         with self._lock:
             running = sorted(self._inflight)
         for query_id in running:
             self._cancel(query_id)
+
+    def close(self) -> None:
+        """Cancel batch queries still running, close connections and the Platform session."""
+        self.cancel()
         self.sessions.close()
         if self._client is not None:
             self._client.close()
@@ -256,7 +261,7 @@ class DataDistillerAdapter(Adapter):
         """
         where = f"{self.label}: {context}" if context else self.label
         body = {"dbName": self.db_name(info), "sql": sql, "name": name, "description": description}
-        query = self.client.post(QUERIES, json=body)
+        query = self.platform.post(QUERIES, json=body)
         query_id = query["id"]
         with self._lock:
             self._inflight.add(query_id)
@@ -288,19 +293,19 @@ class DataDistillerAdapter(Adapter):
                                f"{self.query_timeout:g} s; cancelled it (raise query_timeout)")
             time.sleep(min(delay, remaining))
             delay = min(delay * 1.5, max(MAX_POLL_INTERVAL, self.poll_interval))
-            query = self.client.get(f"{QUERIES}/{query['id']}")
+            query = self.platform.get(f"{QUERIES}/{query['id']}")
         return query
 
     def _cancel(self, query_id: str) -> None:
         """Ask Query Service to cancel a query; best effort (the query may have just ended)."""
         try:
-            self.client.patch(f"{QUERIES}/{query_id}", json={"op": "cancel"})
+            self.platform.patch(f"{QUERIES}/{query_id}", json={"op": "cancel"})
         except PlatformError:
             pass
 
     def dataset_id(self, table: str, *, context: str | None = None) -> str:
         """The id of the one Catalog dataset named ``table`` (§3.2, §4)."""
-        found = self.client.get(DATASETS, params={"name": table}) or {}
+        found = self.platform.get(DATASETS, params={"name": table}) or {}
         ids = sorted(key for key, value in found.items()
                      if isinstance(value, dict) and str(value.get("name", "")).lower() == table.lower())
         if len(ids) != 1:

@@ -244,6 +244,18 @@ class PgSessions:
                 before_retry()
         raise AssertionError("unreachable")
 
+    def cancel(self) -> None:
+        """Cancel the statement running on every connection (from any thread; Ctrl-C)."""
+        import psycopg2
+
+        with self._lock:
+            conns = list(self._all)
+        for conn in conns:
+            try:
+                conn.cancel()
+            except psycopg2.Error:  # already closed or idle: nothing to cancel
+                pass
+
     def close(self) -> None:
         """Close every connection any thread opened."""
         with self._lock:

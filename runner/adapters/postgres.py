@@ -102,6 +102,10 @@ class PostgresAdapter(Adapter):
     def close(self) -> None:
         self.sessions.close()
 
+    def cancel(self) -> None:
+        """Cancel running statements (the build was interrupted)."""
+        self.sessions.cancel()
+
     # -- rendering -------------------------------------------------------------------------
     def drop_sql(self, name: str, kind: str) -> str:
         return drop_sql(name, kind, self.dialect)
