@@ -53,7 +53,7 @@ class ModelState:
     fingerprint: str | None = None
     history: list[str] = field(default_factory=list)  # physical versions, oldest first
     dataset_id: str | None = None
-    reads: list[str] = field(default_factory=list)    # physical relations `current` reads
+    reads: list[str] = field(default_factory=list)    # what a current *view* reads lazily
 
 
 class TargetState:

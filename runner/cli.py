@@ -38,6 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
         return 1
+    except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback only on --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"Error: internal error: {type(err).__name__}: {err} (run with --debug for the "
+              "traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -159,6 +159,9 @@ def _parse_targets(raw: Any) -> dict[str, dict[str, Any]]:
                                f"(one of: {', '.join(sorted(ADAPTERS))})", PROJECT_FILE)
         if "threads" in block:
             expect(block["threads"], int, f"{keypath}.threads", "a whole number")
+        from runner.adapters import adapter_class
+
+        check_keys(block, {"type", "threads", *adapter_class(kind, keypath).config_keys}, keypath)
         targets[str(name)] = dict(block)
     return targets
 

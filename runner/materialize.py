@@ -97,7 +97,10 @@ def materialize(model: CompiledModel, adapter: Adapter, state: TargetState,
 
 
 def _reads(model: CompiledModel, compiled: dict[str, CompiledModel]) -> list[str]:
-    """The physical relations a version reads (through inlined ephemeral parents too)."""
+    """The physical relations a view version reads at query time (through inlined ephemeral
+    parents too); a table copied its inputs, so it reads nothing later."""
+    if model.materialized != "view":
+        return []
     reads: list[str] = []
     stack = list(model.parents)
     while stack:

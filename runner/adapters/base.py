@@ -104,7 +104,7 @@ class Adapter(ABC):
 
     def drop_sql(self, name: str, kind: str) -> str:
         """``DROP TABLE|VIEW IF EXISTS name``."""
-        return exp.Drop(this=exp.to_table(name), kind=kind.upper(), exists=True).sql(
+        return exp.Drop(tables=[exp.to_table(name)], kind=kind.upper(), exists=True).sql(
             dialect=self.dialect
         )
 

@@ -1,0 +1,117 @@
+"""The CLI surface: exit codes 0/1/2, one-line errors without tracebacks, ls/graph/compile."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from runner.cli import main
+
+
+@pytest.fixture
+def two_models(project):
+    project.model("stg", "SELECT order_id, user_id, amount FROM raw_orders")
+    project.model("totals", "/* config\ntags: [daily]\n*/\n"
+                            "SELECT user_id, sum(amount) AS total FROM stg GROUP BY user_id")
+    return project
+
+
+def run(project, *args: str) -> int:
+    return main([*args, "--project-dir", str(project.root)])
+
+
+def test_build_succeeds_then_is_a_noop(two_models, capsys) -> None:
+    assert run(two_models, "build") == 0
+    out = capsys.readouterr().out
+    assert "1 of 2 OK created table stg__" in out and "[OK 5 rows in" in out
+    assert run(two_models, "build") == 0
+    assert "Done. PASS=0 NO-OP=2 ERROR=0 SKIP=0 TOTAL=2" in capsys.readouterr().out
+
+
+def test_failed_model_exits_1(two_models, capsys) -> None:
+    two_models.model("totals", "SELECT nope FROM stg")
+    assert run(two_models, "build") == 1
+    out = capsys.readouterr().out
+    assert "ERROR table model totals" in out
+    assert "models/totals.sql: " in out
+
+
+def test_project_error_exits_2_with_one_line_and_no_traceback(two_models, capsys) -> None:
+    two_models.model("totals", "SELECT * FROM stgg")
+    assert run(two_models, "build") == 2
+    err = capsys.readouterr().err
+    assert err == ("Error: models/totals.sql:1:15: unknown table 'stgg' — not a model or a "
+                   "declared source (did you mean 'stg'?); add a models/<name>.sql file or "
+                   "declare it under sources: in project.yml\n")
+    assert not (two_models.root / "target" / "manifest.json").exists()  # nothing ran
+
+
+def test_debug_flag_shows_the_traceback(two_models, capsys) -> None:
+    two_models.model("totals", "SELECT * FROM stgg")
+    assert run(two_models, "build", "--debug") == 2
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_bad_project_yml(two_models, capsys) -> None:
+    two_models.write("project.yml", "name: demo\ntargets:\n  local:\n    type: duckdb\n    "
+                                    "pth: x.duckdb\n")
+    assert run(two_models, "ls") == 2
+    assert capsys.readouterr().err == (
+        "Error: project.yml: targets.local.pth: unknown key (did you mean 'path'?) "
+        "(allowed: path, threads, type)\n")
+
+
+def test_usage_error_exits_2(two_models, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        run(two_models, "build", "--threads", "0")
+    assert info.value.code == 2
+    assert "expected a whole number >= 1" in capsys.readouterr().err
+
+
+def test_unknown_target(two_models, capsys) -> None:
+    assert run(two_models, "build", "--target", "prod") == 2
+    assert capsys.readouterr().err.startswith("Error: unknown target 'prod'")
+
+
+def test_ls_in_build_order_with_selection(two_models, capsys) -> None:
+    assert run(two_models, "ls") == 0
+    assert capsys.readouterr().out == "stg\ntotals\n"
+    assert run(two_models, "ls", "--select", "tag:daily", "--output", "path") == 0
+    assert capsys.readouterr().out == "models/totals.sql\n"
+
+
+def test_graph_mermaid_and_dot(two_models, capsys) -> None:
+    assert run(two_models, "graph") == 0
+    assert capsys.readouterr().out == (
+        "flowchart LR\n"
+        '  n0[("source: raw_orders")]\n'
+        '  n1["stg (table)"]\n'
+        '  n2["totals (table)"]\n'
+        "  n0 --> n1\n"
+        "  n1 --> n2\n")
+    assert run(two_models, "graph", "--format", "dot", "--select", "totals") == 0
+    assert capsys.readouterr().out == (
+        "digraph project {\n  rankdir=LR;\n"
+        '  n0 [label="totals (table)", shape=box];\n}\n')
+
+
+def test_compile_writes_the_exact_statements(two_models, capsys) -> None:
+    assert run(two_models, "compile") == 0
+    text = (two_models.root / "target/compiled/local/models/totals.sql").read_text()
+    first, pointer = text.rstrip(";\n").split(";\n\n")
+    assert first.startswith("CREATE TABLE totals__")
+    assert " AS SELECT user_id, SUM(amount) AS total FROM stg__" in first
+    assert pointer.startswith("CREATE OR REPLACE VIEW totals AS SELECT * FROM totals__")
+    assert "Compiled 2 model(s) for target 'local'" in capsys.readouterr().out
+
+
+def test_console_script_runs_as_a_process(two_models) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-m", "runner.cli", "build", "--project-dir",
+                           str(two_models.root)], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Done. PASS=2 NO-OP=0 ERROR=0 SKIP=0 TOTAL=2" in proc.stdout
