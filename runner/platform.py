@@ -58,6 +58,21 @@ class Credentials:
     tech_account_id: str | None = None
 
 
+class _Retry(Retry):
+    """urllib3's ``Retry`` with a cap on ``Retry-After`` (urllib3 before 2.6 has no ``retry_after_max``)."""
+
+    def __init__(self, *args: Any, retry_after_cap: float = 120.0, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.retry_after_cap = retry_after_cap
+
+    def new(self, **kw: Any) -> _Retry:
+        kw.setdefault("retry_after_cap", self.retry_after_cap)
+        return super().new(**kw)
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), self.retry_after_cap)
+
+
 def describe_error(body: Any, text: str = "") -> tuple[str | None, str]:
     """The ``(code, message)`` of a Platform error body, whatever its shape.
 
@@ -130,6 +145,11 @@ class TokenAuth(requests.auth.AuthBase):
                 self._expires_at = self.clock() + lifetime - min(300.0, lifetime / 10)
             return self._token
 
+    @property
+    def cached(self) -> Secret | None:
+        """The token in the cache, if any (to mask it), without fetching one."""
+        return self._token
+
     def _fetch(self) -> tuple[Secret, float]:
         creds = self.credentials
         form = {"grant_type": "client_credentials", "client_id": creds.client_id,
@@ -190,11 +210,11 @@ class PlatformClient:
         self.hosts = hosts
         self.timeout = timeout
         self.session = requests.Session()
-        retry = Retry(total=retries, connect=retries, read=retries, status=retries, redirect=0,
-                      backoff_factor=backoff, backoff_max=max(backoff * 8, backoff),
-                      status_forcelist=RETRY_STATUSES, allowed_methods=RETRY_METHODS,
-                      respect_retry_after_header=True, retry_after_max=retry_after_max,
-                      raise_on_status=False)
+        retry = _Retry(total=retries, connect=retries, read=retries, status=retries, redirect=0,
+                       backoff_factor=backoff, backoff_max=max(backoff * 8, backoff),
+                       status_forcelist=RETRY_STATUSES, allowed_methods=RETRY_METHODS,
+                       respect_retry_after_header=True, retry_after_cap=retry_after_max,
+                       raise_on_status=False)
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -217,7 +237,7 @@ class PlatformClient:
                 "x-sandbox-name": c.sandbox, "Accept": "application/json"}
 
     def _masked(self, text: str) -> str:
-        return mask(text, self.credentials.client_secret, self.auth._token)
+        return mask(text, self.credentials.client_secret, self.auth.cached)
 
     def request(self, method: str, path: str, *, json: Any = None,
                 params: dict[str, Any] | None = None,

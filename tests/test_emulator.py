@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
 import time
 import warnings
 
@@ -14,7 +17,7 @@ from emulator_fixtures import (PG_DSN, emulator, platform_client,  # noqa: F401 
                                require_postgres, wait_for_query)
 from runner.emulator import Emulator, Request, Response, Router
 from runner.emulator.catalog import PQS_TAG
-from runner.emulator.query import translate
+from runner.emulator.query import Statement, translate
 from runner.emulator.services import register_all
 from runner.errors import PlatformError
 from runner.platform import PlatformClient
@@ -230,8 +233,11 @@ def test_data_distiller_statement_semantics(emulator: Emulator, platform_client:
     assert (again["state"], again["errors"]) == ("FAILED", [{"code": "42P07",
                                                              "message": 'relation "t" already exists'}])
     assert run(platform_client, emulator, "CREATE TABLE IF NOT EXISTS t AS SELECT 3 AS a")["state"] == "SUCCESS"
+    (before,) = platform_client.get(CATALOG).values()
     inserted = run(platform_client, emulator, "INSERT INTO t SELECT 4 AS a UNION ALL SELECT 5")
     assert (inserted["state"], inserted["rowCount"]) == ("SUCCESS", 2)
+    (after,) = platform_client.get(CATALOG).values()
+    assert after["created"] == before["created"] and after["updated"] > before["updated"]
     assert run(platform_client, emulator, "CREATE OR REPLACE VIEW v AS SELECT a * 10 AS b FROM t")["state"] == "SUCCESS"
     assert emulator.read_table("v").to_pydict() == {"b": [10, 40, 50]}
     assert [r["name"] for r in platform_client.get(CATALOG).values()] == ["t"]   # views are not datasets
@@ -387,5 +393,29 @@ def test_stop_drops_the_sandbox_database() -> None:
 def test_translate_strips_data_distiller_options() -> None:
     assert translate("CREATE TABLE x WITH (schema='S', rowvalidation='false') AS SELECT 1 AS a; "
                      "INSERT INTO x SELECT explode(array(2, 3))") == [
-        ("CREATE TABLE x AS SELECT 1 AS a", "x", {"schema": "S", "rowvalidation": "false"}),
-        ("INSERT INTO x SELECT UNNEST(ARRAY[2, 3])", None, {})]
+        Statement("CREATE TABLE x AS SELECT 1 AS a", "x", {"schema": "S", "rowvalidation": "false"}, None),
+        Statement("INSERT INTO x SELECT UNNEST(ARRAY[2, 3])", None, {}, "x")]
+
+
+def test_serve_prints_url_and_credentials_and_cleans_up_on_interrupt() -> None:
+    require_postgres()
+    proc = subprocess.Popen([sys.executable, "-W", "ignore", "-c",
+                             f"from runner.emulator import serve; serve(engine_dsn={PG_DSN!r}, "
+                             "client_secret='cli-secret')"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(7)]
+        url = lines[0].split(" at ")[1].strip()
+        sandbox = lines[5].split()[-1]
+        assert lines[4].split()[2] == "cli-secret"
+        form = {"grant_type": "client_credentials", "client_id": "emulator-client-id",
+                "client_secret": "cli-secret", "scope": "openid"}
+        assert requests.post(f"{url}/ims/token/v3", data=form, timeout=10).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    conn = psycopg2.connect(PG_DSN)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (f"{sandbox}:all",))
+        assert cur.fetchone() == (0,)
+    conn.close()

@@ -51,10 +51,16 @@ class Catalog:
         with self._lock:
             self._pending[table] = {"description": description, "options": options or {}}
 
+    def forget(self, tables: list[str]) -> None:
+        """Drop what :meth:`expect` remembered for ``tables`` (their CTAS ended)."""
+        with self._lock:
+            for table in tables:
+                self._pending.pop(table, None)
+
     def sync(self) -> None:
         """Create a dataset for every new table and delete those whose table is gone."""
-        tables = self.emu.engine.tables()
-        with self._lock:
+        with self._lock:  # the table list must not go stale while records change
+            tables = self.emu.engine.tables()
             known = {rec["tags"][PQS_TAG][0]: ds_id for ds_id, rec in self.datasets.items()}
             for table in sorted(tables - known.keys()):
                 self._register(table)

@@ -53,11 +53,6 @@ class Tokens:
         with self._lock:
             self._tokens = {t: (client, 0.0) for t, (client, _) in self._tokens.items()}
 
-    def latest(self) -> str | None:
-        """The most recently issued token, if any."""
-        with self._lock:
-            return next(reversed(self._tokens), None)
-
 
 def _oauth_error(status: int, error: str, description: str) -> Response:
     return Response(status, {"error": error, "error_description": description})

@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import psycopg2
 import sqlglot
@@ -65,23 +65,32 @@ class SqlFailure(Exception):
         self.message = message
 
 
-def translate(text: str) -> list[tuple[str, str | None, dict[str, str]]]:
-    """Spark SQL statements -> ``(postgres_sql, created_table, with_options)`` each.
+class Statement(NamedTuple):
+    """One Spark SQL statement made ready for the PostgreSQL engine."""
+
+    sql: str                  # the statement in PostgreSQL
+    creates: str | None       # the table a CTAS creates
+    options: dict[str, str]   # the CTAS's Data Distiller WITH options
+    writes: str | None        # the table an INSERT writes
+
+
+def translate(text: str) -> list[Statement]:
+    """Spark SQL statements -> :class:`Statement` each, Data Distiller options stripped.
 
     >>> translate("CREATE TABLE t WITH (label='PROFILE') AS SELECT 1 AS a")
-    [('CREATE TABLE t AS SELECT 1 AS a', 't', {'label': 'PROFILE'})]
+    [Statement(sql='CREATE TABLE t AS SELECT 1 AS a', creates='t', options={'label': 'PROFILE'}, writes=None)]
     """
     try:
-        statements = [s for s in sqlglot.parse(text, read="spark") if s is not None]
+        parsed = [s for s in sqlglot.parse(text, read="spark") if s is not None]
     except SqlglotError as exc:
         raise SqlFailure("42601", f"Syntax error: {str(exc).splitlines()[0]}") from None
-    if not statements:
+    if not parsed:
         raise SqlFailure("42601", "Syntax error: the query is empty")
     out = []
-    for statement in statements:
-        created, options = None, {}
+    for statement in parsed:
+        creates, writes, options = None, None, {}
         if isinstance(statement, exp.Create) and statement.kind == "TABLE":
-            created = statement.this.find(exp.Table).name.lower()
+            creates = statement.this.find(exp.Table).name.lower()
             props = statement.args.get("properties")
             for prop in list(props.expressions) if props else []:
                 key = prop.name.lower() if isinstance(prop, exp.Property) else ""
@@ -90,11 +99,13 @@ def translate(text: str) -> list[tuple[str, str | None, dict[str, str]]]:
                     prop.pop()
             if props is not None and not props.expressions:
                 props.pop()
+        elif isinstance(statement, exp.Insert):
+            writes = statement.this.find(exp.Table).name.lower()
         try:
             pg = statement.sql(dialect="postgres", unsupported_level=ErrorLevel.RAISE)
         except SqlglotError as exc:
             raise SqlFailure("0A000", f"Unsupported: {str(exc).splitlines()[0]}") from None
-        out.append((pg, created, options))
+        out.append(Statement(pg, creates, options, writes))
     return out
 
 
@@ -159,8 +170,8 @@ class Queries:
             fields: dict[str, Any] = {"state": "SUCCESS", "rowCount": rows}
         except SqlFailure as exc:
             fields = {"state": "FAILED", "errors": [{"code": exc.code, "message": exc.message}]}
-        if cancelled.is_set():
-            fields = {"state": "CANCELLED"}
+        if cancelled.is_set() and fields["state"] == "FAILED":
+            fields = {"state": "CANCELLED"}  # the engine error is the cancellation itself
         fields["elapsedTime"] = int((time.monotonic() - started) * 1000)
         self._set(query_id, **fields)
 
@@ -183,11 +194,14 @@ class Queries:
         try:
             with self._lock:
                 self._pids[query_id] = conn.get_backend_pid()
+            if self._cancel[query_id].is_set():  # cancelled before its backend was known
+                raise SqlFailure("57014", "canceling statement due to user request")
             with conn, conn.cursor() as cur:
-                for pg_sql, created, options in statements:
-                    if created:
-                        cat.expect(created, description=description, options=options)
-                    cur.execute(pg_sql)
+                for statement in statements:
+                    if statement.creates:
+                        cat.expect(statement.creates, description=description,
+                                   options=statement.options)
+                    cur.execute(statement.sql)
                     rows = max(cur.rowcount, 0)
         except psycopg2.Error as exc:
             message = (exc.pgerror or str(exc)).strip().splitlines()[0]
@@ -197,10 +211,9 @@ class Queries:
                 self._pids.pop(query_id, None)
             conn.close()
             cat.sync()
-        for _, created, _ in statements:
-            if created is None:
-                continue
-            cat.touch(created)
+            cat.forget([s.creates for s in statements if s.creates])
+        for written in {s.writes for s in statements if s.writes}:
+            cat.touch(written)
         return rows
 
     def cancel(self, query_id: str) -> bool:
