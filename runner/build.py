@@ -166,7 +166,7 @@ def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
                                         materialized=model.materialized, status="skipped",
                                         physical=model.physical, message=f"skipped: {why}")
 
-        parents = {n: project.model_parents(n) for n in session.selected}
+        parents = {n: project.build_parents(n) for n in session.selected}
         try:
             run_dag(session.selected, parents, work, threads=threads, fail_fast=options.fail_fast,
                     on_skip=on_skip)

@@ -39,7 +39,7 @@ class CompiledModel:
         select: the target-ready query (project table names replaced).
         select_sql: ``select`` rendered in the target's dialect.
         statements: the DDL, in order: create the physical relation, then move the pointer.
-        parents: the models it reads.
+        parents: the materialized models it reads (through inlined ephemeral ones).
     """
 
     name: str
@@ -88,7 +88,7 @@ def compile_project(project: Project, adapter: Adapter, state: TargetState) -> d
         compiled[name] = CompiledModel(
             name=name, path=model.path, materialized=model.config.materialized,
             fingerprint=fingerprint, physical=physical, select=target_query,
-            select_sql=select_sql, statements=statements, parents=project.model_parents(name))
+            select_sql=select_sql, statements=statements, parents=project.build_parents(name))
     return compiled
 
 

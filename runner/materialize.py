@@ -97,19 +97,11 @@ def materialize(model: CompiledModel, adapter: Adapter, state: TargetState,
 
 
 def _reads(model: CompiledModel, compiled: dict[str, CompiledModel]) -> list[str]:
-    """The physical relations a view version reads at query time (through inlined ephemeral
-    parents too); a table copied its inputs, so it reads nothing later."""
+    """The physical relations a view version reads at query time; a table copied its inputs,
+    so it reads nothing later."""
     if model.materialized != "view":
         return []
-    reads: list[str] = []
-    stack = list(model.parents)
-    while stack:
-        parent = compiled[stack.pop()]
-        if parent.physical is None:
-            stack.extend(parent.parents)
-        elif parent.physical not in reads:
-            reads.append(parent.physical)
-    return sorted(reads)
+    return sorted(p for p in (compiled[n].physical for n in model.parents) if p)
 
 
 def _drop_quietly(adapter: Adapter, physical: str, materialized: str) -> None:

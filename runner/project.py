@@ -49,6 +49,19 @@ class Project:
         """The models (not sources) ``name`` reads."""
         return [p for p in self.dag.parents(name) if not p.startswith(SOURCE_PREFIX)]
 
+    def build_parents(self, name: str) -> list[str]:
+        """The materialized models ``name`` needs built first: its model parents, looking
+        through ephemeral ones (which are inlined, not built) to what they read."""
+        found: list[str] = []
+        stack = self.model_parents(name)
+        while stack:
+            parent = stack.pop()
+            if self.models[parent].config.materialized == "ephemeral":
+                stack.extend(self.model_parents(parent))
+            elif parent not in found:
+                found.append(parent)
+        return sorted(found)
+
     def order(self, names: set[str] | None = None) -> list[str]:
         """Models in build order (sources left out)."""
         return [n for n in self.dag.order(names) if n in self.models]

@@ -160,3 +160,13 @@ def test_macro_argument_string_with_a_table_name_is_not_an_edge(project) -> None
     project.model("m", "SELECT tag('raw_users') AS t FROM raw_orders")
     loaded = load(project.root)
     assert loaded.dag.parents("m") == ["source:raw_orders"]
+
+
+def test_build_parents_look_through_ephemeral_models(project) -> None:
+    project.model("stg", "/* config\nmaterialized: view\n*/\nSELECT * FROM raw_orders")
+    project.model("eph1", "/* config\nmaterialized: ephemeral\n*/\nSELECT * FROM stg")
+    project.model("eph2", "/* config\nmaterialized: ephemeral\n*/\nSELECT * FROM eph1")
+    project.model("final", "SELECT * FROM eph2 JOIN raw_users USING (user_id)")
+    loaded = load(project.root)
+    assert loaded.model_parents("final") == ["eph2"]
+    assert loaded.build_parents("final") == ["stg"]  # what must be built before final runs

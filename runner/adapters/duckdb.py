@@ -92,7 +92,12 @@ class DuckDBAdapter(Adapter):
         return self._run(sql).fetchall()
 
     def fetch_arrow(self, sql: str) -> pyarrow.Table:
-        return self._run(sql).fetch_arrow_table()
+        import duckdb
+
+        try:
+            return self.connection.sql(sql).to_arrow_table()
+        except duckdb.Error as err:
+            raise RunError(_first_line(err)) from None
 
     def _run(self, sql: str) -> duckdb.DuckDBPyConnection:
         import duckdb
