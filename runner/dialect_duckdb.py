@@ -1,0 +1,275 @@
+"""Spark -> DuckDB rewrites: each function fixes one construct whose DuckDB value would differ.
+
+Every rule takes a node of the spark-parsed query (already typed by ``runner.dialect.annotate``)
+and returns its replacement, or raises ``ProjectError`` through ``refuse``. Replacements are
+built from small DuckDB templates whose ``_a``/``_b``/``_c`` columns stand for the operands.
+Rules that depend on an operand's type use it when known and otherwise a type-generic form;
+where no generic form exists the DuckDB value keeps DuckDB's type (noted on the rule).
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlglot
+from sqlglot import exp
+
+from runner import dialect_duckdb_numbers as num
+from runner.dialect import INT_PRECISION, Rule, T, kind, over_window, refuse, tpl
+
+
+# -- types ------------------------------------------------------------------------------------
+def timestamp_type(node: exp.DataType) -> exp.DataType:
+    """Spark's TIMESTAMP is an instant shown in the session zone (UTC): DuckDB's plain TIMESTAMP."""
+    if node.this in (T.TIMESTAMPTZ, T.TIMESTAMPLTZ, T.TIMESTAMPNTZ):
+        return exp.DataType.build("TIMESTAMP")
+    return node
+
+
+# -- dates and timestamps ---------------------------------------------------------------------
+def date_add(node: exp.TsOrDsAdd) -> exp.Expression:
+    """date_add/date_sub return a DATE in Spark; DuckDB's DATE + INTERVAL is a TIMESTAMP."""
+    return tpl("TRY_CAST(_a AS DATE) + CAST(_b AS INTEGER)", a=node.this, b=node.expression)
+
+
+def date_plus_interval(node: exp.Add | exp.Sub) -> exp.Expression:
+    """DATE +/- a whole-day interval stays a DATE in Spark (a TIMESTAMP in DuckDB)."""
+    left, right = node.this, node.expression
+    if not isinstance(right, exp.Interval):
+        return node
+    unit = right.unit.name.upper().rstrip("S") if right.unit else ""
+    if unit not in ("DAY", "WEEK", "MONTH", "YEAR", "QUARTER") or kind(left) == "timestamp":
+        return node
+    if kind(left) == "date":
+        return exp.cast(node, "DATE")
+    return tpl("CAST_TO_TYPE(_a, _b)", a=node, b=left)
+
+
+_MONTHS_BETWEEN = """
+CASE WHEN DAY(_a) = DAY(_b) OR (_a_end AND _b_end) THEN _months
+ELSE _months + ((DAY(_a) - DAY(_b)) * 86400
+                + FLOOR(EPOCH(_a) - EPOCH(DATE_TRUNC('day', _a)))
+                - FLOOR(EPOCH(_b) - EPOCH(DATE_TRUNC('day', _b)))) / 2678400.0 END
+"""
+
+
+def months_between(node: exp.MonthsBetween) -> exp.Expression:
+    """Spark's months_between: whole months when days match or both are month ends, else the
+    remaining seconds over 31 days; rounded to 8 digits (HALF_UP) unless roundOff is false."""
+    a = tpl("TRY_CAST(_a AS TIMESTAMP)", a=node.this)
+    b = tpl("TRY_CAST(_a AS TIMESTAMP)", a=node.expression)
+    value = tpl(_MONTHS_BETWEEN, a=a, b=b,
+                months=tpl("CAST((YEAR(_a) - YEAR(_b)) * 12 + MONTH(_a) - MONTH(_b) AS DOUBLE)", a=a, b=b),
+                a_end=tpl("DAY(_a) = DAY(LAST_DAY(_a))", a=a), b_end=tpl("DAY(_a) = DAY(LAST_DAY(_a))", a=b))
+    roundoff = node.args.get("roundoff")
+    if roundoff is None or isinstance(roundoff, exp.Boolean) and roundoff.this:
+        return tpl("FLOOR(_a * 1e8 + 0.5) / 1e8", a=value)
+    if isinstance(roundoff, exp.Boolean):
+        return value
+    raise refuse(node, "`months_between` with a computed roundOff is not supported on the local "
+                       "engine; write true or false")
+
+
+_TRUNC_UNITS = {"YEAR": "year", "YYYY": "year", "YY": "year", "QUARTER": "quarter",
+                "MONTH": "month", "MM": "month", "MON": "month", "WEEK": "week"}
+_DATE_TRUNC_UNITS = {**_TRUNC_UNITS, "DAY": "day", "DD": "day", "HOUR": "hour",
+                     "MINUTE": "minute", "SECOND": "second", "MILLISECOND": "millisecond",
+                     "MICROSECOND": "microsecond"}
+
+
+def _trunc_unit(node: exp.Expression, units: dict[str, str], name: str) -> str:
+    unit = node.args.get("unit")
+    if not isinstance(unit, (exp.Literal, exp.Var)) or unit.name.upper() not in units:
+        shown = unit.sql("spark") if unit is not None else "?"
+        raise refuse(node, f"`{name}` with format {shown} is not supported on the local engine; "
+                           f"use a literal, one of: {', '.join(sorted(units))}")
+    return units[unit.name.upper()]
+
+
+def trunc(node: exp.DateTrunc) -> exp.Expression:
+    """trunc(d, fmt) returns a DATE; DuckDB does not know Spark's 'MM'/'YY'/'MON' spellings."""
+    unit = _trunc_unit(node, _TRUNC_UNITS, "trunc")
+    return tpl(f"CAST(DATE_TRUNC('{unit}', TRY_CAST(_a AS DATE)) AS DATE)", a=node.this)
+
+
+def date_trunc(node: exp.TimestampTrunc) -> exp.Expression:
+    """date_trunc(fmt, ts) returns a TIMESTAMP, also for a DATE argument."""
+    unit = _trunc_unit(node, _DATE_TRUNC_UNITS, "date_trunc")
+    return tpl(f"CAST(DATE_TRUNC('{unit}', TRY_CAST(_a AS TIMESTAMP)) AS TIMESTAMP)", a=node.this)
+
+
+def dayofweek(node: exp.DayOfWeek) -> exp.Expression:
+    """Spark counts Sunday = 1 .. Saturday = 7; DuckDB Sunday = 0."""
+    return tpl("DAYOFWEEK(_a) + 1", a=node.this)
+
+
+def unix_timestamp(node: exp.StrToUnix) -> exp.Expression:
+    """unix_timestamp: whole epoch seconds of a timestamp/date, or of a string parsed with the
+    pattern (default 'yyyy-MM-dd HH:mm:ss'); NULL when the string does not parse."""
+    value, fmt = node.this, node.args.get("format")
+    if value is None:
+        return tpl("CAST(FLOOR(EPOCH(CURRENT_TIMESTAMP)) AS BIGINT)")
+    check_time_format(node)
+    pattern = exp.Literal.string(time_format(node) if fmt is not None else "%Y-%m-%d %H:%M:%S")
+    if kind(value) in ("timestamp", "date"):
+        parsed = tpl("CAST(_a AS TIMESTAMP)", a=value)
+    elif kind(value) == "string":
+        parsed = tpl("TRY_STRPTIME(_a, _b)", a=value, b=pattern)
+    else:  # either: a timestamp never parses as its text with fractions, so try the cast second
+        parsed = tpl("COALESCE(TRY_STRPTIME(CAST(_a AS VARCHAR), _b), TRY_CAST(_a AS TIMESTAMP))",
+                     a=value, b=pattern)
+    return tpl("CAST(FLOOR(EPOCH(_a)) AS BIGINT)", a=parsed)
+
+
+def safe_strptime(node: exp.StrToTime) -> exp.Expression:
+    """to_timestamp/to_date with a pattern give NULL for text that does not parse."""
+    check_time_format(node)
+    node.set("safe", True)
+    return node
+
+
+_FORMATTED = (exp.TimeToStr, exp.StrToTime, exp.StrToUnix, exp.UnixToStr, exp.TsOrDsToDate)
+
+
+def time_format(node: exp.Expression) -> str:
+    """The DuckDB strftime pattern sqlglot makes of a node's Spark pattern."""
+    generator = sqlglot.Dialect.get_or_raise("duckdb").generator()
+    quoted = generator.format_time(node) or "''"
+    return quoted[1:-1].replace("''", "'")
+
+
+def check_time_format(node: exp.Expression) -> exp.Expression:
+    """Refuse a Spark date pattern DuckDB would print or parse differently."""
+    fmt = node.args.get("format")
+    if fmt is None:
+        return node
+    if not (isinstance(fmt, exp.Literal) and fmt.is_string):
+        raise refuse(node, "a date pattern must be a plain string literal on the local engine "
+                           "(quoted text such as 'at' is not supported); format the parts "
+                           "separately and concat them")
+    leftover = re.sub(r"%-?.", "", time_format(node))
+    letters = sorted(set(re.findall(r"[A-Za-z]", leftover)))
+    if letters:
+        raise refuse(node, f"date pattern letter(s) {', '.join(letters)} in '{fmt.name}' are not "
+                           "supported on the local engine; use y M d H m s E a patterns, or "
+                           "extract the part with a function such as quarter(), weekofyear()")
+    return node
+
+
+# -- strings ----------------------------------------------------------------------------------
+def concat(node: exp.Concat | exp.DPipe) -> exp.Expression:
+    """A literal NULL in concat keeps the result a (NULL) string, as in Spark."""
+    for operand in node.expressions if isinstance(node, exp.Concat) else [node.this, node.expression]:
+        if isinstance(operand, exp.Null):
+            operand.replace(exp.cast(exp.null(), "VARCHAR"))
+    return node
+
+
+_SUBSTRING = """
+CASE WHEN GREATEST(_start, 0) >= _start + _len THEN ''
+     ELSE SUBSTRING(_s, GREATEST(_start, 0) + 1, _start + _len - GREATEST(_start, 0)) END
+"""
+
+
+def substring(node: exp.Substring) -> exp.Expression:
+    """Spark's substring: position 0 acts as 1, a negative position counts from the end, and a
+    window reaching before the start is cut (DuckDB counts those positions differently)."""
+    start, length = node.args["start"], node.args.get("length")
+    if isinstance(start, exp.Literal) and start.is_int and int(start.name) > 0 and (
+            length is None or isinstance(length, exp.Literal) and length.is_int and int(length.name) >= 0):
+        return node
+    start0 = tpl("CASE WHEN _p > 0 THEN _p - 1 WHEN _p < 0 THEN LENGTH(_s) + _p ELSE 0 END",
+                 p=start, s=node.this)
+    if length is None:
+        return tpl("SUBSTRING(_s, GREATEST(_start, 0) + 1)", s=node.this, start=start0)
+    return tpl(_SUBSTRING, s=node.this, start=start0, len=length)
+
+
+def substring_index(node: exp.SubstringIndex) -> exp.Expression:
+    """substring_index(s, delim, n): text before the n-th delimiter (after it, for n < 0)."""
+    return tpl("""CASE WHEN _n > 0 THEN ARRAY_TO_STRING(LIST_SLICE(STRING_SPLIT(_s, _d), 1, _n), _d)
+                       WHEN _n < 0 THEN ARRAY_TO_STRING(LIST_SLICE(STRING_SPLIT(_s, _d), _n, -1), _d)
+                       ELSE '' END""", s=node.this, d=node.args["delimiter"], n=node.args["count"])
+
+
+# -- arrays and maps --------------------------------------------------------------------------
+def size(node: exp.ArraySize) -> exp.Expression:
+    """size() of an array or map; -1 for NULL in non-ANSI Spark."""
+    return tpl("CAST(COALESCE(CARDINALITY(_a), -1) AS INTEGER)", a=node.this)
+
+
+def array_distinct(node: exp.ArrayDistinct) -> exp.Expression:
+    """array_distinct keeps first occurrences in order (DuckDB's list_distinct does not, and
+    drops NULL)."""
+    return tpl("LIST_FILTER(_a, LAMBDA v, i : LIST_POSITION(_a, v) = i)", a=node.this)
+
+
+def collect_empty(node: exp.ArrayAgg | exp.ArrayUniqueAgg) -> exp.Expression:
+    """collect_list/collect_set of no non-NULL values is an empty array, not NULL."""
+    target = over_window(node)
+    wrapped = tpl("COALESCE(_a, [])", a=target)
+    if target is node:
+        return wrapped
+    target.replace(wrapped)
+    return node
+
+
+def explode_map(node: exp.Lateral) -> exp.Expression:
+    """LATERAL VIEW explode(map) m AS k, v: one row per entry (DuckDB cannot unnest a map)."""
+    alias = node.args.get("alias")
+    if not isinstance(node.this, exp.Explode) or alias is None or len(alias.columns) != 2:
+        return node
+    if kind(node.this.this) not in (None, "map"):
+        return node
+    key, value = (c.name for c in alias.columns)
+    sub = tpl(f"SELECT UNNEST(MAP_KEYS(_a)) AS {key}, UNNEST(MAP_VALUES(_a)) AS {value}",
+              a=node.this.this)
+    lateral = exp.Lateral(this=exp.Subquery(this=sub), alias=exp.TableAlias(this=alias.this.copy()))
+    return exp.Join(this=lateral, kind="CROSS")
+
+
+# -- casts ------------------------------------------------------------------------------------
+_INT_FROM_TEXT = """
+CASE WHEN REGEXP_FULL_MATCH(TRIM(CAST(_a AS VARCHAR)), '[+-]?[0-9]+([.][0-9]*)?')
+     THEN TRY_CAST(SPLIT_PART(TRIM(CAST(_a AS VARCHAR)), '.', 1) AS _t) END
+"""
+
+
+def integral_cast(node: exp.Cast) -> exp.Expression:
+    """CAST to an integer type: Spark truncates fractions (DuckDB rounds), parses '3.7' as 3
+    and gives epoch seconds for a timestamp; an unknown type goes through its text, which is
+    exact for numbers and strings (a timestamp of unknown type still gives NULL)."""
+    if not node.to.is_type(*INT_PRECISION):
+        return node
+    to, value = node.to, node.this
+    source = kind(value)
+    if source in ("int", "bool"):
+        return exp.TryCast(this=value, to=to)
+    if source == "timestamp":
+        return tpl("CAST(FLOOR(EPOCH(_a)) AS _t)", a=value, t=to)
+    if source in ("float", "decimal"):
+        return tpl("TRY_CAST(TRUNC(_a) AS _t)", a=value, t=to)
+    parsed = tpl(_INT_FROM_TEXT, a=value, t=to)
+    if source == "string":
+        return parsed
+    return tpl("COALESCE(_p, TRY_CAST(_a AS _t))", p=parsed, a=value, t=to)
+
+
+REWRITES: dict[type, Rule] = {
+    exp.DataType: timestamp_type,
+    exp.TsOrDsAdd: date_add, exp.Add: date_plus_interval, exp.Sub: date_plus_interval,
+    exp.MonthsBetween: months_between, exp.DateTrunc: trunc, exp.TimestampTrunc: date_trunc,
+    exp.DayOfWeek: dayofweek, exp.StrToUnix: unix_timestamp, exp.StrToTime: safe_strptime,
+    exp.TimeToStr: check_time_format, exp.UnixToStr: check_time_format,
+    exp.TsOrDsToDate: check_time_format,
+    exp.Concat: concat, exp.DPipe: concat, exp.Substring: substring,
+    exp.SubstringIndex: substring_index,
+    exp.ArraySize: size, exp.ArrayDistinct: array_distinct, exp.ArrayAgg: collect_empty,
+    exp.ArrayUniqueAgg: collect_empty, exp.Lateral: explode_map,
+    exp.Cast: integral_cast, exp.TryCast: integral_cast,
+    exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Div: num.div, exp.Anonymous: num.anonymous,
+    exp.Ceil: num.rounding_to_bigint, exp.Floor: num.rounding_to_bigint, exp.Sign: num.sign,
+    exp.Sum: num.sum_type, exp.CountIf: num.count_if, exp.Avg: num.avg_type,
+    exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
+    exp.Window: num.window,
+}

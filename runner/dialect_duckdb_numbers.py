@@ -1,0 +1,139 @@
+"""Spark -> DuckDB rewrites for numbers: integer division, modulo, decimal typing, rounding,
+aggregates' result types, percentiles and window functions (Adobe's TIME_BETWEEN_* included).
+
+Same conventions as ``runner.dialect_duckdb``.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from runner.dialect import cast_result, decimal_size, kind, over_window, refuse, tpl
+
+
+# -- arithmetic -------------------------------------------------------------------------------
+def int_div(node: exp.IntDiv) -> exp.Expression:
+    """`a div b` truncates toward zero and is NULL for b = 0 (DuckDB's // floors and raises)."""
+    return tpl("CAST((_a - _a % NULLIF(_b, 0)) // NULLIF(_b, 0) AS BIGINT)",
+               a=node.this, b=node.expression)
+
+
+def mod(node: exp.Mod) -> exp.Expression:
+    """`a % 0` is NULL in non-ANSI Spark (DuckDB raises)."""
+    divisor = node.expression
+    if isinstance(divisor, exp.Literal) and not divisor.is_string and float(divisor.name) != 0:
+        return node
+    return exp.Mod(this=node.this, expression=exp.Nullif(this=divisor, expression=exp.Literal.number(0)))
+
+
+def div(node: exp.Div) -> exp.Expression:
+    """Decimal division keeps a DECIMAL with Spark's precision rules (DuckDB gives a DOUBLE)."""
+    left, right = decimal_size(node.this), decimal_size(node.expression)
+    if left is None or right is None or "decimal" not in (kind(node.this), kind(node.expression)):
+        return node
+    (p1, s1), (p2, s2) = left, right
+    scale = max(6, s1 + p2 + 1)
+    precision = p1 - s1 + s2 + scale
+    if precision > 38:  # spark.sql.decimalOperations.allowPrecisionLoss (the default)
+        scale, precision = max(38 - (precision - scale), min(scale, 6)), 38
+    return exp.cast(node, f"DECIMAL({precision}, {scale})")
+
+
+def anonymous(node: exp.Anonymous) -> exp.Expression:
+    """Spark functions DuckDB lacks or names differently."""
+    name, args = node.name.upper(), node.expressions
+    if name == "PMOD" and len(args) == 2:  # result takes the divisor's sign; NULL for 0
+        return tpl("CASE WHEN _a % NULLIF(_n, 0) < 0 AND _n > 0 THEN _a % NULLIF(_n, 0) + _n "
+                   "ELSE _a % NULLIF(_n, 0) END", a=args[0], n=args[1])
+    if name == "BROUND":  # HALF_EVEN
+        return tpl("ROUND_EVEN(_a, _d)", a=args[0], d=args[1] if len(args) > 1 else exp.Literal.number(0))
+    if name == "WEEKDAY":  # Monday = 0
+        return tpl("ISODOW(_a) - 1", a=args[0])
+    if name.startswith("TIME_BETWEEN_") and not isinstance(node.parent, exp.Window):
+        raise refuse(node, f"`{name.lower()}` needs an OVER (PARTITION BY ... ORDER BY ...) clause")
+    return node
+
+
+def rounding_to_bigint(node: exp.Ceil | exp.Floor) -> exp.Expression:
+    """ceil/floor of a DOUBLE or integer is a BIGINT in Spark (a DOUBLE in DuckDB)."""
+    if node.args.get("decimals") is None and kind(node.this) in ("float", "int"):
+        return exp.cast(node, "BIGINT")
+    return node
+
+
+def sign(node: exp.Sign) -> exp.Expression:
+    """signum is a DOUBLE in Spark."""
+    return exp.cast(node, "DOUBLE")
+
+
+# -- aggregates -------------------------------------------------------------------------------
+def sum_type(node: exp.Sum) -> exp.Expression:
+    """sum of integers is a BIGINT and of DECIMAL(p, s) a DECIMAL(p + 10, s) in Spark (DuckDB:
+    HUGEINT, DECIMAL(38, s)); with an unknown operand type DuckDB's type stays."""
+    size = decimal_size(node.this)
+    if kind(node.this) == "int":
+        return cast_result(node, "BIGINT")
+    if size is not None and kind(node.this) == "decimal":
+        return cast_result(node, f"DECIMAL({min(38, size[0] + 10)}, {size[1]})")
+    return node
+
+
+def count_if(node: exp.CountIf) -> exp.Expression:
+    """count_if is a BIGINT (DuckDB: HUGEINT)."""
+    return cast_result(node, "BIGINT")
+
+
+def avg_type(node: exp.Avg) -> exp.Expression:
+    """avg of DECIMAL(p, s) is a DECIMAL(p + 4, s + 4) in Spark (DuckDB: DOUBLE)."""
+    size = decimal_size(node.this)
+    if size is None or kind(node.this) != "decimal":
+        return node
+    return cast_result(node, f"DECIMAL({min(38, size[0] + 4)}, {min(38, size[1] + 4)})")
+
+
+def percentile(node: exp.Quantile) -> exp.Expression:
+    """percentile() interpolates linearly and returns a DOUBLE."""
+    return tpl("CAST(QUANTILE_CONT(_a, _q) AS DOUBLE)", a=node.this, q=node.args["quantile"])
+
+
+def percentile_approx(node: exp.ApproxQuantile) -> exp.Expression:
+    """percentile_approx returns the element of rank ceil(p * n) (exact below its accuracy)."""
+    return tpl("QUANTILE_DISC(_a, _q)", a=node.this, q=node.args["quantile"])
+
+
+# -- windows ----------------------------------------------------------------------------------
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def window(node: exp.Window) -> exp.Expression:
+    """first/last over a window are first_value/last_value (DuckDB drops IGNORE NULLS on
+    them), and Adobe's TIME_BETWEEN_PREVIOUS/NEXT_MATCH become a last/first matching time."""
+    inner = node.this.this if isinstance(node.this, exp.IgnoreNulls) else node.this
+    if isinstance(inner, (exp.First, exp.Last)):
+        cls = exp.FirstValue if isinstance(inner, exp.First) else exp.LastValue
+        inner.replace(cls(this=inner.this))
+        return node
+    if isinstance(inner, exp.Anonymous) and inner.name.upper().startswith("TIME_BETWEEN_"):
+        return time_between_match(node, inner)
+    return node
+
+
+def time_between_match(node: exp.Window, call: exp.Anonymous) -> exp.Expression:
+    """TIME_BETWEEN_PREVIOUS_MATCH(ts, cond, unit) OVER w: time since the last row of the frame
+    (the current row included) where cond holds, in unit, as a DOUBLE; NULL if none. The NEXT
+    variant looks forward and is negative. Unit defaults to seconds."""
+    name = call.name.upper()
+    args = call.expressions
+    if name not in ("TIME_BETWEEN_PREVIOUS_MATCH", "TIME_BETWEEN_NEXT_MATCH") or len(args) not in (2, 3):
+        raise refuse(call, f"`{call.name}` is not an Adobe-defined function the local engine "
+                           "knows; use TIME_BETWEEN_PREVIOUS_MATCH(ts, condition, 'minutes') or "
+                           "TIME_BETWEEN_NEXT_MATCH(...)")
+    unit = args[2].name.lower().rstrip("s") if len(args) == 3 else "second"
+    if len(args) == 3 and not (isinstance(args[2], exp.Literal) and unit in _UNIT_SECONDS):
+        raise refuse(call, f"`{name.lower()}` unit must be one of 'seconds', 'minutes', "
+                           "'hours', 'days'")
+    pick = exp.LastValue if name.endswith("PREVIOUS_MATCH") else exp.FirstValue
+    matched = exp.IgnoreNulls(this=pick(this=tpl("CASE WHEN _c THEN _t END", c=args[1], t=args[0])))
+    over = node.copy()
+    over.set("this", matched)
+    return tpl(f"(EPOCH(_t) - EPOCH(_m)) / {_UNIT_SECONDS[unit]}.0", t=args[0], m=over)
