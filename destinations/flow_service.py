@@ -265,8 +265,9 @@ class FlowExport:
             record, flow = self._build()
         self.state.put(self.key, record)
         if flow.get("state") == "disabled":
-            self._call("POST", f"{FLOWSERVICE}/flows/{record['flow_id']}/action",
-                       params={"op": "enable"})
+            answer = self._call("POST", f"{FLOWSERVICE}/flows/{record['flow_id']}/action",
+                                params={"op": "enable"})
+            flow = {**flow, "state": "enabled", "etag": _created(answer, "flow action")[1]}
             self.ctx.echo(f"{self.spec.model} -> {self.spec.name}: re-enabled flow "
                           f"{record['flow_id']}")
         if record["dataset_id"] != self.dataset.dataset_id:

@@ -22,6 +22,7 @@ flow answered "not ready"), ``fail_runs`` / ``fail_message`` (runs that fail), `
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import uuid
@@ -85,11 +86,12 @@ class FlowService:
         self._not_ready: dict[str, int] = {}
         self._polls: dict[str, int] = {}
         self._outcome: dict[str, dict[str, Any]] = {}
+        self._default_end: dict[str, int] = {}
 
     # -- objects -----------------------------------------------------------------------------
     def new(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         now = int(time.time() * 1000)
-        obj = {**body, "id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now,
+        obj = {**copy.deepcopy(body), "id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now,
                "createdBy": f"{self.emu.client_id}@AdobeID", "updatedBy": f"{self.emu.client_id}@AdobeID",
                "createdClient": self.emu.client_id, "sandboxName": self.emu.sandbox,
                "imsOrgId": self.emu.org_id, "etag": f'"{uuid.uuid4()}"'}
@@ -208,7 +210,9 @@ class FlowService:
                                   sched.get("exportMode"))
         if reason:
             raise Invalid(f"scheduleParams: {reason}")
-        if sched.get("endTime") is not None and sched["endTime"] <= start:
+        end = sched.get("endTime")
+        # The server's own default end (six months after creation) may precede a far start.
+        if end is not None and end <= start and end != self._default_end.get(body.get("id")):
             raise Invalid("scheduleParams.endTime must be after startTime")
 
     @staticmethod
@@ -373,7 +377,9 @@ def register(router: Router, emu: Emulator) -> None:
                 obj["state"] = "enabled"
                 obj.setdefault("transformations", [])
                 sched = obj["scheduleParams"]
-                sched.setdefault("endTime", obj["createdAt"] // 1000 + SIX_MONTHS)
+                if "endTime" not in sched:
+                    sched["endTime"] = fs._default_end[obj["id"]] = (obj["createdAt"] // 1000
+                                                                     + SIX_MONTHS)
                 obj["inheritedAttributes"] = {"properties": {"isDestinationFlow": True}}
                 fs._not_ready[obj["id"]] = fs.not_ready
             return Response(200, {"id": obj["id"], "etag": obj["etag"]})
@@ -410,7 +416,7 @@ def register(router: Router, emu: Emulator) -> None:
             ops = request.json
             if not isinstance(ops, list) or not ops:
                 raise Invalid("The body must be a non-empty JSON Patch list")
-            updated = {k: v for k, v in obj.items()}
+            updated = copy.deepcopy(obj)
             for op in ops:
                 if not isinstance(op, dict) or str(op.get("op")).lower() not in ("replace", "add"):
                     raise Invalid(f"Unsupported patch operation {op!r}: use replace or add")
@@ -419,9 +425,8 @@ def register(router: Router, emu: Emulator) -> None:
                     raise Invalid(f"Path '{op.get('path')}' cannot be patched")
                 node = updated
                 for key in keys[:-1]:
-                    node[key] = dict(node.get(key) or {})
-                    node = node[key]
-                node[keys[-1]] = op.get("value")
+                    node = node.setdefault(key, {})
+                node[keys[-1]] = copy.deepcopy(op.get("value"))
             fs.check(kind, updated)
             updated.update(etag=f'"{uuid.uuid4()}"', updatedAt=int(time.time() * 1000))
             fs.objects[kind][obj["id"]] = updated
