@@ -132,8 +132,7 @@ class Catalog:
 
 def catalog(emu: Emulator) -> Catalog:
     """The Catalog of ``emu`` (created on first use)."""
-    with emu._lock:
-        return emu.state.setdefault("catalog", Catalog(emu))
+    return emu.service_state("catalog", lambda: Catalog(emu))
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int | Response:

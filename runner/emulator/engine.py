@@ -100,15 +100,25 @@ class Engine:
             conn.close()
 
     def read_table(self, table: str) -> pyarrow.Table:
-        """Every row of ``table`` as an Arrow table (columns in table order)."""
+        """Every row of ``table`` as an Arrow table (columns in table order).
+
+        Scalar PostgreSQL types map to fixed Arrow types, so an empty table keeps its schema;
+        other types (numeric, arrays, json) are inferred from the values.
+        """
         import pyarrow as pa
 
+        types = {16: pa.bool_(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(),
+                 700: pa.float32(), 701: pa.float64(), 25: pa.string(), 1043: pa.string(),
+                 1042: pa.string(), 17: pa.binary(), 1082: pa.date32(),
+                 1114: pa.timestamp("us"), 1184: pa.timestamp("us", tz="UTC")}
         conn = self.connect()
         try:
             with conn.cursor() as cur:
                 cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table)))
-                names = [d.name for d in cur.description]
+                columns = [(d.name, types.get(d.type_code)) for d in cur.description]
                 rows = cur.fetchall()
         finally:
             conn.close()
-        return pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})
+        arrays = [pa.array([row[i] for row in rows], type=kind)
+                  for i, (_, kind) in enumerate(columns)]
+        return pa.table(arrays, names=[name for name, _ in columns])

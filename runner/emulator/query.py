@@ -237,11 +237,12 @@ class Queries:
 
 def queries(emu: Emulator) -> Queries:
     """The Query Service state of ``emu`` (created on first use)."""
-    with emu._lock:
-        if "query" not in emu.state:
-            emu.state["query"] = Queries(emu)
-            emu.on_stop(emu.state["query"].stop)
-        return emu.state["query"]
+    def create() -> Queries:
+        state = Queries(emu)
+        emu.on_stop(state.stop)
+        return state
+
+    return emu.service_state("query", create)
 
 
 def validate(request: Request, emu: Emulator, templates: dict[str, dict]) -> str | Response:

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from runner.emulator.faults import FaultPlan
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -161,7 +162,8 @@ class Emulator:
         self.hosts = Hosts()
         self._landing = Path(landing) if landing is not None else None
         self._own_landing = landing is None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._stoppers: list[Callable[[], None]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.state: dict[str, Any] = {}  # per-service state, keyed by service name
@@ -187,7 +189,7 @@ class Emulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-        for stopper in self.state.get("_stoppers", []):
+        for stopper in self._stoppers:
             stopper()
         self.engine.drop()
         if self._own_landing and self._landing is not None:
@@ -203,7 +205,14 @@ class Emulator:
 
     def on_stop(self, stopper: Callable[[], None]) -> None:
         """Register a callback ``stop()`` runs before dropping the database (a service's cleanup)."""
-        self.state.setdefault("_stoppers", []).append(stopper)
+        self._stoppers.append(stopper)
+
+    def service_state(self, name: str, factory: Callable[[], T]) -> T:
+        """The state object of service ``name``, made by ``factory`` on first use (thread-safe)."""
+        with self._lock:
+            if name not in self.state:
+                self.state[name] = factory()
+            return self.state[name]
 
     # -- what tests read ---------------------------------------------------------------------
     def dataset(self, dataset_id: str) -> dict | None:
