@@ -1,0 +1,89 @@
+"""The smaller commands on the local target: debug, synth, export."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from runner.cli import main
+
+
+def run(project, *args: str) -> int:
+    return main([*args, "--project-dir", str(project.root)])
+
+
+def test_debug_reports_each_step(project, capsys) -> None:
+    project.model("m", "SELECT 1 AS x")
+    assert run(project, "debug") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "project and target config ... OK (target 'local', duckdb)",
+        "connection ... OK",
+        "SELECT 1 ... OK",
+        "All checks passed.",
+    ]
+
+
+def test_debug_names_the_failing_step(project, capsys) -> None:
+    project.model("m", "SELECT 1 AS x")
+    project.write("project.yml", "name: demo\ntargets:\n  local: {type: duckdb, path: target}\n")
+    (project.root / "target").mkdir(exist_ok=True)  # a folder where the database file should be
+    assert run(project, "debug") == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "project and target config ... OK (target 'local', duckdb)"
+    assert out[1].startswith("connection ... FAIL: cannot open DuckDB database")
+
+
+def test_synth_into_target_and_files(project, capsys, tmp_path) -> None:
+    project.write("project.yml", """
+        name: demo
+        sources:
+          events: {synthetic: experience_events}
+          people: {synthetic: profiles}
+        synth: {users: 20, days: 10, seed: 7}
+        """)
+    project.model("m", "SELECT count(*) AS n FROM events")
+    assert run(project, "synth") == 0
+    out = capsys.readouterr().out
+    assert "events: " in out and "(users=20, days=10, seed=7)" in out
+    assert project.sql("SELECT count(*) FROM people") == [(20,)]
+    assert run(project, "synth", "--out", str(tmp_path / "files"), "--users", "5") == 0
+    assert pq.read_table(tmp_path / "files" / "profiles.parquet").num_rows == 5
+
+
+def test_fresh_build_generates_missing_synthetic_sources_once(project) -> None:
+    project.write("project.yml", """
+        name: demo
+        sources:
+          events: {synthetic: experience_events}
+        synth: {users: 10, days: 5}
+        """)
+    project.model("n_events", "SELECT count(*) AS n FROM events")
+    lines: list[str] = []
+    from runner import BuildOptions, build
+
+    assert build(project.root, BuildOptions(), echo=lines.append).ok
+    generated = [line for line in lines if line.startswith("source events: generated")]
+    assert len(generated) == 1
+    (count,) = project.sql("SELECT n FROM n_events")[0]
+    assert project.sql("SELECT count(*) FROM events") == [(count,)] and count > 0
+    lines.clear()
+    assert build(project.root, BuildOptions(), echo=lines.append).ok
+    assert not any(line.startswith("source events") for line in lines)
+
+
+def test_file_source_becomes_a_view(project, tmp_path) -> None:
+    import pyarrow as pa
+
+    pq.write_table(pa.table({"user_id": ["a", "b", "b"], "v": [1, 2, 3]}),
+                   project.root / "sample.parquet")
+    project.write("project.yml", "name: demo\nsources:\n  sample: {path: sample.parquet}\n")
+    project.model("per_user", "SELECT user_id, sum(v) AS total FROM sample GROUP BY user_id")
+    assert run(project, "build") == 0
+    assert project.sql("SELECT * FROM per_user ORDER BY 1") == [("a", 1), ("b", 5)]
+
+
+def test_missing_file_source_is_a_project_error(project, capsys) -> None:
+    project.write("project.yml", "name: demo\nsources:\n  sample: {path: nope.parquet}\n")
+    project.model("m", "SELECT * FROM sample")
+    assert run(project, "build") == 2
+    assert capsys.readouterr().err == ("Error: project.yml: sources.sample.path: nope.parquet "
+                                       "does not exist; point it at a Parquet, CSV or JSON file\n")
