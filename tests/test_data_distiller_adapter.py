@@ -340,8 +340,10 @@ def test_single_dataset_scopes_db_name_on_rest_and_psycopg2(emu, tmp_path, monke
     assert dd.fetch("SELECT a FROM two__01") == [(7,)]
     assert dd.fetch("SELECT count(*) FROM two__01 JOIN src__01 USING (a)") == [(1,)]
     assert [c["dbname"] for c in connects] == [f"{emu.sandbox}:two__01", f"{emu.sandbox}:all"]
-    assert connects[0] == {"host": "127.0.0.1", "port": 5432, "dbname": f"{emu.sandbox}:two__01",
-                           "user": emu.org_id, "password": "<token>", "sslmode": "disable",
+    params = dd.connection_parameters()
+    assert connects[0] == {"host": params["host"], "port": params["port"],
+                           "dbname": f"{emu.sandbox}:two__01", "user": emu.org_id,
+                           "password": "<token>", "sslmode": "disable",
                            "application_name": "runner", "connect_timeout": 30}
     dd.close()
     drop_all(emu)
@@ -368,3 +370,25 @@ def test_no_secret_in_errors_or_reprs(emu, tmp_path, caplog):
     assert str(err.value) == (f"POST {emu.url}/ims/token/v3 failed: 401 invalid_client: invalid "
                               "client_secret parameter (check the client id, client secret and "
                               "scopes of the credential)")
+
+
+def test_runner_debug_checks_credentials_token_and_connection(emu, tmp_path):
+    from runner.commands import run_debug
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "project.yml").write_text(
+        "name: dbg\ndefault_target: aep\ntargets:\n  aep:\n"
+        + "".join(f"    {k}: {v}\n" for k, v in target_config(emu, tmp_path).items()))
+    lines: list[str] = []
+    from runner import BuildOptions
+
+    assert run_debug(tmp_path, BuildOptions(), echo=lines.append) == 0
+    assert lines == ["project and target config ... OK (target 'aep', data_distiller)",
+                     "credentials ... OK", "IMS access token ... OK",
+                     "Query Service connection parameters ... OK", "connection ... OK",
+                     "SELECT 1 ... OK", "All checks passed."]
+    (tmp_path / "aep.ini").write_text("[Credential]\nims_org_id = x\n")
+    lines.clear()
+    assert run_debug(tmp_path, BuildOptions(), echo=lines.append) == 1
+    assert lines[1].startswith(f"credentials ... FAIL: {tmp_path / 'aep.ini'}")
+    assert lines[1].endswith("to use the AEP_* environment variables)") and len(lines) == 2

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -185,6 +185,12 @@ class DataDistillerAdapter(Adapter):
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def debug_steps(self) -> list[tuple[str, Callable[[], object]]]:
+        """What ``runner debug`` checks before connecting, in order (each raises RunnerError)."""
+        return [("credentials", lambda: self.platform),
+                ("IMS access token", lambda: self.platform.access_token()),
+                ("Query Service connection parameters", self.connection_parameters)]
 
     def open(self) -> None:
         """Fetch a token and the connection parameters, and open this thread's connection."""
