@@ -11,17 +11,21 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from emulator_fixtures import PG_DSN, fast_client, require_postgres
 
 from destinations import BuiltDataset, ExportContext, parse_exports, run_exports
 from destinations.files import read_export
 from destinations.types import (ADHOC_RUN, DESTINATION_TYPES, FLOWSERVICE, NOT_READY,
                                 SOURCE_SPEC_ID)
 from runner.emulator.catalog import catalog
-from runner.emulator.flowservice import flowservice
+from runner.emulator import Emulator
+from runner.emulator.flowservice import FlowService, flowservice
 
 pytestmark = pytest.mark.postgres
 
@@ -95,12 +99,33 @@ class Project:
         return {kind: len(objs) for kind, objs in self.fs.objects.items() if kind != "runs"}
 
 
+@pytest.fixture(scope="module")
+def shared() -> Iterator[tuple[Emulator, Any]]:
+    """One emulator for the module (a sandbox database per test would triple the run time)."""
+    require_postgres()
+    with Emulator(engine_dsn=PG_DSN) as emu:
+        client = fast_client(emu)
+        yield emu, client
+        client.close()
+
+
 @pytest.fixture
-def proj(emulator: Any, platform_client: Any, tmp_path: Path,
+def proj(shared: tuple[Emulator, Any], tmp_path: Path,
          monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A fresh project on the shared emulator, reset to empty: no tables, flows or faults."""
+    emu, client = shared
+    conn = emu.engine.connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    conn.close()
+    catalog(emu).sync()
+    FlowService.__init__(flowservice(emu), emu)
+    emu.faults.clear()
+    emu.requests.clear()
+    shutil.rmtree(emu.landing_dir())
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    return Project(emulator, platform_client, tmp_path)
+    return Project(emu, client, tmp_path)
 
 
 def normalize(requests: list[Any], dataset_id: str) -> list[dict[str, Any]]:
