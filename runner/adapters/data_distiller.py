@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlglot import exp
 
 from runner.adapters.base import Adapter, ExecResult, ModelDDLConfig
-from runner.adapters.pg_common import (PgSessions, StatementInfo, drop_sql, list_relations,
+from runner.adapters.pg_common import (PgSessions, StatementInfo, list_relations,
                                        rows_to_arrow, statement_info)
 from runner.errors import PlatformError, ProjectError, RunError
 from runner.secrets import Secret
@@ -228,9 +228,6 @@ class DataDistillerAdapter(Adapter):
         """``CREATE OR REPLACE VIEW name AS select``."""
         create = exp.Create(this=exp.to_table(name), kind="VIEW", expression=select, replace=True)
         return create.sql(dialect=self.dialect)
-
-    def drop_sql(self, name: str, kind: str) -> str:
-        return drop_sql(name, kind, self.dialect)
 
     # -- batch queries ---------------------------------------------------------------------
     def db_name(self, info: StatementInfo) -> str:

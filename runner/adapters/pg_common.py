@@ -90,11 +90,6 @@ def _sources(tree: exp.Expression, target: str | None) -> tuple[str, ...]:
     return tuple(sorted(names - ctes - {target}))
 
 
-def drop_sql(name: str, kind: str, dialect: str) -> str:
-    """``DROP TABLE|VIEW IF EXISTS name`` (sqlglot 30 keeps a DROP's relations in ``tables``)."""
-    return exp.Drop(tables=[exp.to_table(name)], kind=kind.upper(), exists=True).sql(dialect=dialect)
-
-
 def list_relations(fetch: Callable[[str], list[tuple]], schema: str | exp.Expression | None,
                    dialect: str) -> dict[str, str]:
     """Tables and views from ``information_schema.tables``: ``{lowercased name: 'table'|'view'}``.

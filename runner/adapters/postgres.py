@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlglot import exp
 
 from runner.adapters.base import Adapter, ExecResult
-from runner.adapters.pg_common import (PgSessions, drop_sql, list_relations, rows_to_arrow,
-                                       statement_info)
+from runner.adapters.pg_common import PgSessions, list_relations, rows_to_arrow, statement_info
 from runner.errors import ProjectError
 
 if TYPE_CHECKING:
@@ -105,10 +104,6 @@ class PostgresAdapter(Adapter):
     def cancel(self) -> None:
         """Cancel running statements (the build was interrupted)."""
         self.sessions.cancel()
-
-    # -- rendering -------------------------------------------------------------------------
-    def drop_sql(self, name: str, kind: str) -> str:
-        return drop_sql(name, kind, self.dialect)
 
     # -- execution -------------------------------------------------------------------------
     def execute(self, sql: str) -> None:
