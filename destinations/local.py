@@ -45,6 +45,10 @@ def run_local(spec: ExportSpec, dataset: BuiltDataset, ctx: ExportContext, state
                "fingerprint": dataset.fingerprint, "config": spec.config_hash()}
     if delete:
         files = [ctx.project_root / f for f in (record or {}).get("files", [])]
+        if dry_run:
+            return result(spec, "planned", f"remove {len(files)} file(s)", files=len(files),
+                          plan=[f"DELETE {_relative(f, ctx)} — written by the last export"
+                                for f in files])
         for path in files:
             path.unlink(missing_ok=True)
         state.put(key, None)

@@ -17,6 +17,7 @@ from destinations.flow_service import FlowExport
 from destinations.local import run_local
 from destinations.state import ExportState
 from runner.errors import ProjectError, RunnerError
+from runner.secrets import mask
 
 
 def run_exports(specs: list[ExportSpec], datasets: Mapping[str, BuiltDataset],
@@ -58,6 +59,10 @@ def run_exports(specs: list[ExportSpec], datasets: Mapping[str, BuiltDataset],
                        export.plan() if dry_run else export.run())
         except RunnerError as exc:  # the state file itself, say
             outcome = result(spec, "error", str(exc))
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            outcome = result(spec, "error", mask(
+                f"unexpected Flow Service response while exporting {spec.model}: "
+                f"{type(exc).__name__}: {exc}", *export.secrets))
         results.append(outcome)
         if not dry_run:
             ctx.echo(f"export {spec.model} -> {spec.name}: {outcome.status}: {outcome.message}")

@@ -134,6 +134,11 @@ def test_dry_run_and_delete(ctx: ExportContext, tmp_path: Path) -> None:
     run_exports(local(), BUILT, ctx)
     assert run_exports(local(), BUILT, ctx, dry_run=True)[0].plan == [
         f"WRITE {root}/exportTime=… — up to date: nothing to write"]
+    [part] = (tmp_path / root).rglob("part-*")
+    [plan] = run_exports(local(), BUILT, ctx, delete=True, dry_run=True)
+    assert (plan.status, plan.plan) == ("planned", [
+        f"DELETE {part.relative_to(tmp_path)} — written by the last export"])
+    assert part.exists()
     [gone] = run_exports(local(), BUILT, ctx, delete=True)
     assert (gone.status, gone.message, gone.files) == ("deleted", "removed 1 file(s)", 1)
     assert files_under(tmp_path / "target/exports") == []
@@ -162,3 +167,37 @@ def test_a_failed_export_is_an_error_result(ctx: ExportContext) -> None:
                              "message": res.message, "flow_id": None, "run_id": None,
                              "records": None, "bytes": None, "files": None, "path": None,
                              "plan": []}
+
+
+def test_sftp_ssh_key_is_sent_base64(ctx: ExportContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    from destinations.flow_service import FlowExport
+    from destinations.state import ExportState
+
+    monkeypatch.setenv("SFTP_KEY", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n")
+    [spec] = parse_exports([{"model": "training_set", "destination": {
+        "type": "sftp", "domain": "h.example", "username": "ml", "remote_path": "/in",
+        "ssh_key_env": "SFTP_KEY"}}])
+    dataset = BuiltDataset("training_set", "training_set__1a2b3c4d", "1a2b3c4d", "ds1")
+    export = FlowExport(spec, dataset, ctx, ExportState(ctx.state_dir))
+    assert export.base_payload() == {
+        "name": "runner:demo:training_set:sftp:base",
+        "connectionSpec": {"id": "36965a81-b1c6-401b-99f8-22508f1e6a26", "version": "1.0"},
+        "auth": {"specName": "SFTP with SSH Key", "params": {
+            "domain": "h.example", "username": "ml",
+            "sshKey": "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0KYWJjCg=="}}}
+    assert export.landing() == "h.example/in/ds1"
+    assert "abc" not in repr(export.secrets)
+
+
+def test_an_unexpected_response_shape_is_an_error_result(ctx: ExportContext) -> None:
+    class Platform:
+        def request(self, method: str, path: str, **kw: object) -> object:
+            return {"items": [{"id": "f1", "name": "runner:demo:training_set:data_landing_zone"}]}
+
+    ctx.platform, ctx.target_type = Platform(), "data_distiller"
+    specs = parse_exports([{"model": "training_set",
+                            "destination": {"type": "data_landing_zone", "path": "p"}}])
+    built = {"training_set": BuiltDataset("training_set", "t__1", "1", "ds1")}
+    [res] = run_exports(specs, built, ctx)
+    assert (res.status, res.message) == ("error", "unexpected Flow Service response while "
+                                         "exporting training_set: KeyError: 'targetConnectionIds'")
