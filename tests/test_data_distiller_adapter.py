@@ -221,6 +221,34 @@ def test_plain_ctas_on_an_existing_table_fails(dd, emu):
     assert len(datasets_named(emu, "twice__01")) == 1
 
 
+def test_a_ctas_posted_twice_adopts_the_first_copy(dd, emu, monkeypatch):
+    """A POST retried after Query Service accepted it: the second CTAS fails, the first counts."""
+    post = dd.platform.post
+    first: list[dict] = []
+
+    def post_twice(path, **kw):
+        if not first:
+            first.append(post(path, **kw))  # accepted, but the answer was lost
+        return post(path, **kw)
+
+    monkeypatch.setattr(dd.platform, "post", post_twice)
+    result = dd.materialize("CREATE TABLE dup__01 AS SELECT 1 AS a", model="dup",
+                            physical="dup__01")
+    assert result.query_id == first[0]["id"] and result.rows == 1
+    assert datasets_named(emu, "dup__01") == [result.dataset_id]
+    assert len(emu.requests_to(QUERIES, "POST")) == 2
+    assert [r.query for r in emu.requests_to(QUERIES, "GET") if r.path == QUERIES] == [
+        {"orderby": ["-created"], "limit": ["50"]}]
+
+
+def test_missing_dataset_is_asked_for_again_then_reported(dd, emu):
+    with pytest.raises(RunError) as err:
+        dd.dataset_id("nope__01", context="model nope")
+    assert str(err.value) == ("target 'dd': model nope: Catalog has 0 datasets named 'nope__01' "
+                              "(none); expected exactly one")
+    assert len(emu.requests_to(DATASETS, "GET")) == 3
+
+
 # -- faults -----------------------------------------------------------------------------------
 FAULTS = {
     "throttled submit": lambda f: f.throttle(QUERIES, method="POST", retry_after=1),

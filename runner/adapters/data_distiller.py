@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -264,25 +265,58 @@ class DataDistillerAdapter(Adapter):
         """
         where = f"{self.label}: {context}" if context else self.label
         body = {"dbName": self.db_name(info), "sql": sql, "name": name, "description": description}
+        posted = time.monotonic()
         query = self.platform.post(QUERIES, json=body)
+        post_seconds = time.monotonic() - posted
+        query = self._follow(query, where)
+        if query.get("state") == "FAILED" and info.kind == "create_table":
+            query = self._twin(query, body, post_seconds, where) or query
+        state = query.get("state")
+        if state == "FAILED":
+            errors = "; ".join(str(e.get("message", e)) for e in query.get("errors") or [])
+            raise RunError(f"{where}: query {query['id']} failed: {errors or 'no error message'}")
+        if state != "SUCCESS":
+            raise RunError(f"{where}: query {query['id']} ended in state {state}")
+        return query
+
+    def _follow(self, query: dict[str, Any], where: str) -> dict[str, Any]:
+        """Wait for a submitted query, cancelling it on Ctrl-C; return its final object."""
         query_id = query["id"]
         with self._lock:
             self._inflight.add(query_id)
         try:
-            query = self._wait(query, where)
+            return self._wait(query, where)
         except KeyboardInterrupt:
             self._cancel(query_id)
             raise
         finally:
             with self._lock:
                 self._inflight.discard(query_id)
-        state = query.get("state")
-        if state == "FAILED":
-            errors = "; ".join(str(e.get("message", e)) for e in query.get("errors") or [])
-            raise RunError(f"{where}: query {query_id} failed: {errors or 'no error message'}")
-        if state != "SUCCESS":
-            raise RunError(f"{where}: query {query_id} ended in state {state}")
-        return query
+
+    def _twin(self, failed: dict[str, Any], body: dict[str, Any], window: float,
+              where: str) -> dict[str, Any] | None:
+        """The successful first copy of a CTAS whose POST was sent twice, or None.
+
+        A POST that got a 5xx or timed out after Query Service had accepted it is retried by
+        the client; the second CTAS then fails because the first created the table. The first
+        has the same name and SQL and was created at most the POST's duration earlier.
+        """
+        listing = self.platform.get(QUERIES, params={"orderby": "-created", "limit": 50}) or {}
+        try:
+            failed_at = datetime.fromisoformat(failed["created"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        for other in listing.get("queries", []):
+            request = other.get("request") or {}
+            try:
+                gap = (failed_at - datetime.fromisoformat(other["created"])).total_seconds()
+            except (KeyError, TypeError, ValueError):
+                continue
+            if (other.get("id") != failed["id"] and request.get("sql") == body["sql"]
+                    and request.get("name") == body["name"] and 0 <= gap <= window + 0.01):
+                twin = self._follow(other, where)
+                return twin if twin.get("state") == "SUCCESS" else None
+        return None
 
     def _wait(self, query: dict[str, Any], where: str) -> dict[str, Any]:
         """Poll until the query leaves SUBMITTED/IN_PROGRESS; cancel it past query_timeout."""
@@ -306,11 +340,20 @@ class DataDistillerAdapter(Adapter):
         except PlatformError:
             pass
 
-    def dataset_id(self, table: str, *, context: str | None = None) -> str:
-        """The id of the one Catalog dataset named ``table`` (§3.2, §4)."""
-        found = self.platform.get(DATASETS, params={"name": table}) or {}
-        ids = sorted(key for key, value in found.items()
-                     if isinstance(value, dict) and str(value.get("name", "")).lower() == table.lower())
+    def dataset_id(self, table: str, *, context: str | None = None,
+                   attempts: int = 3) -> str:
+        """The id of the one Catalog dataset named ``table`` (§3.2, §4).
+
+        Catalog may list a new dataset a moment after its CTAS ends, so an empty answer is
+        asked again (``attempts`` times, ``poll_interval`` apart).
+        """
+        for attempt in range(attempts):
+            found = self.platform.get(DATASETS, params={"name": table}) or {}
+            ids = sorted(key for key, value in found.items() if isinstance(value, dict)
+                         and str(value.get("name", "")).lower() == table.lower())
+            if ids or attempt == attempts - 1:
+                break
+            time.sleep(self.poll_interval)
         if len(ids) != 1:
             where = f"{self.label}: {context}" if context else self.label
             raise RunError(f"{where}: Catalog has {len(ids)} datasets named '{table}' "
