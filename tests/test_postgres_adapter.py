@@ -81,6 +81,11 @@ def test_config_is_validated():
     with pytest.raises(ProjectError) as err:
         PostgresAdapter.validate_config({"type": "postgres", "dsn": DSN, "shema": "x"}, "targets.pg")
     assert "targets.pg.shema: unknown key (did you mean 'schema'?)" in str(err.value)
+    with pytest.raises(ProjectError) as err:
+        PostgresAdapter.validate_config({"type": "postgres", "dsn": "host=x password=p4ss port"},
+                                        "targets.pg")
+    assert str(err.value) == ("project.yml: targets.pg.dsn: not a valid libpq connection string "
+                              "or postgresql:// URL")
     with pytest.raises(ProjectError, match=r"targets.pg.schema: expected a schema name, got int 3"):
         PostgresAdapter.validate_config({"type": "postgres", "dsn": DSN, "schema": 3}, "targets.pg")
 

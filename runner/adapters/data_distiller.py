@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
 from collections.abc import Callable, Hashable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -149,6 +149,7 @@ class DataDistillerAdapter(Adapter):
 
     @property
     def sandbox(self) -> str:
+        """The sandbox every call and every ``dbName`` names."""
         return self.platform.credentials.sandbox
 
     def _secrets(self) -> list[Any]:
@@ -231,6 +232,10 @@ class DataDistillerAdapter(Adapter):
         return create.sql(dialect=self.dialect)
 
     # -- batch queries ---------------------------------------------------------------------
+    def _where(self, context: str | None) -> str:
+        """The start of an error message: the target, and the model when known."""
+        return f"{self.label}: {context}" if context else self.label
+
     def db_name(self, info: StatementInfo) -> str:
         """``'<sandbox>:<table>'`` for a one-table statement under single_dataset, else ``'<sandbox>:all'``."""
         if self.single_dataset and len(info.sources) == 1 and "." not in info.sources[0]:
@@ -263,7 +268,7 @@ class DataDistillerAdapter(Adapter):
         Raises:
             RunError: the query failed (every ``errors[]`` message), was cancelled, or timed out.
         """
-        where = f"{self.label}: {context}" if context else self.label
+        where = self._where(context)
         body = {"dbName": self.db_name(info), "sql": sql, "name": name, "description": description}
         posted = time.monotonic()
         query = self.platform.post(QUERIES, json=body)
@@ -355,8 +360,7 @@ class DataDistillerAdapter(Adapter):
                 break
             time.sleep(self.poll_interval)
         if len(ids) != 1:
-            where = f"{self.label}: {context}" if context else self.label
-            raise RunError(f"{where}: Catalog has {len(ids)} datasets named '{table}' "
+            raise RunError(f"{self._where(context)}: Catalog has {len(ids)} datasets named '{table}' "
                            f"({', '.join(ids) or 'none'}); expected exactly one")
         return ids[0]
 

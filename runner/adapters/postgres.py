@@ -19,6 +19,7 @@ its connection is run again after dropping whatever it left behind.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlglot import exp
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
 
 def dsn_password(dsn: str) -> str | None:
     """The password in a libpq DSN (URL or key=value form), or None; unparsable DSNs give None."""
-    from psycopg2.extensions import parse_dsn
     import psycopg2
+    from psycopg2.extensions import parse_dsn
 
     try:
         return parse_dsn(dsn).get("password")
@@ -49,11 +50,11 @@ class PostgresAdapter(Adapter):
     type: ClassVar[str] = "postgres"
     dialect: ClassVar[str] = "postgres"
     config_keys: ClassVar[dict[str, str]] = {
-        "dsn": "libpq connection string or URL, e.g. postgresql://user:${PGPASSWORD}@host:5432/db",
-        "schema": "schema that holds every relation (created if absent); default: the DSN's search_path",
+        "dsn": "libpq connection string or URL, e.g. postgresql://user:${PGPASSWORD}@host/db",
+        "schema": "schema holding every relation (created if absent); default: the DSN's own",
     }
 
-    def __init__(self, name: str, config: dict[str, Any], root: Any) -> None:
+    def __init__(self, name: str, config: dict[str, Any], root: Path) -> None:
         super().__init__(name, config, root)
         self.dsn: str = config["dsn"]
         self.schema: str | None = config.get("schema")
@@ -70,6 +71,14 @@ class PostgresAdapter(Adapter):
             raise ProjectError(f"{keypath}.dsn: missing; set a PostgreSQL connection string, e.g. "
                                "postgresql://user:${PGPASSWORD}@127.0.0.1:5432/db", "project.yml")
         expect(config["dsn"], str, f"{keypath}.dsn", "a connection string")
+        import psycopg2
+        from psycopg2.extensions import parse_dsn
+
+        try:
+            parse_dsn(config["dsn"])
+        except psycopg2.ProgrammingError:  # libpq's message may quote the password: not shown
+            raise ProjectError(f"{keypath}.dsn: not a valid libpq connection string or "
+                               "postgresql:// URL", "project.yml") from None
         if config.get("schema") is not None:
             expect(config["schema"], str, f"{keypath}.schema", "a schema name")
 
