@@ -3,6 +3,8 @@ tags: [features]
 description: >
   Per user, minutes from the last event of each type to the as-of instant (NULL when the user
   never had one), the Week2 notebook's TIME_BETWEEN_PREVIOUS_MATCH features at a fixed instant.
+  (The notebook's dismiss feature matched eventType = 'propositionDismiss', which never occurs;
+  here every feature matches the full XDM event type.)
 columns:
   user_id: ECID of the user
   minutes_since_email_open: minutes since the last directMarketing.emailOpened
