@@ -124,7 +124,9 @@ def annotate(query: exp.Expression, schema: dict[str, Any] | None) -> None:
         kind = types.get(node.meta.pop(_ID))
         if isinstance(node, exp.Literal) and _DECIMAL_LITERAL.fullmatch(node.name) and not node.is_string:
             kind = _decimal_literal_type(node.name)
-        if kind is not None and not kind.is_type(exp.DataType.Type.UNKNOWN):
+        if kind is not None and kind.this in (T.TIMESTAMPTZ, T.TIMESTAMPLTZ):
+            kind = exp.DataType.build("TIMESTAMP")  # a UTC session: zone-less semantics
+        if kind is not None and not kind.is_type(T.UNKNOWN):
             node.type = kind
 
 

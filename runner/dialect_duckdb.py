@@ -10,6 +10,7 @@ where no generic form exists the DuckDB value keeps DuckDB's type (noted on the 
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import sqlglot
 from sqlglot import exp
@@ -98,9 +99,40 @@ def date_trunc(node: exp.TimestampTrunc) -> exp.Expression:
     return tpl(f"CAST(DATE_TRUNC('{unit}', TRY_CAST(_a AS TIMESTAMP)) AS TIMESTAMP)", a=node.this)
 
 
+def from_utc_timestamp(node: exp.AtTimeZone) -> exp.Expression:
+    """from_utc_timestamp(ts, tz): the wall-clock time in tz of the UTC time ts."""
+    return tpl("CAST(CAST(_a AS TIMESTAMP) AT TIME ZONE 'UTC' AT TIME ZONE _z AS TIMESTAMP)",
+               a=node.this, z=node.args["zone"])
+
+
 def dayofweek(node: exp.DayOfWeek) -> exp.Expression:
     """Spark counts Sunday = 1 .. Saturday = 7; DuckDB Sunday = 0."""
     return tpl("DAYOFWEEK(_a) + 1", a=node.this)
+
+
+_SECOND_FIELDS = {"SECOND", "SECONDS", "SEC", "SECS", "S"}
+
+
+def extract(node: exp.Extract) -> exp.Expression:
+    """extract/date_part: DOW and DAYOFWEEK count Sunday = 1, and SECOND is a DECIMAL(8, 6)
+    with the fraction."""
+    field = node.name.upper()
+    if field in ("DOW", "DAYOFWEEK"):
+        return tpl("DAYOFWEEK(_a) + 1", a=node.expression)
+    if field in ("DOW_ISO", "DAYOFWEEK_ISO", "DAYOFWEEKISO"):
+        return tpl("ISODOW(_a)", a=node.expression)
+    if field in _SECOND_FIELDS:
+        return tpl("CAST(DATE_PART('microsecond', _a) / 1000000 AS DECIMAL(8, 6))", a=node.expression)
+    return node
+
+
+def date_part(args: list[exp.Expression]) -> exp.Expression:
+    """date_part('field', x) is extract(field FROM x)."""
+    field = args[0]
+    if not (isinstance(field, exp.Literal) and field.is_string):
+        raise refuse(field.parent, "`date_part` with a computed field is not supported on the "
+                                   "local engine; write the field as a string literal")
+    return extract(exp.Extract(this=exp.var(field.name.upper()), expression=args[1]))
 
 
 def unix_timestamp(node: exp.StrToUnix) -> exp.Expression:
@@ -131,9 +163,9 @@ def safe_strptime(node: exp.StrToTime) -> exp.Expression:
 _FORMATTED = (exp.TimeToStr, exp.StrToTime, exp.StrToUnix, exp.UnixToStr, exp.TsOrDsToDate)
 
 
-def time_format(node: exp.Expression) -> str:
-    """The DuckDB strftime pattern sqlglot makes of a node's Spark pattern."""
-    generator = sqlglot.Dialect.get_or_raise("duckdb").generator()
+def time_format(node: exp.Expression, dialect: str = "duckdb") -> str:
+    """The pattern sqlglot renders for a node's date pattern in ``dialect``."""
+    generator = sqlglot.Dialect.get_or_raise(dialect).generator()
     quoted = generator.format_time(node) or "''"
     return quoted[1:-1].replace("''", "'")
 
@@ -147,10 +179,13 @@ def check_time_format(node: exp.Expression) -> exp.Expression:
         raise refuse(node, "a date pattern must be a plain string literal on the local engine "
                            "(quoted text such as 'at' is not supported); format the parts "
                            "separately and concat them")
+    if re.search(r"(?<!S)SSS(?!S)", fmt.name):  # milliseconds, which sqlglot leaves unmapped
+        fmt.replace(exp.Literal.string(re.sub(r"(?<!S)SSS(?!S)", "%g", fmt.name)))
     leftover = re.sub(r"%-?.", "", time_format(node))
     letters = sorted(set(re.findall(r"[A-Za-z]", leftover)))
     if letters:
-        raise refuse(node, f"date pattern letter(s) {', '.join(letters)} in '{fmt.name}' are not "
+        raise refuse(node, f"date pattern letter(s) {', '.join(letters)} in "
+                           f"'{time_format(node, 'spark')}' are not "
                            "supported on the local engine; use y M d H m s E a patterns, or "
                            "extract the part with a function such as quarter(), weekofyear()")
     return node
@@ -201,7 +236,7 @@ def size(node: exp.ArraySize) -> exp.Expression:
 def array_distinct(node: exp.ArrayDistinct) -> exp.Expression:
     """array_distinct keeps first occurrences in order (DuckDB's list_distinct does not, and
     drops NULL)."""
-    return tpl("LIST_FILTER(_a, LAMBDA v, i : LIST_POSITION(_a, v) = i)", a=node.this)
+    return tpl(_IN_ORDER_DISTINCT, l=node.this)
 
 
 def collect_empty(node: exp.ArrayAgg | exp.ArrayUniqueAgg) -> exp.Expression:
@@ -215,8 +250,13 @@ def collect_empty(node: exp.ArrayAgg | exp.ArrayUniqueAgg) -> exp.Expression:
 
 
 def explode_map(node: exp.Lateral) -> exp.Expression:
-    """LATERAL VIEW explode(map) m AS k, v: one row per entry (DuckDB cannot unnest a map)."""
+    """LATERAL VIEW explode(map) m AS k, v: one row per entry (DuckDB cannot unnest a map).
+    LATERAL VIEW OUTER keeps a row (with NULL) for an empty or NULL array."""
     alias = node.args.get("alias")
+    if node.args.get("outer") and isinstance(node.this, exp.Explode) and kind(node.this.this) != "map":
+        node.this.set("this", tpl("CASE WHEN CARDINALITY(_a) > 0 THEN _a ELSE [NULL] END",
+                                  a=node.this.this))
+        node.set("outer", False)
     if not isinstance(node.this, exp.Explode) or alias is None or len(alias.columns) != 2:
         return node
     if kind(node.this.this) not in (None, "map"):
@@ -226,6 +266,45 @@ def explode_map(node: exp.Lateral) -> exp.Expression:
               a=node.this.this)
     lateral = exp.Lateral(this=exp.Subquery(this=sub), alias=exp.TableAlias(this=alias.this.copy()))
     return exp.Join(this=lateral, kind="CROSS")
+
+
+def exists(node: exp.Exists) -> exp.Expression:
+    """exists(arr, f): true if f holds for an element, else NULL if f was NULL for one, else false."""
+    if not isinstance(node.expression, exp.Lambda):
+        return node
+    return tpl("CASE WHEN LIST_BOOL_OR(LIST_TRANSFORM(_a, _f)) THEN TRUE "
+               "WHEN LIST_COUNT(LIST_TRANSFORM(_a, _f)) < LEN(_a) THEN NULL "
+               "WHEN _a IS NOT NULL THEN FALSE END", a=node.this, f=node.expression)
+
+
+def forall(args: list[exp.Expression]) -> exp.Expression:
+    """forall(arr, f): false if f fails for an element, else NULL if f was NULL for one, else true."""
+    return tpl("CASE WHEN NOT LIST_BOOL_AND(LIST_TRANSFORM(_a, _f)) THEN FALSE "
+               "WHEN LIST_COUNT(LIST_TRANSFORM(_a, _f)) < LEN(_a) THEN NULL "
+               "WHEN _a IS NOT NULL THEN TRUE END", a=args[0], f=args[1])
+
+
+_IN_ORDER_DISTINCT = "LIST_FILTER(_l, LAMBDA v, i : LIST_POSITION(_l, v) = i)"
+
+
+def array_position(node: exp.ArrayPosition) -> exp.Expression:
+    """array_position is 1-based and 0 when the value is absent (NULL for a NULL argument)."""
+    return tpl("CASE WHEN _a IS NOT NULL AND _v IS NOT NULL THEN COALESCE(ARRAY_POSITION(_a, _v), 0) END",
+               a=node.this, v=node.expression)
+
+
+def array_union(args: list[exp.Expression]) -> exp.Expression:
+    """array_union keeps first occurrences in order: the first array's, then the second's."""
+    both = tpl("LIST_CONCAT(_a, _b)", a=args[0], b=args[1])
+    return tpl("CASE WHEN _a IS NULL OR _b IS NULL THEN NULL ELSE _u END",
+               a=args[0], b=args[1], u=tpl(_IN_ORDER_DISTINCT, l=both))
+
+
+def array_except(node: exp.ArrayExcept) -> exp.Expression:
+    """array_except keeps the first array's order and its NULL unless the second has one."""
+    return tpl("CASE WHEN _a IS NULL OR _b IS NULL THEN NULL ELSE LIST_FILTER(_a, LAMBDA v, i : "
+               "LIST_POSITION(_a, v) = i AND LIST_POSITION(_b, v) IS NULL) END",
+               a=node.this, b=node.expression)
 
 
 # -- casts ------------------------------------------------------------------------------------
@@ -255,19 +334,54 @@ def integral_cast(node: exp.Cast) -> exp.Expression:
     return tpl("COALESCE(_p, TRY_CAST(_a AS _t))", p=parsed, a=value, t=to)
 
 
+def format_number(args: list[exp.Expression]) -> exp.Expression:
+    """format_number(x, d): grouped thousands and d decimals."""
+    if len(args) != 2 or not (isinstance(args[1], exp.Literal) and args[1].is_int):
+        raise refuse(args[0].parent, "`format_number` with a pattern or a computed number of "
+                                     "decimals is not supported on the local engine; use a literal integer")
+    return tpl(f"FORMAT('{{:,.{int(args[1].name)}f}}', CAST(_a AS DOUBLE))", a=args[0])
+
+
+_FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
+    "PMOD": num.pmod,
+    "BROUND": num.bround,
+    "WEEKDAY": lambda args: tpl("ISODOW(_a) - 1", a=args[0]),  # Monday = 0
+    "MAKE_DATE": lambda args: tpl("TRY(MAKE_DATE(_y, _m, _d))", y=args[0], m=args[1], d=args[2]),
+    "TIMESTAMP_SECONDS": lambda args: tpl("MAKE_TIMESTAMP(CAST(TRUNC(_a * CAST(1000000 AS BIGINT)) AS BIGINT))",
+                                          a=args[0]),
+    "DATE_PART": date_part,
+    "TIMESTAMP_MILLIS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT) * 1000)", a=args[0]),
+    "TIMESTAMP_MICROS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT))", a=args[0]),
+    "BTRIM": lambda args: exp.Trim(this=args[0], expression=args[1] if len(args) > 1 else None),
+    "FORMAT_NUMBER": format_number,
+    "ARRAY_UNION": array_union,
+    "FORALL": forall,
+}
+
+
+def anonymous(node: exp.Anonymous) -> exp.Expression:
+    """Spark functions sqlglot passes through by name but DuckDB lacks or defines otherwise."""
+    name = node.name.upper()
+    if name.startswith("TIME_BETWEEN_") and not isinstance(node.parent, exp.Window):
+        raise refuse(node, f"`{name.lower()}` needs an OVER (PARTITION BY ... ORDER BY ...) clause")
+    rule = _FUNCTIONS.get(name)
+    return rule(node.expressions) if rule is not None else node
+
+
 REWRITES: dict[type, Rule] = {
     exp.DataType: timestamp_type,
     exp.TsOrDsAdd: date_add, exp.Add: date_plus_interval, exp.Sub: date_plus_interval,
     exp.MonthsBetween: months_between, exp.DateTrunc: trunc, exp.TimestampTrunc: date_trunc,
-    exp.DayOfWeek: dayofweek, exp.StrToUnix: unix_timestamp, exp.StrToTime: safe_strptime,
+    exp.AtTimeZone: from_utc_timestamp, exp.DayOfWeek: dayofweek, exp.Extract: extract, exp.StrToUnix: unix_timestamp, exp.StrToTime: safe_strptime,
     exp.TimeToStr: check_time_format, exp.UnixToStr: check_time_format,
     exp.TsOrDsToDate: check_time_format,
     exp.Concat: concat, exp.DPipe: concat, exp.Substring: substring,
     exp.SubstringIndex: substring_index,
     exp.ArraySize: size, exp.ArrayDistinct: array_distinct, exp.ArrayAgg: collect_empty,
-    exp.ArrayUniqueAgg: collect_empty, exp.Lateral: explode_map,
+    exp.ArrayUniqueAgg: collect_empty, exp.Lateral: explode_map, exp.Exists: exists,
+    exp.ArrayExcept: array_except, exp.ArrayPosition: array_position,
     exp.Cast: integral_cast, exp.TryCast: integral_cast,
-    exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Div: num.div, exp.Anonymous: num.anonymous,
+    exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Div: num.div, exp.Anonymous: anonymous,
     exp.Ceil: num.rounding_to_bigint, exp.Floor: num.rounding_to_bigint, exp.Sign: num.sign,
     exp.Sum: num.sum_type, exp.CountIf: num.count_if, exp.Avg: num.avg_type,
     exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,

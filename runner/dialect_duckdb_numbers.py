@@ -39,19 +39,15 @@ def div(node: exp.Div) -> exp.Expression:
     return exp.cast(node, f"DECIMAL({precision}, {scale})")
 
 
-def anonymous(node: exp.Anonymous) -> exp.Expression:
-    """Spark functions DuckDB lacks or names differently."""
-    name, args = node.name.upper(), node.expressions
-    if name == "PMOD" and len(args) == 2:  # result takes the divisor's sign; NULL for 0
-        return tpl("CASE WHEN _a % NULLIF(_n, 0) < 0 AND _n > 0 THEN _a % NULLIF(_n, 0) + _n "
-                   "ELSE _a % NULLIF(_n, 0) END", a=args[0], n=args[1])
-    if name == "BROUND":  # HALF_EVEN
-        return tpl("ROUND_EVEN(_a, _d)", a=args[0], d=args[1] if len(args) > 1 else exp.Literal.number(0))
-    if name == "WEEKDAY":  # Monday = 0
-        return tpl("ISODOW(_a) - 1", a=args[0])
-    if name.startswith("TIME_BETWEEN_") and not isinstance(node.parent, exp.Window):
-        raise refuse(node, f"`{name.lower()}` needs an OVER (PARTITION BY ... ORDER BY ...) clause")
-    return node
+def pmod(args: list[exp.Expression]) -> exp.Expression:
+    """pmod(a, n): the remainder takes n's sign when n > 0; NULL for n = 0."""
+    return tpl("CASE WHEN _a % NULLIF(_n, 0) < 0 AND _n > 0 THEN _a % NULLIF(_n, 0) + _n "
+               "ELSE _a % NULLIF(_n, 0) END", a=args[0], n=args[1])
+
+
+def bround(args: list[exp.Expression]) -> exp.Expression:
+    """bround rounds HALF_EVEN."""
+    return tpl("ROUND_EVEN(_a, _d)", a=args[0], d=args[1] if len(args) > 1 else exp.Literal.number(0))
 
 
 def rounding_to_bigint(node: exp.Ceil | exp.Floor) -> exp.Expression:
