@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
-from fidelity_harness import EXPECTED, create_spark_tables, load_corpus, run_spark, spark_session
+from fidelity_harness import (EXPECTED, create_spark_tables, load_corpus, run_spark, spark_cases,
+                              spark_session)
 
 
 def main() -> int:
@@ -23,7 +24,7 @@ def main() -> int:
             ref = case["reference"]
             expected[case["name"]] = {"columns": None, "kinds": ref["kinds"], "rows": ref["rows"],
                                       "source": ref["source"]}
-            continue
+    for case in spark_cases(corpus):
         try:
             expected[case["name"]] = run_spark(spark, case["sql"])
         except Exception as error:  # report every broken case, not just the first

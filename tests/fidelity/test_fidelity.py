@@ -1,0 +1,128 @@
+"""The fidelity corpus: DuckDB through runner.dialect must give Spark's recorded values.
+
+Fast tier (always): every translatable case on DuckDB equals Spark's value; every refused case
+raises ProjectError with its message. The schema of the fixture tables is passed to to_target,
+as the engine's catalogue would give it; without it, the cases in NEEDS_SCHEMA keep DuckDB's
+result types (the values are still Spark's) and every other case is unchanged.
+Spark tier (``-m spark``): Spark still returns the committed expected values.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from fidelity_harness import (create_spark_tables, differences, encode, load_corpus,
+                              load_expected, run_spark, spark_cases, spark_session)
+from runner.dialect import session_setup, to_target
+from runner.errors import ProjectError
+
+CORPUS = load_corpus()
+EXPECTED = load_expected()
+TRANSLATED = [case for case in CORPUS["cases"] if "refuse" not in case]
+REFUSED = [case for case in CORPUS["cases"] if "refuse" in case]
+# Without column types: sums of INTs stay HUGEINT, decimal division and avg stay DOUBLE,
+# ceil/floor of a DOUBLE column stays DOUBLE.
+NEEDS_SCHEMA = {"sum_avg_ignore_nulls", "decimal_arithmetic", "ceil_floor_types",
+                "running_sum_rows_frame", "range_frame_with_ties", "sum_of_empty_is_null",
+                "sum_int_is_bigint", "avg_decimal"}
+
+
+def ids(cases: list[dict[str, Any]]) -> list[str]:
+    return [case["name"] for case in cases]
+
+
+def translate(sql: str, schema: dict[str, Any] | None) -> str:
+    return to_target(sqlglot.parse_one(sql, read="spark"), "duckdb", schema).sql(dialect="duckdb")
+
+
+@pytest.fixture(scope="module")
+def duck() -> tuple[duckdb.DuckDBPyConnection, dict[str, Any]]:
+    """A DuckDB session set up like the adapter's, with the fixture tables and their schema."""
+    con = duckdb.connect()
+    for statement in session_setup("duckdb"):
+        con.execute(statement)
+    schema: dict[str, Any] = {}
+    for name, sql in CORPUS["tables"].items():
+        con.execute(f"CREATE TABLE {name} AS {translate(sql, schema)}")
+        schema[name] = {column: exp.DataType.build(dtype, dialect="duckdb")
+                        for column, dtype, *_ in con.execute(f"DESCRIBE {name}").fetchall()}
+    yield con, schema
+    con.close()
+
+
+def run_duckdb(duck: tuple[duckdb.DuckDBPyConnection, dict[str, Any]], sql: str,
+               with_schema: bool = True) -> dict[str, Any]:
+    con, schema = duck
+    return encode(con.sql(translate(sql, schema if with_schema else None)).to_arrow_table())
+
+
+@pytest.mark.parametrize("case", TRANSLATED, ids=ids(TRANSLATED))
+def test_duckdb_gives_sparks_value(duck, case):
+    got = run_duckdb(duck, case["sql"])
+    assert differences(got, EXPECTED[case["name"]]) == []
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=ids(REFUSED))
+def test_refused_at_compile_time(duck, case):
+    with pytest.raises(ProjectError) as raised:
+        translate(case["sql"], duck[1])
+    assert case["refuse"] in raised.value.message
+
+
+def _numeric(value: Any) -> Any:
+    """An encoded value with decimals and ints as floats, to compare values across types."""
+    if isinstance(value, dict) and "decimal" in value:
+        return float(Decimal(value["decimal"]))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, list):
+        return [_numeric(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("case", TRANSLATED, ids=ids(TRANSLATED))
+def test_without_schema_only_types_differ(duck, case):
+    got = run_duckdb(duck, case["sql"], with_schema=False)
+    want = EXPECTED[case["name"]]
+    if case["name"] not in NEEDS_SCHEMA:
+        assert differences(got, want) == []
+        return
+    assert got["kinds"] != want["kinds"]  # else drop the case from NEEDS_SCHEMA
+    values_only = differences({**got, "kinds": [], "rows": _numeric(got["rows"])},
+                              {**want, "kinds": [], "rows": _numeric(want["rows"])})
+    assert values_only == []
+
+
+def test_corpus_size_and_kinds():
+    assert len(CORPUS["cases"]) >= 60
+    assert set(EXPECTED) == set(ids(CORPUS["cases"])) - {
+        c["name"] for c in CORPUS["cases"] if c.get("spark") is False}
+    assert all(EXPECTED[c["name"]]["rows"] for c in TRANSLATED)
+
+
+# -- Spark tier -------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def spark():
+    if shutil.which("java") is None and os.environ.get("CI") != "true":
+        pytest.skip("the Spark tier needs Java 17 (it runs in CI)")
+    session = spark_session()
+    create_spark_tables(session, CORPUS["tables"])
+    yield session
+    session.stop()
+
+
+SPARK_CASES = spark_cases(CORPUS)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", SPARK_CASES, ids=ids(SPARK_CASES))
+def test_spark_still_gives_expected(spark, case):
+    assert differences(run_spark(spark, case["sql"]), EXPECTED[case["name"]]) == []
