@@ -19,7 +19,7 @@ SELECT
   eventType AS event_type,
   timestamp AS event_ts,
   web.webPageDetails.name AS page_name,
-  commerce.`order`.priceTotal AS order_total,
+  commerce.order.priceTotal AS order_total,
   directMarketing.messageID AS message_id
 FROM experience_events
 WHERE identityMap['ECID'][0].id IS NOT NULL
