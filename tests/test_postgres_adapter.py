@@ -79,7 +79,8 @@ def test_config_is_validated():
         PostgresAdapter.validate_config({"type": "postgres"}, "targets.pg")
     assert str(err.value).startswith("project.yml: targets.pg.dsn: missing")
     with pytest.raises(ProjectError) as err:
-        PostgresAdapter.validate_config({"type": "postgres", "dsn": DSN, "shema": "x"}, "targets.pg")
+        PostgresAdapter.validate_config({"type": "postgres", "dsn": DSN, "shema": "x"},
+                                        "targets.pg")
     assert "targets.pg.shema: unknown key (did you mean 'schema'?)" in str(err.value)
     with pytest.raises(ProjectError) as err:
         PostgresAdapter.validate_config({"type": "postgres", "dsn": "host=x password=p4ss port"},
@@ -189,7 +190,8 @@ def test_read_survives_a_terminated_connection(adapter, admin):
 def test_ctas_cut_by_a_dropped_connection_is_redone_once(adapter, admin, monkeypatch):
     sent: list[str] = []
     run = adapter.sessions.run
-    monkeypatch.setattr(adapter.sessions, "run", lambda sql, **kw: sent.append(sql) or run(sql, **kw))
+    monkeypatch.setattr(adapter.sessions, "run",
+                        lambda sql, **kw: sent.append(sql) or run(sql, **kw))
     sql = ("CREATE TABLE slow__01 AS SELECT i FROM generate_series(1, 4) AS g(i), "
            "(SELECT pg_sleep(1)) AS pause  -- kill-me-ctas")
     killer = _terminate_when_running(admin, "kill-me-ctas")

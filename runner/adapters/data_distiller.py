@@ -68,8 +68,8 @@ class DataDistillerAdapter(Adapter):
         "ims_host": "IMS base URL (default https://ims-na1.adobelogin.com)",
         "platform_host": "Platform base URL (default https://platform.adobe.io)",
         "max_concurrent_queries": "batch queries run at once; caps --threads (default 1)",
-        "poll_interval": "seconds between the first polls of a batch query (default 5; grows to 30)",
-        "query_timeout": "seconds before a batch query is cancelled (default 86400, the 24 h limit)",
+        "poll_interval": "seconds between the first polls of a query (default 5; grows to 30)",
+        "query_timeout": "seconds before a batch query is cancelled (default 86400: 24 h)",
         "sslmode": "libpq sslmode of the PostgreSQL interface (default require)",
         "single_dataset": "scope a statement reading one table to dbName '<sandbox>:<table>' "
                           "(default false)",
@@ -237,7 +237,8 @@ class DataDistillerAdapter(Adapter):
         return f"{self.label}: {context}" if context else self.label
 
     def db_name(self, info: StatementInfo) -> str:
-        """``'<sandbox>:<table>'`` for a one-table statement under single_dataset, else ``'<sandbox>:all'``."""
+        """``'<sandbox>:<table>'`` for a one-table statement under single_dataset, else
+        ``'<sandbox>:all'``."""
         if self.single_dataset and len(info.sources) == 1 and "." not in info.sources[0]:
             return f"{self.sandbox}:{info.sources[0]}"
         return f"{self.sandbox}:all"
@@ -360,8 +361,8 @@ class DataDistillerAdapter(Adapter):
                 break
             time.sleep(self.poll_interval)
         if len(ids) != 1:
-            raise RunError(f"{self._where(context)}: Catalog has {len(ids)} datasets named '{table}' "
-                           f"({', '.join(ids) or 'none'}); expected exactly one")
+            raise RunError(f"{self._where(context)}: Catalog has {len(ids)} datasets named "
+                           f"'{table}' ({', '.join(ids) or 'none'}); expected exactly one")
         return ids[0]
 
     # -- interactive queries ---------------------------------------------------------------
