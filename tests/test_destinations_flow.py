@@ -410,3 +410,13 @@ def test_recurring_schedule_is_sent_as_declared(proj: Project) -> None:
                                       "endTime": flow["createdAt"] // 1000 + 182 * 86400}
     assert ("warning: exports[0].schedule has no end_time: Adobe stops the flow six months "
             "after creation") in proj.lines
+
+
+def test_throttled_and_failing_calls_are_retried_by_the_client(proj: Project) -> None:
+    proj.emu.faults.throttle(ADHOC_RUN, times=1, retry_after=0)
+    proj.emu.faults.fail(f"{FLOWSERVICE}/runs/*", times=1, status=503)
+    res = proj.run(proj.table("training_set__a1"))
+    assert (res.status, res.records) == ("success", 250)
+    calls = proj.calls()
+    assert calls.count(f"POST {ADHOC_RUN}") == 2
+    assert calls.count(f"GET {FLOWSERVICE}/runs/{res.run_id}") == 3
