@@ -78,10 +78,10 @@ TRAINING_SET = [("u1", "gold", 2, 25.0, 1), ("u2", "silver", 1, 30.0, 1),
 TIER_SUMMARY = [("bronze", 1, 0.0), ("gold", 2, 45.0), ("silver", 2, 30.0)]
 
 
-def write_project(root: Path, targets: dict) -> Path:
-    """The project: project.yml with ``targets`` and the seven models."""
+def write_project(root: Path, targets: dict, sources: dict | None = None) -> Path:
+    """The project: project.yml with ``targets`` (and ``sources``) and the seven models."""
     config = {"name": "engines", "vars": {"min_total": 20},
-              "sources": {"raw_orders": {}, "raw_users": {}}, "targets": targets,
+              "sources": sources or {"raw_orders": {}, "raw_users": {}}, "targets": targets,
               "default_target": next(iter(targets))}
     (root / "project.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     for name, sql in MODELS.items():
@@ -220,12 +220,16 @@ def pg_root(tmp_path: Path):
     schema = f"c2b_{uuid.uuid4().hex[:10]}"
     admin = psycopg2.connect(PG_DSN)
     admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE SCHEMA "{schema}"; SET search_path TO "{schema}"; {SOURCES}')
-    root = write_project(tmp_path, {"pg": {"type": "postgres", "dsn": PG_DSN, "schema": schema}})
+    with admin.cursor() as cur:  # the raw tables live in a schema of their own
+        cur.execute(f'CREATE SCHEMA "{schema}_raw"; SET search_path TO "{schema}_raw"; {SOURCES}')
+    root = write_project(
+        tmp_path, {"pg": {"type": "postgres", "dsn": PG_DSN, "schema": schema}},
+        {"raw_orders": {"identifier": f"{schema}_raw.raw_orders"},
+         "raw_users": {"identifier": f"{schema}_raw.raw_users"}})
     yield root, schema, admin
     with admin.cursor() as cur:
-        cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; '
+                    f'DROP SCHEMA IF EXISTS "{schema}_raw" CASCADE')
     admin.close()
 
 
@@ -245,6 +249,7 @@ def test_postgres_build_values_noop_and_dropped_connections(pg_root, monkeypatch
 
     again, _ = run(root, "pg")
     assert {r.status for r in again.results} == {"noop"}
+    first_physical = {r.name: r.physical for r in result.results}
 
     # Kill the backend under each of the first three CREATE TABLE statements of a full rebuild.
     killed: list[str] = []
@@ -264,6 +269,7 @@ def test_postgres_build_values_noop_and_dropped_connections(pg_root, monkeypatch
     assert len(killed) == 3
     assert values(fetch, "training_set", "user_id") == TRAINING_SET
     assert values(fetch, "tier_summary", "tier") == TIER_SUMMARY
-    tables = fetch("SELECT count(*) FROM information_schema.tables WHERE table_schema = "
+    tables = fetch("SELECT table_name FROM information_schema.tables WHERE table_schema = "
                    f"'{schema}' AND table_type = 'BASE TABLE'")
-    assert tables[0][0] >= len(TABLES) + 2  # the sources and the rebuilt versions
+    assert sorted(name.split("__")[0] for (name,) in tables) == sorted(TABLES)  # new versions
+    assert {name for (name,) in tables}.isdisjoint(first_physical.values())
