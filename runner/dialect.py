@@ -37,7 +37,7 @@ from runner.errors import ProjectError
 _ID = "dialect_node_id"
 T = exp.DataType.Type
 INT_PRECISION = {T.TINYINT: 3, T.SMALLINT: 5, T.INT: 10, T.BIGINT: 20}
-Rule = Callable[[exp.Expression], exp.Expression]
+Rule = Callable[[exp.Expression], exp.Expression | None]
 
 
 def to_target(
@@ -142,13 +142,16 @@ def _decimal_literal_type(text: str) -> exp.DataType:
 
 
 def rewrite(query: exp.Expression, rules: dict[type, Rule]) -> exp.Expression:
-    """Apply ``rules`` ({node class: fn(node) -> node}) bottom-up, so inner rewrites come first."""
+    """Apply ``rules`` ({node class: fn(node) -> node, or None to drop it}) bottom-up, so inner
+    rewrites come first."""
     for node in reversed(list(query.walk())):
         rule = rules.get(type(node))
         if rule is None:
             continue
         new = rule(node)
-        if new is not node:
+        if new is None:
+            node.pop()
+        elif new is not node:
             if node is query:
                 query = new
             else:

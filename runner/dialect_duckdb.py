@@ -369,6 +369,7 @@ def anonymous(node: exp.Anonymous) -> exp.Expression:
 
 
 REWRITES: dict[type, Rule] = {
+    exp.Hint: lambda node: None,  # optimizer hints (BROADCAST...) do not change values
     exp.DataType: timestamp_type,
     exp.TsOrDsAdd: date_add, exp.Add: date_plus_interval, exp.Sub: date_plus_interval,
     exp.MonthsBetween: months_between, exp.DateTrunc: trunc, exp.TimestampTrunc: date_trunc,
