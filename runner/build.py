@@ -215,7 +215,8 @@ def _run_exports(session: Session, result: BuildResult, echo: Echo) -> list[Any]
     ctx = ExportContext(adapter=session.adapter, target_name=session.target,
                         target_type=session.adapter.type, project_root=session.project.root,
                         state_dir=session.target_dir,
-                        platform=getattr(session.adapter, "platform", None), echo=echo)
+                        platform=getattr(session.adapter, "platform", None), echo=echo,
+                        project_name=session.project.config.name)
     return run_exports(session.project.config.exports, datasets, ctx)
 
 

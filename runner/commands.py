@@ -58,7 +58,8 @@ def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
         ctx = ExportContext(adapter=adapter, target_name=session.target,
                             target_type=adapter.type, project_root=session.project.root,
                             state_dir=session.target_dir,
-                            platform=getattr(adapter, "platform", None), echo=echo)
+                            platform=getattr(adapter, "platform", None), echo=echo,
+                            project_name=session.project.config.name)
         results = run_exports(specs, datasets, ctx, dry_run=dry_run, delete=delete)
     for result in results:
         echo(f"{result.model} -> {result.destination}: {result.status} {result.message}".rstrip())
