@@ -62,7 +62,8 @@ def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
                             project_name=session.project.config.name)
         results = run_exports(specs, datasets, ctx, dry_run=dry_run, delete=delete)
     for result in results:
-        echo(f"{result.model} -> {result.destination}: {result.status} {result.message}".rstrip())
+        detail = f": {result.message}" if result.message else ""
+        echo(f"{result.model} -> {result.destination}: {result.status}{detail}")
         for call in result.plan if dry_run else []:
             echo(f"  {call}")
     return 1 if any(r.status == "error" for r in results) else 0
