@@ -108,8 +108,9 @@ def annotate(query: exp.Expression, schema: dict[str, Any] | None) -> None:
         node.meta[_ID] = index
     shadow = query.copy()
     for literal in list(shadow.find_all(exp.Literal)):
-        if not literal.is_string and _DECIMAL_LITERAL.fullmatch(literal.name):
-            literal.replace(exp.Cast(this=literal.copy(), to=_decimal_literal_type(literal.name)))
+        spark_type = None if literal.is_string else _literal_type(literal.name)
+        if spark_type is not None:
+            literal.replace(exp.Cast(this=literal.copy(), to=spark_type))
     try:
         if schema:
             shadow = qualify(shadow, schema=schema, dialect="spark", expand_stars=False,
@@ -122,8 +123,8 @@ def annotate(query: exp.Expression, schema: dict[str, Any] | None) -> None:
              if node._meta and _ID in node.meta and node.type is not None}
     for node in nodes:
         kind = types.get(node.meta.pop(_ID))
-        if isinstance(node, exp.Literal) and _DECIMAL_LITERAL.fullmatch(node.name) and not node.is_string:
-            kind = _decimal_literal_type(node.name)
+        if isinstance(node, exp.Literal) and not node.is_string:
+            kind = _literal_type(node.name) or kind
         if kind is not None and kind.this in (T.TIMESTAMPTZ, T.TIMESTAMPLTZ):
             kind = exp.DataType.build("TIMESTAMP")  # a UTC session: zone-less semantics
         if kind is not None and not kind.is_type(T.UNKNOWN):
@@ -133,12 +134,17 @@ def annotate(query: exp.Expression, schema: dict[str, Any] | None) -> None:
 _DECIMAL_LITERAL = re.compile(r"-?(\d*)\.(\d+)")
 
 
-def _decimal_literal_type(text: str) -> exp.DataType:
-    """Spark types 2.10 as DECIMAL(3, 2) (sqlglot says DOUBLE); 1e3 and 2.1D stay DOUBLE."""
-    whole, fraction = _DECIMAL_LITERAL.fullmatch(text).groups()
-    scale = len(fraction)
-    precision = max(len(whole.lstrip("0")) + scale, 1)
-    return exp.DataType.build(f"DECIMAL({precision}, {scale})")
+def _literal_type(text: str) -> exp.DataType | None:
+    """Spark's type of a number literal where sqlglot's differs: 2.10 is DECIMAL(3, 2) (not
+    DOUBLE; 1e3 and 2.1D are), 2147483648 a BIGINT and a wider integer a DECIMAL."""
+    decimal = _DECIMAL_LITERAL.fullmatch(text)
+    if decimal is not None:
+        whole, fraction = decimal.groups()
+        precision = max(len(whole.lstrip("0")) + len(fraction), 1)
+        return exp.DataType.build(f"DECIMAL({precision}, {len(fraction)})")
+    if re.fullmatch(r"-?\d+", text) and abs(int(text)) >= 2**31:
+        return exp.DataType.build("BIGINT" if abs(int(text)) < 2**63 else f"DECIMAL({len(text.lstrip('-'))}, 0)")
+    return None
 
 
 def rewrite(query: exp.Expression, rules: dict[type, Rule]) -> exp.Expression:

@@ -34,8 +34,12 @@ def date_add(node: exp.TsOrDsAdd) -> exp.Expression:
 
 
 def date_plus_interval(node: exp.Add | exp.Sub) -> exp.Expression:
-    """DATE +/- a whole-day interval stays a DATE in Spark (a TIMESTAMP in DuckDB)."""
+    """DATE +/- a whole-day interval stays a DATE in Spark (a TIMESTAMP in DuckDB), and a
+    DATE minus a DATE is a day interval (an integer in DuckDB)."""
     left, right = node.this, node.expression
+    kinds = {kind(left), kind(right)}
+    if isinstance(node, exp.Sub) and "date" in kinds and kinds <= {"date", "timestamp"}:
+        return tpl("CAST(_a AS TIMESTAMP) - CAST(_b AS TIMESTAMP)", a=left, b=right)
     if not isinstance(right, exp.Interval):
         return node
     unit = right.unit.name.upper().rstrip("S") if right.unit else ""
@@ -197,7 +201,15 @@ def concat(node: exp.Concat | exp.DPipe) -> exp.Expression:
     for operand in node.expressions if isinstance(node, exp.Concat) else [node.this, node.expression]:
         if isinstance(operand, exp.Null):
             operand.replace(exp.cast(exp.null(), "VARCHAR"))
+        elif kind(operand) == "float":
+            operand.replace(java_double_string(operand.copy()))
     return node
+
+
+def typeof(node: exp.Typeof) -> exp.Expression:
+    """typeof names types the engine's way ('INTEGER' vs Spark's 'int')."""
+    raise refuse(node, "`typeof` returns engine-specific type names on the local engine; "
+                       "compare values, not type names")
 
 
 _SUBSTRING = """
@@ -314,19 +326,56 @@ CASE WHEN REGEXP_FULL_MATCH(TRIM(CAST(_a AS VARCHAR)), '[+-]?[0-9]+([.][0-9]*)?'
 """
 
 
+_JAVA_DOUBLE = """
+CASE WHEN ISNAN(_x) THEN 'NaN'
+     WHEN ISINF(_x) THEN CASE WHEN _x > 0 THEN 'Infinity' ELSE '-Infinity' END
+     WHEN _x = 0 OR ABS(_x) >= 0.001 AND ABS(_x) < 10000000 THEN CAST(_x AS VARCHAR)
+     ELSE CASE WHEN _x < 0 THEN '-' ELSE '' END || LEFT(_d, 1) || '.'
+          || COALESCE(NULLIF(SUBSTRING(_d, 2), ''), '0') || 'E' || CAST(_e AS VARCHAR) END
+"""
+_SCIENTIFIC = """
+CASE WHEN CONTAINS(_r, 'e') THEN CAST(SPLIT_PART(_r, 'e', 2) AS INTEGER)
+     WHEN SPLIT_PART(_r, '.', 1) <> '0' THEN LENGTH(SPLIT_PART(_r, '.', 1)) - 1
+     ELSE LENGTH(LTRIM(SPLIT_PART(_r, '.', 2), '0')) - LENGTH(SPLIT_PART(_r, '.', 2)) - 1 END
+"""
+
+
+def java_double_string(value: exp.Expression) -> exp.Expression:
+    """A DOUBLE as Java's Double.toString writes it (Spark's cast to STRING): plain between
+    1e-3 and 1e7, else 1.2345E7 / 1.0E-4, and NaN / Infinity."""
+    text = tpl("CAST(ABS(_x) AS VARCHAR)", x=value)
+    digits = tpl("RTRIM(LTRIM(REPLACE(SPLIT_PART(_r, 'e', 1), '.', ''), '0'), '0')", r=text)
+    return tpl(_JAVA_DOUBLE, x=value, d=digits, e=tpl(_SCIENTIFIC, r=text))
+
+
+_INT_BOUNDS = {T.TINYINT: 2**7, T.SMALLINT: 2**15, T.INT: 2**31, T.BIGINT: 2**63}
+
+
+def cast(node: exp.Cast) -> exp.Expression:
+    """Casts with Spark's semantics: to an integer (below), and a DOUBLE to a STRING."""
+    if node.to.is_type(*exp.DataType.TEXT_TYPES) and kind(node.this) == "float":
+        return java_double_string(node.this)
+    return integral_cast(node) if node.to.is_type(*INT_PRECISION) else node
+
+
 def integral_cast(node: exp.Cast) -> exp.Expression:
-    """CAST to an integer type: Spark truncates fractions (DuckDB rounds), parses '3.7' as 3
-    and gives epoch seconds for a timestamp; an unknown type goes through its text, which is
-    exact for numbers and strings (a timestamp of unknown type still gives NULL)."""
-    if not node.to.is_type(*INT_PRECISION):
-        return node
+    """CAST to an integer type: Spark truncates fractions (DuckDB rounds) and saturates out of
+    range (NaN is 0), wraps a too-wide integer, parses '3.7' as 3 and gives epoch seconds for
+    a timestamp; an unknown type goes through its text, which is exact for numbers and strings
+    (a timestamp, or a number out of range, of unknown type gives NULL)."""
     to, value = node.to, node.this
-    source = kind(value)
+    source, bound = kind(value), _INT_BOUNDS[node.to.this]
+    if source == "int" and INT_PRECISION.get(value.type.this, 20) > INT_PRECISION[to.this]:
+        return tpl(f"CAST(((CAST(_a AS HUGEINT) + {bound}) % {2 * bound} + {2 * bound}) % {2 * bound} "
+                   f"- {bound} AS _t)", a=value, t=to)
     if source in ("int", "bool"):
         return exp.TryCast(this=value, to=to)
     if source == "timestamp":
         return tpl("CAST(FLOOR(EPOCH(_a)) AS _t)", a=value, t=to)
-    if source in ("float", "decimal"):
+    if source == "float":
+        return tpl(f"CASE WHEN ISNAN(_a) THEN 0 WHEN _a >= {bound - 1} THEN {bound - 1} "
+                   f"WHEN _a <= -{bound} THEN -{bound} ELSE CAST(TRUNC(_a) AS _t) END", a=value, t=to)
+    if source == "decimal":
         return tpl("TRY_CAST(TRUNC(_a) AS _t)", a=value, t=to)
     parsed = tpl(_INT_FROM_TEXT, a=value, t=to)
     if source == "string":
@@ -373,6 +422,7 @@ REWRITES: dict[type, Rule] = {
     exp.DataType: timestamp_type,
     exp.TsOrDsAdd: date_add, exp.Add: date_plus_interval, exp.Sub: date_plus_interval,
     exp.MonthsBetween: months_between, exp.DateTrunc: trunc, exp.TimestampTrunc: date_trunc,
+    exp.Nanvl: lambda node: tpl("CASE WHEN ISNAN(_a) THEN _b ELSE _a END", a=node.this, b=node.expression),
     exp.AtTimeZone: from_utc_timestamp, exp.DayOfWeek: dayofweek, exp.Extract: extract, exp.StrToUnix: unix_timestamp, exp.StrToTime: safe_strptime,
     exp.TimeToStr: check_time_format, exp.UnixToStr: check_time_format,
     exp.TsOrDsToDate: check_time_format,
@@ -381,7 +431,7 @@ REWRITES: dict[type, Rule] = {
     exp.ArraySize: size, exp.ArrayDistinct: array_distinct, exp.ArrayAgg: collect_empty,
     exp.ArrayUniqueAgg: collect_empty, exp.Lateral: explode_map, exp.Exists: exists,
     exp.ArrayExcept: array_except, exp.ArrayPosition: array_position,
-    exp.Cast: integral_cast, exp.TryCast: integral_cast,
+    exp.Cast: cast, exp.TryCast: cast, exp.Typeof: typeof,
     exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Div: num.div, exp.Anonymous: anonymous,
     exp.Ceil: num.rounding_to_bigint, exp.Floor: num.rounding_to_bigint, exp.Sign: num.sign,
     exp.Sum: num.sum_type, exp.CountIf: num.count_if, exp.Avg: num.avg_type,

@@ -53,6 +53,7 @@ def kind(arrow_type: pa.DataType) -> str:
         (lambda x: t.is_string(x) or t.is_large_string(x) or t.is_string_view(x), "string"),
         (t.is_map, "map"), (lambda x: t.is_list(x) or t.is_large_list(x), "list"),
         (t.is_struct, "struct"), (t.is_null, "null"), (t.is_binary, "binary"),
+        (lambda x: t.is_duration(x) or t.is_interval(x), "interval"),
     ]
     for check, name in checks:
         if check(arrow_type):
@@ -77,6 +78,12 @@ def encode_value(value: Any, arrow_type: pa.DataType) -> Any:
         return value if math.isfinite(value) else {"float": str(value)}
     if isinstance(value, Decimal):
         return {"decimal": str(value)}
+    if isinstance(value, dt.timedelta):  # Spark's day-time interval
+        return {"interval_us": (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds}
+    if pa.types.is_interval(arrow_type):  # DuckDB's (months, days, nanoseconds)
+        months, days, nanos = value.months, value.days, value.nanoseconds
+        return {"interval_us": (days * 86400 * 1_000_000 + nanos // 1000) if months == 0
+                else f"{months} months {days} days {nanos} ns"}
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
