@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 
@@ -126,21 +127,71 @@ def test_ims_issues_opaque_expiring_tokens(emulator: Emulator) -> None:
 
 
 # -- Query Service ---------------------------------------------------------------------------
+def connect(params: dict, **overrides: object) -> psycopg2.extensions.connection:
+    """psycopg2 connection from connection_parameters, as aepp's InteractiveQuery2 makes it."""
+    kw = {"dbname": params["dbName"], "host": params["host"], "port": params["port"],
+          "user": params["username"], "password": params["token"], "sslmode": "allow",
+          "connect_timeout": 10}
+    kw.update(overrides)
+    return psycopg2.connect(**kw)
+
+
 def test_connection_parameters_open_the_sandbox_database(
         emulator: Emulator, platform_client: PlatformClient) -> None:
     params = platform_client.get("/data/foundation/query/connection_parameters")
     assert {k: params[k] for k in ("dbName", "host", "port", "username", "version")} == {
-        "dbName": f"{emulator.sandbox}:all", "host": "127.0.0.1", "port": 5432,
+        "dbName": f"{emulator.sandbox}:all", "host": "127.0.0.1", "port": emulator.wire.port,
         "username": emulator.org_id, "version": 1}
     assert params["token"] == platform_client.access_token().reveal()
-    conn = psycopg2.connect(dbname=params["dbName"], host=params["host"], port=params["port"],
-                            user=params["username"], password=params["token"])
-    try:
+    for db_name in (params["dbName"], f"{emulator.sandbox}:some_table"):
+        conn = connect(params, dbname=db_name)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT current_database(), current_user")
+                assert cur.fetchone() == (f"{emulator.sandbox}:all", emulator.org_id)
+        finally:
+            conn.close()
+
+
+def test_wire_endpoint_checks_database_and_token(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    params = platform_client.get("/data/foundation/query/connection_parameters")
+    with pytest.raises(psycopg2.OperationalError) as wrong_db:
+        connect(params, dbname="prod:all")
+    assert (f'FATAL:  database "prod:all" does not exist (use \'{emulator.sandbox}:all\' or '
+            f"'{emulator.sandbox}:<table>')") in str(wrong_db.value)
+    with pytest.raises(psycopg2.OperationalError) as bad_token:
+        connect(params, password="not-a-token")
+    assert (f'FATAL:  password authentication failed for user "{emulator.org_id}" (the password is '
+            "an IMS access token; fetch a new one)") in str(bad_token.value)
+    kept = connect(params)
+    emulator.tokens.expire_all()
+    with pytest.raises(psycopg2.OperationalError) as expired:
+        connect(params)
+    assert "password authentication failed" in str(expired.value)
+    with kept.cursor() as cur:     # an open session outlives its token, as on Platform
+        cur.execute("SELECT 1")
+        assert cur.fetchone() == (1,)
+    kept.close()
+
+
+def test_wire_cancel_and_terminate_reach_the_engine(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    params = platform_client.get("/data/foundation/query/connection_parameters")
+    conn = connect(params)
+    timer = threading.Timer(0.2, conn.cancel)   # in-process: must not deadlock on the GIL
+    timer.start()
+    with pytest.raises(psycopg2.errors.QueryCanceled):
         with conn.cursor() as cur:
-            cur.execute("SELECT current_database(), current_user")
-            assert cur.fetchone() == (f"{emulator.sandbox}:all", emulator.org_id)
-    finally:
-        conn.close()
+            cur.execute("SELECT pg_sleep(30)")
+    timer.join()
+    conn.rollback()
+    emulator.faults.terminate_connections(CATALOG)
+    platform_client.get(CATALOG)
+    with pytest.raises(psycopg2.OperationalError):
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+    conn.close()
 
 
 @pytest.mark.parametrize("body, detail", [

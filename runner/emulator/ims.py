@@ -11,9 +11,12 @@ missing ``scope`` is 400, an unknown client id is 400 ``invalid_client``, a wron
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
@@ -24,10 +27,15 @@ if TYPE_CHECKING:
 
 
 class Tokens:
-    """Issued access tokens: which client each belongs to and when it expires."""
+    """Issued access tokens: which client each belongs to and when it expires.
 
-    def __init__(self, ttl: int) -> None:
+    With ``path`` set, the valid tokens are also written to that JSON file
+    (``{token: time.monotonic() expiry}``) for the PostgreSQL proxy's child process.
+    """
+
+    def __init__(self, ttl: int, path: Path | None = None) -> None:
         self.ttl = ttl
+        self.path = path
         self._tokens: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
         self.issued = 0
@@ -38,6 +46,7 @@ class Tokens:
         with self._lock:
             self._tokens[token] = (client_id, time.monotonic() + self.ttl)
             self.issued += 1
+            self._persist()
         return token
 
     def client_of(self, token: str) -> str | None:
@@ -52,6 +61,16 @@ class Tokens:
         """Expire every token issued so far (a test makes the next call fail with 401013)."""
         with self._lock:
             self._tokens = {t: (client, 0.0) for t, (client, _) in self._tokens.items()}
+            self._persist()
+
+    def _persist(self) -> None:
+        if self.path is None:
+            return
+        now = time.monotonic()
+        valid = {t: expiry for t, (_, expiry) in self._tokens.items() if expiry > now}
+        scratch = self.path.with_suffix(".tmp")
+        scratch.write_text(json.dumps(valid))
+        os.replace(scratch, self.path)
 
 
 def _oauth_error(status: int, error: str, description: str) -> Response:

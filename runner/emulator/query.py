@@ -1,8 +1,8 @@
 """The emulated Query Service (Data Distiller, contract §2.1, §2.3, §3).
 
-- ``GET /connection_parameters``: the PostgreSQL endpoint of the sandbox database (see
-  :mod:`runner.emulator.engine`), ``dbName`` ``<sandbox>:all`` and the caller's IMS access token
-  as ``token`` (the password).
+- ``GET /connection_parameters``: the emulated PostgreSQL endpoint (the proxy of
+  :mod:`runner.emulator.pgwire`), ``dbName`` ``<sandbox>:all``, ``username`` the org id and
+  the caller's IMS access token as ``token`` (the password the proxy checks).
 - ``POST /queries``: validates the body as Platform does (``dbName`` required, ``<sandbox>:all``
   or ``<sandbox>:<table>`` of the ``x-sandbox-name`` sandbox; exactly one of ``sql`` and
   ``templateId``; ``ctasParameters`` needs ``datasetName`` and ``description``) and answers 202
@@ -296,11 +296,11 @@ def register(router: Router, emu: Emulator) -> None:
 
     def connection_parameters(request: Request, params: dict[str, str]) -> Response:
         token = request.headers["authorization"].partition(" ")[2].strip()
-        engine = emu.engine
-        return Response(200, {"username": engine.role, "dbName": engine.dbname,
-                              "host": engine.host, "port": engine.port, "version": 1,
+        host, port = "127.0.0.1", emu.wire.port if emu.wire else emu.engine.port
+        return Response(200, {"username": emu.engine.role, "dbName": emu.engine.dbname,
+                              "host": host, "port": port, "version": 1,
                               "token": token, "compressedToken": token,
-                              "websocketHost": f"{engine.host}:{engine.port}"})
+                              "websocketHost": f"{host}:{port}"})
 
     def post_query(request: Request, params: dict[str, str]) -> Response:
         sql = validate(request, emu, state.templates)

@@ -17,8 +17,9 @@ The SQL engine is a real PostgreSQL (``engine_dsn``, trust authentication). Each
 instance gets a random sandbox name (``emu-<8 hex>``) and creates a database named
 ``<sandbox>:all`` owned by a login role named after the org id, so concurrent emulators never
 see each other's tables; ``stop()`` drops the database. ``connection_parameters`` hands out
-that database, role, host and port, with the IMS access token as the password (PostgreSQL's
-trust authentication ignores it).
+the loopback port of :mod:`runner.emulator.pgwire`, a proxy in front of that database that
+checks the password is a valid IMS access token and accepts ``<sandbox>:<table>`` database
+names, as Data Distiller's PostgreSQL endpoint does.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     import pyarrow
 
     from runner.emulator.engine import Engine
+    from runner.emulator.pgwire import WireProxy
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +167,8 @@ class Emulator:
         self._lock = threading.RLock()
         self._stoppers: list[Callable[[], None]] = []
         self._server: ThreadingHTTPServer | None = None
+        self._workdir: Path | None = None
+        self.wire: WireProxy | None = None  # the PostgreSQL endpoint, see runner.emulator.pgwire
         self._thread: threading.Thread | None = None
         self.state: dict[str, Any] = {}  # per-service state, keyed by service name
         register_all(self.router, self)
@@ -172,7 +176,15 @@ class Emulator:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Create the sandbox database and start serving (on a free loopback port by default)."""
+        from runner.emulator.pgwire import WireProxy
+
         self.engine.create()
+        self._workdir = Path(tempfile.mkdtemp(prefix="aep-emulator-"))
+        self.tokens.path = self._workdir / "tokens.json"
+        self.wire = WireProxy(upstream=(self.engine.host, self.engine.port),
+                              sandbox=self.sandbox, dbname=self.engine.dbname,
+                              tokens=self.tokens.path)
+        self.wire.start(host)
         server = ThreadingHTTPServer((host, port), _handler_class(self))
         server.daemon_threads = True
         self._server = server
@@ -191,7 +203,13 @@ class Emulator:
             self._server = None
         for stopper in self._stoppers:
             stopper()
+        if self.wire is not None:
+            self.wire.stop()
+            self.wire = None
         self.engine.drop()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
         if self._own_landing and self._landing is not None:
             shutil.rmtree(self._landing, ignore_errors=True)
             self._landing = None
