@@ -136,10 +136,13 @@ class TokenAuth(requests.auth.AuthBase):
         self._lock = threading.Lock()
         self.clock = time.monotonic  # replaceable in tests
 
-    def token(self, *, force: bool = False) -> Secret:
-        """The current access token, fetching a new one if there is none, it is near expiry or ``force``."""
+    def token(self, *, stale: Secret | None = None) -> Secret:
+        """The current access token; a new one if there is none, it is near expiry, or it is
+        ``stale`` (a token the gateway refused: when several threads get a 401 at once, only
+        the first fetches a new token and the others reuse it)."""
         with self._lock:
-            if force or self._token is None or self.clock() >= self._expires_at:
+            if (self._token is None or self.clock() >= self._expires_at
+                    or (stale is not None and stale == self._token)):
                 self._token, lifetime = self._fetch()
                 # Refresh a little early: a token must not expire between the check and its use.
                 self._expires_at = self.clock() + lifetime - min(300.0, lifetime / 10)
@@ -181,8 +184,9 @@ class TokenAuth(requests.auth.AuthBase):
             return response
         response.content  # noqa: B018 - drain the body so the connection can be reused
         response.close()
+        refused = Secret(response.request.headers.get("Authorization", "").partition(" ")[2])
         replay = response.request.copy()
-        replay.headers["Authorization"] = f"Bearer {self.token(force=True).reveal()}"
+        replay.headers["Authorization"] = f"Bearer {self.token(stale=refused).reveal()}"
         replay._token_replayed = True  # type: ignore[attr-defined]
         replay.hooks = {"response": []}
         retried = response.connection.send(replay, **kwargs)

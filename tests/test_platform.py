@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
 import pytest
@@ -150,6 +151,16 @@ def test_a_401_fetches_a_new_token_and_replays_once(
                                ("POST", "/ims/token/v3"), ("GET", CATALOG)]
     auths = [r.headers["authorization"] for r in emulator.requests if r.path == CATALOG]
     assert auths[0] == auths[1] != auths[2]
+
+
+def test_concurrent_401s_fetch_one_new_token(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    platform_client.get(CATALOG)
+    emulator.tokens.expire_all()
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda _: platform_client.get(CATALOG), range(8))) == [{}] * 8
+    assert emulator.tokens.issued == 2
+    assert len(emulator.requests_to("/ims/token/v3")) == 2
 
 
 def test_a_second_401_is_an_error_not_a_loop(
