@@ -226,11 +226,13 @@ def decimal_size(node: exp.Expression) -> tuple[int, int] | None:
 
 
 def over_window(node: exp.Expression) -> exp.Expression:
-    """The node to wrap when changing an aggregate's result: its window, if it has one."""
-    parent = node.parent
-    while isinstance(parent, (exp.IgnoreNulls, exp.RespectNulls)):
-        parent = parent.parent
-    return parent if isinstance(parent, exp.Window) and parent.this in (node, node.parent) else node
+    """The node to wrap when changing an aggregate's result: the aggregate with its FILTER,
+    IGNORE NULLS and OVER clauses."""
+    top = node
+    while isinstance(top.parent, (exp.Filter, exp.IgnoreNulls, exp.RespectNulls, exp.Window)) \
+            and top.arg_key == "this":
+        top = top.parent
+    return top
 
 
 def cast_result(node: exp.Expression, to: str) -> exp.Expression:

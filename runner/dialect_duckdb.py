@@ -206,6 +206,12 @@ def concat(node: exp.Concat | exp.DPipe) -> exp.Expression:
     return node
 
 
+def to_json(node: exp.JSONFormat) -> exp.Expression:
+    """to_json drops NULL fields and writes timestamps and doubles Spark's way."""
+    raise refuse(node, "`to_json` writes NULL fields, timestamps and doubles differently on "
+                       "the local engine; build the string with concat, or keep the struct")
+
+
 def typeof(node: exp.Typeof) -> exp.Expression:
     """typeof names types the engine's way ('INTEGER' vs Spark's 'int')."""
     raise refuse(node, "`typeof` returns engine-specific type names on the local engine; "
@@ -352,10 +358,31 @@ _INT_BOUNDS = {T.TINYINT: 2**7, T.SMALLINT: 2**15, T.INT: 2**31, T.BIGINT: 2**63
 
 
 def cast(node: exp.Cast) -> exp.Expression:
-    """Casts with Spark's semantics: to an integer (below), and a DOUBLE to a STRING."""
-    if node.to.is_type(*exp.DataType.TEXT_TYPES) and kind(node.this) == "float":
+    """Casts with Spark's semantics: to an integer or a timestamp (below), a DOUBLE to a
+    STRING, a TIMESTAMP to a DOUBLE (epoch seconds)."""
+    source = kind(node.this)
+    if node.to.is_type(*exp.DataType.TEXT_TYPES) and source == "float":
         return java_double_string(node.this)
+    if node.to.is_type(T.DOUBLE, T.FLOAT) and source == "timestamp":
+        return exp.cast(tpl("EPOCH(_a)", a=node.this), node.to)
+    if node.to.is_type(T.TIMESTAMP):
+        return timestamp_cast(node)
     return integral_cast(node) if node.to.is_type(*INT_PRECISION) else node
+
+
+_ZONE_SUFFIX = re.compile(r".*\d(Z|[+-]\d\d(:?\d\d)?|\s*[A-Za-z]+/[A-Za-z_]+)\s*$")
+
+
+def timestamp_cast(node: exp.Cast) -> exp.Expression:
+    """CAST to TIMESTAMP: a number is epoch seconds, and text with a zone or offset
+    ('...Z', '...+02:00') is converted to UTC (DuckDB's TIMESTAMP ignores the offset)."""
+    value, source = node.this, kind(node.this)
+    if source in ("int", "float", "decimal"):
+        return tpl("MAKE_TIMESTAMP(CAST(TRUNC(CAST(_a AS DOUBLE) * 1000000) AS BIGINT))", a=value)
+    plain_literal = isinstance(value, exp.Literal) and not _ZONE_SUFFIX.match(value.name)
+    if source in ("date", "timestamp") or plain_literal:
+        return node
+    return tpl("CAST(TRY_CAST(_a AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)", a=value)
 
 
 def integral_cast(node: exp.Cast) -> exp.Expression:
@@ -431,10 +458,10 @@ REWRITES: dict[type, Rule] = {
     exp.ArraySize: size, exp.ArrayDistinct: array_distinct, exp.ArrayAgg: collect_empty,
     exp.ArrayUniqueAgg: collect_empty, exp.Lateral: explode_map, exp.Exists: exists,
     exp.ArrayExcept: array_except, exp.ArrayPosition: array_position,
-    exp.Cast: cast, exp.TryCast: cast, exp.Typeof: typeof,
+    exp.Cast: cast, exp.TryCast: cast, exp.Typeof: typeof, exp.JSONFormat: to_json,
     exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Div: num.div, exp.Anonymous: anonymous,
     exp.Ceil: num.rounding_to_bigint, exp.Floor: num.rounding_to_bigint, exp.Sign: num.sign,
     exp.Sum: num.sum_type, exp.CountIf: num.count_if, exp.Avg: num.avg_type,
-    exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
+    exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
     exp.Window: num.window,
 }

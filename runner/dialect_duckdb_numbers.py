@@ -87,6 +87,20 @@ def avg_type(node: exp.Avg) -> exp.Expression:
     return cast_result(node, f"DECIMAL({min(38, size[0] + 4)}, {min(38, size[1] + 4)})")
 
 
+def skewness(node: exp.Skewness) -> exp.Expression:
+    """Spark's skewness is the population (biased) one; DuckDB's is corrected for samples."""
+    if over_window(node) is not node:
+        raise refuse(node, "`skewness` with FILTER or OVER is not supported on the local "
+                           "engine; compute it in a grouped subquery")
+    return tpl("CASE WHEN VAR_POP(_a) = 0 THEN NULL WHEN COUNT(_a) = 2 THEN 0.0 "
+               "ELSE SKEWNESS(_a) * (COUNT(_a) - 2) / SQRT(COUNT(_a) * (COUNT(_a) - 1)) END", a=node.this)
+
+
+def kurtosis(node: exp.Kurtosis) -> exp.Expression:
+    """Spark's kurtosis is the population excess kurtosis (DuckDB: kurtosis_pop)."""
+    return exp.Anonymous(this="KURTOSIS_POP", expressions=[node.this])
+
+
 def percentile(node: exp.Quantile) -> exp.Expression:
     """percentile() interpolates linearly and returns a DOUBLE."""
     return tpl("CAST(QUANTILE_CONT(_a, _q) AS DOUBLE)", a=node.this, q=node.args["quantile"])

@@ -32,7 +32,7 @@ REFUSED = [case for case in CORPUS["cases"] if "refuse" in case]
 # ceil/floor of a DOUBLE column stays DOUBLE.
 NEEDS_SCHEMA = {"sum_avg_ignore_nulls", "decimal_arithmetic", "ceil_floor_types",
                 "running_sum_rows_frame", "range_frame_with_ties", "sum_of_empty_is_null",
-                "sum_int_is_bigint", "avg_decimal"}
+                "sum_int_is_bigint", "avg_decimal", "aggregates_with_filter", "window_sum_with_filter"}
 
 
 def ids(cases: list[dict[str, Any]]) -> list[str]:
