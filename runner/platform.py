@@ -105,6 +105,23 @@ def describe_error(body: Any, text: str = "") -> tuple[str | None, str]:
     return None, text[:300] if text else "(empty response body)"
 
 
+def platform_error(call: str, response: requests.Response, *secrets: Secret | None,
+                   hint: str = "") -> PlatformError:
+    """The one :class:`PlatformError` for a failed response: ``<call> failed: <status> <code>:
+    <message>[ (hint)]``, secrets masked.
+
+    Args:
+        call: ``METHOD path`` as the caller named it.
+        response: the final response (status >= 400, or a 200 without the expected body).
+        secrets: values to mask in the message.
+        hint: what the user can do, appended in parentheses.
+    """
+    code, message = describe_error(_parse(response), response.text)
+    detail = f"{code}: {message}" if code and code not in message else message
+    text = f"{call} failed: {response.status_code} {detail}" + (f" ({hint})" if hint else "")
+    return PlatformError(mask(text, *secrets), response.status_code, code)
+
+
 def _parse(response: requests.Response) -> Any:
     """The JSON body of a response, its text if it is not JSON, or None if empty."""
     if not response.content:
@@ -165,12 +182,9 @@ class TokenAuth(requests.auth.AuthBase):
                                      creds.client_secret), None) from None
         body = _parse(response)
         if response.status_code >= 400 or not isinstance(body, dict) or "access_token" not in body:
-            code, message = describe_error(body, response.text)
-            raise PlatformError(
-                mask(f"POST {self.token_url} failed: {response.status_code} "
-                     f"{code + ': ' if code else ''}{message} (check the client id, client secret "
-                     f"and scopes of the credential)", creds.client_secret),
-                response.status_code, code)
+            raise platform_error(f"POST {self.token_url}", response, creds.client_secret,
+                                 hint="check the client id, client secret and scopes of the "
+                                      "credential")
         return Secret(body["access_token"]), float(body.get("expires_in", 86399))
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -240,9 +254,6 @@ class PlatformClient:
         return {"x-api-key": c.client_id, "x-gw-ims-org-id": c.org_id,
                 "x-sandbox-name": c.sandbox, "Accept": "application/json"}
 
-    def _masked(self, text: str) -> str:
-        return mask(text, self.credentials.client_secret, self.auth.cached)
-
     def request(self, method: str, path: str, *, json: Any = None,
                 params: dict[str, Any] | None = None,
                 headers: dict[str, str] | None = None) -> Any:
@@ -270,17 +281,14 @@ class PlatformClient:
             response = self.session.request(method, url, json=json, params=params, headers=sent,
                                             auth=self.auth, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise PlatformError(self._masked(
+            raise PlatformError(mask(
                 f"{method} {path}: cannot reach Platform at {self.hosts.platform} "
-                f"({type(exc).__name__}: {exc})"), None) from None
-        body = _parse(response)
+                f"({type(exc).__name__}: {exc})", self.credentials.client_secret,
+                self.auth.cached), None) from None
         if response.status_code >= 400:
-            code, message = describe_error(body, response.text)
-            detail = f"{code}: {message}" if code and code not in message else message
-            raise PlatformError(self._masked(
-                f"{method} {path} failed: {response.status_code} {detail}"),
-                response.status_code, code)
-        return body
+            raise platform_error(f"{method} {path}", response, self.credentials.client_secret,
+                                 self.auth.cached)
+        return _parse(response)
 
     def get(self, path: str, **kw: Any) -> Any:
         """``request("GET", path, ...)``."""

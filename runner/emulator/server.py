@@ -176,9 +176,16 @@ class Emulator:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Create the sandbox database and start serving (on a free loopback port by default)."""
+        self.engine.create()
+        try:
+            self._serve(host, port)
+        except BaseException:
+            self.stop()  # drop the database and whatever did start
+            raise
+
+    def _serve(self, host: str, port: int) -> None:
         from runner.emulator.pgwire import WireProxy
 
-        self.engine.create()
         self._workdir = Path(tempfile.mkdtemp(prefix="aep-emulator-"))
         self.tokens.path = self._workdir / "tokens.json"
         self.wire = WireProxy(upstream=(self.engine.host, self.engine.port),
