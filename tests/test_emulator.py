@@ -14,8 +14,7 @@ import psycopg2
 import pytest
 import requests
 
-from emulator_fixtures import (PG_DSN, emulator, platform_client,  # noqa: F401 - fixtures
-                               require_postgres, wait_for_query)
+from emulator_fixtures import PG_DSN, require_postgres, wait_for_query
 from runner.emulator import Emulator, Request, Response, Router
 from runner.emulator.catalog import PQS_TAG
 from runner.emulator.query import Statement, translate

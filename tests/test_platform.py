@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from emulator_fixtures import emulator, fast_client, platform_client  # noqa: F401 - fixtures
+from emulator_fixtures import fast_client
 from runner.emulator import Emulator, Request, Response
 from runner.emulator.server import problem
 from runner.errors import PlatformError
