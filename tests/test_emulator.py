@@ -348,6 +348,16 @@ def test_list_queries_newest_first_and_soft_delete(
 
 
 # -- Catalog ---------------------------------------------------------------------------------
+def test_read_table_keeps_the_schema_of_an_empty_table(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    sql = ("CREATE TABLE empty_t AS SELECT CAST(1 AS BIGINT) AS n, 'x' AS s, CAST(1.5 AS DOUBLE) AS d, "
+           "TRUE AS b, DATE'2024-01-02' AS day, TIMESTAMP'2024-01-02 03:04:05' AS ts WHERE 1 = 0")
+    assert run(platform_client, emulator, sql)["state"] == "SUCCESS"
+    table = emulator.read_table("empty_t")
+    assert (table.num_rows, [str(t) for t in table.schema.types]) == (
+        0, ["int64", "string", "double", "bool", "date32[day]", "timestamp[us, tz=UTC]"])
+
+
 def test_delete_dataset_drops_its_table(emulator: Emulator, platform_client: PlatformClient) -> None:
     run(platform_client, emulator, "CREATE TABLE gone AS SELECT 1 AS a")
     (ds_id,) = platform_client.get(CATALOG, params={"name": "gone"})

@@ -206,6 +206,14 @@ def test_429_is_retried_after_retry_after(emulator: Emulator, platform_client: P
     assert calls(emulator) == [("POST", "/ims/token/v3"), ("GET", CATALOG), ("GET", CATALOG)]
 
 
+def test_a_throttled_token_request_is_retried(emulator: Emulator,
+                                              platform_client: PlatformClient) -> None:
+    emulator.faults.throttle("/ims/token/v3")
+    assert platform_client.get(CATALOG) == {}
+    assert calls(emulator) == [("POST", "/ims/token/v3")] * 2 + [("GET", CATALOG)]
+    assert emulator.tokens.issued == 1
+
+
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 def test_5xx_is_retried_for_every_method(emulator: Emulator, platform_client: PlatformClient,
                                          method: str) -> None:
