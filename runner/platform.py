@@ -216,7 +216,8 @@ class PlatformClient:
         credentials: who calls and in which org and sandbox.
         hosts: the IMS and Platform base URLs.
         retries: attempts after the first for 429, 5xx and connection errors.
-        backoff: exponential backoff factor in seconds (0.5 -> 0.5, 1, 2, ... between attempts).
+        backoff: the backoff factor in seconds: the first retry is immediate, later ones wait
+            2, 4, 8 x ``backoff`` (capped at 8 x), or what ``Retry-After`` says.
         timeout: seconds to wait for a connection and for each response.
         retry_after_max: the longest ``Retry-After`` honoured, in seconds.
     """
