@@ -88,12 +88,30 @@ def session_setup(target: str) -> list[str]:
     return []
 
 
+def output_schema(expression: exp.Expression, schema: dict[str, Any] | None = None) -> dict[str, exp.DataType]:
+    """The column types of a spark query's result, to pass as ``schema`` to its children.
+
+    Args:
+        expression: a query parsed with ``read="spark"`` (not modified).
+        schema: the column types of the tables it reads, as for ``to_target``.
+
+    Returns:
+        ``{column name: type}`` for the columns whose type sqlglot can infer (others are left
+        out, so a child treats them as unknown).
+    """
+    query = expression.copy()
+    annotate(query, schema)
+    selects = query.selects if isinstance(query, exp.Query) else []
+    types = {select.alias_or_name: select.unalias().type for select in selects}
+    return {name: dtype for name, dtype in types.items()
+            if name and dtype is not None and not dtype.is_type(T.UNKNOWN)}
+
+
 def refuse(node: exp.Expression, message: str) -> ProjectError:
     """A ProjectError for ``node``, located at the first line/col sqlglot recorded in it."""
     for inner in node.walk():
-        meta = inner.meta if inner._meta else {}
-        if "line" in meta:
-            return ProjectError(message, line=meta["line"], col=meta.get("col"))
+        if "line" in inner.meta:
+            return ProjectError(message, line=inner.meta["line"], col=inner.meta.get("col"))
     return ProjectError(message)
 
 
@@ -108,9 +126,9 @@ def annotate(query: exp.Expression, schema: dict[str, Any] | None) -> None:
         node.meta[_ID] = index
     shadow = query.copy()
     for literal in list(shadow.find_all(exp.Literal)):
-        spark_type = None if literal.is_string else _literal_type(literal.name)
-        if spark_type is not None:
-            literal.replace(exp.Cast(this=literal.copy(), to=spark_type))
+        literal_type = None if literal.is_string else _literal_type(literal.name)
+        if literal_type is not None:
+            literal.replace(exp.Cast(this=literal.copy(), to=literal_type))
     try:
         if schema:
             shadow = qualify(shadow, schema=schema, dialect="spark", expand_stars=False,
@@ -120,15 +138,20 @@ def annotate(query: exp.Expression, schema: dict[str, Any] | None) -> None:
     except SqlglotError:  # an unresolvable reference: fall back to literal-only types
         shadow = annotate_types(query.copy(), dialect="spark")
     types = {node.meta[_ID]: node.type for node in shadow.walk()
-             if node._meta and _ID in node.meta and node.type is not None}
+             if _ID in node.meta and node.type is not None}
     for node in nodes:
-        kind = types.get(node.meta.pop(_ID))
+        dtype = types.get(node.meta.pop(_ID))
         if isinstance(node, exp.Literal) and not node.is_string:
-            kind = _literal_type(node.name) or kind
-        if kind is not None and kind.this in (T.TIMESTAMPTZ, T.TIMESTAMPLTZ):
-            kind = exp.DataType.build("TIMESTAMP")  # a UTC session: zone-less semantics
-        if kind is not None and not kind.is_type(T.UNKNOWN):
-            node.type = kind
+            dtype = _literal_type(node.name) or dtype
+        if dtype is not None and dtype.this in (T.TIMESTAMPTZ, T.TIMESTAMPLTZ):
+            dtype = exp.DataType.build("TIMESTAMP")  # a UTC session: zone-less semantics
+        if dtype is not None and not dtype.is_type(T.UNKNOWN):
+            node.type = dtype
+    for node in reversed(nodes):  # children first, so a corrected type reaches its parent
+        corrected = spark_type(node)
+        if corrected is not None:
+            node.type = corrected
+            over_window(node).type = corrected
 
 
 _DECIMAL_LITERAL = re.compile(r"-?(\d*)\.(\d+)")
@@ -222,6 +245,39 @@ def decimal_size(node: exp.Expression) -> tuple[int, int] | None:
         return max(len(node.name.lstrip("-")), 1), 0  # Spark sizes integer literals tightly
     if kind(node) == "int":
         return INT_PRECISION.get(node.type.this, 20), 0
+    return None
+
+
+def spark_type(node: exp.Expression) -> exp.DataType | None:
+    """Spark's result type where sqlglot's (and DuckDB's) differ: sum of integers is a BIGINT,
+    of DECIMAL(p, s) a DECIMAL(p + 10, s); avg of DECIMAL(p, s) a DECIMAL(p + 4, s + 4); a
+    division with a DECIMAL operand follows Spark's decimal rules; ceil/floor of a DOUBLE or
+    an integer is a BIGINT. None for anything else."""
+    if not isinstance(node, (exp.Ceil, exp.Floor, exp.Sum, exp.Avg, exp.Div)):
+        return None
+    arg = node.this
+    if isinstance(node, (exp.Ceil, exp.Floor)):
+        fits = node.args.get("decimals") is None and kind(arg) in ("float", "int")
+        return exp.DataType.build("BIGINT") if fits else None
+    if isinstance(node, exp.Sum) and kind(arg) == "int":
+        return exp.DataType.build("BIGINT")
+    size = decimal_size(arg)
+    if isinstance(node, exp.Div):
+        right = decimal_size(node.expression)
+        if size is None or right is None or "decimal" not in (kind(arg), kind(node.expression)):
+            return None
+        (p1, s1), (p2, s2) = size, right
+        scale = max(6, s1 + p2 + 1)
+        precision = p1 - s1 + s2 + scale
+        if precision > 38:  # spark.sql.decimalOperations.allowPrecisionLoss (the default)
+            scale, precision = max(38 - (precision - scale), min(scale, 6)), 38
+        return exp.DataType.build(f"DECIMAL({precision}, {scale})")
+    if size is None or kind(arg) != "decimal":
+        return None
+    if isinstance(node, exp.Sum):
+        return exp.DataType.build(f"DECIMAL({min(38, size[0] + 10)}, {size[1]})")
+    if isinstance(node, exp.Avg):
+        return exp.DataType.build(f"DECIMAL({min(38, size[0] + 4)}, {min(38, size[1] + 4)})")
     return None
 
 

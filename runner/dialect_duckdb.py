@@ -5,6 +5,10 @@ and returns its replacement, or raises ``ProjectError`` through ``refuse``. Repl
 built from small DuckDB templates whose ``_a``/``_b``/``_c`` columns stand for the operands.
 Rules that depend on an operand's type use it when known and otherwise a type-generic form;
 where no generic form exists the DuckDB value keeps DuckDB's type (noted on the rule).
+
+This module holds dates, times and casts, and ``REWRITES``, the table ``to_target`` applies;
+``dialect_duckdb_text`` (strings, arrays, maps) and ``dialect_duckdb_numbers`` (arithmetic,
+aggregates, windows) hold the rest.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import sqlglot
 from sqlglot import exp
 
 from runner import dialect_duckdb_numbers as num
-from runner.dialect import INT_PRECISION, Rule, T, kind, over_window, refuse, tpl
+from runner import dialect_duckdb_text as txt
+from runner.dialect import INT_PRECISION, Rule, T, kind, refuse, tpl
 
 
 # -- types ------------------------------------------------------------------------------------
@@ -164,9 +169,6 @@ def safe_strptime(node: exp.StrToTime) -> exp.Expression:
     return node
 
 
-_FORMATTED = (exp.TimeToStr, exp.StrToTime, exp.StrToUnix, exp.UnixToStr, exp.TsOrDsToDate)
-
-
 def time_format(node: exp.Expression, dialect: str = "duckdb") -> str:
     """The pattern sqlglot renders for a node's date pattern in ``dialect``."""
     generator = sqlglot.Dialect.get_or_raise(dialect).generator()
@@ -195,163 +197,11 @@ def check_time_format(node: exp.Expression) -> exp.Expression:
     return node
 
 
-# -- strings ----------------------------------------------------------------------------------
-def concat(node: exp.Concat | exp.DPipe) -> exp.Expression:
-    """A literal NULL in concat keeps the result a (NULL) string, as in Spark."""
-    for operand in node.expressions if isinstance(node, exp.Concat) else [node.this, node.expression]:
-        if isinstance(operand, exp.Null):
-            operand.replace(exp.cast(exp.null(), "VARCHAR"))
-        elif kind(operand) == "float":
-            operand.replace(java_double_string(operand.copy()))
-    return node
-
-
-def to_json(node: exp.JSONFormat) -> exp.Expression:
-    """to_json drops NULL fields and writes timestamps and doubles Spark's way."""
-    raise refuse(node, "`to_json` writes NULL fields, timestamps and doubles differently on "
-                       "the local engine; build the string with concat, or keep the struct")
-
-
-def typeof(node: exp.Typeof) -> exp.Expression:
-    """typeof names types the engine's way ('INTEGER' vs Spark's 'int')."""
-    raise refuse(node, "`typeof` returns engine-specific type names on the local engine; "
-                       "compare values, not type names")
-
-
-_SUBSTRING = """
-CASE WHEN GREATEST(_start, 0) >= _start + _len THEN ''
-     ELSE SUBSTRING(_s, GREATEST(_start, 0) + 1, _start + _len - GREATEST(_start, 0)) END
-"""
-
-
-def substring(node: exp.Substring) -> exp.Expression:
-    """Spark's substring: position 0 acts as 1, a negative position counts from the end, and a
-    window reaching before the start is cut (DuckDB counts those positions differently)."""
-    start, length = node.args["start"], node.args.get("length")
-    if isinstance(start, exp.Literal) and start.is_int and int(start.name) > 0 and (
-            length is None or isinstance(length, exp.Literal) and length.is_int and int(length.name) >= 0):
-        return node
-    start0 = tpl("CASE WHEN _p > 0 THEN _p - 1 WHEN _p < 0 THEN LENGTH(_s) + _p ELSE 0 END",
-                 p=start, s=node.this)
-    if length is None:
-        return tpl("SUBSTRING(_s, GREATEST(_start, 0) + 1)", s=node.this, start=start0)
-    return tpl(_SUBSTRING, s=node.this, start=start0, len=length)
-
-
-def substring_index(node: exp.SubstringIndex) -> exp.Expression:
-    """substring_index(s, delim, n): text before the n-th delimiter (after it, for n < 0)."""
-    return tpl("""CASE WHEN _n > 0 THEN ARRAY_TO_STRING(LIST_SLICE(STRING_SPLIT(_s, _d), 1, _n), _d)
-                       WHEN _n < 0 THEN ARRAY_TO_STRING(LIST_SLICE(STRING_SPLIT(_s, _d), _n, -1), _d)
-                       ELSE '' END""", s=node.this, d=node.args["delimiter"], n=node.args["count"])
-
-
-# -- arrays and maps --------------------------------------------------------------------------
-def size(node: exp.ArraySize) -> exp.Expression:
-    """size() of an array or map; -1 for NULL in non-ANSI Spark."""
-    return tpl("CAST(COALESCE(CARDINALITY(_a), -1) AS INTEGER)", a=node.this)
-
-
-def array_distinct(node: exp.ArrayDistinct) -> exp.Expression:
-    """array_distinct keeps first occurrences in order (DuckDB's list_distinct does not, and
-    drops NULL)."""
-    return tpl(_IN_ORDER_DISTINCT, l=node.this)
-
-
-def collect_empty(node: exp.ArrayAgg | exp.ArrayUniqueAgg) -> exp.Expression:
-    """collect_list/collect_set of no non-NULL values is an empty array, not NULL."""
-    target = over_window(node)
-    wrapped = tpl("COALESCE(_a, [])", a=target)
-    if target is node:
-        return wrapped
-    target.replace(wrapped)
-    return node
-
-
-def explode_map(node: exp.Lateral) -> exp.Expression:
-    """LATERAL VIEW explode(map) m AS k, v: one row per entry (DuckDB cannot unnest a map).
-    LATERAL VIEW OUTER keeps a row (with NULL) for an empty or NULL array."""
-    alias = node.args.get("alias")
-    if node.args.get("outer") and isinstance(node.this, exp.Explode) and kind(node.this.this) != "map":
-        node.this.set("this", tpl("CASE WHEN CARDINALITY(_a) > 0 THEN _a ELSE [NULL] END",
-                                  a=node.this.this))
-        node.set("outer", False)
-    if not isinstance(node.this, exp.Explode) or alias is None or len(alias.columns) != 2:
-        return node
-    if kind(node.this.this) not in (None, "map"):
-        return node
-    key, value = (c.name for c in alias.columns)
-    sub = tpl(f"SELECT UNNEST(MAP_KEYS(_a)) AS {key}, UNNEST(MAP_VALUES(_a)) AS {value}",
-              a=node.this.this)
-    lateral = exp.Lateral(this=exp.Subquery(this=sub), alias=exp.TableAlias(this=alias.this.copy()))
-    return exp.Join(this=lateral, kind="CROSS")
-
-
-def exists(node: exp.Exists) -> exp.Expression:
-    """exists(arr, f): true if f holds for an element, else NULL if f was NULL for one, else false."""
-    if not isinstance(node.expression, exp.Lambda):
-        return node
-    return tpl("CASE WHEN LIST_BOOL_OR(LIST_TRANSFORM(_a, _f)) THEN TRUE "
-               "WHEN LIST_COUNT(LIST_TRANSFORM(_a, _f)) < LEN(_a) THEN NULL "
-               "WHEN _a IS NOT NULL THEN FALSE END", a=node.this, f=node.expression)
-
-
-def forall(args: list[exp.Expression]) -> exp.Expression:
-    """forall(arr, f): false if f fails for an element, else NULL if f was NULL for one, else true."""
-    return tpl("CASE WHEN NOT LIST_BOOL_AND(LIST_TRANSFORM(_a, _f)) THEN FALSE "
-               "WHEN LIST_COUNT(LIST_TRANSFORM(_a, _f)) < LEN(_a) THEN NULL "
-               "WHEN _a IS NOT NULL THEN TRUE END", a=args[0], f=args[1])
-
-
-_IN_ORDER_DISTINCT = "LIST_FILTER(_l, LAMBDA v, i : LIST_POSITION(_l, v) = i)"
-
-
-def array_position(node: exp.ArrayPosition) -> exp.Expression:
-    """array_position is 1-based and 0 when the value is absent (NULL for a NULL argument)."""
-    return tpl("CASE WHEN _a IS NOT NULL AND _v IS NOT NULL THEN COALESCE(ARRAY_POSITION(_a, _v), 0) END",
-               a=node.this, v=node.expression)
-
-
-def array_union(args: list[exp.Expression]) -> exp.Expression:
-    """array_union keeps first occurrences in order: the first array's, then the second's."""
-    both = tpl("LIST_CONCAT(_a, _b)", a=args[0], b=args[1])
-    return tpl("CASE WHEN _a IS NULL OR _b IS NULL THEN NULL ELSE _u END",
-               a=args[0], b=args[1], u=tpl(_IN_ORDER_DISTINCT, l=both))
-
-
-def array_except(node: exp.ArrayExcept) -> exp.Expression:
-    """array_except keeps the first array's order and its NULL unless the second has one."""
-    return tpl("CASE WHEN _a IS NULL OR _b IS NULL THEN NULL ELSE LIST_FILTER(_a, LAMBDA v, i : "
-               "LIST_POSITION(_a, v) = i AND LIST_POSITION(_b, v) IS NULL) END",
-               a=node.this, b=node.expression)
-
-
 # -- casts ------------------------------------------------------------------------------------
 _INT_FROM_TEXT = """
 CASE WHEN REGEXP_FULL_MATCH(TRIM(CAST(_a AS VARCHAR)), '[+-]?[0-9]+([.][0-9]*)?')
      THEN TRY_CAST(SPLIT_PART(TRIM(CAST(_a AS VARCHAR)), '.', 1) AS _t) END
 """
-
-
-_JAVA_DOUBLE = """
-CASE WHEN ISNAN(_x) THEN 'NaN'
-     WHEN ISINF(_x) THEN CASE WHEN _x > 0 THEN 'Infinity' ELSE '-Infinity' END
-     WHEN _x = 0 OR ABS(_x) >= 0.001 AND ABS(_x) < 10000000 THEN CAST(_x AS VARCHAR)
-     ELSE CASE WHEN _x < 0 THEN '-' ELSE '' END || LEFT(_d, 1) || '.'
-          || COALESCE(NULLIF(SUBSTRING(_d, 2), ''), '0') || 'E' || CAST(_e AS VARCHAR) END
-"""
-_SCIENTIFIC = """
-CASE WHEN CONTAINS(_r, 'e') THEN CAST(SPLIT_PART(_r, 'e', 2) AS INTEGER)
-     WHEN SPLIT_PART(_r, '.', 1) <> '0' THEN LENGTH(SPLIT_PART(_r, '.', 1)) - 1
-     ELSE LENGTH(LTRIM(SPLIT_PART(_r, '.', 2), '0')) - LENGTH(SPLIT_PART(_r, '.', 2)) - 1 END
-"""
-
-
-def java_double_string(value: exp.Expression) -> exp.Expression:
-    """A DOUBLE as Java's Double.toString writes it (Spark's cast to STRING): plain between
-    1e-3 and 1e7, else 1.2345E7 / 1.0E-4, and NaN / Infinity."""
-    text = tpl("CAST(ABS(_x) AS VARCHAR)", x=value)
-    digits = tpl("RTRIM(LTRIM(REPLACE(SPLIT_PART(_r, 'e', 1), '.', ''), '0'), '0')", r=text)
-    return tpl(_JAVA_DOUBLE, x=value, d=digits, e=tpl(_SCIENTIFIC, r=text))
 
 
 _INT_BOUNDS = {T.TINYINT: 2**7, T.SMALLINT: 2**15, T.INT: 2**31, T.BIGINT: 2**63}
@@ -362,7 +212,7 @@ def cast(node: exp.Cast) -> exp.Expression:
     STRING, a TIMESTAMP to a DOUBLE (epoch seconds)."""
     source = kind(node.this)
     if node.to.is_type(*exp.DataType.TEXT_TYPES) and source == "float":
-        return java_double_string(node.this)
+        return txt.java_double_string(node.this)
     if node.to.is_type(T.DOUBLE, T.FLOAT) and source == "timestamp":
         return exp.cast(tpl("EPOCH(_a)", a=node.this), node.to)
     if node.to.is_type(T.TIMESTAMP):
@@ -410,14 +260,6 @@ def integral_cast(node: exp.Cast) -> exp.Expression:
     return tpl("COALESCE(_p, TRY_CAST(_a AS _t))", p=parsed, a=value, t=to)
 
 
-def format_number(args: list[exp.Expression]) -> exp.Expression:
-    """format_number(x, d): grouped thousands and d decimals."""
-    if len(args) != 2 or not (isinstance(args[1], exp.Literal) and args[1].is_int):
-        raise refuse(args[0].parent, "`format_number` with a pattern or a computed number of "
-                                     "decimals is not supported on the local engine; use a literal integer")
-    return tpl(f"FORMAT('{{:,.{int(args[1].name)}f}}', CAST(_a AS DOUBLE))", a=args[0])
-
-
 _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "PMOD": num.pmod,
     "BROUND": num.bround,
@@ -429,9 +271,9 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "TIMESTAMP_MILLIS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT) * 1000)", a=args[0]),
     "TIMESTAMP_MICROS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT))", a=args[0]),
     "BTRIM": lambda args: exp.Trim(this=args[0], expression=args[1] if len(args) > 1 else None),
-    "FORMAT_NUMBER": format_number,
-    "ARRAY_UNION": array_union,
-    "FORALL": forall,
+    "FORMAT_NUMBER": txt.format_number,
+    "ARRAY_UNION": txt.array_union,
+    "FORALL": txt.forall,
 }
 
 
@@ -453,15 +295,15 @@ REWRITES: dict[type, Rule] = {
     exp.AtTimeZone: from_utc_timestamp, exp.DayOfWeek: dayofweek, exp.Extract: extract, exp.StrToUnix: unix_timestamp, exp.StrToTime: safe_strptime,
     exp.TimeToStr: check_time_format, exp.UnixToStr: check_time_format,
     exp.TsOrDsToDate: check_time_format,
-    exp.Concat: concat, exp.DPipe: concat, exp.Substring: substring,
-    exp.SubstringIndex: substring_index,
-    exp.ArraySize: size, exp.ArrayDistinct: array_distinct, exp.ArrayAgg: collect_empty,
-    exp.ArrayUniqueAgg: collect_empty, exp.Lateral: explode_map, exp.Exists: exists,
-    exp.ArrayExcept: array_except, exp.ArrayPosition: array_position,
-    exp.Cast: cast, exp.TryCast: cast, exp.Typeof: typeof, exp.JSONFormat: to_json,
-    exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Div: num.div, exp.Anonymous: anonymous,
-    exp.Ceil: num.rounding_to_bigint, exp.Floor: num.rounding_to_bigint, exp.Sign: num.sign,
-    exp.Sum: num.sum_type, exp.CountIf: num.count_if, exp.Avg: num.avg_type,
+    exp.Concat: txt.concat, exp.DPipe: txt.concat, exp.Substring: txt.substring,
+    exp.SubstringIndex: txt.substring_index,
+    exp.ArraySize: txt.size, exp.ArrayDistinct: txt.array_distinct, exp.ArrayAgg: txt.collect_empty,
+    exp.ArrayUniqueAgg: txt.collect_empty, exp.Lateral: txt.explode_map, exp.Exists: txt.exists,
+    exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,
+    exp.Cast: cast, exp.TryCast: cast, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,
+    exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Div: num.result_type, exp.Anonymous: anonymous,
+    exp.Ceil: num.result_type, exp.Floor: num.result_type, exp.Sign: num.sign,
+    exp.Sum: num.result_type, exp.CountIf: num.count_if, exp.Avg: num.result_type,
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
     exp.Window: num.window,
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from runner.dialect import cast_result, decimal_size, kind, over_window, refuse, tpl
+from runner.dialect import cast_result, over_window, refuse, spark_type, tpl
 
 
 # -- arithmetic -------------------------------------------------------------------------------
@@ -26,19 +26,6 @@ def mod(node: exp.Mod) -> exp.Expression:
     return exp.Mod(this=node.this, expression=exp.Nullif(this=divisor, expression=exp.Literal.number(0)))
 
 
-def div(node: exp.Div) -> exp.Expression:
-    """Decimal division keeps a DECIMAL with Spark's precision rules (DuckDB gives a DOUBLE)."""
-    left, right = decimal_size(node.this), decimal_size(node.expression)
-    if left is None or right is None or "decimal" not in (kind(node.this), kind(node.expression)):
-        return node
-    (p1, s1), (p2, s2) = left, right
-    scale = max(6, s1 + p2 + 1)
-    precision = p1 - s1 + s2 + scale
-    if precision > 38:  # spark.sql.decimalOperations.allowPrecisionLoss (the default)
-        scale, precision = max(38 - (precision - scale), min(scale, 6)), 38
-    return exp.cast(node, f"DECIMAL({precision}, {scale})")
-
-
 def pmod(args: list[exp.Expression]) -> exp.Expression:
     """pmod(a, n): the remainder takes n's sign when n > 0; NULL for n = 0."""
     return tpl("CASE WHEN _a % NULLIF(_n, 0) < 0 AND _n > 0 THEN _a % NULLIF(_n, 0) + _n "
@@ -50,41 +37,22 @@ def bround(args: list[exp.Expression]) -> exp.Expression:
     return tpl("ROUND_EVEN(_a, _d)", a=args[0], d=args[1] if len(args) > 1 else exp.Literal.number(0))
 
 
-def rounding_to_bigint(node: exp.Ceil | exp.Floor) -> exp.Expression:
-    """ceil/floor of a DOUBLE or integer is a BIGINT in Spark (a DOUBLE in DuckDB)."""
-    if node.args.get("decimals") is None and kind(node.this) in ("float", "int"):
-        return exp.cast(node, "BIGINT")
-    return node
-
-
 def sign(node: exp.Sign) -> exp.Expression:
     """signum is a DOUBLE in Spark."""
     return exp.cast(node, "DOUBLE")
 
 
+def result_type(node: exp.Expression) -> exp.Expression:
+    """sum, avg, decimal division, ceil/floor: cast to Spark's result type where DuckDB's
+    differs (HUGEINT sums, DOUBLE averages and quotients of DECIMALs, DOUBLE ceilings)."""
+    spark = spark_type(node)
+    return cast_result(node, spark.sql("duckdb")) if spark is not None else node
+
+
 # -- aggregates -------------------------------------------------------------------------------
-def sum_type(node: exp.Sum) -> exp.Expression:
-    """sum of integers is a BIGINT and of DECIMAL(p, s) a DECIMAL(p + 10, s) in Spark (DuckDB:
-    HUGEINT, DECIMAL(38, s)); with an unknown operand type DuckDB's type stays."""
-    size = decimal_size(node.this)
-    if kind(node.this) == "int":
-        return cast_result(node, "BIGINT")
-    if size is not None and kind(node.this) == "decimal":
-        return cast_result(node, f"DECIMAL({min(38, size[0] + 10)}, {size[1]})")
-    return node
-
-
 def count_if(node: exp.CountIf) -> exp.Expression:
     """count_if is a BIGINT (DuckDB: HUGEINT)."""
     return cast_result(node, "BIGINT")
-
-
-def avg_type(node: exp.Avg) -> exp.Expression:
-    """avg of DECIMAL(p, s) is a DECIMAL(p + 4, s + 4) in Spark (DuckDB: DOUBLE)."""
-    size = decimal_size(node.this)
-    if size is None or kind(node.this) != "decimal":
-        return node
-    return cast_result(node, f"DECIMAL({min(38, size[0] + 4)}, {min(38, size[1] + 4)})")
 
 
 def skewness(node: exp.Skewness) -> exp.Expression:

@@ -14,7 +14,7 @@ import sqlglot
 from sqlglot import exp
 
 import runner.dialect
-from runner.dialect import session_setup, to_target
+from runner.dialect import output_schema, session_setup, to_target
 from runner.errors import ProjectError
 
 
@@ -138,3 +138,17 @@ def test_session_setup():
 def test_module_example():
     result = doctest.testmod(runner.dialect)
     assert result.attempted >= 1 and result.failed == 0
+
+
+def test_output_schema_feeds_the_children():
+    sources = {"nums": {"id": "INT", "x": "DOUBLE", "amt": "DECIMAL(10, 2)", "n": "INT"}}
+    parent = sqlglot.parse_one("SELECT id AS userId, CAST(x AS INT) AS i, sum(n) AS s, "
+                               "avg(amt) AS a, amt / 4 AS q, x FROM nums GROUP BY 1, 2, 5, 6",
+                               read="spark")
+    types = output_schema(parent, sources)
+    assert {name: t.sql("spark") for name, t in types.items()} == {
+        "userId": "INT", "i": "INT", "s": "BIGINT", "a": "DECIMAL(14, 6)",
+        "q": "DECIMAL(14, 6)", "x": "DOUBLE"}
+    child = sqlglot.parse_one("SELECT sum(s) AS total, avg(q) AS m FROM parent", read="spark")
+    assert to_target(child, "duckdb", {"parent": types}).sql(dialect="duckdb") == (
+        "SELECT CAST(SUM(s) AS BIGINT) AS total, CAST(AVG(q) AS DECIMAL(18, 10)) AS m FROM parent")
