@@ -464,10 +464,11 @@ def test_serve_prints_url_and_credentials_and_cleans_up_on_interrupt() -> None:
                              "client_secret='cli-secret')"],
                             stdout=subprocess.PIPE, text=True)
     try:
-        lines = [proc.stdout.readline() for _ in range(7)]
+        lines = [proc.stdout.readline() for _ in range(8)]
         url = lines[0].split(" at ")[1].strip()
         sandbox = lines[5].split()[-1]
         assert lines[4].split()[2] == "cli-secret"
+        assert lines[6].startswith("  PostgreSQL:    127.0.0.1:")
         form = {"grant_type": "client_credentials", "client_id": "emulator-client-id",
                 "client_secret": "cli-secret", "scope": "openid"}
         assert requests.post(f"{url}/ims/token/v3", data=form, timeout=10).status_code == 200

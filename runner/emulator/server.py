@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -277,7 +278,7 @@ class Emulator:
                 self.engine.terminate_backends()
             elif fault.kind == "status":
                 headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
-                title = "TooManyRequests" if fault.status == 429 else "InternalServerError"
+                title = HTTPStatus(fault.status).phrase.replace(" ", "")
                 response = problem(fault.status, title, f"Injected fault on {request.path}")
                 response.headers.update(headers)
                 return response
@@ -372,7 +373,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, **kw: Any) -> None:
     """Run an emulator until interrupted, printing its URL and test credentials.
 
     Args:
-        host: the interface to listen on (loopback only is supported).
+        host: the interface to listen on (keep the default loopback: nothing is authenticated
+            beyond the emulator's own test credential).
         port: the port (0 picks a free one).
         kw: passed to :class:`Emulator`.
     """
@@ -384,6 +386,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, **kw: Any) -> None:
           f"  client id:     {emu.client_id}\n"
           f"  client secret: {emu.client_secret}   (a test credential of this emulator only)\n"
           f"  sandbox:       {emu.sandbox}\n"
+          f"  PostgreSQL:    127.0.0.1:{emu.wire.port if emu.wire else '?'} database "
+          f"'{emu.sandbox}:all', user '{emu.org_id}', password = an access token\n"
           "Press Ctrl+C to stop.", flush=True)
     try:
         while True:
