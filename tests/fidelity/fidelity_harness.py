@@ -72,25 +72,32 @@ def encode_value(value: Any, arrow_type: pa.DataType) -> Any:
         return [encode_value(v, arrow_type.value_type) for v in value]
     if pa.types.is_struct(arrow_type):
         return {"struct": {f.name: encode_value(value[f.name], f.type) for f in arrow_type}}
-    if isinstance(value, bool) or isinstance(value, (int, str)):
+    if pa.types.is_interval(arrow_type):  # DuckDB's (months, days, nanoseconds)
+        months, days, nanos = value.months, value.days, value.nanoseconds
+        return {"interval_us": (days * 86400 * 1_000_000 + nanos // 1000) if months == 0
+                else f"{months} months {days} days {nanos} ns"}
+    return encode_scalar(value)
+
+
+def encode_scalar(value: Any) -> Any:
+    """A JSON-able form of one Python value from a database driver that keeps its kind."""
+    if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {"float": str(value)}
     if isinstance(value, Decimal):
         return {"decimal": str(value)}
-    if isinstance(value, dt.timedelta):  # Spark's day-time interval
+    if isinstance(value, dt.timedelta):  # a day-time interval
         return {"interval_us": (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds}
-    if pa.types.is_interval(arrow_type):  # DuckDB's (months, days, nanoseconds)
-        months, days, nanos = value.months, value.days, value.nanoseconds
-        return {"interval_us": (days * 86400 * 1_000_000 + nanos // 1000) if months == 0
-                else f"{months} months {days} days {nanos} ns"}
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
         return {"timestamp": value.isoformat()}
     if isinstance(value, dt.date):
         return {"date": value.isoformat()}
-    raise TypeError(f"cannot encode {value!r} of type {arrow_type}")
+    if isinstance(value, list):
+        return [encode_scalar(v) for v in value]
+    raise TypeError(f"cannot encode {value!r}")
 
 
 def encode(table: pa.Table) -> dict[str, Any]:

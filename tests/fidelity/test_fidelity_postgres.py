@@ -7,7 +7,6 @@ refused by to_target, fail when run, or give Spark's recorded values. Numbers co
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from decimal import Decimal
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from fidelity_harness import load_corpus, load_expected, values_equal
+from fidelity_harness import encode_scalar, load_corpus, load_expected, values_equal
 from runner.dialect import session_setup, to_target
 from runner.errors import ProjectError
 
@@ -59,23 +58,6 @@ def translate(sql: str, schema: dict[str, Any] | None) -> str:
     return to_target(sqlglot.parse_one(sql, read="spark"), "postgres", schema).sql(dialect="postgres")
 
 
-def encode(value: Any) -> Any:
-    """A psycopg2 value in the corpus's encoding (see fidelity_harness.encode_value)."""
-    if isinstance(value, Decimal):
-        return {"decimal": str(value)}
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return {"timestamp": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"date": value.isoformat()}
-    if isinstance(value, dt.timedelta):
-        return {"interval_us": (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds}
-    if isinstance(value, list):
-        return [encode(v) for v in value]
-    return value
-
-
 def same_value(got: Any, want: Any) -> bool:
     """Spark's value, numbers compared by value across BIGINT/NUMERIC/DOUBLE."""
     def number(v: Any) -> float | None:
@@ -98,7 +80,7 @@ def outcome(pg: tuple[Any, dict[str, Any]], case: dict[str, Any]) -> str:
         return "refused"
     try:
         cur.execute(sql)
-        rows = [[encode(v) for v in row] for row in cur.fetchall()]
+        rows = [[encode_scalar(v) for v in row] for row in cur.fetchall()]
     except Exception:  # psycopg2.Error: the engine refused it loudly, which is allowed here
         return "error"
     want = EXPECTED[case["name"]]["rows"]
