@@ -291,11 +291,16 @@ def over_window(node: exp.Expression) -> exp.Expression:
     return top
 
 
+def wrap_result(node: exp.Expression, make: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+    """Put an aggregate's result (with its FILTER and OVER clauses) inside ``make(result)``,
+    keeping the very nodes in the tree so later rules still see them; returns ``node``."""
+    target = over_window(node)
+    holder = exp.Null()
+    target.replace(holder)
+    holder.replace(make(target))
+    return node
+
+
 def cast_result(node: exp.Expression, to: str) -> exp.Expression:
     """Cast an aggregate's (or its window's) result; returns ``node`` for the rewrite loop."""
-    target = over_window(node)
-    wrapped = exp.cast(target.copy(), to, dialect="duckdb")
-    if target is node:
-        return wrapped
-    target.replace(wrapped)
-    return node
+    return wrap_result(node, lambda target: exp.Cast(this=target, to=exp.DataType.build(to, dialect="duckdb")))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from runner.dialect import kind, over_window, refuse, tpl
+from runner.dialect import kind, refuse, tpl, wrap_result
 
 
 # -- strings ----------------------------------------------------------------------------------
@@ -75,12 +75,7 @@ def array_distinct(node: exp.ArrayDistinct) -> exp.Expression:
 
 def collect_empty(node: exp.ArrayAgg | exp.ArrayUniqueAgg) -> exp.Expression:
     """collect_list/collect_set of no non-NULL values is an empty array, not NULL."""
-    target = over_window(node)
-    wrapped = tpl("COALESCE(_a, [])", a=target)
-    if target is node:
-        return wrapped
-    target.replace(wrapped)
-    return node
+    return wrap_result(node, lambda target: exp.Coalesce(this=target, expressions=[exp.Array()]))
 
 
 def explode_map(node: exp.Lateral) -> exp.Expression:

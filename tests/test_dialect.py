@@ -152,3 +152,12 @@ def test_output_schema_feeds_the_children():
     child = sqlglot.parse_one("SELECT sum(s) AS total, avg(q) AS m FROM parent", read="spark")
     assert to_target(child, "duckdb", {"parent": types}).sql(dialect="duckdb") == (
         "SELECT CAST(SUM(s) AS BIGINT) AS total, CAST(AVG(q) AS DECIMAL(18, 10)) AS m FROM parent")
+
+
+def test_wrapping_an_aggregate_keeps_its_window_in_the_tree():
+    query = sqlglot.parse_one("SELECT sum(n) FILTER (WHERE n > 0) OVER (ORDER BY id) FROM t", read="spark")
+    window, total = query.find(exp.Window), query.find(exp.Sum)
+    assert runner.dialect.cast_result(total, "BIGINT") is total
+    assert query.find(exp.Window) is window and isinstance(window.parent, exp.Cast)
+    assert query.sql(dialect="duckdb") == (
+        "SELECT CAST(SUM(n) FILTER(WHERE n > 0) OVER (ORDER BY id NULLS FIRST) AS BIGINT) FROM t")
