@@ -289,6 +289,19 @@ def test_expired_token_is_refreshed_and_new_connection_parameters_fetched(dd, em
     assert first != second
 
 
+def test_a_refused_password_fetches_a_new_token_and_parameters(dd, emu):
+    """The token expired early on the server: new connections are refused until it is renewed."""
+    assert dd.fetch("SELECT 1") == [(1,)]
+    emu.tokens.expire_all()
+    emu.engine.terminate_backends()
+    assert dd.fetch("SELECT 2") == [(2,)]
+    assert [f"{r.method} {r.path}" for r in emu.requests] == [
+        "POST /ims/token/v3", "GET /data/foundation/query/connection_parameters",
+        "GET /data/foundation/query/connection_parameters",  # 401013 (expired)...
+        "POST /ims/token/v3", "GET /data/foundation/query/connection_parameters"]  # ...renewed
+    assert emu.requests[2].headers["authorization"] != emu.requests[4].headers["authorization"]
+
+
 # -- cancelling -------------------------------------------------------------------------------
 def test_timeout_cancels_the_query(emu, tmp_path):
     emu.requests.clear()
@@ -361,8 +374,7 @@ def test_single_dataset_scopes_db_name_on_rest_and_psycopg2(emu, tmp_path, monke
         if args:  # the emulator's own connections (a DSN string)
             return real_connect(*args, **kwargs)
         connects.append(dict(kwargs, password="<token>"))
-        # PostgreSQL has no database per dataset: the emulator's tables all live in ':all'.
-        return real_connect(**dict(kwargs, dbname=f"{emu.sandbox}:all"))
+        return real_connect(**kwargs)  # the emulator's endpoint takes '<sandbox>:<table>
 
     monkeypatch.setattr(psycopg2, "connect", recording_connect)
     assert dd.fetch("SELECT a FROM two__01") == [(7,)]
