@@ -300,6 +300,7 @@ REWRITES: dict[type, Rule] = {
     exp.ArraySize: txt.size, exp.ArrayDistinct: txt.array_distinct, exp.ArrayAgg: txt.collect_empty,
     exp.ArrayUniqueAgg: txt.collect_empty, exp.Lateral: txt.explode_map, exp.Exists: txt.exists,
     exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,
+    exp.Column: txt.struct_star,
     exp.Cast: cast, exp.TryCast: cast, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,
     exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Div: num.result_type, exp.Anonymous: anonymous,
     exp.Ceil: num.result_type, exp.Floor: num.result_type, exp.Sign: num.sign,

@@ -97,6 +97,22 @@ def explode_map(node: exp.Lateral) -> exp.Expression:
     return exp.Join(this=lateral, kind="CROSS")
 
 
+def struct_star(node: exp.Column) -> exp.Expression:
+    """web.webPageDetails.* expands a nested struct's fields (DuckDB: UNNEST of the struct);
+    a star after a qualified table name (db.table.*) is left alone."""
+    parts = [part.name for part in node.parts[:-1]]
+    if not isinstance(node.this, exp.Star) or len(parts) < 2:
+        return node
+    select = node.find_ancestor(exp.Select)
+    tables = {tuple(p.name for p in table.parts) for table in select.find_all(exp.Table)} if select else set()
+    aliases = {table.alias for table in select.find_all(exp.Table)} if select else set()
+    if tuple(parts) in tables or parts[-1] in aliases:
+        return node
+    path = exp.column(parts[1], parts[0]) if len(parts) == 2 else exp.Dot.build(
+        [exp.to_identifier(p) for p in parts])
+    return exp.Unnest(expressions=[path])
+
+
 def exists(node: exp.Exists) -> exp.Expression:
     """exists(arr, f): true if f holds for an element, else NULL if f was NULL for one, else false."""
     if not isinstance(node.expression, exp.Lambda):

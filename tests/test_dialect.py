@@ -161,3 +161,12 @@ def test_wrapping_an_aggregate_keeps_its_window_in_the_tree():
     assert query.find(exp.Window) is window and isinstance(window.parent, exp.Cast)
     assert query.sql(dialect="duckdb") == (
         "SELECT CAST(SUM(n) FILTER(WHERE n > 0) OVER (ORDER BY id NULLS FIRST) AS BIGINT) FROM t")
+
+
+@pytest.mark.parametrize("spark_sql, duckdb_sql", [
+    ("SELECT web.webPageDetails.* FROM events", "SELECT UNNEST(web.webPageDetails) FROM events"),
+    ("SELECT db.t.* FROM db.t", "SELECT db.t.* FROM db.t"),
+    ("SELECT x.* FROM t AS x", "SELECT x.* FROM t AS x"),
+])
+def test_struct_star_but_not_table_star(spark_sql, duckdb_sql):
+    assert duck(spark_sql) == duckdb_sql
