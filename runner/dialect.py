@@ -50,7 +50,8 @@ def to_target(
         target: a sqlglot dialect name: 'duckdb', 'postgres' (known differences refused) or
             'spark' (identity copy).
         schema: optional column types of the tables the query reads, ``{table: {column: type}}``
-            in Spark type syntax; lets type-dependent rewrites pick the exact rule.
+            with types as sqlglot DataTypes or Spark type strings (``output_schema`` gives a
+            model's, for its children); lets type-dependent rewrites pick the exact rule.
 
     Returns:
         A new expression; the input is not modified.
@@ -88,7 +89,9 @@ def session_setup(target: str) -> list[str]:
     return []
 
 
-def output_schema(expression: exp.Expression, schema: dict[str, Any] | None = None) -> dict[str, exp.DataType]:
+def output_schema(
+    expression: exp.Expression, schema: dict[str, Any] | None = None
+) -> dict[str, exp.DataType]:
     """The column types of a spark query's result, to pass as ``schema`` to its children.
 
     Args:
@@ -166,7 +169,8 @@ def _literal_type(text: str) -> exp.DataType | None:
         precision = max(len(whole.lstrip("0")) + len(fraction), 1)
         return exp.DataType.build(f"DECIMAL({precision}, {len(fraction)})")
     if re.fullmatch(r"-?\d+", text) and abs(int(text)) >= 2**31:
-        return exp.DataType.build("BIGINT" if abs(int(text)) < 2**63 else f"DECIMAL({len(text.lstrip('-'))}, 0)")
+        digits = len(text.lstrip("-"))
+        return exp.DataType.build("BIGINT" if abs(int(text)) < 2**63 else f"DECIMAL({digits}, 0)")
     return None
 
 
@@ -291,7 +295,9 @@ def over_window(node: exp.Expression) -> exp.Expression:
     return top
 
 
-def wrap_result(node: exp.Expression, make: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+def wrap_result(
+    node: exp.Expression, make: Callable[[exp.Expression], exp.Expression]
+) -> exp.Expression:
     """Put an aggregate's result (with its FILTER and OVER clauses) inside ``make(result)``,
     keeping the very nodes in the tree so later rules still see them; returns ``node``."""
     target = over_window(node)
@@ -303,4 +309,5 @@ def wrap_result(node: exp.Expression, make: Callable[[exp.Expression], exp.Expre
 
 def cast_result(node: exp.Expression, to: str) -> exp.Expression:
     """Cast an aggregate's (or its window's) result; returns ``node`` for the rewrite loop."""
-    return wrap_result(node, lambda target: exp.Cast(this=target, to=exp.DataType.build(to, dialect="duckdb")))
+    dtype = exp.DataType.build(to, dialect="duckdb")
+    return wrap_result(node, lambda target: exp.Cast(this=target, to=dtype))

@@ -68,9 +68,10 @@ def months_between(node: exp.MonthsBetween) -> exp.Expression:
     remaining seconds over 31 days; rounded to 8 digits (HALF_UP) unless roundOff is false."""
     a = tpl("TRY_CAST(_a AS TIMESTAMP)", a=node.this)
     b = tpl("TRY_CAST(_a AS TIMESTAMP)", a=node.expression)
-    value = tpl(_MONTHS_BETWEEN, a=a, b=b,
-                months=tpl("CAST((YEAR(_a) - YEAR(_b)) * 12 + MONTH(_a) - MONTH(_b) AS DOUBLE)", a=a, b=b),
-                a_end=tpl("DAY(_a) = DAY(LAST_DAY(_a))", a=a), b_end=tpl("DAY(_a) = DAY(LAST_DAY(_a))", a=b))
+    months = tpl("CAST((YEAR(_a) - YEAR(_b)) * 12 + MONTH(_a) - MONTH(_b) AS DOUBLE)", a=a, b=b)
+    month_end = "DAY(_a) = DAY(LAST_DAY(_a))"
+    value = tpl(_MONTHS_BETWEEN, a=a, b=b, months=months,
+                a_end=tpl(month_end, a=a), b_end=tpl(month_end, a=b))
     roundoff = node.args.get("roundoff")
     if roundoff is None or isinstance(roundoff, exp.Boolean) and roundoff.this:
         return tpl("FLOOR(_a * 1e8 + 0.5) / 1e8", a=value)
@@ -265,8 +266,8 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "BROUND": num.bround,
     "WEEKDAY": lambda args: tpl("ISODOW(_a) - 1", a=args[0]),  # Monday = 0
     "MAKE_DATE": lambda args: tpl("TRY(MAKE_DATE(_y, _m, _d))", y=args[0], m=args[1], d=args[2]),
-    "TIMESTAMP_SECONDS": lambda args: tpl("MAKE_TIMESTAMP(CAST(TRUNC(_a * CAST(1000000 AS BIGINT)) AS BIGINT))",
-                                          a=args[0]),
+    "TIMESTAMP_SECONDS": lambda args: tpl(
+        "MAKE_TIMESTAMP(CAST(TRUNC(_a * CAST(1000000 AS BIGINT)) AS BIGINT))", a=args[0]),
     "DATE_PART": date_part,
     "TIMESTAMP_MILLIS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT) * 1000)", a=args[0]),
     "TIMESTAMP_MICROS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT))", a=args[0]),
@@ -286,25 +287,33 @@ def anonymous(node: exp.Anonymous) -> exp.Expression:
     return rule(node.expressions) if rule is not None else node
 
 
+def nanvl(node: exp.Nanvl) -> exp.Expression:
+    """nanvl(a, b): b when a is NaN (DuckDB has no nanvl)."""
+    return tpl("CASE WHEN ISNAN(_a) THEN _b ELSE _a END", a=node.this, b=node.expression)
+
+
 REWRITES: dict[type, Rule] = {
+    # types, dates and times
     exp.Hint: lambda node: None,  # optimizer hints (BROADCAST...) do not change values
-    exp.DataType: timestamp_type,
+    exp.DataType: timestamp_type, exp.Cast: cast, exp.TryCast: cast,
     exp.TsOrDsAdd: date_add, exp.Add: date_plus_interval, exp.Sub: date_plus_interval,
     exp.MonthsBetween: months_between, exp.DateTrunc: trunc, exp.TimestampTrunc: date_trunc,
-    exp.Nanvl: lambda node: tpl("CASE WHEN ISNAN(_a) THEN _b ELSE _a END", a=node.this, b=node.expression),
-    exp.AtTimeZone: from_utc_timestamp, exp.DayOfWeek: dayofweek, exp.Extract: extract, exp.StrToUnix: unix_timestamp, exp.StrToTime: safe_strptime,
+    exp.AtTimeZone: from_utc_timestamp, exp.DayOfWeek: dayofweek, exp.Extract: extract,
+    exp.StrToUnix: unix_timestamp, exp.StrToTime: safe_strptime,
     exp.TimeToStr: check_time_format, exp.UnixToStr: check_time_format,
     exp.TsOrDsToDate: check_time_format,
+    # text and collections
     exp.Concat: txt.concat, exp.DPipe: txt.concat, exp.Substring: txt.substring,
-    exp.SubstringIndex: txt.substring_index,
-    exp.ArraySize: txt.size, exp.ArrayDistinct: txt.array_distinct, exp.ArrayAgg: txt.collect_empty,
-    exp.ArrayUniqueAgg: txt.collect_empty, exp.Lateral: txt.explode_map, exp.Exists: txt.exists,
+    exp.SubstringIndex: txt.substring_index, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,
+    exp.ArraySize: txt.size, exp.ArrayDistinct: txt.array_distinct,
+    exp.ArrayAgg: txt.collect_empty, exp.ArrayUniqueAgg: txt.collect_empty,
     exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,
-    exp.Column: txt.struct_star,
-    exp.Cast: cast, exp.TryCast: cast, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,
-    exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Div: num.result_type, exp.Anonymous: anonymous,
-    exp.Ceil: num.result_type, exp.Floor: num.result_type, exp.Sign: num.sign,
-    exp.Sum: num.result_type, exp.CountIf: num.count_if, exp.Avg: num.result_type,
-    exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
-    exp.Window: num.window,
+    exp.Lateral: txt.explode_map, exp.Exists: txt.exists, exp.Column: txt.struct_star,
+    # numbers, aggregates and windows
+    exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Nanvl: nanvl, exp.Sign: num.sign,
+    exp.Div: num.result_type, exp.Ceil: num.result_type, exp.Floor: num.result_type,
+    exp.Sum: num.result_type, exp.Avg: num.result_type, exp.CountIf: num.count_if,
+    exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis,
+    exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
+    exp.Window: num.window, exp.Anonymous: anonymous,
 }

@@ -61,7 +61,8 @@ def skewness(node: exp.Skewness) -> exp.Expression:
         raise refuse(node, "`skewness` with FILTER or OVER is not supported on the local "
                            "engine; compute it in a grouped subquery")
     return tpl("CASE WHEN VAR_POP(_a) = 0 THEN NULL WHEN COUNT(_a) = 2 THEN 0.0 "
-               "ELSE SKEWNESS(_a) * (COUNT(_a) - 2) / SQRT(COUNT(_a) * (COUNT(_a) - 1)) END", a=node.this)
+               "ELSE SKEWNESS(_a) * (COUNT(_a) - 2) / SQRT(COUNT(_a) * (COUNT(_a) - 1)) END",
+               a=node.this)
 
 
 def kurtosis(node: exp.Kurtosis) -> exp.Expression:

@@ -44,8 +44,11 @@ def substring(node: exp.Substring) -> exp.Expression:
     """Spark's substring: position 0 acts as 1, a negative position counts from the end, and a
     window reaching before the start is cut (DuckDB counts those positions differently)."""
     start, length = node.args["start"], node.args.get("length")
-    if isinstance(start, exp.Literal) and start.is_int and int(start.name) > 0 and (
-            length is None or isinstance(length, exp.Literal) and length.is_int and int(length.name) >= 0):
+    def literal_int(node: exp.Expression | None) -> int | None:
+        return int(node.name) if isinstance(node, exp.Literal) and node.is_int else None
+
+    start_at, count = literal_int(start), literal_int(length)
+    if start_at is not None and start_at > 0 and (length is None or count is not None and count >= 0):
         return node
     start0 = tpl("CASE WHEN _p > 0 THEN _p - 1 WHEN _p < 0 THEN LENGTH(_s) + _p ELSE 0 END",
                  p=start, s=node.this)
@@ -104,8 +107,9 @@ def struct_star(node: exp.Column) -> exp.Expression:
     if not isinstance(node.this, exp.Star) or len(parts) < 2:
         return node
     select = node.find_ancestor(exp.Select)
-    tables = {tuple(p.name for p in table.parts) for table in select.find_all(exp.Table)} if select else set()
-    aliases = {table.alias for table in select.find_all(exp.Table)} if select else set()
+    sources = list(select.find_all(exp.Table)) if select else []
+    tables = {tuple(p.name for p in table.parts) for table in sources}
+    aliases = {table.alias for table in sources}
     if tuple(parts) in tables or parts[-1] in aliases:
         return node
     path = exp.column(parts[1], parts[0]) if len(parts) == 2 else exp.Dot.build(
@@ -134,8 +138,8 @@ _IN_ORDER_DISTINCT = "LIST_FILTER(_l, LAMBDA v, i : LIST_POSITION(_l, v) = i)"
 
 def array_position(node: exp.ArrayPosition) -> exp.Expression:
     """array_position is 1-based and 0 when the value is absent (NULL for a NULL argument)."""
-    return tpl("CASE WHEN _a IS NOT NULL AND _v IS NOT NULL THEN COALESCE(ARRAY_POSITION(_a, _v), 0) END",
-               a=node.this, v=node.expression)
+    return tpl("CASE WHEN _a IS NOT NULL AND _v IS NOT NULL "
+               "THEN COALESCE(ARRAY_POSITION(_a, _v), 0) END", a=node.this, v=node.expression)
 
 
 def array_union(args: list[exp.Expression]) -> exp.Expression:
@@ -178,5 +182,6 @@ def format_number(args: list[exp.Expression]) -> exp.Expression:
     """format_number(x, d): grouped thousands and d decimals."""
     if len(args) != 2 or not (isinstance(args[1], exp.Literal) and args[1].is_int):
         raise refuse(args[0].parent, "`format_number` with a pattern or a computed number of "
-                                     "decimals is not supported on the local engine; use a literal integer")
+                                     "decimals is not supported on the local engine; use a "
+                                     "literal integer")
     return tpl(f"FORMAT('{{:,.{int(args[1].name)}f}}', CAST(_a AS DOUBLE))", a=args[0])
