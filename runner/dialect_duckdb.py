@@ -115,6 +115,31 @@ def from_utc_timestamp(node: exp.AtTimeZone) -> exp.Expression:
                a=node.this, z=node.args["zone"])
 
 
+_WHOLE_UNITS = {"MICROSECOND", "MILLISECOND", "SECOND", "MINUTE", "HOUR", "DAY", "WEEK"}
+
+
+def timestamp_diff(node: exp.TimestampDiff | exp.DateDiff) -> exp.Expression:
+    """timestampdiff(unit, a, b) and datediff(unit, a, b) count whole units from a to b
+    (DuckDB's date_diff counts boundaries crossed: 23:00 to 01:00 is one day)."""
+    unit = node.args.get("unit")
+    if unit is None:  # datediff(end, start): calendar days, which sqlglot translates right
+        return node
+    end, start = (part.this if isinstance(part, exp.TsOrDsToDate) else part
+                  for part in (node.this, node.expression))
+    if unit.name.upper() not in _WHOLE_UNITS:
+        raise refuse(node, f"`timestampdiff` in {unit.name.upper()} counts month ends "
+                           "differently on the local engine; use months_between and floor()")
+    return exp.Anonymous(this="DATE_SUB", expressions=[
+        exp.Literal.string(unit.name.lower()),
+        tpl("CAST(_a AS TIMESTAMP)", a=start), tpl("CAST(_a AS TIMESTAMP)", a=end)])
+
+
+def day_or_month_name(node: exp.Dayname | exp.Monthname) -> exp.Expression:
+    """dayname/monthname are the three-letter English names ('Mon', 'Jan') in Spark."""
+    pattern = "%a" if isinstance(node, exp.Dayname) else "%b"
+    return tpl(f"STRFTIME(CAST(_a AS DATE), '{pattern}')", a=node.this)
+
+
 def dayofweek(node: exp.DayOfWeek) -> exp.Expression:
     """Spark counts Sunday = 1 .. Saturday = 7; DuckDB Sunday = 0."""
     return tpl("DAYOFWEEK(_a) + 1", a=node.this)
@@ -283,6 +308,10 @@ def anonymous(node: exp.Anonymous) -> exp.Expression:
     name = node.name.upper()
     if name.startswith("TIME_BETWEEN_") and not isinstance(node.parent, exp.Window):
         raise refuse(node, f"`{name.lower()}` needs an OVER (PARTITION BY ... ORDER BY ...) clause")
+    if name in ("HASH", "XXHASH64"):
+        raise refuse(node, f"`{name.lower()}` is Spark's own hash function and gives other values "
+                           "on the local engine; for buckets or samples use a stable hash such "
+                           "as md5() or sha2()")
     rule = _FUNCTIONS.get(name)
     return rule(node.expressions) if rule is not None else node
 
@@ -299,12 +328,15 @@ REWRITES: dict[type, Rule] = {
     exp.TsOrDsAdd: date_add, exp.Add: date_plus_interval, exp.Sub: date_plus_interval,
     exp.MonthsBetween: months_between, exp.DateTrunc: trunc, exp.TimestampTrunc: date_trunc,
     exp.AtTimeZone: from_utc_timestamp, exp.DayOfWeek: dayofweek, exp.Extract: extract,
+    exp.TimestampDiff: timestamp_diff, exp.DateDiff: timestamp_diff,
+    exp.Dayname: day_or_month_name, exp.Monthname: day_or_month_name,
     exp.StrToUnix: unix_timestamp, exp.StrToTime: safe_strptime,
     exp.TimeToStr: check_time_format, exp.UnixToStr: check_time_format,
     exp.TsOrDsToDate: check_time_format,
     # text and collections
     exp.Concat: txt.concat, exp.DPipe: txt.concat, exp.Substring: txt.substring,
     exp.SubstringIndex: txt.substring_index, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,
+    exp.Reverse: txt.reverse,
     exp.ArraySize: txt.size, exp.ArrayDistinct: txt.array_distinct,
     exp.ArrayAgg: txt.collect_empty, exp.ArrayUniqueAgg: txt.collect_empty,
     exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,

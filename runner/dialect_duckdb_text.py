@@ -57,6 +57,15 @@ def substring(node: exp.Substring) -> exp.Expression:
     return tpl(_SUBSTRING, s=node.this, start=start0, len=length)
 
 
+def reverse(node: exp.Reverse) -> exp.Expression:
+    """reverse() of an array reverses its elements (sqlglot would reverse its text)."""
+    if kind(node.this) == "array" or isinstance(node.this, exp.Array):
+        return tpl("LIST_REVERSE(_a)", a=node.this)
+    if kind(node.this) == "string":
+        return node
+    return exp.Anonymous(this="REVERSE", expressions=[node.this])  # a list fails loudly
+
+
 def substring_index(node: exp.SubstringIndex) -> exp.Expression:
     """substring_index(s, delim, n): text before the n-th delimiter (after it, for n < 0)."""
     return tpl("""CASE WHEN _n > 0 THEN ARRAY_TO_STRING(LIST_SLICE(STRING_SPLIT(_s, _d), 1, _n), _d)
