@@ -343,6 +343,7 @@ REWRITES: dict[type, Rule] = {
     exp.Lateral: txt.explode_map, exp.Exists: txt.exists, exp.Column: txt.struct_star,
     # numbers, aggregates and windows
     exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Nanvl: nanvl, exp.Sign: num.sign,
+    exp.Randn: num.randn,
     exp.Div: num.result_type, exp.Ceil: num.result_type, exp.Floor: num.result_type,
     exp.Sum: num.result_type, exp.Avg: num.result_type, exp.CountIf: num.count_if,
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis,

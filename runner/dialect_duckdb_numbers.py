@@ -32,6 +32,15 @@ def pmod(args: list[exp.Expression]) -> exp.Expression:
                "ELSE _a % NULLIF(_n, 0) END", a=args[0], n=args[1])
 
 
+def randn(node: exp.Randn) -> exp.Expression:
+    """randn(): a standard normal draw (Box-Muller over DuckDB's uniform random()); a seeded
+    randn(seed) cannot repeat Spark's sequence and is refused."""
+    if node.this is not None:
+        raise refuse(node, "`randn` with a seed cannot repeat Spark's random sequence on the "
+                           "local engine; drop the seed")
+    return tpl("SQRT(-2 * LN(1 - RANDOM())) * COS(2 * PI() * RANDOM())")
+
+
 def bround(args: list[exp.Expression]) -> exp.Expression:
     """bround rounds HALF_EVEN."""
     return tpl("ROUND_EVEN(_a, _d)", a=args[0], d=args[1] if len(args) > 1 else exp.Literal.number(0))

@@ -170,3 +170,14 @@ def test_wrapping_an_aggregate_keeps_its_window_in_the_tree():
 ])
 def test_struct_star_but_not_table_star(spark_sql, duckdb_sql):
     assert duck(spark_sql) == duckdb_sql
+
+
+def test_randn_is_a_standard_normal():
+    sql = duck("SELECT randn() AS r FROM range(20000)")
+    assert sql == "SELECT SQRT(-2 * LN(1 - RANDOM())) * COS(2 * PI() * RANDOM()) AS r FROM RANGE(20000)"
+    con = duckdb.connect()
+    con.execute("SELECT setseed(0.25)").fetchall()
+    [(mean, std)] = con.execute(f"SELECT avg(r), stddev_pop(r) FROM ({sql})").fetchall()
+    assert abs(mean) < 0.03 and abs(std - 1) < 0.03
+    with pytest.raises(ProjectError, match="`randn` with a seed cannot repeat"):
+        duck("SELECT randn(42)")
