@@ -8,7 +8,6 @@ When PostgreSQL is down the tests skip locally and fail under CI=true.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from itertools import groupby
@@ -23,8 +22,8 @@ from runner.adapters.data_distiller import DataDistillerAdapter
 from runner.emulator import Emulator
 from runner.emulator.catalog import catalog
 from runner.errors import ProjectError, RunError
+from emulator_fixtures import PG_DSN, require_postgres
 
-ENGINE = "postgresql://postgres@127.0.0.1:5432/test"
 SECRET = "c2-test-secret-9f8e7d"
 QUERIES = "/data/foundation/query/queries"
 DATASETS = "/data/foundation/catalog/dataSets"
@@ -33,13 +32,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture(scope="module")
 def emu():
-    try:
-        psycopg2.connect(ENGINE, connect_timeout=3).close()
-    except psycopg2.OperationalError:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is not reachable at {ENGINE} (CI=true: start it)")
-        pytest.skip(f"PostgreSQL is not reachable at {ENGINE}")
-    with Emulator(engine_dsn=ENGINE, client_secret=SECRET) as server:
+    require_postgres()
+    with Emulator(engine_dsn=PG_DSN, client_secret=SECRET) as server:
         yield server
 
 
@@ -213,9 +207,18 @@ def test_failed_query_names_model_and_every_error(dd, emu):
     assert datasets_named(emu, "bad__01") == []
 
 
-def test_plain_ctas_on_an_existing_table_fails(dd, emu):
+def test_plain_ctas_on_an_existing_table_fails(dd, emu, monkeypatch):
     sql = "CREATE TABLE twice__01 AS SELECT 1 AS a"
     dd.materialize(sql, model="twice", physical="twice__01")
+    # even when the second POST's answer is slow, a CTAS this adapter ran itself is not a twin
+    post = dd.platform.post
+
+    def slow_answer(*args, **kwargs):
+        answer = post(*args, **kwargs)
+        time.sleep(0.5)
+        return answer
+
+    monkeypatch.setattr(dd.platform, "post", slow_answer)
     with pytest.raises(RunError, match='relation "twice__01" already exists'):
         dd.materialize(sql, model="twice", physical="twice__01")
     assert len(datasets_named(emu, "twice__01")) == 1

@@ -6,7 +6,6 @@ under CI=true.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -20,26 +19,16 @@ from runner.adapters.base import ModelDDLConfig
 from runner.adapters.pg_common import statement_info
 from runner.adapters.postgres import PostgresAdapter
 from runner.errors import ProjectError, RunError
+from emulator_fixtures import PG_DSN, require_postgres
 
-DSN = "postgresql://postgres@127.0.0.1:5432/test"
+DSN = PG_DSN
 pytestmark = pytest.mark.postgres
-
-
-def _server_up() -> bool:
-    try:
-        psycopg2.connect(DSN, connect_timeout=3).close()
-        return True
-    except psycopg2.OperationalError:
-        return False
 
 
 @pytest.fixture(scope="module")
 def admin():
     """An autocommit connection for setting up and inspecting (not the adapter's)."""
-    if not _server_up():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is not reachable at {DSN} (CI=true: start it)")
-        pytest.skip(f"PostgreSQL is not reachable at {DSN}")
+    require_postgres(DSN)
     conn = psycopg2.connect(DSN)
     conn.autocommit = True
     yield conn

@@ -89,6 +89,7 @@ class DataDistillerAdapter(Adapter):
         self._params_lock = threading.Lock()
         self._lock = threading.Lock()
         self._inflight: set[str] = set()
+        self._answered: set[str] = set()  # ids of the queries this adapter's POSTs returned
         self.sessions = PgSessions(self.label, self._connect, self._secrets)
 
     @classmethod
@@ -274,6 +275,8 @@ class DataDistillerAdapter(Adapter):
         posted = time.monotonic()
         query = self.platform.post(QUERIES, json=body)
         post_seconds = time.monotonic() - posted
+        with self._lock:
+            self._answered.add(query["id"])
         query = self._follow(query, where)
         if query.get("state") == "FAILED" and info.kind == "create_table":
             query = self._twin(query, body, post_seconds, where) or query
@@ -305,7 +308,8 @@ class DataDistillerAdapter(Adapter):
 
         A POST that got a 5xx or timed out after Query Service had accepted it is retried by
         the client; the second CTAS then fails because the first created the table. The first
-        has the same name and SQL and was created at most the POST's duration earlier.
+        has the same name and SQL, was created at most the POST's duration earlier, and its id
+        was never answered to this adapter (a CTAS it ran itself before is not a twin).
         """
         listing = self.platform.get(QUERIES, params={"orderby": "-created", "limit": 50}) or {}
         try:
@@ -318,7 +322,9 @@ class DataDistillerAdapter(Adapter):
                 gap = (failed_at - datetime.fromisoformat(other["created"])).total_seconds()
             except (KeyError, TypeError, ValueError):
                 continue
-            if (other.get("id") != failed["id"] and request.get("sql") == body["sql"]
+            with self._lock:
+                answered = other.get("id") in self._answered
+            if (not answered and request.get("sql") == body["sql"]
                     and request.get("name") == body["name"] and 0 <= gap <= window + 0.01):
                 twin = self._follow(other, where)
                 return twin if twin.get("state") == "SUCCESS" else None
