@@ -336,7 +336,8 @@ REWRITES: dict[type, Rule] = {
     # text and collections
     exp.Concat: txt.concat, exp.DPipe: txt.concat, exp.Substring: txt.substring,
     exp.SubstringIndex: txt.substring_index, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,
-    exp.Reverse: txt.reverse,
+    exp.Reverse: txt.reverse, exp.Like: txt.like_escape, exp.ILike: txt.like_escape,
+    exp.RegexpReplace: txt.regexp_replace, exp.Replace: txt.replace,
     exp.ArraySize: txt.size, exp.ArrayDistinct: txt.array_distinct,
     exp.ArrayAgg: txt.collect_empty, exp.ArrayUniqueAgg: txt.collect_empty,
     exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,

@@ -6,6 +6,8 @@ Same conventions as ``runner.dialect_duckdb``.
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
 from runner.dialect import kind, refuse, tpl, wrap_result
@@ -55,6 +57,58 @@ def substring(node: exp.Substring) -> exp.Expression:
     if length is None:
         return tpl("SUBSTRING(_s, GREATEST(_start, 0) + 1)", s=node.this, start=start0)
     return tpl(_SUBSTRING, s=node.this, start=start0, len=length)
+
+
+def like_escape(node: exp.Like | exp.ILike) -> exp.Expression:
+    """Spark's LIKE treats a backslash as its escape character; DuckDB's has none by default."""
+    pattern = node.expression
+    plain = isinstance(pattern, exp.Literal) and "\\" not in pattern.name
+    if plain or isinstance(node.parent, exp.Escape):
+        return node
+    return wrap_result(node, lambda like: exp.Escape(this=like, expression=exp.Literal.string("\\")))
+
+
+def _re2_replacement(text: str) -> str | None:
+    """A Java regex replacement ($1 groups, backslash escapes) in RE2's syntax (\\1 groups),
+    or None when it uses what RE2 cannot say (named or two-digit groups, a dangling escape)."""
+    out, i = [], 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            if i + 1 == len(text):
+                return None
+            out.append("\\\\" if text[i + 1] == "\\" else text[i + 1])
+            i += 2
+        elif char == "$":
+            if not re.match(r"\$\d(?!\d)", text[i:]):
+                return None
+            out.append("\\" + text[i + 1])
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def regexp_replace(node: exp.RegexpReplace) -> exp.Expression:
+    """regexp_replace's replacement uses Java's $1 for groups (RE2: \\1)."""
+    replacement = node.args.get("replacement")
+    if replacement is None:
+        return node
+    converted = (_re2_replacement(replacement.name)
+                 if isinstance(replacement, exp.Literal) and replacement.is_string else None)
+    if converted is None:
+        raise refuse(node, "`regexp_replace` needs a literal replacement using $1..$9 for groups "
+                           "on the local engine (no computed text, ${name} or $10)")
+    replacement.replace(exp.Literal.string(converted))
+    return node
+
+
+def replace(node: exp.Replace) -> exp.Expression:
+    """replace(s, search) removes every occurrence (DuckDB needs the empty replacement)."""
+    if node.args.get("replacement") is None:
+        node.set("replacement", exp.Literal.string(""))
+    return node
 
 
 def reverse(node: exp.Reverse) -> exp.Expression:
