@@ -107,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("emulate", parents=[common],
                        help="serve a local emulator of Adobe's APIs (for your own CI)")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--sandbox", help="sandbox name (default: a random emu-<hex>)")
+    p.add_argument("--seed", type=Path, help="SQL file to run in the sandbox (raw sources)")
+    p.add_argument("--env-file", type=Path,
+                   help="write the AEP_* variables a data_distiller target needs to this file")
+    p.add_argument("--landing", type=Path, help="where exports land (default: a temp folder)")
     p.set_defaults(func=_cmd_emulate)
     return parser
 
@@ -197,7 +202,8 @@ def _cmd_debug(args: argparse.Namespace) -> int:
 def _cmd_emulate(args: argparse.Namespace) -> int:
     from runner.emulator import serve
 
-    serve(port=args.port)
+    kw = {k: v for k, v in (("sandbox", args.sandbox), ("landing", args.landing)) if v}
+    serve(port=args.port, seed=args.seed, env_file=args.env_file, **kw)
     return 0
 
 

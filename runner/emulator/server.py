@@ -251,6 +251,23 @@ class Emulator:
         """Every row of ``table`` in the sandbox database."""
         return self.engine.read_table(table)
 
+    def run_sql(self, statements: str) -> None:
+        """Run SQL in the sandbox database as the org's role (e.g. to create raw sources)."""
+        conn = self.engine.connect()
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(statements)
+        finally:
+            conn.close()
+
+    def environment(self) -> dict[str, str]:
+        """The variables a ``data_distiller`` target reads to reach this emulator."""
+        return {"AEP_IMS_HOST": self.url, "AEP_PLATFORM_HOST": self.url,
+                "AEP_ORG_ID": self.org_id, "AEP_CLIENT_ID": self.client_id,
+                "AEP_CLIENT_SECRET": self.client_secret, "AEP_SCOPES": "openid,AdobeID",
+                "AEP_SANDBOX": self.sandbox}
+
     def landing_dir(self) -> Path:
         """The directory exports land in (created on first use)."""
         if self._landing is None:
@@ -369,27 +386,46 @@ def _handler_class(emu: Emulator) -> type[BaseHTTPRequestHandler]:
     return _Handler
 
 
-def serve(host: str = "127.0.0.1", port: int = 0, **kw: Any) -> None:
-    """Run an emulator until interrupted, printing its URL and test credentials.
+def serve(host: str = "127.0.0.1", port: int = 0, *, seed: Path | None = None,
+          env_file: Path | None = None, **kw: Any) -> None:
+    """Run an emulator until interrupted (Ctrl+C or SIGTERM), printing its URL and test credentials.
 
     Args:
         host: the interface to listen on (keep the default loopback: nothing is authenticated
             beyond the emulator's own test credential).
         port: the port (0 picks a free one).
+        seed: a SQL file run in the sandbox database once it exists (raw source tables).
+        env_file: write ``export AEP_...=...`` lines for the runner (the emulator's hosts and
+            test credential) to this file, for ``. env_file`` in a shell.
         kw: passed to :class:`Emulator`.
     """
+    import signal
+
     emu = Emulator(**kw)
     emu.start(host, port)
-    print(f"Adobe Platform emulator at {emu.url}\n"
-          f"  ims host / platform host: {emu.url}\n"
-          f"  org id:        {emu.org_id}\n"
-          f"  client id:     {emu.client_id}\n"
-          f"  client secret: {emu.client_secret}   (a test credential of this emulator only)\n"
-          f"  sandbox:       {emu.sandbox}\n"
-          f"  PostgreSQL:    127.0.0.1:{emu.wire.port if emu.wire else '?'} database "
-          f"'{emu.sandbox}:all', user '{emu.org_id}', password = an access token\n"
-          "Press Ctrl+C to stop.", flush=True)
     try:
+        if seed is not None:
+            emu.run_sql(Path(seed).read_text(encoding="utf-8"))
+        if env_file is not None:
+            Path(env_file).write_text("".join(
+                f"export {key}='{value}'\n" for key, value in emu.environment().items()))
+        print(f"Adobe Platform emulator at {emu.url}\n"
+              f"  ims host / platform host: {emu.url}\n"
+              f"  org id:        {emu.org_id}\n"
+              f"  client id:     {emu.client_id}\n"
+              f"  client secret: {emu.client_secret}   (a test credential of this emulator only)\n"
+              f"  sandbox:       {emu.sandbox}\n"
+              f"  PostgreSQL:    127.0.0.1:{emu.wire.port if emu.wire else '?'} database "
+              f"'{emu.sandbox}:all', user '{emu.org_id}', password = an access token\n"
+              f"  exports land:  {emu.landing_dir()}\n"
+              + (f"  environment:   . {env_file}\n" if env_file is not None else "")
+              + "Press Ctrl+C to stop.", flush=True)
+
+        def stop(*_: object) -> None:
+            raise KeyboardInterrupt
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, stop)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

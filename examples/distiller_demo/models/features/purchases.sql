@@ -1,0 +1,4 @@
+SELECT user_id, count(*) AS purchases, sum(value) AS purchase_value
+FROM stg_events
+WHERE event_type = 'purchase'
+GROUP BY user_id
