@@ -84,11 +84,22 @@ class Session:
         return self.project.root / "target"
 
 
-def open_session(root: Path, options: BuildOptions) -> Session:
-    """Load the project, pick the target and selection, and compile (nothing runs yet)."""
+def load_target(root: Path, options: BuildOptions) -> tuple[Project, str, Adapter]:
+    """Load the project and make (not open) the adapter of the chosen target."""
     project = load(root, options.vars)
     target, block = project.config.target(options.target)
-    adapter = adapter_class(block["type"])(target, block, project.root)
+    return project, target, adapter_class(block["type"])(target, block, project.root)
+
+
+def open_session(root: Path, options: BuildOptions, echo: Echo = print) -> Session:
+    """Load the project, pick the target and selection, connect, and compile (nothing is
+    built yet). The caller closes ``session.adapter``.
+
+    Compiling needs the engine: on the local target the sources it lacks are created first
+    (synthetic data or file views), and the sources' column types are read so the dialect layer
+    can keep Spark's exact values.
+    """
+    project, target, adapter = load_target(root, options)
     chosen = select(options.select, options.exclude, project.dag, project.models)
     selected = [n for n in project.order(chosen)
                 if project.models[n].config.materialized != "ephemeral"]
@@ -96,7 +107,19 @@ def open_session(root: Path, options: BuildOptions) -> Session:
     if options.full_refresh:
         for name in selected:
             state.bump_generation(name)
-    compiled = compile_project(project, adapter, state)
+    adapter.open()
+    try:
+        used = sorted({p[len(SOURCE_PREFIX):] for n in project.models for p in project.dag.parents(n)
+                       if p.startswith(SOURCE_PREFIX)})
+        prepare_local_sources(project.config, adapter, used, echo)
+        types = {}
+        if adapter.dialect != "spark":  # Data Distiller runs the models as written
+            types = {project.config.sources[s].identifier: adapter.column_types(
+                project.config.sources[s].identifier) for s in used}
+        compiled = compile_project(project, adapter, state, types)
+    except BaseException:
+        adapter.close()
+        raise
     return Session(project, target, adapter, state, selected, compiled)
 
 
@@ -122,17 +145,14 @@ def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
         RunError: the target cannot be reached, or the build was interrupted.
     """
     started = time.monotonic()
-    session = open_session(root, options)
-    write_compiled(session)
+    session = open_session(root, options, echo)
     project, adapter = session.project, session.adapter
     threads = options.threads or session.adapter.config.get("threads") or DEFAULT_THREADS
     if adapter.max_threads is not None:
         threads = min(threads, adapter.max_threads)
     result = BuildResult(target=session.target)
     with adapter:
-        sources = {p[len(SOURCE_PREFIX):] for n in session.selected
-                   for p in _source_parents(project, n)}
-        prepare_local_sources(project.config, adapter, sources, echo)
+        write_compiled(session)
         progress = Progress(echo, len(session.selected))
         progress.line(f"Running {len(session.selected)} model(s) on target '{session.target}' "
                       f"({adapter.type}, {threads} thread(s))")
@@ -188,20 +208,6 @@ def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
         summary(result.results, time.monotonic() - started, echo)
         _write_artifacts(session, result, time.monotonic() - started, options)
     return result
-
-
-def _source_parents(project: Project, name: str) -> list[str]:
-    """Sources read by ``name`` directly or through ephemeral parents."""
-    found: list[str] = []
-    stack = [name]
-    while stack:
-        node = stack.pop()
-        for parent in project.dag.parents(node):
-            if parent.startswith(SOURCE_PREFIX):
-                found.append(parent)
-            elif project.models[parent].config.materialized == "ephemeral":
-                stack.append(parent)
-    return found
 
 
 def _run_exports(session: Session, result: BuildResult, echo: Echo) -> list[Any]:
@@ -266,7 +272,7 @@ def manifest(session: Session, metadata: dict[str, Any]) -> dict[str, Any]:
 def clean(root: Path, options: BuildOptions, echo: Echo = print, *,
           dry_run: bool = False) -> list[str]:
     """Drop every model version no pointer and no current version uses (``runner clean``)."""
-    session = open_session(root, options)
+    session = open_session(root, options, echo)
     with session.adapter as adapter:
         if dry_run:
             state = session.state

@@ -19,6 +19,8 @@ import yaml
 from runner import __version__
 from runner.build import BuildOptions, build, clean, open_session, write_compiled
 from runner.errors import RunnerError
+from runner.project import Project, load
+from runner.selection import select
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -129,6 +131,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 def _cmd_compile(args: argparse.Namespace) -> int:
     session = open_session(args.project_dir, _options(args))
+    session.adapter.close()
     paths = write_compiled(session)
     chosen = set(session.selected) if args.select else None
     for name in session.project.order():
@@ -145,20 +148,16 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    session = open_session(args.project_dir, _options(args))
-    from runner.selection import select
-
-    chosen = select(args.select, args.exclude, session.project.dag, session.project.models)
-    for name in session.project.order(chosen):
-        model, compiled = session.project.models[name], session.compiled[name]
+    project, chosen = _selection(args)
+    for name in project.order(chosen):
+        model = project.models[name]
         if args.output == "path":
             print(model.path)
         elif args.output == "json":
             print(json.dumps({"name": name, "path": model.path,
                               "materialized": model.config.materialized,
                               "tags": list(model.config.tags),
-                              "depends_on": session.project.dag.parents(name),
-                              "physical": compiled.physical}))
+                              "depends_on": project.dag.parents(name)}))
         else:
             print(name)
     return 0
@@ -167,12 +166,15 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 def _cmd_graph(args: argparse.Namespace) -> int:
     from runner.graph import render
 
-    session = open_session(args.project_dir, _options(args))
-    from runner.selection import select
-
-    chosen = select(args.select, args.exclude, session.project.dag, session.project.models)
-    print(render(session.project, chosen, args.format))
+    project, chosen = _selection(args)
+    print(render(project, chosen, args.format))
     return 0
+
+
+def _selection(args: argparse.Namespace) -> tuple[Project, set[str]]:
+    """The project and the selected models (no target needed)."""
+    project = load(args.project_dir, args.vars)
+    return project, select(args.select, args.exclude, project.dag, project.models)
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:

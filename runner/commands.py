@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.build import BuildOptions, open_session
+from runner.build import BuildOptions, load_target, open_session
 from runner.errors import ProjectError, RunnerError
 from runner.progress import Echo
 
@@ -14,22 +14,21 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
               echo: Echo = print) -> int:
     """Generate the synthetic XDM tables into the local target (or Parquet files in ``out``)."""
     from runner import synth
-    from runner.config import load_project
     from runner.sources import synth_options
 
-    config = load_project(root)
+    project, target, adapter = load_target(root, options)
+    config = project.config
     synth_opts = synth_options(config, users=users, days=days, seed=seed)
     tables = synth.generate(synth_opts)  # type: ignore[arg-type]
     if out is not None:
         for path in synth.write_files(tables, out):
             echo(f"wrote {path}")
         return 0
-    session = open_session(root, options)
-    if session.adapter.type != "duckdb":
-        raise ProjectError(f"runner synth writes into a DuckDB target; '{session.target}' is "
-                           f"{session.adapter.type} (use --out DIR for Parquet files)")
+    if adapter.type != "duckdb":
+        raise ProjectError(f"runner synth writes into a DuckDB target; '{target}' is "
+                           f"{adapter.type} (use --out DIR for Parquet files)")
     names = {s.synthetic: s.identifier for s in config.sources.values() if s.synthetic}
-    with session.adapter as adapter:
+    with adapter:
         wanted = {names.get(name, name): table for name, table in tables.items()}
         counts = synth.load_duckdb(adapter.connection, wanted)  # type: ignore[attr-defined]
     for name, rows in counts.items():
@@ -44,9 +43,10 @@ def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
     """Export the current versions of the exported models, without building."""
     from destinations import BuiltDataset, ExportContext, run_exports
 
-    session = open_session(root, options)
+    session = open_session(root, options, echo)
     specs = session.project.config.exports
     if not specs:
+        session.adapter.close()
         raise ProjectError("no exports: declared in project.yml; add one (see README, Exports)")
     with session.adapter as adapter:
         datasets = {}
@@ -71,14 +71,12 @@ def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
 
 def run_debug(root: Path, options: BuildOptions, echo: Echo = print) -> int:
     """Check the project, the target's configuration, the connection and ``SELECT 1``."""
-    steps: list[tuple[str, object]] = []
     try:
-        session = open_session(root, options)
+        _, target, adapter = load_target(root, options)
     except RunnerError as err:
         echo(f"project and target config ... FAIL: {err}")
         return err.exit_code
-    echo(f"project and target config ... OK (target '{session.target}', {session.adapter.type})")
-    adapter = session.adapter
+    echo(f"project and target config ... OK (target '{target}', {adapter.type})")
     checks = getattr(adapter, "debug_steps", None)
     steps = list(checks()) if checks else []
     steps += [("connection", adapter.open), ("SELECT 1", lambda: adapter.fetch("SELECT 1"))]

@@ -53,23 +53,34 @@ class CompiledModel:
     parents: list[str] = field(default_factory=list)
 
 
-def compile_project(project: Project, adapter: Adapter, state: TargetState) -> dict[str, CompiledModel]:
+def compile_project(project: Project, adapter: Adapter, state: TargetState,
+                    source_types: dict[str, dict[str, exp.DataType]] | None = None,
+                    ) -> dict[str, CompiledModel]:
     """Compile every model of ``project`` for ``adapter``'s engine (all of them: fingerprints
     cascade, so a selected model's physical name depends on its unselected parents).
+
+    Args:
+        source_types: column types of the sources' tables by identifier; with them (and the
+            types each model's result gets, passed on to its children) the dialect layer picks
+            the rule that gives Spark's exact value and type.
 
     Raises:
         ProjectError: a construct that cannot be run faithfully on the target (file:line).
     """
-    from runner.dialect import to_target
+    from runner.dialect import output_schema, to_target
 
     compiled: dict[str, CompiledModel] = {}
     spark_queries: dict[str, exp.Query] = {}  # resolved, in the project dialect (for inlining)
+    types: dict[str, dict[str, exp.DataType]] = {
+        table: cols for table, cols in (source_types or {}).items() if "." not in table and cols}
     for name in project.order():
         model = project.models[name]
         query = _resolve_tables(project, name, compiled, spark_queries)
         spark_queries[name] = query
         try:
-            target_query = to_target(query, adapter.dialect)
+            target_query = to_target(query, adapter.dialect, types or None)
+            result_types = (output_schema(query, types or None) if adapter.dialect != "spark"
+                            else {})
         except ProjectError as err:
             raise err.at(model.path) from None
         select_sql = target_query.sql(dialect=adapter.dialect)
@@ -85,6 +96,8 @@ def compile_project(project: Project, adapter: Adapter, state: TargetState) -> d
                 statements.append(adapter.create_table_sql(physical, target_query,
                                                            model.config.ddl))
             statements.append(adapter.pointer_sql(name, physical))
+        if physical is not None and result_types:
+            types[physical] = result_types
         compiled[name] = CompiledModel(
             name=name, path=model.path, materialized=model.config.materialized,
             fingerprint=fingerprint, physical=physical, select=target_query,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -219,3 +220,16 @@ def test_clean_never_drops_what_a_current_view_reads(project) -> None:
     assert project.sql("SELECT count(*) FROM v") == [(5,)]
     assert clean(project.root, BuildOptions(), echo=lambda _: None) == []
     assert project.sql("SELECT count(*) FROM v") == [(5,)]
+
+
+def test_column_types_flow_from_sources_through_models(project) -> None:
+    """Spark's avg of a DECIMAL(p, s) is a DECIMAL(p + 4, s + 4); DuckDB's is a DOUBLE. The
+    dialect layer only knows to keep Spark's type when the column types reach it, from the
+    source through the intermediate model."""
+    project.model("stg", "SELECT user_id, amount FROM raw_orders")
+    project.model("avg_amount", "SELECT user_id, avg(amount) AS a FROM stg GROUP BY user_id")
+    result, _ = _build(project)
+    assert result.ok
+    assert project.sql("SELECT typeof(a) FROM avg_amount LIMIT 1") == [("DECIMAL(7,5)",)]
+    assert project.sql("SELECT user_id, a FROM avg_amount ORDER BY 1") == [
+        ("u1", Decimal("12.50000")), ("u2", Decimal("30.00000")), ("u3", Decimal("10.00000"))]

@@ -103,7 +103,9 @@ def test_compile_writes_the_exact_statements(two_models, capsys) -> None:
     text = (two_models.root / "target/compiled/local/models/totals.sql").read_text()
     first, pointer = text.rstrip(";\n").split(";\n\n")
     assert first.startswith("CREATE TABLE totals__")
-    assert " AS SELECT user_id, SUM(amount) AS total FROM stg__" in first
+    # the source's column types reach the dialect layer: Spark's sum of a DECIMAL(3, 1)
+    # is a DECIMAL(13, 1), and the compiled DuckDB SQL says so
+    assert " AS SELECT user_id, CAST(SUM(amount) AS DECIMAL(13, 1)) AS total FROM stg__" in first
     assert pointer.startswith("CREATE OR REPLACE VIEW totals AS SELECT * FROM totals__")
     assert "Compiled 2 model(s) for target 'local'" in capsys.readouterr().out
 

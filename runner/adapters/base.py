@@ -142,6 +142,25 @@ class Adapter(ABC):
     def relations(self) -> dict[str, str]:
         """Every table and view in the target schema: ``{lowercased name: 'table'|'view'}``."""
 
+    def column_types(self, relation: str) -> dict[str, exp.DataType]:
+        """The column types of an existing relation (``schema.table`` or ``table``), for the
+        dialect layer; columns whose type sqlglot cannot read are left out, and a missing
+        relation gives an empty mapping."""
+        *schema, table = relation.split(".")
+        where = exp.column("table_name").eq(exp.Literal.string(table)).and_(
+            exp.column("table_schema").eq(exp.Literal.string(schema[-1]) if schema
+                                          else exp.func("current_schema")))
+        query = (exp.select("column_name", "data_type")
+                 .from_(exp.to_table("information_schema.columns")).where(where)
+                 .order_by("ordinal_position"))
+        types: dict[str, exp.DataType] = {}
+        for name, data_type in self.fetch(query.sql(dialect=self.dialect)):
+            try:
+                types[name] = exp.DataType.build(data_type, dialect=self.dialect)
+            except Exception:  # noqa: BLE001 - an engine-specific type: treat as unknown
+                continue
+        return types
+
     def exists(self, name: str) -> bool:
         """Whether a table or view named ``name`` exists (case-insensitive)."""
         return name.lower() in self.relations()

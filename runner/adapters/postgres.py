@@ -92,12 +92,16 @@ class PostgresAdapter(Adapter):
         return psycopg2.connect(self.dsn, application_name="runner")
 
     def _set_search_path(self, conn: Connection) -> None:
-        if self.schema is None:
-            return
         from psycopg2 import sql
 
+        from runner.dialect import session_setup
+
         with conn.cursor() as cursor:
-            cursor.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+            for statement in session_setup(self.dialect):  # UTC, as Data Distiller's Spark
+                cursor.execute(statement)
+            if self.schema is not None:
+                cursor.execute(sql.SQL("SET search_path TO {}").format(
+                    sql.Identifier(self.schema)))
 
     def open(self) -> None:
         """Connect once and create the schema if it is missing."""
