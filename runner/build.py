@@ -92,12 +92,12 @@ def load_target(root: Path, options: BuildOptions) -> tuple[Project, str, Adapte
 
 
 def open_session(root: Path, options: BuildOptions, echo: Echo = print) -> Session:
-    """Load the project, pick the target and selection, connect, and compile (nothing is
-    built yet). The caller closes ``session.adapter``.
+    """Load the project, pick the target and selection, and compile (nothing is built yet).
+    The caller closes ``session.adapter``.
 
-    Compiling needs the engine: on the local target the sources it lacks are created first
-    (synthetic data or file views), and the sources' column types are read so the dialect layer
-    can keep Spark's exact values.
+    Compiling for a local engine (DuckDB, PostgreSQL) connects to it: on DuckDB the sources it
+    lacks are created first (synthetic data or file views), and the sources' column types are
+    read so the dialect layer can keep Spark's exact values. Data Distiller needs neither.
     """
     project, target, adapter = load_target(root, options)
     chosen = select(options.select, options.exclude, project.dag, project.models)
@@ -107,13 +107,13 @@ def open_session(root: Path, options: BuildOptions, echo: Echo = print) -> Sessi
     if options.full_refresh:
         for name in selected:
             state.bump_generation(name)
-    adapter.open()
     try:
-        used = sorted({p[len(SOURCE_PREFIX):] for n in project.models for p in project.dag.parents(n)
-                       if p.startswith(SOURCE_PREFIX)})
-        prepare_local_sources(project.config, adapter, used, echo)
         types = {}
         if adapter.dialect != "spark":  # Data Distiller runs the models as written
+            adapter.open()
+            used = sorted({p[len(SOURCE_PREFIX):] for n in project.models
+                           for p in project.dag.parents(n) if p.startswith(SOURCE_PREFIX)})
+            prepare_local_sources(project.config, adapter, used, echo)
             types = {project.config.sources[s].identifier: adapter.column_types(
                 project.config.sources[s].identifier) for s in used}
         compiled = compile_project(project, adapter, state, types)
