@@ -189,15 +189,13 @@ def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
         parents = {n: project.build_parents(n) for n in session.selected}
         try:
             run_dag(session.selected, parents, work, threads=threads, fail_fast=options.fail_fast,
-                    on_skip=on_skip)
+                    on_skip=on_skip, on_interrupt=getattr(adapter, "cancel", None))
         except KeyboardInterrupt:
-            cancel = getattr(adapter, "cancel", None)
-            if cancel:
-                cancel()
             result.results = [results[n] for n in session.selected if n in results]
             _write_artifacts(session, result, time.monotonic() - started, options)
-            raise RunError("interrupted; models that finished are recorded in "
-                           "target/run_results.json, no partial table was kept") from None
+            raise RunError("interrupted: running statements were cancelled; every model kept "
+                           "its last good version, and what finished is recorded in "
+                           "target/run_results.json") from None
         result.results = [results[n] for n in session.selected]
         built = [r.name for r in result.results if r.status == "success"]
         if built:

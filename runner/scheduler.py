@@ -24,7 +24,8 @@ class DagRun:
 
 def run_dag(order: list[str], parents: Mapping[str, Iterable[str]],
             work: Callable[[str], bool], *, threads: int = 1, fail_fast: bool = False,
-            on_skip: Callable[[str, str], None] | None = None) -> DagRun:
+            on_skip: Callable[[str, str], None] | None = None,
+            on_interrupt: Callable[[], None] | None = None) -> DagRun:
     """Run ``work`` over ``order`` (a topological order) respecting ``parents``.
 
     Args:
@@ -34,6 +35,8 @@ def run_dag(order: list[str], parents: Mapping[str, Iterable[str]],
         threads: how many nodes may run at once.
         fail_fast: after the first failure start nothing new (running nodes finish).
         on_skip: called with (node, reason) when a node is skipped.
+        on_interrupt: called on Ctrl-C (KeyboardInterrupt in the calling thread) before waiting
+            for the running nodes, so it can cancel their work; the interrupt is then re-raised.
     """
     in_run = set(order)
     waiting = {n: {p for p in parents.get(n, ()) if p in in_run} for n in order}
@@ -58,7 +61,8 @@ def run_dag(order: list[str], parents: Mapping[str, Iterable[str]],
             if other in waiting and (waiting[other] & ({node} | set(run.skipped))):
                 skip(other, failed_root)
 
-    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="runner") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="runner")
+    try:
         while waiting or running:
             if not stop:
                 for node in order:
@@ -68,9 +72,6 @@ def run_dag(order: list[str], parents: Mapping[str, Iterable[str]],
                         del waiting[node]
                         running[pool.submit(_guard, work, node)] = node
             if not running:
-                if stop:
-                    for node in [n for n in order if n in waiting]:
-                        skip(node, "fail-fast")
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: order.index(running[f])):
@@ -79,8 +80,14 @@ def run_dag(order: list[str], parents: Mapping[str, Iterable[str]],
                 settle(node, ok)
                 if not ok and fail_fast:
                     stop = True
-        for node in [n for n in order if n in waiting]:
-            skip(node, "fail-fast" if stop else "unreachable")
+    except KeyboardInterrupt:
+        if on_interrupt is not None:
+            on_interrupt()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    for node in [n for n in order if n in waiting]:
+        skip(node, "fail-fast" if stop else "unreachable")
     return run
 
 

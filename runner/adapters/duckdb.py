@@ -68,6 +68,12 @@ class DuckDBAdapter(Adapter):
                 self._con = None
             self._local = threading.local()
 
+    def cancel(self) -> None:
+        """Interrupt the statements running on every thread's cursor (Ctrl-C)."""
+        with self._lock:
+            for cursor in self._cursors:
+                cursor.interrupt()
+
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor on the database (opened on first use)."""
