@@ -9,13 +9,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from runner.errors import RunError
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -44,6 +49,24 @@ def read_json(path: Path, default: Any) -> Any:
         return default
 
 
+@contextmanager
+def target_lock(state_dir: Path, target: str) -> Iterator[None]:
+    """Hold ``<state_dir>/<target>.lock`` so two runs never change one target's versions and
+    state at once; a second run fails at once with a clear message."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / f"{target}.lock"
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(f"another runner is working on target '{target}' of this project "
+                           f"({path}); wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @dataclass
 class ModelState:
     """One model's versions on one target."""
@@ -52,8 +75,9 @@ class ModelState:
     current: str | None = None            # the physical relation the pointer points at
     fingerprint: str | None = None
     history: list[str] = field(default_factory=list)  # physical versions, oldest first
-    dataset_id: str | None = None
+    dataset_id: str | None = None                     # the Catalog dataset of `current`
     reads: list[str] = field(default_factory=list)    # what a current *view* reads lazily
+    dataset_ids: dict[str, str] = field(default_factory=dict)  # per physical version
 
 
 class TargetState:
@@ -79,7 +103,8 @@ class TargetState:
             state.current, state.fingerprint = physical, fingerprint
             state.reads = list(reads or [])
             if dataset_id:
-                state.dataset_id = dataset_id
+                state.dataset_ids[physical] = dataset_id
+            state.dataset_id = state.dataset_ids.get(physical)
             if physical in state.history:
                 state.history.remove(physical)
             state.history.append(physical)
@@ -91,6 +116,8 @@ class TargetState:
             state = self.models.get(model)
             if state and physical in state.history:
                 state.history.remove(physical)
+            if state:
+                state.dataset_ids.pop(physical, None)
             self._save()
 
     def bump_generation(self, model: str) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 from runner import __version__
 from runner.adapters import Adapter, adapter_class
-from runner.artifacts import TargetState, write_json, write_text
+from runner.artifacts import TargetState, target_lock, write_json, write_text
 from runner.compiler import CompiledModel, compile_project
 from runner.errors import RunError, RunnerError
 from runner.materialize import ModelResult, drop_old_versions, materialize
@@ -92,6 +92,12 @@ def load_target(root: Path, options: BuildOptions) -> tuple[Project, str, Adapte
 
 
 def open_session(root: Path, options: BuildOptions, echo: Echo = print) -> Session:
+    """``load_target`` then ``compile_session``."""
+    return compile_session(*load_target(root, options), options, echo)
+
+
+def compile_session(project: Project, target: str, adapter: Adapter, options: BuildOptions,
+                    echo: Echo = print) -> Session:
     """Load the project, pick the target and selection, and compile (nothing is built yet).
     The caller closes ``session.adapter``.
 
@@ -99,7 +105,6 @@ def open_session(root: Path, options: BuildOptions, echo: Echo = print) -> Sessi
     lacks are created first (synthetic data or file views), and the sources' column types are
     read so the dialect layer can keep Spark's exact values. Data Distiller needs neither.
     """
-    project, target, adapter = load_target(root, options)
     chosen = select(options.select, options.exclude, project.dag, project.models)
     selected = [n for n in project.order(chosen)
                 if project.models[n].config.materialized != "ephemeral"]
@@ -145,7 +150,13 @@ def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
         RunError: the target cannot be reached, or the build was interrupted.
     """
     started = time.monotonic()
-    session = open_session(root, options, echo)
+    project, target, adapter = load_target(root, options)
+    with target_lock(project.root / "target" / "state", target):
+        return _build(compile_session(project, target, adapter, options, echo), options, echo,
+                      started)
+
+
+def _build(session: Session, options: BuildOptions, echo: Echo, started: float) -> BuildResult:
     project, adapter = session.project, session.adapter
     threads = options.threads or session.adapter.config.get("threads") or DEFAULT_THREADS
     if adapter.max_threads is not None:
@@ -197,12 +208,13 @@ def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
                            "its last good version, and what finished is recorded in "
                            "target/run_results.json") from None
         result.results = [results[n] for n in session.selected]
-        built = [r.name for r in result.results if r.status == "success"]
-        if built:
-            result.dropped = drop_old_versions(adapter, session.state,
-                                               project.config.keep_versions, built)
         if options.exports and project.config.exports:
             result.exports = _run_exports(session, result, echo)
+        built = [r.name for r in result.results if r.status == "success"]
+        if built and not any(e.status == "error" for e in result.exports):
+            # after the exports: a failed export may still point at the previous version
+            result.dropped = drop_old_versions(adapter, session.state,
+                                               project.config.keep_versions, built)
         summary(result.results, time.monotonic() - started, echo)
         _write_artifacts(session, result, time.monotonic() - started, options)
     return result
@@ -214,7 +226,7 @@ def _run_exports(session: Session, result: BuildResult, echo: Echo) -> list[Any]
     datasets = {
         r.name: BuiltDataset(model=r.name, relation=r.physical or r.name,
                              fingerprint=r.fingerprint or "",
-                             dataset_id=r.dataset_id or session.state.get(r.name).dataset_id)
+                             dataset_id=r.dataset_id)
         for r in result.results if r.status in ("success", "noop")}
     ctx = ExportContext(adapter=session.adapter, target_name=session.target,
                         target_type=session.adapter.type, project_root=session.project.root,
@@ -270,7 +282,13 @@ def manifest(session: Session, metadata: dict[str, Any]) -> dict[str, Any]:
 def clean(root: Path, options: BuildOptions, echo: Echo = print, *,
           dry_run: bool = False) -> list[str]:
     """Drop every model version no pointer and no current version uses (``runner clean``)."""
-    session = open_session(root, options, echo)
+    project, target, adapter = load_target(root, options)
+    with target_lock(project.root / "target" / "state", target):
+        session = compile_session(project, target, adapter, options, echo)
+        return _clean(session, echo, dry_run)
+
+
+def _clean(session: Session, echo: Echo, dry_run: bool) -> list[str]:
     with session.adapter as adapter:
         if dry_run:
             state = session.state

@@ -64,7 +64,7 @@ def materialize(model: CompiledModel, adapter: Adapter, state: TargetState,
     previous = state.get(model.name)
     if adapter.exists(physical):
         result.status = "noop"
-        result.dataset_id = previous.dataset_id if previous.current == physical else None
+        result.dataset_id = previous.dataset_ids.get(physical)
         if previous.current != physical:
             adapter.execute(pointer)
             result.statements = [pointer]
@@ -88,7 +88,11 @@ def materialize(model: CompiledModel, adapter: Adapter, state: TargetState,
     result.query_id, result.dataset_id = executed.query_id, executed.dataset_id
     if model.materialized == "table":
         result.rows = executed.rows if executed.rows is not None else adapter.row_count(physical)
-    adapter.execute(pointer)
+    try:
+        adapter.execute(pointer)
+    except BaseException:
+        _drop_quietly(adapter, physical, model.materialized)  # unrecorded: nothing may keep it
+        raise
     result.statements = [create, pointer]
     state.record(model.name, physical, model.fingerprint, dataset_id=executed.dataset_id,
                  reads=_reads(model, compiled))

@@ -150,7 +150,7 @@ def test_interrupted_build_drops_only_the_new_version(shop, monkeypatch) -> None
         raise KeyboardInterrupt  # e.g. Ctrl-C right after the CTAS finished
 
     monkeypatch.setattr(DuckDBAdapter, "materialize", crash_after_create)
-    with pytest.raises(RunError, match="interrupted; models that finished are recorded"):
+    with pytest.raises(RunError, match="interrupted: running statements were cancelled"):
         _build(shop, select=["big_orders"])
     monkeypatch.undo()
     assert shop.sql("SELECT * FROM big_orders ORDER BY user_id") == before
@@ -233,3 +233,31 @@ def test_column_types_flow_from_sources_through_models(project) -> None:
     assert project.sql("SELECT typeof(a) FROM avg_amount LIMIT 1") == [("DECIMAL(7,5)",)]
     assert project.sql("SELECT user_id, a FROM avg_amount ORDER BY 1") == [
         ("u1", Decimal("12.50000")), ("u2", Decimal("30.00000")), ("u3", Decimal("10.00000"))]
+
+
+def test_a_second_run_on_the_same_target_is_refused(shop) -> None:
+    import fcntl
+
+    lock = shop.root / "target" / "state" / "local.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another runner holds the target
+        with pytest.raises(RunError, match="another runner is working on target 'local' of this "
+                                           "project"):
+            _build(shop)
+    assert _build(shop)[0].ok  # released: builds again
+
+
+def test_dataset_ids_are_kept_per_version(tmp_path) -> None:
+    from runner.artifacts import TargetState
+
+    state = TargetState(tmp_path / "state.json")
+    state.record("m", "m__1", "1", dataset_id="ds1")
+    state.record("m", "m__2", "2", dataset_id="ds2")
+    assert state.get("m").dataset_id == "ds2"
+    state.record("m", "m__1", "1")  # the pointer moves back to the older version
+    assert state.get("m").dataset_id == "ds1"
+    reloaded = TargetState(tmp_path / "state.json")
+    assert reloaded.get("m").dataset_ids == {"m__1": "ds1", "m__2": "ds2"}
+    reloaded.forget("m", "m__2")
+    assert TargetState(tmp_path / "state.json").get("m").dataset_ids == {"m__1": "ds1"}
