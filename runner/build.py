@@ -76,8 +76,9 @@ class Session:
     target: str
     adapter: Adapter
     state: TargetState
-    selected: list[str]
+    selected: list[str]                  # the selected models that are built, in build order
     compiled: dict[str, CompiledModel]
+    chosen: set[str] = field(default_factory=set)  # every selected model (ephemeral too)
 
     @property
     def target_dir(self) -> Path:
@@ -121,18 +122,19 @@ def compile_session(project: Project, target: str, adapter: Adapter, options: Bu
             prepare_local_sources(project.config, adapter, used, echo)
             types = {project.config.sources[s].identifier: adapter.column_types(
                 project.config.sources[s].identifier) for s in used}
-        compiled = compile_project(project, adapter, state, types)
+        compiled = compile_project(project, adapter, state, types,
+                                   set(chosen) if options.select or options.exclude else None)
     except BaseException:
         adapter.close()
         raise
-    return Session(project, target, adapter, state, selected, compiled)
+    return Session(project, target, adapter, state, selected, compiled, set(chosen))
 
 
 def write_compiled(session: Session) -> list[Path]:
     """Write each model's exact statements to ``target/compiled/<target>/<model path>``."""
     out = session.target_dir / "compiled" / session.target
     written = []
-    for name in session.project.order():
+    for name in session.project.order(set(session.compiled)):
         model = session.compiled[name]
         body = ";\n\n".join(model.statements) if model.statements else (
             f"-- ephemeral: inlined as a CTE into its consumers\n{model.select_sql}")
@@ -258,7 +260,7 @@ def manifest(session: Session, metadata: dict[str, Any]) -> dict[str, Any]:
     project = session.project
     models = {}
     for name in project.order():
-        model, compiled = project.models[name], session.compiled[name]
+        model, compiled = project.models[name], session.compiled.get(name)
         parents = project.dag.parents(name)
         state = session.state.models.get(name)
         models[name] = {
@@ -268,7 +270,8 @@ def manifest(session: Session, metadata: dict[str, Any]) -> dict[str, Any]:
             "depends_on": {"models": [p for p in parents if not p.startswith(SOURCE_PREFIX)],
                            "sources": [p[len(SOURCE_PREFIX):] for p in parents
                                        if p.startswith(SOURCE_PREFIX)]},
-            "fingerprint": compiled.fingerprint, "physical": compiled.physical,
+            "fingerprint": compiled.fingerprint if compiled else None,
+            "physical": compiled.physical if compiled else None,
             "current": state.current if state else None,
             "dataset_id": state.dataset_id if state else None,
             "compiled_path": f"target/compiled/{session.target}/{model.path}",

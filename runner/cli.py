@@ -133,11 +133,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     session = open_session(args.project_dir, _options(args))
     session.adapter.close()
     paths = write_compiled(session)
-    chosen = set(session.selected) if args.select else None
-    for name in session.project.order():
+    for name in session.project.order(session.chosen):
         model = session.compiled[name]
-        if chosen is not None and name not in chosen:
-            continue
         if args.print:
             print(f"-- {model.path} ({model.materialized})")
             print(";\n".join(model.statements or [model.select_sql]) + ";\n")

@@ -55,11 +55,13 @@ class CompiledModel:
 
 def compile_project(project: Project, adapter: Adapter, state: TargetState,
                     source_types: dict[str, dict[str, exp.DataType]] | None = None,
-                    ) -> dict[str, CompiledModel]:
-    """Compile every model of ``project`` for ``adapter``'s engine (all of them: fingerprints
-    cascade, so a selected model's physical name depends on its unselected parents).
+                    models: set[str] | None = None) -> dict[str, CompiledModel]:
+    """Compile ``models`` (default: all) and their ancestors for ``adapter``'s engine: the
+    ancestors too, because fingerprints cascade (a model's physical name depends on its parents').
 
     Args:
+        models: the models wanted; a model outside them and their ancestors is not compiled, so
+            a problem in an unrelated model does not block a selective build.
         source_types: column types of the sources' tables by identifier; with them (and the
             types each model's result gets, passed on to its children) the dialect layer picks
             the rule that gives Spark's exact value and type.
@@ -73,7 +75,11 @@ def compile_project(project: Project, adapter: Adapter, state: TargetState,
     spark_queries: dict[str, exp.Query] = {}  # resolved, in the project dialect (for inlining)
     types: dict[str, dict[str, exp.DataType]] = {
         table: cols for table, cols in (source_types or {}).items() if "." not in table and cols}
-    for name in project.order():
+    wanted = None
+    if models is not None:
+        wanted = set(models) | {a for m in models for a in project.dag.upstream(m)
+                                if a in project.models}
+    for name in project.order(wanted):
         model = project.models[name]
         query = _resolve_tables(project, name, compiled, spark_queries)
         spark_queries[name] = query

@@ -117,3 +117,16 @@ def test_console_script_runs_as_a_process(two_models) -> None:
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "Done. PASS=2 NO-OP=0 ERROR=0 SKIP=0 TOTAL=2" in proc.stdout
+
+
+def test_a_refused_construct_fails_compile_with_file_line_but_not_unrelated_selections(
+        two_models, capsys) -> None:
+    two_models.model("bad", "SELECT user_id,\n       hash(user_id) AS h FROM stg")
+    assert run(two_models, "compile") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: models/bad.sql:2:")
+    assert "hash" in err and "\n" == err[-1] and err.count("\n") == 1
+    assert run(two_models, "build", "--select", "+totals") == 0  # bad is not needed for totals
+    assert "Done. PASS=2" in capsys.readouterr().out
+    assert run(two_models, "ls") == 0  # listing needs no compilation
+    assert capsys.readouterr().out == "stg\nbad\ntotals\n"
