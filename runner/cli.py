@@ -209,8 +209,8 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
 def _yaml_mapping(text: str) -> dict[str, Any]:
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        value = None
+    except (yaml.YAMLError, ValueError) as err:  # ValueError: a date such as 2026-13-45
+        raise argparse.ArgumentTypeError(f"not valid YAML ({err}): {text!r}") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(
             f"expected a YAML mapping such as '{{as_of_date: 2026-05-01}}', got {text!r}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.build import BuildOptions, load_target, open_session
+from runner.artifacts import target_lock
+from runner.build import BuildOptions, Session, compile_session, load_target
 from runner.errors import ProjectError, RunnerError
 from runner.progress import Echo
 
@@ -43,7 +44,13 @@ def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
     """Export the current versions of the exported models, without building."""
     from destinations import BuiltDataset, ExportContext, run_exports
 
-    session = open_session(root, options, echo)
+    project, target, adapter = load_target(root, options)
+    with target_lock(project.root / "target" / "state", target):
+        return _export(compile_session(project, target, adapter, options, echo), echo,
+                       dry_run=dry_run, delete=delete)
+
+
+def _export(session: Session, echo: Echo, *, dry_run: bool, delete: bool) -> int:
     specs = session.project.config.exports
     if not specs:
         session.adapter.close()

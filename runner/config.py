@@ -83,6 +83,32 @@ class ProjectConfig:
         return name, block
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML strictly (duplicate keys are errors); raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def yaml_problem(err: yaml.YAMLError) -> tuple[str, int | None, int | None]:
+    """The problem, 1-based line and column of a YAML error."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return problem, (mark.line + 1 if mark else None), (mark.column + 1 if mark else None)
+
+
 def load_project(root: Path) -> ProjectConfig:
     """Read and validate ``root/project.yml``.
 
@@ -96,12 +122,9 @@ def load_project(root: Path) -> ProjectConfig:
             "or pass --project-dir)"
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        col = mark.column + 1 if mark else None
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        problem, line, col = yaml_problem(err)
         raise ProjectError(f"not valid YAML: {problem}", PROJECT_FILE, line, col) from None
     return parse_project(raw, root)
 
@@ -157,8 +180,11 @@ def _parse_targets(raw: Any) -> dict[str, dict[str, Any]]:
         if kind not in ADAPTERS:
             raise ProjectError(f"{keypath}.type: unknown target type '{kind}' "
                                f"(one of: {', '.join(sorted(ADAPTERS))})", PROJECT_FILE)
-        if "threads" in block:
+        if "threads" in block and (not isinstance(block["threads"], int)
+                                   or isinstance(block["threads"], bool) or block["threads"] < 1):
             expect(block["threads"], int, f"{keypath}.threads", "a whole number")
+            raise ProjectError(f"{keypath}.threads: expected a whole number >= 1, got "
+                               f"{block['threads']}", PROJECT_FILE)
         from runner.adapters import adapter_class
 
         check_keys(block, {"type", "threads", *adapter_class(kind, keypath).config_keys}, keypath)

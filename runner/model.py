@@ -16,6 +16,7 @@ unmodified sqlglot read the file as it is::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,12 @@ import yaml
 from sqlglot import exp
 
 from runner.adapters.base import ModelDDLConfig
-from runner.config import did_you_mean, normalize_name
+from runner.config import did_you_mean, load_yaml, normalize_name, yaml_problem
 from runner.errors import ProjectError
 from runner.parsing import parse_query
 
 MATERIALIZATIONS = ("table", "view", "ephemeral")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _CONFIG_KEYS = {"materialized", "tags", "description", "columns", "with"}
 _WITH_KEYS = {"schema", "rowvalidation", "label"}
 
@@ -83,6 +85,10 @@ def discover_models(root: Path, dialect: str) -> dict[str, Model]:
     for file in sorted(models_dir.rglob("*.sql")):
         rel = file.relative_to(root).as_posix()
         name = normalize_name(file.stem)
+        if not _NAME.match(name):
+            raise ProjectError(f"'{file.stem}' is not a usable model name: a model becomes a "
+                               "table, so its file name may hold only letters, digits and _ and "
+                               "must not start with a digit; rename the file", rel)
         if name in models:
             raise ProjectError(f"model name '{name}' is used by two files: {models[name].path} and "
                                f"{rel}; model names are file stems and must be unique "
@@ -118,12 +124,11 @@ def split_config(text: str, rel: str) -> tuple[ModelConfig, str]:
 
 def _parse_config(yaml_text: str, rel: str, first_line: int) -> ModelConfig:
     try:
-        raw = yaml.safe_load(yaml_text) or {}
+        raw = load_yaml(yaml_text) or {}
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = first_line + mark.line if mark else first_line
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise ProjectError(f"config block: {problem}", rel, line) from None
+        problem, line, _ = yaml_problem(err)
+        raise ProjectError(f"config block: {problem}", rel,
+                           first_line + line - 1 if line else first_line) from None
     if not isinstance(raw, dict):
         raise ProjectError("config block: expected YAML keys such as 'materialized: table'", rel,
                            first_line)

@@ -81,6 +81,10 @@ def load(root: Path, vars_override: dict[str, Any] | None = None) -> Project:
         if name in config.sources:
             raise ProjectError(f"model '{name}' has the name of a declared source; rename the "
                                "model file or the source", model.path)
+    for index, spec in enumerate(config.exports):
+        if spec.model not in models:
+            raise ProjectError(f"exports[{index}].model: '{spec.model}' is not a model"
+                               f"{did_you_mean(spec.model, models)}", "project.yml")
     dag = DAG()
     for name in config.sources:
         dag.add_node(SOURCE_PREFIX + name)

@@ -130,3 +130,10 @@ def test_a_refused_construct_fails_compile_with_file_line_but_not_unrelated_sele
     assert "Done. PASS=2" in capsys.readouterr().out
     assert run(two_models, "ls") == 0  # listing needs no compilation
     assert capsys.readouterr().out == "stg\nbad\ntotals\n"
+
+
+def test_bad_vars_value_is_a_usage_error(two_models, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        run(two_models, "build", "--vars", "{as_of_date: 2026-13-45}")
+    assert info.value.code == 2
+    assert "argument --vars: not valid YAML (month must be in 1..12)" in capsys.readouterr().err

@@ -25,6 +25,10 @@ ROOT = Path(".")
      "postgres)"),
     ({"name": "x", "targets": {"t": {"type": "duckdb", "threads": "4"}}},
      "project.yml: targets.t.threads: expected a whole number, got str '4'"),
+    ({"name": "x", "targets": {"t": {"type": "duckdb", "threads": 0}}},
+     "project.yml: targets.t.threads: expected a whole number >= 1, got 0"),
+    ({"name": "x", "targets": {"t": {"type": "duckdb", "threads": -3}}},
+     "project.yml: targets.t.threads: expected a whole number >= 1, got -3"),
     ({"name": "x", "default_target": "prod"},
      "project.yml: default_target: 'prod' is not one of targets (local)"),
     ({"name": "x", "sources": {"ev": {"descrption": "d"}}},
@@ -82,3 +86,10 @@ def test_yaml_syntax_error_has_line(tmp_path) -> None:
 def test_missing_project_file(tmp_path) -> None:
     with pytest.raises(ProjectError, match="no project.yml in"):
         load_project(tmp_path)
+
+
+def test_duplicate_keys_are_errors(tmp_path) -> None:
+    (tmp_path / "project.yml").write_text("name: x\nkeep_versions: 2\nkeep_versions: 1\n")
+    with pytest.raises(ProjectError) as info:
+        load_project(tmp_path)
+    assert str(info.value) == "project.yml:3:1: not valid YAML: key 'keep_versions' is given twice"

@@ -170,3 +170,27 @@ def test_build_parents_look_through_ephemeral_models(project) -> None:
     loaded = load(project.root)
     assert loaded.model_parents("final") == ["eph2"]
     assert loaded.build_parents("final") == ["stg"]  # what must be built before final runs
+
+
+def test_model_names_must_be_usable_table_names(project) -> None:
+    project.model("my-model", "SELECT 1 AS x")
+    with pytest.raises(ProjectError, match=r"models/my-model.sql: 'my-model' is not a usable model "
+                                           r"name"):
+        load(project.root)
+
+
+def test_duplicate_key_in_a_config_block(project) -> None:
+    project.model("m", "/* config\ntags: [a]\ntags: [b]\n*/\nSELECT 1 AS x")
+    with pytest.raises(ProjectError, match=r"models/m.sql:3: config block: key 'tags' is given "
+                                           r"twice"):
+        load(project.root)
+
+
+def test_an_export_must_name_a_model(project) -> None:
+    project.model("training_set", "SELECT 1 AS x")
+    project.write("project.yml", (project.root / "project.yml").read_text() + (
+        "exports:\n  - model: training_sett\n    destination: {type: local}\n"))
+    with pytest.raises(ProjectError) as info:
+        load(project.root)
+    assert str(info.value) == ("project.yml: exports[0].model: 'training_sett' is not a model "
+                               "(did you mean 'training_set'?)")
