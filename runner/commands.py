@@ -42,8 +42,6 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
 def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
                delete: bool = False, echo: Echo = print) -> int:
     """Export the current versions of the exported models, without building."""
-    from destinations import BuiltDataset, ExportContext, run_exports
-
     project, target, adapter = load_target(root, options)
     with target_lock(project.root / "target" / "state", target):
         return _export(compile_session(project, target, adapter, options, echo), echo,
@@ -51,6 +49,8 @@ def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
 
 
 def _export(session: Session, echo: Echo, *, dry_run: bool, delete: bool) -> int:
+    from destinations import BuiltDataset, ExportContext, run_exports
+
     specs = session.project.config.exports
     if not specs:
         session.adapter.close()

@@ -87,3 +87,20 @@ def test_missing_file_source_is_a_project_error(project, capsys) -> None:
     assert run(project, "build") == 2
     assert capsys.readouterr().err == ("Error: project.yml: sources.sample.path: nope.parquet "
                                        "does not exist; point it at a Parquet, CSV or JSON file\n")
+
+
+def test_export_dry_run_then_export_on_the_local_target(project, capsys) -> None:
+    project.model("training_set", "SELECT user_id, sum(amount) AS total FROM raw_orders GROUP BY 1")
+    project.write("project.yml", (project.root / "project.yml").read_text() + (
+        "exports:\n  - model: training_set\n    destination: {type: local, path: egress}\n"))
+    assert run(project, "build", "--no-export") == 0
+    capsys.readouterr()
+    assert run(project, "export", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("training_set -> local: planned")
+    assert not list((project.root / "target" / "exports").rglob("*.parquet"))
+    assert run(project, "export") == 0
+    (part,) = list((project.root / "target" / "exports" / "egress").rglob("*.gz.parquet"))
+    assert sorted(pq.read_table(part).to_pylist(), key=lambda r: r["user_id"]) == [
+        {"user_id": "u1", "total": 25.0}, {"user_id": "u2", "total": 30.0},
+        {"user_id": "u3", "total": 20.0}]
