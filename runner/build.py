@@ -27,7 +27,7 @@ from runner.progress import Echo, Progress, summary
 from runner.project import Project, load
 from runner.scheduler import run_dag
 from runner.selection import SOURCE_PREFIX, select
-from runner.sources import prepare_local_sources
+from runner.sources import prepare_local_sources, source_versions
 
 DEFAULT_THREADS = 4
 
@@ -114,7 +114,7 @@ def compile_session(project: Project, target: str, adapter: Adapter, options: Bu
         for name in selected:
             state.bump_generation(name)
     try:
-        types = {}
+        types, versions = {}, {}
         if adapter.dialect != "spark":  # Data Distiller runs the models as written
             adapter.open()
             used = sorted({p[len(SOURCE_PREFIX):] for n in project.models
@@ -122,8 +122,10 @@ def compile_session(project: Project, target: str, adapter: Adapter, options: Bu
             prepare_local_sources(project.config, adapter, used, echo)
             types = {project.config.sources[s].identifier: adapter.column_types(
                 project.config.sources[s].identifier) for s in used}
+            versions = source_versions(project.config, adapter, used)
         compiled = compile_project(project, adapter, state, types,
-                                   set(chosen) if options.select or options.exclude else None)
+                                   set(chosen) if options.select or options.exclude else None,
+                                   source_versions=versions)
     except BaseException:
         adapter.close()
         raise

@@ -15,7 +15,7 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
               echo: Echo = print) -> int:
     """Generate the synthetic XDM tables into the local target (or Parquet files in ``out``)."""
     from runner import synth
-    from runner.sources import synth_options
+    from runner.sources import record_versions, synth_options, synth_version
 
     project, target, adapter = load_target(root, options)
     config = project.config
@@ -32,10 +32,11 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
     with adapter:
         wanted = {names.get(name, name): table for name, table in tables.items()}
         counts = synth.load_duckdb(adapter.connection, wanted)  # type: ignore[attr-defined]
+        record_versions(adapter, {name: synth_version(synth_opts) for name in counts})
     for name, rows in counts.items():
         echo(f"{name}: {rows:,} rows (users={synth_opts.users}, days={synth_opts.days}, "  # type: ignore[attr-defined]
              f"seed={synth_opts.seed})")  # type: ignore[attr-defined]
-    echo("Run `runner build --full-refresh` so models read the new data.")
+    echo("The next `runner build` rebuilds the models that read them.")
     return 0
 
 

@@ -24,6 +24,7 @@ from runner.artifacts import TargetState
 from runner.errors import ProjectError
 from runner.parsing import reference_name, table_references
 from runner.project import Project
+from runner.selection import SOURCE_PREFIX
 
 FINGERPRINT_LENGTH = 10
 
@@ -55,13 +56,17 @@ class CompiledModel:
 
 def compile_project(project: Project, adapter: Adapter, state: TargetState,
                     source_types: dict[str, dict[str, exp.DataType]] | None = None,
-                    models: set[str] | None = None) -> dict[str, CompiledModel]:
+                    models: set[str] | None = None,
+                    source_versions: dict[str, str] | None = None) -> dict[str, CompiledModel]:
     """Compile ``models`` (default: all) and their ancestors for ``adapter``'s engine: the
     ancestors too, because fingerprints cascade (a model's physical name depends on its parents').
 
     Args:
         models: the models wanted; a model outside them and their ancestors is not compiled, so
             a problem in an unrelated model does not block a selective build.
+        source_versions: a version of each source's data where one is known; a model reading a
+            source (directly or through ephemeral parents) fingerprints its version, so new
+            data rebuilds it and, through the physical names, everything downstream.
         source_types: column types of the sources' tables by identifier; with them (and the
             types each model's result gets, passed on to its children) the dialect layer picks
             the rule that gives Spark's exact value and type.
@@ -91,7 +96,9 @@ def compile_project(project: Project, adapter: Adapter, state: TargetState,
             raise err.at(model.path) from None
         select_sql = target_query.sql(dialect=adapter.dialect)
         generation = state.get(name).generation
-        fingerprint = _fingerprint(select_sql, model.config.fingerprint_items(), generation)
+        data = {s: source_versions[s] for s in _sources_read(project, name)
+                if source_versions and s in source_versions}
+        fingerprint = _fingerprint(select_sql, model.config.fingerprint_items(), generation, data)
         physical = None
         statements: list[str] = []
         if model.config.materialized != "ephemeral":
@@ -151,7 +158,22 @@ def _replace(table: exp.Table, relation: str) -> None:
     table.replace(new)
 
 
-def _fingerprint(select_sql: str, config: dict, generation: int) -> str:
-    payload = json.dumps({"sql": select_sql, "config": config, "generation": generation},
-                         sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:FINGERPRINT_LENGTH]
+def _sources_read(project: Project, name: str) -> list[str]:
+    """The sources ``name`` reads directly or through the ephemeral models it inlines."""
+    found: set[str] = set()
+    stack = [name]
+    while stack:
+        for parent in project.dag.parents(stack.pop()):
+            if parent.startswith(SOURCE_PREFIX):
+                found.add(parent[len(SOURCE_PREFIX):])
+            elif project.models[parent].config.materialized == "ephemeral":
+                stack.append(parent)
+    return sorted(found)
+
+
+def _fingerprint(select_sql: str, config: dict, generation: int, data: dict[str, str]) -> str:
+    payload: dict[str, object] = {"sql": select_sql, "config": config, "generation": generation}
+    if data:  # absent when no version is known, so such fingerprints stay as they were
+        payload["data"] = data
+    text = json.dumps(payload, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:FINGERPRINT_LENGTH]

@@ -43,6 +43,53 @@ def prepare_local_sources(config: ProjectConfig, adapter: Adapter, names: Iterab
     return created
 
 
+VERSIONS_TABLE = "_runner_source_versions"
+
+
+def source_versions(config: ProjectConfig, adapter: Adapter, names: Iterable[str]
+                    ) -> dict[str, str]:
+    """A version string per source whose data the runner can see change (others are left out).
+
+    A file source's version is its size and modification time (its view reads the file
+    lazily, so tables built from it must rebuild when it changes); a synthetic source's is the
+    generator options it was last generated with, recorded when the runner wrote it. A model's
+    fingerprint includes the versions of the sources it reads, so new data means a new build.
+    """
+    versions: dict[str, str] = {}
+    recorded = _recorded_versions(adapter)
+    for name in sorted(set(names)):
+        source = config.sources[name]
+        if source.path:
+            files = sorted((config.root).glob(source.path)) if any(
+                ch in source.path for ch in "*?[") else [config.root / source.path]
+            stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
+            versions[name] = f"file {stats}"
+        elif source.identifier.lower() in recorded:
+            versions[name] = recorded[source.identifier.lower()]
+    return versions
+
+
+def record_versions(adapter: Adapter, versions: dict[str, str]) -> None:
+    """Remember how the runner produced local source tables (see ``source_versions``)."""
+    adapter.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} "
+                    "(identifier VARCHAR PRIMARY KEY, version VARCHAR)")
+    for identifier, version in versions.items():
+        row = exp.Tuple(expressions=[exp.Literal.string(identifier.lower()),
+                                     exp.Literal.string(version)])
+        adapter.execute(f"INSERT OR REPLACE INTO {VERSIONS_TABLE} VALUES {row.sql('duckdb')}")
+
+
+def _recorded_versions(adapter: Adapter) -> dict[str, str]:
+    if adapter.type != "duckdb" or VERSIONS_TABLE not in adapter.relations():
+        return {}
+    return dict(adapter.fetch(f"SELECT identifier, version FROM {VERSIONS_TABLE}"))
+
+
+def synth_version(options: object) -> str:
+    """The version of data generated with ``options`` (the generator is deterministic)."""
+    return f"synth {options!r}"
+
+
 def synth_options(config: ProjectConfig, **overrides: object) -> object:
     """``runner.synth.SynthOptions`` from project.yml's ``synth:`` block and CLI overrides."""
     from runner.synth import SynthOptions
@@ -73,6 +120,7 @@ def _create_synthetic(config: ProjectConfig, adapter: Adapter, sources: list[Sou
                                "project.yml")
         wanted[source.identifier] = tables[source.synthetic]
     counts = synth.load_duckdb(adapter.connection, wanted)  # type: ignore[attr-defined]
+    record_versions(adapter, {name: synth_version(options) for name in counts})
     for name, rows in counts.items():
         echo(f"source {name}: generated {rows:,} synthetic rows "
              f"(users={options.users}, days={options.days}, seed={options.seed})")

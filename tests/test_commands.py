@@ -104,3 +104,37 @@ def test_export_dry_run_then_export_on_the_local_target(project, capsys) -> None
     assert sorted(pq.read_table(part).to_pylist(), key=lambda r: r["user_id"]) == [
         {"user_id": "u1", "total": 25.0}, {"user_id": "u2", "total": 30.0},
         {"user_id": "u3", "total": 20.0}]
+
+
+def test_new_source_data_rebuilds_what_reads_it(project, capsys) -> None:
+    import os
+
+    import pyarrow as pa
+
+    project.write("project.yml", """
+        name: demo
+        sources:
+          events: {synthetic: experience_events}
+          sample: {path: sample.parquet}
+        synth: {users: 10, days: 5, seed: 1}
+        """)
+    pq.write_table(pa.table({"v": [1, 2]}), project.root / "sample.parquet")
+    project.model("n_events", "SELECT count(*) AS n FROM events")
+    project.model("total", "SELECT sum(v) AS t FROM sample")
+    project.model("plain", "SELECT 1 AS x")
+    assert run(project, "build") == 0
+    assert run(project, "build") == 0
+    assert "NO-OP=3" in capsys.readouterr().out
+    # regenerated synthetic data: the model reading it rebuilds, the others do not
+    assert run(project, "synth", "--users", "20") == 0
+    assert run(project, "build") == 0
+    out = capsys.readouterr().out
+    assert "OK created table n_events__" in out and "PASS=1 NO-OP=2" in out
+    (n,) = project.sql("SELECT n FROM n_events")[0]
+    assert project.sql("SELECT count(*) FROM events") == [(n,)]
+    # a changed file: its table model rebuilds and reads the new rows
+    pq.write_table(pa.table({"v": [1, 2, 3]}), project.root / "sample.parquet")
+    os.utime(project.root / "sample.parquet", ns=(1, 2_000_000_000_000_000_000))
+    assert run(project, "build") == 0
+    assert "PASS=1 NO-OP=2" in capsys.readouterr().out
+    assert project.sql("SELECT t FROM total") == [(6,)]
