@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from runner.adapters.base import Adapter
 from runner.artifacts import TargetState
+from runner.config import did_you_mean
 from runner.errors import ProjectError
 from runner.parsing import reference_name, table_references
 from runner.project import Project
@@ -94,6 +95,7 @@ def compile_project(project: Project, adapter: Adapter, state: TargetState,
                             else {})
         except ProjectError as err:
             raise err.at(model.path) from None
+        _check_functions(target_query, adapter, model.path)
         select_sql = target_query.sql(dialect=adapter.dialect)
         generation = state.get(name).generation
         data = {s: source_versions[s] for s in _sources_read(project, name)
@@ -156,6 +158,23 @@ def _replace(table: exp.Table, relation: str) -> None:
         if table.args.get(key):
             new.set(key, table.args[key])
     table.replace(new)
+
+
+def _check_functions(query: exp.Expression, adapter: Adapter, path: str) -> None:
+    """ProjectError at the first call of a function the engine does not have (a typo, a
+    misnamed macro, or a Spark function with no local translation)."""
+    known = adapter.known_functions()
+    if known is None:
+        return
+    for node in query.find_all(exp.Anonymous):
+        name = node.name.lower()
+        if name and name not in known:
+            line, col = node.meta.get("line"), node.meta.get("col")
+            raise ProjectError(
+                f"function '{node.name}' does not exist on {adapter.type} (target "
+                f"'{adapter.name}'){did_you_mean(name, known)}; if it is a macro, define it "
+                "in macros/, if it is a Spark function, it has no local translation yet",
+                path, line, col)
 
 
 def _sources_read(project: Project, name: str) -> list[str]:

@@ -137,3 +137,12 @@ def test_bad_vars_value_is_a_usage_error(two_models, capsys) -> None:
         run(two_models, "build", "--vars", "{as_of_date: 2026-13-45}")
     assert info.value.code == 2
     assert "argument --vars: not valid YAML (month must be in 1..12)" in capsys.readouterr().err
+
+
+def test_an_unknown_function_fails_at_compile_time_with_file_line(two_models, capsys) -> None:
+    two_models.model("totals", "SELECT user_id,\n  sum(dbll(amount)) AS total FROM stg GROUP BY 1")
+    assert run(two_models, "build") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: models/totals.sql:2:")
+    assert "function 'dbll' does not exist on duckdb (target 'local')" in err
+    assert not (two_models.root / "target" / "run_results.json").exists()

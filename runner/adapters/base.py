@@ -161,6 +161,11 @@ class Adapter(ABC):
                 continue
         return types
 
+    def known_functions(self) -> set[str] | None:
+        """Lower-cased names of the functions the engine has, so a model calling one it lacks
+        fails at compile time with its file and line; None when the engine cannot say."""
+        return None
+
     def exists(self, name: str) -> bool:
         """Whether a table or view named ``name`` exists (case-insensitive)."""
         return name.lower() in self.relations()

@@ -38,6 +38,7 @@ class DuckDBAdapter(Adapter):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._functions: set[str] | None = None
 
     @classmethod
     def validate_config(cls, config: dict[str, Any], keypath: str) -> None:
@@ -112,6 +113,12 @@ class DuckDBAdapter(Adapter):
             return self.connection.execute(sql)
         except duckdb.Error as err:
             raise RunError(_first_line(err)) from None
+
+    def known_functions(self) -> set[str] | None:
+        if self._functions is None:
+            rows = self.fetch("SELECT DISTINCT lower(function_name) FROM duckdb_functions()")
+            self._functions = {name for (name,) in rows}
+        return self._functions
 
     def relations(self) -> dict[str, str]:
         rows = self.fetch("SELECT table_name, table_type FROM information_schema.tables "
