@@ -126,7 +126,17 @@ def _options(args: argparse.Namespace, **extra: Any) -> BuildOptions:
 def _cmd_build(args: argparse.Namespace) -> int:
     options = _options(args, threads=args.threads, full_refresh=args.full_refresh,
                        fail_fast=args.fail_fast, exports=not args.no_export)
-    return build(args.project_dir, options).exit_code
+    return build(args.project_dir, options, echo=_echo).exit_code
+
+
+def _echo(line: str) -> None:
+    """print, except that a closed pipe (``runner build | head``) never stops the build."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:

@@ -109,30 +109,35 @@ def expand(query: exp.Expression, macros: dict[str, Macro], vars_: dict[str, Any
         line, col = position(sql, node)
         return ProjectError(message, path, line, col)
 
-    def rewrite(tree: exp.Expression, stack: tuple[str, ...]) -> exp.Expression:
+    def rewrite(tree: exp.Expression, stack: tuple[str, ...],
+                origin: exp.Expression | None) -> exp.Expression:
+        """Expand calls in ``tree``; ``origin`` is the model's own call a macro body came from
+        (errors inside macro bodies are reported there, where the model's text has them)."""
         def visit(node: exp.Expression) -> exp.Expression:
             if not isinstance(node, exp.Anonymous):
                 return node
+            where = origin or node
             name = normalize_name(node.name)
             if name == "var":
-                return _var_literal(node, vars_, fail)
+                return _var_literal(node, vars_, lambda m, _node: fail(m, where))
             macro = macros.get(name)
             if macro is None:
                 return node
             if name in stack:
                 chain = " -> ".join((*stack, name))
-                raise fail(f"macro recursion: {chain}", node)
+                raise fail(f"macro recursion: {chain}", where)
             if len(node.expressions) != len(macro.params):
                 raise fail(f"macro '{name}' takes {len(macro.params)} argument(s) "
                            f"({', '.join(macro.params)}), got {len(node.expressions)} "
-                           f"(defined in {macro.path}:{macro.line})", node)
-            args = {p: rewrite(a.copy(), stack) for p, a in zip(macro.params, node.expressions)}
+                           f"(defined in {macro.path}:{macro.line})", where)
+            args = {p: rewrite(a.copy(), stack, origin)
+                    for p, a in zip(macro.params, node.expressions)}
             body = _substitute(macro.body.copy(), args)
-            return exp.Paren(this=rewrite(body, (*stack, name)))
+            return exp.Paren(this=rewrite(body, (*stack, name), where))
 
         return tree.transform(visit, copy=False)
 
-    return rewrite(query.copy(), ())
+    return rewrite(query.copy(), (), None)
 
 
 def _substitute(body: exp.Expression, args: dict[str, exp.Expression]) -> exp.Expression:

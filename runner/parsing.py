@@ -28,6 +28,8 @@ def parse_query(sql: str, path: str, dialect: str) -> exp.Query:
         first = err.errors[0] if err.errors else {}
         text = (first.get("highlight") or "").strip()
         what = first.get("description") or str(err).splitlines()[0]
+        if "<class" in what or "Required keyword" in what:  # sqlglot internals: say it plainly
+            what = "syntax error (an expression or keyword is missing here)"
         near = f" near '{text}'" if text else ""
         raise ProjectError(f"cannot parse SQL{near}: {what}", path, first.get("line"),
                            first.get("col")) from None

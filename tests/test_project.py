@@ -194,3 +194,19 @@ def test_an_export_must_name_a_model(project) -> None:
         load(project.root)
     assert str(info.value) == ("project.yml: exports[0].model: 'training_sett' is not a model "
                                "(did you mean 'training_set'?)")
+
+
+def test_recursion_inside_macros_is_reported_at_the_models_call(project) -> None:
+    project.write("macros/m.sql", "CREATE FUNCTION a(x) RETURN b(x);\nCREATE FUNCTION b(x) RETURN a(x);")
+    project.model("m", "SELECT 1 AS one,\n       a(2) AS x FROM raw_orders")
+    with pytest.raises(ProjectError) as info:
+        load(project.root)
+    assert str(info.value) == "models/m.sql:2:8: macro recursion: a -> b -> a"
+
+
+def test_parse_error_message_is_plain(project) -> None:
+    project.model("m", "SELECT a FROM t WHERE (")
+    with pytest.raises(ProjectError) as info:
+        load(project.root)
+    assert "sqlglot" not in str(info.value) and "<class" not in str(info.value)
+    assert str(info.value).startswith("models/m.sql:1:23: cannot parse SQL near '(': syntax error")
