@@ -13,7 +13,12 @@ the flow joining them. A run makes sure they exist, then triggers an ad hoc run 
    the flow re-pointed (``PATCH`` with ``If-Match``), the old source connection deleted;
    a changed destination config -> everything deleted and recreated;
 3. ``POST …/adhocrun`` (retrying "not ready for dataset export" a bounded number of times), then
-   ``GET /runs/{id}`` until the run finishes or ``wait.run_timeout`` passes.
+   ``GET /runs/{id}`` until the run finishes or ``wait.run_timeout`` passes. A version already
+   exported is not run again unless ``force`` is given.
+
+The GETs of steps 1 and 2 are one method, :meth:`FlowExport.survey`: the run acts on what it
+finds, and a dry run (:meth:`FlowExport.plan`) makes the same GETs, never a POST, PATCH or
+DELETE, and lists the calls the run would make after them.
 
 Flow Service answers creates with ``{"id", "etag"}`` and gets with ``{"items": [...]}``; the
 helpers ``_created`` and ``_item`` are the one place those shapes are read.
@@ -182,13 +187,17 @@ class FlowExport:
                        "eligible for dataset export; check that it is enabled and not a Profile "
                        "dataset (GET connectionSpecs/…/configs?outputType=activationDatasets)")
 
-    def _find(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """Look the flow up by name (the state file was lost); its record and the flow."""
+    def _find(self, exclude: str | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Look the flow up by name (the state file was lost); its record and the flow.
+
+        ``exclude`` is the id of a flow about to be torn down, which does not count.
+        """
         params: dict[str, Any] | None = {"property": f"flowSpec.id=={self.dtype.flow_spec}"}
         path = f"{FLOWSERVICE}/flows"
         for _ in range(200):
             body = self._call("GET", path, params=params) or {}
-            flow = next((f for f in body.get("items", []) if f.get("name") == self.name), None)
+            flow = next((f for f in body.get("items", [])
+                         if f.get("name") == self.name and f.get("id") != exclude), None)
             if flow:
                 target = self._get("targetConnections", flow["targetConnectionIds"][0]) or {}
                 source = self._get("sourceConnections", flow["sourceConnectionIds"][0]) or {}
@@ -245,22 +254,54 @@ class FlowExport:
         self.ctx.echo(f"{self.spec.model} -> {self.spec.name}: flow {record['flow_id']} now "
                       f"reads dataset {self.dataset.dataset_id}")
 
-    def ensure_flow(self) -> dict[str, Any]:
-        """Make the flow and its connections exist, enabled, reading this dataset; its record."""
+    def survey(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None,
+                              list[tuple[dict[str, Any], str]], list[str]]:
+        """What exists, found with GETs only, and what a run must do about it.
+
+        Returns:
+            The record and flow to reuse (``None, None`` when a new flow is needed), the
+            records to tear down first with the reason, and one line per GET made saying what
+            it found. :meth:`ensure_flow` acts on it and :meth:`plan` describes it, so a dry
+            run plans exactly what the run does.
+        """
+        fs, config = FLOWSERVICE, self.spec.config_hash()
+        drops: list[tuple[dict[str, Any], str]] = []
+        seen: list[str] = []
         record = self.state.get(self.key)
         flow = self._get("flows", record["flow_id"]) if record else None
-        if record and (flow is None or record.get("config") != self.spec.config_hash()):
-            why = "was deleted" if flow is None else "has a changed destination config"
-            self.ctx.echo(f"{self.spec.model} -> {self.spec.name}: flow {record['flow_id']} "
-                          f"{why}; replacing it")
-            self.teardown(record)
+        skip = None
+        if record:
+            why = ("was deleted" if flow is None else "has a changed destination config"
+                   if record.get("config") != config else "")
+            seen.append(f"GET {fs}/flows/{record['flow_id']} — the flow in the state file: "
+                        + (why or f"exists, {(flow or {}).get('state', 'enabled')}"))
+            if why:  # a deleted flow's leftover connections go; its own DELETE would 404
+                drops.append(({k: v for k, v in record.items() if k != "flow_id" or flow},
+                              f"flow {record['flow_id']} {why}"))
+                skip, record, flow = record["flow_id"], None, None
+        if record is None:
+            found = self._find(skip)
+            seen.append(f"GET {fs}/flows?property=flowSpec.id=={self.dtype.flow_spec} — look "
+                        f"for a flow named {self.name}: "
+                        + (f"found {found[0]['flow_id']}" if found else "none"))
+            if found:
+                record, flow = found
+                seen += [f"GET {fs}/targetConnections/{record['target_id']} — its destination "
+                         "config", f"GET {fs}/sourceConnections/{record['source_id']} — its "
+                         f"dataset ({record['dataset_id']})"]
+                if record["config"] != config:
+                    drops.append((record, f"flow {record['flow_id']} found by name has another "
+                                          "destination config"))
+                    record = flow = None
+        return record, flow, drops, seen
+
+    def ensure_flow(self) -> dict[str, Any]:
+        """Make the flow and its connections exist, enabled, reading this dataset; its record."""
+        record, flow, drops, _ = self.survey()
+        for old, why in drops:
+            self.ctx.echo(f"{self.spec.model} -> {self.spec.name}: {why}; replacing it")
+            self.teardown(old)
             self.state.put(self.key, None)
-            record = flow = None
-        if record is None and (found := self._find()):
-            record, flow = found
-            if record["config"] != self.spec.config_hash():
-                self.teardown(record)
-                record = flow = None
         if record is None or flow is None:
             record, flow = self._build()
         self.state.put(self.key, record)
@@ -320,8 +361,12 @@ class FlowExport:
         return f"{root}/{self.dataset.dataset_id}"
 
     # -- entry points -------------------------------------------------------------------------
-    def run(self) -> ExportResult:
-        """Ensure the flow, run it now, report the run's metrics; never raises a RunnerError."""
+    def run(self, force: bool = False) -> ExportResult:
+        """Ensure the flow, run it now, report the run's metrics; never raises a RunnerError.
+
+        A version already exported is not exported again unless ``force`` is given: then a
+        new ad hoc run of the existing flow exports it again.
+        """
         if not self.dataset.dataset_id:
             return result(self.spec, "error", f"model {self.spec.model} has no Catalog dataset "
                           "id; Flow Service exports need a data_distiller build")
@@ -330,7 +375,7 @@ class FlowExport:
         try:
             record = self.ensure_flow()
             done = record.get("exported") or {}
-            if done.get("version") == self.version:
+            if done.get("version") == self.version and not force:
                 return result(self.spec, "success", f"up to date: run {done['run_id']} already "
                               f"exported this version of {self.spec.model}",
                               flow_id=record["flow_id"], run_id=done["run_id"],
@@ -362,8 +407,7 @@ class FlowExport:
     def delete(self, dry_run: bool = False) -> ExportResult:
         """Delete the flow, then its connections."""
         try:
-            record = self.state.get(self.key) or (None if dry_run else
-                                                  (self._find() or (None, None))[0])
+            record = self.state.get(self.key) or (self._find() or (None, None))[0]
             if record is None:
                 return result(self.spec, "skipped", f"no flow named {self.name} to delete")
             if dry_run:
@@ -378,16 +422,13 @@ class FlowExport:
         return result(self.spec, "deleted", f"deleted {', '.join(deleted) or 'nothing (gone)'}",
                       flow_id=record["flow_id"])
 
-    def plan(self) -> ExportResult:
-        """The calls a run would make, from the state file only (no call is made)."""
+    def plan(self, force: bool = False) -> ExportResult:
+        """The calls a run would make, found with GETs only (no POST, PATCH or DELETE)."""
         fs, ds = FLOWSERVICE, self.dataset.dataset_id or "<dataset id after the build>"
-        record = self.state.get(self.key)
-        lines = []
-        if record and record.get("config") != self.spec.config_hash():
-            lines += [f"DELETE {fs}/{kind}/{record[f]} — the destination config changed"
-                      for f, kind in _KINDS if record.get(f)]
-            record = None
-        if record is None:
+        record, flow, drops, lines = self.survey()
+        for old, why in drops:
+            lines += [f"DELETE {fs}/{kind}/{old[f]} — {why}" for f, kind in _KINDS if old.get(f)]
+        if record is None or flow is None:
             sched = self.schedule_params()
             when = ("ad hoc only: schedule starts "
                     + datetime.fromtimestamp(sched["startTime"], timezone.utc).strftime("%Y-%m-%d")
@@ -396,8 +437,6 @@ class FlowExport:
             auth = f"auth '{self.auth.spec_name}'" if self.auth else "no auth"
             target = ", ".join(f"{k}={v}" for k, v in self.target_params().items())
             lines += [
-                f"GET {fs}/flows?property=flowSpec.id=={self.dtype.flow_spec} — look for an "
-                f"existing flow named {self.name}",
                 f"GET {fs}/connectionSpecs/{SOURCE_SPEC_ID}/configs?outputType=activationDatasets"
                 f" — check dataset {ds} is eligible for export",
                 f"POST {fs}/connections — {self.dtype.title} base connection ({auth})",
@@ -405,18 +444,21 @@ class FlowExport:
                 f"POST {fs}/targetConnections — target {target}",
                 f"POST {fs}/flows — flow {self.name} (flowSpec {self.dtype.flow_spec}, {when})"]
         else:
-            flow = record["flow_id"]
-            lines.append(f"GET {fs}/flows/{flow} — check the flow still exists (recreate it if "
-                         "deleted) and is enabled (POST …/action?op=enable if not)")
-            if (record.get("exported") or {}).get("version") == self.version:
-                return result(self.spec, "planned", "up to date: this version was exported by "
-                              f"run {record['exported']['run_id']}", flow_id=flow,
-                              path=self.landing(), plan=lines)
+            flow_id = record["flow_id"]
+            if flow.get("state") == "disabled":
+                lines.append(f"POST {fs}/flows/{flow_id}/action?op=enable — re-enable the flow")
             if record.get("dataset_id") != self.dataset.dataset_id:
-                lines += [f"POST {fs}/sourceConnections — source reading the new dataset {ds}",
-                          f"PATCH {fs}/flows/{flow} — point the flow at it (If-Match etag)",
+                lines += [f"GET {fs}/connectionSpecs/{SOURCE_SPEC_ID}/configs?outputType="
+                          f"activationDatasets — check dataset {ds} is eligible for export",
+                          f"POST {fs}/sourceConnections — source reading the new dataset {ds}",
+                          f"PATCH {fs}/flows/{flow_id} — point the flow at it (If-Match etag)",
                           f"DELETE {fs}/sourceConnections/{record['source_id']} — the old "
                           f"source of dataset {record.get('dataset_id')}"]
+            done = record.get("exported") or {}
+            if done.get("version") == self.version and not force:
+                return result(self.spec, "planned", "up to date: this version was exported by "
+                              f"run {done['run_id']}", flow_id=flow_id, path=self.landing(),
+                              plan=lines)
         wait = self.spec.wait
         lines += [f"POST {ADHOC_RUN} — export dataset {ds} now (retry 'not ready' up to "
                   f"{wait.adhoc_retries} times, {wait.adhoc_retry_wait:g} s apart)",

@@ -21,8 +21,8 @@ from runner.secrets import mask
 
 
 def run_exports(specs: list[ExportSpec], datasets: Mapping[str, BuiltDataset],
-                ctx: ExportContext, *, dry_run: bool = False,
-                delete: bool = False) -> list[ExportResult]:
+                ctx: ExportContext, *, dry_run: bool = False, delete: bool = False,
+                force: bool = False) -> list[ExportResult]:
     """Run (or plan, or delete) every export of ``specs`` that applies to ``ctx``'s target.
 
     Args:
@@ -31,13 +31,15 @@ def run_exports(specs: list[ExportSpec], datasets: Mapping[str, BuiltDataset],
         ctx: the target, its open adapter and Platform client, the state folder, the echo sink.
         dry_run: return each export's plan of calls without making them.
         delete: remove what the exports created (flows and connections, local files).
+        force: export a version again even when it is up to date (a new ``exportTime=``
+            folder locally, a new ad hoc run of the existing flow on Flow Service).
 
     Returns:
         One ExportResult per spec, in order.
 
     Raises:
         ProjectError: only for misuse (a Flow Service export on a Data Distiller target
-            without a Platform client).
+            without a Platform client; a dry run needs it too, to look flows up with GETs).
     """
     state = ExportState(ctx.state_dir)
     results = []
@@ -48,15 +50,16 @@ def run_exports(specs: list[ExportSpec], datasets: Mapping[str, BuiltDataset],
             continue
         dataset = datasets[spec.model]
         if spec.is_local:
-            results.append(run_local(spec, dataset, ctx, state, dry_run=dry_run, delete=delete))
+            results.append(run_local(spec, dataset, ctx, state, dry_run=dry_run, delete=delete,
+                                     force=force))
             continue
-        if ctx.platform is None and not dry_run:
+        if ctx.platform is None:
             raise ProjectError(f"{spec.keypath}: target '{ctx.target_name}' has no Platform "
                                "client; the build must pass ExportContext.platform")
         export = FlowExport(spec, dataset, ctx, state)
         try:
             outcome = (export.delete(dry_run) if delete else
-                       export.plan() if dry_run else export.run())
+                       export.plan(force) if dry_run else export.run(force))
         except RunnerError as exc:  # the state file itself, say
             outcome = result(spec, "error", str(exc))
         except (KeyError, IndexError, TypeError, AttributeError) as exc:

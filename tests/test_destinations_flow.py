@@ -251,12 +251,11 @@ def test_flow_deleted_in_the_ui_is_recreated(proj: Project) -> None:
     fs = FLOWSERVICE
     assert [c.replace(res.run_id, "<run>").replace(res.flow_id, "<new>")
             for c in proj.calls(mark)] == [
-        f"GET {fs}/flows/{old.flow_id}",
-        f"DELETE {fs}/flows/{old.flow_id}",  # 404: fine
+        f"GET {fs}/flows/{old.flow_id}",  # 404: gone, so no DELETE of it
+        f"GET {fs}/flows",  # another flow of that name would be reused
         f"DELETE {fs}/targetConnections/{ids['target_id']}",
         f"DELETE {fs}/sourceConnections/{ids['source_id']}",
         f"DELETE {fs}/connections/{ids['base_id']}",
-        f"GET {fs}/flows",
         f"GET {fs}/connectionSpecs/23598e46-f560-407b-88d5-ea6207e49db0/configs",
         f"POST {fs}/connections", f"POST {fs}/sourceConnections", f"POST {fs}/targetConnections",
         f"POST {fs}/flows", f"POST {ADHOC_RUN}", f"GET {fs}/runs/<run>", f"GET {fs}/runs/<run>"]
@@ -369,11 +368,12 @@ def test_dry_run_plan_then_delete(proj: Project) -> None:
     dataset = proj.table("training_set__a1")
     proj.flags = {"dry_run": True}
     plan = proj.run(dataset, "amazon_s3")
-    assert proj.calls() == []
+    assert proj.calls() == [f"GET {FLOWSERVICE}/flows"]  # GETs only, never a write
     ds = dataset.dataset_id
+    assert (plan.status, plan.message) == ("planned", "8 calls to export to Amazon S3")
     assert plan.plan == [
         f"GET {FLOWSERVICE}/flows?property=flowSpec.id==269ba276-16fc-47db-92b0-c1049a3c131f — "
-        "look for an existing flow named runner:demo:training_set:amazon_s3",
+        "look for a flow named runner:demo:training_set:amazon_s3: none",
         f"GET {FLOWSERVICE}/connectionSpecs/23598e46-f560-407b-88d5-ea6207e49db0/configs?"
         f"outputType=activationDatasets — check dataset {ds} is eligible for export",
         f"POST {FLOWSERVICE}/connections — Amazon S3 base connection (auth 'Access Key')",
@@ -388,10 +388,20 @@ def test_dry_run_plan_then_delete(proj: Project) -> None:
         "600 s)"]
     proj.flags = {}
     done = proj.run(dataset, "amazon_s3")
+    proj.flags = {"delete": True, "dry_run": True}
+    (proj.ctx.state_dir / "exports_state.json").unlink()  # found by name for the plan too
+    flow = proj.fs.objects["flows"][done.flow_id]
+    mark = len(proj.emu.requests)
+    planned = proj.run(dataset, "amazon_s3")
+    assert proj.calls(mark) == [
+        f"GET {FLOWSERVICE}/flows",
+        f"GET {FLOWSERVICE}/targetConnections/{flow['targetConnectionIds'][0]}",
+        f"GET {FLOWSERVICE}/sourceConnections/{flow['sourceConnectionIds'][0]}"]
+    assert (planned.status, planned.flow_id, len(planned.plan)) == ("planned", done.flow_id, 4)
     proj.flags = {"delete": True}
     mark = len(proj.emu.requests)
     gone = proj.run(dataset, "amazon_s3")
-    assert [c.rsplit("/", 1)[0] for c in proj.calls(mark)] == [
+    assert [c.rsplit("/", 1)[0] for c in proj.calls(mark) if not c.startswith("GET")] == [
         f"DELETE {FLOWSERVICE}/flows", f"DELETE {FLOWSERVICE}/targetConnections",
         f"DELETE {FLOWSERVICE}/sourceConnections", f"DELETE {FLOWSERVICE}/connections"]
     assert (gone.status, gone.flow_id) == ("deleted", done.flow_id)
@@ -420,3 +430,85 @@ def test_throttled_and_failing_calls_are_retried_by_the_client(proj: Project) ->
     calls = proj.calls()
     assert calls.count(f"POST {ADHOC_RUN}") == 2
     assert calls.count(f"GET {FLOWSERVICE}/runs/{res.run_id}") == 3
+
+
+def test_force_runs_the_existing_flow_again(proj: Project) -> None:
+    dataset = proj.table("training_set__a1")
+    first = proj.run(dataset)
+    proj.flags = {"dry_run": True, "force": True}
+    plan = proj.run(dataset)
+    assert plan.plan == [
+        f"GET {FLOWSERVICE}/flows/{first.flow_id} — the flow in the state file: exists, enabled",
+        f"POST {ADHOC_RUN} — export dataset {dataset.dataset_id} now (retry 'not ready' up to 5 "
+        "times, 60 s apart)",
+        f"GET {FLOWSERVICE}/runs/{{runId}} — poll every 30 s until the run finishes (at most "
+        "600 s)"]
+    proj.flags = {"force": True}
+    mark = len(proj.emu.requests)
+    again = proj.run(dataset)
+    assert [c for c in proj.calls(mark) if not c.startswith("GET")] == [f"POST {ADHOC_RUN}"]
+    assert (again.status, again.flow_id, again.records) == ("success", first.flow_id, 250)
+    assert again.run_id != first.run_id
+    assert proj.counts() == {"connections": 1, "sourceConnections": 1, "targetConnections": 1,
+                             "flows": 1}
+    proj.flags = {}
+    assert proj.run(dataset).message == (f"up to date: run {again.run_id} already exported "
+                                         "this version of training_set")
+
+
+def test_dry_run_after_the_state_file_is_lost_plans_the_reuse(proj: Project) -> None:
+    dataset = proj.table("training_set__a1")
+    first = proj.run(dataset)
+    flow = proj.fs.objects["flows"][first.flow_id]
+    (proj.ctx.state_dir / "exports_state.json").unlink()
+    proj.flags = {"dry_run": True}
+    plan = proj.run(dataset)
+    fs, target, source = FLOWSERVICE, flow["targetConnectionIds"][0], flow["sourceConnectionIds"][0]
+    assert plan.plan == [
+        f"GET {fs}/flows?property=flowSpec.id==cd2fc47e-e838-4f38-a581-8fff2f99b63a — look for a "
+        f"flow named runner:demo:training_set:data_landing_zone: found {first.flow_id}",
+        f"GET {fs}/targetConnections/{target} — its destination config",
+        f"GET {fs}/sourceConnections/{source} — its dataset ({dataset.dataset_id})",
+        f"POST {ADHOC_RUN} — export dataset {dataset.dataset_id} now (retry 'not ready' up to 5 "
+        "times, 60 s apart)",
+        f"GET {fs}/runs/{{runId}} — poll every 30 s until the run finishes (at most 600 s)"]
+    assert plan.flow_id == first.flow_id
+    assert not (proj.ctx.state_dir / "exports_state.json").exists()
+
+
+def _disable(proj: Project, flow_id: str) -> None:
+    proj.fs.objects["flows"][flow_id]["state"] = "disabled"
+
+
+@pytest.mark.parametrize("change", ["none", "force", "state lost", "flow deleted",
+                                    "disabled, new version", "new destination",
+                                    "state lost, new destination"])
+def test_the_plan_lists_the_calls_the_run_makes(proj: Project, change: str) -> None:
+    dataset = proj.table("training_set__a1")
+    first = proj.run(dataset)
+    entry: dict[str, Any] = {}
+    flags = {"force": True} if change == "force" else {}
+    if change.startswith("state lost"):
+        (proj.ctx.state_dir / "exports_state.json").unlink()
+    if change == "flow deleted":
+        proj.fs.objects["flows"].clear()
+    elif change == "disabled, new version":
+        _disable(proj, first.flow_id)
+        dataset = proj.table("training_set__b2", rows=5)
+    elif change.endswith("new destination"):
+        entry = {"destination": {"path": "cmle/v2"}}
+    proj.flags = {"dry_run": True, **flags}
+    mark = len(proj.emu.requests)
+    plan = proj.run(dataset, **entry)
+    planned_calls = proj.calls(mark)
+    assert all(c.startswith("GET ") for c in planned_calls), planned_calls
+    proj.flags = flags
+    mark = len(proj.emu.requests)
+    res = proj.run(dataset, **entry)
+    assert res.status == "success", res.message
+    made = [c.replace(res.run_id or "-", "{runId}") for c in proj.calls(mark)]
+    promised = [line.split(" — ")[0].split("?")[0] for line in plan.plan]
+    assert [c for c in promised if not c.startswith("GET")] == [
+        c for c in made if not c.startswith("GET")]
+    assert set(promised) == set(made)
+    assert set(planned_calls) <= set(made)

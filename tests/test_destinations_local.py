@@ -52,6 +52,10 @@ def ctx(tmp_path: Path) -> ExportContext:
 BUILT = {"training_set": BuiltDataset("training_set", "training_set__1a2b3c4d", "1a2b3c4d", None)}
 
 
+def built(relation: str) -> dict[str, BuiltDataset]:
+    return {"training_set": BuiltDataset("training_set", relation, relation[-8:], None)}
+
+
 def local(**entry: object) -> list:
     return parse_exports([{"model": "training_set", "destination": {"type": "local",
                                                                     "path": "ml"}, **entry}])
@@ -128,21 +132,98 @@ def test_uncompressed_parquet_and_split_parts(tmp_path: Path) -> None:
 def test_dry_run_and_delete(ctx: ExportContext, tmp_path: Path) -> None:
     [plan] = run_exports(local(), BUILT, ctx, dry_run=True)
     root = "target/exports/ml/training_set__1a2b3c4d"
-    assert (plan.status, plan.plan) == ("planned", [
-        f"WRITE {root}/exportTime=… — write parquet (gzip) part files of training_set__1a2b3c4d"])
+    assert (plan.status, plan.message, plan.plan) == (
+        "planned", "write parquet (gzip) part files of training_set__1a2b3c4d",
+        [f"WRITE {root}/exportTime=… — write parquet (gzip) part files of training_set__1a2b3c4d"])
     assert not (tmp_path / "target/exports").exists()
     run_exports(local(), BUILT, ctx)
-    assert run_exports(local(), BUILT, ctx, dry_run=True)[0].plan == [
-        f"WRITE {root}/exportTime=… — up to date: nothing to write"]
+    [plan] = run_exports(local(), BUILT, ctx, dry_run=True)  # up to date: no WRITE line
+    assert (plan.status, plan.message, plan.plan) == (
+        "planned", f"up to date: {root}/{STAMP} already holds this version", [])
     [part] = (tmp_path / root).rglob("part-*")
     [plan] = run_exports(local(), BUILT, ctx, delete=True, dry_run=True)
     assert (plan.status, plan.plan) == ("planned", [
-        f"DELETE {part.relative_to(tmp_path)} — written by the last export"])
+        f"DELETE {part.relative_to(tmp_path)} — written by this export"])
     assert part.exists()
     [gone] = run_exports(local(), BUILT, ctx, delete=True)
     assert (gone.status, gone.message, gone.files) == ("deleted", "removed 1 file(s)", 1)
-    assert files_under(tmp_path / "target/exports") == []
+    assert list((tmp_path / "target/exports").iterdir()) == []  # no empty folder left either
     assert json.loads((tmp_path / "target/exports_state.json").read_text()) == {}
+
+
+def test_a_new_version_replaces_the_old_one(ctx: ExportContext, tmp_path: Path) -> None:
+    ctx.adapter.con.execute("CREATE TABLE training_set__5e6f7a8b AS SELECT 7 AS user_id")
+    ctx.adapter.con.execute("CREATE TABLE training_set__9c0d1e2f AS SELECT 8 AS user_id")
+    exports = tmp_path / "target/exports"
+    others = {  # not this export's: another model, a user's file, another path
+        "ml/scores__1a2b3c4d/exportTime=202601010000/part-00000-x-c000.gz.parquet",
+        "ml/README.txt", "other/training_set__1a2b3c4d/exportTime=202601010000/part-00000-x"}
+    for name in others:
+        (exports / name).parent.mkdir(parents=True, exist_ok=True)
+        (exports / name).write_text("keep")
+    first = run_exports(local(), BUILT, ctx)[0]
+    second = run_exports(local(), built("training_set__5e6f7a8b"), ctx)[0]
+    folder = f"target/exports/ml/training_set__5e6f7a8b/{STAMP}"
+    assert (second.status, second.message) == (
+        "success", f"wrote 1 rows to {folder}; removed 1 superseded file(s)")
+    assert not (tmp_path / first.path).parent.exists()
+    [part] = (tmp_path / folder).iterdir()
+    assert set(files_under(exports)) == others | {f"ml/training_set__5e6f7a8b/{STAMP}/{part.name}"}
+    assert pq.read_table(part).to_pylist() == [{"user_id": 7}]
+    (tmp_path / "target/exports_state.json").unlink()  # state lost: found by folder name
+    [plan] = run_exports(local(), built("training_set__9c0d1e2f"), ctx, dry_run=True)
+    assert plan.plan == [
+        f"WRITE target/exports/ml/training_set__9c0d1e2f/exportTime=… — write parquet (gzip) "
+        "part files of training_set__9c0d1e2f",
+        f"DELETE {folder}/{part.name} — superseded by the current version"]
+    third = run_exports(local(), built("training_set__9c0d1e2f"), ctx)[0]
+    assert third.message.endswith("; removed 1 superseded file(s)")
+    [part] = (tmp_path / third.path).iterdir()
+    assert set(files_under(exports)) == others | {f"ml/training_set__9c0d1e2f/{STAMP}/{part.name}"}
+    [gone] = run_exports(local(), built("training_set__9c0d1e2f"), ctx, delete=True)
+    assert (gone.status, gone.files) == ("deleted", 1)
+    assert set(files_under(exports)) == others
+
+
+def test_another_export_of_the_same_folder_keeps_its_files(ctx: ExportContext,
+                                                          tmp_path: Path) -> None:
+    both = parse_exports([
+        {"model": "training_set", "destination": {"type": "local", "path": "ml"}},
+        {"model": "training_set", "name": "as_json", "format": "json",
+         "destination": {"type": "local", "path": "ml"}}])
+    results = run_exports(both, BUILT, ctx)
+    assert [r.message for r in results] == [f"wrote 3 rows to target/exports/ml/"
+                                            f"training_set__1a2b3c4d/{STAMP}"] * 2
+    ctx.clock = lambda: CLOCK + 120
+    again = run_exports(both[:1], BUILT, ctx, force=True)[0]
+    assert again.message == ("wrote 3 rows to target/exports/ml/training_set__1a2b3c4d/"
+                             "exportTime=202609211415; removed 1 superseded file(s)")
+    assert [Path(f).suffixes[-2:] for f in files_under(tmp_path / "target/exports")] == [
+        [".json", ".gz"], [".gz", ".parquet"]]
+
+
+def test_force_writes_a_new_export_time_folder(ctx: ExportContext, tmp_path: Path) -> None:
+    root = tmp_path / "target/exports/ml/training_set__1a2b3c4d"
+    first = run_exports(local(), BUILT, ctx)[0]
+    [old] = (tmp_path / first.path).iterdir()
+    ctx.clock = lambda: CLOCK + 120
+    [plan] = run_exports(local(), BUILT, ctx, dry_run=True, force=True)
+    assert plan.plan == [
+        "WRITE target/exports/ml/training_set__1a2b3c4d/exportTime=… — write parquet (gzip) "
+        "part files of training_set__1a2b3c4d",
+        f"DELETE {first.path}/{old.name} — superseded by the current version"]
+    forced = run_exports(local(), BUILT, ctx, force=True)[0]
+    folder = "target/exports/ml/training_set__1a2b3c4d/exportTime=202609211415"
+    assert (forced.status, forced.records, forced.path) == ("success", 3, folder)
+    assert [p.name for p in root.iterdir()] == ["exportTime=202609211415"]
+    [new] = (tmp_path / folder).iterdir()
+    assert new.name != old.name
+    same_minute = run_exports(local(), BUILT, ctx, force=True)[0]  # parts replaced in place
+    assert same_minute.path == folder
+    assert [p.name for p in (tmp_path / folder).iterdir()] != [new.name]
+    assert len(files_under(root)) == 1
+    assert run_exports(local(), BUILT, ctx)[0].message == (
+        f"up to date: {folder} already holds this version")
 
 
 def test_what_does_not_apply_is_skipped_with_the_reason(ctx: ExportContext) -> None:
