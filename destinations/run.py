@@ -67,8 +67,6 @@ def run_exports(specs: list[ExportSpec], datasets: Mapping[str, BuiltDataset],
                 f"unexpected Flow Service response while exporting {spec.model}: "
                 f"{type(exc).__name__}: {exc}", *export.secrets))
         results.append(outcome)
-        if not dry_run:
-            ctx.echo(f"export {spec.model} -> {spec.name}: {outcome.status}: {outcome.message}")
     return results
 
 

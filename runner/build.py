@@ -237,7 +237,17 @@ def _run_exports(session: Session, result: BuildResult, echo: Echo) -> list[Any]
                         state_dir=session.target_dir,
                         platform=getattr(session.adapter, "platform", None), echo=echo,
                         project_name=session.project.config.name)
-    return run_exports(session.project.config.exports, datasets, ctx)
+    results = run_exports(session.project.config.exports, datasets, ctx)
+    for export in results:
+        if export.status != "skipped":
+            echo(export_line(export))
+    return results
+
+
+def export_line(export: Any) -> str:
+    """One line per export result, the same in ``runner build`` and ``runner export``."""
+    detail = f": {export.message}" if export.message else ""
+    return f"export {export.model} -> {export.destination}: {export.status}{detail}"
 
 
 def _write_artifacts(session: Session, result: BuildResult, seconds: float,

@@ -101,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="export the current versions of exported models")
     p.add_argument("--dry-run", action="store_true", help="print the plan of calls only")
     p.add_argument("--delete", action="store_true", help="remove what the exports created")
+    p.add_argument("--force", action="store_true",
+                   help="export again even if this version was already exported")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("debug", parents=[selecting], help="check the target step by step")
@@ -199,7 +201,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from runner.commands import run_export
 
-    return run_export(args.project_dir, _options(args), dry_run=args.dry_run, delete=args.delete)
+    return run_export(args.project_dir, _options(args), dry_run=args.dry_run, delete=args.delete,
+                      force=args.force)
 
 
 def _cmd_debug(args: argparse.Namespace) -> int:

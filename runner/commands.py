@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.artifacts import target_lock
-from runner.build import BuildOptions, Session, compile_session, load_target
+from runner.build import BuildOptions, Session, compile_session, export_line, load_target
 from runner.errors import ProjectError, RunnerError
 from runner.progress import Echo
 
@@ -41,15 +41,15 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
 
 
 def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
-               delete: bool = False, echo: Echo = print) -> int:
+               delete: bool = False, force: bool = False, echo: Echo = print) -> int:
     """Export the current versions of the exported models, without building."""
     project, target, adapter = load_target(root, options)
     with target_lock(project.root / "target" / "state", target):
         return _export(compile_session(project, target, adapter, options, echo), echo,
-                       dry_run=dry_run, delete=delete)
+                       dry_run=dry_run, delete=delete, force=force)
 
 
-def _export(session: Session, echo: Echo, *, dry_run: bool, delete: bool) -> int:
+def _export(session: Session, echo: Echo, *, dry_run: bool, delete: bool, force: bool) -> int:
     from destinations import BuiltDataset, ExportContext, run_exports
 
     specs = session.project.config.exports
@@ -68,10 +68,9 @@ def _export(session: Session, echo: Echo, *, dry_run: bool, delete: bool) -> int
                             state_dir=session.target_dir,
                             platform=getattr(adapter, "platform", None), echo=echo,
                             project_name=session.project.config.name)
-        results = run_exports(specs, datasets, ctx, dry_run=dry_run, delete=delete)
+        results = run_exports(specs, datasets, ctx, dry_run=dry_run, delete=delete, force=force)
     for result in results:
-        detail = f": {result.message}" if result.message else ""
-        echo(f"{result.model} -> {result.destination}: {result.status}{detail}")
+        echo(export_line(result))
         for call in result.plan if dry_run else []:
             echo(f"  {call}")
     return 1 if any(r.status == "error" for r in results) else 0

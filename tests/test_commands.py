@@ -97,13 +97,20 @@ def test_export_dry_run_then_export_on_the_local_target(project, capsys) -> None
     capsys.readouterr()
     assert run(project, "export", "--dry-run") == 0
     out = capsys.readouterr().out
-    assert out.startswith("training_set -> local: planned")
+    assert out.startswith("export training_set -> local: planned")
     assert not list((project.root / "target" / "exports").rglob("*.parquet"))
     assert run(project, "export") == 0
     (part,) = list((project.root / "target" / "exports" / "egress").rglob("*.gz.parquet"))
     assert sorted(pq.read_table(part).to_pylist(), key=lambda r: r["user_id"]) == [
         {"user_id": "u1", "total": 25.0}, {"user_id": "u2", "total": 30.0},
         {"user_id": "u3", "total": 20.0}]
+    capsys.readouterr()
+    assert run(project, "export") == 0
+    assert "up to date" in capsys.readouterr().out
+    assert run(project, "export", "--force") == 0
+    out = capsys.readouterr().out
+    assert out.count("export training_set -> local: success") == 1  # printed once
+    assert len(list((project.root / "target" / "exports" / "egress").rglob("*.gz.parquet"))) == 1
 
 
 def test_new_source_data_rebuilds_what_reads_it(project, capsys) -> None:
