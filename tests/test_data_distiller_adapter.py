@@ -196,6 +196,13 @@ def test_views_pointers_drops_and_reads(dd, emu):
     assert emu.requests_to(QUERIES, "POST")[-1].json["sql"] == "DROP VIEW IF EXISTS recent__01"
     assert "recent__01" not in dd.relations()
 
+    # Spark replaces a view whatever its new columns (here k dropped): so does the emulator
+    dd.materialize("CREATE TABLE base__02 AS SELECT 'c' AS v", model="base", physical="base__02")
+    dd.execute(dd.pointer_sql("base", "base__02"))
+    assert emu.requests_to(QUERIES, "POST")[-1].json["sql"] == (
+        "CREATE OR REPLACE VIEW base AS SELECT * FROM base__02")
+    assert dd.fetch_arrow("SELECT * FROM base").to_pydict() == {"v": ["c"]}
+
 
 def test_failed_query_names_model_and_every_error(dd, emu):
     with pytest.raises(RunError) as err:

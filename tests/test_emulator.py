@@ -296,6 +296,34 @@ def test_data_distiller_statement_semantics(emulator: Emulator, platform_client:
     assert platform_client.get(CATALOG) == {}
 
 
+def test_create_or_replace_view_takes_any_column_list_as_spark_does(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    assert run(platform_client, emulator, "CREATE TABLE t AS SELECT 1 AS a, 2 AS b, 3 AS c")["state"] == "SUCCESS"
+    assert run(platform_client, emulator, "CREATE OR REPLACE VIEW v AS SELECT a, b FROM t")["state"] == "SUCCESS"
+    # a view reading v survives a replacement PostgreSQL accepts as it is (a column added)
+    assert run(platform_client, emulator, "CREATE VIEW w AS SELECT b FROM v")["state"] == "SUCCESS"
+    assert run(platform_client, emulator, "CREATE OR REPLACE VIEW v AS SELECT a, b, c FROM t")["state"] == "SUCCESS"
+    assert emulator.read_table("w").to_pydict() == {"b": [2]}
+    assert run(platform_client, emulator, "DROP VIEW w")["state"] == "SUCCESS"
+    # reordered, renamed, dropped and retyped columns: PostgreSQL alone answers 42P16
+    for sql, columns in [("SELECT b, a FROM t", {"b": [2], "a": [1]}),
+                         ("SELECT c AS x FROM t", {"x": [3]}),
+                         ("SELECT 'text' AS x", {"x": ["text"]})]:
+        done = run(platform_client, emulator, f"CREATE OR REPLACE VIEW v AS {sql}")
+        assert (done["state"], done["errors"]) == ("SUCCESS", [])
+        assert emulator.read_table("v").to_pydict() == columns
+    # one transaction: a replacement that fails leaves the old view
+    failed = run(platform_client, emulator, "CREATE OR REPLACE VIEW v AS SELECT a FROM missing")
+    assert (failed["state"], failed["errors"]) == ("FAILED", [
+        {"code": "42P01", "message": 'relation "missing" does not exist'}])
+    assert emulator.read_table("v").to_pydict() == {"x": ["text"]}
+    # a table is not replaced by a view, as on Spark
+    clash = run(platform_client, emulator, "CREATE OR REPLACE VIEW t AS SELECT 1 AS z")
+    assert (clash["state"], clash["errors"]) == ("FAILED", [
+        {"code": "42809", "message": '"t" is not a view'}])
+    assert emulator.read_table("t").to_pydict() == {"a": [1], "b": [2], "c": [3]}
+
+
 def test_ctas_and_insert_parameters_and_templates(
         emulator: Emulator, platform_client: PlatformClient) -> None:
     done = run(platform_client, emulator, "SELECT 7 AS n",
@@ -455,6 +483,9 @@ def test_translate_strips_data_distiller_options() -> None:
                      "INSERT INTO x SELECT explode(array(2, 3))") == [
         Statement("CREATE TABLE x AS SELECT 1 AS a", "x", {"schema": "S", "rowvalidation": "false"}, None),
         Statement("INSERT INTO x SELECT UNNEST(ARRAY[2, 3])", None, {}, "x")]
+    assert translate("CREATE OR REPLACE VIEW v AS SELECT b, a FROM t") == [
+        Statement("CREATE OR REPLACE VIEW v AS SELECT b, a FROM t", None, {}, None,
+                  ("DROP VIEW IF EXISTS v", "CREATE VIEW v AS SELECT b, a FROM t"))]
 
 
 def test_serve_prints_url_and_credentials_and_cleans_up_on_interrupt() -> None:

@@ -58,7 +58,10 @@ def test_renders_ddl_in_postgres():
         "CREATE TABLE m__ab12 AS SELECT user_id, COUNT(*) AS n FROM events GROUP BY user_id")
     assert pg.create_view_sql("v__ab12", select("SELECT 1 AS x")) == (
         "CREATE VIEW v__ab12 AS SELECT 1 AS x")
-    assert pg.pointer_sql("m", "m__ab12") == "CREATE OR REPLACE VIEW m AS SELECT * FROM m__ab12"
+    assert pg.pointer_sql("m", "m__ab12") == (
+        "DROP VIEW IF EXISTS m; CREATE VIEW m AS SELECT * FROM m__ab12")
+    assert pg.pointer_sql("My Model", "My Model__ab12") == (
+        'DROP VIEW IF EXISTS "My Model"; CREATE VIEW "My Model" AS SELECT * FROM "My Model__ab12"')
     assert pg.drop_sql("m__ab12", "table") == "DROP TABLE IF EXISTS m__ab12"
     assert pg.drop_sql("m", "view") == "DROP VIEW IF EXISTS m"
 
@@ -106,6 +109,28 @@ def test_builds_reads_and_lists_in_its_schema(adapter, admin):
     adapter.execute(adapter.drop_sql("w__01", "view"))
     adapter.execute(adapter.drop_sql("w__01", "view"))  # IF EXISTS: a second drop is fine
     assert adapter.relations() == {"m__01": "table", "m": "view"}
+
+
+def test_pointer_moves_to_any_column_list_atomically(adapter, admin):
+    adapter.execute("CREATE TABLE m__01 AS SELECT 1 AS a, 2 AS b, 3 AS c")
+    adapter.execute("CREATE TABLE m__02 AS SELECT 'y' AS c, 1 AS a")  # reordered, b dropped, c retyped
+    adapter.execute(adapter.pointer_sql("m", "m__01"))
+    adapter.execute(adapter.pointer_sql("m", "m__02"))
+    assert adapter.fetch_arrow("SELECT * FROM m").to_pydict() == {"c": ["y"], "a": [1]}
+    adapter.execute(adapter.pointer_sql("m", "m__01"))  # and back
+    assert adapter.fetch_arrow("SELECT * FROM m").to_pydict() == {"a": [1], "b": [2], "c": [3]}
+    # one transaction: a CREATE that fails leaves the old pointer in place
+    with pytest.raises(RunError) as err:
+        adapter.execute(adapter.pointer_sql("m", "m__missing"))
+    assert str(err.value) == ('target \'pg\': relation "m__missing" does not exist '
+                              "(SQLSTATE 42P01)")
+    assert adapter.fetch("SELECT * FROM m") == [(1, 2, 3)]
+    # safe to repeat: sent again after the server dropped the connection
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (adapter.fetch("SELECT pg_backend_pid()")[0][0],))
+    adapter.execute(adapter.pointer_sql("m", "m__02"))
+    assert adapter.fetch("SELECT * FROM m") == [("y", 1)]
+    assert adapter.relations() == {"m__01": "table", "m__02": "table", "m": "view"}
 
 
 def test_sql_error_names_target_model_and_sqlstate(adapter):
@@ -181,9 +206,10 @@ def test_ctas_cut_by_a_dropped_connection_is_redone_once(adapter, admin, monkeyp
     run = adapter.sessions.run
     monkeypatch.setattr(adapter.sessions, "run",
                         lambda sql, **kw: sent.append(sql) or run(sql, **kw))
+    tag = f"kill-me-ctas-{adapter.schema}"  # unique: other test runs may share the server
     sql = ("CREATE TABLE slow__01 AS SELECT i FROM generate_series(1, 4) AS g(i), "
-           "(SELECT pg_sleep(1)) AS pause  -- kill-me-ctas")
-    killer = _terminate_when_running(admin, "kill-me-ctas")
+           f"(SELECT pg_sleep(1)) AS pause  -- {tag}")
+    killer = _terminate_when_running(admin, tag)
     result = adapter.materialize(sql, model="slow", physical="slow__01")
     killer.join()
     assert result.rows == 4
@@ -194,9 +220,10 @@ def test_ctas_cut_by_a_dropped_connection_is_redone_once(adapter, admin, monkeyp
 
 def test_insert_cut_by_a_dropped_connection_is_not_repeated(adapter, admin):
     adapter.execute("CREATE TABLE t (i int)")
-    killer = _terminate_when_running(admin, "kill-me-insert")
+    tag = f"kill-me-insert-{adapter.schema}"
+    killer = _terminate_when_running(admin, tag)
     with pytest.raises(RunError) as err:
-        adapter.execute("INSERT INTO t SELECT 1 FROM (SELECT pg_sleep(1)) AS p  -- kill-me-insert")
+        adapter.execute(f"INSERT INTO t SELECT 1 FROM (SELECT pg_sleep(1)) AS p  -- {tag}")
     killer.join()
     message = str(err.value)  # libpq reports the kill in one of two ways
     assert message in ("target 'pg': server closed the connection unexpectedly",
@@ -211,6 +238,11 @@ def test_insert_cut_by_a_dropped_connection_is_not_repeated(adapter, admin):
     ("CREATE OR REPLACE VIEW v AS WITH c AS (SELECT * FROM s.b) SELECT * FROM c, d",
      "create_view", True, "v", ("d", "s.b")),
     ("DROP VIEW IF EXISTS v", "drop", True, "v", ()),
+    ("DROP VIEW IF EXISTS m; CREATE VIEW m AS SELECT * FROM m__1", "create_view", True, "m",
+     ("m__1",)),
+    ("DROP VIEW IF EXISTS x; CREATE VIEW m AS SELECT 1", "create_view", False, "m", ()),
+    ("DROP VIEW m; CREATE VIEW m AS SELECT 1", "create_view", False, "m", ()),
+    ("CREATE TABLE a AS SELECT 1; DROP VIEW IF EXISTS v", "drop", False, "v", ()),
     ("DROP TABLE t", "drop", False, "t", ()),
     ("INSERT INTO t SELECT * FROM u", "insert", False, "t", ("u",)),
     ("SELECT count(*) FROM T", "select", True, None, ("t",)),

@@ -54,11 +54,33 @@ class StatementInfo:
 
 
 def statement_info(sql: str, dialect: str) -> StatementInfo:
-    """Classify ``sql`` with sqlglot; anything unparsable is ``other`` and not idempotent."""
+    """Classify ``sql`` with sqlglot; anything unparsable is ``other`` and not idempotent.
+
+    A string of several statements (PostgreSQL runs it as one implicit transaction) is described
+    by its last one, and is idempotent when each statement is: a plain ``CREATE`` counts as
+    idempotent after a ``DROP … IF EXISTS`` of the same relation earlier in the string.
+
+    >>> statement_info("DROP VIEW IF EXISTS m; CREATE VIEW m AS SELECT * FROM m__1", "postgres")
+    StatementInfo(kind='create_view', idempotent=True, target='m', sources=('m__1',))
+    """
     try:
-        tree = sqlglot.parse_one(sql, read=dialect)
+        trees = [tree for tree in sqlglot.parse(sql, read=dialect) if tree is not None]
     except sqlglot.errors.ParseError:
         return StatementInfo("other", False)
+    if not trees:
+        return StatementInfo("other", False)
+    dropped: set[str] = set()
+    idempotent = True
+    for tree in trees:
+        info = _one_statement_info(tree)
+        replaces = info.kind.startswith("create_") and info.target in dropped
+        idempotent = idempotent and (info.idempotent or replaces)
+        if info.kind == "drop" and info.idempotent and info.target:
+            dropped.add(info.target)
+    return StatementInfo(info.kind, idempotent, info.target, info.sources)
+
+
+def _one_statement_info(tree: exp.Expression) -> StatementInfo:
     target_table = tree.this if isinstance(tree, (exp.Create, exp.Insert)) else None
     if isinstance(tree, exp.Drop):
         tables = tree.args.get("tables") or [tree.this]

@@ -9,6 +9,12 @@ connection (:class:`~runner.adapters.pg_common.PgSessions`); a connection the se
 reopened once for statements that are safe to repeat, and a ``CREATE TABLE … AS`` that died with
 its connection is run again after dropping whatever it left behind.
 
+PostgreSQL's ``CREATE OR REPLACE VIEW`` only accepts a new column list that extends the old one,
+so a pointer is moved by dropping and recreating the view in one multi-statement string, which
+the server runs as one implicit transaction: readers see the old version or the new one, and a
+failed ``CREATE`` leaves the old pointer in place. (A view of the user's own that reads a
+pointer makes the ``DROP`` fail with SQLSTATE 2BP01; the runner's own views read versions.)
+
     targets:
       pg:
         type: postgres
@@ -81,6 +87,15 @@ class PostgresAdapter(Adapter):
                                "postgresql:// URL", "project.yml") from None
         if config.get("schema") is not None:
             expect(config["schema"], str, f"{keypath}.schema", "a schema name")
+
+    # -- rendering (pure) --------------------------------------------------------------------
+    def pointer_sql(self, name: str, physical: str) -> str:
+        """``DROP VIEW IF EXISTS name; CREATE VIEW name AS SELECT * FROM physical``.
+
+        One string, so one transaction; safe to repeat after a dropped connection.
+        """
+        select = exp.select("*").from_(exp.to_table(physical))
+        return f"{self.drop_sql(name, 'view')}; {self.create_view_sql(name, select)}"
 
     # -- connections -----------------------------------------------------------------------
     def _secrets(self) -> list[str | None]:

@@ -14,6 +14,9 @@
   (see :mod:`runner.emulator.catalog`). A plain CTAS on an existing table fails as on Platform.
   ``ctasParameters`` / ``insertIntoParameters`` wrap the SQL in ``CREATE TABLE <datasetName> AS``
   / ``INSERT INTO <datasetName>``; ``queryParameters`` replace ``$name`` placeholders.
+  ``CREATE OR REPLACE VIEW`` replaces the view whatever its new columns, as Spark does:
+  PostgreSQL refuses a column list that does not extend the old one (42P16), so then the view
+  is dropped and created again in the query's transaction.
 - ``GET /queries/{id}``, ``GET /queries`` (newest first, ``limit``/``start``).
 - ``PATCH /queries/{id}`` ``{"op": "cancel"}`` answers 202 and the query ends in state
   ``CANCELLED`` (the contract leaves the name open, KILLED or CANCELLED; this emulator picks
@@ -72,13 +75,15 @@ class Statement(NamedTuple):
     creates: str | None       # the table a CTAS creates
     options: dict[str, str]   # the CTAS's Data Distiller WITH options
     writes: str | None        # the table an INSERT writes
+    replace_view: tuple[str, ...] = ()  # for CREATE OR REPLACE VIEW: DROP and CREATE, in case
+                                        # PostgreSQL refuses the new column list
 
 
 def translate(text: str) -> list[Statement]:
     """Spark SQL statements -> :class:`Statement` each, Data Distiller options stripped.
 
     >>> translate("CREATE TABLE t WITH (label='PROFILE') AS SELECT 1 AS a")
-    [Statement(sql='CREATE TABLE t AS SELECT 1 AS a', creates='t', options={'label': 'PROFILE'}, writes=None)]
+    [Statement(sql='CREATE TABLE t AS SELECT 1 AS a', creates='t', options={'label': 'PROFILE'}, writes=None, replace_view=())]
     """
     try:
         parsed = [s for s in sqlglot.parse(text, read="spark") if s is not None]
@@ -101,11 +106,20 @@ def translate(text: str) -> list[Statement]:
                 props.pop()
         elif isinstance(statement, exp.Insert):
             writes = statement.this.find(exp.Table).name.lower()
+        replace_view: list[exp.Expression] = []
+        if (isinstance(statement, exp.Create) and statement.kind == "VIEW"
+                and statement.args.get("replace")):
+            create = statement.copy()
+            create.set("replace", False)
+            drop = exp.Drop(tables=[statement.this.copy()], kind="VIEW", exists=True)
+            replace_view = [drop, create]
         try:
             pg = statement.sql(dialect="postgres", unsupported_level=ErrorLevel.RAISE)
+            fallback = tuple(s.sql(dialect="postgres", unsupported_level=ErrorLevel.RAISE)
+                             for s in replace_view)
         except SqlglotError as exc:
             raise SqlFailure("0A000", f"Unsupported: {str(exc).splitlines()[0]}") from None
-        out.append(Statement(pg, creates, options, writes))
+        out.append(Statement(pg, creates, options, writes, fallback))
     return out
 
 
@@ -201,7 +215,10 @@ class Queries:
                     if statement.creates:
                         cat.expect(statement.creates, description=description,
                                    options=statement.options)
-                    cur.execute(statement.sql)
+                    if statement.replace_view:
+                        _replace_view(cur, statement)
+                    else:
+                        cur.execute(statement.sql)
                     rows = max(cur.rowcount, 0)
         except psycopg2.Error as exc:
             message = (exc.pgerror or str(exc)).strip().splitlines()[0]
@@ -233,6 +250,24 @@ class Queries:
             self.cancel(query_id)
         for thread in list(self._threads):
             thread.join(timeout=10)
+
+
+def _replace_view(cur: psycopg2.extensions.cursor, statement: Statement) -> None:
+    """``CREATE OR REPLACE VIEW`` with Spark's meaning: the old view's columns do not matter.
+
+    PostgreSQL's own statement is tried first (it keeps views that read this one working); when
+    it refuses the column list, the view is dropped and created in the same transaction.
+    """
+    cur.execute("SAVEPOINT replace_view")
+    try:
+        cur.execute(statement.sql)
+    except psycopg2.Error as exc:
+        if exc.pgcode != "42P16":  # invalid_table_definition: cannot drop/rename view columns
+            raise
+        cur.execute("ROLLBACK TO SAVEPOINT replace_view")
+        for sql in statement.replace_view:
+            cur.execute(sql)
+    cur.execute("RELEASE SAVEPOINT replace_view")
 
 
 def queries(emu: Emulator) -> Queries:
