@@ -104,7 +104,8 @@ def compile_session(project: Project, target: str, adapter: Adapter, options: Bu
 
     Compiling for a local engine (DuckDB, PostgreSQL) connects to it: on DuckDB the sources it
     lacks are created first (synthetic data or file views), and the sources' column types are
-    read so the dialect layer can keep Spark's exact values. Data Distiller needs neither.
+    read so the dialect layer can keep Spark's exact values. On every engine the sources' data
+    versions are read where known (new data, new fingerprints).
     """
     chosen = select(options.select, options.exclude, project.dag, project.models)
     selected = [n for n in project.order(chosen)
@@ -114,15 +115,15 @@ def compile_session(project: Project, target: str, adapter: Adapter, options: Bu
         for name in selected:
             state.bump_generation(name)
     try:
-        types, versions = {}, {}
+        types = {}
+        used = sorted({p[len(SOURCE_PREFIX):] for n in project.models
+                       for p in project.dag.parents(n) if p.startswith(SOURCE_PREFIX)})
         if adapter.dialect != "spark":  # Data Distiller runs the models as written
             adapter.open()
-            used = sorted({p[len(SOURCE_PREFIX):] for n in project.models
-                           for p in project.dag.parents(n) if p.startswith(SOURCE_PREFIX)})
             prepare_local_sources(project.config, adapter, used, echo)
             types = {project.config.sources[s].identifier: adapter.column_types(
                 project.config.sources[s].identifier) for s in used}
-            versions = source_versions(project.config, adapter, used)
+        versions = source_versions(project.config, adapter, used)
         compiled = compile_project(project, adapter, state, types,
                                    set(chosen) if options.select or options.exclude else None,
                                    source_versions=versions)

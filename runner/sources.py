@@ -52,20 +52,27 @@ def source_versions(config: ProjectConfig, adapter: Adapter, names: Iterable[str
 
     A file source's version is its size and modification time (its view reads the file
     lazily, so tables built from it must rebuild when it changes); a synthetic source's is the
-    generator options it was last generated with, recorded when the runner wrote it. A model's
+    generator options it was last generated with, recorded when the runner wrote it; otherwise
+    the engine's own (``Adapter.data_versions``: Catalog's ``updated`` on Data Distiller). A model's
     fingerprint includes the versions of the sources it reads, so new data means a new build.
     """
     versions: dict[str, str] = {}
     recorded = _recorded_versions(adapter)
+    ask: dict[str, str] = {}
     for name in sorted(set(names)):
         source = config.sources[name]
-        if source.path:
+        if source.path and adapter.type == "duckdb":
             files = sorted((config.root).glob(source.path)) if any(
                 ch in source.path for ch in "*?[") else [config.root / source.path]
             stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
             versions[name] = f"file {stats}"
         elif source.identifier.lower() in recorded:
             versions[name] = recorded[source.identifier.lower()]
+        else:
+            ask[source.identifier] = name
+    if ask:  # engines that keep a version of their data (Data Distiller: Catalog)
+        for identifier, version in adapter.data_versions(sorted(ask)).items():
+            versions[ask[identifier]] = version
     return versions
 
 

@@ -136,3 +136,21 @@ def test_runner_emulate_command_serves_the_walkthrough(tmp_path: Path) -> None:
             assert cur.fetchone() == (0,)
     finally:
         conn.close()
+
+
+def test_a_new_batch_in_a_source_rebuilds_what_reads_it(emulator: Emulator, demo: Path) -> None:
+    from runner.emulator.catalog import catalog
+
+    lines: list[str] = []
+    assert build(demo, BuildOptions(exports=False), echo=lines.append).ok
+    emulator.run_sql("INSERT INTO web_events VALUES "
+                     "('c001', 'purchase', TIMESTAMP '2026-05-01 10:00:00', 49.0)")
+    catalog(emulator).touch("web_events")  # a new batch landed: Catalog's `updated` moves
+    again = build(demo, BuildOptions(exports=False), echo=lines.append)
+    statuses = {r.name: r.status for r in again.results}
+    assert statuses == {"stg_customers": "noop", "stg_events": "success", "event_counts": "success",
+                        "labels": "success", "purchases": "success", "recency": "success",
+                        "training_set": "success"}
+    assert _engine_rows(emulator, "SELECT purchases FROM training_set WHERE user_id = 'c001'") == [
+        (_engine_rows(emulator, "SELECT count(*) FROM web_events WHERE user_id = 'c001' AND "
+                                "event_type = 'purchase' AND ts < '2026-05-31'")[0][0],)]

@@ -97,7 +97,8 @@ class Adapter(ABC):
         return create.sql(dialect=self.dialect)
 
     def pointer_sql(self, name: str, physical: str) -> str:
-        """``CREATE OR REPLACE VIEW name AS SELECT * FROM physical``: move a model's pointer."""
+        """Move a model's pointer: ``CREATE OR REPLACE VIEW name AS SELECT * FROM physical``
+        (an engine whose views cannot change columns that way overrides this)."""
         select = exp.select("*").from_(exp.to_table(physical))
         create = exp.Create(this=exp.to_table(name), kind="VIEW", expression=select, replace=True)
         return create.sql(dialect=self.dialect)
@@ -160,6 +161,11 @@ class Adapter(ABC):
             except Exception:  # noqa: BLE001 - an engine-specific type: treat as unknown
                 continue
         return types
+
+    def data_versions(self, tables: list[str]) -> dict[str, str]:
+        """A version of each table's data where the engine keeps one (new data, new version),
+        so models reading a source rebuild when it changes; tables without one are left out."""
+        return {}
 
     def known_functions(self) -> set[str] | None:
         """Lower-cased names of the functions the engine has, so a model calling one it lacks

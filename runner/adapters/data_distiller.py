@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 QUERY = "/data/foundation/query"
 CONNECTION_PARAMETERS = f"{QUERY}/connection_parameters"
 QUERIES = f"{QUERY}/queries"
+PQS_TABLE_TAG = "adobe/pqs/table"
 DATASETS = "/data/foundation/catalog/dataSets"
 RUNNING_STATES = frozenset({"SUBMITTED", "IN_PROGRESS"})
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -370,6 +371,24 @@ class DataDistillerAdapter(Adapter):
             raise RunError(f"{self._where(context)}: Catalog has {len(ids)} datasets named "
                            f"'{table}' ({', '.join(ids) or 'none'}); expected exactly one")
         return ids[0]
+
+    def data_versions(self, tables: list[str]) -> dict[str, str]:
+        """Catalog's ``updated`` time of each table's dataset (§4): a new batch changes it.
+
+        The dataset is the one whose query table (``tags["adobe/pqs/table"]``, §3.2) is the
+        table, looked up by name; a table whose dataset has another display name gets no
+        version (use --full-refresh for it).
+        """
+        versions: dict[str, str] = {}
+        for table in tables:
+            found = self.platform.get(DATASETS, params={
+                "name": table, "properties": "name,tags,updated"}) or {}
+            matches = [record for record in found.values() if isinstance(record, dict)
+                       and str((record.get("tags") or {}).get(PQS_TABLE_TAG, [record.get("name")])
+                               [0]).lower() == table.lower()]
+            if len(matches) == 1 and matches[0].get("updated") is not None:
+                versions[table] = f"catalog updated {matches[0]['updated']}"
+        return versions
 
     # -- interactive queries ---------------------------------------------------------------
     def _read_key(self, sql: str) -> str:
