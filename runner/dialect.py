@@ -219,7 +219,12 @@ def tpl(sql: str, **parts: exp.Expression) -> exp.Expression:
         else:
             return node
         part = parts.get(name.lstrip("_"))
-        return part.copy() if part is not None and name.startswith("_") else node
+        if part is None or not name.startswith("_"):
+            return node
+        if isinstance(part, (exp.Binary, exp.Unary)) and not isinstance(part, exp.Paren) \
+                and isinstance(node.parent, (exp.Binary, exp.Unary)):
+            return exp.Paren(this=part.copy())  # keep the operand's precedence
+        return part.copy()
 
     return _parsed(sql).copy().transform(put, copy=False)
 

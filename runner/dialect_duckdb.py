@@ -140,6 +140,18 @@ def day_or_month_name(node: exp.Dayname | exp.Monthname) -> exp.Expression:
     return tpl(f"STRFTIME(CAST(_a AS DATE), '{pattern}')", a=node.this)
 
 
+_WEEKDAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+
+
+def next_day(node: exp.NextDay) -> exp.Expression:
+    """next_day(d, name): the first such day after d; the name is 'MO', 'MON' or 'MONDAY'
+    (any case), and anything else gives NULL (sqlglot matches any prefix)."""
+    whens = " ".join(f"WHEN UPPER(_w) IN ('{day[:2]}', '{day[:3]}', '{day}') THEN {number}"
+                     for number, day in enumerate(_WEEKDAYS, 1))
+    return tpl("TRY_CAST(_d AS DATE) + CAST((_n - ISODOW(TRY_CAST(_d AS DATE)) + 6) % 7 + 1 AS INTEGER)",
+               d=node.this, n=tpl(f"CASE {whens} END", w=node.expression))
+
+
 def dayofweek(node: exp.DayOfWeek) -> exp.Expression:
     """Spark counts Sunday = 1 .. Saturday = 7; DuckDB Sunday = 0."""
     return tpl("DAYOFWEEK(_a) + 1", a=node.this)
@@ -178,21 +190,116 @@ def unix_timestamp(node: exp.StrToUnix) -> exp.Expression:
         return tpl("CAST(FLOOR(EPOCH(CURRENT_TIMESTAMP)) AS BIGINT)")
     check_time_format(node)
     pattern = exp.Literal.string(time_format(node) if fmt is not None else "%Y-%m-%d %H:%M:%S")
+    text = strict_pattern(node, tpl("TRY_STRPTIME(CAST(_a AS VARCHAR), _b)", a=value, b=pattern),
+                          None if fmt is not None else "yyyy-MM-dd HH:mm:ss")
     if kind(value) in ("timestamp", "date"):
         parsed = tpl("CAST(_a AS TIMESTAMP)", a=value)
     elif kind(value) == "string":
-        parsed = tpl("TRY_STRPTIME(_a, _b)", a=value, b=pattern)
-    else:  # either: a timestamp never parses as its text with fractions, so try the cast second
-        parsed = tpl("COALESCE(TRY_STRPTIME(CAST(_a AS VARCHAR), _b), TRY_CAST(_a AS TIMESTAMP))",
-                     a=value, b=pattern)
+        parsed = text
+    else:  # either, told apart when it runs
+        parsed = tpl("CASE WHEN TYPEOF(_a) = 'VARCHAR' THEN _t ELSE TRY_CAST(_a AS TIMESTAMP) END",
+                     a=value, t=text)
     return tpl("CAST(FLOOR(EPOCH(_a)) AS BIGINT)", a=parsed)
 
 
 def safe_strptime(node: exp.StrToTime) -> exp.Expression:
-    """to_timestamp/to_date with a pattern give NULL for text that does not parse."""
-    check_time_format(node)
+    """to_timestamp with a pattern gives NULL for text that does not parse."""
     node.set("safe", True)
-    return node
+    return parse_text(check_time_format(node), "TIMESTAMP")
+
+
+def to_date(node: exp.TsOrDsToDate) -> exp.Expression:
+    """to_date with a pattern: NULL for text that does not match it exactly; without one,
+    a cast (which reads '2024' and '2024-05' too)."""
+    if node.args.get("format") is None and kind(node.this) == "string":
+        return text_to_date(node.this, node)
+    return parse_text(check_time_format(node), "DATE")
+
+
+_PARTIAL_DATE = """
+CASE WHEN REGEXP_FULL_MATCH(TRIM(CAST(_a AS VARCHAR)), '[0-9]{4}(-[0-9]{1,2})?')
+     THEN TRY_CAST(TRIM(CAST(_a AS VARCHAR))
+                   || CASE WHEN LENGTH(TRIM(CAST(_a AS VARCHAR))) = 4 THEN '-01-01' ELSE '-01' END AS DATE)
+     ELSE TRY_CAST(_a AS DATE) END
+"""
+
+
+def text_to_date(value: exp.Expression, cast: exp.Expression | None = None) -> exp.Expression:
+    """Text cast to DATE: Spark also reads a year ('2024') and a month ('2024-05') as their
+    first day; DuckDB gives NULL. ``cast`` (the plain cast) is kept for a literal that is
+    neither."""
+    if cast is not None and isinstance(value, exp.Literal) \
+            and not re.fullmatch(r"\s*\d{4}(-\d{1,2})?\s*", value.name):
+        return cast
+    return tpl(_PARTIAL_DATE, a=value)
+
+
+def add_months(node: exp.AddMonths) -> exp.Expression:
+    """add_months returns a DATE, also for text or a TIMESTAMP (DuckDB: a TIMESTAMP)."""
+    return tpl("CAST(_d + TO_MONTHS(CAST(_n AS INTEGER)) AS DATE)",
+               d=text_to_date(node.this) if kind(node.this) == "string"
+               else tpl("TRY_CAST(_a AS DATE)", a=node.this), n=node.expression)
+
+
+def parse_text(node: exp.Expression, to: str) -> exp.Expression:
+    """to_date/to_timestamp(x, pattern): text is parsed strictly (``strict_pattern``); a DATE
+    or TIMESTAMP is only cast, as Spark ignores the pattern for it (DuckDB's strptime fails)."""
+    value = node.this
+    if node.args.get("format") is None:
+        return node
+    if kind(value) in ("date", "timestamp"):
+        return tpl(f"TRY_CAST(_a AS {to})", a=value)
+    if kind(value) == "string":
+        return strict_pattern(node)
+    text = node.copy()
+    text.set("this", tpl("CAST(_a AS VARCHAR)", a=value))
+    return tpl(f"CASE WHEN TYPEOF(_a) = 'VARCHAR' THEN _p ELSE TRY_CAST(_a AS {to}) END",
+               a=value, p=strict_pattern(text))
+
+
+_PATTERN_FIELDS = {"y": {2: "[0-9]{2}", 4: "[0-9]{4}"}, "S": {n: f"[0-9]{{1,{n}}}" for n in range(1, 10)},
+                   "E": {3: "[A-Za-z]{3}", 4: "[A-Za-z]+"}, "a": {1: "[AaPp][Mm]"},
+                   **{letter: {1: "[0-9]{1,2}", 2: "[0-9]{2}"} for letter in "dHhms"},
+                   "M": {1: "[0-9]{1,2}", 2: "[0-9]{2}", 3: "[A-Za-z]{3}", 4: "[A-Za-z]+"}}
+
+
+def pattern_regex(pattern: str) -> str | None:
+    """A regular expression for the text a Spark date pattern parses: Spark reads 'MM' as
+    exactly two digits and rejects surrounding text, where DuckDB's strptime takes '1' for
+    %m and ignores a leading blank. None for a pattern with other letters."""
+    parts = []
+    pattern = pattern.replace("%g", "SSS")  # check_time_format's milliseconds
+    for run in re.finditer(r"([A-Za-z])\1*|[^A-Za-z]", pattern):
+        text = run.group(0)
+        if not text[0].isalpha():
+            parts.append(re.escape(text))
+            continue
+        field = _PATTERN_FIELDS.get(text[0], {}).get(len(text))
+        if field is None:
+            return None
+        parts.append(field)
+    return "".join(parts)
+
+
+def strict_pattern(node: exp.Expression, parsed: exp.Expression | None = None,
+                   pattern: str | None = None) -> exp.Expression:
+    """``parsed`` (default ``node``: a parse of ``node.this`` with its date pattern), NULL
+    unless the text matches the pattern as strictly as Spark's parser does. A DATE or
+    TIMESTAMP is not parsed, so not checked; a pattern with other letters is refused."""
+    parsed, value = node if parsed is None else parsed, node.this
+    if pattern is None and node.args.get("format") is not None:
+        pattern = time_format(node, "spark")
+    if pattern is None or kind(value) in ("date", "timestamp"):
+        return parsed
+    regex = pattern_regex(pattern)
+    if regex is None:
+        raise refuse(node, f"parsing text with the date pattern '{pattern}' is not as strict on "
+                           "the local engine as on Spark; use the letters yyyy yy MM M dd d HH H "
+                           "hh h mm m ss s SSS E MMM a")
+    check = "REGEXP_FULL_MATCH(CAST(_v AS VARCHAR), _r)"
+    if kind(value) is None:
+        check = f"TYPEOF(_v) <> 'VARCHAR' OR {check}"
+    return tpl(f"CASE WHEN {check} THEN _n END", v=value, r=exp.Literal.string(regex), n=parsed)
 
 
 def time_format(node: exp.Expression, dialect: str = "duckdb") -> str:
@@ -243,6 +350,8 @@ def cast(node: exp.Cast) -> exp.Expression:
         return exp.cast(tpl("EPOCH(_a)", a=node.this), node.to)
     if node.to.is_type(T.TIMESTAMP):
         return timestamp_cast(node)
+    if node.to.is_type(T.DATE) and source == "string":
+        return text_to_date(node.this, node)
     return integral_cast(node) if node.to.is_type(*INT_PRECISION) else node
 
 
@@ -300,6 +409,14 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "FORMAT_NUMBER": txt.format_number,
     "ARRAY_UNION": txt.array_union,
     "FORALL": txt.forall,
+    "ARRAYS_OVERLAP": txt.arrays_overlap,
+    "CARDINALITY": txt.cardinality,
+    "LOG1P": num.log1p,
+}
+_NO_EQUIVALENT = {
+    "CRC32": "compare md5() or sha2() digests instead",
+    "CONV": "keep numbers in base 10, or use hex()/bin() of a BIGINT, which the local engine has",
+    "HYPOT": "write sqrt(a * a + b * b)",
 }
 
 
@@ -312,8 +429,21 @@ def anonymous(node: exp.Anonymous) -> exp.Expression:
         raise refuse(node, f"`{name.lower()}` is Spark's own hash function and gives other values "
                            "on the local engine; for buckets or samples use a stable hash such "
                            "as md5() or sha2()")
+    if name in _NO_EQUIVALENT:
+        raise refuse(node, f"`{name.lower()}` has no exact equivalent on the local engine; "
+                           f"{_NO_EQUIVALENT[name]}")
     rule = _FUNCTIONS.get(name)
     return rule(node.expressions) if rule is not None else node
+
+
+def date_from_unix_date(node: exp.DateFromUnixDate) -> exp.Expression:
+    """date_from_unix_date(n) is a DATE (sqlglot's translation adds an INTERVAL: a TIMESTAMP)."""
+    return tpl("DATE '1970-01-01' + CAST(_a AS INTEGER)", a=node.this)
+
+
+def unix_seconds(node: exp.UnixSeconds) -> exp.Expression:
+    """unix_seconds drops the fraction (DuckDB's cast of the epoch rounds it)."""
+    return tpl("CAST(FLOOR(EPOCH(_a)) AS BIGINT)", a=node.this)
 
 
 def nanvl(node: exp.Nanvl) -> exp.Expression:
@@ -329,23 +459,31 @@ REWRITES: dict[type, Rule] = {
     exp.MonthsBetween: months_between, exp.DateTrunc: trunc, exp.TimestampTrunc: date_trunc,
     exp.AtTimeZone: from_utc_timestamp, exp.DayOfWeek: dayofweek, exp.Extract: extract,
     exp.TimestampDiff: timestamp_diff, exp.DateDiff: timestamp_diff,
-    exp.Dayname: day_or_month_name, exp.Monthname: day_or_month_name,
+    exp.Dayname: day_or_month_name, exp.Monthname: day_or_month_name, exp.NextDay: next_day,
     exp.StrToUnix: unix_timestamp, exp.StrToTime: safe_strptime,
     exp.TimeToStr: check_time_format, exp.UnixToStr: check_time_format,
-    exp.TsOrDsToDate: check_time_format,
+    exp.TsOrDsToDate: to_date, exp.DateFromUnixDate: date_from_unix_date,
+    exp.UnixSeconds: unix_seconds, exp.AddMonths: add_months,
     # text and collections
     exp.Concat: txt.concat, exp.DPipe: txt.concat, exp.Substring: txt.substring,
     exp.SubstringIndex: txt.substring_index, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,
     exp.Reverse: txt.reverse, exp.Like: txt.like_escape, exp.ILike: txt.like_escape,
     exp.RegexpReplace: txt.regexp_replace, exp.Replace: txt.replace,
+    exp.StrPosition: txt.locate,
     exp.ArraySize: txt.size, exp.ArrayDistinct: txt.array_distinct,
+    exp.ArrayContains: txt.array_contains, exp.ArrayRemove: txt.array_remove,
+    exp.Flatten: txt.flatten, exp.Lambda: txt.lambda_index, exp.ArraysZip: txt.arrays_zip,
+    exp.GenerateSeries: txt.sequence, exp.Left: txt.left_right, exp.Right: txt.left_right,
+    exp.Chr: txt.chr_, exp.RegexpInstr: txt.regexp_instr,
     exp.ArrayAgg: txt.collect_empty, exp.ArrayUniqueAgg: txt.collect_empty,
     exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,
     exp.Lateral: txt.explode_map, exp.Exists: txt.exists, exp.Column: txt.struct_star,
     # numbers, aggregates and windows
     exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Nanvl: nanvl, exp.Sign: num.sign,
+    exp.Round: num.round_half_up, exp.Ln: num.ln, exp.Log: num.log, exp.Factorial: num.factorial,
+    exp.ApproxDistinct: num.approx_count_distinct,
     exp.Randn: num.randn,
-    exp.Div: num.result_type, exp.Ceil: num.result_type, exp.Floor: num.result_type,
+    exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: num.result_type, exp.Floor: num.result_type,
     exp.Sum: num.result_type, exp.Avg: num.result_type, exp.CountIf: num.count_if,
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis,
     exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,

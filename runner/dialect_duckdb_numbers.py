@@ -6,9 +6,11 @@ Same conventions as ``runner.dialect_duckdb``.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from sqlglot import exp
 
-from runner.dialect import cast_result, over_window, refuse, spark_type, tpl
+from runner.dialect import cast_result, kind, over_window, refuse, spark_type, tpl
 
 
 # -- arithmetic -------------------------------------------------------------------------------
@@ -42,13 +44,97 @@ def randn(node: exp.Randn) -> exp.Expression:
 
 
 def bround(args: list[exp.Expression]) -> exp.Expression:
-    """bround rounds HALF_EVEN."""
-    return tpl("ROUND_EVEN(_a, _d)", a=args[0], d=args[1] if len(args) > 1 else exp.Literal.number(0))
+    """bround rounds HALF_EVEN (a DOUBLE as its decimal text, like round)."""
+    digits = args[1] if len(args) > 1 else exp.Literal.number(0)
+    return round_decimal_text(lambda x: tpl("ROUND_EVEN(_a, _d)", a=x, d=digits), args[0], digits)
+
+
+def round_half_up(node: exp.Round) -> exp.Expression:
+    """round of a DOUBLE rounds its decimal text (Java's BigDecimal of Double.toString), so
+    round(0.285D, 2) is 0.29; DuckDB rounds the binary value 0.28499999999999998 to 0.28."""
+    digits = node.args.get("decimals") or exp.Literal.number(0)
+    return round_decimal_text(lambda x: exp.Round(this=x, decimals=digits.copy()), node.this, digits)
+
+
+def round_decimal_text(make: Callable[[exp.Expression], exp.Expression], value: exp.Expression,
+                       digits: exp.Expression) -> exp.Expression:
+    """``make(value)`` (DuckDB's rounding of ``value`` to ``digits``), except that a DOUBLE whose
+    shortest text is a tie at that digit ('0.285' to 2) is rounded as that decimal text;
+    elsewhere the binary and the decimal rounding agree. A computed number of digits on a
+    DOUBLE is refused."""
+    rounded = make(value)
+    if kind(value) != "float":
+        return rounded
+    if not (isinstance(digits, exp.Literal) and digits.is_int) \
+            and not (isinstance(digits, exp.Neg) and isinstance(digits.this, exp.Literal)):
+        raise refuse(value.parent, "rounding a DOUBLE to a computed number of digits is not "
+                                   "supported on the local engine; write the digits as a literal")
+    places = int(digits.sql("spark"))
+    if places < 0:  # ties at negative places are whole numbers, exact in binary
+        return rounded
+    text = tpl("CAST(_x AS VARCHAR)", x=value)
+    tie = f"-?[0-9]+[.][0-9]{{{places}}}5"
+    exact = make(tpl(f"CAST(_t AS DECIMAL(38, {places + 1}))", t=text))
+    return tpl(f"CASE WHEN REGEXP_FULL_MATCH(_t, '{tie}') THEN CAST(_e AS DOUBLE) ELSE _r END",
+               t=text, e=exact, r=rounded)
+
+
+def ln(node: exp.Ln) -> exp.Expression:
+    """ln (log) is NULL for x <= 0 in Spark (DuckDB: -inf at 0, NaN below)."""
+    return tpl("CASE WHEN _x <= 0 THEN NULL ELSE _l END", x=node.this, l=node)
+
+
+def log(node: exp.Log) -> exp.Expression:
+    """log(base, x), log10, log2: NULL when the base or x is <= 0."""
+    if node.expression is None:
+        return ln(node)
+    return tpl("CASE WHEN _b <= 0 OR _x <= 0 THEN NULL ELSE _l END",
+               b=node.this, x=node.expression, l=node)
+
+
+_LOG1P = """
+CASE WHEN _x <= -1 THEN NULL WHEN ISINF(_x) OR 1 + _x = 1 THEN _x
+     ELSE LN(1 + _x) * _x / ((1 + _x) - 1) END
+"""
+
+
+def log1p(args: list[exp.Expression]) -> exp.Expression:
+    """log1p(x): ln(1 + x), NULL for x <= -1, accurate for tiny x (DuckDB has no log1p;
+    ln(1 + x) alone loses digits near 0, so it is corrected by x / ((1 + x) - 1))."""
+    return tpl(_LOG1P, x=tpl("CAST(_a AS DOUBLE)", a=args[0]))
+
+
+def factorial(node: exp.Factorial) -> exp.Expression:
+    """factorial is a BIGINT in Spark, NULL outside 0..20 (DuckDB: a HUGEINT, an error)."""
+    return tpl("CASE WHEN _a BETWEEN 0 AND 20 THEN CAST(FACTORIAL(CAST(_a AS INTEGER)) AS BIGINT) END",
+               a=node.this)
 
 
 def sign(node: exp.Sign) -> exp.Expression:
     """signum is a DOUBLE in Spark."""
     return exp.cast(node, "DOUBLE")
+
+
+def approx_count_distinct(node: exp.ApproxDistinct) -> exp.Expression:
+    """approx_count_distinct is Spark's HyperLogLog++ estimate, which DuckDB's sketch does not
+    repeat (1M distinct values: Spark 925,738, DuckDB 982,272)."""
+    raise refuse(node, "`approx_count_distinct` is an estimate whose value the local engine "
+                       "cannot reproduce (a different sketch); use count(DISTINCT x), which is "
+                       "exact everywhere, or compute the estimate on Data Distiller only")
+
+
+def bit_count(node: exp.BitwiseCount) -> exp.Expression:
+    """bit_count counts the bits of the value as a BIGINT (bit_count(-1) is 64, not 32)."""
+    return tpl("BIT_COUNT(CAST(_a AS BIGINT))", a=node.this)
+
+
+def divide(node: exp.Div) -> exp.Expression:
+    """A FLOAT operand of / is widened to DOUBLE (Spark divides in DOUBLE; DuckDB in REAL);
+    then Spark's result type."""
+    for operand in (node.this, node.expression):
+        if operand.type is not None and operand.type.is_type(exp.DataType.Type.FLOAT):
+            operand.replace(exp.cast(operand.copy(), "DOUBLE"))
+    return result_type(node)
 
 
 def result_type(node: exp.Expression) -> exp.Expression:

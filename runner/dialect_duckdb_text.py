@@ -120,6 +120,33 @@ def reverse(node: exp.Reverse) -> exp.Expression:
     return exp.Anonymous(this="REVERSE", expressions=[node.this])  # a list fails loudly
 
 
+def locate(node: exp.StrPosition) -> exp.Expression:
+    """locate(sub, s, pos): 0 for pos < 1 or NULL, and 1 for an empty sub (Spark's indexOf)."""
+    position = node.args.get("position")
+    if position is None:
+        return node
+    return tpl("CASE WHEN _p IS NULL THEN 0 WHEN _sub IS NULL OR _s IS NULL THEN NULL "
+               "WHEN _p < 1 THEN 0 WHEN _sub = '' THEN 1 ELSE _l END",
+               p=position, sub=node.args["substr"], s=node.this, l=node)
+
+
+def left_right(node: exp.Left | exp.Right) -> exp.Expression:
+    """left/right with a length <= 0 give '' (DuckDB counts a negative length from the end)."""
+    return tpl("CASE WHEN _s IS NULL THEN NULL WHEN _n <= 0 THEN '' ELSE _f END",
+               s=node.this, n=node.expression, f=node)
+
+
+def chr_(node: exp.Chr) -> exp.Expression:
+    """chr(n) is the character n mod 256, '' for a negative n."""
+    return tpl("CASE WHEN _n < 0 THEN '' ELSE CHR(CAST(_n % 256 AS INTEGER)) END",
+               n=node.expressions[0])
+
+
+def regexp_instr(node: exp.RegexpInstr) -> exp.Expression:
+    """regexp_instr is an INT (sqlglot's translation sums to a HUGEINT)."""
+    return exp.cast(node, "INT")
+
+
 def substring_index(node: exp.SubstringIndex) -> exp.Expression:
     """substring_index(s, delim, n): text before the n-th delimiter (after it, for n < 0)."""
     return tpl("""CASE WHEN _n > 0 THEN ARRAY_TO_STRING(LIST_SLICE(STRING_SPLIT(_s, _d), 1, _n), _d)
@@ -130,7 +157,80 @@ def substring_index(node: exp.SubstringIndex) -> exp.Expression:
 # -- arrays and maps --------------------------------------------------------------------------
 def size(node: exp.ArraySize) -> exp.Expression:
     """size() of an array or map; -1 for NULL in non-ANSI Spark."""
-    return tpl("CAST(COALESCE(CARDINALITY(_a), -1) AS INTEGER)", a=node.this)
+    return cardinality([node.this])
+
+
+def cardinality(args: list[exp.Expression]) -> exp.Expression:
+    """cardinality() is size(): -1 for NULL (spark.sql.legacy.sizeOfNull, non-ANSI)."""
+    return tpl("CAST(COALESCE(CARDINALITY(_a), -1) AS INTEGER)", a=args[0])
+
+
+def array_contains(node: exp.ArrayContains) -> exp.Expression:
+    """array_contains is NULL, not false, when the value is absent but the array holds a NULL."""
+    return tpl("CASE WHEN LIST_CONTAINS(_a, _v) THEN TRUE WHEN _a IS NULL OR _v IS NULL THEN NULL "
+               "WHEN LIST_COUNT(_a) < LEN(_a) THEN NULL ELSE FALSE END",
+               a=node.this, v=node.expression)
+
+
+def arrays_overlap(args: list[exp.Expression]) -> exp.Expression:
+    """arrays_overlap: true on a common non-NULL element, else NULL if both arrays are
+    non-empty and one holds a NULL, else false (DuckDB has no arrays_overlap)."""
+    return tpl("CASE WHEN _a IS NULL OR _b IS NULL THEN NULL WHEN LIST_HAS_ANY(_a, _b) THEN TRUE "
+               "WHEN LEN(_a) > 0 AND LEN(_b) > 0 "
+               "AND (LIST_COUNT(_a) < LEN(_a) OR LIST_COUNT(_b) < LEN(_b)) THEN NULL "
+               "ELSE FALSE END", a=args[0], b=args[1])
+
+
+def array_remove(node: exp.ArrayRemove) -> exp.Expression:
+    """array_remove keeps the array's NULL elements; NULL when the value is NULL."""
+    return tpl("CASE WHEN _v IS NULL THEN NULL "
+               "ELSE LIST_FILTER(_a, LAMBDA e : e IS NULL OR e <> _v) END",
+               a=node.this, v=node.expression)
+
+
+def flatten(node: exp.Flatten) -> exp.Expression:
+    """flatten is NULL when one of the inner arrays is NULL (DuckDB skips it)."""
+    return tpl("CASE WHEN LIST_COUNT(_a) = LEN(_a) THEN FLATTEN(_a) END", a=node.this)
+
+
+def lambda_index(node: exp.Lambda) -> exp.Expression:
+    """transform/filter's (x, i) -> ...: Spark's index i counts from 0, DuckDB's from 1."""
+    if not isinstance(node.parent, (exp.Transform, exp.ArrayFilter)) or len(node.expressions) != 2:
+        return node
+    index = node.expressions[1].name
+    for inner in list(node.this.walk()):
+        if not isinstance(inner, (exp.Column, exp.Identifier)) or inner.name != index \
+                or isinstance(inner, exp.Column) and inner.table \
+                or isinstance(inner.parent, exp.Column) or _rebound(inner, node, index):
+            continue
+        inner.replace(exp.Paren(this=exp.Sub(this=inner.copy(), expression=exp.Literal.number(1))))
+    return node
+
+
+def _rebound(inner: exp.Expression, outer: exp.Lambda, name: str) -> bool:
+    """Whether a lambda between ``inner`` and ``outer`` binds ``name`` (or ``inner`` is one of
+    its parameters)."""
+    parent = inner.parent
+    while parent is not None and parent is not outer:
+        if isinstance(parent, exp.Lambda) and any(p.name == name for p in parent.expressions):
+            return True
+        parent = parent.parent
+    return False
+
+
+def arrays_zip(node: exp.ArraysZip) -> exp.Expression:
+    """arrays_zip names the struct fields after its arguments ('0', '1' for expressions)."""
+    raise refuse(node, "`arrays_zip` names its struct fields differently on the local engine; "
+                       "build the structs with transform(a, (x, i) -> named_struct('a', x, 'b', b[i]))")
+
+
+def sequence(node: exp.GenerateSeries) -> exp.Expression:
+    """sequence(start, stop) counts down when start > stop (DuckDB: an empty list)."""
+    if node.args.get("step") is not None or kind(node.args["start"]) not in ("int", None):
+        return node
+    node.set("step", tpl("CASE WHEN _s <= _e THEN 1 ELSE -1 END",
+                         s=node.args["start"], e=node.args["end"]))
+    return node
 
 
 def array_distinct(node: exp.ArrayDistinct) -> exp.Expression:

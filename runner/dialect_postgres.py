@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from runner import dialect_duckdb as duck
 from runner import dialect_duckdb_numbers as num
+from runner import dialect_duckdb_text as txt
 from runner.dialect import INT_PRECISION, Rule, kind, refuse, tpl
 
 
@@ -84,11 +85,25 @@ def date_arithmetic(node: exp.Add | exp.Sub) -> exp.Expression:
     return node
 
 
+def array_contains(node: exp.ArrayContains) -> exp.Expression:
+    """PostgreSQL's v = ANY(a) is Spark's array_contains, NULL for an absent value when the
+    array holds a NULL (sqlglot's COALESCE(..., FALSE) makes that false)."""
+    return exp.EQ(this=node.expression, expression=exp.Any(this=exp.Paren(this=node.this)))
+
+
+def array_remove(node: exp.ArrayRemove) -> exp.Expression:
+    """array_remove(a, NULL) is NULL (PostgreSQL removes the NULL elements)."""
+    return tpl("CASE WHEN _v IS NULL THEN NULL ELSE _r END", v=node.expression, r=node)
+
+
 def anonymous(node: exp.Anonymous) -> exp.Expression:
-    """Adobe-defined functions exist only on Data Distiller (and the duckdb target)."""
+    """Adobe-defined functions exist only on Data Distiller (and the duckdb target);
+    cardinality is -1 for NULL, as on DuckDB."""
     if node.name.upper().startswith("TIME_BETWEEN_"):
         raise refuse(node, f"`{node.name.lower()}` is an Adobe-defined function with no "
                            "PostgreSQL translation; use the duckdb target")
+    if node.name.upper() == "CARDINALITY":
+        return txt.cardinality(node.expressions)
     return node
 
 
@@ -112,7 +127,11 @@ RULES: dict[type, Rule] = {
     exp.Substring: _refused("substring", "use the duckdb target"),
     exp.IntDiv: _refused("div", "use trunc() of a division"),
     exp.Cast: cast, exp.TryCast: cast, exp.Concat: concat, exp.DPipe: concat,
-    exp.ConcatWs: concat_ws, exp.Bracket: element_at,
+    exp.ConcatWs: concat_ws, exp.Bracket: element_at, exp.StrPosition: txt.locate,
+    exp.ArrayContains: array_contains, exp.ArrayRemove: array_remove,
+    exp.ApproxDistinct: num.approx_count_distinct,
+    exp.Left: txt.left_right, exp.Right: txt.left_right,
+    exp.GenerateSeries: _refused("sequence", "build the array on the duckdb target"),
     exp.Sum: num.result_type, exp.Avg: num.result_type, exp.Div: num.result_type,
     exp.Ceil: num.result_type, exp.Floor: num.result_type,
     exp.Anonymous: anonymous,

@@ -95,11 +95,10 @@ def test_refusal_is_located_and_says_what_to_do():
 
 def test_unrenderable_construct_is_a_project_error():
     with pytest.raises(ProjectError) as raised:
-        duck("SELECT approx_count_distinct(x, 0.01) FROM t")
+        duck("SELECT soundex(s) FROM t")
     assert raised.value.message == (
-        "this query cannot be translated for the duckdb engine: Argument 'accuracy' is not "
-        "supported for expression 'ApproxDistinct' when targeting DuckDB.; rewrite that "
-        "construct in plain Spark SQL")
+        "this query cannot be translated for the duckdb engine: SOUNDEX is not supported in "
+        "DuckDB; rewrite that construct in plain Spark SQL")
 
 
 def test_unknown_target():
@@ -117,6 +116,59 @@ def test_postgres_refuses_known_differences(sql, fragment):
     with pytest.raises(ProjectError) as raised:
         to_target(sqlglot.parse_one(sql, read="spark"), "postgres")
     assert fragment in raised.value.message
+
+
+# Spark's value where DuckDB's differs silently: domains, NULL elements, decimal-text ties.
+EDGE_GOLDEN = [
+    ("SELECT ln(x) FROM t", "SELECT CASE WHEN x <= 0 THEN NULL ELSE LN(x) END FROM t"),
+    ("SELECT log(2, x) FROM t", "SELECT CASE WHEN 2 <= 0 OR x <= 0 THEN NULL ELSE LOG(2, x) END FROM t"),
+    ("SELECT array_contains(a, 3) FROM t",
+     "SELECT CASE WHEN ARRAY_CONTAINS(a, 3) THEN TRUE WHEN a IS NULL OR 3 IS NULL THEN NULL "
+     "WHEN LIST_COUNT(a) < LENGTH(a) THEN NULL ELSE FALSE END FROM t"),
+    ("SELECT cardinality(a) FROM t", "SELECT CAST(COALESCE(CARDINALITY(a), -1) AS INT) FROM t"),
+    ("SELECT round(x, 2) FROM t",
+     "SELECT CASE WHEN REGEXP_FULL_MATCH(CAST(x AS TEXT), '-?[0-9]+[.][0-9]{2}5') "
+     "THEN CAST(ROUND(CAST(CAST(x AS TEXT) AS DECIMAL(38, 3)), 2) AS DOUBLE) ELSE ROUND(x, 2) END FROM t"),
+    ("SELECT round(n, 2) FROM t", "SELECT ROUND(n, 2) FROM t"),
+    ("SELECT to_date(s, 'yyyy-MM-dd') FROM t",
+     "SELECT CASE WHEN REGEXP_FULL_MATCH(CAST(s AS TEXT), '[0-9]{4}\\-[0-9]{2}\\-[0-9]{2}') "
+     "THEN TRY_CAST(s AS DATE) END FROM t"),
+    ("SELECT to_date(ts, 'dd/MM/yyyy') FROM t", "SELECT TRY_CAST(ts AS DATE) FROM t"),
+]
+
+
+@pytest.mark.parametrize("spark_sql, duckdb_sql", EDGE_GOLDEN)
+def test_edge_values_golden(spark_sql, duckdb_sql):
+    schema = {"t": {"x": "DOUBLE", "n": "DECIMAL(10, 3)", "s": "STRING", "a": "ARRAY<INT>",
+                    "ts": "TIMESTAMP"}}
+    assert duck(spark_sql, schema) == duckdb_sql
+
+
+@pytest.mark.parametrize("sql, message", [
+    ("SELECT grp,\n approx_count_distinct(u) FROM t GROUP BY grp", (2, 22,
+     "`approx_count_distinct` is an estimate whose value the local engine cannot reproduce "
+     "(a different sketch); use count(DISTINCT x), which is exact everywhere, or compute the "
+     "estimate on Data Distiller only")),
+    ("SELECT crc32(s) FROM t", (1, 12, "`crc32` has no exact equivalent on the local engine; "
+                                      "compare md5() or sha2() digests instead")),
+    ("SELECT to_date(s, 'ddd') FROM t", (1, 14,
+     "parsing text with the date pattern 'ddd' is not as strict on the local engine "
+     "as on Spark; use the letters yyyy yy MM M dd d HH H hh h mm m ss s SSS E MMM a")),
+])
+def test_refusals_name_the_construct_and_place(sql, message):
+    with pytest.raises(ProjectError) as raised:
+        duck(sql, {"t": {"s": "STRING"}})
+    assert (raised.value.line, raised.value.col, raised.value.message) == message
+
+
+@pytest.mark.parametrize("spark_sql, postgres_sql", [
+    ("SELECT array_contains(a, 3) FROM t", "SELECT 3 = ANY(a) FROM t"),
+    ("SELECT cardinality(a) FROM t", "SELECT CAST(COALESCE(CARDINALITY(a), -1) AS INT) FROM t"),
+    ("SELECT array_remove(a, v) FROM t", "SELECT CASE WHEN v IS NULL THEN NULL ELSE ARRAY_REMOVE(a, v) END FROM t"),
+])
+def test_postgres_edge_values(spark_sql, postgres_sql):
+    query = to_target(sqlglot.parse_one(spark_sql, read="spark"), "postgres")
+    assert query.sql(dialect="postgres") == postgres_sql
 
 
 def test_postgres_keeps_what_agrees():
