@@ -154,3 +154,15 @@ def test_a_new_batch_in_a_source_rebuilds_what_reads_it(emulator: Emulator, demo
     assert _engine_rows(emulator, "SELECT purchases FROM training_set WHERE user_id = 'c001'") == [
         (_engine_rows(emulator, "SELECT count(*) FROM web_events WHERE user_id = 'c001' AND "
                                 "event_type = 'purchase' AND ts < '2026-05-31'")[0][0],)]
+
+
+def test_existence_checks_use_table_exists(emulator: Emulator, demo: Path) -> None:
+    """The adapter asks Data Distiller's documented table_exists('name') (contract §3.1)."""
+    from runner.adapters.data_distiller import DataDistillerAdapter
+    from runner.config import load_project
+
+    _, block = load_project(demo).target("emulated")
+    with DataDistillerAdapter("emulated", block, demo) as adapter:
+        assert adapter.fetch("SELECT table_exists('customers')") == [(True,)]
+        assert adapter.exists("web_events") is True
+        assert adapter.exists("no_such_table") is False

@@ -406,6 +406,12 @@ class DataDistillerAdapter(Adapter):
                                                  retry=True)
         return rows_to_arrow(rows, description)
 
+    def exists(self, name: str) -> bool:
+        """Data Distiller's own ``SELECT table_exists('name')`` (§3.1)."""
+        query = exp.select(exp.func("table_exists", exp.Literal.string(name)))
+        (value,), = self.fetch(query.sql(dialect=self.dialect))
+        return value in (True, "t", "true")
+
     def relations(self) -> dict[str, str]:
         """Tables and views the interactive session sees, outside the system schemas."""
         return list_relations(self.fetch, None, self.dialect)

@@ -66,6 +66,13 @@ class Engine:
                 pass  # another emulator created it first
             cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(self.dbname), sql.Identifier(self.role)))
+        conn = self.connect()  # Data Distiller's table_exists('name') (contract §3.1)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("CREATE FUNCTION table_exists(name text) RETURNS boolean "
+                            "LANGUAGE sql STABLE AS $$ SELECT to_regclass(name) IS NOT NULL $$")
+        finally:
+            conn.close()
 
     def drop(self) -> None:
         """Drop the sandbox database, disconnecting whoever is still connected."""
