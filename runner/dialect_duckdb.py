@@ -485,7 +485,7 @@ REWRITES: dict[type, Rule] = {
     exp.Randn: num.randn,
     exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: num.result_type, exp.Floor: num.result_type,
     exp.Sum: num.result_type, exp.Avg: num.result_type, exp.CountIf: num.count_if,
-    exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis,
+    exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Corr: num.corr, exp.Mode: num.mode,
     exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
     exp.Window: num.window, exp.Anonymous: anonymous,
 }

@@ -63,8 +63,8 @@ def round_decimal_text(make: Callable[[exp.Expression], exp.Expression], value: 
     elsewhere the binary and the decimal rounding agree. A computed number of digits on a
     DOUBLE is refused."""
     rounded = make(value)
-    if kind(value) != "float":
-        return rounded
+    if kind(value) != "float" or not value.type.is_type(exp.DataType.Type.DOUBLE):
+        return rounded  # a FLOAT is rounded as its binary value, like DuckDB does
     if not (isinstance(digits, exp.Literal) and digits.is_int) \
             and not (isinstance(digits, exp.Neg) and isinstance(digits.this, exp.Literal)):
         raise refuse(value.parent, "rounding a DOUBLE to a computed number of digits is not "
@@ -158,6 +158,24 @@ def skewness(node: exp.Skewness) -> exp.Expression:
     return tpl("CASE WHEN VAR_POP(_a) = 0 THEN NULL WHEN COUNT(_a) = 2 THEN 0.0 "
                "ELSE SKEWNESS(_a) * (COUNT(_a) - 2) / SQRT(COUNT(_a) * (COUNT(_a) - 1)) END",
                a=node.this)
+
+
+def corr(node: exp.Corr) -> exp.Expression:
+    """corr is NULL when either side has no variance (Spark divides by zero into NULL; DuckDB
+    returns NaN), which includes a single pair."""
+    if over_window(node) is not node:
+        raise refuse(node, "`corr` with FILTER or OVER is not supported on the local engine; "
+                           "compute it in a grouped subquery")
+    return tpl("CASE WHEN VAR_POP(CASE WHEN _b IS NOT NULL THEN _a END) = 0 "
+               "OR VAR_POP(CASE WHEN _a IS NOT NULL THEN _b END) = 0 THEN NULL ELSE _c END",
+               a=node.this, b=node.expression, c=node)
+
+
+def mode(node: exp.Mode) -> exp.Expression:
+    """mode picks any of several equally frequent values, and not DuckDB's choice."""
+    raise refuse(node, "`mode` returns an arbitrary one of tied values, not the same on the "
+                       "local engine; count each value and keep the first by count DESC, value "
+                       "(row_number() OVER (... ORDER BY n DESC, value) = 1)")
 
 
 def kurtosis(node: exp.Kurtosis) -> exp.Expression:
