@@ -188,6 +188,10 @@ def unix_timestamp(node: exp.StrToUnix) -> exp.Expression:
     value, fmt = node.this, node.args.get("format")
     if value is None:
         return tpl("CAST(FLOOR(EPOCH(CURRENT_TIMESTAMP)) AS BIGINT)")
+    if isinstance(fmt, exp.Literal) and fmt.is_string and "%" not in fmt.name:
+        # to_unix_timestamp: sqlglot keeps Spark's pattern as written
+        fmt.replace(sqlglot.Dialect.get_or_raise("spark").format_time(fmt.copy()))
+        fmt = node.args.get("format")
     check_time_format(node)
     pattern = exp.Literal.string(time_format(node) if fmt is not None else "%Y-%m-%d %H:%M:%S")
     text = strict_pattern(node, tpl("TRY_STRPTIME(CAST(_a AS VARCHAR), _b)", a=value, b=pattern),
@@ -429,6 +433,8 @@ def anonymous(node: exp.Anonymous) -> exp.Expression:
         raise refuse(node, f"`{name.lower()}` is Spark's own hash function and gives other values "
                            "on the local engine; for buckets or samples use a stable hash such "
                            "as md5() or sha2()")
+    if name == "PRINTF":
+        return txt.format_string(node)
     if name in _NO_EQUIVALENT:
         raise refuse(node, f"`{name.lower()}` has no exact equivalent on the local engine; "
                            f"{_NO_EQUIVALENT[name]}")
@@ -474,7 +480,7 @@ REWRITES: dict[type, Rule] = {
     exp.ArrayContains: txt.array_contains, exp.ArrayRemove: txt.array_remove,
     exp.Flatten: txt.flatten, exp.Lambda: txt.lambda_index, exp.ArraysZip: txt.arrays_zip,
     exp.GenerateSeries: txt.sequence, exp.Left: txt.left_right, exp.Right: txt.left_right,
-    exp.Chr: txt.chr_, exp.RegexpInstr: txt.regexp_instr,
+    exp.Chr: txt.chr_, exp.Format: txt.format_string, exp.RegexpInstr: txt.regexp_instr,
     exp.ArrayAgg: txt.collect_empty, exp.ArrayUniqueAgg: txt.collect_empty,
     exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,
     exp.Lateral: txt.explode_map, exp.Exists: txt.exists, exp.Column: txt.struct_star,

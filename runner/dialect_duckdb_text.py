@@ -90,8 +90,32 @@ def _re2_replacement(text: str) -> str | None:
     return "".join(out)
 
 
+def format_string(node: exp.Expression) -> exp.Expression:
+    """format_string/printf follow java.util.Formatter (NULL prints 'null'); DuckDB's
+    format/printf do not."""
+    raise refuse(node, "`format_string` (printf) formats like Java's String.format, which the "
+                       "local engine does not; build the text with concat, lpad and "
+                       "format_number")
+
+
+def _matches_empty(pattern: exp.Expression) -> bool:
+    """Whether a literal regex can match empty text (Java and RE2 replace such matches
+    differently: 'aaa' with a* gives 'xx' in Spark, 'x' in DuckDB)."""
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        return False
+    try:
+        return re.fullmatch(pattern.name, "") is not None
+    except re.error:
+        return False
+
+
 def regexp_replace(node: exp.RegexpReplace) -> exp.Expression:
-    """regexp_replace's replacement uses Java's $1 for groups (RE2: \\1)."""
+    """regexp_replace's replacement uses Java's $1 for groups (RE2: \\1), and a pattern that
+    matches empty text is refused."""
+    if _matches_empty(node.expression):
+        raise refuse(node, f"`regexp_replace` with the pattern '{node.expression.name}', which "
+                           "matches empty text, replaces differently on the local engine; use a "
+                           "pattern that needs at least one character (a+ rather than a*)")
     replacement = node.args.get("replacement")
     if replacement is None:
         return node
@@ -148,10 +172,13 @@ def regexp_instr(node: exp.RegexpInstr) -> exp.Expression:
 
 
 def substring_index(node: exp.SubstringIndex) -> exp.Expression:
-    """substring_index(s, delim, n): text before the n-th delimiter (after it, for n < 0)."""
-    return tpl("""CASE WHEN _n > 0 THEN ARRAY_TO_STRING(LIST_SLICE(STRING_SPLIT(_s, _d), 1, _n), _d)
-                       WHEN _n < 0 THEN ARRAY_TO_STRING(LIST_SLICE(STRING_SPLIT(_s, _d), _n, -1), _d)
-                       ELSE '' END""", s=node.this, d=node.args["delimiter"], n=node.args["count"])
+    """substring_index(s, delim, n): text before the n-th delimiter (after it, for n < 0);
+    '' for an empty delimiter or n = 0, NULL for a NULL argument."""
+    return tpl("""CASE WHEN _s IS NULL OR _d IS NULL OR _n IS NULL THEN NULL
+                       WHEN _n = 0 OR _d = '' THEN ''
+                       WHEN _n > 0 THEN ARRAY_TO_STRING(LIST_SLICE(STRING_SPLIT(_s, _d), 1, _n), _d)
+                       ELSE ARRAY_TO_STRING(LIST_SLICE(STRING_SPLIT(_s, _d), _n, -1), _d) END""",
+               s=node.this, d=node.args["delimiter"], n=node.args["count"])
 
 
 # -- arrays and maps --------------------------------------------------------------------------
