@@ -52,6 +52,17 @@ def fast_client(emu: Emulator, **overrides: Any) -> PlatformClient:
                           backoff=0.001, timeout=10.0, retry_after_max=0.05)
 
 
+def engine_rows(emu: Emulator, sql: str) -> list[tuple]:
+    """Rows of ``sql`` run directly on the emulator's SQL engine (the sandbox database)."""
+    conn = emu.engine.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
 def wait_for_query(client: PlatformClient, query_id: str, timeout: float = 30.0) -> dict:
     """Poll ``GET /queries/{id}`` until the query leaves SUBMITTED/IN_PROGRESS."""
     deadline = time.monotonic() + timeout

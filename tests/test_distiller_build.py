@@ -23,7 +23,7 @@ from runner import BuildOptions, BuildResult, build
 from runner.adapters.pg_common import PgSessions
 from runner.emulator import Emulator
 from runner.emulator.catalog import catalog
-from emulator_fixtures import PG_DSN, require_postgres
+from emulator_fixtures import PG_DSN, engine_rows, require_postgres
 
 SECRET = "c2-build-secret-5b4a39"
 QUERIES = "/data/foundation/query/queries"
@@ -132,15 +132,7 @@ def dd_root(tmp_path: Path, emu: Emulator) -> Path:
 
 
 def engine_fetch(emu: Emulator):
-    def fetch(sql: str) -> list[tuple]:
-        conn = emu.engine.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-                return cur.fetchall()
-        finally:
-            conn.close()
-    return fetch
+    return lambda sql: engine_rows(emu, sql)
 
 
 def assert_distiller_tables(emu: Emulator, result: BuildResult) -> None:

@@ -18,6 +18,8 @@ import pytest
 from runner import BuildOptions, build
 from runner.emulator import Emulator
 
+from emulator_fixtures import engine_rows
+
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "distiller_demo"
 pytestmark = pytest.mark.postgres
 
@@ -42,16 +44,6 @@ def demo(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     return root
 
 
-def _engine_rows(emu: Emulator, sql: str) -> list[tuple]:
-    conn = emu.engine.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 def test_demo_builds_exports_and_lands_equal_rows(emulator: Emulator, demo: Path) -> None:
     lines: list[str] = []
     result = build(demo, BuildOptions(), echo=lines.append)
@@ -60,9 +52,9 @@ def test_demo_builds_exports_and_lands_equal_rows(emulator: Emulator, demo: Path
     training = result.by_name()["training_set"]
     assert training.query_id and training.dataset_id
 
-    got = _engine_rows(emulator, "SELECT user_id, tier, events, purchases, subscribed "
+    got = engine_rows(emulator, "SELECT user_id, tier, events, purchases, subscribed "
                                  "FROM training_set ORDER BY user_id")
-    expected = _engine_rows(emulator, EXPECTED)
+    expected = engine_rows(emulator, EXPECTED)
     assert len(got) == len(expected) == 171
     assert [(u, t, e, p, s) for u, t, e, p, s in got] == [
         (u, t, e, p, 1 if s else 0) for u, t, e, p, s in expected]
@@ -151,8 +143,8 @@ def test_a_new_batch_in_a_source_rebuilds_what_reads_it(emulator: Emulator, demo
     assert statuses == {"stg_customers": "noop", "stg_events": "success", "event_counts": "success",
                         "labels": "success", "purchases": "success", "recency": "success",
                         "training_set": "success"}
-    assert _engine_rows(emulator, "SELECT purchases FROM training_set WHERE user_id = 'c001'") == [
-        (_engine_rows(emulator, "SELECT count(*) FROM web_events WHERE user_id = 'c001' AND "
+    assert engine_rows(emulator, "SELECT purchases FROM training_set WHERE user_id = 'c001'") == [
+        (engine_rows(emulator, "SELECT count(*) FROM web_events WHERE user_id = 'c001' AND "
                                 "event_type = 'purchase' AND ts < '2026-05-31'")[0][0],)]
 
 
