@@ -89,10 +89,11 @@ def compile_project(project: Project, adapter: Adapter, state: TargetState,
         model = project.models[name]
         query = _resolve_tables(project, name, compiled, spark_queries)
         spark_queries[name] = query
+        read = {reference_name(t) for t in table_references(query)}
+        schema = {table: cols for table, cols in types.items() if table.lower() in read} or None
         try:
-            target_query = to_target(query, adapter.dialect, types or None)
-            result_types = (output_schema(query, types or None) if adapter.dialect != "spark"
-                            else {})
+            target_query = to_target(query, adapter.dialect, schema)
+            result_types = (output_schema(query, schema) if adapter.dialect != "spark" else {})
         except ProjectError as err:
             raise err.at(model.path) from None
         _check_functions(target_query, adapter, model.path)
