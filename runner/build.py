@@ -22,6 +22,7 @@ from runner.adapters import Adapter, adapter_class
 from runner.artifacts import TargetState, target_lock, write_json, write_text
 from runner.compiler import CompiledModel, compile_project
 from runner.errors import RunError, RunnerError
+from runner.parsing import reference_name, table_references
 from runner.materialize import ModelResult, drop_old_versions, materialize
 from runner.progress import Echo, Progress, summary
 from runner.project import Project, load
@@ -145,6 +146,32 @@ def write_compiled(session: Session) -> list[Path]:
         write_text(path, body + ";\n" if model.statements else body + "\n")
         written.append(path)
     return written
+
+
+def bind_check(session: Session) -> tuple[dict[str, str], list[str]]:
+    """Have the engine bind (``EXPLAIN``, nothing runs) each chosen model whose inputs already
+    exist, so ``runner compile`` reports what only the engine knows (a function it lacks, a
+    missing column) before a build. Returns the errors by model and the models not checked
+    because a table they read is not built yet. Only DuckDB and PostgreSQL targets are checked.
+    """
+    errors: dict[str, str] = {}
+    unchecked: list[str] = []
+    if session.adapter.type not in ("duckdb", "postgres"):
+        return errors, unchecked
+    existing = session.adapter.relations()
+    for name in session.project.order(session.chosen):
+        model = session.compiled[name]
+        if model.materialized == "ephemeral":
+            continue
+        reads = {reference_name(t) for t in table_references(model.select)}
+        if not reads <= set(existing):
+            unchecked.append(name)
+            continue
+        try:
+            session.adapter.fetch(f"EXPLAIN {model.select_sql}")
+        except RunnerError as err:
+            errors[name] = str(err)
+    return errors, unchecked
 
 
 def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from runner import __version__
-from runner.build import BuildOptions, build, clean, open_session, write_compiled
+from runner.build import BuildOptions, bind_check, build, clean, open_session, write_compiled
 from runner.errors import RunnerError
 from runner.project import Project, load
 from runner.selection import select
@@ -143,7 +143,10 @@ def _echo(line: str) -> None:
 
 def _cmd_compile(args: argparse.Namespace) -> int:
     session = open_session(args.project_dir, _options(args))
-    session.adapter.close()
+    try:
+        errors, unchecked = bind_check(session)
+    finally:
+        session.adapter.close()
     paths = write_compiled(session)
     for name in session.project.order(session.chosen):
         model = session.compiled[name]
@@ -153,7 +156,12 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     out = session.target_dir / "compiled" / session.target
     print(f"Compiled {len(paths)} model(s) for target '{session.target}' into "
           f"{out.relative_to(session.project.root) if out.is_relative_to(session.project.root) else out}")
-    return 0
+    if unchecked:
+        print(f"Not bound on the engine (a table they read is not built yet): "
+              f"{', '.join(unchecked)}")
+    for name, message in errors.items():
+        print(f"Error: {session.compiled[name].path}: {message}", file=sys.stderr)
+    return 2 if errors else 0
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:

@@ -146,3 +146,20 @@ def test_an_unknown_function_fails_at_compile_time_with_file_line(two_models, ca
     assert err.startswith("Error: models/totals.sql:2:")
     assert "function 'dbll' does not exist on duckdb (target 'local')" in err
     assert not (two_models.root / "target" / "run_results.json").exists()
+
+
+def test_compile_binds_models_on_the_engine_when_their_inputs_exist(two_models, capsys) -> None:
+    """sqlglot parses str_to_map into a typed node DuckDB has no function for: only the engine
+    knows, so `runner compile` asks it to bind (EXPLAIN) every model whose inputs exist."""
+    two_models.model("stg", "SELECT order_id, user_id, amount, str_to_map('a:1') AS m "
+                            "FROM raw_orders")
+    assert run(two_models, "compile") == 2
+    captured = capsys.readouterr()
+    assert captured.err == ("Error: models/stg.sql: Catalog Error: Scalar Function with name "
+                            "str_to_map does not exist!\n")
+    assert "Not bound on the engine (a table they read is not built yet): totals" in captured.out
+    two_models.model("stg", "SELECT order_id, user_id, amount FROM raw_orders")
+    assert run(two_models, "build") == 0
+    capsys.readouterr()
+    assert run(two_models, "compile") == 0
+    assert "Not bound" not in capsys.readouterr().out  # everything was bound, and binds
