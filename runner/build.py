@@ -111,7 +111,7 @@ def compile_session(project: Project, target: str, adapter: Adapter, options: Bu
     chosen = select(options.select, options.exclude, project.dag, project.models)
     selected = [n for n in project.order(chosen)
                 if project.models[n].config.materialized != "ephemeral"]
-    state = TargetState(project.root / "target" / "state" / f"{target}.json")
+    state = TargetState(state_dir(project) / f"{target}.json")
     if options.full_refresh:
         for name in selected:
             state.bump_generation(name)
@@ -183,7 +183,7 @@ def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
     """
     started = time.monotonic()
     project, target, adapter = load_target(root, options)
-    with target_lock(project.root / "target" / "state", target):
+    with target_lock(state_dir(project), target):
         return _build(compile_session(project, target, adapter, options, echo), options, echo,
                       started)
 
@@ -207,15 +207,12 @@ def _build(session: Session, options: BuildOptions, echo: Echo, started: float) 
             began = time.monotonic()
             try:
                 outcome = materialize(model, adapter, session.state, session.compiled)
-            except RunnerError as err:
-                outcome = ModelResult(name=name, path=model.path, materialized=model.materialized,
-                                      status="error", physical=model.physical,
-                                      fingerprint=model.fingerprint, message=str(err),
-                                      seconds=time.monotonic() - began)
             except Exception as err:  # noqa: BLE001 - reported per model, never fatal
+                message = str(err) if isinstance(err, RunnerError) else (
+                    f"{type(err).__name__}: {err}")
                 outcome = ModelResult(name=name, path=model.path, materialized=model.materialized,
                                       status="error", physical=model.physical,
-                                      message=f"{type(err).__name__}: {err}",
+                                      fingerprint=model.fingerprint, message=message,
                                       seconds=time.monotonic() - began)
             results[name] = outcome
             progress.finish(outcome)
@@ -324,28 +321,23 @@ def manifest(session: Session, metadata: dict[str, Any]) -> dict[str, Any]:
 
 def clean(root: Path, options: BuildOptions, echo: Echo = print, *,
           dry_run: bool = False) -> list[str]:
-    """Drop every model version no pointer and no current version uses (``runner clean``)."""
+    """Drop every model version no pointer and no current version uses (``runner clean``).
+
+    Needs only the target's state and a connection: nothing is compiled, so an unrelated
+    problem in a model does not stop a clean.
+    """
     project, target, adapter = load_target(root, options)
-    with target_lock(project.root / "target" / "state", target):
-        session = compile_session(project, target, adapter, options, echo)
-        return _clean(session, echo, dry_run)
-
-
-def _clean(session: Session, echo: Echo, dry_run: bool) -> list[str]:
-    with session.adapter as adapter:
-        if dry_run:
-            state = session.state
-            in_use = {s.current for s in state.models.values()} | {
-                r for s in state.models.values() for r in s.reads}
-            existing = adapter.relations()
-            old = [p for s in state.models.values() for p in s.history
-                   if p not in in_use and p.lower() in existing]
-            for name in old:
-                echo(f"would drop {name}")
-            return old
-        dropped = drop_old_versions(adapter, session.state, keep=1)
+    with target_lock(state_dir(project), target), adapter:
+        state = TargetState(state_dir(project) / f"{target}.json")
+        dropped = drop_old_versions(adapter, state, keep=1, dry_run=dry_run)
+    verb = "would drop" if dry_run else "dropped"
     for name in dropped:
-        echo(f"dropped {name}")
-    echo(f"Dropped {len(dropped)} old version(s) on target '{session.target}'.")
+        echo(f"{verb} {name}")
+    if not dry_run:
+        echo(f"Dropped {len(dropped)} old version(s) on target '{target}'.")
     return dropped
 
+
+def state_dir(project: Project) -> Path:
+    """Where per-target state and locks live: ``target/state``."""
+    return project.root / "target" / "state"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.artifacts import target_lock
-from runner.build import BuildOptions, Session, compile_session, export_line, load_target
+from runner.build import BuildOptions, Session, compile_session, export_line, load_target, state_dir
 from runner.errors import ProjectError, RunnerError
 from runner.progress import Echo
 
@@ -44,7 +44,7 @@ def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
                delete: bool = False, force: bool = False, echo: Echo = print) -> int:
     """Export the current versions of the exported models, without building."""
     project, target, adapter = load_target(root, options)
-    with target_lock(project.root / "target" / "state", target):
+    with target_lock(state_dir(project), target):
         return _export(compile_session(project, target, adapter, options, echo), echo,
                        dry_run=dry_run, delete=delete, force=force)
 

@@ -65,13 +65,12 @@ def materialize(model: CompiledModel, adapter: Adapter, state: TargetState,
     if adapter.exists(physical):
         result.status = "noop"
         result.dataset_id = previous.dataset_ids.get(physical)
+        result.message = "up to date"
         if previous.current != physical:
             adapter.execute(pointer)
             result.statements = [pointer]
             result.message = f"up to date; pointer moved back to {physical}"
-        else:
-            result.message = "up to date"
-        state.record(model.name, physical, model.fingerprint, reads=_reads(model, compiled))
+            state.record(model.name, physical, model.fingerprint, reads=_reads(model, compiled))
         result.seconds = time.monotonic() - started
         return result
     for parent in model.parents:
@@ -82,17 +81,15 @@ def materialize(model: CompiledModel, adapter: Adapter, state: TargetState,
                            f"(runner build --select +{model.name})")
     try:
         executed = adapter.materialize(create, model=model.name, physical=physical)
+        if model.materialized == "table":
+            result.rows = (executed.rows if executed.rows is not None
+                           else adapter.row_count(physical))
+        adapter.execute(pointer)
     except BaseException:
+        # the new version is not recorded yet, so nothing may keep it (partial or not)
         _drop_quietly(adapter, physical, model.materialized)
         raise
     result.query_id, result.dataset_id = executed.query_id, executed.dataset_id
-    if model.materialized == "table":
-        result.rows = executed.rows if executed.rows is not None else adapter.row_count(physical)
-    try:
-        adapter.execute(pointer)
-    except BaseException:
-        _drop_quietly(adapter, physical, model.materialized)  # unrecorded: nothing may keep it
-        raise
     result.statements = [create, pointer]
     state.record(model.name, physical, model.fingerprint, dataset_id=executed.dataset_id,
                  reads=_reads(model, compiled))
@@ -117,12 +114,12 @@ def _drop_quietly(adapter: Adapter, physical: str, materialized: str) -> None:
 
 
 def drop_old_versions(adapter: Adapter, state: TargetState, keep: int,
-                      models: list[str] | None = None) -> list[str]:
+                      models: list[str] | None = None, *, dry_run: bool = False) -> list[str]:
     """Drop versions beyond the newest ``keep`` of each model, never one something points at.
 
     A version is in use when it is a model's current version or a current version reads it
     (a view reads its parents lazily). Views are dropped before tables.
-    Returns the dropped relation names.
+    Returns the dropped relation names (with ``dry_run``, those it would drop; nothing changes).
     """
     current = {s.current for s in state.models.values() if s.current}
     in_use = current | {r for s in state.models.values() for r in s.reads}
@@ -136,12 +133,15 @@ def drop_old_versions(adapter: Adapter, state: TargetState, keep: int,
         stale = older[:max(0, len(older) - (keep - 1))]
         for physical in stale:
             kind = existing.get(physical.lower())
-            if kind is None:
+            if kind is None and not dry_run:
                 state.forget(name, physical)
-            elif physical not in in_use:
+            elif kind is not None and physical not in in_use:
                 victims.append((kind, name, physical))
+    victims.sort(key=lambda v: v[0] != "view")
+    if dry_run:
+        return [physical for _, _, physical in victims]
     dropped = []
-    for kind, name, physical in sorted(victims, key=lambda v: v[0] != "view"):
+    for kind, name, physical in victims:
         adapter.execute(adapter.drop_sql(physical, kind))
         state.forget(name, physical)
         dropped.append(physical)

@@ -206,8 +206,13 @@ def test_keep_versions_and_clean(shop) -> None:
     assert len(versions) == 2  # current + one previous; the first one was dropped
     assert first.by_name()["users_clean"].physical not in versions
     lines: list[str] = []
+    planned = clean(shop.root, BuildOptions(), echo=lines.append, dry_run=True)
+    assert lines == [f"would drop {planned[0]}"] and len(planned) == 1
+    assert planned[0] in {row[0] for row in shop.sql(
+        "SELECT table_name FROM information_schema.tables")}  # a dry run drops nothing
+    lines.clear()
     dropped = clean(shop.root, BuildOptions(), echo=lines.append)
-    assert len(dropped) == 1
+    assert dropped == planned
     assert lines[-1] == "Dropped 1 old version(s) on target 'local'."
     assert shop.sql("SELECT count(*) FROM users_clean") == [(3,)]
 
