@@ -117,8 +117,7 @@ def compile_session(project: Project, target: str, adapter: Adapter, options: Bu
             state.bump_generation(name)
     try:
         types = {}
-        used = sorted({p[len(SOURCE_PREFIX):] for n in project.models
-                       for p in project.dag.parents(n) if p.startswith(SOURCE_PREFIX)})
+        used = sorted({s for n in project.models for s in project.sources_read(n)})
         if adapter.dialect != "spark":  # Data Distiller runs the models as written
             adapter.open()
             prepare_local_sources(project.config, adapter, used, echo)

@@ -25,7 +25,6 @@ from runner.config import did_you_mean
 from runner.errors import ProjectError
 from runner.parsing import reference_name, table_references
 from runner.project import Project
-from runner.selection import SOURCE_PREFIX
 
 FINGERPRINT_LENGTH = 10
 
@@ -99,7 +98,7 @@ def compile_project(project: Project, adapter: Adapter, state: TargetState,
         _check_functions(target_query, adapter, model.path)
         select_sql = target_query.sql(dialect=adapter.dialect)
         generation = state.get(name).generation
-        data = {s: source_versions[s] for s in _sources_read(project, name)
+        data = {s: source_versions[s] for s in project.sources_read(name)
                 if source_versions and s in source_versions}
         fingerprint = _fingerprint(select_sql, model.config.fingerprint_items(), generation, data)
         physical = None
@@ -176,19 +175,6 @@ def _check_functions(query: exp.Expression, adapter: Adapter, path: str) -> None
                 f"'{adapter.name}'){did_you_mean(name, known)}; if it is a macro, define it "
                 "in macros/, if it is a Spark function, it has no local translation yet",
                 path, line, col)
-
-
-def _sources_read(project: Project, name: str) -> list[str]:
-    """The sources ``name`` reads directly or through the ephemeral models it inlines."""
-    found: set[str] = set()
-    stack = [name]
-    while stack:
-        for parent in project.dag.parents(stack.pop()):
-            if parent.startswith(SOURCE_PREFIX):
-                found.add(parent[len(SOURCE_PREFIX):])
-            elif project.models[parent].config.materialized == "ephemeral":
-                stack.append(parent)
-    return sorted(found)
 
 
 def _fingerprint(select_sql: str, config: dict, generation: int, data: dict[str, str]) -> str:

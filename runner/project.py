@@ -52,15 +52,24 @@ class Project:
     def build_parents(self, name: str) -> list[str]:
         """The materialized models ``name`` needs built first: its model parents, looking
         through ephemeral ones (which are inlined, not built) to what they read."""
-        found: list[str] = []
-        stack = self.model_parents(name)
+        return sorted(p for p in self._reads(name) if not p.startswith(SOURCE_PREFIX))
+
+    def sources_read(self, name: str) -> list[str]:
+        """The sources ``name`` reads, directly or through the ephemeral models it inlines."""
+        return sorted(p[len(SOURCE_PREFIX):] for p in self._reads(name)
+                      if p.startswith(SOURCE_PREFIX))
+
+    def _reads(self, name: str) -> set[str]:
+        """DAG parents of ``name`` with every ephemeral model replaced by its own parents."""
+        found: set[str] = set()
+        stack = list(self.dag.parents(name))
         while stack:
             parent = stack.pop()
-            if self.models[parent].config.materialized == "ephemeral":
-                stack.extend(self.model_parents(parent))
-            elif parent not in found:
-                found.append(parent)
-        return sorted(found)
+            if parent in self.models and self.models[parent].config.materialized == "ephemeral":
+                stack.extend(self.dag.parents(parent))
+            else:
+                found.add(parent)
+        return found
 
     def order(self, names: set[str] | None = None) -> list[str]:
         """Models in build order (sources left out)."""
