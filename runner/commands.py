@@ -15,27 +15,23 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
               echo: Echo = print) -> int:
     """Generate the synthetic XDM tables into the local target (or Parquet files in ``out``)."""
     from runner import synth
-    from runner.sources import record_versions, synth_options, synth_version
+    from runner.sources import load_synthetic, synth_options
 
     project, target, adapter = load_target(root, options)
-    config = project.config
-    synth_opts = synth_options(config, users=users, days=days, seed=seed)
-    tables = synth.generate(synth_opts)  # type: ignore[arg-type]
+    synth_opts = synth_options(project.config, users=users, days=days, seed=seed)
     if out is not None:
-        for path in synth.write_files(tables, out):
+        for path in synth.write_files(synth.generate(synth_opts), out):
             echo(f"wrote {path}")
         return 0
     if adapter.type != "duckdb":
         raise ProjectError(f"runner synth writes into a DuckDB target; '{target}' is "
                            f"{adapter.type} (use --out DIR for Parquet files)")
-    names = {s.synthetic: s.identifier for s in config.sources.values() if s.synthetic}
+    sources = [s for s in project.config.sources.values() if s.synthetic]
+    if not sources:
+        raise ProjectError("no source in project.yml is generated (declare one with "
+                           "'synthetic: experience_events'), or use --out DIR for Parquet files")
     with adapter:
-        wanted = {names.get(name, name): table for name, table in tables.items()}
-        counts = synth.load_duckdb(adapter.connection, wanted)  # type: ignore[attr-defined]
-        record_versions(adapter, {name: synth_version(synth_opts) for name in counts})
-    for name, rows in counts.items():
-        echo(f"{name}: {rows:,} rows (users={synth_opts.users}, days={synth_opts.days}, "  # type: ignore[attr-defined]
-             f"seed={synth_opts.seed})")  # type: ignore[attr-defined]
+        load_synthetic(adapter, sources, synth_opts, echo)
     echo("The next `runner build` rebuilds the models that read them.")
     return 0
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from runner.adapters.base import Adapter
 from runner.config import ProjectConfig, SourceConfig
 from runner.errors import ProjectError
+
+if TYPE_CHECKING:
+    from runner.synth import SynthOptions
 
 _READERS = {".parquet": "read_parquet", ".csv": "read_csv_auto", ".json": "read_json_auto",
             ".jsonl": "read_json_auto", ".ndjson": "read_json_auto"}
@@ -92,12 +96,12 @@ def _recorded_versions(adapter: Adapter) -> dict[str, str]:
     return dict(adapter.fetch(f"SELECT identifier, version FROM {VERSIONS_TABLE}"))
 
 
-def synth_version(options: object) -> str:
+def synth_version(options: SynthOptions) -> str:
     """The version of data generated with ``options`` (the generator is deterministic)."""
     return f"synth {options!r}"
 
 
-def synth_options(config: ProjectConfig, **overrides: object) -> object:
+def synth_options(config: ProjectConfig, **overrides: object) -> SynthOptions:
     """``runner.synth.SynthOptions`` from project.yml's ``synth:`` block and CLI overrides."""
     from runner.synth import SynthOptions
 
@@ -115,9 +119,15 @@ def synth_options(config: ProjectConfig, **overrides: object) -> object:
 
 def _create_synthetic(config: ProjectConfig, adapter: Adapter, sources: list[SourceConfig],
                       echo: Callable[[str], None]) -> list[str]:
+    return list(load_synthetic(adapter, sources, synth_options(config), echo))
+
+
+def load_synthetic(adapter: Adapter, sources: list[SourceConfig], options: SynthOptions,
+                   echo: Callable[[str], None]) -> dict[str, int]:
+    """Generate the synthetic tables and (re)create ``sources`` from them in a DuckDB target,
+    recording their version; returns the row count by identifier."""
     from runner import synth
 
-    options = synth_options(config)
     tables = synth.generate(options)
     wanted = {}
     for source in sources:
@@ -131,7 +141,7 @@ def _create_synthetic(config: ProjectConfig, adapter: Adapter, sources: list[Sou
     for name, rows in counts.items():
         echo(f"source {name}: generated {rows:,} synthetic rows "
              f"(users={options.users}, days={options.days}, seed={options.seed})")
-    return list(counts)
+    return counts
 
 
 def _create_file_view(root: Path, adapter: Adapter, source: SourceConfig) -> None:
