@@ -111,7 +111,7 @@ def compile_session(project: Project, target: str, adapter: Adapter, options: Bu
     chosen = select(options.select, options.exclude, project.dag, project.models)
     selected = [n for n in project.order(chosen)
                 if project.models[n].config.materialized != "ephemeral"]
-    state = TargetState(state_dir(project) / f"{target}.json")
+    state = target_state(project, target)
     if options.full_refresh:
         for name in selected:
             state.bump_generation(name)
@@ -249,23 +249,29 @@ def _build(session: Session, options: BuildOptions, echo: Echo, started: float) 
 
 
 def _run_exports(session: Session, result: BuildResult, echo: Echo) -> list[Any]:
-    from destinations import BuiltDataset, ExportContext, run_exports
+    from destinations import BuiltDataset, run_exports
 
     datasets = {
         r.name: BuiltDataset(model=r.name, relation=r.physical or r.name,
                              fingerprint=r.fingerprint or "",
                              dataset_id=r.dataset_id)
         for r in result.results if r.status in ("success", "noop")}
-    ctx = ExportContext(adapter=session.adapter, target_name=session.target,
-                        target_type=session.adapter.type, project_root=session.project.root,
-                        state_dir=session.target_dir,
-                        platform=getattr(session.adapter, "platform", None), echo=echo,
-                        project_name=session.project.config.name)
+    ctx = export_context(session.project, session.target, session.adapter, echo)
     results = run_exports(session.project.config.exports, datasets, ctx)
     for export in results:
         if export.status != "skipped":
             echo(export_line(export))
     return results
+
+
+def export_context(project: Project, target: str, adapter: Adapter, echo: Echo) -> Any:
+    """The ``destinations.ExportContext`` of a target (its open adapter)."""
+    from destinations import ExportContext
+
+    return ExportContext(adapter=adapter, target_name=target, target_type=adapter.type,
+                         project_root=project.root, state_dir=project.root / "target",
+                         platform=getattr(adapter, "platform", None), echo=echo,
+                         project_name=project.config.name)
 
 
 def export_line(export: Any) -> str:
@@ -327,7 +333,7 @@ def clean(root: Path, options: BuildOptions, echo: Echo = print, *,
     """
     project, target, adapter = load_target(root, options)
     with target_lock(state_dir(project), target), adapter:
-        state = TargetState(state_dir(project) / f"{target}.json")
+        state = target_state(project, target)
         dropped = drop_old_versions(adapter, state, keep=1, dry_run=dry_run)
     verb = "would drop" if dry_run else "dropped"
     for name in dropped:
@@ -340,3 +346,8 @@ def clean(root: Path, options: BuildOptions, echo: Echo = print, *,
 def state_dir(project: Project) -> Path:
     """Where per-target state and locks live: ``target/state``."""
     return project.root / "target" / "state"
+
+
+def target_state(project: Project, target: str) -> TargetState:
+    """The persisted versions of ``target``'s models."""
+    return TargetState(state_dir(project) / f"{target}.json")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.artifacts import target_lock
-from runner.build import BuildOptions, Session, compile_session, export_line, load_target, state_dir
+from runner.build import (BuildOptions, export_context, export_line, load_target, state_dir,
+                          target_state)
 from runner.errors import ProjectError, RunnerError
 from runner.progress import Echo
 
@@ -38,33 +39,23 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
 
 def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
                delete: bool = False, force: bool = False, echo: Echo = print) -> int:
-    """Export the current versions of the exported models, without building."""
+    """Export the current versions of the exported models, without building (nothing is
+    compiled: the target's state says which version of each model is current)."""
+    from destinations import BuiltDataset, run_exports
+
     project, target, adapter = load_target(root, options)
-    with target_lock(state_dir(project), target):
-        return _export(compile_session(project, target, adapter, options, echo), echo,
-                       dry_run=dry_run, delete=delete, force=force)
-
-
-def _export(session: Session, echo: Echo, *, dry_run: bool, delete: bool, force: bool) -> int:
-    from destinations import BuiltDataset, ExportContext, run_exports
-
-    specs = session.project.config.exports
+    specs = project.config.exports
     if not specs:
-        session.adapter.close()
         raise ProjectError("no exports: declared in project.yml; add one (see README, Exports)")
-    with session.adapter as adapter:
-        datasets = {}
-        for name, state in session.state.models.items():
-            if state.current and adapter.exists(state.current):
-                datasets[name] = BuiltDataset(model=name, relation=state.current,
-                                              fingerprint=state.fingerprint or "",
-                                              dataset_id=state.dataset_id)
-        ctx = ExportContext(adapter=adapter, target_name=session.target,
-                            target_type=adapter.type, project_root=session.project.root,
-                            state_dir=session.target_dir,
-                            platform=getattr(adapter, "platform", None), echo=echo,
-                            project_name=session.project.config.name)
-        results = run_exports(specs, datasets, ctx, dry_run=dry_run, delete=delete, force=force)
+    with target_lock(state_dir(project), target), adapter:
+        state = target_state(project, target)
+        datasets = {
+            name: BuiltDataset(model=name, relation=entry.current,
+                               fingerprint=entry.fingerprint or "", dataset_id=entry.dataset_id)
+            for name, entry in state.models.items()
+            if entry.current and adapter.exists(entry.current)}
+        results = run_exports(specs, datasets, export_context(project, target, adapter, echo),
+                              dry_run=dry_run, delete=delete, force=force)
     for result in results:
         echo(export_line(result))
         for call in result.plan if dry_run else []:
