@@ -88,12 +88,6 @@ class DAG:
         keep = set(nodes)
         return [n for n in ordered if n in keep]
 
-    def generations(self, nodes: Iterable[str] | None = None) -> list[list[str]]:
-        """Layers of nodes whose parents are all in earlier layers."""
-        keep = set(nodes) if nodes is not None else set(self._graph.nodes)
-        sub = self._graph.subgraph(keep)
-        return [sorted(g) for g in nx.topological_generations(sub)]
-
     def subgraph_edges(self, nodes: Iterable[str]) -> list[tuple[str, str]]:
         keep = set(nodes)
         return sorted((a, b) for a, b in self._graph.edges if a in keep and b in keep)
