@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from runner import BuildOptions, build, open_session  # noqa: E402
-from runner.synth import SynthOptions, generate  # noqa: E402
+from runner.sources.synth import SynthOptions, generate  # noqa: E402
 
 
 def timed(fn: Callable[[], object], repeat: int) -> float:

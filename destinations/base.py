@@ -19,7 +19,7 @@ from destinations.config import ExportSpec
 
 if TYPE_CHECKING:
     from runner.adapters import Adapter
-    from runner.platform import PlatformClient
+    from runner.platform.client import PlatformClient
 
 STATUSES = ("success", "error", "skipped", "planned", "deleted")
 

@@ -30,7 +30,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from destinations.types import DESTINATION_TYPES, EXPORT_MODES, choose_auth, schedule_problem
-from runner.config import PROJECT_FILE, check_keys, expect, normalize_name
+from runner.validation import PROJECT_FILE, check_keys, expect, normalize_name
 from runner.errors import ProjectError
 
 TYPES = ("local", *DESTINATION_TYPES)

@@ -37,7 +37,7 @@ from destinations.state import ExportState
 from destinations.types import (ADHOC_ACCEPT, ADHOC_RUN, DESTINATION_TYPES, FLOWSERVICE,
                                 NOT_READY, SOURCE_SPEC_ID, choose_auth)
 from runner.errors import PlatformError, RunError, RunnerError
-from runner.secrets import Secret, mask
+from runner.platform.secrets import Secret, mask
 
 FINAL = ("success", "failed", "partialSuccess", "cancelled")
 YEAR = 365 * 86400

@@ -17,7 +17,7 @@ from destinations.flow_service import FlowExport
 from destinations.local import run_local
 from destinations.state import ExportState
 from runner.errors import ProjectError, RunnerError
-from runner.secrets import mask
+from runner.platform.secrets import mask
 
 
 def run_exports(specs: list[ExportSpec], datasets: Mapping[str, BuiltDataset],

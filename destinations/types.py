@@ -4,7 +4,7 @@ Each type is one row of data: the connection spec and flow spec ids, how its bas
 authenticates (``auth.specName`` and the params, each read from a key of the ``destination:``
 block of project.yml), and which target-connection params it takes. The exporter
 (``destinations.flow_service``), the strict config parser (``destinations.config``) and the
-emulator (``runner.emulator.flowservice``) all read this one table, so a spec id or a param name
+emulator (``aep_emulator.flowservice``) all read this one table, so a spec id or a param name
 is written exactly once.
 
 Config keys ending in ``_env`` name an environment variable that holds a secret; the secret is

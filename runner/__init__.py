@@ -3,25 +3,52 @@
 The public surface (locked by tests/test_public_api.py)::
 
     from runner import build, BuildOptions, load, RunnerError
+
+Names are imported on first use (PEP 562), so importing one stage module (``runner.errors``,
+``runner.validation``) does not import the whole runner, and no submodule depends on this one.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from runner.build import BuildOptions, BuildResult, build, clean, open_session  # noqa: E402
-from runner.errors import PlatformError, ProjectError, RunError, RunnerError  # noqa: E402
-from runner.project import Project, load  # noqa: E402
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "BuildOptions",
-    "BuildResult",
-    "PlatformError",
-    "Project",
-    "ProjectError",
-    "RunError",
-    "RunnerError",
-    "__version__",
-    "build",
-    "clean",
-    "load",
-    "open_session",
-]
+from runner.version import __version__
+
+_PUBLIC = {
+    "BuildOptions": "runner.run.options",
+    "BuildResult": "runner.run.results",
+    "build": "runner.run.build",
+    "clean": "runner.run.clean",
+    "open_session": "runner.run.session",
+    "load": "runner.run.session",
+    "Project": "runner.project.loader",
+    "PlatformError": "runner.errors",
+    "ProjectError": "runner.errors",
+    "RunError": "runner.errors",
+    "RunnerError": "runner.errors",
+}
+
+__all__ = sorted([*_PUBLIC, "__version__"])
+
+if TYPE_CHECKING:
+    from runner.errors import PlatformError, ProjectError, RunError, RunnerError
+    from runner.project.loader import Project
+    from runner.run.build import build
+    from runner.run.clean import clean
+    from runner.run.options import BuildOptions
+    from runner.run.results import BuildResult
+    from runner.run.session import load, open_session
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runner' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -9,7 +9,7 @@
         └── PlatformError       an Adobe Platform REST call failed; carries ``status`` and ``code``
 
 A message says what is wrong, where, and what to do. Messages never contain secrets: code that
-formats a message from a response or a DSN masks credentials first (``runner.secrets``).
+formats a message from a response or a DSN masks credentials first (``runner.platform.secrets``).
 """
 
 from __future__ import annotations

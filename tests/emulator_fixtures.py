@@ -1,8 +1,8 @@
 """Pytest fixtures for tests that talk to the Adobe emulator (import them in conftest.py).
 
-``emulator`` starts a fresh :class:`~runner.emulator.Emulator` (its own sandbox database on the
+``emulator`` starts a fresh :class:`~aep_emulator.Emulator` (its own sandbox database on the
 PostgreSQL at 127.0.0.1:5432) per test; ``platform_client`` is a
-:class:`~runner.platform.PlatformClient` for it with millisecond backoff, so retry tests do
+:class:`~runner.platform.client.PlatformClient` for it with millisecond backoff, so retry tests do
 not sleep. Without PostgreSQL the tests are skipped locally and fail when ``CI=true``.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from runner.emulator import Emulator
-from runner.platform import Credentials, PlatformClient
-from runner.secrets import Secret
+from aep_emulator import Emulator
+from runner.platform.client import Credentials, PlatformClient
+from runner.platform.secrets import Secret
 
 PG_DSN = os.environ.get("RUNNER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 

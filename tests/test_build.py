@@ -254,7 +254,7 @@ def test_a_second_run_on_the_same_target_is_refused(shop) -> None:
 
 
 def test_dataset_ids_are_kept_per_version(tmp_path) -> None:
-    from runner.artifacts import TargetState
+    from runner.run.state import TargetState
 
     state = TargetState(tmp_path / "state.json")
     state.record("m", "m__1", "1", dataset_id="ds1")

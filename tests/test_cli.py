@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from runner.cli import main
+from runner.cli.main import main
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_compile_writes_the_exact_statements(two_models, capsys) -> None:
 
 def test_console_script_runs_as_a_process(two_models) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run([sys.executable, "-m", "runner.cli", "build", "--project-dir",
+    proc = subprocess.run([sys.executable, "-m", "runner.cli.main", "build", "--project-dir",
                            str(two_models.root)], capture_output=True, text=True, env=env,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from runner.cli import main
+from runner.cli.main import main
 
 
 def run(project, *args: str) -> int:

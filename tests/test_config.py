@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import load_project, parse_project
 from runner.errors import ProjectError
+from runner.project.config import load_project, parse_project
+from runner.run.session import check_config
 
 ROOT = Path(".")
 
@@ -19,8 +20,9 @@ ROOT = Path(".")
     ({"name": "x", "srcs": {}}, "project.yml: srcs: unknown key"),
     ({"name": 3}, "project.yml: name: expected a string, got int 3"),
     ({"name": "x", "dialect": "tsql"}, "project.yml: dialect: 'tsql' is not supported"),
-    ({"name": "x", "targets": {"t": {"path": "a"}}}, "project.yml: targets.t.type: missing"),
-    ({"name": "x", "targets": {"t": {"type": "oracle"}}},
+    ({"name": "x", "default_target": "t", "targets": {"t": {"path": "a"}}},
+     "project.yml: targets.t.type: missing"),
+    ({"name": "x", "default_target": "t", "targets": {"t": {"type": "oracle"}}},
      "project.yml: targets.t.type: unknown target type 'oracle' (one of: data_distiller, duckdb, "
      "postgres)"),
     ({"name": "x", "targets": {"t": {"type": "duckdb", "threads": "4"}}},
@@ -44,7 +46,7 @@ ROOT = Path(".")
 ])
 def test_invalid(raw, message) -> None:
     with pytest.raises(ProjectError) as info:
-        parse_project(raw, ROOT)
+        check_config(parse_project(raw, ROOT))
     assert str(info.value).startswith(message)
     assert info.value.exit_code == 2
 

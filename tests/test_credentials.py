@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.credentials import load_credentials
+from runner.platform.credentials import load_credentials
 from runner.errors import ProjectError
-from runner.platform import Credentials
-from runner.secrets import Secret
+from runner.platform.client import Credentials
+from runner.platform.secrets import Secret
 
 SECRET = "p8e-S3cr3t%value"
 DOCS_INI = f"""[Credential]

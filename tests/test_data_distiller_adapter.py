@@ -17,10 +17,10 @@ import psycopg2
 import pytest
 import sqlglot
 
-from runner.adapters.base import ModelDDLConfig
+from runner.project.model import ModelDDLConfig
 from runner.adapters.data_distiller import DataDistillerAdapter
-from runner.emulator import Emulator
-from runner.emulator.catalog import catalog
+from aep_emulator import Emulator
+from aep_emulator.catalog import catalog
 from runner.errors import ProjectError, RunError
 from emulator_fixtures import PG_DSN, require_postgres
 
@@ -423,7 +423,7 @@ def test_no_secret_in_errors_or_reprs(emu, tmp_path, caplog):
 
 
 def test_runner_debug_checks_credentials_token_and_connection(emu, tmp_path):
-    from runner.commands import run_debug
+    from runner.cli.commands import run_debug
 
     (tmp_path / "models").mkdir()
     (tmp_path / "project.yml").write_text(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from destinations.types import ADHOC_ACCEPT, ADHOC_RUN, FLOWSERVICE, SOURCE_SPEC_ID
-from runner.emulator.catalog import catalog
+from aep_emulator.catalog import catalog
 from runner.errors import PlatformError
 
 pytestmark = pytest.mark.postgres

@@ -23,9 +23,9 @@ from destinations import BuiltDataset, ExportContext, parse_exports, run_exports
 from destinations.files import read_export
 from destinations.types import (ADHOC_RUN, DESTINATION_TYPES, FLOWSERVICE, NOT_READY,
                                 SOURCE_SPEC_ID)
-from runner.emulator.catalog import catalog
-from runner.emulator import Emulator
-from runner.emulator.flowservice import FlowService, flowservice
+from aep_emulator.catalog import catalog
+from aep_emulator import Emulator
+from aep_emulator.flowservice import FlowService, flowservice
 
 pytestmark = pytest.mark.postgres
 

@@ -1,4 +1,4 @@
-"""runner.dialect: the interface the compiler and adapters call, and golden translations.
+"""runner.compile.dialect.translate: the interface the compiler and adapters call, and golden translations.
 
 The values themselves are checked against Spark by tests/fidelity; here the SQL produced,
 refusal messages and locations, schema-dependent choices and the PostgreSQL refusals.
@@ -13,8 +13,12 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-import runner.dialect
-from runner.dialect import output_schema, session_setup, to_target
+import runner.compile.dialect.rules
+import runner.compile.dialect.translate
+from runner.adapters.duckdb import DuckDBAdapter
+from runner.adapters.postgres import PostgresAdapter
+from runner.compile.dialect.translate import to_target
+from runner.compile.dialect.types import output_schema
 from runner.errors import ProjectError
 
 
@@ -178,17 +182,16 @@ def test_postgres_keeps_what_agrees():
 
 
 def test_session_setup():
-    assert session_setup("duckdb") == ["SET TimeZone = 'UTC'"]
-    assert session_setup("postgres") == ["SET TIME ZONE 'UTC'"]
-    assert session_setup("spark") == []
+    assert DuckDBAdapter.session_setup == ("SET TimeZone = 'UTC'",)
+    assert PostgresAdapter.session_setup == ("SET TIME ZONE 'UTC'",)
     con = duckdb.connect()
-    for statement in session_setup("duckdb"):
+    for statement in DuckDBAdapter.session_setup:
         con.execute(statement)
     assert con.sql("SELECT current_setting('TimeZone')").fetchall() == [("UTC",)]
 
 
 def test_module_example():
-    result = doctest.testmod(runner.dialect)
+    result = doctest.testmod(runner.compile.dialect.translate)
     assert result.attempted >= 1 and result.failed == 0
 
 
@@ -209,7 +212,7 @@ def test_output_schema_feeds_the_children():
 def test_wrapping_an_aggregate_keeps_its_window_in_the_tree():
     query = sqlglot.parse_one("SELECT sum(n) FILTER (WHERE n > 0) OVER (ORDER BY id) FROM t", read="spark")
     window, total = query.find(exp.Window), query.find(exp.Sum)
-    assert runner.dialect.cast_result(total, "BIGINT") is total
+    assert runner.compile.dialect.rules.cast_result(total, "BIGINT") is total
     assert query.find(exp.Window) is window and isinstance(window.parent, exp.Cast)
     assert query.sql(dialect="duckdb") == (
         "SELECT CAST(SUM(n) FILTER(WHERE n > 0) OVER (ORDER BY id NULLS FIRST) AS BIGINT) FROM t")

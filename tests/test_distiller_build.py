@@ -1,7 +1,7 @@
 """Whole builds on the engine targets: the emulated Data Distiller and a real PostgreSQL schema.
 
 One seven-model project over two flat sources is written into tmp_path and built in-process with
-``runner.build`` on a ``data_distiller`` target whose hosts are the emulator's, and on a
+``runner.run.build`` on a ``data_distiller`` target whose hosts are the emulator's, and on a
 ``postgres`` target. Each test checks the values in the engine, that a second build runs
 nothing, and that a full rebuild with faults switched on (throttling, server errors, slow
 responses, an expired token, dropped SQL connections) yields the same tables and no duplicate
@@ -21,8 +21,8 @@ import yaml
 
 from runner import BuildOptions, BuildResult, build
 from runner.adapters.pg_common import PgSessions
-from runner.emulator import Emulator
-from runner.emulator.catalog import catalog
+from aep_emulator import Emulator
+from aep_emulator.catalog import catalog
 from emulator_fixtures import PG_DSN, engine_rows, require_postgres
 
 SECRET = "c2-build-secret-5b4a39"

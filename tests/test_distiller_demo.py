@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from runner import BuildOptions, build
-from runner.emulator import Emulator
+from aep_emulator import Emulator
 
 from emulator_fixtures import engine_rows
 
@@ -97,7 +97,7 @@ def test_runner_emulate_command_serves_the_walkthrough(tmp_path: Path) -> None:
     sandbox = f"emu-test{os.getpid()}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "runner.cli", "emulate", "--sandbox", sandbox, "--seed",
+        [sys.executable, "-m", "runner.cli.main", "emulate", "--sandbox", sandbox, "--seed",
          str(DEMO / "seed.sql"), "--env-file", str(env_file), "--landing", str(landing)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
@@ -111,7 +111,7 @@ def test_runner_emulate_command_serves_the_walkthrough(tmp_path: Path) -> None:
         assert variables["AEP_SANDBOX"] == sandbox
         root = tmp_path / "demo"
         shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns("target"))
-        proc = subprocess.run([sys.executable, "-m", "runner.cli", "build", "--project-dir",
+        proc = subprocess.run([sys.executable, "-m", "runner.cli.main", "build", "--project-dir",
                                str(root)], capture_output=True, text=True, timeout=300,
                               env={**env, **variables})
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -131,7 +131,7 @@ def test_runner_emulate_command_serves_the_walkthrough(tmp_path: Path) -> None:
 
 
 def test_a_new_batch_in_a_source_rebuilds_what_reads_it(emulator: Emulator, demo: Path) -> None:
-    from runner.emulator.catalog import catalog
+    from aep_emulator.catalog import catalog
 
     lines: list[str] = []
     assert build(demo, BuildOptions(exports=False), echo=lines.append).ok
@@ -151,7 +151,7 @@ def test_a_new_batch_in_a_source_rebuilds_what_reads_it(emulator: Emulator, demo
 def test_existence_checks_use_table_exists(emulator: Emulator, demo: Path) -> None:
     """The adapter asks Data Distiller's documented table_exists('name') (contract §3.1)."""
     from runner.adapters.data_distiller import DataDistillerAdapter
-    from runner.config import load_project
+    from runner.project.config import load_project
 
     _, block = load_project(demo).target("emulated")
     with DataDistillerAdapter("emulated", block, demo) as adapter:

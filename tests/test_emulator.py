@@ -15,12 +15,12 @@ import pytest
 import requests
 
 from emulator_fixtures import PG_DSN, require_postgres, wait_for_query
-from runner.emulator import Emulator, Request, Response, Router
-from runner.emulator.catalog import PQS_TAG
-from runner.emulator.query import Statement, translate
-from runner.emulator.services import register_all
+from aep_emulator import Emulator, Request, Response, Router
+from aep_emulator.catalog import PQS_TAG
+from aep_emulator.query import Statement, translate
+from aep_emulator.services import register_all
 from runner.errors import PlatformError
-from runner.platform import PlatformClient
+from runner.platform.client import PlatformClient
 
 pytestmark = pytest.mark.postgres
 
@@ -270,7 +270,7 @@ def test_ctas_registers_exactly_one_dataset_with_its_options(
     assert record["schemaRef"]["title"] == "Feature Schema"
     assert platform_client.get(f"{CATALOG}/{ds_id}") == {ds_id: record}
     assert emulator.dataset(ds_id) == record
-    from runner.emulator.catalog import catalog
+    from aep_emulator.catalog import catalog
     assert catalog(emulator).options[ds_id] == {"schema": "Feature Schema", "rowvalidation": "false",
                                                 "label": "PROFILE"}
     assert emulator.read_table("features").to_pydict() == {"id": [1, 2], "name": ["A", "B"]}
@@ -458,7 +458,7 @@ def test_missing_service_modules_are_skipped_with_a_warning() -> None:
         warnings.simplefilter("always")
         assert register_all(Router(), None, ["nonexistent_service"]) == []  # type: ignore[arg-type]
     assert [str(w.message) for w in caught] == [
-        "emulator: service module runner.emulator.nonexistent_service is missing; its paths answer 404"]
+        "emulator: service module aep_emulator.nonexistent_service is missing; its paths answer 404"]
 
 
 def test_stop_drops_the_sandbox_database() -> None:
@@ -491,7 +491,7 @@ def test_translate_strips_data_distiller_options() -> None:
 def test_serve_prints_url_and_credentials_and_cleans_up_on_interrupt() -> None:
     require_postgres()
     proc = subprocess.Popen([sys.executable, "-W", "ignore", "-c",
-                             f"from runner.emulator import serve; serve(engine_dsn={PG_DSN!r}, "
+                             f"from aep_emulator import serve; serve(engine_dsn={PG_DSN!r}, "
                              "client_secret='cli-secret')"],
                             stdout=subprocess.PIPE, text=True)
     try:

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from runner import BuildOptions, build, load
-from runner.synth import SynthOptions, generate, load_duckdb, write_files
+from runner.sources.synth import SynthOptions, generate, load_duckdb, write_files
 
 REPO = Path(__file__).resolve().parents[1]
 USERS = 1000

@@ -12,7 +12,7 @@ import time
 def test_sigint_cancels_the_running_ctas_and_keeps_the_last_good_version(project) -> None:
     project.model("slow", "SELECT 1 AS n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    command = [sys.executable, "-m", "runner.cli", "build", "--project-dir", str(project.root)]
+    command = [sys.executable, "-m", "runner.cli.main", "build", "--project-dir", str(project.root)]
     assert subprocess.run(command, env=env, capture_output=True, timeout=120).returncode == 0
     # a CTAS that would run for minutes
     project.model("slow", "SELECT count(*) AS n FROM range(0, 200000) a(i), range(0, 200000) b(j) "

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import ProjectError
-from runner.parsing import parse_query, reference_name, table_references
+from runner.project.parsing import parse_query, reference_name, table_references
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dependencies.sql"
 

@@ -10,11 +10,11 @@ from urllib.parse import parse_qs
 import pytest
 
 from emulator_fixtures import fast_client
-from runner.emulator import Emulator, Request, Response
-from runner.emulator.server import problem
+from aep_emulator import Emulator, Request, Response
+from aep_emulator.server import problem
 from runner.errors import PlatformError
-from runner.platform import Credentials, Hosts, PlatformClient, describe_error
-from runner.secrets import MaskingFilter, Secret, mask
+from runner.platform.client import Credentials, Hosts, PlatformClient, describe_error
+from runner.platform.secrets import MaskingFilter, Secret, mask
 
 pytestmark = pytest.mark.postgres
 

@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 import sqlglot
 
-from runner.adapters.base import ModelDDLConfig
+from runner.project.model import ModelDDLConfig
 from runner.adapters.pg_common import statement_info
 from runner.adapters.postgres import PostgresAdapter
 from runner.errors import ProjectError, RunError

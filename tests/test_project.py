@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runner.errors import ProjectError
-from runner.project import load
+from runner import load
 
 
 def test_models_sources_and_edges(project) -> None:

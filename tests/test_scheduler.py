@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from runner.scheduler import run_dag
+from runner.run.scheduler import run_dag
 
 #   a -> b -> d
 #   a -> c

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from runner.errors import ProjectError
-from runner.project import load
-from runner.selection import select
+from runner.project.loader import load
+from runner.graph.selection import select
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 import sqlglot
 
 from runner.errors import ProjectError
-from runner.synth import EVENT_TYPES, SUBSCRIPTION_PAGE, SynthOptions, generate, load_duckdb, write_files
+from runner.sources.synth import EVENT_TYPES, SUBSCRIPTION_PAGE, SynthOptions, generate, load_duckdb, write_files
 
 SMALL = SynthOptions(users=150, days=60, seed=7)
 MEASURE = "STRUCT(\"value\" DOUBLE)"

@@ -5,7 +5,7 @@ write the exact statements without a connection) and executes statements. The bu
 speaks SQL text to an engine except through these methods. Adapters are used from several worker
 threads at once: an implementation keeps one connection per thread (or serialises access).
 
-Physical-table protocol (the same on every engine, see ``runner.materialize``): a model is built
+Physical-table protocol (the same on every engine, see ``runner.run.materialize``): a model is built
 into ``<model>__<fingerprint>`` with a plain ``CREATE TABLE … AS``; only after that succeeds does
 the pointer ``<model>`` (a view) move to it. A failed build drops only the new, partial table.
 """
@@ -13,23 +13,19 @@ the pointer ``<model>`` (a view) move to it. A failed build drops only the new, 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlglot import exp
 
+from runner.project.model import ModelDDLConfig
+
 if TYPE_CHECKING:
     import pyarrow
 
-
-@dataclass(frozen=True)
-class ModelDDLConfig:
-    """What of a model's config reaches its DDL (Data Distiller's ``WITH (...)`` options)."""
-
-    schema: str | None = None
-    rowvalidation: bool | None = None
-    label: str | None = None
+    from runner.platform.client import PlatformClient
 
 
 @dataclass
@@ -53,11 +49,17 @@ class Adapter(ABC):
         dialect: the sqlglot dialect statements are rendered in.
         config_keys: allowed keys of the target block and a one-line description of each
             (used for strict validation and the README reference).
+        session_setup: statements run on every new connection so values match Spark's
+            (the session time zone is UTC, like Data Distiller's).
+        binds: ``EXPLAIN <query>`` binds a query without running it (``runner compile``'s
+            check of functions and columns).
     """
 
     type: ClassVar[str]
     dialect: ClassVar[str]
     config_keys: ClassVar[dict[str, str]] = {}
+    session_setup: ClassVar[tuple[str, ...]] = ()
+    binds: ClassVar[bool] = False
 
     def __init__(self, name: str, config: dict[str, Any], root: Path) -> None:
         """Args:
@@ -76,7 +78,7 @@ class Adapter(ABC):
 
         The default checks keys against ``config_keys``; adapters add type checks.
         """
-        from runner.config import check_keys
+        from runner.validation import check_keys
 
         check_keys(config, {"type", "threads", *cls.config_keys}, keypath)
 
@@ -84,6 +86,18 @@ class Adapter(ABC):
     def max_threads(self) -> int | None:
         """The most statements this engine should run at once (None = no limit)."""
         return None
+
+    @property
+    def platform(self) -> PlatformClient | None:
+        """The Adobe Platform client of a target on Platform (exports use it), else None."""
+        return None
+
+    def cancel(self) -> None:
+        """Cancel every running statement (Ctrl-C); called from another thread."""
+
+    def debug_steps(self) -> list[tuple[str, Callable[[], object]]]:
+        """``runner debug``'s checks before connecting: (label, step) pairs, in order."""
+        return []
 
     # -- rendering (pure) ------------------------------------------------------------------
     def create_table_sql(self, name: str, select: exp.Query, ddl: ModelDDLConfig) -> str:

@@ -35,17 +35,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlglot import exp
 
-from runner.adapters.base import Adapter, ExecResult, ModelDDLConfig
+from runner.adapters.base import Adapter, ExecResult
+from runner.project.model import ModelDDLConfig
 from runner.adapters.pg_common import (PgSessions, StatementInfo, list_relations,
                                        rows_to_arrow, statement_info)
 from runner.errors import PlatformError, ProjectError, RunError
-from runner.secrets import Secret
+from runner.platform.secrets import Secret
 
 if TYPE_CHECKING:
     import pyarrow
     from psycopg2.extensions import connection as Connection
 
-    from runner.platform import PlatformClient
+    from runner.platform.client import PlatformClient
 
 QUERY = "/data/foundation/query"
 CONNECTION_PARAMETERS = f"{QUERY}/connection_parameters"
@@ -95,7 +96,7 @@ class DataDistillerAdapter(Adapter):
 
     @classmethod
     def validate_config(cls, config: dict[str, Any], keypath: str) -> None:
-        from runner.config import expect
+        from runner.validation import expect
 
         super().validate_config(config, keypath)
         checks: dict[str, tuple[type | tuple[type, ...], str]] = {
@@ -136,8 +137,8 @@ class DataDistillerAdapter(Adapter):
             return self._client
 
     def _make_client(self) -> PlatformClient:
-        from runner.credentials import load_credentials
-        from runner.platform import Hosts, PlatformClient
+        from runner.platform.credentials import load_credentials
+        from runner.platform.client import Hosts, PlatformClient
 
         config = dict(self.config)
         if "credentials_file" in config:

@@ -1,7 +1,7 @@
 """The embedded default: a DuckDB database file under ``target/``, no server, no credentials.
 
 One DuckDB connection per database; each worker thread gets its own cursor (DuckDB's way of
-sharing one database between threads). Every new cursor runs ``runner.dialect.session_setup``
+sharing one database between threads). Every new cursor runs ````session_setup````
 so values match Spark's (UTC time zone and the like).
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.adapters.base import Adapter
-from runner.config import expect
+from runner.validation import expect
 from runner.errors import RunError
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ class DuckDBAdapter(Adapter):
 
     type = "duckdb"
     dialect = "duckdb"
+    session_setup = ("SET TimeZone = 'UTC'",)
+    binds = True
     config_keys = {
         "path": "the database file, relative to the project (default target/local.duckdb); "
                 "':memory:' for a throw-away database",
@@ -82,12 +84,10 @@ class DuckDBAdapter(Adapter):
         if cursor is None:
             if self._con is None:
                 self.open()
-            from runner.dialect import session_setup
-
             with self._lock:
                 cursor = self._con.cursor()
                 self._cursors.append(cursor)
-            for statement in session_setup(self.dialect):
+            for statement in self.session_setup:
                 cursor.execute(statement)
             self._local.cursor = cursor
         return cursor

@@ -22,7 +22,7 @@ import sqlglot
 from sqlglot import exp
 
 from runner.errors import RunError
-from runner.secrets import Secret, mask
+from runner.platform.secrets import Secret, mask
 
 if TYPE_CHECKING:
     import pyarrow

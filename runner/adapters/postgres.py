@@ -55,6 +55,8 @@ class PostgresAdapter(Adapter):
 
     type: ClassVar[str] = "postgres"
     dialect: ClassVar[str] = "postgres"
+    session_setup: ClassVar[tuple[str, ...]] = ("SET TIME ZONE 'UTC'",)
+    binds: ClassVar[bool] = True
     config_keys: ClassVar[dict[str, str]] = {
         "dsn": "libpq connection string or URL, e.g. postgresql://user:${PGPASSWORD}@host/db",
         "schema": "schema holding every relation (created if absent); default: the DSN's own",
@@ -70,7 +72,7 @@ class PostgresAdapter(Adapter):
 
     @classmethod
     def validate_config(cls, config: dict[str, Any], keypath: str) -> None:
-        from runner.config import expect
+        from runner.validation import expect
 
         super().validate_config(config, keypath)
         if "dsn" not in config:
@@ -109,10 +111,8 @@ class PostgresAdapter(Adapter):
     def _set_search_path(self, conn: Connection) -> None:
         from psycopg2 import sql
 
-        from runner.dialect import session_setup
-
         with conn.cursor() as cursor:
-            for statement in session_setup(self.dialect):  # UTC, as Data Distiller's Spark
+            for statement in self.session_setup:  # UTC, as Data Distiller's Spark
                 cursor.execute(statement)
             if self.schema is not None:
                 cursor.execute(sql.SQL("SET search_path TO {}").format(

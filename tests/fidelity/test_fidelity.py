@@ -1,4 +1,4 @@
-"""The fidelity corpus: DuckDB through runner.dialect must give Spark's recorded values.
+"""The fidelity corpus: DuckDB through runner.compile.dialect.translate must give Spark's recorded values.
 
 Fast tier (always): every translatable case on DuckDB equals Spark's value; every refused case
 raises ProjectError with its message. The schema of the fixture tables is passed to to_target,
@@ -21,7 +21,8 @@ from sqlglot import exp
 
 from fidelity_harness import (create_spark_tables, differences, encode, load_corpus,
                               load_expected, run_spark, spark_cases, spark_session)
-from runner.dialect import session_setup, to_target
+from runner.adapters.duckdb import DuckDBAdapter
+from runner.compile.dialect.translate import to_target
 from runner.errors import ProjectError
 
 CORPUS = load_corpus()
@@ -47,7 +48,7 @@ def translate(sql: str, schema: dict[str, Any] | None) -> str:
 def duck() -> tuple[duckdb.DuckDBPyConnection, dict[str, Any]]:
     """A DuckDB session set up like the adapter's, with the fixture tables and their schema."""
     con = duckdb.connect()
-    for statement in session_setup("duckdb"):
+    for statement in DuckDBAdapter.session_setup:
         con.execute(statement)
     schema: dict[str, Any] = {}
     for name, sql in CORPUS["tables"].items():

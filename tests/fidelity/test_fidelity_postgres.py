@@ -16,7 +16,8 @@ import sqlglot
 from sqlglot import exp
 
 from fidelity_harness import encode_scalar, load_corpus, load_expected, values_equal
-from runner.dialect import session_setup, to_target
+from runner.adapters.postgres import PostgresAdapter
+from runner.compile.dialect.translate import to_target
 from runner.errors import ProjectError
 
 CORPUS = load_corpus()
@@ -40,7 +41,7 @@ def pg():
     schema_name = f"fidelity_{os.getpid()}"
     cur.execute(f"CREATE SCHEMA {schema_name}")
     cur.execute(f"SET search_path = {schema_name}")
-    for statement in session_setup("postgres"):
+    for statement in PostgresAdapter.session_setup:
         cur.execute(statement)
     cur.execute(f"CREATE TABLE nums AS {translate(CORPUS['tables']['nums'], None)}")
     cur.execute("SELECT column_name, data_type, numeric_precision, numeric_scale FROM "

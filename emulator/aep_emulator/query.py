@@ -1,0 +1,415 @@
+"""The emulated Query Service (Data Distiller, contract §2.1, §2.3, §3).
+
+- ``GET /connection_parameters``: the emulated PostgreSQL endpoint (the proxy of
+  :mod:`aep_emulator.pgwire`), ``dbName`` ``<sandbox>:all``, ``username`` the org id and
+  the caller's IMS access token as ``token`` (the password the proxy checks).
+- ``POST /queries``: validates the body as Platform does (``dbName`` required, ``<sandbox>:all``
+  or ``<sandbox>:<table>`` of the ``x-sandbox-name`` sandbox; exactly one of ``sql`` and
+  ``templateId``; ``ctasParameters`` needs ``datasetName`` and ``description``) and answers 202
+  with the full query object in state ``SUBMITTED``. A background thread then moves it to
+  ``IN_PROGRESS`` and runs it, ending in ``SUCCESS`` or ``FAILED``; SQL errors are reported in
+  ``errors[{code, message}]`` (the SQLSTATE and the engine's message), never as HTTP errors.
+  The Spark SQL is transpiled to PostgreSQL with sqlglot; Data Distiller's CTAS options
+  ``WITH (schema=…, rowvalidation=…, label=…)`` are stripped and recorded on the new dataset
+  (see :mod:`aep_emulator.catalog`). A plain CTAS on an existing table fails as on Platform.
+  ``ctasParameters`` / ``insertIntoParameters`` wrap the SQL in ``CREATE TABLE <datasetName> AS``
+  / ``INSERT INTO <datasetName>``; ``queryParameters`` replace ``$name`` placeholders.
+  ``CREATE OR REPLACE VIEW`` replaces the view whatever its new columns, as Spark does:
+  PostgreSQL refuses a column list that does not extend the old one (42P16), so then the view
+  is dropped and created again in the query's transaction.
+- ``GET /queries/{id}``, ``GET /queries`` (newest first, ``limit``/``start``).
+- ``PATCH /queries/{id}`` ``{"op": "cancel"}`` answers 202 and the query ends in state
+  ``CANCELLED`` (the contract leaves the name open, KILLED or CANCELLED; this emulator picks
+  CANCELLED, so clients must treat every state but SUBMITTED and IN_PROGRESS as terminal).
+  A running statement is cancelled on the engine. ``{"op": "soft_delete"}`` hides it from lists.
+- ``POST/GET /query-templates``, ``GET/DELETE /query-templates/{id}``.
+
+Queries wait for ``emu.query_gate`` (a set ``threading.Event``; a test clears it to hold them
+in SUBMITTED) and ``emu.query_delay`` seconds before they run.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import psycopg2
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, SqlglotError
+
+from aep_emulator.catalog import catalog
+from aep_emulator.server import Request, Response, Router, problem
+
+if TYPE_CHECKING:
+    from aep_emulator.server import Emulator
+
+BASE = "/data/foundation/query"
+DD_OPTIONS = ("schema", "rowvalidation", "label")
+ACTIVE = ("SUBMITTED", "IN_PROGRESS")
+
+
+def iso_now() -> str:
+    """The current UTC time as Platform writes it (``2024-05-01T10:00:00.000Z``)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class SqlFailure(Exception):
+    """A statement the emulated engine rejects; becomes ``errors[{code, message}]``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Statement(NamedTuple):
+    """One Spark SQL statement made ready for the PostgreSQL engine."""
+
+    sql: str                  # the statement in PostgreSQL
+    creates: str | None       # the table a CTAS creates
+    options: dict[str, str]   # the CTAS's Data Distiller WITH options
+    writes: str | None        # the table an INSERT writes
+    replace_view: tuple[str, ...] = ()  # for CREATE OR REPLACE VIEW: DROP and CREATE, in case
+                                        # PostgreSQL refuses the new column list
+
+
+def translate(text: str) -> list[Statement]:
+    """Spark SQL statements -> :class:`Statement` each, Data Distiller options stripped.
+
+    >>> translate("CREATE TABLE t WITH (label='PROFILE') AS SELECT 1 AS a")
+    [Statement(sql='CREATE TABLE t AS SELECT 1 AS a', creates='t', options={'label': 'PROFILE'}, writes=None, replace_view=())]
+    """
+    try:
+        parsed = [s for s in sqlglot.parse(text, read="spark") if s is not None]
+    except SqlglotError as exc:
+        raise SqlFailure("42601", f"Syntax error: {str(exc).splitlines()[0]}") from None
+    if not parsed:
+        raise SqlFailure("42601", "Syntax error: the query is empty")
+    out = []
+    for statement in parsed:
+        creates, writes, options = None, None, {}
+        if isinstance(statement, exp.Create) and statement.kind == "TABLE":
+            creates = statement.this.find(exp.Table).name.lower()
+            props = statement.args.get("properties")
+            for prop in list(props.expressions) if props else []:
+                key = prop.name.lower() if isinstance(prop, exp.Property) else ""
+                if key in DD_OPTIONS:
+                    options[key] = prop.args["value"].name
+                    prop.pop()
+            if props is not None and not props.expressions:
+                props.pop()
+        elif isinstance(statement, exp.Insert):
+            writes = statement.this.find(exp.Table).name.lower()
+        replace_view: list[exp.Expression] = []
+        if (isinstance(statement, exp.Create) and statement.kind == "VIEW"
+                and statement.args.get("replace")):
+            create = statement.copy()
+            create.set("replace", False)
+            drop = exp.Drop(tables=[statement.this.copy()], kind="VIEW", exists=True)
+            replace_view = [drop, create]
+        try:
+            pg = statement.sql(dialect="postgres", unsupported_level=ErrorLevel.RAISE)
+            fallback = tuple(s.sql(dialect="postgres", unsupported_level=ErrorLevel.RAISE)
+                             for s in replace_view)
+        except SqlglotError as exc:
+            raise SqlFailure("0A000", f"Unsupported: {str(exc).splitlines()[0]}") from None
+        out.append(Statement(pg, creates, options, writes, fallback))
+    return out
+
+
+class Queries:
+    """The batch queries of one emulated sandbox and the threads that run them."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.items: dict[str, dict[str, Any]] = {}
+        self.templates: dict[str, dict[str, Any]] = {}
+        self._cancel: dict[str, threading.Event] = {}
+        self._pids: dict[str, int] = {}
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def submit(self, body: dict[str, Any], sql: str) -> dict[str, Any]:
+        """Record a new query and start running it."""
+        query_id = str(uuid.uuid4())
+        url = f"{self.emu.url}{BASE}/queries/{query_id}"
+        request = {k: body[k] for k in ("dbName", "sql", "templateId", "name", "description",
+                                         "queryParameters", "ctasParameters",
+                                         "insertIntoParameters") if k in body}
+        created = iso_now()
+        query = {
+            "isInsertInto": "insertIntoParameters" in body, "request": request,
+            "clientId": self.emu.client_id, "state": "SUBMITTED", "rowCount": 0, "errors": [],
+            "isCTAS": "ctasParameters" in body, "version": 1, "id": query_id,
+            "elapsedTime": 0, "updated": created, "client": "API",
+            "userId": f"{self.emu.client_id}@techacct.adobe.com", "created": created,
+            "_links": {
+                "self": {"href": url},
+                "soft_delete": {"href": url, "method": "PATCH", "body": '{"op": "soft_delete"}'},
+                "cancel": {"href": url, "method": "PATCH", "body": '{"op": "cancel"}'},
+            },
+        }
+        thread = threading.Thread(target=self._run, args=(query_id, sql, body),
+                                  name=f"emulated-query-{query_id[:8]}", daemon=True)
+        with self._lock:
+            self.items[query_id] = query
+            self._cancel[query_id] = threading.Event()
+            self._threads.append(thread)
+            answer = copy.deepcopy(query)
+        thread.start()
+        return answer
+
+    def _set(self, query_id: str, **fields: Any) -> None:
+        with self._lock:
+            self.items[query_id].update(fields, updated=iso_now())
+
+    def _run(self, query_id: str, text: str, body: dict[str, Any]) -> None:
+        started = time.monotonic()
+        cancelled = self._cancel[query_id]
+        while not self.emu.query_gate.wait(0.05):
+            if cancelled.is_set():
+                break
+        if cancelled.wait(self.emu.query_delay):
+            self._set(query_id, state="CANCELLED")
+            return
+        self._set(query_id, state="IN_PROGRESS")
+        try:
+            rows = self._execute(query_id, text, body)
+            fields: dict[str, Any] = {"state": "SUCCESS", "rowCount": rows}
+        except SqlFailure as exc:
+            fields = {"state": "FAILED", "errors": [{"code": exc.code, "message": exc.message}]}
+        if cancelled.is_set() and fields["state"] == "FAILED":
+            fields = {"state": "CANCELLED"}  # the engine error is the cancellation itself
+        fields["elapsedTime"] = int((time.monotonic() - started) * 1000)
+        self._set(query_id, **fields)
+
+    def _execute(self, query_id: str, text: str, body: dict[str, Any]) -> int:
+        """Run the query's statements in one transaction; the last statement's row count."""
+        for name, value in (body.get("queryParameters") or {}).items():
+            text = re.sub(rf"\${re.escape(name)}\b", str(value), text)
+        if "ctasParameters" in body:
+            text = f"CREATE TABLE {body['ctasParameters']['datasetName']} AS {text}"
+        elif "insertIntoParameters" in body:
+            text = f"INSERT INTO {body['insertIntoParameters']['datasetName']} {text}"
+        statements = translate(text)
+        cat = catalog(self.emu)
+        description = (body.get("ctasParameters") or {}).get("description")
+        rows = 0
+        try:
+            conn = self.emu.engine.connect()
+        except psycopg2.Error as exc:
+            raise SqlFailure("08006", str(exc).strip().splitlines()[0]) from None
+        try:
+            with self._lock:
+                self._pids[query_id] = conn.get_backend_pid()
+            if self._cancel[query_id].is_set():  # cancelled before its backend was known
+                raise SqlFailure("57014", "canceling statement due to user request")
+            with conn, conn.cursor() as cur:
+                for statement in statements:
+                    if statement.creates:
+                        cat.expect(statement.creates, description=description,
+                                   options=statement.options)
+                    if statement.replace_view:
+                        _replace_view(cur, statement)
+                    else:
+                        cur.execute(statement.sql)
+                    rows = max(cur.rowcount, 0)
+        except psycopg2.Error as exc:
+            message = (exc.pgerror or str(exc)).strip().splitlines()[0]
+            raise SqlFailure(exc.pgcode or "08006", message.removeprefix("ERROR:").strip()) from None
+        finally:
+            with self._lock:
+                self._pids.pop(query_id, None)
+            conn.close()
+            cat.sync()
+            cat.forget([s.creates for s in statements if s.creates])
+        for written in {s.writes for s in statements if s.writes}:
+            cat.touch(written)
+        return rows
+
+    def cancel(self, query_id: str) -> bool:
+        """Ask a query to stop; False if it already ended."""
+        with self._lock:
+            if self.items[query_id]["state"] not in ACTIVE:
+                return False
+            self._cancel[query_id].set()
+            pid = self._pids.get(query_id)
+        if pid is not None:
+            self.emu.engine.cancel_backend(pid)
+        return True
+
+    def stop(self) -> None:
+        """Cancel every active query and wait for the threads (the emulator is stopping)."""
+        for query_id in list(self.items):
+            self.cancel(query_id)
+        for thread in list(self._threads):
+            thread.join(timeout=10)
+
+
+def _replace_view(cur: psycopg2.extensions.cursor, statement: Statement) -> None:
+    """``CREATE OR REPLACE VIEW`` with Spark's meaning: the old view's columns do not matter.
+
+    PostgreSQL's own statement is tried first (it keeps views that read this one working); when
+    it refuses the column list, the view is dropped and created in the same transaction.
+    """
+    cur.execute("SAVEPOINT replace_view")
+    try:
+        cur.execute(statement.sql)
+    except psycopg2.Error as exc:
+        if exc.pgcode != "42P16":  # invalid_table_definition: cannot drop/rename view columns
+            raise
+        cur.execute("ROLLBACK TO SAVEPOINT replace_view")
+        for sql in statement.replace_view:
+            cur.execute(sql)
+    cur.execute("RELEASE SAVEPOINT replace_view")
+
+
+def queries(emu: Emulator) -> Queries:
+    """The Query Service state of ``emu`` (created on first use)."""
+    def create() -> Queries:
+        state = Queries(emu)
+        emu.on_stop(state.stop)
+        return state
+
+    return emu.service_state("query", create)
+
+
+def validate(request: Request, emu: Emulator, templates: dict[str, dict]) -> str | Response:
+    """The SQL a ``POST /queries`` body asks to run, or the 400 Platform answers."""
+    body = request.json
+    if not isinstance(body, dict):
+        return problem(400, "BadRequestError", "The request body must be a JSON object")
+    db_name = body.get("dbName")
+    sandbox = request.headers.get("x-sandbox-name", "prod")
+    if not isinstance(db_name, str) or not db_name:
+        return problem(400, "BadRequestError", "dbName is required")
+    db_sandbox, sep, db_table = db_name.partition(":")
+    if not sep or not db_table or db_sandbox != sandbox:
+        return problem(400, "BadRequestError", f"dbName '{db_name}' must be '{sandbox}:all' or "
+                       f"'{sandbox}:<table>' for sandbox '{sandbox}'")
+    has_sql, has_template = bool(body.get("sql")), bool(body.get("templateId"))
+    if has_sql == has_template:
+        return problem(400, "BadRequestError", "Exactly one of sql and templateId is required")
+    ctas = body.get("ctasParameters")
+    if ctas is not None and not (isinstance(ctas, dict) and ctas.get("datasetName")
+                                 and ctas.get("description")):
+        return problem(400, "BadRequestError",
+                       "ctasParameters requires datasetName and description")
+    insert = body.get("insertIntoParameters")
+    if insert is not None and not (isinstance(insert, dict) and insert.get("datasetName")):
+        return problem(400, "BadRequestError", "insertIntoParameters requires datasetName")
+    if ctas is not None and insert is not None:
+        return problem(400, "BadRequestError",
+                       "ctasParameters and insertIntoParameters cannot both be given")
+    params = body.get("queryParameters")
+    if params is not None and not isinstance(params, dict):
+        return problem(400, "BadRequestError", "queryParameters must be an object")
+    if has_template:
+        template = templates.get(body["templateId"])
+        if template is None:
+            return problem(404, "NotFoundError", f"Template '{body['templateId']}' was not found")
+        return template["sql"]
+    if not isinstance(body["sql"], str):
+        return problem(400, "BadRequestError", "sql must be a string")
+    return body["sql"]
+
+
+def _page(request: Request, default: int) -> tuple[int, int]:
+    limit, start = request.param("limit", str(default)), request.param("start", "0")
+    return (int(limit) if limit.isdigit() else default), (int(start) if start.isdigit() else 0)
+
+
+def register(router: Router, emu: Emulator) -> None:
+    """Add the Query Service paths."""
+    state = queries(emu)
+
+    def connection_parameters(request: Request, params: dict[str, str]) -> Response:
+        token = request.headers["authorization"].partition(" ")[2].strip()
+        host, port = "127.0.0.1", emu.wire.port if emu.wire else emu.engine.port
+        return Response(200, {"username": emu.engine.role, "dbName": emu.engine.dbname,
+                              "host": host, "port": port, "version": 1,
+                              "token": token, "compressedToken": token,
+                              "websocketHost": f"{host}:{port}"})
+
+    def post_query(request: Request, params: dict[str, str]) -> Response:
+        sql = validate(request, emu, state.templates)
+        if isinstance(sql, Response):
+            return sql
+        return Response(202, state.submit(request.json, sql))
+
+    def get_query(request: Request, params: dict[str, str]) -> Response:
+        with state._lock:
+            query = copy.deepcopy(state.items.get(params["id"]))
+        if query is None:
+            return problem(404, "NotFoundError", f"Query '{params['id']}' was not found")
+        return Response(200, query)
+
+    def list_queries(request: Request, params: dict[str, str]) -> Response:
+        limit, start = _page(request, 20)
+        with state._lock:
+            items = [dict(q) for q in state.items.values() if not q.get("softDeleted")]
+        items.sort(key=lambda q: q["created"], reverse=True)
+        page = items[start:start + limit]
+        following = start + limit if start + limit < len(items) else None
+        return Response(200, {"queries": page, "version": 1, "_page": {
+            "orderby": "-created", "start": start, "count": len(page),
+            "next": str(following) if following is not None else ""}, "_links": {}})
+
+    def patch_query(request: Request, params: dict[str, str]) -> Response:
+        query_id = params["id"]
+        if query_id not in state.items:
+            return problem(404, "NotFoundError", f"Query '{query_id}' was not found")
+        op = (request.json or {}).get("op") if isinstance(request.json, dict) else None
+        if op == "cancel":
+            if not state.cancel(query_id):
+                return problem(400, "BadRequestError",
+                               f"Query '{query_id}' has already ended and cannot be cancelled")
+            return Response(202, {"message": "Query cancel request received", "statusCode": 202})
+        if op == "soft_delete":
+            state._set(query_id, softDeleted=True)
+            return Response(202, {"message": "Query soft delete request received",
+                                  "statusCode": 202})
+        return problem(400, "BadRequestError", "op must be 'cancel' or 'soft_delete'")
+
+    def post_template(request: Request, params: dict[str, str]) -> Response:
+        body = request.json
+        if not isinstance(body, dict) or not body.get("name") or not body.get("sql"):
+            return problem(400, "BadRequestError", "A template requires name and sql")
+        template_id = str(uuid.uuid4())
+        template = {"id": template_id, "name": body["name"], "sql": body["sql"],
+                    "queryParameters": body.get("queryParameters", {}), "created": iso_now(),
+                    "updated": iso_now(), "userId": f"{emu.client_id}@techacct.adobe.com"}
+        state.templates[template_id] = template
+        return Response(202, template)
+
+    def list_templates(request: Request, params: dict[str, str]) -> Response:
+        limit, start = _page(request, 20)
+        return Response(200, {"templates": list(state.templates.values())[start:start + limit],
+                              "_links": {}, "_page": {"count": len(state.templates)}})
+
+    def get_template(request: Request, params: dict[str, str]) -> Response:
+        template = state.templates.get(params["id"])
+        if template is None:
+            return problem(404, "NotFoundError", f"Template '{params['id']}' was not found")
+        return Response(200, template)
+
+    def delete_template(request: Request, params: dict[str, str]) -> Response:
+        if state.templates.pop(params["id"], None) is None:
+            return problem(404, "NotFoundError", f"Template '{params['id']}' was not found")
+        return Response(202, {"message": "Deleted", "statusCode": 202})
+
+    router.add("GET", f"{BASE}/connection_parameters", connection_parameters)
+    router.add("POST", f"{BASE}/queries", post_query)
+    router.add("GET", f"{BASE}/queries", list_queries)
+    router.add("GET", f"{BASE}/queries/{{id}}", get_query)
+    router.add("PATCH", f"{BASE}/queries/{{id}}", patch_query)
+    router.add("POST", f"{BASE}/query-templates", post_template)
+    router.add("GET", f"{BASE}/query-templates", list_templates)
+    router.add("GET", f"{BASE}/query-templates/{{id}}", get_template)
+    router.add("DELETE", f"{BASE}/query-templates/{{id}}", delete_template)

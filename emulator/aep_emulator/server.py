@@ -1,0 +1,434 @@
+"""A loopback HTTP server that stands in for Adobe IMS and Platform.
+
+The :class:`Emulator` serves both the IMS token endpoint and the Platform services from one
+``http://127.0.0.1:<port>`` URL, so ``Hosts(ims=url, platform=url)`` points a
+:class:`~runner.platform.client.PlatformClient` at it. It follows /work/shared/aep-contract.md strictly
+and rejects what the real gateway rejects: every Platform path (everything but ``/ims/``) is
+checked for the §1.2 headers and answered with the exact §9 gateway error bodies, and a POST,
+PUT or PATCH with a body must say ``Content-Type: application/json``.
+
+A request passes through, in order: recording (``Emulator.requests``), fault injection
+(:mod:`aep_emulator.faults`), the gateway checks, and the :class:`Router`, which hands it to
+a service module (:mod:`~aep_emulator.ims`, :mod:`~aep_emulator.query`,
+:mod:`~aep_emulator.catalog`, Flow Service). Each service module has
+``register(router, emu)``; :mod:`aep_emulator.services` lists them.
+
+The SQL engine is a real PostgreSQL (``engine_dsn``, trust authentication). Each emulator
+instance gets a random sandbox name (``emu-<8 hex>``) and creates a database named
+``<sandbox>:all`` owned by a login role named after the org id, so concurrent emulators never
+see each other's tables; ``stop()`` drops the database. ``connection_parameters`` hands out
+the loopback port of :mod:`aep_emulator.pgwire`, a proxy in front of that database that
+checks the password is a valid IMS access token and accepts ``<sandbox>:<table>`` database
+names, as Data Distiller's PostgreSQL endpoint does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets as _random
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from aep_emulator.faults import FaultPlan
+from runner.platform.client import Hosts
+
+if TYPE_CHECKING:
+    import pyarrow
+
+    from aep_emulator.engine import Engine
+    from aep_emulator.pgwire import WireProxy
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@dataclass
+class Request:
+    """One request as the emulator received it (header names lowercased)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    json: Any
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        """The first value of query parameter ``name``."""
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass
+class Response:
+    """What a handler answers: a status, a JSON-able body (or bytes) and extra headers."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Request, dict[str, str]], Response]
+
+
+def problem(status: int, title: str, detail: str) -> Response:
+    """An RFC 7807 service error body (contract §9)."""
+    return Response(status, {"type": f"https://ns.adobe.com/aep/errors/{title}", "status": status,
+                             "title": title, "detail": detail})
+
+
+def gateway_error(status: int, code: str, message: str) -> Response:
+    """A gateway error body ``{"error_code", "message"}`` (contract §9)."""
+    return Response(status, {"error_code": code, "message": message})
+
+
+class Router:
+    """Maps ``METHOD /path/{param}`` patterns to handlers."""
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+
+    def add(self, method: str, pattern: str, handler: Handler) -> None:
+        """Route ``method`` requests whose path matches ``pattern`` to ``handler``.
+
+        Args:
+            method: the HTTP method.
+            pattern: like ``/data/foundation/flowservice/flows/{id}``; a ``{name}`` matches one
+                path segment and is passed to the handler as ``params[name]``.
+            handler: called with the request and the path parameters.
+        """
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(pattern.rstrip("/") or "/"))
+        self._routes.append((method.upper(), re.compile(f"^{regex}/?$"), handler))
+
+    def dispatch(self, request: Request) -> Response:
+        """Call the handler for ``request``; 404 or 405 RFC 7807 bodies when none fits."""
+        allowed = False
+        for method, regex, handler in self._routes:
+            match = regex.match(request.path)
+            if match:
+                allowed = True
+                if method == request.method:
+                    return handler(request, match.groupdict())
+        if allowed:
+            return problem(405, "MethodNotAllowed",
+                           f"{request.method} is not allowed on {request.path}")
+        return problem(404, "NotFound", f"No resource at {request.path}")
+
+
+class Emulator:
+    """Adobe IMS and Platform on loopback, backed by a real PostgreSQL.
+
+    Args:
+        engine_dsn: an admin DSN of the PostgreSQL server that runs the SQL.
+        org_id: the IMS org the credential belongs to.
+        client_id: the credential's client id (also the expected ``x-api-key``).
+        client_secret: the credential's client secret.
+        token_ttl: seconds an issued access token is valid.
+        sandbox: the sandbox name (random ``emu-<hex>`` by default, for isolation).
+        query_delay: seconds a batch query stays SUBMITTED before it runs.
+        landing: where exports land (a temporary directory, removed on stop, by default).
+    """
+
+    def __init__(self, *, engine_dsn: str = DEFAULT_DSN, org_id: str = "EMU0000000000000000000001@AdobeOrg",
+                 client_id: str = "emulator-client-id", client_secret: str = "emulator-client-secret",
+                 token_ttl: int = 86399, sandbox: str | None = None, query_delay: float = 0.0,
+                 landing: str | Path | None = None) -> None:
+        from aep_emulator.engine import Engine
+        from aep_emulator.ims import Tokens
+        from aep_emulator.services import register_all
+
+        self.org_id = org_id
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.sandbox = sandbox or f"emu-{_random.token_hex(4)}"
+        self.query_delay = query_delay
+        self.query_gate = threading.Event()  # cleared by a test to hold queries in SUBMITTED
+        self.query_gate.set()
+        self.tokens = Tokens(token_ttl)
+        self.faults = FaultPlan()
+        self.requests: list[Request] = []
+        self.router = Router()
+        self.engine: Engine = Engine(engine_dsn, f"{self.sandbox}:all", org_id)
+        self.url = ""
+        self.hosts = Hosts()
+        self._landing = Path(landing) if landing is not None else None
+        self._own_landing = landing is None
+        self._lock = threading.RLock()
+        self._stoppers: list[Callable[[], None]] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._workdir: Path | None = None
+        self.wire: WireProxy | None = None  # the PostgreSQL endpoint, see aep_emulator.pgwire
+        self._thread: threading.Thread | None = None
+        self.state: dict[str, Any] = {}  # per-service state, keyed by service name
+        register_all(self.router, self)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Create the sandbox database and start serving (on a free loopback port by default)."""
+        self.engine.create()
+        try:
+            self._serve(host, port)
+        except BaseException:
+            self.stop()  # drop the database and whatever did start
+            raise
+
+    def _serve(self, host: str, port: int) -> None:
+        from aep_emulator.pgwire import WireProxy
+
+        self._workdir = Path(tempfile.mkdtemp(prefix="aep-emulator-"))
+        self.tokens.path = self._workdir / "tokens.json"
+        self.wire = WireProxy(upstream=(self.engine.host, self.engine.port),
+                              sandbox=self.sandbox, dbname=self.engine.dbname,
+                              tokens=self.tokens.path)
+        self.wire.start(host)
+        server = ThreadingHTTPServer((host, port), _handler_class(self))
+        server.daemon_threads = True
+        self._server = server
+        host, port = server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        self.hosts = Hosts(ims=self.url, platform=self.url)
+        self._thread = threading.Thread(target=server.serve_forever, name="aep-emulator",
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, finish background queries and drop the sandbox database."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        for stopper in self._stoppers:
+            stopper()
+        if self.wire is not None:
+            self.wire.stop()
+            self.wire = None
+        self.engine.drop()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+        if self._own_landing and self._landing is not None:
+            shutil.rmtree(self._landing, ignore_errors=True)
+            self._landing = None
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def on_stop(self, stopper: Callable[[], None]) -> None:
+        """Register a callback ``stop()`` runs before dropping the database (a service's cleanup)."""
+        self._stoppers.append(stopper)
+
+    def service_state(self, name: str, factory: Callable[[], T]) -> T:
+        """The state object of service ``name``, made by ``factory`` on first use (thread-safe)."""
+        with self._lock:
+            if name not in self.state:
+                self.state[name] = factory()
+            return self.state[name]
+
+    # -- what tests read ---------------------------------------------------------------------
+    def dataset(self, dataset_id: str) -> dict | None:
+        """The Catalog record of ``dataset_id`` (None if there is none)."""
+        from aep_emulator.catalog import catalog
+
+        return catalog(self).get(dataset_id)
+
+    def read_table(self, table: str) -> pyarrow.Table:
+        """Every row of ``table`` in the sandbox database."""
+        return self.engine.read_table(table)
+
+    def run_sql(self, statements: str) -> None:
+        """Run SQL in the sandbox database as the org's role (e.g. to create raw sources)."""
+        conn = self.engine.connect()
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(statements)
+        finally:
+            conn.close()
+
+    def environment(self) -> dict[str, str]:
+        """The variables a ``data_distiller`` target reads to reach this emulator."""
+        return {"AEP_IMS_HOST": self.url, "AEP_PLATFORM_HOST": self.url,
+                "AEP_ORG_ID": self.org_id, "AEP_CLIENT_ID": self.client_id,
+                "AEP_CLIENT_SECRET": self.client_secret, "AEP_SCOPES": "openid,AdobeID",
+                "AEP_SANDBOX": self.sandbox}
+
+    def landing_dir(self) -> Path:
+        """The directory exports land in (created on first use)."""
+        if self._landing is None:
+            self._landing = Path(tempfile.mkdtemp(prefix="aep-emulator-landing-"))
+        self._landing.mkdir(parents=True, exist_ok=True)
+        return self._landing
+
+    def requests_to(self, path_prefix: str, method: str | None = None) -> list[Request]:
+        """The recorded requests whose path starts with ``path_prefix`` (and have ``method``)."""
+        with self._lock:
+            return [r for r in self.requests if r.path.startswith(path_prefix)
+                    and (method is None or r.method == method.upper())]
+
+    # -- the request pipeline ----------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        """Record, inject faults, check the gateway headers, then route ``request``."""
+        with self._lock:
+            self.requests.append(request)
+        for fault in self.faults.take(request.method, request.path):
+            if fault.kind == "delay":
+                time.sleep(fault.delay)
+            elif fault.kind == "expire_token":
+                self.tokens.expire_all()
+            elif fault.kind == "terminate":
+                self.engine.terminate_backends()
+            elif fault.kind == "status":
+                headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
+                title = HTTPStatus(fault.status).phrase.replace(" ", "")
+                response = problem(fault.status, title, f"Injected fault on {request.path}")
+                response.headers.update(headers)
+                return response
+        if not request.path.startswith("/ims/"):
+            rejected = self.check_gateway(request)
+            if rejected is not None:
+                return rejected
+        try:
+            return self.router.dispatch(request)
+        except Exception as exc:  # a bug in a service must not kill the server thread
+            log.exception("emulator handler failed")
+            return problem(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
+
+    def check_gateway(self, request: Request) -> Response | None:
+        """The §1.2 header checks with the §9 gateway bodies; None when the request passes."""
+        h = request.headers
+        auth = h.get("authorization", "")
+        if not auth:
+            return gateway_error(403, "403010", "Oauth token is missing.")
+        scheme, _, token = auth.partition(" ")
+        client = self.tokens.client_of(token.strip()) if scheme.lower() == "bearer" else None
+        if client is None:
+            return gateway_error(401, "401013", "Oauth token is not valid")
+        api_key = h.get("x-api-key")
+        if not api_key:
+            return gateway_error(403, "403000", "Api Key is required")
+        if api_key != client:
+            return gateway_error(403, "403003", "Api Key is invalid")
+        org = h.get("x-gw-ims-org-id")
+        if not org:
+            return gateway_error(400, "400003", "Missing header")
+        if org != self.org_id:
+            return gateway_error(403, "403025", "Profile is not valid")
+        sandbox = h.get("x-sandbox-name", "prod")
+        if sandbox != self.sandbox:
+            # Not in the contract: the emulator's only sandbox is its random one [inferred].
+            return problem(403, "Forbidden", f"Sandbox '{sandbox}' does not exist in org "
+                           f"{self.org_id} or the credential has no access to it")
+        if request.method in ("POST", "PUT", "PATCH") and request.body:
+            ctype = h.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                return problem(400, "BadRequestError", "A valid content-type must be specified")
+        return None
+
+
+def _handler_class(emu: Emulator) -> type[BaseHTTPRequestHandler]:
+    """An HTTP handler class bound to ``emu``."""
+
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "aep-emulator"
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parsed: Any = None
+            if body:
+                try:
+                    parsed = json.loads(body)
+                except ValueError:
+                    parsed = None
+            request = Request(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
+                              {k.lower(): v for k, v in self.headers.items()}, body, parsed)
+            response = emu.handle(request)
+            self._send(response)
+
+        def _send(self, response: Response) -> None:
+            if isinstance(response.body, bytes):
+                payload, ctype = response.body, "application/octet-stream"
+            elif response.body is None:
+                payload, ctype = b"", "application/json"
+            else:
+                payload, ctype = json.dumps(response.body).encode(), "application/json"
+            self.send_response(response.status)
+            headers = {"Content-Type": ctype, **response.headers, "Content-Length": str(len(payload))}
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+            log.debug("emulator: " + format, *args)
+
+    return _Handler
+
+
+def serve(host: str = "127.0.0.1", port: int = 0, *, seed: Path | None = None,
+          env_file: Path | None = None, **kw: Any) -> None:
+    """Run an emulator until interrupted (Ctrl+C or SIGTERM), printing its URL and test credentials.
+
+    Args:
+        host: the interface to listen on (keep the default loopback: nothing is authenticated
+            beyond the emulator's own test credential).
+        port: the port (0 picks a free one).
+        seed: a SQL file run in the sandbox database once it exists (raw source tables).
+        env_file: write ``export AEP_...=...`` lines for the runner (the emulator's hosts and
+            test credential) to this file, for ``. env_file`` in a shell.
+        kw: passed to :class:`Emulator`.
+    """
+    import signal
+
+    emu = Emulator(**kw)
+    emu.start(host, port)
+    try:
+        if seed is not None:
+            emu.run_sql(Path(seed).read_text(encoding="utf-8"))
+        if env_file is not None:
+            Path(env_file).write_text("".join(
+                f"export {key}='{value}'\n" for key, value in emu.environment().items()))
+        print(f"Adobe Platform emulator at {emu.url}\n"
+              f"  ims host / platform host: {emu.url}\n"
+              f"  org id:        {emu.org_id}\n"
+              f"  client id:     {emu.client_id}\n"
+              f"  client secret: {emu.client_secret}   (a test credential of this emulator only)\n"
+              f"  sandbox:       {emu.sandbox}\n"
+              f"  PostgreSQL:    127.0.0.1:{emu.wire.port if emu.wire else '?'} database "
+              f"'{emu.sandbox}:all', user '{emu.org_id}', password = an access token\n"
+              f"  exports land:  {emu.landing_dir()}\n"
+              + (f"  environment:   . {env_file}\n" if env_file is not None else "")
+              + "Press Ctrl+C to stop.", flush=True)
+
+        def stop(*_: object) -> None:
+            raise KeyboardInterrupt
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, stop)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()

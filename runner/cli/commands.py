@@ -1,0 +1,89 @@
+"""The smaller commands: ``synth``, ``export`` and ``debug``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from destinations import BuiltDataset
+from runner.errors import ProjectError, RunnerError
+from runner.run.exports import export_current, export_line
+from runner.run.options import BuildOptions
+from runner.run.progress import Echo
+from runner.run.session import open_workspace
+from runner.run.state import target_lock
+
+
+def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
+              days: int | None = None, seed: int | None = None, out: Path | None = None,
+              echo: Echo = print) -> int:
+    """Generate the synthetic XDM tables into the local target (or Parquet files in ``out``)."""
+    from runner.sources import synth
+    from runner.sources.prepare import load_synthetic, synth_options
+
+    workspace = open_workspace(root, options)
+    project, target, adapter = workspace.project, workspace.target, workspace.adapter
+    synth_opts = synth_options(project.config, users=users, days=days, seed=seed)
+    if out is not None:
+        for path in synth.write_files(synth.generate(synth_opts), out):
+            echo(f"wrote {path}")
+        return 0
+    if adapter.type != "duckdb":
+        raise ProjectError(f"runner synth writes into a DuckDB target; '{target}' is "
+                           f"{adapter.type} (use --out DIR for Parquet files)")
+    sources = [s for s in project.config.sources.values() if s.synthetic]
+    if not sources:
+        raise ProjectError("no source in project.yml is generated (declare one with "
+                           "'synthetic: experience_events'), or use --out DIR for Parquet files")
+    with adapter:
+        load_synthetic(adapter, sources, synth_opts, echo)
+    echo("The next `runner build` rebuilds the models that read them.")
+    return 0
+
+
+def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
+               delete: bool = False, force: bool = False, echo: Echo = print) -> int:
+    """Export the current versions of the exported models, without building (nothing is
+    compiled: the target's state says which version of each model is current)."""
+    workspace = open_workspace(root, options)
+    adapter = workspace.adapter
+    if not workspace.exports:
+        raise ProjectError("no exports: declared in project.yml; add one (see README, Exports)")
+    with target_lock(workspace.paths), adapter:
+        state = workspace.state()
+        datasets = {
+            name: BuiltDataset(model=name, relation=entry.current,
+                               fingerprint=entry.fingerprint or "", dataset_id=entry.dataset_id)
+            for name, entry in state.models.items()
+            if entry.current and adapter.exists(entry.current)}
+        results = export_current(workspace, datasets, echo, dry_run=dry_run, delete=delete,
+                                 force=force)
+    for result in results:
+        echo(export_line(result))
+        for call in result.plan if dry_run else []:
+            echo(f"  {call}")
+    return 1 if any(r.status == "error" for r in results) else 0
+
+
+def run_debug(root: Path, options: BuildOptions, echo: Echo = print) -> int:
+    """Check the project, the target's configuration, the connection and ``SELECT 1``."""
+    try:
+        workspace = open_workspace(root, options)
+    except RunnerError as err:
+        echo(f"project and target config ... FAIL: {err}")
+        return err.exit_code
+    adapter = workspace.adapter
+    echo(f"project and target config ... OK (target '{workspace.target}', {adapter.type})")
+    steps = [*adapter.debug_steps(), ("connection", adapter.open),
+             ("SELECT 1", lambda: adapter.fetch("SELECT 1"))]
+    try:
+        for label, step in steps:
+            try:
+                step()  # type: ignore[operator]
+            except RunnerError as err:
+                echo(f"{label} ... FAIL: {err}")
+                return 1
+            echo(f"{label} ... OK")
+    finally:
+        adapter.close()
+    echo("All checks passed.")
+    return 0

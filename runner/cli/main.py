@@ -1,0 +1,258 @@
+"""The ``runner`` command: parse flags into options, call one library function, map the result
+to dbt's exit codes (0 success, 1 a failed run, 2 a usage or project error).
+
+Errors are one line on stderr; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.errors import RunnerError
+from runner.graph.selection import select
+from runner.project.loader import Project
+from runner.run.artifacts import write_compiled
+from runner.run.bind import bind_check
+from runner.run.build import build
+from runner.run.clean import clean
+from runner.run.options import BuildOptions
+from runner.run.session import load, open_session
+from runner.version import __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``runner`` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except RunnerError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"Error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback only on --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"Error: internal error: {type(err).__name__}: {err} (run with --debug for the "
+              "traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="runner", description=(
+        "Build SQL feature models on DuckDB (default), PostgreSQL or Adobe Data Distiller."))
+    parser.add_argument("--version", action="version", version=f"runner {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--project-dir", type=Path, default=Path("."),
+                        help="the project folder (default: current directory)")
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    selecting = argparse.ArgumentParser(add_help=False, parents=[common])
+    selecting.add_argument("-t", "--target", help="target from project.yml (default: default_target)")
+    selecting.add_argument("-s", "--select", nargs="+", metavar="SELECTOR",
+                           help="dbt selectors: name, +name, name+, 2+name, @name, tag:x, path:dir")
+    selecting.add_argument("--exclude", nargs="+", metavar="SELECTOR")
+    selecting.add_argument("--vars", type=_yaml_mapping, metavar="YAML",
+                           help="override project vars, e.g. --vars '{as_of_date: 2026-05-01}'")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("build", parents=[selecting], help="materialize models, then export")
+    p.add_argument("--threads", type=_positive, help="models run at once (default 4)")
+    p.add_argument("--full-refresh", action="store_true", help="rebuild even if up to date")
+    p.add_argument("--fail-fast", action="store_true", help="stop starting models after a failure")
+    p.add_argument("--no-export", action="store_true", help="skip the exports step")
+    p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("compile", parents=[selecting],
+                       help="write the exact SQL each model runs to target/compiled/")
+    p.add_argument("--print", action="store_true", help="also print the selected models' SQL")
+    p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("ls", parents=[selecting], help="list the selected models in build order")
+    p.add_argument("--output", choices=["name", "path", "json"], default="name")
+    p.set_defaults(func=_cmd_ls)
+
+    p = sub.add_parser("graph", parents=[selecting], help="print the DAG")
+    p.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    p.set_defaults(func=_cmd_graph)
+
+    p = sub.add_parser("clean", parents=[selecting], help="drop model versions nothing uses")
+    p.add_argument("--dry-run", action="store_true", help="list what would be dropped")
+    p.set_defaults(func=_cmd_clean)
+
+    p = sub.add_parser("synth", parents=[selecting],
+                       help="generate the synthetic XDM sources into the local target or files")
+    p.add_argument("--users", type=_positive)
+    p.add_argument("--days", type=_positive)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", type=Path, help="write Parquet files to this folder instead")
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("export", parents=[selecting],
+                       help="export the current versions of exported models")
+    p.add_argument("--dry-run", action="store_true", help="print the plan of calls only")
+    p.add_argument("--delete", action="store_true", help="remove what the exports created")
+    p.add_argument("--force", action="store_true",
+                   help="export again even if this version was already exported")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("debug", parents=[selecting], help="check the target step by step")
+    p.set_defaults(func=_cmd_debug)
+
+    p = sub.add_parser("emulate", parents=[common],
+                       help="serve a local emulator of Adobe's APIs (for your own CI)")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--sandbox", help="sandbox name (default: a random emu-<hex>)")
+    p.add_argument("--seed", type=Path, help="SQL file to run in the sandbox (raw sources)")
+    p.add_argument("--env-file", type=Path,
+                   help="write the AEP_* variables a data_distiller target needs to this file")
+    p.add_argument("--landing", type=Path, help="where exports land (default: a temp folder)")
+    p.set_defaults(func=_cmd_emulate)
+    return parser
+
+
+def _options(args: argparse.Namespace, **extra: Any) -> BuildOptions:
+    return BuildOptions(target=args.target, select=args.select, exclude=args.exclude,
+                        vars=args.vars, **extra)
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    options = _options(args, threads=args.threads, full_refresh=args.full_refresh,
+                       fail_fast=args.fail_fast, exports=not args.no_export)
+    return build(args.project_dir, options, echo=_echo).exit_code
+
+
+def _echo(line: str) -> None:
+    """print, except that a closed pipe (``runner build | head``) never stops the build."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    session = open_session(args.project_dir, _options(args))
+    try:
+        errors, unchecked = bind_check(session)
+    finally:
+        session.adapter.close()
+    paths = write_compiled(session)
+    for model in session.plan:
+        if model.name not in session.plan.chosen:
+            continue
+        if args.print:
+            print(f"-- {model.path} ({model.materialized})")
+            print(";\n".join(model.statements or [model.select_sql]) + ";\n")
+    print(f"Compiled {len(paths)} model(s) for target '{session.target}' into "
+          f"{session.paths.shown(session.paths.compiled)}")
+    if unchecked:
+        print(f"Not bound on the engine (a table they read is not built yet): "
+              f"{', '.join(unchecked)}")
+    for name, message in errors.items():
+        print(f"Error: {session.plan[name].path}: {message}", file=sys.stderr)
+    return 2 if errors else 0
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    project, chosen = _selection(args)
+    for name in project.order(chosen):
+        model = project.models[name]
+        if args.output == "path":
+            print(model.path)
+        elif args.output == "json":
+            print(json.dumps({"name": name, "path": model.path,
+                              "materialized": model.config.materialized,
+                              "tags": list(model.config.tags),
+                              "depends_on": project.dag.parents(name)}))
+        else:
+            print(name)
+    return 0
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from runner.graph.render import render
+
+    project, chosen = _selection(args)
+    print(render(project, chosen, args.format))
+    return 0
+
+
+def _selection(args: argparse.Namespace) -> tuple[Project, set[str]]:
+    """The project and the selected models (no target needed)."""
+    project = load(args.project_dir, args.vars)
+    return project, select(args.select, args.exclude, project.dag, project.models)
+
+
+def _cmd_clean(args: argparse.Namespace) -> int:
+    clean(args.project_dir, _options(args), dry_run=args.dry_run)
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from runner.cli.commands import run_synth
+
+    return run_synth(args.project_dir, _options(args), users=args.users, days=args.days,
+                     seed=args.seed, out=args.out)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from runner.cli.commands import run_export
+
+    return run_export(args.project_dir, _options(args), dry_run=args.dry_run, delete=args.delete,
+                      force=args.force)
+
+
+def _cmd_debug(args: argparse.Namespace) -> int:
+    from runner.cli.commands import run_debug
+
+    return run_debug(args.project_dir, _options(args))
+
+
+def _cmd_emulate(args: argparse.Namespace) -> int:
+    from aep_emulator import serve
+
+    kw = {k: v for k, v in (("sandbox", args.sandbox), ("landing", args.landing)) if v}
+    serve(port=args.port, seed=args.seed, env_file=args.env_file, **kw)
+    return 0
+
+
+def _yaml_mapping(text: str) -> dict[str, Any]:
+    try:
+        value = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError) as err:  # ValueError: a date such as 2026-13-45
+        raise argparse.ArgumentTypeError(f"not valid YAML ({err}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f"expected a YAML mapping such as '{{as_of_date: 2026-05-01}}', got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

@@ -1,0 +1,156 @@
+"""Compile models into the exact statements a target runs, and fingerprint them.
+
+For each model, in dependency order: every table reference is replaced by the physical relation
+it reads (an upstream model's current version ``<model>__<fingerprint>``, or a source's
+identifier), ephemeral parents are inlined as CTEs, the query is rewritten for the target's
+engine by ``runner.compile.dialect.translate`` (Spark semantics kept, or the construct refused here, before
+anything runs). The run stage's materializations render each model's DDL from the result.
+
+A model's fingerprint hashes its rendered SQL (which names its parents' physical versions, so a
+change upstream changes every descendant's fingerprint), the parts of its config that change the
+table, and a generation number that ``--full-refresh`` increments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlglot import exp
+
+from runner.adapters.base import Adapter
+from runner.compile.dialect.translate import to_target
+from runner.compile.dialect.types import output_schema
+from runner.compile.plan import CompiledModel, Plan
+from runner.errors import ProjectError
+from runner.graph.dag import SOURCE_PREFIX
+from runner.project.loader import REFERENCE, Project
+from runner.validation import did_you_mean
+
+FINGERPRINT_LENGTH = 10
+
+
+def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
+                 generations: dict[str, int] | None = None,
+                 source_types: dict[str, dict[str, exp.DataType]] | None = None,
+                 source_versions: dict[str, str] | None = None) -> Plan:
+    """Compile ``chosen`` and their ancestors for ``adapter``'s engine: the
+    ancestors too, because fingerprints cascade (a model's physical name depends on its parents').
+
+    Args:
+        chosen: the models selected; a model outside them and their ancestors is not compiled,
+            so a problem in an unrelated model does not block a selective build.
+        generations: each model's refresh generation (``--full-refresh`` increments it).
+        source_types: column types of the sources' tables by identifier; with them (and the
+            types each model's result gets, passed on to its children) the dialect layer picks
+            the rule that gives Spark's exact value and type.
+        source_versions: a version of each source's data where one is known; a model reading a
+            source (directly or through ephemeral parents) fingerprints its version, so new
+            data rebuilds it and, through the physical names, everything downstream.
+
+    Raises:
+        ProjectError: a construct that cannot be run faithfully on the target (file:line).
+    """
+    compiled: dict[str, CompiledModel] = {}
+    spark_queries: dict[str, exp.Query] = {}  # resolved, in the project dialect (for inlining)
+    types: dict[str, dict[str, exp.DataType]] = {
+        table: cols for table, cols in (source_types or {}).items() if "." not in table and cols}
+    wanted = None if chosen >= project.models.keys() else set(chosen) | {
+        a for m in chosen for a in project.dag.upstream(m) if a in project.models}
+    for name in project.order(wanted):
+        model = project.models[name]
+        query, reads = _resolve_tables(project, name, compiled, spark_queries)
+        spark_queries[name] = query
+        schema = {table: cols for table, cols in types.items() if table.lower() in reads} or None
+        try:
+            target_query = to_target(query, adapter.dialect, schema)
+            result_types = (output_schema(query, schema) if adapter.dialect != "spark" else {})
+        except ProjectError as err:
+            raise err.at(model.path) from None
+        _check_functions(target_query, adapter, model.path)
+        select_sql = target_query.sql(dialect=adapter.dialect)
+        data = {s: source_versions[s] for s in project.sources_read(name)
+                if source_versions and s in source_versions}
+        fingerprint = _fingerprint(select_sql, model.config.fingerprint_items(),
+                                   (generations or {}).get(name, 0), data)
+        physical = None if model.config.materialized == "ephemeral" else f"{name}__{fingerprint}"
+        if physical is not None and result_types:
+            types[physical] = result_types
+        compiled[name] = CompiledModel(
+            name=name, path=model.path, materialized=model.config.materialized,
+            fingerprint=fingerprint, physical=physical, select=target_query,
+            select_sql=select_sql, parents=project.build_parents(name), reads=reads,
+            ddl=model.config.ddl)
+    return Plan(compiled, set(chosen))
+
+
+def _resolve_tables(project: Project, name: str, compiled: dict[str, CompiledModel],
+                    spark_queries: dict[str, exp.Query]) -> tuple[exp.Query, set[str]]:
+    """A copy of the model's query reading physical relations, with the ephemeral models it
+    reads inlined as CTEs; and the relations it reads (lower-cased)."""
+    query = project.queries[name].copy()
+    inline: list[str] = []
+    reads: set[str] = set()
+    # the loader marked each table reference with the DAG node it names (kept by copy())
+    for table in [t for t in query.find_all(exp.Table) if REFERENCE in t.meta]:
+        ref = table.meta[REFERENCE]
+        if not ref.startswith(SOURCE_PREFIX):
+            parent = compiled[ref]
+            if parent.physical is None:
+                if ref not in inline:
+                    inline.append(ref)
+                continue
+            _replace(table, parent.physical)
+            reads.add(parent.physical)
+        else:
+            source = project.config.sources[ref[len(SOURCE_PREFIX):]]
+            if source.identifier != table.name or len(table.parts) > 1:
+                _replace(table, source.identifier)
+            reads.add(source.identifier.lower())
+    if inline:
+        ctes = [exp.CTE(this=spark_queries[ref].copy(), alias=exp.TableAlias(
+            this=exp.to_identifier(ref))) for ref in inline]
+        existing = query.args.get("with_")
+        if existing is not None:
+            existing.set("expressions", [*ctes, *existing.expressions])
+        else:
+            query.set("with_", exp.With(expressions=ctes))
+        reads.update(r for ref in inline for r in compiled[ref].reads)
+    return query, reads
+
+
+def _replace(table: exp.Table, relation: str) -> None:
+    """Point ``table`` at ``relation``, keeping the name the query uses as its alias."""
+    alias = table.args.get("alias")
+    new = exp.to_table(relation)
+    new.set("alias", alias.copy() if alias is not None else exp.TableAlias(
+        this=exp.to_identifier(table.name)))
+    for key in ("joins", "laterals", "pivots", "hints", "version", "when"):
+        if table.args.get(key):
+            new.set(key, table.args[key])
+    table.replace(new)
+
+
+def _check_functions(query: exp.Expression, adapter: Adapter, path: str) -> None:
+    """ProjectError at the first call of a function the engine does not have (a typo, a
+    misnamed macro, or a Spark function with no local translation)."""
+    known = adapter.known_functions()
+    if known is None:
+        return
+    for node in query.find_all(exp.Anonymous):
+        name = node.name.lower()
+        if name and name not in known:
+            line, col = node.meta.get("line"), node.meta.get("col")
+            raise ProjectError(
+                f"function '{node.name}' does not exist on {adapter.type} (target "
+                f"'{adapter.name}'){did_you_mean(name, known)}; if it is a macro, define it "
+                "in macros/, if it is a Spark function, it has no local translation yet",
+                path, line, col)
+
+
+def _fingerprint(select_sql: str, config: dict, generation: int, data: dict[str, str]) -> str:
+    payload: dict[str, object] = {"sql": select_sql, "config": config, "generation": generation}
+    if data:  # absent when no version is known, so such fingerprints stay as they were
+        payload["data"] = data
+    text = json.dumps(payload, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:FINGERPRINT_LENGTH]

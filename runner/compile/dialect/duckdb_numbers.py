@@ -1,0 +1,232 @@
+"""Spark -> DuckDB rewrites for numbers: integer division, modulo, decimal typing, rounding,
+aggregates' result types, percentiles and window functions (Adobe's TIME_BETWEEN_* included).
+
+Same conventions as ``runner.compile.dialect.duckdb``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlglot import exp
+
+from runner.compile.dialect.rules import cast_result, refuse, tpl
+from runner.compile.dialect.types import kind, over_window, spark_type
+
+
+# -- arithmetic -------------------------------------------------------------------------------
+def int_div(node: exp.IntDiv) -> exp.Expression:
+    """`a div b` truncates toward zero and is NULL for b = 0 (DuckDB's // floors and raises)."""
+    return tpl("CAST((_a - _a % NULLIF(_b, 0)) // NULLIF(_b, 0) AS BIGINT)",
+               a=node.this, b=node.expression)
+
+
+def mod(node: exp.Mod) -> exp.Expression:
+    """`a % 0` is NULL in non-ANSI Spark (DuckDB raises)."""
+    divisor = node.expression
+    if isinstance(divisor, exp.Literal) and not divisor.is_string and float(divisor.name) != 0:
+        return node
+    return exp.Mod(this=node.this, expression=exp.Nullif(this=divisor, expression=exp.Literal.number(0)))
+
+
+def pmod(args: list[exp.Expression]) -> exp.Expression:
+    """pmod(a, n): the remainder takes n's sign when n > 0; NULL for n = 0."""
+    return tpl("CASE WHEN _a % NULLIF(_n, 0) < 0 AND _n > 0 THEN _a % NULLIF(_n, 0) + _n "
+               "ELSE _a % NULLIF(_n, 0) END", a=args[0], n=args[1])
+
+
+def randn(node: exp.Randn) -> exp.Expression:
+    """randn(): a standard normal draw (Box-Muller over DuckDB's uniform random()); a seeded
+    randn(seed) cannot repeat Spark's sequence and is refused."""
+    if node.this is not None:
+        raise refuse(node, "`randn` with a seed cannot repeat Spark's random sequence on the "
+                           "local engine; drop the seed")
+    return tpl("SQRT(-2 * LN(1 - RANDOM())) * COS(2 * PI() * RANDOM())")
+
+
+def bround(args: list[exp.Expression]) -> exp.Expression:
+    """bround rounds HALF_EVEN (a DOUBLE as its decimal text, like round)."""
+    digits = args[1] if len(args) > 1 else exp.Literal.number(0)
+    return round_decimal_text(lambda x: tpl("ROUND_EVEN(_a, _d)", a=x, d=digits), args[0], digits)
+
+
+def round_half_up(node: exp.Round) -> exp.Expression:
+    """round of a DOUBLE rounds its decimal text (Java's BigDecimal of Double.toString), so
+    round(0.285D, 2) is 0.29; DuckDB rounds the binary value 0.28499999999999998 to 0.28."""
+    digits = node.args.get("decimals") or exp.Literal.number(0)
+    return round_decimal_text(lambda x: exp.Round(this=x, decimals=digits.copy()), node.this, digits)
+
+
+def round_decimal_text(make: Callable[[exp.Expression], exp.Expression], value: exp.Expression,
+                       digits: exp.Expression) -> exp.Expression:
+    """``make(value)`` (DuckDB's rounding of ``value`` to ``digits``), except that a DOUBLE whose
+    shortest text is a tie at that digit ('0.285' to 2) is rounded as that decimal text;
+    elsewhere the binary and the decimal rounding agree. A computed number of digits on a
+    DOUBLE is refused."""
+    rounded = make(value)
+    if kind(value) != "float" or not value.type.is_type(exp.DataType.Type.DOUBLE):
+        return rounded  # a FLOAT is rounded as its binary value, like DuckDB does
+    if not (isinstance(digits, exp.Literal) and digits.is_int) \
+            and not (isinstance(digits, exp.Neg) and isinstance(digits.this, exp.Literal)):
+        raise refuse(value.parent, "rounding a DOUBLE to a computed number of digits is not "
+                                   "supported on the local engine; write the digits as a literal")
+    places = int(digits.sql("spark"))
+    if places < 0:  # ties at negative places are whole numbers, exact in binary
+        return rounded
+    text = tpl("CAST(_x AS VARCHAR)", x=value)
+    tie = f"-?[0-9]+[.][0-9]{{{places}}}5"
+    exact = make(tpl(f"CAST(_t AS DECIMAL(38, {places + 1}))", t=text))
+    return tpl(f"CASE WHEN REGEXP_FULL_MATCH(_t, '{tie}') THEN CAST(_e AS DOUBLE) ELSE _r END",
+               t=text, e=exact, r=rounded)
+
+
+def ln(node: exp.Ln) -> exp.Expression:
+    """ln (log) is NULL for x <= 0 in Spark (DuckDB: -inf at 0, NaN below)."""
+    return tpl("CASE WHEN _x <= 0 THEN NULL ELSE _l END", x=node.this, l=node)
+
+
+def log(node: exp.Log) -> exp.Expression:
+    """log(base, x), log10, log2: NULL when the base or x is <= 0."""
+    if node.expression is None:
+        return ln(node)
+    return tpl("CASE WHEN _b <= 0 OR _x <= 0 THEN NULL ELSE _l END",
+               b=node.this, x=node.expression, l=node)
+
+
+_LOG1P = """
+CASE WHEN _x <= -1 THEN NULL WHEN ISINF(_x) OR 1 + _x = 1 THEN _x
+     ELSE LN(1 + _x) * _x / ((1 + _x) - 1) END
+"""
+
+
+def log1p(args: list[exp.Expression]) -> exp.Expression:
+    """log1p(x): ln(1 + x), NULL for x <= -1, accurate for tiny x (DuckDB has no log1p;
+    ln(1 + x) alone loses digits near 0, so it is corrected by x / ((1 + x) - 1))."""
+    return tpl(_LOG1P, x=tpl("CAST(_a AS DOUBLE)", a=args[0]))
+
+
+def factorial(node: exp.Factorial) -> exp.Expression:
+    """factorial is a BIGINT in Spark, NULL outside 0..20 (DuckDB: a HUGEINT, an error)."""
+    return tpl("CASE WHEN _a BETWEEN 0 AND 20 THEN CAST(FACTORIAL(CAST(_a AS INTEGER)) AS BIGINT) END",
+               a=node.this)
+
+
+def sign(node: exp.Sign) -> exp.Expression:
+    """signum is a DOUBLE in Spark."""
+    return exp.cast(node, "DOUBLE")
+
+
+def approx_count_distinct(node: exp.ApproxDistinct) -> exp.Expression:
+    """approx_count_distinct is Spark's HyperLogLog++ estimate, which DuckDB's sketch does not
+    repeat (1M distinct values: Spark 925,738, DuckDB 982,272)."""
+    raise refuse(node, "`approx_count_distinct` is an estimate whose value the local engine "
+                       "cannot reproduce (a different sketch); use count(DISTINCT x), which is "
+                       "exact everywhere, or compute the estimate on Data Distiller only")
+
+
+def bit_count(node: exp.BitwiseCount) -> exp.Expression:
+    """bit_count counts the bits of the value as a BIGINT (bit_count(-1) is 64, not 32)."""
+    return tpl("BIT_COUNT(CAST(_a AS BIGINT))", a=node.this)
+
+
+def divide(node: exp.Div) -> exp.Expression:
+    """A FLOAT operand of / is widened to DOUBLE (Spark divides in DOUBLE; DuckDB in REAL);
+    then Spark's result type."""
+    for operand in (node.this, node.expression):
+        if operand.type is not None and operand.type.is_type(exp.DataType.Type.FLOAT):
+            operand.replace(exp.cast(operand.copy(), "DOUBLE"))
+    return result_type(node)
+
+
+def result_type(node: exp.Expression) -> exp.Expression:
+    """sum, avg, decimal division, ceil/floor: cast to Spark's result type where DuckDB's
+    differs (HUGEINT sums, DOUBLE averages and quotients of DECIMALs, DOUBLE ceilings)."""
+    spark = spark_type(node)
+    return cast_result(node, spark.sql("duckdb")) if spark is not None else node
+
+
+# -- aggregates -------------------------------------------------------------------------------
+def count_if(node: exp.CountIf) -> exp.Expression:
+    """count_if is a BIGINT (DuckDB: HUGEINT)."""
+    return cast_result(node, "BIGINT")
+
+
+def skewness(node: exp.Skewness) -> exp.Expression:
+    """Spark's skewness is the population (biased) one; DuckDB's is corrected for samples."""
+    if over_window(node) is not node:
+        raise refuse(node, "`skewness` with FILTER or OVER is not supported on the local "
+                           "engine; compute it in a grouped subquery")
+    return tpl("CASE WHEN VAR_POP(_a) = 0 THEN NULL WHEN COUNT(_a) = 2 THEN 0.0 "
+               "ELSE SKEWNESS(_a) * (COUNT(_a) - 2) / SQRT(COUNT(_a) * (COUNT(_a) - 1)) END",
+               a=node.this)
+
+
+def corr(node: exp.Corr) -> exp.Expression:
+    """corr is NULL when either side has no variance (Spark divides by zero into NULL; DuckDB
+    returns NaN), which includes a single pair."""
+    if over_window(node) is not node:
+        raise refuse(node, "`corr` with FILTER or OVER is not supported on the local engine; "
+                           "compute it in a grouped subquery")
+    return tpl("CASE WHEN VAR_POP(CASE WHEN _b IS NOT NULL THEN _a END) = 0 "
+               "OR VAR_POP(CASE WHEN _a IS NOT NULL THEN _b END) = 0 THEN NULL ELSE _c END",
+               a=node.this, b=node.expression, c=node)
+
+
+def mode(node: exp.Mode) -> exp.Expression:
+    """mode picks any of several equally frequent values, and not DuckDB's choice."""
+    raise refuse(node, "`mode` returns an arbitrary one of tied values, not the same on the "
+                       "local engine; count each value and keep the first by count DESC, value "
+                       "(row_number() OVER (... ORDER BY n DESC, value) = 1)")
+
+
+def kurtosis(node: exp.Kurtosis) -> exp.Expression:
+    """Spark's kurtosis is the population excess kurtosis (DuckDB: kurtosis_pop)."""
+    return exp.Anonymous(this="KURTOSIS_POP", expressions=[node.this])
+
+
+def percentile(node: exp.Quantile) -> exp.Expression:
+    """percentile() interpolates linearly and returns a DOUBLE."""
+    return tpl("CAST(QUANTILE_CONT(_a, _q) AS DOUBLE)", a=node.this, q=node.args["quantile"])
+
+
+def percentile_approx(node: exp.ApproxQuantile) -> exp.Expression:
+    """percentile_approx returns the element of rank ceil(p * n) (exact below its accuracy)."""
+    return tpl("QUANTILE_DISC(_a, _q)", a=node.this, q=node.args["quantile"])
+
+
+# -- windows ----------------------------------------------------------------------------------
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def window(node: exp.Window) -> exp.Expression:
+    """first/last over a window are first_value/last_value (DuckDB drops IGNORE NULLS on
+    them), and Adobe's TIME_BETWEEN_PREVIOUS/NEXT_MATCH become a last/first matching time."""
+    inner = node.this.this if isinstance(node.this, exp.IgnoreNulls) else node.this
+    if isinstance(inner, (exp.First, exp.Last)):
+        cls = exp.FirstValue if isinstance(inner, exp.First) else exp.LastValue
+        inner.replace(cls(this=inner.this))
+        return node
+    if isinstance(inner, exp.Anonymous) and inner.name.upper().startswith("TIME_BETWEEN_"):
+        return time_between_match(node, inner)
+    return node
+
+
+def time_between_match(node: exp.Window, call: exp.Anonymous) -> exp.Expression:
+    """TIME_BETWEEN_PREVIOUS_MATCH(ts, cond, unit) OVER w: time since the last row of the frame
+    (the current row included) where cond holds, in unit, as a DOUBLE; NULL if none. The NEXT
+    variant looks forward and is negative. Unit defaults to seconds."""
+    name = call.name.upper()
+    args = call.expressions
+    if name not in ("TIME_BETWEEN_PREVIOUS_MATCH", "TIME_BETWEEN_NEXT_MATCH") or len(args) not in (2, 3):
+        raise refuse(call, f"`{call.name}` is not an Adobe-defined function the local engine "
+                           "knows; use TIME_BETWEEN_PREVIOUS_MATCH(ts, condition, 'minutes') or "
+                           "TIME_BETWEEN_NEXT_MATCH(...)")
+    unit = args[2].name.lower().rstrip("s") if len(args) == 3 else "second"
+    if len(args) == 3 and not (isinstance(args[2], exp.Literal) and unit in _UNIT_SECONDS):
+        raise refuse(call, f"`{name.lower()}` unit must be one of 'seconds', 'minutes', "
+                           "'hours', 'days'")
+    pick = exp.LastValue if name.endswith("PREVIOUS_MATCH") else exp.FirstValue
+    matched = exp.IgnoreNulls(this=pick(this=tpl("CASE WHEN _c THEN _t END", c=args[1], t=args[0])))
+    over = node.copy()
+    over.set("this", matched)
+    return tpl(f"(EPOCH(_t) - EPOCH(_m)) / {_UNIT_SECONDS[unit]}.0", t=args[0], m=over)

@@ -1,0 +1,80 @@
+"""The Spark-faithful dialect layer: make a Spark SQL query give Spark's values on another engine.
+
+Models are written in Data Distiller's dialect (Spark SQL, ``spark.sql.ansi.enabled=false``,
+session time zone UTC). sqlglot transpiles them, but a transpiled query can still compute a
+different value: DuckDB counts ``dayofweek`` from Sunday = 0, rounds when casting 3.7 to INT,
+returns a TIMESTAMP from ``date_sub``, turns ``TIMESTAMP`` into ``TIMESTAMPTZ``... ``to_target``
+rewrites such constructs into target SQL with Spark's semantics, or refuses them at compile time
+with a ``ProjectError`` that names the construct and what to write instead. The rule is: never a
+silently different value.
+
+Some rewrites depend on operand types (``CAST(x AS INT)`` truncates a DOUBLE but parses a
+STRING; ``sum`` of INTs is a BIGINT). Types of literals and expressions are inferred by sqlglot;
+types of table columns are known only when the caller passes ``schema`` (``{table: {column:
+type}}``, e.g. from the engine's catalogue). Without it, rewrites fall back to type-generic SQL
+that is right for the common cases; see ``runner.compile.dialect.duckdb`` for each rule.
+
+    >>> import sqlglot
+    >>> q = sqlglot.parse_one("SELECT dayofweek(DATE'2024-01-07') AS d", read="spark")
+    >>> to_target(q, "duckdb").sql(dialect="duckdb")
+    "SELECT DAYOFWEEK(CAST('2024-01-07' AS DATE)) + 1 AS d"
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, SqlglotError
+
+from runner.compile.dialect import duckdb, postgres
+from runner.compile.dialect.rules import refuse, rewrite
+from runner.compile.dialect.types import annotate
+from runner.errors import ProjectError
+
+
+def to_target(
+    expression: exp.Expression, target: str, schema: dict[str, Any] | None = None
+) -> exp.Expression:
+    """Return a rewritten copy of a spark-dialect query so that .sql(dialect=target) gives Spark's values.
+
+    Args:
+        expression: a query parsed with ``read="spark"``.
+        target: a sqlglot dialect name: 'duckdb', 'postgres' (known differences refused) or
+            'spark' (identity copy).
+        schema: optional column types of the tables the query reads, ``{table: {column: type}}``
+            with types as sqlglot DataTypes or Spark type strings (``output_schema`` gives a
+            model's, for its children); lets type-dependent rewrites pick the exact rule.
+
+    Returns:
+        A new expression; the input is not modified.
+
+    Raises:
+        ProjectError: for a construct that is refused or that sqlglot cannot render for
+            ``target``; the message names the construct and what to write instead, with
+            line/col when sqlglot recorded them.
+    """
+    query = expression.copy()
+    if target == "spark":
+        return query
+    rewrites = {"duckdb": duckdb.REWRITES, "postgres": postgres.RULES}
+    if target not in rewrites:
+        raise ProjectError(f"no dialect rules for target dialect '{target}' "
+                           "(use one of: duckdb, postgres, spark)")
+    annotate(query, schema)
+    query = rewrite(query, rewrites[target])
+    check_renders(query, target)
+    return query
+
+
+
+def check_renders(query: exp.Expression, target: str) -> None:
+    """Raise ProjectError if sqlglot cannot render ``query`` faithfully for ``target``."""
+    try:
+        query.sql(dialect=target, unsupported_level=ErrorLevel.RAISE)
+    except SqlglotError as error:
+        detail = str(error).splitlines()[0]
+        raise refuse(query, f"this query cannot be translated for the {target} engine: "
+                            f"{detail}; rewrite that construct in plain Spark SQL") from None
+
+

@@ -1,0 +1,87 @@
+"""The compiled plan of one command: what every later step of a build reads.
+
+The compiler makes it once per command; the scheduler takes its order and parents, the
+materializations its statements, the artifacts its fingerprints and physical names, the exports
+its physical relations. Nothing after compilation parses SQL or walks the DAG again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from runner.project.model import ModelDDLConfig
+
+
+@dataclass
+class CompiledModel:
+    """A model ready to run on one target.
+
+    Attributes:
+        name, path, materialized: from the model.
+        fingerprint: hashes the rendered SQL, the config that changes the table, the refresh
+            generation and the versions of the source data it reads.
+        physical: the relation the model is built into (None for ephemeral models).
+        select: the target-ready query (project table names replaced).
+        select_sql: ``select`` rendered in the target's dialect.
+        statements: the DDL, in order: create the physical relation, then move the pointer
+            (rendered by the model's materialization once the plan is made).
+        parents: the materialized models it reads (through inlined ephemeral ones).
+        reads: the relations (lower-cased) its query reads on the engine: parents' physical
+            versions and sources' identifiers, inlined ephemeral models' included.
+        ddl: the model config that reaches its CREATE statement.
+    """
+
+    name: str
+    path: str
+    materialized: str
+    fingerprint: str
+    physical: str | None
+    select: exp.Query
+    select_sql: str
+    statements: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)
+    reads: set[str] = field(default_factory=set)
+    ddl: ModelDDLConfig = field(default_factory=ModelDDLConfig)
+
+    @property
+    def built(self) -> bool:
+        """Whether the model becomes a relation (ephemeral models are inlined instead)."""
+        return self.physical is not None
+
+
+@dataclass
+class Plan:
+    """Every compiled model (the chosen ones and their ancestors) in build order.
+
+    Attributes:
+        models: compiled models by name, inserted in build order.
+        chosen: every model the selection picked (ephemeral ones too).
+    """
+
+    models: dict[str, CompiledModel]
+    chosen: set[str]
+
+    @property
+    def order(self) -> list[str]:
+        """Every compiled model in build order."""
+        return list(self.models)
+
+    @property
+    def selected(self) -> list[str]:
+        """The chosen models that are built, in build order."""
+        return [n for n, m in self.models.items() if n in self.chosen and m.built]
+
+    def __getitem__(self, name: str) -> CompiledModel:
+        return self.models[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.models
+
+    def __iter__(self) -> Iterator[CompiledModel]:
+        return iter(self.models.values())
+
+    def get(self, name: str) -> CompiledModel | None:
+        return self.models.get(name)

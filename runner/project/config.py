@@ -1,0 +1,186 @@
+"""project.yml: load, validate strictly, substitute ``${ENV}`` references.
+
+Every problem is one ``ProjectError`` naming ``project.yml``, the key path and what is expected.
+Target blocks are checked for shape on load but their ``${ENV}`` references are substituted only
+when that target is used, so a local build never needs Adobe credentials in the environment.
+
+    >>> cfg = parse_project({"name": "demo"}, Path("."))
+    >>> cfg.default_target, sorted(cfg.targets)
+    ('local', ['local'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.errors import ProjectError
+from runner.validation import (PROJECT_FILE, check_keys, did_you_mean, expect, load_yaml,
+                               normalize_name, substitute_env, yaml_problem)
+
+DIALECTS = ("spark",)
+DEFAULT_LOCAL_TARGET = {"type": "duckdb", "path": "target/local.duckdb"}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """A raw dataset the models read.
+
+    ``identifier`` is the table's name in the engine (defaults to the source name); locally a
+    source may be produced by the synthetic generator (``synthetic``) or read from a file (``path``).
+    """
+
+    name: str
+    identifier: str
+    description: str = ""
+    columns: dict[str, str] = field(default_factory=dict)
+    synthetic: str | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Defaults of ``runner synth`` and of the synthetic sources a fresh build creates."""
+
+    users: int = 2000
+    days: int = 120
+    seed: int = 42
+    end: str | None = None
+
+
+@dataclass
+class ProjectConfig:
+    """The validated content of project.yml."""
+
+    name: str
+    root: Path
+    dialect: str = "spark"
+    default_target: str = "local"
+    targets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    exports: list[Any] = field(default_factory=list)  # as written; ``destinations`` validates
+    keep_versions: int = 1
+
+    def target(self, name: str | None) -> tuple[str, dict[str, Any]]:
+        """The named (or default) target block with ``${ENV}`` references substituted."""
+        name = name or self.default_target
+        if name not in self.targets:
+            raise ProjectError(
+                f"unknown target '{name}'{did_you_mean(name, self.targets)}; "
+                f"targets in project.yml: {', '.join(sorted(self.targets))}"
+            )
+        return name, substitute_env(self.targets[name], f"targets.{name}")
+
+
+def load_project(root: Path) -> ProjectConfig:
+    """Read and validate ``root/project.yml``.
+
+    Raises:
+        ProjectError: the file is missing, is not YAML, or breaks the schema.
+    """
+    path = root / PROJECT_FILE
+    if not path.is_file():
+        raise ProjectError(
+            f"no {PROJECT_FILE} in {root.resolve()} (run the runner from a project folder, "
+            "or pass --project-dir)"
+        )
+    try:
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        problem, line, col = yaml_problem(err)
+        raise ProjectError(f"not valid YAML: {problem}", PROJECT_FILE, line, col) from None
+    return parse_project(raw, root)
+
+
+def parse_project(raw: Any, root: Path) -> ProjectConfig:
+    """Validate the parsed YAML of project.yml and build a ProjectConfig."""
+    expect(raw, dict, "the top level", "a mapping of keys such as name, sources, targets")
+    check_keys(raw, {"name", "dialect", "default_target", "targets", "vars", "sources", "synth",
+                     "exports", "keep_versions"}, "")
+    if "name" not in raw:
+        raise ProjectError("name: missing; give the project a name (name: my_features)", PROJECT_FILE)
+    name = expect(substitute_env(raw["name"], "name"), str, "name", "a string")
+    dialect = expect(raw.get("dialect", "spark"), str, "dialect", "a string")
+    if dialect not in DIALECTS:
+        raise ProjectError(f"dialect: '{dialect}' is not supported; models are written in "
+                           f"{' or '.join(DIALECTS)} (Data Distiller's dialect)", PROJECT_FILE)
+    targets = _parse_targets(raw.get("targets"))
+    default_target = expect(raw.get("default_target", "local"), str, "default_target", "a string")
+    if default_target not in targets:
+        raise ProjectError(f"default_target: '{default_target}' is not one of targets "
+                           f"({', '.join(sorted(targets))})", PROJECT_FILE)
+    vars_ = substitute_env(expect(raw.get("vars") or {}, dict, "vars", "a mapping"), "vars")
+    sources = _parse_sources(raw.get("sources") or {})
+    synth = _parse_synth(raw.get("synth") or {})
+    keep = expect(raw.get("keep_versions", 1), int, "keep_versions", "a whole number >= 1")
+    if keep < 1:
+        raise ProjectError("keep_versions: must be at least 1 (the current version)", PROJECT_FILE)
+    exports = substitute_env(expect(raw.get("exports") or [], list, "exports", "a list"), "exports")
+    return ProjectConfig(name=name, root=root, dialect=dialect, default_target=default_target,
+                         targets=targets, vars=vars_, sources=sources, synth=synth, exports=exports,
+                         keep_versions=keep)
+
+
+def _parse_targets(raw: Any) -> dict[str, dict[str, Any]]:
+    if raw is None:
+        return {"local": dict(DEFAULT_LOCAL_TARGET)}
+    expect(raw, dict, "targets", "a mapping of target name to settings")
+    targets: dict[str, dict[str, Any]] = {}
+    for name, block in raw.items():
+        keypath = f"targets.{name}"
+        expect(block, dict, keypath, "a mapping with at least 'type'")
+        if "threads" in block and (not isinstance(block["threads"], int)
+                                   or isinstance(block["threads"], bool) or block["threads"] < 1):
+            expect(block["threads"], int, f"{keypath}.threads", "a whole number")
+            raise ProjectError(f"{keypath}.threads: expected a whole number >= 1, got "
+                               f"{block['threads']}", PROJECT_FILE)
+        targets[str(name)] = dict(block)  # its keys are the adapter's to check
+    return targets
+
+
+def _parse_sources(raw: Any) -> dict[str, SourceConfig]:
+    expect(raw, dict, "sources", "a mapping of source table name to settings")
+    sources: dict[str, SourceConfig] = {}
+    for name, block in raw.items():
+        keypath = f"sources.{name}"
+        block = substitute_env(block or {}, keypath)
+        expect(block, dict, keypath, "a mapping (or empty)")
+        check_keys(block, {"description", "columns", "identifier", "synthetic", "path"}, keypath)
+        columns = block.get("columns") or {}
+        if isinstance(columns, list):
+            columns = {str(c): "" for c in columns}
+        expect(columns, dict, f"{keypath}.columns", "a mapping of column name to description")
+        for key in ("description", "identifier", "synthetic", "path"):
+            if key in block:
+                expect(block[key], str, f"{keypath}.{key}", "a string")
+        if "synthetic" in block and "path" in block:
+            raise ProjectError(f"{keypath}: give either 'synthetic' or 'path', not both", PROJECT_FILE)
+        key = normalize_name(str(name))
+        if key in sources:
+            raise ProjectError(f"{keypath}: declared twice (source names are case-insensitive)",
+                               PROJECT_FILE)
+        sources[key] = SourceConfig(
+            name=key, identifier=block.get("identifier", str(name)),
+            description=block.get("description", ""),
+            columns={str(k): str(v or "") for k, v in columns.items()},
+            synthetic=block.get("synthetic"), path=block.get("path"))
+    return sources
+
+
+def _parse_synth(raw: Any) -> SynthConfig:
+    expect(raw, dict, "synth", "a mapping with users, days, seed, end")
+    raw = substitute_env(raw, "synth")
+    check_keys(raw, {"users", "days", "seed", "end"}, "synth")
+    for key in ("users", "days", "seed"):
+        if key in raw:
+            expect(raw[key], int, f"synth.{key}", "a whole number")
+    end = raw.get("end")
+    return SynthConfig(users=raw.get("users", 2000), days=raw.get("days", 120),
+                       seed=raw.get("seed", 42), end=str(end) if end is not None else None)
+
+

@@ -1,0 +1,117 @@
+"""Parse model SQL with sqlglot and find the tables a query reads.
+
+Dependencies come from sqlglot's scope analysis, never from regexes: a table reference that
+names a CTE visible in its scope is not a dependency; comments and string literals are not
+tables at all. Names are normalised by ``runner.project.config.normalize_name`` before they become keys.
+
+    >>> q = parse_query("WITH a AS (SELECT * FROM m1) SELECT * FROM a JOIN m2 USING (k)", "x.sql", "spark")
+    >>> [reference_name(t) for t in table_references(q)]
+    ['m1', 'm2']
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.optimizer.scope import traverse_scope
+
+from runner.validation import normalize_name
+from runner.errors import ProjectError
+
+
+def parse_query(sql: str, path: str, dialect: str) -> exp.Query:
+    """Parse one query; ProjectError with file:line:col and the offending text otherwise."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except ParseError as err:
+        first = err.errors[0] if err.errors else {}
+        text = (first.get("highlight") or "").strip()
+        what = first.get("description") or str(err).splitlines()[0]
+        if "<class" in what or "Required keyword" in what:  # sqlglot internals: say it plainly
+            what = "syntax error (an expression or keyword is missing here)"
+        near = f" near '{text}'" if text else ""
+        raise ProjectError(f"cannot parse SQL{near}: {what}", path, first.get("line"),
+                           first.get("col")) from None
+    except TokenError as err:
+        raise ProjectError(f"cannot parse SQL: {err}", path) from None
+    if not statements:
+        raise ProjectError("the file holds no SQL; write one SELECT query", path)
+    starts = statement_starts(sql, dialect)
+    if len(statements) > 1:
+        line, col = starts[1] if len(starts) > 1 else (None, None)
+        raise ProjectError("a model holds exactly one query; this is a second statement "
+                           "(move it to its own model file)", path, line, col)
+    query = statements[0]
+    if not isinstance(query, exp.Query):
+        line, col = starts[0] if starts else (None, None)
+        kind = query.key.upper()
+        raise ProjectError(f"a model is one SELECT query, not a {kind} statement; the runner "
+                           "writes the CREATE TABLE for you", path, line, col)
+    for node in query.walk():
+        node.comments = None
+    return query
+
+
+def statement_starts(sql: str, dialect: str) -> list[tuple[int, int]]:
+    """Line and column of the first token of each statement."""
+    from sqlglot.dialects.dialect import Dialect
+    from sqlglot.tokens import TokenType
+
+    starts: list[tuple[int, int]] = []
+    at_start = True
+    for token in Dialect.get_or_raise(dialect).tokenize(sql):
+        if token.token_type == TokenType.SEMICOLON:
+            at_start = True
+        elif at_start:
+            line = sql.count("\n", 0, token.start) + 1
+            starts.append((line, token.start - (sql.rfind("\n", 0, token.start) + 1) + 1))
+            at_start = False
+    return starts
+
+
+def table_references(query: exp.Expression) -> list[exp.Table]:
+    """Every table the query reads that is not a CTE in scope, in order of appearance."""
+    found: list[exp.Table] = []
+    seen: set[int] = set()
+    try:
+        scopes = traverse_scope(query)
+    except Exception:  # noqa: BLE001 - sqlglot raises several types for exotic SQL
+        scopes = []
+    if scopes:
+        for scope in scopes:
+            visible = {normalize_name(name) for name in scope.cte_sources}
+            for table in scope.tables:
+                if id(table) in seen or normalize_name(table.name) in visible:
+                    continue
+                seen.add(id(table))
+                found.append(table)
+    else:  # scope analysis failed: fall back to every table not named like any CTE
+        ctes = {normalize_name(c.alias) for c in query.find_all(exp.CTE)}
+        found = [t for t in query.find_all(exp.Table)
+                 if t.name and normalize_name(t.name) not in ctes]
+    found.sort(key=lambda t: t.this.meta.get("start", 0) if isinstance(t.this, exp.Expression) else 0)
+    return [t for t in found if t.name]
+
+
+def reference_name(table: exp.Table) -> str:
+    """The normalised dotted name of a table reference (``db.table`` or ``table``)."""
+    parts = [p.name for p in table.parts]
+    return normalize_name(".".join(parts))
+
+
+def position(sql: str, node: exp.Expression) -> tuple[int | None, int | None]:
+    """1-based line and column where ``node`` starts in ``sql`` (None when unknown)."""
+    for candidate in (node, node.this if isinstance(node.this, exp.Expression) else None,
+                      *node.walk()):
+        if candidate is None:
+            continue
+        meta = candidate.meta
+        if "start" in meta:
+            start = meta["start"]
+            line = sql.count("\n", 0, start) + 1
+            col = start - (sql.rfind("\n", 0, start) + 1) + 1
+            return line, col
+        if "line" in meta:
+            return meta["line"], meta.get("col")
+    return None, None

@@ -1,0 +1,107 @@
+"""``build``: run the compiled plan over the DAG, then the exports, then record the artifacts.
+
+The CLI and notebooks call the same function in-process::
+
+    from runner import build, BuildOptions
+    result = build(Path("."), BuildOptions(select=["+training_set"], threads=4))
+    assert result.ok
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from runner.errors import RunError, RunnerError
+from runner.run.artifacts import write_compiled, write_run_artifacts
+from runner.run.exports import run_build_exports
+from runner.run.materialize import drop_old_versions, strategy
+from runner.run.options import DEFAULT_THREADS, BuildOptions
+from runner.run.progress import Echo, Progress, summary
+from runner.run.results import BuildResult, ModelResult
+from runner.run.scheduler import run_dag
+from runner.run.session import Session, compile_session, open_workspace
+from runner.run.state import target_lock
+
+
+def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
+    """Materialize the selected models in dependency order, then run the exports.
+
+    Raises:
+        ProjectError: the project or the options are wrong (nothing has run).
+        RunError: the target cannot be reached, or the build was interrupted.
+    """
+    started = time.monotonic()
+    workspace = open_workspace(root, options)
+    with target_lock(workspace.paths):
+        return _build(compile_session(workspace, options, echo), options, echo, started)
+
+
+def _threads(session: Session, options: BuildOptions) -> int:
+    adapter = session.adapter
+    threads = options.threads or adapter.config.get("threads") or DEFAULT_THREADS
+    return min(threads, adapter.max_threads) if adapter.max_threads is not None else threads
+
+
+def _build(session: Session, options: BuildOptions, echo: Echo, started: float) -> BuildResult:
+    project, adapter, plan = session.project, session.adapter, session.plan
+    threads = _threads(session, options)
+    result = BuildResult(target=session.target)
+    with adapter:
+        write_compiled(session)
+        progress = Progress(echo, len(plan.selected))
+        progress.line(f"Running {len(plan.selected)} model(s) on target '{session.target}' "
+                      f"({adapter.type}, {threads} thread(s))")
+        results = _run_models(session, progress, threads, options, started)
+        result.results = [results[n] for n in plan.selected]
+        if options.exports and session.workspace.exports:
+            result.exports = run_build_exports(session, result.results, echo)
+        built = [r.name for r in result.results if r.status == "success"]
+        if built and not any(e.status == "error" for e in result.exports):
+            # after the exports: a failed export may still point at the previous version
+            result.dropped = drop_old_versions(adapter, session.state,
+                                               project.config.keep_versions, built)
+        summary(result.results, time.monotonic() - started, echo)
+        write_run_artifacts(session, result, time.monotonic() - started, options)
+    return result
+
+
+def _run_models(session: Session, progress: Progress, threads: int, options: BuildOptions,
+                started: float) -> dict[str, ModelResult]:
+    """Each selected model through its materialization, over the DAG with ``threads``."""
+    plan, adapter = session.plan, session.adapter
+    results: dict[str, ModelResult] = {}
+
+    def work(name: str) -> bool:
+        model = plan[name]
+        progress.start(name, model.materialized)
+        began = time.monotonic()
+        try:
+            outcome = strategy(model.materialized).run(model, adapter, session.state, plan)
+        except Exception as err:  # noqa: BLE001 - reported per model, never fatal
+            message = str(err) if isinstance(err, RunnerError) else (
+                f"{type(err).__name__}: {err}")
+            outcome = ModelResult.of(model, "error", message=message,
+                                     seconds=time.monotonic() - began)
+        results[name] = outcome
+        progress.finish(outcome)
+        return outcome.ok
+
+    def on_skip(name: str, reason: str) -> None:
+        model = plan[name]
+        progress.skip(name, model.materialized, reason)
+        why = "fail-fast" if reason == "fail-fast" else f"upstream model '{reason}' failed"
+        results[name] = ModelResult.of(model, "skipped", fingerprint=None,
+                                       message=f"skipped: {why}")
+
+    parents = {n: plan[n].parents for n in plan.selected}
+    try:
+        run_dag(plan.selected, parents, work, threads=threads, fail_fast=options.fail_fast,
+                on_skip=on_skip, on_interrupt=adapter.cancel)
+    except KeyboardInterrupt:
+        done = BuildResult(session.target, [results[n] for n in plan.selected if n in results])
+        write_run_artifacts(session, done, time.monotonic() - started, options)
+        raise RunError("interrupted: running statements were cancelled; every model kept "
+                       "its last good version, and what finished is recorded in "
+                       "target/run_results.json") from None
+    return results

@@ -1,0 +1,30 @@
+"""``runner clean``: drop the model versions nothing points at any more."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runner.run.materialize import drop_old_versions
+from runner.run.options import BuildOptions
+from runner.run.progress import Echo
+from runner.run.session import open_workspace
+from runner.run.state import target_lock
+
+
+def clean(root: Path, options: BuildOptions, echo: Echo = print, *,
+          dry_run: bool = False) -> list[str]:
+    """Drop every model version no pointer and no current version uses (``runner clean``).
+
+    Needs only the target's state and a connection: nothing is compiled, so an unrelated
+    problem in a model does not stop a clean.
+    """
+    workspace = open_workspace(root, options)
+    with target_lock(workspace.paths), workspace.adapter:
+        dropped = drop_old_versions(workspace.adapter, workspace.state(), keep=1,
+                                    dry_run=dry_run)
+    verb = "would drop" if dry_run else "dropped"
+    for name in dropped:
+        echo(f"{verb} {name}")
+    if not dry_run:
+        echo(f"Dropped {len(dropped)} old version(s) on target '{workspace.target}'.")
+    return dropped

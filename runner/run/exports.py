@@ -1,0 +1,47 @@
+"""The export step: the one place the run hands built datasets to ``destinations``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from destinations import BuiltDataset, ExportContext, ExportResult, run_exports
+from runner.run.progress import Echo
+from runner.run.results import ModelResult
+from runner.run.session import Session, Workspace
+
+
+def run_build_exports(session: Session, results: list[ModelResult], echo: Echo
+                      ) -> list[ExportResult]:
+    """Export the models this build produced or found up to date; one line per export."""
+    datasets = {r.name: BuiltDataset(model=r.name, relation=r.physical or r.name,
+                                     fingerprint=r.fingerprint or "", dataset_id=r.dataset_id)
+                for r in results if r.ok}
+    exported = run_exports(session.workspace.exports, datasets,
+                           export_context(session.workspace, echo))
+    for export in exported:
+        if export.status != "skipped":
+            echo(export_line(export))
+    return exported
+
+
+def export_current(workspace: Workspace, datasets: Mapping[str, BuiltDataset], echo: Echo, *,
+                   dry_run: bool = False, delete: bool = False, force: bool = False
+                   ) -> list[ExportResult]:
+    """``runner export``: export the given current versions (the adapter is open)."""
+    return run_exports(workspace.exports, dict(datasets), export_context(workspace, echo),
+                       dry_run=dry_run, delete=delete, force=force)
+
+
+def export_context(workspace: Workspace, echo: Echo) -> ExportContext:
+    """The ``destinations.ExportContext`` of a workspace (its adapter open)."""
+    adapter = workspace.adapter
+    return ExportContext(adapter=adapter, target_name=workspace.target,
+                         target_type=adapter.type, project_root=workspace.project.root,
+                         state_dir=workspace.paths.dir, platform=adapter.platform, echo=echo,
+                         project_name=workspace.project.config.name)
+
+
+def export_line(export: ExportResult) -> str:
+    """One line per export result, the same in ``runner build`` and ``runner export``."""
+    detail = f": {export.message}" if export.message else ""
+    return f"export {export.model} -> {export.destination}: {export.status}{detail}"

@@ -1,0 +1,197 @@
+"""Materialization strategies: how one compiled model becomes a relation on a target.
+
+``table`` and ``view`` share the physical-version protocol: build ``<model>__<fingerprint>`` with
+one CREATE statement, and only when it succeeded move the pointer view ``<model>`` to it. If the
+version already exists the model is up to date: no CTAS runs (the pointer is moved back to it if
+it pointed elsewhere). A failed build drops only its own, new relation, so the last good version
+and everything pointing at it survive. ``ephemeral`` models are never materialized: the compiler
+inlines them into their consumers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from runner.adapters.base import Adapter, ExecResult
+from runner.compile.plan import CompiledModel, Plan
+from runner.errors import RunError
+from runner.run.results import ModelResult
+from runner.run.state import TargetState
+
+
+class Materialization:
+    """How one kind of model becomes a relation: the DDL it runs and how it runs it."""
+
+    kind: ClassVar[str]
+
+    def statements(self, model: CompiledModel, adapter: Adapter) -> list[str]:
+        """The DDL of ``model``, in order (rendered at compile time, written by ``compile``)."""
+        raise NotImplementedError
+
+    def run(self, model: CompiledModel, adapter: Adapter, state: TargetState,
+            plan: Plan) -> ModelResult:
+        """Bring the model's current version into existence and point at it."""
+        raise NotImplementedError
+
+
+class _Versioned(Materialization):
+    """The physical-version protocol shared by tables and views (see the module docstring)."""
+
+    def statements(self, model: CompiledModel, adapter: Adapter) -> list[str]:
+        assert model.physical is not None
+        return [self.create_sql(model, adapter), adapter.pointer_sql(model.name, model.physical)]
+
+    def create_sql(self, model: CompiledModel, adapter: Adapter) -> str:
+        raise NotImplementedError
+
+    def reads(self, model: CompiledModel, plan: Plan) -> list[str]:
+        """The physical relations the version reads at query time (recorded, so retention
+        never drops them); a table copied its inputs and reads nothing later."""
+        return []
+
+    def rows(self, model: CompiledModel, adapter: Adapter, executed: ExecResult) -> int | None:
+        return None
+
+    def run(self, model: CompiledModel, adapter: Adapter, state: TargetState,
+            plan: Plan) -> ModelResult:
+        """Raises:
+        RunError: the engine refused a statement (the new relation has been dropped)."""
+        started = time.monotonic()
+        create, pointer = model.statements
+        physical = model.physical
+        assert physical is not None
+        if adapter.exists(physical):
+            result = self._up_to_date(model, adapter, state, plan, pointer)
+            result.seconds = time.monotonic() - started
+            return result
+        self._check_parents(model, adapter, plan)
+        try:
+            executed = adapter.materialize(create, model=model.name, physical=physical)
+            rows = self.rows(model, adapter, executed)
+            adapter.execute(pointer)
+        except BaseException:
+            # the new version is not recorded yet, so nothing may keep it (partial or not)
+            _drop_quietly(adapter, adapter.drop_sql(physical, self.kind))
+            raise
+        state.record(model.name, physical, model.fingerprint, dataset_id=executed.dataset_id,
+                     reads=self.reads(model, plan))
+        return ModelResult.of(model, "success", rows=rows, query_id=executed.query_id,
+                              dataset_id=executed.dataset_id, statements=[create, pointer],
+                              seconds=time.monotonic() - started)
+
+    def _up_to_date(self, model: CompiledModel, adapter: Adapter, state: TargetState,
+                    plan: Plan, pointer: str) -> ModelResult:
+        """No CTAS: the version exists; move the pointer back to it if it points elsewhere."""
+        assert model.physical is not None
+        previous = state.get(model.name)
+        result = ModelResult.of(model, "noop", message="up to date",
+                                dataset_id=previous.dataset_ids.get(model.physical))
+        if previous.current != model.physical:
+            adapter.execute(pointer)
+            result.statements = [pointer]
+            result.message = f"up to date; pointer moved back to {model.physical}"
+            state.record(model.name, model.physical, model.fingerprint,
+                         reads=self.reads(model, plan))
+        return result
+
+    @staticmethod
+    def _check_parents(model: CompiledModel, adapter: Adapter, plan: Plan) -> None:
+        for parent in model.parents:
+            upstream = plan[parent]
+            if upstream.physical is not None and not adapter.exists(upstream.physical):
+                raise RunError(f"upstream model '{parent}' has no built version "
+                               f"{upstream.physical} on target '{adapter.name}'; build it too "
+                               f"(runner build --select +{model.name})")
+
+
+class Table(_Versioned):
+    """``CREATE TABLE <model>__<fingerprint> AS SELECT ...``, then the pointer view."""
+
+    kind = "table"
+
+    def create_sql(self, model: CompiledModel, adapter: Adapter) -> str:
+        assert model.physical is not None
+        return adapter.create_table_sql(model.physical, model.select, model.ddl)
+
+    def rows(self, model: CompiledModel, adapter: Adapter, executed: ExecResult) -> int | None:
+        assert model.physical is not None
+        return executed.rows if executed.rows is not None else adapter.row_count(model.physical)
+
+
+class View(_Versioned):
+    """``CREATE VIEW <model>__<fingerprint> AS SELECT ...``, then the pointer view."""
+
+    kind = "view"
+
+    def create_sql(self, model: CompiledModel, adapter: Adapter) -> str:
+        assert model.physical is not None
+        return adapter.create_view_sql(model.physical, model.select)
+
+    def reads(self, model: CompiledModel, plan: Plan) -> list[str]:
+        return sorted(p for p in (plan[n].physical for n in model.parents) if p)
+
+
+class Ephemeral(Materialization):
+    """Never built: the compiler inlines the model as a CTE into the models that read it."""
+
+    kind = "ephemeral"
+
+    def statements(self, model: CompiledModel, adapter: Adapter) -> list[str]:
+        return []
+
+    def run(self, model: CompiledModel, adapter: Adapter, state: TargetState,
+            plan: Plan) -> ModelResult:
+        raise RunError(f"ephemeral model '{model.name}' is inlined into its consumers, "
+                       "never built")
+
+
+STRATEGIES: dict[str, Materialization] = {m.kind: m for m in (Table(), View(), Ephemeral())}
+
+
+def strategy(materialized: str) -> Materialization:
+    """The materialization of a model's ``materialized:`` config."""
+    return STRATEGIES[materialized]
+
+
+def _drop_quietly(adapter: Adapter, drop: str) -> None:
+    """Remove a partial new version; the error that caused it is the one worth reporting."""
+    try:
+        adapter.execute(drop)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def drop_old_versions(adapter: Adapter, state: TargetState, keep: int,
+                      models: list[str] | None = None, *, dry_run: bool = False) -> list[str]:
+    """Drop versions beyond the newest ``keep`` of each model, never one something points at.
+
+    A version is in use when it is a model's current version or a current version reads it
+    (a view reads its parents lazily). Views are dropped before tables.
+    Returns the dropped relation names (with ``dry_run``, those it would drop; nothing changes).
+    """
+    current = {s.current for s in state.models.values() if s.current}
+    in_use = current | {r for s in state.models.values() for r in s.reads}
+    existing = adapter.relations()
+    victims: list[tuple[str, str, str]] = []
+    for name in sorted(models if models is not None else state.models):
+        entry = state.models.get(name)
+        if entry is None:
+            continue
+        older = [p for p in entry.history if p != entry.current]
+        stale = older[:max(0, len(older) - (keep - 1))]
+        for physical in stale:
+            kind = existing.get(physical.lower())
+            if kind is None and not dry_run:
+                state.forget(name, physical)
+            elif kind is not None and physical not in in_use:
+                victims.append((kind, name, physical))
+    victims.sort(key=lambda v: v[0] != "view")
+    if dry_run:
+        return [physical for _, _, physical in victims]
+    dropped = []
+    for kind, name, physical in victims:
+        adapter.execute(adapter.drop_sql(physical, kind))
+        state.forget(name, physical)
+        dropped.append(physical)
+    return dropped

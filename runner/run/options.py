@@ -1,0 +1,22 @@
+"""The options every command takes, parsed from flags by the CLI or given by a notebook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_THREADS = 4
+
+
+@dataclass
+class BuildOptions:
+    """Flags shared by build, compile, ls and clean."""
+
+    target: str | None = None
+    select: list[str] | None = None
+    exclude: list[str] | None = None
+    threads: int | None = None
+    full_refresh: bool = False
+    fail_fast: bool = False
+    vars: dict[str, Any] | None = None
+    exports: bool = True

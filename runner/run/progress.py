@@ -1,0 +1,75 @@
+"""dbt-style progress lines and the end-of-run summary, written to a caller-supplied sink."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from runner.run.results import ModelResult
+
+Echo = Callable[[str], None]
+WIDTH = 72
+
+
+class Progress:
+    """Thread-safe printer of one run's lines."""
+
+    def __init__(self, echo: Echo, total: int) -> None:
+        self._echo = echo
+        self._total = total
+        self._index: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            self._echo(f"{time.strftime('%H:%M:%S')}  {text}")
+
+    def _dots(self, left: str, right: str) -> str:
+        return f"{left} {'.' * max(3, WIDTH - len(left))} {right}"
+
+    def start(self, name: str, kind: str) -> None:
+        with self._lock:
+            self._index[name] = len(self._index) + 1
+            n = self._index[name]
+        self.line(self._dots(f"{n} of {self._total} START {kind} model {name}", "[RUN]"))
+
+    def finish(self, result: ModelResult) -> None:
+        n = self._index.get(result.name, 0)
+        prefix = f"{n} of {self._total}"
+        took = f"in {result.seconds:.2f}s"
+        if result.status == "success":
+            rows = f"{result.rows:,} rows " if result.rows is not None else ""
+            query = f" query {result.query_id}" if result.query_id else ""
+            left = f"{prefix} OK created {result.materialized} {result.physical}{query}"
+            self.line(self._dots(left, f"[OK {rows}{took}]"))
+        elif result.status == "noop":
+            self.line(self._dots(f"{prefix} NO-OP {result.name}: {result.message}",
+                                 f"[UP TO DATE {took}]"))
+        else:
+            self.line(self._dots(f"{prefix} ERROR {result.materialized} model {result.name}",
+                                 f"[ERROR {took}]"))
+
+    def skip(self, name: str, kind: str, reason: str) -> None:
+        with self._lock:
+            self._index[name] = len(self._index) + 1
+            n = self._index[name]
+        why = "fail-fast" if reason == "fail-fast" else f"upstream {reason} failed"
+        self.line(self._dots(f"{n} of {self._total} SKIP {kind} model {name} ({why})", "[SKIP]"))
+
+
+def summary(results: list[ModelResult], seconds: float, echo: Echo) -> None:
+    """The closing block: errors with their files, then the counts."""
+    counts = {s: sum(r.status == s for r in results)
+              for s in ("success", "noop", "error", "skipped")}
+    echo("")
+    echo(f"Finished running {len(results)} model(s) in {seconds:.2f}s.")
+    errors = [r for r in results if r.status == "error"]
+    if errors:
+        echo(f"Completed with {len(errors)} error(s):")
+        for r in errors:
+            echo(f"  {r.path}: {r.message}")
+    elif counts["noop"] == len(results) and results:
+        echo("Nothing to do: every selected model is up to date (no CTAS run).")
+    echo(f"Done. PASS={counts['success']} NO-OP={counts['noop']} ERROR={counts['error']} "
+         f"SKIP={counts['skipped']} TOTAL={len(results)}")

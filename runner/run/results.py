@@ -1,0 +1,73 @@
+"""What a run reports: one ``ModelResult`` per model, one ``BuildResult`` per build."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from runner.compile.plan import CompiledModel
+
+if TYPE_CHECKING:
+    from destinations import ExportResult
+
+OK_STATUSES = ("success", "noop")
+
+
+@dataclass
+class ModelResult:
+    """The outcome of one model in a run (one entry of run_results.json)."""
+
+    name: str
+    path: str
+    materialized: str
+    status: str                      # success | noop | error | skipped
+    physical: str | None = None
+    fingerprint: str | None = None
+    rows: int | None = None
+    seconds: float = 0.0
+    message: str = ""
+    query_id: str | None = None
+    dataset_id: str | None = None
+    statements: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, model: CompiledModel, status: str, **details: Any) -> ModelResult:
+        """The one way to make a result: a compiled model's identity plus what happened."""
+        fields: dict[str, Any] = {"physical": model.physical, "fingerprint": model.fingerprint}
+        return cls(name=model.name, path=model.path, materialized=model.materialized,
+                   status=status, **{**fields, **details})
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "unique_id": f"model.{self.name}", "path": self.path, "status": self.status,
+            "materialized": self.materialized, "physical": self.physical,
+            "fingerprint": self.fingerprint, "rows": self.rows,
+            "execution_time": round(self.seconds, 3), "message": self.message,
+            "query_id": self.query_id, "dataset_id": self.dataset_id,
+        }
+
+
+@dataclass
+class BuildResult:
+    """What ``build`` did; ``exit_code`` is dbt's: 0 success, 1 a model or export failed."""
+
+    target: str
+    results: list[ModelResult] = field(default_factory=list)
+    exports: list[ExportResult] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (all(r.ok for r in self.results)
+                and all(e.status != "error" for e in self.exports))
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def by_name(self) -> dict[str, ModelResult]:
+        return {r.name: r for r in self.results}

@@ -1,0 +1,152 @@
+"""What every command starts from: the project loaded, checked and bound to one target.
+
+``load`` is the project stage plus the checks that need the later stages (each target block
+against its adapter, ``exports:`` by ``destinations``), so a bad project fails the same way in
+every command. ``open_workspace`` binds it to a target (its adapter made, not opened);
+``compile_session`` then prepares the sources and compiles the plan.
+
+    >>> from runner import open_session, BuildOptions          # doctest: +SKIP
+    >>> session = open_session(Path("."), BuildOptions(select=["training_set"]))
+    >>> session.plan["training_set"].physical
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from destinations import ExportSpec, parse_exports
+from runner.adapters import Adapter, check_target
+from runner.compile.compiler import compile_plan
+from runner.compile.plan import Plan
+from runner.errors import ProjectError
+from runner.graph.selection import select
+from runner.project.config import ProjectConfig, load_project
+from runner.project.loader import Project, assemble
+from runner.run.materialize import strategy
+from runner.run.options import BuildOptions
+from runner.run.paths import TargetPaths
+from runner.run.progress import Echo
+from runner.run.state import TargetState
+from runner.sources.prepare import prepare_local_sources, source_versions
+from runner.validation import PROJECT_FILE, did_you_mean
+
+
+def load(root: Path, vars_override: dict[str, Any] | None = None) -> Project:
+    """Load and check the project in ``root`` (``runner.load``).
+
+    Raises:
+        ProjectError: anything wrong in project.yml, a model, a macro, the graph, a target
+            block or an export.
+    """
+    return _checked(Path(root), vars_override)[0]
+
+
+def check_config(config: ProjectConfig) -> list[ExportSpec]:
+    """The checks of project.yml that need later stages: each target block against its
+    adapter, and ``exports:`` by ``destinations`` (returned, parsed)."""
+    for name, block in config.targets.items():
+        check_target(block, f"targets.{name}")
+    return parse_exports(config.exports, "exports")
+
+
+def _checked(root: Path, vars_override: dict[str, Any] | None
+             ) -> tuple[Project, list[ExportSpec]]:
+    config = load_project(root)
+    exports = check_config(config)
+    project = assemble(config, vars_override)
+    for index, spec in enumerate(exports):
+        if spec.model not in project.models:
+            raise ProjectError(f"exports[{index}].model: '{spec.model}' is not a model"
+                               f"{did_you_mean(spec.model, project.models)}", PROJECT_FILE)
+    return project, exports
+
+
+@dataclass
+class Workspace:
+    """A checked project bound to one target: its adapter (not yet open), exports and paths."""
+
+    project: Project
+    target: str
+    adapter: Adapter
+    exports: list[ExportSpec]
+    paths: TargetPaths
+
+    def state(self) -> TargetState:
+        """The persisted versions of the target's models."""
+        return TargetState(self.paths.state)
+
+
+def open_workspace(root: Path, options: BuildOptions) -> Workspace:
+    """Load the project and make (not open) the adapter of the chosen target."""
+    project, exports = _checked(Path(root), options.vars)
+    target, block = project.config.target(options.target)
+    adapter_cls = check_target(block, f"targets.{target}")
+    adapter_cls.validate_config(block, f"targets.{target}")
+    return Workspace(project, target, adapter_cls(target, block, project.root), exports,
+                     TargetPaths(project.root, target))
+
+
+@dataclass
+class Session:
+    """A workspace with its compiled plan: what ``build`` and ``compile`` run."""
+
+    workspace: Workspace
+    state: TargetState
+    plan: Plan
+
+    @property
+    def project(self) -> Project:
+        return self.workspace.project
+
+    @property
+    def target(self) -> str:
+        return self.workspace.target
+
+    @property
+    def adapter(self) -> Adapter:
+        return self.workspace.adapter
+
+    @property
+    def paths(self) -> TargetPaths:
+        return self.workspace.paths
+
+
+def open_session(root: Path, options: BuildOptions, echo: Echo = print) -> Session:
+    """``open_workspace`` then ``compile_session``; the caller closes ``session.adapter``."""
+    return compile_session(open_workspace(root, options), options, echo)
+
+
+def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = print) -> Session:
+    """Pick the selection and compile it (nothing is built yet); the caller closes the adapter.
+
+    Compiling for a local engine (DuckDB, PostgreSQL) connects to it: the sources it lacks are
+    created first where the engine can make them (synthetic data or file views), and the
+    sources' column types are read so the dialect layer can keep Spark's exact values. On
+    every engine the sources' data versions are read where known (new data, new fingerprints).
+    """
+    project, adapter = workspace.project, workspace.adapter
+    chosen = select(options.select, options.exclude, project.dag, project.models)
+    state = workspace.state()
+    if options.full_refresh:
+        for name in project.order(chosen):
+            if project.models[name].config.materialized != "ephemeral":
+                state.bump_generation(name)
+    try:
+        types = {}
+        used = sorted({s for n in project.models for s in project.sources_read(n)})
+        identifiers = {s: project.config.sources[s].identifier for s in used}
+        if adapter.dialect != "spark":  # Data Distiller runs the models as written
+            adapter.open()
+            prepare_local_sources(project.config, adapter, used, echo)
+            types = {ident: adapter.column_types(ident) for ident in identifiers.values()}
+        versions = source_versions(project.config, adapter, used)
+        plan = compile_plan(project, adapter, chosen, generations=state.generations(),
+                            source_types=types, source_versions=versions)
+    except BaseException:
+        adapter.close()
+        raise
+    for model in plan:
+        model.statements = strategy(model.materialized).statements(model, adapter)
+    return Session(workspace, state, plan)

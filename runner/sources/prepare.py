@@ -1,0 +1,160 @@
+"""Local sources: make the raw tables a local (DuckDB) build reads exist.
+
+On an engine target the sources are already there (datasets in Data Distiller, tables in
+PostgreSQL). On the embedded DuckDB default a source declared with ``synthetic:`` is created by
+the deterministic generator (``runner.sources.synth``) the first time a build needs it, and one declared
+with ``path:`` becomes a view over that Parquet, CSV or JSON file. A table already in the DuckDB
+file is used as it is.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from runner.adapters.base import Adapter
+from runner.project.config import ProjectConfig, SourceConfig
+from runner.errors import ProjectError
+
+if TYPE_CHECKING:
+    from runner.sources.synth import SynthOptions
+
+_READERS = {".parquet": "read_parquet", ".csv": "read_csv_auto", ".json": "read_json_auto",
+            ".jsonl": "read_json_auto", ".ndjson": "read_json_auto"}
+
+
+def prepare_local_sources(config: ProjectConfig, adapter: Adapter, names: Iterable[str],
+                          echo: Callable[[str], None]) -> list[str]:
+    """Create the missing local sources among ``names``; return the identifiers created."""
+    if adapter.type != "duckdb":
+        return []
+    existing = adapter.relations()
+    missing = [config.sources[n] for n in sorted(set(names))
+               if config.sources[n].identifier.lower() not in existing]
+    created: list[str] = []
+    synthetic = [s for s in missing if s.synthetic]
+    if synthetic:
+        created += _create_synthetic(config, adapter, synthetic, echo)
+    for source in missing:
+        if source.path:
+            _create_file_view(config.root, adapter, source)
+            echo(f"source {source.name}: view over {source.path}")
+            created.append(source.identifier)
+    return created
+
+
+VERSIONS_TABLE = "_runner_source_versions"
+
+
+def source_versions(config: ProjectConfig, adapter: Adapter, names: Iterable[str]
+                    ) -> dict[str, str]:
+    """A version string per source whose data the runner can see change (others are left out).
+
+    A file source's version is its size and modification time (its view reads the file
+    lazily, so tables built from it must rebuild when it changes); a synthetic source's is the
+    generator options it was last generated with, recorded when the runner wrote it; otherwise
+    the engine's own (``Adapter.data_versions``: Catalog's ``updated`` on Data Distiller). A model's
+    fingerprint includes the versions of the sources it reads, so new data means a new build.
+    """
+    versions: dict[str, str] = {}
+    recorded = _recorded_versions(adapter)
+    ask: dict[str, str] = {}
+    for name in sorted(set(names)):
+        source = config.sources[name]
+        if source.path and adapter.type == "duckdb":
+            files = sorted((config.root).glob(source.path)) if any(
+                ch in source.path for ch in "*?[") else [config.root / source.path]
+            stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
+            versions[name] = f"file {stats}"
+        elif source.identifier.lower() in recorded:
+            versions[name] = recorded[source.identifier.lower()]
+        else:
+            ask[source.identifier] = name
+    if ask:  # engines that keep a version of their data (Data Distiller: Catalog)
+        for identifier, version in adapter.data_versions(sorted(ask)).items():
+            versions[ask[identifier]] = version
+    return versions
+
+
+def record_versions(adapter: Adapter, versions: dict[str, str]) -> None:
+    """Remember how the runner produced local source tables (see ``source_versions``)."""
+    adapter.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} "
+                    "(identifier VARCHAR PRIMARY KEY, version VARCHAR)")
+    for identifier, version in versions.items():
+        row = exp.Tuple(expressions=[exp.Literal.string(identifier.lower()),
+                                     exp.Literal.string(version)])
+        adapter.execute(f"INSERT OR REPLACE INTO {VERSIONS_TABLE} VALUES {row.sql('duckdb')}")
+
+
+def _recorded_versions(adapter: Adapter) -> dict[str, str]:
+    if adapter.type != "duckdb" or VERSIONS_TABLE not in adapter.relations():
+        return {}
+    return dict(adapter.fetch(f"SELECT identifier, version FROM {VERSIONS_TABLE}"))
+
+
+def synth_version(options: SynthOptions) -> str:
+    """The version of data generated with ``options`` (the generator is deterministic)."""
+    return f"synth {options!r}"
+
+
+def synth_options(config: ProjectConfig, **overrides: object) -> SynthOptions:
+    """``runner.sources.synth.SynthOptions`` from project.yml's ``synth:`` block and CLI overrides."""
+    from runner.sources.synth import SynthOptions
+
+    values: dict[str, object] = {"users": config.synth.users, "days": config.synth.days,
+                                 "seed": config.synth.seed}
+    if config.synth.end:
+        try:
+            values["end"] = datetime.date.fromisoformat(config.synth.end)
+        except ValueError:
+            raise ProjectError(f"synth.end: '{config.synth.end}' is not a date (YYYY-MM-DD)",
+                               "project.yml") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return SynthOptions(**values)
+
+
+def _create_synthetic(config: ProjectConfig, adapter: Adapter, sources: list[SourceConfig],
+                      echo: Callable[[str], None]) -> list[str]:
+    return list(load_synthetic(adapter, sources, synth_options(config), echo))
+
+
+def load_synthetic(adapter: Adapter, sources: list[SourceConfig], options: SynthOptions,
+                   echo: Callable[[str], None]) -> dict[str, int]:
+    """Generate the synthetic tables and (re)create ``sources`` from them in a DuckDB target,
+    recording their version; returns the row count by identifier."""
+    from runner.sources import synth
+
+    tables = synth.generate(options)
+    wanted = {}
+    for source in sources:
+        if source.synthetic not in tables:
+            raise ProjectError(f"sources.{source.name}.synthetic: the generator makes "
+                               f"{', '.join(sorted(tables))}, not '{source.synthetic}'",
+                               "project.yml")
+        wanted[source.identifier] = tables[source.synthetic]
+    counts = synth.load_duckdb(adapter.connection, wanted)  # type: ignore[attr-defined]
+    record_versions(adapter, {name: synth_version(options) for name in counts})
+    for name, rows in counts.items():
+        echo(f"source {name}: generated {rows:,} synthetic rows "
+             f"(users={options.users}, days={options.days}, seed={options.seed})")
+    return counts
+
+
+def _create_file_view(root: Path, adapter: Adapter, source: SourceConfig) -> None:
+    assert source.path is not None
+    file = (root / source.path).resolve()
+    if not file.exists() and not any(ch in source.path for ch in "*?"):
+        raise ProjectError(f"sources.{source.name}.path: {source.path} does not exist; "
+                           "point it at a Parquet, CSV or JSON file", "project.yml")
+    reader = _READERS.get(file.suffix.lower())
+    if reader is None:
+        raise ProjectError(f"sources.{source.name}.path: unknown file type '{file.suffix}' "
+                           f"(one of {', '.join(sorted(_READERS))})", "project.yml")
+    select = exp.select("*").from_(exp.func(reader, exp.Literal.string(str(file))))
+    create = exp.Create(this=exp.to_table(source.identifier), kind="VIEW", expression=select,
+                        replace=True)
+    adapter.execute(create.sql(dialect="duckdb"))
