@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -163,3 +164,33 @@ def test_compile_binds_models_on_the_engine_when_their_inputs_exist(two_models, 
     capsys.readouterr()
     assert run(two_models, "compile") == 0
     assert "Not bound" not in capsys.readouterr().out  # everything was bound, and binds
+
+
+def test_emulate_without_the_emulator_says_how_to_install_it(two_models, capsys,
+                                                             monkeypatch) -> None:
+    """The runner's own install carries no emulator; ``runner emulate`` then names the extra."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_emulator(name, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if name == "aep_emulator" or name.startswith("aep_emulator."):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_emulator)
+    assert run(two_models, "emulate") == 2
+    assert capsys.readouterr().err == (
+        "Error: runner emulate needs the emulator package, which the runner's own install "
+        "leaves out: pip install -e '.[emulator]' in the runner's repository (or pip install "
+        "-e ./emulator)\n")
+
+
+def test_the_product_package_holds_no_emulator() -> None:
+    """The emulator is its own distribution (emulator/), never a part of runner/."""
+    import runner
+
+    package = Path(runner.__file__).parent
+    assert not (package / "emulator").exists()
+    assert not [p for p in package.rglob("*.py") if "aep_emulator" in p.read_text()
+                and p.name != "main.py"]

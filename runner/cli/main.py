@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from runner.errors import RunnerError
+from runner.errors import ProjectError, RunnerError
 from runner.graph.selection import select
 from runner.project.loader import Project
 from runner.run.artifacts import write_compiled
@@ -69,7 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     selecting.add_argument("--vars", type=_yaml_mapping, metavar="YAML",
                            help="override project vars, e.g. --vars '{as_of_date: 2026-05-01}'")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _model_commands(sub, selecting)
+    _other_commands(sub, common, selecting)
+    return parser
 
+
+def _model_commands(sub: Any, selecting: argparse.ArgumentParser) -> None:
+    """build, compile, ls, graph, clean: the commands over a selection of models."""
     p = sub.add_parser("build", parents=[selecting], help="materialize models, then export")
     p.add_argument("--threads", type=_positive, help="models run at once (default 4)")
     p.add_argument("--full-refresh", action="store_true", help="rebuild even if up to date")
@@ -94,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list what would be dropped")
     p.set_defaults(func=_cmd_clean)
 
+
+def _other_commands(sub: Any, common: argparse.ArgumentParser,
+                    selecting: argparse.ArgumentParser) -> None:
+    """synth, export, debug, emulate."""
     p = sub.add_parser("synth", parents=[selecting],
                        help="generate the synthetic XDM sources into the local target or files")
     p.add_argument("--users", type=_positive)
@@ -122,7 +132,6 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the AEP_* variables a data_distiller target needs to this file")
     p.add_argument("--landing", type=Path, help="where exports land (default: a temp folder)")
     p.set_defaults(func=_cmd_emulate)
-    return parser
 
 
 def _options(args: argparse.Namespace, **extra: Any) -> BuildOptions:
@@ -225,8 +234,14 @@ def _cmd_debug(args: argparse.Namespace) -> int:
 
 
 def _cmd_emulate(args: argparse.Namespace) -> int:
-    from aep_emulator import serve
-
+    try:
+        from aep_emulator import serve
+    except ModuleNotFoundError as err:
+        if err.name != "aep_emulator":
+            raise
+        raise ProjectError("runner emulate needs the emulator package, which the runner's own "
+                           "install leaves out: pip install -e '.[emulator]' in the runner's "
+                           "repository (or pip install -e ./emulator)") from None
     kw = {k: v for k, v in (("sandbox", args.sandbox), ("landing", args.landing)) if v}
     serve(port=args.port, seed=args.seed, env_file=args.env_file, **kw)
     return 0

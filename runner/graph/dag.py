@@ -31,12 +31,15 @@ class DAG:
 
     def __init__(self) -> None:
         self._graph: nx.DiGraph = nx.DiGraph()
+        self._order: list[str] | None = None  # the topological order, made once per change
 
     def add_node(self, node: str) -> None:
         self._graph.add_node(node)
+        self._order = None
 
     def add_edge(self, upstream: str, downstream: str) -> None:
         self._graph.add_edge(upstream, downstream)
+        self._order = None
 
     @property
     def nodes(self) -> list[str]:
@@ -83,11 +86,17 @@ class DAG:
         raise CycleError([*path, path[0]])
 
     def order(self, nodes: Iterable[str] | None = None) -> list[str]:
-        """Topological order (ties by name), restricted to ``nodes`` when given."""
-        self.check_acyclic()
-        ordered = list(nx.lexicographical_topological_sort(self._graph))
+        """Topological order (ties by name), restricted to ``nodes`` when given.
+
+        Raises:
+            CycleError: the graph has a cycle (checked once per change of the graph).
+        """
+        if self._order is None:
+            self.check_acyclic()
+            self._order = list(nx.lexicographical_topological_sort(self._graph))
+        ordered = self._order
         if nodes is None:
-            return ordered
+            return list(ordered)
         keep = set(nodes)
         return [n for n in ordered if n in keep]
 

@@ -1,14 +1,14 @@
 """Spark -> DuckDB rewrites: each function fixes one construct whose DuckDB value would differ.
 
-Every rule takes a node of the spark-parsed query (already typed by ``runner.compile.dialect.translate.annotate``)
-and returns its replacement, or raises ``ProjectError`` through ``refuse``. Replacements are
+Every rule takes a node of the spark-parsed query (already typed by ``types.annotate``) and
+returns its replacement, or raises ``ProjectError`` through ``refuse``. Replacements are
 built from small DuckDB templates whose ``_a``/``_b``/``_c`` columns stand for the operands.
 Rules that depend on an operand's type use it when known and otherwise a type-generic form;
 where no generic form exists the DuckDB value keeps DuckDB's type (noted on the rule).
 
-This module holds dates, times and casts, and ``REWRITES``, the table ``to_target`` applies;
-``dialect_duckdb_text`` (strings, arrays, maps) and ``dialect_duckdb_numbers`` (arithmetic,
-aggregates, windows) hold the rest.
+This module holds casts and ``REWRITES``, the table ``to_target`` applies; ``duckdb_dates``
+(dates and timestamps), ``duckdb_text`` (strings, arrays, maps) and ``duckdb_numbers``
+(arithmetic, aggregates, windows) hold the rest.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Callable
 import sqlglot
 from sqlglot import exp
 
+from runner.compile.dialect import duckdb_dates as dates
 from runner.compile.dialect import duckdb_numbers as num
 from runner.compile.dialect import duckdb_text as txt
 from runner.compile.dialect.rules import Rule, refuse, tpl
@@ -30,308 +31,6 @@ def timestamp_type(node: exp.DataType) -> exp.DataType:
     """Spark's TIMESTAMP is an instant shown in the session zone (UTC): DuckDB's plain TIMESTAMP."""
     if node.this in (T.TIMESTAMPTZ, T.TIMESTAMPLTZ, T.TIMESTAMPNTZ):
         return exp.DataType.build("TIMESTAMP")
-    return node
-
-
-# -- dates and timestamps ---------------------------------------------------------------------
-def date_add(node: exp.TsOrDsAdd) -> exp.Expression:
-    """date_add/date_sub return a DATE in Spark; DuckDB's DATE + INTERVAL is a TIMESTAMP."""
-    return tpl("TRY_CAST(_a AS DATE) + CAST(_b AS INTEGER)", a=node.this, b=node.expression)
-
-
-def date_plus_interval(node: exp.Add | exp.Sub) -> exp.Expression:
-    """DATE +/- a whole-day interval stays a DATE in Spark (a TIMESTAMP in DuckDB), and a
-    DATE minus a DATE is a day interval (an integer in DuckDB)."""
-    left, right = node.this, node.expression
-    kinds = {kind(left), kind(right)}
-    if isinstance(node, exp.Sub) and "date" in kinds and kinds <= {"date", "timestamp"}:
-        return tpl("CAST(_a AS TIMESTAMP) - CAST(_b AS TIMESTAMP)", a=left, b=right)
-    if not isinstance(right, exp.Interval):
-        return node
-    unit = right.unit.name.upper().rstrip("S") if right.unit else ""
-    if unit not in ("DAY", "WEEK", "MONTH", "YEAR", "QUARTER") or kind(left) == "timestamp":
-        return node
-    if kind(left) == "date":
-        return exp.cast(node, "DATE")
-    return tpl("CAST_TO_TYPE(_a, _b)", a=node, b=left)
-
-
-_MONTHS_BETWEEN = """
-CASE WHEN DAY(_a) = DAY(_b) OR (_a_end AND _b_end) THEN _months
-ELSE _months + ((DAY(_a) - DAY(_b)) * 86400
-                + FLOOR(EPOCH(_a) - EPOCH(DATE_TRUNC('day', _a)))
-                - FLOOR(EPOCH(_b) - EPOCH(DATE_TRUNC('day', _b)))) / 2678400.0 END
-"""
-
-
-def months_between(node: exp.MonthsBetween) -> exp.Expression:
-    """Spark's months_between: whole months when days match or both are month ends, else the
-    remaining seconds over 31 days; rounded to 8 digits (HALF_UP) unless roundOff is false."""
-    a = tpl("TRY_CAST(_a AS TIMESTAMP)", a=node.this)
-    b = tpl("TRY_CAST(_a AS TIMESTAMP)", a=node.expression)
-    months = tpl("CAST((YEAR(_a) - YEAR(_b)) * 12 + MONTH(_a) - MONTH(_b) AS DOUBLE)", a=a, b=b)
-    month_end = "DAY(_a) = DAY(LAST_DAY(_a))"
-    value = tpl(_MONTHS_BETWEEN, a=a, b=b, months=months,
-                a_end=tpl(month_end, a=a), b_end=tpl(month_end, a=b))
-    roundoff = node.args.get("roundoff")
-    if roundoff is None or isinstance(roundoff, exp.Boolean) and roundoff.this:
-        return tpl("FLOOR(_a * 1e8 + 0.5) / 1e8", a=value)
-    if isinstance(roundoff, exp.Boolean):
-        return value
-    raise refuse(node, "`months_between` with a computed roundOff is not supported on the local "
-                       "engine; write true or false")
-
-
-_TRUNC_UNITS = {"YEAR": "year", "YYYY": "year", "YY": "year", "QUARTER": "quarter",
-                "MONTH": "month", "MM": "month", "MON": "month", "WEEK": "week"}
-_DATE_TRUNC_UNITS = {**_TRUNC_UNITS, "DAY": "day", "DD": "day", "HOUR": "hour",
-                     "MINUTE": "minute", "SECOND": "second", "MILLISECOND": "millisecond",
-                     "MICROSECOND": "microsecond"}
-
-
-def _trunc_unit(node: exp.Expression, units: dict[str, str], name: str) -> str:
-    unit = node.args.get("unit")
-    if not isinstance(unit, (exp.Literal, exp.Var)) or unit.name.upper() not in units:
-        shown = unit.sql("spark") if unit is not None else "?"
-        raise refuse(node, f"`{name}` with format {shown} is not supported on the local engine; "
-                           f"use a literal, one of: {', '.join(sorted(units))}")
-    return units[unit.name.upper()]
-
-
-def trunc(node: exp.DateTrunc) -> exp.Expression:
-    """trunc(d, fmt) returns a DATE; DuckDB does not know Spark's 'MM'/'YY'/'MON' spellings."""
-    unit = _trunc_unit(node, _TRUNC_UNITS, "trunc")
-    return tpl(f"CAST(DATE_TRUNC('{unit}', TRY_CAST(_a AS DATE)) AS DATE)", a=node.this)
-
-
-def date_trunc(node: exp.TimestampTrunc) -> exp.Expression:
-    """date_trunc(fmt, ts) returns a TIMESTAMP, also for a DATE argument."""
-    unit = _trunc_unit(node, _DATE_TRUNC_UNITS, "date_trunc")
-    return tpl(f"CAST(DATE_TRUNC('{unit}', TRY_CAST(_a AS TIMESTAMP)) AS TIMESTAMP)", a=node.this)
-
-
-def from_utc_timestamp(node: exp.AtTimeZone) -> exp.Expression:
-    """from_utc_timestamp(ts, tz): the wall-clock time in tz of the UTC time ts."""
-    return tpl("CAST(CAST(_a AS TIMESTAMP) AT TIME ZONE 'UTC' AT TIME ZONE _z AS TIMESTAMP)",
-               a=node.this, z=node.args["zone"])
-
-
-_WHOLE_UNITS = {"MICROSECOND", "MILLISECOND", "SECOND", "MINUTE", "HOUR", "DAY", "WEEK"}
-
-
-def timestamp_diff(node: exp.TimestampDiff | exp.DateDiff) -> exp.Expression:
-    """timestampdiff(unit, a, b) and datediff(unit, a, b) count whole units from a to b
-    (DuckDB's date_diff counts boundaries crossed: 23:00 to 01:00 is one day)."""
-    unit = node.args.get("unit")
-    if unit is None:  # datediff(end, start): calendar days, which sqlglot translates right
-        return node
-    end, start = (part.this if isinstance(part, exp.TsOrDsToDate) else part
-                  for part in (node.this, node.expression))
-    if unit.name.upper() not in _WHOLE_UNITS:
-        raise refuse(node, f"`timestampdiff` in {unit.name.upper()} counts month ends "
-                           "differently on the local engine; use months_between and floor()")
-    return exp.Anonymous(this="DATE_SUB", expressions=[
-        exp.Literal.string(unit.name.lower()),
-        tpl("CAST(_a AS TIMESTAMP)", a=start), tpl("CAST(_a AS TIMESTAMP)", a=end)])
-
-
-def day_or_month_name(node: exp.Dayname | exp.Monthname) -> exp.Expression:
-    """dayname/monthname are the three-letter English names ('Mon', 'Jan') in Spark."""
-    pattern = "%a" if isinstance(node, exp.Dayname) else "%b"
-    return tpl(f"STRFTIME(CAST(_a AS DATE), '{pattern}')", a=node.this)
-
-
-_WEEKDAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
-
-
-def next_day(node: exp.NextDay) -> exp.Expression:
-    """next_day(d, name): the first such day after d; the name is 'MO', 'MON' or 'MONDAY'
-    (any case), and anything else gives NULL (sqlglot matches any prefix)."""
-    whens = " ".join(f"WHEN UPPER(_w) IN ('{day[:2]}', '{day[:3]}', '{day}') THEN {number}"
-                     for number, day in enumerate(_WEEKDAYS, 1))
-    return tpl("TRY_CAST(_d AS DATE) + CAST((_n - ISODOW(TRY_CAST(_d AS DATE)) + 6) % 7 + 1 AS INTEGER)",
-               d=node.this, n=tpl(f"CASE {whens} END", w=node.expression))
-
-
-def dayofweek(node: exp.DayOfWeek) -> exp.Expression:
-    """Spark counts Sunday = 1 .. Saturday = 7; DuckDB Sunday = 0."""
-    return tpl("DAYOFWEEK(_a) + 1", a=node.this)
-
-
-_SECOND_FIELDS = {"SECOND", "SECONDS", "SEC", "SECS", "S"}
-
-
-def extract(node: exp.Extract) -> exp.Expression:
-    """extract/date_part: DOW and DAYOFWEEK count Sunday = 1, and SECOND is a DECIMAL(8, 6)
-    with the fraction."""
-    field = node.name.upper()
-    if field in ("DOW", "DAYOFWEEK"):
-        return tpl("DAYOFWEEK(_a) + 1", a=node.expression)
-    if field in ("DOW_ISO", "DAYOFWEEK_ISO", "DAYOFWEEKISO"):
-        return tpl("ISODOW(_a)", a=node.expression)
-    if field in _SECOND_FIELDS:
-        return tpl("CAST(DATE_PART('microsecond', _a) / 1000000 AS DECIMAL(8, 6))", a=node.expression)
-    return node
-
-
-def date_part(args: list[exp.Expression]) -> exp.Expression:
-    """date_part('field', x) is extract(field FROM x)."""
-    field = args[0]
-    if not (isinstance(field, exp.Literal) and field.is_string):
-        raise refuse(field.parent, "`date_part` with a computed field is not supported on the "
-                                   "local engine; write the field as a string literal")
-    return extract(exp.Extract(this=exp.var(field.name.upper()), expression=args[1]))
-
-
-def unix_timestamp(node: exp.StrToUnix) -> exp.Expression:
-    """unix_timestamp: whole epoch seconds of a timestamp/date, or of a string parsed with the
-    pattern (default 'yyyy-MM-dd HH:mm:ss'); NULL when the string does not parse."""
-    value, fmt = node.this, node.args.get("format")
-    if value is None:
-        return tpl("CAST(FLOOR(EPOCH(CURRENT_TIMESTAMP)) AS BIGINT)")
-    if isinstance(fmt, exp.Literal) and fmt.is_string and "%" not in fmt.name:
-        # to_unix_timestamp: sqlglot keeps Spark's pattern as written
-        fmt.replace(sqlglot.Dialect.get_or_raise("spark").format_time(fmt.copy()))
-        fmt = node.args.get("format")
-    check_time_format(node)
-    pattern = exp.Literal.string(time_format(node) if fmt is not None else "%Y-%m-%d %H:%M:%S")
-    text = strict_pattern(node, tpl("TRY_STRPTIME(CAST(_a AS VARCHAR), _b)", a=value, b=pattern),
-                          None if fmt is not None else "yyyy-MM-dd HH:mm:ss")
-    if kind(value) in ("timestamp", "date"):
-        parsed = tpl("CAST(_a AS TIMESTAMP)", a=value)
-    elif kind(value) == "string":
-        parsed = text
-    else:  # either, told apart when it runs
-        parsed = tpl("CASE WHEN TYPEOF(_a) = 'VARCHAR' THEN _t ELSE TRY_CAST(_a AS TIMESTAMP) END",
-                     a=value, t=text)
-    return tpl("CAST(FLOOR(EPOCH(_a)) AS BIGINT)", a=parsed)
-
-
-def safe_strptime(node: exp.StrToTime) -> exp.Expression:
-    """to_timestamp with a pattern gives NULL for text that does not parse."""
-    node.set("safe", True)
-    return parse_text(check_time_format(node), "TIMESTAMP")
-
-
-def to_date(node: exp.TsOrDsToDate) -> exp.Expression:
-    """to_date with a pattern: NULL for text that does not match it exactly; without one,
-    a cast (which reads '2024' and '2024-05' too)."""
-    if node.args.get("format") is None and kind(node.this) == "string":
-        return text_to_date(node.this, node)
-    return parse_text(check_time_format(node), "DATE")
-
-
-_PARTIAL_DATE = """
-CASE WHEN REGEXP_FULL_MATCH(TRIM(CAST(_a AS VARCHAR)), '[0-9]{4}(-[0-9]{1,2})?')
-     THEN TRY_CAST(TRIM(CAST(_a AS VARCHAR))
-                   || CASE WHEN LENGTH(TRIM(CAST(_a AS VARCHAR))) = 4 THEN '-01-01' ELSE '-01' END AS DATE)
-     ELSE TRY_CAST(_a AS DATE) END
-"""
-
-
-def text_to_date(value: exp.Expression, cast: exp.Expression | None = None) -> exp.Expression:
-    """Text cast to DATE: Spark also reads a year ('2024') and a month ('2024-05') as their
-    first day; DuckDB gives NULL. ``cast`` (the plain cast) is kept for a literal that is
-    neither."""
-    if cast is not None and isinstance(value, exp.Literal) \
-            and not re.fullmatch(r"\s*\d{4}(-\d{1,2})?\s*", value.name):
-        return cast
-    return tpl(_PARTIAL_DATE, a=value)
-
-
-def add_months(node: exp.AddMonths) -> exp.Expression:
-    """add_months returns a DATE, also for text or a TIMESTAMP (DuckDB: a TIMESTAMP)."""
-    return tpl("CAST(_d + TO_MONTHS(CAST(_n AS INTEGER)) AS DATE)",
-               d=text_to_date(node.this) if kind(node.this) == "string"
-               else tpl("TRY_CAST(_a AS DATE)", a=node.this), n=node.expression)
-
-
-def parse_text(node: exp.Expression, to: str) -> exp.Expression:
-    """to_date/to_timestamp(x, pattern): text is parsed strictly (``strict_pattern``); a DATE
-    or TIMESTAMP is only cast, as Spark ignores the pattern for it (DuckDB's strptime fails)."""
-    value = node.this
-    if node.args.get("format") is None:
-        return node
-    if kind(value) in ("date", "timestamp"):
-        return tpl(f"TRY_CAST(_a AS {to})", a=value)
-    if kind(value) == "string":
-        return strict_pattern(node)
-    text = node.copy()
-    text.set("this", tpl("CAST(_a AS VARCHAR)", a=value))
-    return tpl(f"CASE WHEN TYPEOF(_a) = 'VARCHAR' THEN _p ELSE TRY_CAST(_a AS {to}) END",
-               a=value, p=strict_pattern(text))
-
-
-_PATTERN_FIELDS = {"y": {2: "[0-9]{2}", 4: "[0-9]{4}"}, "S": {n: f"[0-9]{{1,{n}}}" for n in range(1, 10)},
-                   "E": {3: "[A-Za-z]{3}", 4: "[A-Za-z]+"}, "a": {1: "[AaPp][Mm]"},
-                   **{letter: {1: "[0-9]{1,2}", 2: "[0-9]{2}"} for letter in "dHhms"},
-                   "M": {1: "[0-9]{1,2}", 2: "[0-9]{2}", 3: "[A-Za-z]{3}", 4: "[A-Za-z]+"}}
-
-
-def pattern_regex(pattern: str) -> str | None:
-    """A regular expression for the text a Spark date pattern parses: Spark reads 'MM' as
-    exactly two digits and rejects surrounding text, where DuckDB's strptime takes '1' for
-    %m and ignores a leading blank. None for a pattern with other letters."""
-    parts = []
-    pattern = pattern.replace("%g", "SSS")  # check_time_format's milliseconds
-    for run in re.finditer(r"([A-Za-z])\1*|[^A-Za-z]", pattern):
-        text = run.group(0)
-        if not text[0].isalpha():
-            parts.append(re.escape(text))
-            continue
-        field = _PATTERN_FIELDS.get(text[0], {}).get(len(text))
-        if field is None:
-            return None
-        parts.append(field)
-    return "".join(parts)
-
-
-def strict_pattern(node: exp.Expression, parsed: exp.Expression | None = None,
-                   pattern: str | None = None) -> exp.Expression:
-    """``parsed`` (default ``node``: a parse of ``node.this`` with its date pattern), NULL
-    unless the text matches the pattern as strictly as Spark's parser does. A DATE or
-    TIMESTAMP is not parsed, so not checked; a pattern with other letters is refused."""
-    parsed, value = node if parsed is None else parsed, node.this
-    if pattern is None and node.args.get("format") is not None:
-        pattern = time_format(node, "spark")
-    if pattern is None or kind(value) in ("date", "timestamp"):
-        return parsed
-    regex = pattern_regex(pattern)
-    if regex is None:
-        raise refuse(node, f"parsing text with the date pattern '{pattern}' is not as strict on "
-                           "the local engine as on Spark; use the letters yyyy yy MM M dd d HH H "
-                           "hh h mm m ss s SSS E MMM a")
-    check = "REGEXP_FULL_MATCH(CAST(_v AS VARCHAR), _r)"
-    if kind(value) is None:
-        check = f"TYPEOF(_v) <> 'VARCHAR' OR {check}"
-    return tpl(f"CASE WHEN {check} THEN _n END", v=value, r=exp.Literal.string(regex), n=parsed)
-
-
-def time_format(node: exp.Expression, dialect: str = "duckdb") -> str:
-    """The pattern sqlglot renders for a node's date pattern in ``dialect``."""
-    generator = sqlglot.Dialect.get_or_raise(dialect).generator()
-    quoted = generator.format_time(node) or "''"
-    return quoted[1:-1].replace("''", "'")
-
-
-def check_time_format(node: exp.Expression) -> exp.Expression:
-    """Refuse a Spark date pattern DuckDB would print or parse differently."""
-    fmt = node.args.get("format")
-    if fmt is None:
-        return node
-    if not (isinstance(fmt, exp.Literal) and fmt.is_string):
-        raise refuse(node, "a date pattern must be a plain string literal on the local engine "
-                           "(quoted text such as 'at' is not supported); format the parts "
-                           "separately and concat them")
-    if re.search(r"(?<!S)SSS(?!S)", fmt.name):  # milliseconds, which sqlglot leaves unmapped
-        fmt.replace(exp.Literal.string(re.sub(r"(?<!S)SSS(?!S)", "%g", fmt.name)))
-    leftover = re.sub(r"%-?.", "", time_format(node))
-    letters = sorted(set(re.findall(r"[A-Za-z]", leftover)))
-    if letters:
-        raise refuse(node, f"date pattern letter(s) {', '.join(letters)} in "
-                           f"'{time_format(node, 'spark')}' are not "
-                           "supported on the local engine; use y M d H m s E a patterns, or "
-                           "extract the part with a function such as quarter(), weekofyear()")
     return node
 
 
@@ -356,7 +55,7 @@ def cast(node: exp.Cast) -> exp.Expression:
     if node.to.is_type(T.TIMESTAMP):
         return timestamp_cast(node)
     if node.to.is_type(T.DATE) and source == "string":
-        return text_to_date(node.this, node)
+        return dates.text_to_date(node.this, node)
     return integral_cast(node) if node.to.is_type(*INT_PRECISION) else node
 
 
@@ -407,7 +106,7 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "MAKE_DATE": lambda args: tpl("TRY(MAKE_DATE(_y, _m, _d))", y=args[0], m=args[1], d=args[2]),
     "TIMESTAMP_SECONDS": lambda args: tpl(
         "MAKE_TIMESTAMP(CAST(TRUNC(_a * CAST(1000000 AS BIGINT)) AS BIGINT))", a=args[0]),
-    "DATE_PART": date_part,
+    "DATE_PART": dates.date_part,
     "TIMESTAMP_MILLIS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT) * 1000)", a=args[0]),
     "TIMESTAMP_MICROS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT))", a=args[0]),
     "BTRIM": lambda args: exp.Trim(this=args[0], expression=args[1] if len(args) > 1 else None),
@@ -462,15 +161,15 @@ REWRITES: dict[type, Rule] = {
     # types, dates and times
     exp.Hint: lambda node: None,  # optimizer hints (BROADCAST...) do not change values
     exp.DataType: timestamp_type, exp.Cast: cast, exp.TryCast: cast,
-    exp.TsOrDsAdd: date_add, exp.Add: date_plus_interval, exp.Sub: date_plus_interval,
-    exp.MonthsBetween: months_between, exp.DateTrunc: trunc, exp.TimestampTrunc: date_trunc,
-    exp.AtTimeZone: from_utc_timestamp, exp.DayOfWeek: dayofweek, exp.Extract: extract,
-    exp.TimestampDiff: timestamp_diff, exp.DateDiff: timestamp_diff,
-    exp.Dayname: day_or_month_name, exp.Monthname: day_or_month_name, exp.NextDay: next_day,
-    exp.StrToUnix: unix_timestamp, exp.StrToTime: safe_strptime,
-    exp.TimeToStr: check_time_format, exp.UnixToStr: check_time_format,
-    exp.TsOrDsToDate: to_date, exp.DateFromUnixDate: date_from_unix_date,
-    exp.UnixSeconds: unix_seconds, exp.AddMonths: add_months,
+    exp.TsOrDsAdd: dates.date_add, exp.Add: dates.date_plus_interval, exp.Sub: dates.date_plus_interval,
+    exp.MonthsBetween: dates.months_between, exp.DateTrunc: dates.trunc, exp.TimestampTrunc: dates.date_trunc,
+    exp.AtTimeZone: dates.from_utc_timestamp, exp.DayOfWeek: dates.dayofweek, exp.Extract: dates.extract,
+    exp.TimestampDiff: dates.timestamp_diff, exp.DateDiff: dates.timestamp_diff,
+    exp.Dayname: dates.day_or_month_name, exp.Monthname: dates.day_or_month_name, exp.NextDay: dates.next_day,
+    exp.StrToUnix: dates.unix_timestamp, exp.StrToTime: dates.safe_strptime,
+    exp.TimeToStr: dates.check_time_format, exp.UnixToStr: dates.check_time_format,
+    exp.TsOrDsToDate: dates.to_date, exp.DateFromUnixDate: date_from_unix_date,
+    exp.UnixSeconds: unix_seconds, exp.AddMonths: dates.add_months,
     # text and collections
     exp.Concat: txt.concat, exp.DPipe: txt.concat, exp.Substring: txt.substring,
     exp.SubstringIndex: txt.substring_index, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from runner.compile.dialect import duckdb as duck
+from runner.compile.dialect import duckdb_dates as dates
 from runner.compile.dialect import duckdb_numbers as num
 from runner.compile.dialect import duckdb_text as txt
 from runner.compile.dialect.rules import Rule, refuse, tpl
@@ -114,11 +115,11 @@ def time_pattern(node: exp.Expression) -> exp.Expression:
     fmt = node.args.get("format")
     if isinstance(fmt, exp.Literal) and "SSS" in fmt.name:
         raise refuse(node, "the millisecond pattern SSS is not supported on PostgreSQL")
-    return duck.check_time_format(node)
+    return dates.check_time_format(node)
 
 
 RULES: dict[type, Rule] = {
-    exp.DataType: duck.timestamp_type, exp.AtTimeZone: duck.from_utc_timestamp,
+    exp.DataType: duck.timestamp_type, exp.AtTimeZone: dates.from_utc_timestamp,
     exp.TsOrDsAdd: date_add, exp.Add: date_arithmetic, exp.Sub: date_arithmetic,
     exp.TimeToStr: time_pattern, exp.StrToTime: time_pattern, exp.StrToUnix: time_pattern,
     exp.UnixToStr: time_pattern, exp.TsOrDsToDate: time_pattern,
