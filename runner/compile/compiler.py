@@ -91,9 +91,9 @@ def _resolve_tables(project: Project, name: str, compiled: dict[str, CompiledMod
     query = project.queries[name].copy()
     inline: list[str] = []
     reads: set[str] = set()
-    # the loader marked each table reference with the DAG node it names (kept by copy())
-    for table in [t for t in query.find_all(exp.Table) if REFERENCE in t.meta]:
-        ref = table.meta[REFERENCE]
+    # the loader marked each table reference with its position and DAG node (kept by copy())
+    marked = sorted((t.meta[REFERENCE], t) for t in query.find_all(exp.Table) if REFERENCE in t.meta)
+    for (_, ref), table in marked:
         if not ref.startswith(SOURCE_PREFIX):
             parent = compiled[ref]
             if parent.physical is None:

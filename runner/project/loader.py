@@ -21,7 +21,7 @@ from runner.project.model import Model, discover_models
 from runner.project.parsing import position, reference_name, table_references
 
 
-REFERENCE = "runner_reference"  # meta key: the DAG node a table reference resolved to
+REFERENCE = "runner_reference"  # meta key: (position, DAG node) of a resolved table reference
 
 
 @dataclass
@@ -106,9 +106,9 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None)
         dag.add_node(name)
         query = expand(model.query, macros, vars_, model.path, model.text)
         queries[name] = query
-        for table in table_references(query):
+        for index, table in enumerate(table_references(query)):
             node = _resolve(table, model, models, config)
-            table.meta[REFERENCE] = node  # survives copies: the compiler finds it again
+            table.meta[REFERENCE] = (index, node)  # survives copies: the compiler finds it again
             dag.add_edge(node, name)
     try:
         dag.check_acyclic()
