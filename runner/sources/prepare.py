@@ -24,6 +24,7 @@ from runner.errors import ProjectError
 if TYPE_CHECKING:
     from runner.sources.synth import SynthOptions
 
+
 def prepare_local_sources(config: ProjectConfig, adapter: Adapter, names: Iterable[str],
                           echo: Callable[[str], None]) -> list[str]:
     """Create the missing local sources among ``names``; return the identifiers created
