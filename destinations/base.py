@@ -38,6 +38,8 @@ class BuiltDataset:
 class ExportContext:
     """Everything an export needs from the build.
 
+    ``platform`` is the adapter's Platform client (``Adapter.platform``): None on a target that
+    is not on Adobe Experience Platform, where Flow Service exports do not apply.
     ``project_name`` (defaults to the project folder's name), ``clock`` and ``sleep`` are
     additions with defaults: tests pass a fixed clock and a sleep that does not wait.
     """

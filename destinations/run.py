@@ -16,7 +16,7 @@ from destinations.config import ExportSpec
 from destinations.flow_service import FlowExport
 from destinations.local import run_local
 from destinations.state import ExportState
-from runner.errors import ProjectError, RunnerError
+from runner.errors import RunnerError
 from runner.platform.secrets import mask
 
 
@@ -35,11 +35,8 @@ def run_exports(specs: list[ExportSpec], datasets: Mapping[str, BuiltDataset],
             folder locally, a new ad hoc run of the existing flow on Flow Service).
 
     Returns:
-        One ExportResult per spec, in order.
-
-    Raises:
-        ProjectError: only for misuse (a Flow Service export on a Data Distiller target
-            without a Platform client; a dry run needs it too, to look flows up with GETs).
+        One ExportResult per spec, in order. A Flow Service export needs a target on
+        Platform (``ctx.platform``, the adapter's Platform client); elsewhere it is skipped.
     """
     state = ExportState(ctx.state_dir)
     results = []
@@ -53,9 +50,6 @@ def run_exports(specs: list[ExportSpec], datasets: Mapping[str, BuiltDataset],
             results.append(run_local(spec, dataset, ctx, state, dry_run=dry_run, delete=delete,
                                      force=force))
             continue
-        if ctx.platform is None:
-            raise ProjectError(f"{spec.keypath}: target '{ctx.target_name}' has no Platform "
-                               "client; the build must pass ExportContext.platform")
         export = FlowExport(spec, dataset, ctx, state)
         try:
             outcome = (export.delete(dry_run) if delete else
@@ -76,7 +70,7 @@ def _skip_reason(spec: ExportSpec, datasets: Mapping[str, BuiltDataset],
         return f"declared for target(s) {', '.join(spec.targets)}, not '{ctx.target_name}'"
     if spec.model not in datasets:
         return f"model {spec.model} was not built in this run"
-    if not spec.is_local and ctx.target_type != "data_distiller":
+    if not spec.is_local and ctx.platform is None:  # the target is not on Platform
         return (f"a {spec.type} export needs a data_distiller target; '{ctx.target_name}' is "
                 f"{ctx.target_type} (use `type: local` to export locally)")
     return None

@@ -358,7 +358,7 @@ def test_close_cancels_queries_in_flight(dd, emu):
 
     worker = threading.Thread(target=build)
     worker.start()
-    while not dd._inflight:
+    while not dd.batch.running():
         time.sleep(0.01)
     dd.close()
     worker.join(timeout=10)

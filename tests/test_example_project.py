@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from runner import BuildOptions, build, load
-from runner.sources.synth import SynthOptions, generate, load_duckdb, write_files
+from runner.adapters.duckdb import load_arrow_tables
+from runner.sources.synth import SynthOptions, generate, write_files
 
 REPO = Path(__file__).resolve().parents[1]
 USERS = 1000
@@ -179,7 +180,7 @@ def seed_sources(root: Path, tables: dict[str, pa.Table]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     try:
-        load_duckdb(con, tables)
+        load_arrow_tables(con, tables)
     finally:
         con.close()
 

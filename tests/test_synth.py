@@ -12,7 +12,8 @@ import pytest
 import sqlglot
 
 from runner.errors import ProjectError
-from runner.sources.synth import EVENT_TYPES, SUBSCRIPTION_PAGE, SynthOptions, generate, load_duckdb, write_files
+from runner.adapters.duckdb import load_arrow_tables
+from runner.sources.synth import EVENT_TYPES, SUBSCRIPTION_PAGE, SynthOptions, generate, write_files
 
 SMALL = SynthOptions(users=150, days=60, seed=7)
 MEASURE = "STRUCT(\"value\" DOUBLE)"
@@ -88,8 +89,8 @@ def test_a_larger_population_keeps_the_smaller_ones_users(small):
 
 def test_schema_in_duckdb_keeps_every_nested_type(small):
     con = duckdb.connect()
-    assert load_duckdb(con, small) == {"experience_events": small["experience_events"].num_rows,
-                                       "profiles": 150}
+    assert load_arrow_tables(con, small) == {
+        "experience_events": small["experience_events"].num_rows, "profiles": 150}
     for table, expected in (("experience_events", EVENT_COLUMNS), ("profiles", PROFILE_COLUMNS)):
         described = {row[0]: row[1] for row in con.execute(f"DESCRIBE {table}").fetchall()}
         assert described == expected
@@ -188,7 +189,7 @@ def test_planted_signal_email_clicks_precede_subscription(full):
 
 def test_duckdb_answers_spark_sql_on_nested_fields(small):
     con = duckdb.connect()
-    load_duckdb(con, small)
+    load_arrow_tables(con, small)
     spark = ("SELECT web.webPageDetails.name AS page, identityMap['ECID'][0].id AS ecid, "
              "_acmeinc.userid AS userid, timestamp FROM experience_events "
              "WHERE eventType = 'web.webpagedetails.pageViews' ORDER BY timestamp LIMIT 5")
@@ -203,12 +204,12 @@ def test_duckdb_answers_spark_sql_on_nested_fields(small):
          e["timestamp"]) for e in events[:5]]
 
 
-def test_load_duckdb_replaces_existing_tables(small):
+def test_load_arrow_tables_replaces_existing_tables(small):
     con = duckdb.connect()
     con.execute("CREATE TABLE profiles AS SELECT 1 AS x")
     tiny = generate(SynthOptions(users=2, days=3))
-    assert load_duckdb(con, tiny)["profiles"] == 2
-    assert load_duckdb(con, small)["profiles"] == 150
+    assert load_arrow_tables(con, tiny)["profiles"] == 2
+    assert load_arrow_tables(con, small)["profiles"] == 150
     assert con.execute("SELECT count(*) FROM profiles").fetchone() == (150,)
 
 

@@ -8,6 +8,11 @@ threads at once: an implementation keeps one connection per thread (or serialise
 Physical-table protocol (the same on every engine, see ``runner.run.materialize``): a model is built
 into ``<model>__<fingerprint>`` with a plain ``CREATE TABLE … AS``; only after that succeeds does
 the pointer ``<model>`` (a view) move to it. A failed build drops only the new, partial table.
+
+What an engine can do is declared, never probed: each concrete adapter sets every name in
+``Adapter.CAPABILITIES`` itself, and the core branches on those, not on ``type`` or ``dialect``.
+Each adapter parses its target block into a frozen :class:`TargetConfig` subclass once, in the
+constructor; the adapter reads that typed config, never the raw block.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
 from runner.project.model import ModelDDLConfig
+from runner.validation import check_keys
 
 if TYPE_CHECKING:
     import pyarrow
@@ -41,6 +47,27 @@ class ExecResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, kw_only=True)
+class TargetConfig:
+    """The keys every target block may have; each adapter extends it with its own.
+
+    ``threads`` is checked by the project stage (a whole number >= 1) and caps nothing here:
+    ``--threads`` wins over it, and ``Adapter.max_threads`` caps both.
+    """
+
+    threads: int | None = None
+
+    @classmethod
+    def from_block(cls, block: dict[str, Any], keypath: str) -> Self:
+        """The typed config of a target block whose keys are already checked.
+
+        Raises:
+            ProjectError: a value of the wrong type or out of range, naming project.yml and
+                the key path.
+        """
+        return cls(threads=block.get("threads"))
+
+
 class Adapter(ABC):
     """A connection to one engine, configured by one ``targets.<name>`` block of project.yml.
 
@@ -49,38 +76,63 @@ class Adapter(ABC):
         dialect: the sqlglot dialect statements are rendered in.
         config_keys: allowed keys of the target block and a one-line description of each
             (used for strict validation and the README reference).
+        config_class: the frozen dataclass a target block is parsed into.
         session_setup: statements run on every new connection so values match Spark's
             (the session time zone is UTC, like Data Distiller's).
+
+    Capabilities (every concrete adapter sets each one itself; see ``CAPABILITIES``):
         binds: ``EXPLAIN <query>`` binds a query without running it (``runner compile``'s
             check of functions and columns).
+        runs_translated_sql: models are translated from Spark SQL into ``dialect`` before they
+            run, so compiling connects to read the column types of the sources (the dialect
+            layer needs them to keep Spark's values); False where the engine runs Spark SQL.
+        creates_local_sources: the engine holds the project's local sources: ``synthetic:``
+            sources are loaded into it (``load_arrow``), ``path:`` sources become views over
+            files (``file_view_sql``), and the runner records their versions in it.
+        file_suffixes: the file types ``file_view_sql`` reads (lower-case, with the dot).
     """
+
+    CAPABILITIES: ClassVar[tuple[str, ...]] = (
+        "binds", "runs_translated_sql", "creates_local_sources", "file_suffixes")
 
     type: ClassVar[str]
     dialect: ClassVar[str]
     config_keys: ClassVar[dict[str, str]] = {}
+    config_class: ClassVar[type[TargetConfig]] = TargetConfig
     session_setup: ClassVar[tuple[str, ...]] = ()
-    binds: ClassVar[bool] = False
+    binds: ClassVar[bool]
+    runs_translated_sql: ClassVar[bool]
+    creates_local_sources: ClassVar[bool]
+    file_suffixes: ClassVar[frozenset[str]]
+
+    config: TargetConfig
 
     def __init__(self, name: str, config: dict[str, Any], root: Path) -> None:
         """Args:
         name: the target's name in project.yml.
-        config: the target block, already validated by ``validate_config`` and with
-            ``${ENV}`` references substituted.
+        config: the target block, with ``${ENV}`` references substituted; parsed into
+            ``config_class`` here (ProjectError naming ``targets.<name>`` when malformed).
         root: the project directory (relative paths in config are relative to it).
         """
         self.name = name
-        self.config = config
+        self.config = self.parse_config(config, f"targets.{name}")
         self.root = root
 
     @classmethod
-    def validate_config(cls, config: dict[str, Any], keypath: str) -> None:
-        """Raise ProjectError (naming project.yml and ``keypath``) for a malformed target block.
+    def parse_config(cls, block: dict[str, Any], keypath: str) -> TargetConfig:
+        """The typed config of a target block: keys checked against ``config_keys``, then
+        values by ``config_class.from_block``.
 
-        The default checks keys against ``config_keys``; adapters add type checks.
+        Raises:
+            ProjectError: naming project.yml and ``keypath``.
         """
-        from runner.validation import check_keys
+        check_keys(block, {"type", "threads", *cls.config_keys}, keypath)
+        return cls.config_class.from_block(block, keypath)
 
-        check_keys(config, {"type", "threads", *cls.config_keys}, keypath)
+    @classmethod
+    def validate_config(cls, config: dict[str, Any], keypath: str) -> None:
+        """Raise ProjectError (naming project.yml and ``keypath``) for a malformed target block."""
+        cls.parse_config(config, keypath)
 
     @property
     def max_threads(self) -> int | None:
@@ -140,9 +192,21 @@ class Adapter(ABC):
     def fetch(self, sql: str) -> list[tuple]:
         """Run one query and return all its rows."""
 
-    def fetch_arrow(self, sql: str) -> "pyarrow.Table":
-        """Run one query and return its rows as an Arrow table (nested types kept where the engine has them)."""
+    def fetch_arrow(self, sql: str) -> pyarrow.Table:
+        """Run one query and return its rows as an Arrow table (nested types kept where the
+        engine has them)."""
         raise NotImplementedError(f"{type(self).__name__} cannot return Arrow tables")
+
+    # -- local sources (engines with creates_local_sources) ----------------------------------
+    def load_arrow(self, tables: dict[str, pyarrow.Table]) -> dict[str, int]:
+        """``CREATE OR REPLACE TABLE`` each named Arrow table (nested types kept); returns
+        ``{name: rows loaded}``."""
+        raise NotImplementedError(f"{type(self).__name__} does not hold local sources")
+
+    def file_view_sql(self, name: str, file: Path) -> str:
+        """``CREATE OR REPLACE VIEW name`` over a data file (or glob) whose suffix is in
+        ``file_suffixes``."""
+        raise NotImplementedError(f"{type(self).__name__} does not hold local sources")
 
     def materialize(self, sql: str, *, model: str, physical: str) -> ExecResult:
         """Run a statement that creates ``physical`` (CTAS or CREATE VIEW) and report on it.

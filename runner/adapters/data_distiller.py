@@ -9,12 +9,10 @@ is good at (contract §2):
   masked everywhere; when it changes (refreshed before expiry) new parameters are fetched, and a
   connection the server refuses or drops is reopened once with fresh ones.
 * **Batch** work (``materialize`` and every ``execute``: CTAS, INSERT, DROP, views) is submitted
-  with ``POST /data/foundation/query/queries`` (``dbName``, ``sql``, ``name`` = the model,
-  ``description``) and polled with ``GET /queries/{id}`` with growing pauses until it leaves
-  ``SUBMITTED``/``IN_PROGRESS``. ``FAILED`` becomes a RunError naming the model and every
-  ``errors[]`` message. On timeout, on Ctrl-C and when the adapter is closed mid-query the query
-  is cancelled (``PATCH {"op": "cancel"}``). A successful CTAS is looked up in Catalog
-  (``GET /dataSets?name=<table>``, exactly one) so the build records its dataset id.
+  as a batch query (``name`` = the model) and waited for by
+  :class:`~runner.adapters.batch_queries.BatchQueries`, which also cancels it on timeout, Ctrl-C
+  and close. A successful CTAS is looked up in Catalog (``GET /dataSets?name=<table>``, exactly
+  one) so the build records its dataset id.
 
 CTAS is rendered in Data Distiller's form (§3.1), ``CREATE TABLE t WITH (schema='…',
 rowvalidation='false', label='PROFILE') AS SELECT …``, with the ``WITH`` clause holding only the
@@ -29,18 +27,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
-from runner.adapters.base import Adapter, ExecResult
-from runner.project.model import ModelDDLConfig
+from runner.adapters.base import Adapter, ExecResult, TargetConfig
+from runner.adapters.batch_queries import BatchQueries
 from runner.adapters.pg_common import (PgSessions, StatementInfo, list_relations,
                                        rows_to_arrow, statement_info)
-from runner.errors import PlatformError, ProjectError, RunError
+from runner.errors import ProjectError, RunError
 from runner.platform.secrets import Secret
+from runner.project.model import ModelDDLConfig
+from runner.validation import PROJECT_FILE, expect
 
 if TYPE_CHECKING:
     import pyarrow
@@ -50,12 +50,54 @@ if TYPE_CHECKING:
 
 QUERY = "/data/foundation/query"
 CONNECTION_PARAMETERS = f"{QUERY}/connection_parameters"
-QUERIES = f"{QUERY}/queries"
 PQS_TABLE_TAG = "adobe/pqs/table"
 DATASETS = "/data/foundation/catalog/dataSets"
-RUNNING_STATES = frozenset({"SUBMITTED", "IN_PROGRESS"})
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-MAX_POLL_INTERVAL = 30.0
+
+# key -> (its type, what it must be), in the order a block is checked.
+_CHECKS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "sandbox": (str, "a sandbox name"), "credentials_file": (str, "a file path"),
+    "ims_host": (str, "a URL"), "platform_host": (str, "a URL"),
+    "max_concurrent_queries": (int, "a whole number >= 1"),
+    "poll_interval": ((int, float), "seconds > 0"),
+    "query_timeout": ((int, float), "seconds > 0"),
+    "sslmode": (str, f"one of {', '.join(SSL_MODES)}"),
+    "single_dataset": (bool, "true or false"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataDistillerConfig(TargetConfig):
+    """A ``type: data_distiller`` target block (hosts None: Platform's defaults)."""
+
+    sandbox: str | None = None
+    credentials_file: str | None = None
+    ims_host: str | None = None
+    platform_host: str | None = None
+    max_concurrent_queries: int = 1
+    poll_interval: float = 5.0
+    query_timeout: float = 86400.0
+    sslmode: str = "require"
+    single_dataset: bool = False
+
+    @classmethod
+    def from_block(cls, block: dict[str, Any], keypath: str) -> Self:
+        values: dict[str, Any] = {}
+        for key, (kind, what) in _CHECKS.items():
+            if key not in block:
+                continue
+            value = expect(block[key], kind, f"{keypath}.{key}", what)
+            if key in ("max_concurrent_queries", "poll_interval", "query_timeout"):
+                bad = isinstance(value, bool) or value <= 0
+            elif key == "sslmode":
+                bad = value not in SSL_MODES
+            else:
+                bad = key.endswith("_host") and not value.startswith(("http://", "https://"))
+            if bad:
+                raise ProjectError(f"{keypath}.{key}: expected {what}, got {value!r}",
+                                   PROJECT_FILE)
+            values[key] = float(value) if key in ("poll_interval", "query_timeout") else value
+        return cls(threads=block.get("threads"), **values)
 
 
 class DataDistillerAdapter(Adapter):
@@ -63,6 +105,11 @@ class DataDistillerAdapter(Adapter):
 
     type: ClassVar[str] = "data_distiller"
     dialect: ClassVar[str] = "spark"
+    binds: ClassVar[bool] = False
+    runs_translated_sql: ClassVar[bool] = False
+    creates_local_sources: ClassVar[bool] = False
+    file_suffixes: ClassVar[frozenset[str]] = frozenset()
+    config_class: ClassVar[type[TargetConfig]] = DataDistillerConfig
     config_keys: ClassVar[dict[str, str]] = {
         "sandbox": "sandbox name (wins over the credentials file and AEP_SANDBOX)",
         "credentials_file": "INI file with a [Credential] section (ims_org_id, sandbox_name, "
@@ -76,55 +123,23 @@ class DataDistillerAdapter(Adapter):
         "single_dataset": "scope a statement reading one table to dbName '<sandbox>:<table>' "
                           "(default false)",
     }
+    config: DataDistillerConfig
 
     def __init__(self, name: str, config: dict[str, Any], root: Path) -> None:
         super().__init__(name, config, root)
-        self.max_concurrent_queries: int = config.get("max_concurrent_queries", 1)
-        self.poll_interval: float = float(config.get("poll_interval", 5.0))
-        self.query_timeout: float = float(config.get("query_timeout", 86400.0))
-        self.sslmode: str = config.get("sslmode", "require")
-        self.single_dataset: bool = config.get("single_dataset", False)
         self.label = f"target '{name}'"
         self._client: PlatformClient | None = None
         self._params: dict[str, Any] | None = None
         self._params_for: Secret | None = None  # the access token the parameters came with
         self._params_lock = threading.Lock()
         self._lock = threading.Lock()
-        self._inflight: set[str] = set()
-        self._answered: set[str] = set()  # ids of the queries this adapter's POSTs returned
+        self.batch = BatchQueries(lambda: self.platform, poll_interval=self.config.poll_interval,
+                                  query_timeout=self.config.query_timeout)
         self.sessions = PgSessions(self.label, self._connect, self._secrets)
-
-    @classmethod
-    def validate_config(cls, config: dict[str, Any], keypath: str) -> None:
-        from runner.validation import expect
-
-        super().validate_config(config, keypath)
-        checks: dict[str, tuple[type | tuple[type, ...], str]] = {
-            "sandbox": (str, "a sandbox name"), "credentials_file": (str, "a file path"),
-            "ims_host": (str, "a URL"), "platform_host": (str, "a URL"),
-            "max_concurrent_queries": (int, "a whole number >= 1"),
-            "poll_interval": ((int, float), "seconds > 0"),
-            "query_timeout": ((int, float), "seconds > 0"),
-            "sslmode": (str, f"one of {', '.join(SSL_MODES)}"),
-            "single_dataset": (bool, "true or false"),
-        }
-        for key, (kind, what) in checks.items():
-            if key not in config:
-                continue
-            value = expect(config[key], kind, f"{keypath}.{key}", what)
-            if key in ("max_concurrent_queries", "poll_interval", "query_timeout"):
-                bad = isinstance(value, bool) or value <= 0
-            elif key == "sslmode":
-                bad = value not in SSL_MODES
-            else:
-                bad = key.endswith("_host") and not value.startswith(("http://", "https://"))
-            if bad:
-                raise ProjectError(f"{keypath}.{key}: expected {what}, got {value!r}",
-                                   "project.yml")
 
     @property
     def max_threads(self) -> int | None:
-        return self.max_concurrent_queries
+        return self.config.max_concurrent_queries
 
     # -- Platform and connections ----------------------------------------------------------
     @property
@@ -140,14 +155,15 @@ class DataDistillerAdapter(Adapter):
         from runner.platform.credentials import load_credentials
         from runner.platform.client import Hosts, PlatformClient
 
-        config = dict(self.config)
-        if "credentials_file" in config:
-            path = Path(config["credentials_file"]).expanduser()
-            config["credentials_file"] = str(self.root / path)
-        credentials = load_credentials(config, f"targets.{self.name}")
+        config = self.config
+        block: dict[str, str] = {"sandbox": config.sandbox} if config.sandbox else {}
+        if config.credentials_file is not None:
+            path = Path(config.credentials_file).expanduser()
+            block["credentials_file"] = str(self.root / path)
+        credentials = load_credentials(block, f"targets.{self.name}")
         defaults = Hosts()
-        hosts = Hosts(ims=config.get("ims_host", defaults.ims),
-                      platform=config.get("platform_host", defaults.platform))
+        hosts = Hosts(ims=config.ims_host or defaults.ims,
+                      platform=config.platform_host or defaults.platform)
         return PlatformClient(credentials, hosts)
 
     @property
@@ -185,7 +201,7 @@ class DataDistillerAdapter(Adapter):
                 return psycopg2.connect(
                     host=params["host"], port=params["port"], dbname=key or params["dbName"],
                     user=params["username"], password=params["token"].reveal(),
-                    sslmode=self.sslmode, application_name="runner", connect_timeout=30)
+                    sslmode=self.config.sslmode, application_name="runner", connect_timeout=30)
             except psycopg2.OperationalError:
                 if attempt == 2:
                     raise
@@ -203,10 +219,7 @@ class DataDistillerAdapter(Adapter):
 
     def cancel(self) -> None:
         """Cancel every batch query still running (the build was interrupted)."""
-        with self._lock:
-            running = sorted(self._inflight)
-        for query_id in running:
-            self._cancel(query_id)
+        self.batch.cancel_all()
 
     def close(self) -> None:
         """Cancel batch queries still running, close connections and the Platform session."""
@@ -242,7 +255,7 @@ class DataDistillerAdapter(Adapter):
     def db_name(self, info: StatementInfo) -> str:
         """``'<sandbox>:<table>'`` for a one-table statement under single_dataset, else
         ``'<sandbox>:all'``."""
-        if self.single_dataset and len(info.sources) == 1 and "." not in info.sources[0]:
+        if self.config.single_dataset and len(info.sources) == 1 and "." not in info.sources[0]:
             return f"{self.sandbox}:{info.sources[0]}"
         return f"{self.sandbox}:all"
 
@@ -267,92 +280,15 @@ class DataDistillerAdapter(Adapter):
 
     def submit(self, sql: str, info: StatementInfo, *, name: str, description: str,
                context: str | None = None) -> dict[str, Any]:
-        """POST a batch query and wait for it; return the final query object.
+        """Run ``sql`` as a batch query in its ``dbName`` and wait for it; return the final
+        query object.
 
         Raises:
             RunError: the query failed (every ``errors[]`` message), was cancelled, or timed out.
         """
-        where = self._where(context)
         body = {"dbName": self.db_name(info), "sql": sql, "name": name, "description": description}
-        posted = time.monotonic()
-        query = self.platform.post(QUERIES, json=body)
-        post_seconds = time.monotonic() - posted
-        with self._lock:
-            self._answered.add(query["id"])
-        query = self._follow(query, where)
-        if query.get("state") == "FAILED" and info.kind == "create_table":
-            query = self._twin(query, body, post_seconds, where) or query
-        state = query.get("state")
-        if state == "FAILED":
-            errors = "; ".join(str(e.get("message", e)) for e in query.get("errors") or [])
-            raise RunError(f"{where}: query {query['id']} failed: {errors or 'no error message'}")
-        if state != "SUCCESS":
-            raise RunError(f"{where}: query {query['id']} ended in state {state}")
-        return query
-
-    def _follow(self, query: dict[str, Any], where: str) -> dict[str, Any]:
-        """Wait for a submitted query, cancelling it on Ctrl-C; return its final object."""
-        query_id = query["id"]
-        with self._lock:
-            self._inflight.add(query_id)
-        try:
-            return self._wait(query, where)
-        except KeyboardInterrupt:
-            self._cancel(query_id)
-            raise
-        finally:
-            with self._lock:
-                self._inflight.discard(query_id)
-
-    def _twin(self, failed: dict[str, Any], body: dict[str, Any], window: float,
-              where: str) -> dict[str, Any] | None:
-        """The successful first copy of a CTAS whose POST was sent twice, or None.
-
-        A POST that got a 5xx or timed out after Query Service had accepted it is retried by
-        the client; the second CTAS then fails because the first created the table. The first
-        has the same name and SQL, was created at most the POST's duration earlier, and its id
-        was never answered to this adapter (a CTAS it ran itself before is not a twin).
-        """
-        listing = self.platform.get(QUERIES, params={"orderby": "-created", "limit": 50}) or {}
-        try:
-            failed_at = datetime.fromisoformat(failed["created"])
-        except (KeyError, TypeError, ValueError):
-            return None
-        for other in listing.get("queries", []):
-            request = other.get("request") or {}
-            try:
-                gap = (failed_at - datetime.fromisoformat(other["created"])).total_seconds()
-            except (KeyError, TypeError, ValueError):
-                continue
-            with self._lock:
-                answered = other.get("id") in self._answered
-            if (not answered and request.get("sql") == body["sql"]
-                    and request.get("name") == body["name"] and 0 <= gap <= window + 0.01):
-                twin = self._follow(other, where)
-                return twin if twin.get("state") == "SUCCESS" else None
-        return None
-
-    def _wait(self, query: dict[str, Any], where: str) -> dict[str, Any]:
-        """Poll until the query leaves SUBMITTED/IN_PROGRESS; cancel it past query_timeout."""
-        deadline = time.monotonic() + self.query_timeout
-        delay = self.poll_interval
-        while query.get("state") in RUNNING_STATES:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._cancel(query["id"])
-                raise RunError(f"{where}: query {query['id']} still {query.get('state')} after "
-                               f"{self.query_timeout:g} s; cancelled it (raise query_timeout)")
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 1.5, max(MAX_POLL_INTERVAL, self.poll_interval))
-            query = self.platform.get(f"{QUERIES}/{query['id']}")
-        return query
-
-    def _cancel(self, query_id: str) -> None:
-        """Ask Query Service to cancel a query; best effort (the query may have just ended)."""
-        try:
-            self.platform.patch(f"{QUERIES}/{query_id}", json={"op": "cancel"})
-        except PlatformError:
-            pass
+        return self.batch.submit(body, where=self._where(context),
+                                 creates_table=info.kind == "create_table")
 
     def dataset_id(self, table: str, *, context: str | None = None,
                    attempts: int = 3) -> str:
@@ -367,7 +303,7 @@ class DataDistillerAdapter(Adapter):
                          and str(value.get("name", "")).lower() == table.lower())
             if ids or attempt == attempts - 1:
                 break
-            time.sleep(self.poll_interval)
+            time.sleep(self.config.poll_interval)
         if len(ids) != 1:
             raise RunError(f"{self._where(context)}: Catalog has {len(ids)} datasets named "
                            f"'{table}' ({', '.join(ids) or 'none'}); expected exactly one")
@@ -394,7 +330,7 @@ class DataDistillerAdapter(Adapter):
     # -- interactive queries ---------------------------------------------------------------
     def _read_key(self, sql: str) -> str:
         """The session (database) a read runs in: '<sandbox>:<table>' when scoped, else ''."""
-        if not self.single_dataset:
+        if not self.config.single_dataset:
             return ""
         name = self.db_name(statement_info(sql, self.dialect))
         return "" if name == f"{self.sandbox}:all" else name

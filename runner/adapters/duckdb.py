@@ -1,17 +1,24 @@
 """The embedded default: a DuckDB database file under ``target/``, no server, no credentials.
 
 One DuckDB connection per database; each worker thread gets its own cursor (DuckDB's way of
-sharing one database between threads). Every new cursor runs ````session_setup````
+sharing one database between threads). Every new cursor runs ``session_setup``
 so values match Spark's (UTC time zone and the like).
+
+DuckDB is the one engine that holds a project's local sources: synthetic Arrow tables are
+loaded into it (``load_arrow``) and file sources become views over Parquet, CSV or JSON files
+(``file_view_sql``).
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from runner.adapters.base import Adapter
+from sqlglot import exp
+
+from runner.adapters.base import Adapter, TargetConfig
 from runner.validation import expect
 from runner.errors import RunError
 
@@ -19,34 +26,50 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow
 
+# File suffix -> the DuckDB table function that reads it.
+FILE_READERS = {".parquet": "read_parquet", ".csv": "read_csv_auto", ".json": "read_json_auto",
+                ".jsonl": "read_json_auto", ".ndjson": "read_json_auto"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DuckDBConfig(TargetConfig):
+    """A ``type: duckdb`` target block."""
+
+    path: str = "target/local.duckdb"
+
+    @classmethod
+    def from_block(cls, block: dict[str, Any], keypath: str) -> Self:
+        if "path" in block:
+            expect(block["path"], str, f"{keypath}.path", "a file path")
+        return cls(threads=block.get("threads"), path=block.get("path", cls.path))
+
 
 class DuckDBAdapter(Adapter):
     """Target ``type: duckdb``."""
 
-    type = "duckdb"
-    dialect = "duckdb"
-    session_setup = ("SET TimeZone = 'UTC'",)
-    binds = True
-    config_keys = {
+    type: ClassVar[str] = "duckdb"
+    dialect: ClassVar[str] = "duckdb"
+    session_setup: ClassVar[tuple[str, ...]] = ("SET TimeZone = 'UTC'",)
+    binds: ClassVar[bool] = True
+    runs_translated_sql: ClassVar[bool] = True
+    creates_local_sources: ClassVar[bool] = True
+    file_suffixes: ClassVar[frozenset[str]] = frozenset(FILE_READERS)
+    config_class: ClassVar[type[TargetConfig]] = DuckDBConfig
+    config_keys: ClassVar[dict[str, str]] = {
         "path": "the database file, relative to the project (default target/local.duckdb); "
                 "':memory:' for a throw-away database",
     }
+    config: DuckDBConfig
 
     def __init__(self, name: str, config: dict[str, Any], root: Path) -> None:
         super().__init__(name, config, root)
-        raw = config.get("path", "target/local.duckdb")
+        raw = self.config.path
         self.path = raw if raw == ":memory:" else str((root / raw).resolve())
         self._con: duckdb.DuckDBPyConnection | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._functions: set[str] | None = None
-
-    @classmethod
-    def validate_config(cls, config: dict[str, Any], keypath: str) -> None:
-        super().validate_config(config, keypath)
-        if "path" in config:
-            expect(config["path"], str, f"{keypath}.path", "a file path")
 
     def open(self) -> None:
         import duckdb
@@ -114,6 +137,18 @@ class DuckDBAdapter(Adapter):
         except duckdb.Error as err:
             raise RunError(_first_line(err)) from None
 
+    def load_arrow(self, tables: dict[str, pyarrow.Table]) -> dict[str, int]:
+        return load_arrow_tables(self.connection, tables)
+
+    def file_view_sql(self, name: str, file: Path) -> str:
+        """``CREATE OR REPLACE VIEW name AS SELECT * FROM read_parquet('file')`` (or the CSV or
+        JSON reader, by suffix)."""
+        reader = FILE_READERS[file.suffix.lower()]
+        select = exp.select("*").from_(exp.func(reader, exp.Literal.string(str(file))))
+        create = exp.Create(this=exp.to_table(name), kind="VIEW", expression=select,
+                            replace=True)
+        return create.sql(dialect=self.dialect)
+
     def known_functions(self) -> set[str] | None:
         if self._functions is None:
             rows = self.fetch("SELECT DISTINCT lower(function_name) FROM duckdb_functions()")
@@ -124,6 +159,26 @@ class DuckDBAdapter(Adapter):
         rows = self.fetch("SELECT table_name, table_type FROM information_schema.tables "
                           "WHERE table_schema = current_schema()")
         return {name.lower(): "view" if kind == "VIEW" else "table" for name, kind in rows}
+
+
+def load_arrow_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pyarrow.Table]
+                      ) -> dict[str, int]:
+    """``CREATE OR REPLACE TABLE`` each table in ``con`` (structs, maps and lists kept).
+
+    Returns:
+        ``{table name: rows loaded}``.
+    """
+    counts: dict[str, int] = {}
+    for index, (name, table) in enumerate(tables.items()):
+        view = f"__runner_arrow_{index}"
+        target = exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
+        con.register(view, table)
+        try:
+            con.execute(f'CREATE OR REPLACE TABLE {target} AS SELECT * FROM "{view}"').fetchall()
+        finally:
+            con.unregister(view)
+        counts[name] = int(con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
+    return counts
 
 
 def _first_line(err: BaseException) -> str:

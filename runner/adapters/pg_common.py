@@ -23,6 +23,7 @@ from sqlglot import exp
 
 from runner.errors import RunError
 from runner.platform.secrets import Secret, mask
+from runner.project.parsing import reference_name, table_references
 
 if TYPE_CHECKING:
     import pyarrow
@@ -107,9 +108,8 @@ def _table_name(table: exp.Table) -> str:
 
 
 def _sources(tree: exp.Expression, target: str | None) -> tuple[str, ...]:
-    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    names = {_table_name(t) for t in tree.find_all(exp.Table) if t.name}
-    return tuple(sorted(names - ctes - {target}))
+    """The tables a statement reads (CTEs in scope are not tables), sorted."""
+    return tuple(sorted({reference_name(t) for t in table_references(tree)} - {target}))
 
 
 def list_relations(fetch: Callable[[str], list[tuple]], schema: str | exp.Expression | None,

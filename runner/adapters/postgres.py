@@ -25,14 +25,16 @@ pointer makes the ``DROP`` fail with SQLSTATE 2BP01; the runner's own views read
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
-from runner.adapters.base import Adapter, ExecResult
+from runner.adapters.base import Adapter, ExecResult, TargetConfig
 from runner.adapters.pg_common import PgSessions, list_relations, rows_to_arrow, statement_info
 from runner.errors import ProjectError
+from runner.validation import PROJECT_FILE, expect
 
 if TYPE_CHECKING:
     import pyarrow
@@ -50,6 +52,33 @@ def dsn_password(dsn: str) -> str | None:
         return None
 
 
+@dataclass(frozen=True, kw_only=True)
+class PostgresConfig(TargetConfig):
+    """A ``type: postgres`` target block (the DSN may hold a password: never in the repr)."""
+
+    dsn: str = field(repr=False)
+    schema: str | None = None
+
+    @classmethod
+    def from_block(cls, block: dict[str, Any], keypath: str) -> Self:
+        import psycopg2
+        from psycopg2.extensions import parse_dsn
+
+        if "dsn" not in block:
+            raise ProjectError(f"{keypath}.dsn: missing; set a PostgreSQL connection string, e.g. "
+                               "postgresql://user:${PGPASSWORD}@127.0.0.1:5432/db", PROJECT_FILE)
+        dsn = expect(block["dsn"], str, f"{keypath}.dsn", "a connection string")
+        try:
+            parse_dsn(dsn)
+        except psycopg2.ProgrammingError:  # libpq's message may quote the password: not shown
+            raise ProjectError(f"{keypath}.dsn: not a valid libpq connection string or "
+                               "postgresql:// URL", PROJECT_FILE) from None
+        schema = block.get("schema")
+        if schema is not None:
+            expect(schema, str, f"{keypath}.schema", "a schema name")
+        return cls(threads=block.get("threads"), dsn=dsn, schema=schema)
+
+
 class PostgresAdapter(Adapter):
     """Runs models on PostgreSQL through psycopg2, one connection per worker thread."""
 
@@ -57,38 +86,26 @@ class PostgresAdapter(Adapter):
     dialect: ClassVar[str] = "postgres"
     session_setup: ClassVar[tuple[str, ...]] = ("SET TIME ZONE 'UTC'",)
     binds: ClassVar[bool] = True
+    runs_translated_sql: ClassVar[bool] = True
+    creates_local_sources: ClassVar[bool] = False
+    file_suffixes: ClassVar[frozenset[str]] = frozenset()
+    config_class: ClassVar[type[TargetConfig]] = PostgresConfig
     config_keys: ClassVar[dict[str, str]] = {
         "dsn": "libpq connection string or URL, e.g. postgresql://user:${PGPASSWORD}@host/db",
         "schema": "schema holding every relation (created if absent); default: the DSN's own",
     }
+    config: PostgresConfig
 
     def __init__(self, name: str, config: dict[str, Any], root: Path) -> None:
         super().__init__(name, config, root)
-        self.dsn: str = config["dsn"]
-        self.schema: str | None = config.get("schema")
-        self._password = dsn_password(self.dsn)
+        self._password = dsn_password(self.config.dsn)
         self.sessions = PgSessions(f"target '{name}'", self._connect, self._secrets,
                                    self._set_search_path)
 
-    @classmethod
-    def validate_config(cls, config: dict[str, Any], keypath: str) -> None:
-        from runner.validation import expect
-
-        super().validate_config(config, keypath)
-        if "dsn" not in config:
-            raise ProjectError(f"{keypath}.dsn: missing; set a PostgreSQL connection string, e.g. "
-                               "postgresql://user:${PGPASSWORD}@127.0.0.1:5432/db", "project.yml")
-        expect(config["dsn"], str, f"{keypath}.dsn", "a connection string")
-        import psycopg2
-        from psycopg2.extensions import parse_dsn
-
-        try:
-            parse_dsn(config["dsn"])
-        except psycopg2.ProgrammingError:  # libpq's message may quote the password: not shown
-            raise ProjectError(f"{keypath}.dsn: not a valid libpq connection string or "
-                               "postgresql:// URL", "project.yml") from None
-        if config.get("schema") is not None:
-            expect(config["schema"], str, f"{keypath}.schema", "a schema name")
+    @property
+    def schema(self) -> str | None:
+        """The schema holding every relation, or None for the DSN's own."""
+        return self.config.schema
 
     # -- rendering (pure) --------------------------------------------------------------------
     def pointer_sql(self, name: str, physical: str) -> str:
@@ -106,7 +123,7 @@ class PostgresAdapter(Adapter):
     def _connect(self, key: Hashable) -> Connection:
         import psycopg2
 
-        return psycopg2.connect(self.dsn, application_name="runner")
+        return psycopg2.connect(self.config.dsn, application_name="runner")
 
     def _set_search_path(self, conn: Connection) -> None:
         from psycopg2 import sql

@@ -27,7 +27,7 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
         for path in synth.write_files(synth.generate(synth_opts), out):
             echo(f"wrote {path}")
         return 0
-    if adapter.type != "duckdb":
+    if not adapter.creates_local_sources:
         raise ProjectError(f"runner synth writes into a DuckDB target; '{target}' is "
                            f"{adapter.type} (use --out DIR for Parquet files)")
     sources = [s for s in project.config.sources.values() if s.synthetic]

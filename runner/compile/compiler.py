@@ -64,7 +64,7 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
         schema = {table: cols for table, cols in types.items() if table.lower() in reads} or None
         try:
             target_query = to_target(query, adapter.dialect, schema)
-            result_types = (output_schema(query, schema) if adapter.dialect != "spark" else {})
+            result_types = output_schema(query, schema) if adapter.runs_translated_sql else {}
         except ProjectError as err:
             raise err.at(model.path) from None
         _check_functions(target_query, adapter, model.path)

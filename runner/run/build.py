@@ -39,7 +39,7 @@ def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
 
 def _threads(session: Session, options: BuildOptions) -> int:
     adapter = session.adapter
-    threads = options.threads or adapter.config.get("threads") or DEFAULT_THREADS
+    threads = options.threads or adapter.config.threads or DEFAULT_THREADS
     return min(threads, adapter.max_threads) if adapter.max_threads is not None else threads
 
 

@@ -137,7 +137,7 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
         types = {}
         used = sorted({s for n in project.models for s in project.sources_read(n)})
         identifiers = {s: project.config.sources[s].identifier for s in used}
-        if adapter.dialect != "spark":  # Data Distiller runs the models as written
+        if adapter.runs_translated_sql:  # Data Distiller runs the models as written
             adapter.open()
             prepare_local_sources(project.config, adapter, used, echo)
             types = {ident: adapter.column_types(ident) for ident in identifiers.values()}

@@ -1,10 +1,11 @@
 """Local sources: make the raw tables a local (DuckDB) build reads exist.
 
 On an engine target the sources are already there (datasets in Data Distiller, tables in
-PostgreSQL). On the embedded DuckDB default a source declared with ``synthetic:`` is created by
-the deterministic generator (``runner.sources.synth``) the first time a build needs it, and one declared
-with ``path:`` becomes a view over that Parquet, CSV or JSON file. A table already in the DuckDB
-file is used as it is.
+PostgreSQL). On an engine that holds local sources (``Adapter.creates_local_sources``: the
+embedded DuckDB default) a source declared with ``synthetic:`` is created by the deterministic
+generator (``runner.sources.synth``) the first time a build needs it, and one declared with
+``path:`` becomes a view over that Parquet, CSV or JSON file. A table already there is used as
+it is.
 """
 
 from __future__ import annotations
@@ -23,14 +24,12 @@ from runner.errors import ProjectError
 if TYPE_CHECKING:
     from runner.sources.synth import SynthOptions
 
-_READERS = {".parquet": "read_parquet", ".csv": "read_csv_auto", ".json": "read_json_auto",
-            ".jsonl": "read_json_auto", ".ndjson": "read_json_auto"}
-
 
 def prepare_local_sources(config: ProjectConfig, adapter: Adapter, names: Iterable[str],
                           echo: Callable[[str], None]) -> list[str]:
-    """Create the missing local sources among ``names``; return the identifiers created."""
-    if adapter.type != "duckdb":
+    """Create the missing local sources among ``names``; return the identifiers created
+    (none on an engine that does not hold local sources)."""
+    if not adapter.creates_local_sources:
         return []
     existing = adapter.relations()
     missing = [config.sources[n] for n in sorted(set(names))
@@ -65,7 +64,7 @@ def source_versions(config: ProjectConfig, adapter: Adapter, names: Iterable[str
     ask: dict[str, str] = {}
     for name in sorted(set(names)):
         source = config.sources[name]
-        if source.path and adapter.type == "duckdb":
+        if source.path and adapter.creates_local_sources:
             files = sorted((config.root).glob(source.path)) if any(
                 ch in source.path for ch in "*?[") else [config.root / source.path]
             stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
@@ -81,17 +80,22 @@ def source_versions(config: ProjectConfig, adapter: Adapter, names: Iterable[str
 
 
 def record_versions(adapter: Adapter, versions: dict[str, str]) -> None:
-    """Remember how the runner produced local source tables (see ``source_versions``)."""
+    """Remember how the runner produced local source tables (see ``source_versions``), in the
+    engine holding them."""
     adapter.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} "
                     "(identifier VARCHAR PRIMARY KEY, version VARCHAR)")
     for identifier, version in versions.items():
-        row = exp.Tuple(expressions=[exp.Literal.string(identifier.lower()),
-                                     exp.Literal.string(version)])
-        adapter.execute(f"INSERT OR REPLACE INTO {VERSIONS_TABLE} VALUES {row.sql('duckdb')}")
+        key = exp.Literal.string(identifier.lower())
+        delete = exp.delete(VERSIONS_TABLE, exp.column("identifier").eq(key))
+        row = exp.Tuple(expressions=[key, exp.Literal.string(version)])
+        insert = exp.Insert(this=exp.to_table(VERSIONS_TABLE),
+                            expression=exp.Values(expressions=[row]))
+        adapter.execute(delete.sql(dialect=adapter.dialect))
+        adapter.execute(insert.sql(dialect=adapter.dialect))
 
 
 def _recorded_versions(adapter: Adapter) -> dict[str, str]:
-    if adapter.type != "duckdb" or VERSIONS_TABLE not in adapter.relations():
+    if not adapter.creates_local_sources or VERSIONS_TABLE not in adapter.relations():
         return {}
     return dict(adapter.fetch(f"SELECT identifier, version FROM {VERSIONS_TABLE}"))
 
@@ -124,8 +128,9 @@ def _create_synthetic(config: ProjectConfig, adapter: Adapter, sources: list[Sou
 
 def load_synthetic(adapter: Adapter, sources: list[SourceConfig], options: SynthOptions,
                    echo: Callable[[str], None]) -> dict[str, int]:
-    """Generate the synthetic tables and (re)create ``sources`` from them in a DuckDB target,
-    recording their version; returns the row count by identifier."""
+    """Generate the synthetic tables and (re)create ``sources`` from them in a target that holds
+    local sources (``Adapter.load_arrow``), recording their version; returns the row count by
+    identifier."""
     from runner.sources import synth
 
     tables = synth.generate(options)
@@ -135,8 +140,8 @@ def load_synthetic(adapter: Adapter, sources: list[SourceConfig], options: Synth
             raise ProjectError(f"sources.{source.name}.synthetic: the generator makes "
                                f"{', '.join(sorted(tables))}, not '{source.synthetic}'",
                                "project.yml")
-        wanted[source.identifier] = tables[source.synthetic]
-    counts = synth.load_duckdb(adapter.connection, wanted)  # type: ignore[attr-defined]
+        wanted[synth.check_table_name(source.identifier)] = tables[source.synthetic]
+    counts = adapter.load_arrow(wanted)
     record_versions(adapter, {name: synth_version(options) for name in counts})
     for name, rows in counts.items():
         echo(f"source {name}: generated {rows:,} synthetic rows "
@@ -150,11 +155,7 @@ def _create_file_view(root: Path, adapter: Adapter, source: SourceConfig) -> Non
     if not file.exists() and not any(ch in source.path for ch in "*?"):
         raise ProjectError(f"sources.{source.name}.path: {source.path} does not exist; "
                            "point it at a Parquet, CSV or JSON file", "project.yml")
-    reader = _READERS.get(file.suffix.lower())
-    if reader is None:
+    if file.suffix.lower() not in adapter.file_suffixes:
         raise ProjectError(f"sources.{source.name}.path: unknown file type '{file.suffix}' "
-                           f"(one of {', '.join(sorted(_READERS))})", "project.yml")
-    select = exp.select("*").from_(exp.func(reader, exp.Literal.string(str(file))))
-    create = exp.Create(this=exp.to_table(source.identifier), kind="VIEW", expression=select,
-                        replace=True)
-    adapter.execute(create.sql(dialect="duckdb"))
+                           f"(one of {', '.join(sorted(adapter.file_suffixes))})", "project.yml")
+    adapter.execute(adapter.file_view_sql(source.identifier, file))

@@ -36,15 +36,12 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from runner.errors import ProjectError
-
-if TYPE_CHECKING:
-    import duckdb
 
 EVENT_TYPES: tuple[str, ...] = (
     "advertising.clicks",
@@ -358,28 +355,11 @@ def generate(options: SynthOptions) -> dict[str, pa.Table]:
 
 
 # -- sinks --------------------------------------------------------------------------------------
-def _check_name(name: str) -> str:
+def check_table_name(name: str) -> str:
+    """``name`` if it is a plain identifier (a file or table name as it is), else ProjectError."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ProjectError(f"synthetic data: table name '{name}' must be a plain identifier")
     return name
-
-
-def load_duckdb(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> dict[str, int]:
-    """``CREATE OR REPLACE TABLE`` each table in ``con`` (structs, maps and lists kept).
-
-    Returns:
-        ``{table name: rows loaded}``.
-    """
-    counts: dict[str, int] = {}
-    for name, table in tables.items():
-        view = f"__synth_{_check_name(name)}"
-        con.register(view, table)
-        try:
-            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM "{view}"').fetchall()
-        finally:
-            con.unregister(view)
-        counts[name] = int(con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0])
-    return counts
 
 
 def write_files(tables: dict[str, pa.Table], directory: Path) -> list[Path]:
@@ -388,7 +368,7 @@ def write_files(tables: dict[str, pa.Table], directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, table in tables.items():
-        path = directory / f"{_check_name(name)}.parquet"
+        path = directory / f"{check_table_name(name)}.parquet"
         pq.write_table(table, path)
         paths.append(path)
     return paths
