@@ -26,13 +26,12 @@ helpers ``_created`` and ``_item`` are the one place those shapes are read.
 
 from __future__ import annotations
 
-import base64
-import os
 from datetime import datetime, timezone
 from typing import Any
 
 from destinations.base import BuiltDataset, ExportContext, ExportResult, result
 from destinations.config import ExportSpec
+from destinations.flow_payloads import FlowPayloads
 from destinations.state import ExportState
 from destinations.types import (ADHOC_ACCEPT, ADHOC_RUN, DESTINATION_TYPES, FLOWSERVICE,
                                 NOT_READY, SOURCE_SPEC_ID, choose_auth)
@@ -40,7 +39,6 @@ from runner.errors import PlatformError, RunError, RunnerError
 from runner.platform.secrets import Secret, mask
 
 FINAL = ("success", "failed", "partialSuccess", "cancelled")
-YEAR = 365 * 86400
 _KINDS = (("flow_id", "flows"), ("target_id", "targetConnections"),
           ("source_id", "sourceConnections"), ("base_id", "connections"))
 
@@ -58,7 +56,7 @@ def _item(body: Any) -> dict[str, Any] | None:
     return items[0] if items else None
 
 
-class FlowExport:
+class FlowExport(FlowPayloads):
     """One export of one dataset to one Flow Service destination."""
 
     def __init__(self, spec: ExportSpec, dataset: BuiltDataset, ctx: ExportContext,
@@ -70,71 +68,6 @@ class FlowExport:
         self.name = f"runner:{ctx.project}:{spec.model}:{spec.name}"
         self.secrets: list[Secret] = []
         self.version = f"{dataset.dataset_id}:{dataset.fingerprint}"
-
-    # -- payloads ----------------------------------------------------------------------------
-    def target_params(self) -> dict[str, str]:
-        params = {"mode": "Server-to-server", "datasetFileType": self.spec.format.upper(),
-                  "compression": self.spec.compression.upper()}
-        params.update({api: self.spec.params[key] for api, key in self.dtype.target_params.items()})
-        return params
-
-    def _auth_values(self) -> dict[str, str]:
-        """The base connection's auth params, secrets read from the environment now."""
-        values: dict[str, str] = {}
-        for api, key in (self.auth.params.items() if self.auth else ()):
-            value = self.spec.params[key]
-            if key.endswith("_env"):
-                if not os.environ.get(value):
-                    raise RunError(f"{self.spec.keypath}.destination.{key}: environment variable "
-                                   f"{value} is not set; export it before running")
-                secret = os.environ[value]
-                if api == "sshKey" and secret.lstrip().startswith("-----BEGIN"):
-                    secret = base64.b64encode(secret.encode()).decode()
-                self.secrets.append(Secret(secret))
-                value = secret
-            values[api] = value
-        return values
-
-    def base_payload(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": f"{self.name}:base",
-                                "connectionSpec": {"id": self.dtype.connection_spec,
-                                                   "version": "1.0"}}
-        if self.auth:
-            body["auth"] = {"specName": self.auth.spec_name, "params": self._auth_values()}
-        return body
-
-    def source_payload(self) -> dict[str, Any]:
-        return {"name": f"{self.name}:source",
-                "description": f"dataset {self.dataset.dataset_id} ({self.dataset.relation})",
-                "connectionSpec": {"id": SOURCE_SPEC_ID, "version": "1.0"},
-                "params": {"datasets": [{"dataSetId": self.dataset.dataset_id,
-                                         "name": self.spec.model}]}}
-
-    def target_payload(self, base_id: str) -> dict[str, Any]:
-        return {"name": f"{self.name}:target", "baseConnectionId": base_id,
-                "connectionSpec": {"id": self.dtype.connection_spec, "version": "1.0"},
-                "params": self.target_params()}
-
-    def schedule_params(self) -> dict[str, Any]:
-        """Ad hoc: a daily schedule starting a year ahead, as aepp does; else the declared one."""
-        now = int(self.ctx.clock())
-        sched = self.spec.schedule
-        if sched is None:
-            return {"startTime": now + YEAR, "timeUnit": "day", "interval": 1}
-        params: dict[str, Any] = {"startTime": sched.start_time or now,
-                                  "timeUnit": sched.time_unit, "interval": sched.interval}
-        if sched.end_time:
-            params["endTime"] = sched.end_time
-        if sched.export_mode:
-            params["exportMode"] = sched.export_mode
-        return params
-
-    def flow_payload(self, source_id: str, target_id: str) -> dict[str, Any]:
-        return {"name": self.name,
-                "description": f"runner export of model {self.spec.model} to {self.dtype.title}",
-                "flowSpec": {"id": self.dtype.flow_spec, "version": "1.0"},
-                "sourceConnectionIds": [source_id], "targetConnectionIds": [target_id],
-                "transformations": [], "scheduleParams": self.schedule_params()}
 
     # -- calls --------------------------------------------------------------------------------
     def _call(self, method: str, path: str, **kw: Any) -> Any:
