@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -96,3 +97,26 @@ def did_you_mean(name: str, choices: Any) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
     close = difflib.get_close_matches(name.lower(), [str(c).lower() for c in choices], n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def read_text(file: Path, shown: str) -> str:
+    """A project file's text: UTF-8, with or without the byte-order mark Windows editors write.
+
+    Raises:
+        ProjectError: the file cannot be read, or is not UTF-8 (naming the first bad byte's
+            line and column), located at ``shown`` (its path as the user knows it).
+    """
+    try:
+        data = file.read_bytes()
+    except OSError as err:
+        raise ProjectError(f"cannot read the file: {err.strerror or err} (check that it exists "
+                           "and is readable)", shown) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+        before = data[start:err.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise ProjectError(f"not UTF-8 (byte 0x{data[err.start]:02X} at line {line}, column "
+                           f"{col}); save the file as UTF-8", shown, line, col) from None

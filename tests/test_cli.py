@@ -137,7 +137,9 @@ def test_bad_vars_value_is_a_usage_error(two_models, capsys) -> None:
     with pytest.raises(SystemExit) as info:
         run(two_models, "build", "--vars", "{as_of_date: 2026-13-45}")
     assert info.value.code == 2
-    assert "argument --vars: not valid YAML (month must be in 1..12)" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "Error: runner build: argument --vars: not a valid value (month must be in 1..12) in "
+        "'{as_of_date: 2026-13-45}' (see runner build --help)\n")
 
 
 def test_an_unknown_function_fails_at_compile_time_with_file_line(two_models, capsys) -> None:

@@ -205,7 +205,7 @@ class Adapter(ABC):
 
     def file_view_sql(self, name: str, file: Path) -> str:
         """``CREATE OR REPLACE VIEW name`` over a data file (or glob) whose suffix is in
-        ``file_suffixes``."""
+        ``file_suffixes``; a relative ``file`` is relative to the project directory."""
         raise NotImplementedError(f"{type(self).__name__} does not hold local sources")
 
     def materialize(self, sql: str, *, model: str, physical: str) -> ExecResult:

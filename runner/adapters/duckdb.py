@@ -112,6 +112,9 @@ class DuckDBAdapter(Adapter):
                 self._cursors.append(cursor)
             for statement in self.session_setup:
                 cursor.execute(statement)
+            # relative file paths (file sources' views) resolve against the project, wherever
+            # it has been moved to and whatever the working directory
+            cursor.execute(f"SET file_search_path = {exp.Literal.string(str(self.root.resolve())).sql('duckdb')}")
             self._local.cursor = cursor
         return cursor
 

@@ -7,12 +7,13 @@ Errors are one line on stderr; ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -25,6 +26,7 @@ from runner.run.build import build
 from runner.run.clean import clean
 from runner.run.options import BuildOptions
 from runner.run.session import load, open_session
+from runner.validation import yaml_problem
 from runner.version import __version__
 
 
@@ -45,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
         return 1
+    except OSError as err:  # the file system said no: name the path and what to do
+        if args.debug:
+            traceback.print_exc()
+        print(f"Error: {_os_error(err)}", file=sys.stderr)
+        return 1
     except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback only on --debug
         if args.debug:
             traceback.print_exc()
@@ -53,15 +60,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (dbt's exit code 2) instead of the usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"Error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+_OS_HINTS = {errno.EACCES: "check its permissions", errno.EPERM: "check its permissions",
+             errno.ENOSPC: "the disk is full: free some space",
+             errno.EROFS: "the file system is read-only", errno.ENOENT: "it does not exist"}
+
+
+def _os_error(err: OSError) -> str:
+    """``<path>: <problem> (<what to do>)`` for an error of the file system."""
+    path = err.filename
+    if path is not None:
+        try:
+            path = Path(path).resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            pass
+    hint = _OS_HINTS.get(err.errno or 0, "check the path, its permissions and the free space")
+    where = f"{path}: " if path is not None else ""
+    return f"{where}{err.strerror or err} ({hint})"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="runner", description=(
+    parser = _Parser(prog="runner", description=(
         "Build SQL feature models on DuckDB (default), PostgreSQL or Adobe Data Distiller."))
     parser.add_argument("--version", action="version", version=f"runner {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--project-dir", type=Path, default=Path("."),
                         help="the project folder (default: current directory)")
     common.add_argument("--debug", action="store_true", help="show tracebacks")
-    selecting = argparse.ArgumentParser(add_help=False, parents=[common])
+    selecting = _Parser(add_help=False, parents=[common])
     selecting.add_argument("-t", "--target", help="target from project.yml (default: default_target)")
     selecting.add_argument("-s", "--select", nargs="+", metavar="SELECTOR",
                            help="dbt selectors: name, +name, name+, 2+name, @name, tag:x, path:dir")
@@ -250,8 +283,13 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
 def _yaml_mapping(text: str) -> dict[str, Any]:
     try:
         value = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError) as err:  # ValueError: a date such as 2026-13-45
-        raise argparse.ArgumentTypeError(f"not valid YAML ({err}): {text!r}") from None
+    except yaml.YAMLError as err:
+        problem, _, col = yaml_problem(err)
+        where = f" at column {col}" if col else ""
+        raise argparse.ArgumentTypeError(f"not valid YAML: {problem}{where} in {text!r}; write "
+                                         "a mapping such as '{as_of_date: 2026-05-01}'") from None
+    except ValueError as err:  # a date such as 2026-13-45
+        raise argparse.ArgumentTypeError(f"not a valid value ({err}) in {text!r}") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(
             f"expected a YAML mapping such as '{{as_of_date: 2026-05-01}}', got {text!r}")

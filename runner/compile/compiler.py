@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 
 from sqlglot import exp
 
@@ -25,6 +26,8 @@ from runner.compile.plan import CompiledModel, Plan
 from runner.errors import ProjectError
 from runner.graph.dag import SOURCE_PREFIX
 from runner.project.loader import REFERENCE, Project
+from runner.project.model import Model
+from runner.project.parsing import position
 from runner.validation import did_you_mean
 
 FINGERPRINT_LENGTH = 10
@@ -67,7 +70,7 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
             result_types = output_schema(query, schema) if adapter.runs_translated_sql else {}
         except ProjectError as err:
             raise err.at(model.path) from None
-        _check_functions(target_query, adapter, model.path)
+        _check_functions(target_query, adapter, model, project.macros)
         select_sql = target_query.sql(dialect=adapter.dialect)
         data = {s: source_versions[s] for s in project.sources_read(name)
                 if source_versions and s in source_versions}
@@ -131,21 +134,24 @@ def _replace(table: exp.Table, relation: str) -> None:
     table.replace(new)
 
 
-def _check_functions(query: exp.Expression, adapter: Adapter, path: str) -> None:
+def _check_functions(query: exp.Expression, adapter: Adapter, model: Model,
+                     macros: Collection[str]) -> None:
     """ProjectError at the first call of a function the engine does not have (a typo, a
-    misnamed macro, or a Spark function with no local translation)."""
+    misnamed macro, or a Spark function with no local translation); the suggestion looks at
+    the project's macros before the engine's functions."""
     known = adapter.known_functions()
     if known is None:
         return
     for node in query.find_all(exp.Anonymous):
         name = node.name.lower()
         if name and name not in known:
-            line, col = node.meta.get("line"), node.meta.get("col")
+            line, col = position(model.text, node)
+            hint = did_you_mean(name, macros) or did_you_mean(name, known)
             raise ProjectError(
                 f"function '{node.name}' does not exist on {adapter.type} (target "
-                f"'{adapter.name}'){did_you_mean(name, known)}; if it is a macro, define it "
+                f"'{adapter.name}'){hint}; if it is a macro, define it "
                 "in macros/, if it is a Spark function, it has no local translation yet",
-                path, line, col)
+                model.path, line, col)
 
 
 def _fingerprint(select_sql: str, config: dict, generation: int, data: dict[str, str]) -> str:

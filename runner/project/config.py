@@ -19,7 +19,7 @@ import yaml
 
 from runner.errors import ProjectError
 from runner.validation import (PROJECT_FILE, check_keys, did_you_mean, expect, load_yaml,
-                               normalize_name, substitute_env, yaml_problem)
+                               normalize_name, read_text, substitute_env, yaml_problem)
 
 DIALECTS = ("spark",)
 DEFAULT_LOCAL_TARGET = {"type": "duckdb", "path": "target/local.duckdb"}
@@ -90,7 +90,7 @@ def load_project(root: Path) -> ProjectConfig:
             "or pass --project-dir)"
         )
     try:
-        raw = load_yaml(path.read_text(encoding="utf-8"))
+        raw = load_yaml(read_text(path, PROJECT_FILE))
     except yaml.YAMLError as err:
         problem, line, col = yaml_problem(err)
         raise ProjectError(f"not valid YAML: {problem}", PROJECT_FILE, line, col) from None

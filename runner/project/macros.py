@@ -22,7 +22,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from runner.validation import did_you_mean, normalize_name
+from runner.validation import did_you_mean, normalize_name, read_text
 from runner.errors import ProjectError
 from runner.project.parsing import position, statement_starts
 
@@ -46,7 +46,7 @@ def load_macros(root: Path, dialect: str) -> dict[str, Macro]:
         return macros
     for file in sorted(folder.rglob("*.sql")):
         rel = file.relative_to(root).as_posix()
-        sql = file.read_text(encoding="utf-8")
+        sql = read_text(file, rel)
         try:
             statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
         except ParseError as err:

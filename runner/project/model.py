@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 from sqlglot import exp
 
-from runner.validation import did_you_mean, load_yaml, normalize_name, yaml_problem
+from runner.validation import did_you_mean, load_yaml, normalize_name, read_text, yaml_problem
 from runner.errors import ProjectError
 from runner.project.parsing import parse_query
 
@@ -107,7 +107,7 @@ def discover_models(root: Path, dialect: str) -> dict[str, Model]:
 
 def read_model(file: Path, rel: str, dialect: str) -> Model:
     """Parse one model file (config block + query)."""
-    text = file.read_text(encoding="utf-8")
+    text = read_text(file, rel)
     config, sql = split_config(text, rel)
     query = parse_query(sql, rel, dialect)
     return Model(name=normalize_name(file.stem), path=rel, text=text, config=config, query=query)

@@ -11,6 +11,7 @@ it is.
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from sqlglot import exp
 from runner.adapters.base import Adapter
 from runner.project.config import ProjectConfig, SourceConfig
 from runner.errors import ProjectError
+from runner.validation import PROJECT_FILE
 
 if TYPE_CHECKING:
     from runner.sources.synth import SynthOptions
@@ -27,23 +29,59 @@ if TYPE_CHECKING:
 
 def prepare_local_sources(config: ProjectConfig, adapter: Adapter, names: Iterable[str],
                           echo: Callable[[str], None]) -> list[str]:
-    """Create the missing local sources among ``names``; return the identifiers created
-    (none on an engine that does not hold local sources)."""
+    """Make the local sources among ``names`` ready; return the identifiers created (none on
+    an engine that does not hold local sources).
+
+    Every file source is checked first (a missing or unreadable file is a project error, and
+    nothing is built), and its view is made again each time, so it reads the file project.yml
+    names now, relative to the project wherever the project has moved. A table of that name
+    (loaded by hand) is used as it is.
+
+    Raises:
+        ProjectError: a file source's path names nothing readable (project.yml, the key path).
+    """
     if not adapter.creates_local_sources:
         return []
+    wanted = [config.sources[n] for n in sorted(set(names))]
+    for source in wanted:
+        if source.path:
+            check_source_file(config.root, source, adapter.file_suffixes)
     existing = adapter.relations()
-    missing = [config.sources[n] for n in sorted(set(names))
-               if config.sources[n].identifier.lower() not in existing]
     created: list[str] = []
-    synthetic = [s for s in missing if s.synthetic]
+    synthetic = [s for s in wanted if s.synthetic and s.identifier.lower() not in existing]
     if synthetic:
         created += _create_synthetic(config, adapter, synthetic, echo)
-    for source in missing:
-        if source.path:
-            _create_file_view(config.root, adapter, source)
-            echo(f"source {source.name}: view over {source.path}")
-            created.append(source.identifier)
+    for source in wanted:
+        kind = existing.get(source.identifier.lower())
+        if source.path and kind != "table":
+            adapter.execute(adapter.file_view_sql(source.identifier, Path(source.path)))
+            if kind is None:
+                echo(f"source {source.name}: view over {source.path}")
+                created.append(source.identifier)
     return created
+
+
+def check_source_file(root: Path, source: SourceConfig, suffixes: Iterable[str]) -> list[Path]:
+    """The files a ``path:`` source reads (a glob may match several); ProjectError naming
+    project.yml and the source when there is none, one cannot be read, or the type is unknown."""
+    assert source.path is not None
+    keypath = f"sources.{source.name}.path"
+    suffix = Path(source.path).suffix.lower()
+    if suffix not in suffixes:
+        raise ProjectError(f"{keypath}: unknown file type '{suffix}' (one of "
+                           f"{', '.join(sorted(suffixes))})", PROJECT_FILE)
+    pattern = any(ch in source.path for ch in "*?[")
+    files = sorted(root.glob(source.path)) if pattern else [root / source.path]
+    files = [f for f in files if f.is_file()]
+    if not files:
+        what = "matches no file" if pattern else "does not exist"
+        raise ProjectError(f"{keypath}: {source.path} {what} (relative to the project "
+                           f"folder); point it at a Parquet, CSV or JSON file", PROJECT_FILE)
+    for file in files:
+        if not os.access(file, os.R_OK):
+            raise ProjectError(f"{keypath}: {file.relative_to(root) if file.is_relative_to(root) else file} "
+                               "cannot be read (check its permissions)", PROJECT_FILE)
+    return files
 
 
 VERSIONS_TABLE = "_runner_source_versions"
@@ -65,9 +103,8 @@ def source_versions(config: ProjectConfig, adapter: Adapter, names: Iterable[str
     for name in sorted(set(names)):
         source = config.sources[name]
         if source.path and adapter.creates_local_sources:
-            files = sorted((config.root).glob(source.path)) if any(
-                ch in source.path for ch in "*?[") else [config.root / source.path]
-            stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
+            files = check_source_file(config.root, source, adapter.file_suffixes)
+            stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
             versions[name] = f"file {stats}"
         elif source.identifier.lower() in recorded:
             versions[name] = recorded[source.identifier.lower()]
@@ -147,15 +184,3 @@ def load_synthetic(adapter: Adapter, sources: list[SourceConfig], options: Synth
         echo(f"source {name}: generated {rows:,} synthetic rows "
              f"(users={options.users}, days={options.days}, seed={options.seed})")
     return counts
-
-
-def _create_file_view(root: Path, adapter: Adapter, source: SourceConfig) -> None:
-    assert source.path is not None
-    file = (root / source.path).resolve()
-    if not file.exists() and not any(ch in source.path for ch in "*?"):
-        raise ProjectError(f"sources.{source.name}.path: {source.path} does not exist; "
-                           "point it at a Parquet, CSV or JSON file", "project.yml")
-    if file.suffix.lower() not in adapter.file_suffixes:
-        raise ProjectError(f"sources.{source.name}.path: unknown file type '{file.suffix}' "
-                           f"(one of {', '.join(sorted(adapter.file_suffixes))})", "project.yml")
-    adapter.execute(adapter.file_view_sql(source.identifier, file))

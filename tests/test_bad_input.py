@@ -1,0 +1,172 @@
+"""The bad-input catalogue: each case is a project (or command line) a user could really have,
+the exit code, and the one line the runner must print. After a good build, a bad one must leave
+that build untouched (same pointers, same tables, nothing dropped).
+
+Add every bad input found to CASES, with the exact message.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from runner.cli.main import main
+
+EVENTS_YML = """
+name: demo
+sources:
+  events:
+    path: data/events.csv
+"""
+
+
+@dataclass
+class Case:
+    name: str
+    setup: Callable[[Path], None]   # breaks a project that built once
+    args: tuple[str, ...]
+    code: int
+    error: str                       # the whole of stderr
+    after_good_build: bool = True
+
+
+def write(root: Path, rel: str, data: str | bytes) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def good_project(root: Path) -> None:
+    write(root, "project.yml", EVENTS_YML)
+    write(root, "data/events.csv", "user_id,amount\nu1,5\nu1,7\nu2,3\n")
+    write(root, "macros/ratios.sql",
+          "CREATE FUNCTION safe_ratio(a, b) RETURN CASE WHEN b = 0 THEN NULL ELSE a / b END;\n")
+    write(root, "models/stg.sql", "SELECT user_id, amount FROM events\n")
+    write(root, "models/totals.sql", "SELECT user_id, sum(amount) AS total FROM stg GROUP BY 1\n")
+
+
+CASES = [
+    Case("a source file that no longer exists",
+         lambda r: write(r, "project.yml", EVENTS_YML.replace("events.csv", "events2.csv")),
+         ("build",), 2,
+         "Error: project.yml: sources.events.path: data/events2.csv does not exist (relative to "
+         "the project folder); point it at a Parquet, CSV or JSON file\n"),
+    Case("a source glob that matches nothing",
+         lambda r: write(r, "project.yml", EVENTS_YML.replace("events.csv", "x*.csv")),
+         ("build",), 2,
+         "Error: project.yml: sources.events.path: data/x*.csv matches no file (relative to "
+         "the project folder); point it at a Parquet, CSV or JSON file\n"),
+    Case("a source file of an unknown type",
+         lambda r: write(r, "project.yml", EVENTS_YML.replace("events.csv", "events.xlsx")),
+         ("build",), 2,
+         "Error: project.yml: sources.events.path: unknown file type '.xlsx' (one of .csv, "
+         ".json, .jsonl, .ndjson, .parquet)\n"),
+    Case("a model that is not UTF-8",
+         lambda r: write(r, "models/totals.sql",
+                         b"SELECT user_id,\n  sum(amount) AS total -- caf\xe9\nFROM stg GROUP BY 1\n"),
+         ("build",), 2,
+         "Error: models/totals.sql:2:30: not UTF-8 (byte 0xE9 at line 2, column 30); save the "
+         "file as UTF-8\n"),
+    Case("a macro file that is not UTF-8",
+         lambda r: write(r, "macros/ratios.sql", b"-- \xff\n"),
+         ("ls",), 2,
+         "Error: macros/ratios.sql:1:4: not UTF-8 (byte 0xFF at line 1, column 4); save the file "
+         "as UTF-8\n"),
+    Case("project.yml that is not UTF-8",
+         lambda r: write(r, "project.yml", b"name: d\xe9mo\n"),
+         ("ls",), 2,
+         "Error: project.yml:1:8: not UTF-8 (byte 0xE9 at line 1, column 8); save the file as "
+         "UTF-8\n"),
+    Case("a misspelt macro suggests the macro, not an engine function",
+         lambda r: write(r, "models/totals.sql",
+                         "SELECT user_id, safe_ration(sum(amount), count(*)) AS r FROM stg "
+                         "GROUP BY 1\n"),
+         ("build",), 2,
+         "Error: models/totals.sql:1:17: function 'safe_ration' does not exist on duckdb (target "
+         "'local') (did you mean 'safe_ratio'?); if it is a macro, define it in macros/, if it "
+         "is a Spark function, it has no local translation yet\n"),
+    Case("invalid YAML in --vars",
+         lambda r: None, ("build", "--vars", "{as_of_date: [2026, }"), 2,
+         "Error: runner build: argument --vars: not valid YAML: expected the node content, but "
+         "found '}' at column 21 in '{as_of_date: [2026, }'; write a mapping such as "
+         "'{as_of_date: 2026-05-01}' (see runner build --help)\n"),
+    Case("an unknown command",
+         lambda r: None, ("bild",), 2,
+         "Error: runner: argument COMMAND: invalid choice: 'bild' (choose from 'build', "
+         "'compile', 'ls', 'graph', 'clean', 'synth', 'export', 'debug', 'emulate') (see runner "
+         "--help)\n"),
+    Case("target/state is a file, not a folder",
+         lambda r: (shutil.rmtree(r / "target" / "state"), write(r, "target/state", "x")),
+         ("build",), 1,
+         "Error: target/state: File exists (check the path, its permissions and the free "
+         "space)\n"),
+]
+
+
+def run(root: Path, *args: str) -> int:
+    try:
+        return main([*args, "--project-dir", str(root)])
+    except SystemExit as stop:  # argparse's usage errors
+        return int(stop.code or 0)
+
+
+def snapshot(root: Path) -> tuple[list[tuple], str]:
+    """The tables and views of the local database, and the target's state file."""
+    con = duckdb.connect(str(root / "target" / "local.duckdb"), read_only=True)
+    try:
+        relations = con.sql("SELECT table_name, table_type FROM information_schema.tables "
+                            "ORDER BY 1").fetchall()
+    finally:
+        con.close()
+    return relations, (root / "target" / "state" / "local.json").read_text()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input(case: Case, tmp_path, capsys, monkeypatch) -> None:
+    root = tmp_path / "demo"
+    good_project(root)
+    monkeypatch.chdir(root)
+    assert run(root, "build") == 0
+    before = snapshot(root)
+    capsys.readouterr()
+    case.setup(root)
+    assert run(root, *case.args) == case.code
+    assert capsys.readouterr().err == case.error
+    if (root / "target" / "state").is_dir():
+        assert snapshot(root) == before  # the last good build is untouched
+
+
+def test_a_bom_is_read_as_utf8(tmp_path, capsys) -> None:
+    root = tmp_path / "demo"
+    good_project(root)
+    write(root, "models/totals.sql",
+          b"\xef\xbb\xbfSELECT user_id, sum(amount) AS total FROM stg GROUP BY 1\n")
+    write(root, "project.yml", b"\xef\xbb\xbf" + EVENTS_YML.encode())
+    assert run(root, "build") == 0
+    assert "PASS=2" in capsys.readouterr().out
+
+
+def test_a_moved_project_reads_its_sources_where_they_are_now(tmp_path, capsys) -> None:
+    """File sources' views hold paths relative to the project: after the folder is moved (or
+    cloned elsewhere), the build reads the files at the new place."""
+    root = tmp_path / "demo"
+    good_project(root)
+    assert run(root, "build") == 0
+    moved = tmp_path / "elsewhere" / "demo"
+    moved.parent.mkdir()
+    root.rename(moved)
+    write(moved, "data/events.csv", "user_id,amount\nu1,5\nu9,1\n")  # new data, new place
+    capsys.readouterr()
+    assert run(moved, "build") == 0
+    assert "PASS=2" in capsys.readouterr().out
+    con = duckdb.connect(str(moved / "target" / "local.duckdb"), read_only=True)
+    try:
+        con.execute(f"SET file_search_path = '{moved}'")
+        assert con.sql("SELECT * FROM totals ORDER BY 1").fetchall() == [("u1", 5), ("u9", 1)]
+    finally:
+        con.close()
