@@ -28,6 +28,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from runner.crashpoints import crash_point
+
 DEFAULT_ROWS_PER_FILE = 1_000_000
 
 
@@ -88,8 +90,10 @@ def write_export(table: pa.Table, root: Path, timestamp: float, fmt: str, compre
         for index, start in enumerate(range(0, max(table.num_rows, 1), rows_per_file)):
             names.append(part_name(index, run_id, fmt, compression))
             _write_part(table.slice(start, rows_per_file), tmp / names[-1], fmt, compression)
+            crash_point(f"wrote part {index}")
         if not final.exists():
             os.replace(tmp, final)
+            crash_point(f"published {final.name}")
         else:  # an earlier export in the same minute: add our parts beside its parts
             for name in names:
                 os.replace(tmp / name, final / name)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import RunError
+from runner.crashpoints import crash_point
 
 STATE_FILE = "exports_state.json"
 
@@ -46,3 +47,4 @@ class ExportState:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.records, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, self.path)
+        crash_point("wrote export state")

@@ -19,7 +19,7 @@ PACKAGES = {"runner": REPO / "runner", "destinations": REPO / "destinations"}
 
 # Bottom to top. A module belongs to the longest prefix that names it.
 LAYERS: list[tuple[str, ...]] = [
-    ("runner.errors", "runner.version"),
+    ("runner.errors", "runner.version", "runner.crashpoints"),
     ("runner.validation",),
     ("runner.platform",),               # Adobe's REST client, credentials, secrets
     ("runner.graph.dag",),              # the DAG knows nothing of SQL

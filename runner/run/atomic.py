@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from runner.crashpoints import crash_point
+
 
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` atomically."""
@@ -23,6 +25,7 @@ def write_text(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
+        crash_point(f"wrote {path.name}")
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from runner.adapters.base import Adapter, ExecResult
 from runner.compile.plan import CompiledModel, Plan
+from runner.crashpoints import crash_point
 from runner.errors import RunError
 from runner.run.results import ModelResult
 from runner.run.state import TargetState
@@ -66,13 +67,17 @@ class _Versioned(Materialization):
             result.seconds = time.monotonic() - started
             return result
         self._check_parents(model, adapter, plan)
+        state.begin(model.name, physical)
         try:
             executed = adapter.materialize(create, model=model.name, physical=physical)
+            crash_point(f"created {physical}")
             rows = self.rows(model, adapter, executed)
             adapter.execute(pointer)
+            crash_point(f"pointed {model.name} at {physical}")
         except BaseException:
             # the new version is not recorded yet, so nothing may keep it (partial or not)
-            _drop_quietly(adapter, adapter.drop_sql(physical, self.kind))
+            if _drop_quietly(adapter, adapter.drop_sql(physical, self.kind)):
+                state.forget(model.name, physical)
             raise
         state.record(model.name, physical, model.fingerprint, dataset_id=executed.dataset_id,
                      reads=self.reads(model, plan))
@@ -89,6 +94,7 @@ class _Versioned(Materialization):
                                 dataset_id=previous.dataset_ids.get(model.physical))
         if previous.current != model.physical:
             adapter.execute(pointer)
+            crash_point(f"pointed {model.name} back at {model.physical}")
             result.statements = [pointer]
             result.message = f"up to date; pointer moved back to {model.physical}"
             state.record(model.name, model.physical, model.fingerprint,
@@ -154,24 +160,28 @@ def strategy(materialized: str) -> Materialization:
     return STRATEGIES[materialized]
 
 
-def _drop_quietly(adapter: Adapter, drop: str) -> None:
-    """Remove a partial new version; the error that caused it is the one worth reporting."""
+def _drop_quietly(adapter: Adapter, drop: str) -> bool:
+    """Remove a partial new version (True when done); the error that caused it is the one
+    worth reporting."""
     try:
         adapter.execute(drop)
+        return True
     except Exception:  # noqa: BLE001
-        pass
+        return False
 
 
 def drop_old_versions(adapter: Adapter, state: TargetState, keep: int,
                       models: list[str] | None = None, *, dry_run: bool = False) -> list[str]:
     """Drop versions beyond the newest ``keep`` of each model, never one something points at.
 
-    A version is in use when it is a model's current version or a current version reads it
-    (a view reads its parents lazily). Views are dropped before tables.
+    A version is in use when it is a model's current version, a current version reads it
+    (a view reads its parents lazily), or it is pending (a build that was killed made it and a
+    pointer may read it: the next build of that model settles it). Views are dropped before
+    tables.
     Returns the dropped relation names (with ``dry_run``, those it would drop; nothing changes).
     """
     current = {s.current for s in state.models.values() if s.current}
-    in_use = current | {r for s in state.models.values() for r in s.reads}
+    in_use = current | {r for s in state.models.values() for r in [*s.reads, *s.pending]}
     existing = adapter.relations()
     victims: list[tuple[str, str, str]] = []
     for name in sorted(models if models is not None else state.models):
@@ -192,6 +202,7 @@ def drop_old_versions(adapter: Adapter, state: TargetState, keep: int,
     dropped = []
     for kind, name, physical in victims:
         adapter.execute(adapter.drop_sql(physical, kind))
+        crash_point(f"dropped {physical}")
         state.forget(name, physical)
         dropped.append(physical)
     return dropped

@@ -46,6 +46,10 @@ class ModelState:
     dataset_id: str | None = None                     # the Catalog dataset of `current`
     reads: list[str] = field(default_factory=list)    # what a current *view* reads lazily
     dataset_ids: dict[str, str] = field(default_factory=dict)  # per physical version
+    # versions being built, written before their CREATE runs, so a run killed at any point
+    # leaves no relation the state does not know; kept (never dropped) until a build records
+    # the model again, as a pointer may already read one
+    pending: list[str] = field(default_factory=list)
 
 
 class TargetState:
@@ -63,6 +67,16 @@ class TargetState:
         with self._lock:
             return self.models.get(model) or ModelState()
 
+    def begin(self, model: str, physical: str) -> None:
+        """``physical`` is about to be created for ``model``; persist that first."""
+        with self._lock:
+            state = self.models.setdefault(model, ModelState())
+            if physical not in state.history:
+                state.history.append(physical)
+            if physical not in state.pending:
+                state.pending.append(physical)
+            self._save()
+
     def record(self, model: str, physical: str, fingerprint: str, *,
                dataset_id: str | None = None, reads: list[str] | None = None) -> None:
         """The pointer of ``model`` now points at ``physical``; persist at once."""
@@ -76,6 +90,7 @@ class TargetState:
             if physical in state.history:
                 state.history.remove(physical)
             state.history.append(physical)
+            state.pending.clear()
             self._save()
 
     def forget(self, model: str, physical: str) -> None:
@@ -86,6 +101,8 @@ class TargetState:
                 state.history.remove(physical)
             if state:
                 state.dataset_ids.pop(physical, None)
+                if physical in state.pending:
+                    state.pending.remove(physical)
             self._save()
 
     def generations(self) -> dict[str, int]:
