@@ -144,7 +144,9 @@ class FlowExport(FlowPayloads):
             nxt = ((body.get("_links") or {}).get("next") or {}).get("href")
             if not nxt:
                 return None
-            path, params = nxt, None
+            # aepp reads the link as relative to the Flow Service base; accept both forms.
+            path = nxt if nxt.startswith((FLOWSERVICE, "http")) else FLOWSERVICE + nxt
+            params = None
         return None
 
     def _build(self) -> tuple[dict[str, Any], dict[str, Any]]:

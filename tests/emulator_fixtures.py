@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from aep_emulator import Emulator
-from runner.platform.client import Credentials, PlatformClient
+from runner.platform.client import Credentials, Hosts, PlatformClient
 from runner.platform.secrets import Secret
 
 PG_DSN = os.environ.get("RUNNER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -46,9 +46,14 @@ def emulator_credentials(emu: Emulator, **overrides: Any) -> Credentials:
     return Credentials(**fields)
 
 
+def client_hosts(emu: Emulator) -> Hosts:
+    """The client's hosts record pointing at ``emu`` (the emulator has its own record type)."""
+    return Hosts(ims=emu.hosts.ims, platform=emu.hosts.platform)
+
+
 def fast_client(emu: Emulator, **overrides: Any) -> PlatformClient:
     """A PlatformClient for ``emu`` whose retries wait milliseconds, not seconds."""
-    return PlatformClient(emulator_credentials(emu, **overrides), emu.hosts, retries=3,
+    return PlatformClient(emulator_credentials(emu, **overrides), client_hosts(emu), retries=3,
                           backoff=0.001, timeout=10.0, retry_after_max=0.05)
 
 

@@ -116,6 +116,48 @@ def test_patch_needs_the_current_etag(platform_client: Any, objs: dict[str, str]
     assert platform_client.get(path)["items"][0]["name"] == "g"
 
 
+def test_patch_of_schedule_params_merges_then_checks(platform_client: Any,
+                                                      objs: dict[str, str]) -> None:
+    path, etag = f"{FS}/flows/{objs['flow']}", objs["etag"]
+
+    def replace(value: dict[str, Any]) -> dict[str, Any]:
+        return platform_client.patch(path, headers={"If-Match": etag}, json=[
+            {"op": "Replace", "path": "/scheduleParams", "value": value}])
+
+    etag = replace({"startTime": 1_800_000_000})["etag"]  # the contract's §5.3 example
+    [flow] = platform_client.get(path)["items"]
+    assert {k: flow["scheduleParams"][k] for k in ("startTime", "timeUnit", "interval")} == {
+        "startTime": 1_800_000_000, "timeUnit": "day", "interval": 1}
+    for value, message in (
+            ({"timeUnit": "hour", "interval": 5}, "hourly exports run every 3, 6, 9 or 12 hours"),
+            ({"startTime": "soon"}, "scheduleParams.startTime must be an integer (unix seconds)"),
+            ({"interval": "1"}, "scheduleParams.interval must be an integer, got '1'")):
+        status, text = refused(replace, value)
+        assert status == 400 and message in text
+
+
+def test_list_pages_through_opaque_tokens_only(platform_client: Any, objs: dict[str, str]) -> None:
+    for name in ("b2", "b3"):
+        platform_client.post(f"{FS}/connections", json={
+            "name": name, "connectionSpec": {"id": S3_SPEC, "version": "1.0"},
+            "auth": {"specName": "Access Key", "params": {"s3AccessKey": "a", "s3SecretKey": "s"}}})
+    first = platform_client.get(f"{FS}/connections", params={"limit": 2})
+    href = first["_links"]["next"]["href"]
+    assert href.startswith("/connections?continuationToken=") and "&" not in href
+    second = platform_client.get(f"{FS}{href}")
+    assert [c["name"] for c in first["items"] + second["items"]] == ["b", "b2", "b3"]
+    assert second["_links"] == {}
+    token = href.partition("=")[2]
+    for params, message in (
+            ({"continuationToken": "25"}, "was not issued by this service for connections"),
+            ({"continuationToken": token, "property": "name==b"}, "was issued for property=[]"),
+            ({"limit": "101"}, "limit must be an integer from 1 to 100")):
+        status, text = refused(platform_client.get, f"{FS}/connections", params=params)
+        assert status == 400 and message in text
+    status, text = refused(platform_client.get, f"{FS}/flows", params={"continuationToken": token})
+    assert status == 400 and "for flows" in text
+
+
 def test_delete_order_and_actions(platform_client: Any, objs: dict[str, str]) -> None:
     status, text = refused(platform_client.delete, f"{FS}/sourceConnections/{objs['source']}")
     assert status == 400 and f"is used by {objs['flow']}; delete those first" in text

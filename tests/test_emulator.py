@@ -375,6 +375,47 @@ def test_list_queries_newest_first_and_soft_delete(
     assert [q["id"] for q in platform_client.get(QUERIES)["queries"]] == [first["id"]]
 
 
+
+def test_list_queries_links_filters_and_refusals(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    ok = run(platform_client, emulator, "SELECT 1")
+    bad = run(platform_client, emulator, "SELECT * FROM missing_table")
+    listed = platform_client.get(QUERIES, params={"limit": 1, "orderby": "+created"})
+    assert [q["id"] for q in listed["queries"]] == [ok["id"]]
+    assert listed["_links"]["next"] == {
+        "href": f"{emulator.url}{QUERIES}?limit=1&orderby=%2Bcreated&start=1"}
+    last = platform_client.get(QUERIES, params={"limit": 1, "orderby": "+created", "start": 1})
+    assert [q["id"] for q in last["queries"]] == [bad["id"]] and last["_links"] == {}
+    failed = platform_client.get(QUERIES, params={"property": "state==FAILED"})["queries"]
+    assert [q["id"] for q in failed] == [bad["id"]]
+    for params, message in (({"orderby": "name"}, "orderby must be created or updated"),
+                            ({"property": "created>2024-01-01"}, "Unsupported property filter"),
+                            ({"limit": "0"}, "'limit' must be an integer >= 1")):
+        with pytest.raises(PlatformError, match=message):
+            platform_client.get(QUERIES, params=params)
+
+
+def test_schedules_are_checked(emulator: Emulator, platform_client: PlatformClient) -> None:
+    schedules, db = "/data/foundation/query/schedules", f"{emulator.sandbox}:all"
+    query = {"dbName": db, "sql": "SELECT 1", "name": "n"}
+    for body, message in (
+            ({"query": query, "schedule": {"schedule": "daily"}}, "cron expression of 5 fields"),
+            ({"query": {**query, "dbName": "prod:all"}, "schedule": {"schedule": "0 0 * * *"}},
+             "dbName 'prod:all' must be"),
+            ({"query": query}, "schedule.schedule (a cron expression) is required")):
+        with pytest.raises(PlatformError, match=re.escape(message)):
+            platform_client.post(schedules, json=body)
+    created = platform_client.post(schedules, json={"query": query,
+                                                    "schedule": {"schedule": "0 0 * * *"}})
+    with pytest.raises(PlatformError, match="only replace /state with enable or disable"):
+        platform_client.patch(f"{schedules}/{created['id']}", json={"body": [
+            {"op": "replace", "path": "/state", "value": "pause"}]})
+    platform_client.patch(f"{schedules}/{created['id']}", json={"body": [
+        {"op": "replace", "path": "/state", "value": "disable"}]})
+    with pytest.raises(PlatformError, match="is disabled; enable it first"):
+        platform_client.post(f"{schedules}/{created['id']}/runs")
+
+
 # -- Catalog ---------------------------------------------------------------------------------
 def test_read_table_keeps_the_schema_of_an_empty_table(
         emulator: Emulator, platform_client: PlatformClient) -> None:

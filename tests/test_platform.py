@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from emulator_fixtures import fast_client
+from emulator_fixtures import client_hosts, fast_client
 from aep_emulator import Emulator, Request, Response
 from aep_emulator.server import problem
 from runner.errors import PlatformError
@@ -242,7 +242,7 @@ def test_retries_give_up_with_the_last_status(emulator: Emulator, platform_clien
 
 
 def test_a_slow_response_times_out_and_is_retried(emulator: Emulator) -> None:
-    client = PlatformClient(fast_client(emulator).credentials, emulator.hosts, retries=2,
+    client = PlatformClient(fast_client(emulator).credentials, client_hosts(emulator), retries=2,
                             backoff=0.001, timeout=0.3)
     client.access_token()
     emulator.faults.slow(CATALOG, delay=1.0)

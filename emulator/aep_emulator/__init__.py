@@ -7,7 +7,10 @@
 See :mod:`aep_emulator.server` for the request pipeline and the SQL engine choice.
 """
 
-from aep_emulator.faults import Fault, FaultPlan
-from aep_emulator.server import Emulator, Request, Response, Router, serve
+from .errors import EmulatorError
+from .faults import Fault, FaultPlan
+from .serve import serve
+from .server import Emulator, Hosts, Request, Response, Router
 
-__all__ = ["Emulator", "Fault", "FaultPlan", "Request", "Response", "Router", "serve"]
+__all__ = ["Emulator", "EmulatorError", "Fault", "FaultPlan", "Hosts", "Request", "Response",
+           "Router", "serve"]

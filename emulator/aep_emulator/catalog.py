@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg2 import sql
 
-from aep_emulator.server import Request, Response, Router, problem
+from .server import Request, Response, Router, problem
 
 if TYPE_CHECKING:
-    from aep_emulator.server import Emulator
+    from .server import Emulator
 
 BASE = "/data/foundation/catalog"
 PQS_TAG = "adobe/pqs/table"
@@ -101,6 +101,9 @@ class Catalog:
             "schemaRef": {"id": schema_id,
                           "contentType": "application/vnd.adobe.xed-full+json;version=1"},
             "files": f"@/dataSetFiles?dataSetId={ds_id}",
+            # Contract-ingest §6 lists "time-series" and "record" [inferred]; a Data Distiller
+            # table has no behaviour of its own, so the emulator says "record".
+            "classification": {"dataBehavior": "record", "managedBy": "CUSTOMER"},
             "lastBatchStatus": "success",
         }
         if schema:

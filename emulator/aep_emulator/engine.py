@@ -16,8 +16,7 @@ import psycopg2
 from psycopg2 import errors, sql
 from psycopg2.extensions import make_dsn, parse_dsn
 
-from runner.errors import RunError
-from runner.platform.secrets import mask
+from .errors import EmulatorError, mask
 
 if TYPE_CHECKING:
     import pyarrow
@@ -46,7 +45,7 @@ class Engine:
         try:
             conn = psycopg2.connect(self.admin_dsn, connect_timeout=10)
         except psycopg2.Error as exc:
-            raise RunError(mask(f"emulator: cannot connect to the SQL engine at "
+            raise EmulatorError(mask(f"emulator: cannot connect to the SQL engine at "
                                 f"{self.host}:{self.port}: {str(exc).strip()} (is PostgreSQL "
                                 "running with trust authentication?)",
                                 parse_dsn(self.admin_dsn).get("password"))) from None

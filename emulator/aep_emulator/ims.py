@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
-from aep_emulator.server import Request, Response, Router
+from .server import Request, Response, Router
 
 if TYPE_CHECKING:
-    from aep_emulator.server import Emulator
+    from .server import Emulator
 
 
 class Tokens:

@@ -17,12 +17,16 @@
   ``CREATE OR REPLACE VIEW`` replaces the view whatever its new columns, as Spark does:
   PostgreSQL refuses a column list that does not extend the old one (42P16), so then the view
   is dropped and created again in the query's transaction.
-- ``GET /queries/{id}``, ``GET /queries`` (newest first, ``limit``/``start``).
+- ``GET /queries/{id}``, ``GET /queries`` (``orderby`` ``±created``/``±updated``, ``limit``,
+  ``start`` an offset, ``property`` filters ``field==v``/``field!=v``; ``_links.next`` while more).
 - ``PATCH /queries/{id}`` ``{"op": "cancel"}`` answers 202 and the query ends in state
   ``CANCELLED`` (the contract leaves the name open, KILLED or CANCELLED; this emulator picks
   CANCELLED, so clients must treat every state but SUBMITTED and IN_PROGRESS as terminal).
   A running statement is cancelled on the engine. ``{"op": "soft_delete"}`` hides it from lists.
-- ``POST/GET /query-templates``, ``GET/DELETE /query-templates/{id}``.
+- ``POST/GET /query-templates``, ``GET/DELETE /query-templates/{id}``; schedules are in
+  :mod:`aep_emulator.schedules`, the HTTP paths in :mod:`aep_emulator.queryroutes`.
+- ``isCTAS`` / ``isInsertInto`` are true for ``ctasParameters`` / ``insertIntoParameters`` and
+  for a CTAS / INSERT INTO written in the SQL itself.
 
 Queries wait for ``emu.query_gate`` (a set ``threading.Event``; a test clears it to hold them
 in SUBMITTED) and ``emu.query_delay`` seconds before they run.
@@ -36,91 +40,26 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ErrorLevel, SqlglotError
 
-from aep_emulator.catalog import catalog
-from aep_emulator.server import Request, Response, Router, problem
+from .catalog import catalog
+from .routing import Request, Response, problem
+from .sql import SqlFailure, Statement, replace_view, translate, writes_of
+
+__all__ = ["Queries", "Statement", "queries", "substitute", "translate", "validate"]
 
 if TYPE_CHECKING:
-    from aep_emulator.server import Emulator
+    from .server import Emulator
 
 BASE = "/data/foundation/query"
-DD_OPTIONS = ("schema", "rowvalidation", "label")
 ACTIVE = ("SUBMITTED", "IN_PROGRESS")
 
 
 def iso_now() -> str:
     """The current UTC time as Platform writes it (``2024-05-01T10:00:00.000Z``)."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-class SqlFailure(Exception):
-    """A statement the emulated engine rejects; becomes ``errors[{code, message}]``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class Statement(NamedTuple):
-    """One Spark SQL statement made ready for the PostgreSQL engine."""
-
-    sql: str                  # the statement in PostgreSQL
-    creates: str | None       # the table a CTAS creates
-    options: dict[str, str]   # the CTAS's Data Distiller WITH options
-    writes: str | None        # the table an INSERT writes
-    replace_view: tuple[str, ...] = ()  # for CREATE OR REPLACE VIEW: DROP and CREATE, in case
-                                        # PostgreSQL refuses the new column list
-
-
-def translate(text: str) -> list[Statement]:
-    """Spark SQL statements -> :class:`Statement` each, Data Distiller options stripped.
-
-    >>> translate("CREATE TABLE t WITH (label='PROFILE') AS SELECT 1 AS a")
-    [Statement(sql='CREATE TABLE t AS SELECT 1 AS a', creates='t', options={'label': 'PROFILE'}, writes=None, replace_view=())]
-    """
-    try:
-        parsed = [s for s in sqlglot.parse(text, read="spark") if s is not None]
-    except SqlglotError as exc:
-        raise SqlFailure("42601", f"Syntax error: {str(exc).splitlines()[0]}") from None
-    if not parsed:
-        raise SqlFailure("42601", "Syntax error: the query is empty")
-    out = []
-    for statement in parsed:
-        creates, writes, options = None, None, {}
-        if isinstance(statement, exp.Create) and statement.kind == "TABLE":
-            creates = statement.this.find(exp.Table).name.lower()
-            props = statement.args.get("properties")
-            for prop in list(props.expressions) if props else []:
-                key = prop.name.lower() if isinstance(prop, exp.Property) else ""
-                if key in DD_OPTIONS:
-                    options[key] = prop.args["value"].name
-                    prop.pop()
-            if props is not None and not props.expressions:
-                props.pop()
-        elif isinstance(statement, exp.Insert):
-            writes = statement.this.find(exp.Table).name.lower()
-        replace_view: list[exp.Expression] = []
-        if (isinstance(statement, exp.Create) and statement.kind == "VIEW"
-                and statement.args.get("replace")):
-            create = statement.copy()
-            create.set("replace", False)
-            drop = exp.Drop(tables=[statement.this.copy()], kind="VIEW", exists=True)
-            replace_view = [drop, create]
-        try:
-            pg = statement.sql(dialect="postgres", unsupported_level=ErrorLevel.RAISE)
-            fallback = tuple(s.sql(dialect="postgres", unsupported_level=ErrorLevel.RAISE)
-                             for s in replace_view)
-        except SqlglotError as exc:
-            raise SqlFailure("0A000", f"Unsupported: {str(exc).splitlines()[0]}") from None
-        out.append(Statement(pg, creates, options, writes, fallback))
-    return out
 
 
 class Queries:
@@ -143,10 +82,11 @@ class Queries:
                                          "queryParameters", "ctasParameters",
                                          "insertIntoParameters") if k in body}
         created = iso_now()
+        ctas, insert = writes_of(substitute(sql, body.get("queryParameters")))
         query = {
-            "isInsertInto": "insertIntoParameters" in body, "request": request,
+            "isInsertInto": insert or "insertIntoParameters" in body, "request": request,
             "clientId": self.emu.client_id, "state": "SUBMITTED", "rowCount": 0, "errors": [],
-            "isCTAS": "ctasParameters" in body, "version": 1, "id": query_id,
+            "isCTAS": ctas or "ctasParameters" in body, "version": 1, "id": query_id,
             "elapsedTime": 0, "updated": created, "client": "API",
             "userId": f"{self.emu.client_id}@techacct.adobe.com", "created": created,
             "_links": {
@@ -191,8 +131,7 @@ class Queries:
 
     def _execute(self, query_id: str, text: str, body: dict[str, Any]) -> int:
         """Run the query's statements in one transaction; the last statement's row count."""
-        for name, value in (body.get("queryParameters") or {}).items():
-            text = re.sub(rf"\${re.escape(name)}\b", str(value), text)
+        text = substitute(text, body.get("queryParameters"))
         if "ctasParameters" in body:
             text = f"CREATE TABLE {body['ctasParameters']['datasetName']} AS {text}"
         elif "insertIntoParameters" in body:
@@ -216,7 +155,7 @@ class Queries:
                         cat.expect(statement.creates, description=description,
                                    options=statement.options)
                     if statement.replace_view:
-                        _replace_view(cur, statement)
+                        replace_view(cur, statement)
                     else:
                         cur.execute(statement.sql)
                     rows = max(cur.rowcount, 0)
@@ -252,22 +191,11 @@ class Queries:
             thread.join(timeout=10)
 
 
-def _replace_view(cur: psycopg2.extensions.cursor, statement: Statement) -> None:
-    """``CREATE OR REPLACE VIEW`` with Spark's meaning: the old view's columns do not matter.
-
-    PostgreSQL's own statement is tried first (it keeps views that read this one working); when
-    it refuses the column list, the view is dropped and created in the same transaction.
-    """
-    cur.execute("SAVEPOINT replace_view")
-    try:
-        cur.execute(statement.sql)
-    except psycopg2.Error as exc:
-        if exc.pgcode != "42P16":  # invalid_table_definition: cannot drop/rename view columns
-            raise
-        cur.execute("ROLLBACK TO SAVEPOINT replace_view")
-        for sql in statement.replace_view:
-            cur.execute(sql)
-    cur.execute("RELEASE SAVEPOINT replace_view")
+def substitute(sql: str, parameters: dict[str, Any] | None) -> str:
+    """``sql`` with each ``$name`` placeholder replaced by its ``queryParameters`` value."""
+    for name, value in (parameters or {}).items():
+        sql = re.sub(rf"\${re.escape(name)}\b", str(value), sql)
+    return sql
 
 
 def queries(emu: Emulator) -> Queries:
@@ -318,98 +246,3 @@ def validate(request: Request, emu: Emulator, templates: dict[str, dict]) -> str
     if not isinstance(body["sql"], str):
         return problem(400, "BadRequestError", "sql must be a string")
     return body["sql"]
-
-
-def _page(request: Request, default: int) -> tuple[int, int]:
-    limit, start = request.param("limit", str(default)), request.param("start", "0")
-    return (int(limit) if limit.isdigit() else default), (int(start) if start.isdigit() else 0)
-
-
-def register(router: Router, emu: Emulator) -> None:
-    """Add the Query Service paths."""
-    state = queries(emu)
-
-    def connection_parameters(request: Request, params: dict[str, str]) -> Response:
-        token = request.headers["authorization"].partition(" ")[2].strip()
-        host, port = "127.0.0.1", emu.wire.port if emu.wire else emu.engine.port
-        return Response(200, {"username": emu.engine.role, "dbName": emu.engine.dbname,
-                              "host": host, "port": port, "version": 1,
-                              "token": token, "compressedToken": token,
-                              "websocketHost": f"{host}:{port}"})
-
-    def post_query(request: Request, params: dict[str, str]) -> Response:
-        sql = validate(request, emu, state.templates)
-        if isinstance(sql, Response):
-            return sql
-        return Response(202, state.submit(request.json, sql))
-
-    def get_query(request: Request, params: dict[str, str]) -> Response:
-        with state._lock:
-            query = copy.deepcopy(state.items.get(params["id"]))
-        if query is None:
-            return problem(404, "NotFoundError", f"Query '{params['id']}' was not found")
-        return Response(200, query)
-
-    def list_queries(request: Request, params: dict[str, str]) -> Response:
-        limit, start = _page(request, 20)
-        with state._lock:
-            items = [dict(q) for q in state.items.values() if not q.get("softDeleted")]
-        items.sort(key=lambda q: q["created"], reverse=True)
-        page = items[start:start + limit]
-        following = start + limit if start + limit < len(items) else None
-        return Response(200, {"queries": page, "version": 1, "_page": {
-            "orderby": "-created", "start": start, "count": len(page),
-            "next": str(following) if following is not None else ""}, "_links": {}})
-
-    def patch_query(request: Request, params: dict[str, str]) -> Response:
-        query_id = params["id"]
-        if query_id not in state.items:
-            return problem(404, "NotFoundError", f"Query '{query_id}' was not found")
-        op = (request.json or {}).get("op") if isinstance(request.json, dict) else None
-        if op == "cancel":
-            if not state.cancel(query_id):
-                return problem(400, "BadRequestError",
-                               f"Query '{query_id}' has already ended and cannot be cancelled")
-            return Response(202, {"message": "Query cancel request received", "statusCode": 202})
-        if op == "soft_delete":
-            state._set(query_id, softDeleted=True)
-            return Response(202, {"message": "Query soft delete request received",
-                                  "statusCode": 202})
-        return problem(400, "BadRequestError", "op must be 'cancel' or 'soft_delete'")
-
-    def post_template(request: Request, params: dict[str, str]) -> Response:
-        body = request.json
-        if not isinstance(body, dict) or not body.get("name") or not body.get("sql"):
-            return problem(400, "BadRequestError", "A template requires name and sql")
-        template_id = str(uuid.uuid4())
-        template = {"id": template_id, "name": body["name"], "sql": body["sql"],
-                    "queryParameters": body.get("queryParameters", {}), "created": iso_now(),
-                    "updated": iso_now(), "userId": f"{emu.client_id}@techacct.adobe.com"}
-        state.templates[template_id] = template
-        return Response(202, template)
-
-    def list_templates(request: Request, params: dict[str, str]) -> Response:
-        limit, start = _page(request, 20)
-        return Response(200, {"templates": list(state.templates.values())[start:start + limit],
-                              "_links": {}, "_page": {"count": len(state.templates)}})
-
-    def get_template(request: Request, params: dict[str, str]) -> Response:
-        template = state.templates.get(params["id"])
-        if template is None:
-            return problem(404, "NotFoundError", f"Template '{params['id']}' was not found")
-        return Response(200, template)
-
-    def delete_template(request: Request, params: dict[str, str]) -> Response:
-        if state.templates.pop(params["id"], None) is None:
-            return problem(404, "NotFoundError", f"Template '{params['id']}' was not found")
-        return Response(202, {"message": "Deleted", "statusCode": 202})
-
-    router.add("GET", f"{BASE}/connection_parameters", connection_parameters)
-    router.add("POST", f"{BASE}/queries", post_query)
-    router.add("GET", f"{BASE}/queries", list_queries)
-    router.add("GET", f"{BASE}/queries/{{id}}", get_query)
-    router.add("PATCH", f"{BASE}/queries/{{id}}", patch_query)
-    router.add("POST", f"{BASE}/query-templates", post_template)
-    router.add("GET", f"{BASE}/query-templates", list_templates)
-    router.add("GET", f"{BASE}/query-templates/{{id}}", get_template)
-    router.add("DELETE", f"{BASE}/query-templates/{{id}}", delete_template)

@@ -1,8 +1,8 @@
 """A loopback HTTP server that stands in for Adobe IMS and Platform.
 
 The :class:`Emulator` serves both the IMS token endpoint and the Platform services from one
-``http://127.0.0.1:<port>`` URL, so ``Hosts(ims=url, platform=url)`` points a
-:class:`~runner.platform.client.PlatformClient` at it. It follows /work/shared/aep-contract.md strictly
+``http://127.0.0.1:<port>`` URL; ``emu.hosts`` (:class:`Hosts`) holds it for a client. It
+follows /work/shared/aep-contract.md strictly
 and rejects what the real gateway rejects: every Platform path (everything but ``/ims/``) is
 checked for the §1.2 headers and answered with the exact §9 gateway error bodies, and a POST,
 PUT or PATCH with a body must say ``Content-Type: application/json``.
@@ -26,27 +26,29 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets as _random
 import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from aep_emulator.faults import FaultPlan
-from runner.platform.client import Hosts
+from .faults import FaultPlan
+from .routing import Handler, Request, Response, Router, gateway_error, problem
 
 if TYPE_CHECKING:
     import pyarrow
 
-    from aep_emulator.engine import Engine
-    from aep_emulator.pgwire import WireProxy
+    from .engine import Engine
+    from .pgwire import WireProxy
+
+__all__ = ["Emulator", "Handler", "Hosts", "Request", "Response", "Router", "gateway_error",
+           "problem"]
 
 log = logging.getLogger(__name__)
 
@@ -54,77 +56,12 @@ T = TypeVar("T")
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-@dataclass
-class Request:
-    """One request as the emulator received it (header names lowercased)."""
+@dataclass(frozen=True)
+class Hosts:
+    """Where a client finds IMS and Platform: both are the emulator's loopback URL once started."""
 
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    json: Any
-
-    def param(self, name: str, default: str | None = None) -> str | None:
-        """The first value of query parameter ``name``."""
-        values = self.query.get(name)
-        return values[0] if values else default
-
-
-@dataclass
-class Response:
-    """What a handler answers: a status, a JSON-able body (or bytes) and extra headers."""
-
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Handler = Callable[[Request, dict[str, str]], Response]
-
-
-def problem(status: int, title: str, detail: str) -> Response:
-    """An RFC 7807 service error body (contract §9)."""
-    return Response(status, {"type": f"https://ns.adobe.com/aep/errors/{title}", "status": status,
-                             "title": title, "detail": detail})
-
-
-def gateway_error(status: int, code: str, message: str) -> Response:
-    """A gateway error body ``{"error_code", "message"}`` (contract §9)."""
-    return Response(status, {"error_code": code, "message": message})
-
-
-class Router:
-    """Maps ``METHOD /path/{param}`` patterns to handlers."""
-
-    def __init__(self) -> None:
-        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
-
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        """Route ``method`` requests whose path matches ``pattern`` to ``handler``.
-
-        Args:
-            method: the HTTP method.
-            pattern: like ``/data/foundation/flowservice/flows/{id}``; a ``{name}`` matches one
-                path segment and is passed to the handler as ``params[name]``.
-            handler: called with the request and the path parameters.
-        """
-        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(pattern.rstrip("/") or "/"))
-        self._routes.append((method.upper(), re.compile(f"^{regex}/?$"), handler))
-
-    def dispatch(self, request: Request) -> Response:
-        """Call the handler for ``request``; 404 or 405 RFC 7807 bodies when none fits."""
-        allowed = False
-        for method, regex, handler in self._routes:
-            match = regex.match(request.path)
-            if match:
-                allowed = True
-                if method == request.method:
-                    return handler(request, match.groupdict())
-        if allowed:
-            return problem(405, "MethodNotAllowed",
-                           f"{request.method} is not allowed on {request.path}")
-        return problem(404, "NotFound", f"No resource at {request.path}")
+    ims: str = ""
+    platform: str = ""
 
 
 class Emulator:
@@ -145,9 +82,9 @@ class Emulator:
                  client_id: str = "emulator-client-id", client_secret: str = "emulator-client-secret",
                  token_ttl: int = 86399, sandbox: str | None = None, query_delay: float = 0.0,
                  landing: str | Path | None = None) -> None:
-        from aep_emulator.engine import Engine
-        from aep_emulator.ims import Tokens
-        from aep_emulator.services import register_all
+        from .engine import Engine
+        from .ims import Tokens
+        from .services import register_all
 
         self.org_id = org_id
         self.client_id = client_id
@@ -185,7 +122,7 @@ class Emulator:
             raise
 
     def _serve(self, host: str, port: int) -> None:
-        from aep_emulator.pgwire import WireProxy
+        from .pgwire import WireProxy
 
         self._workdir = Path(tempfile.mkdtemp(prefix="aep-emulator-"))
         self.tokens.path = self._workdir / "tokens.json"
@@ -243,7 +180,7 @@ class Emulator:
     # -- what tests read ---------------------------------------------------------------------
     def dataset(self, dataset_id: str) -> dict | None:
         """The Catalog record of ``dataset_id`` (None if there is none)."""
-        from aep_emulator.catalog import catalog
+        from .catalog import catalog
 
         return catalog(self).get(dataset_id)
 
@@ -384,51 +321,3 @@ def _handler_class(emu: Emulator) -> type[BaseHTTPRequestHandler]:
             log.debug("emulator: " + format, *args)
 
     return _Handler
-
-
-def serve(host: str = "127.0.0.1", port: int = 0, *, seed: Path | None = None,
-          env_file: Path | None = None, **kw: Any) -> None:
-    """Run an emulator until interrupted (Ctrl+C or SIGTERM), printing its URL and test credentials.
-
-    Args:
-        host: the interface to listen on (keep the default loopback: nothing is authenticated
-            beyond the emulator's own test credential).
-        port: the port (0 picks a free one).
-        seed: a SQL file run in the sandbox database once it exists (raw source tables).
-        env_file: write ``export AEP_...=...`` lines for the runner (the emulator's hosts and
-            test credential) to this file, for ``. env_file`` in a shell.
-        kw: passed to :class:`Emulator`.
-    """
-    import signal
-
-    emu = Emulator(**kw)
-    emu.start(host, port)
-    try:
-        if seed is not None:
-            emu.run_sql(Path(seed).read_text(encoding="utf-8"))
-        if env_file is not None:
-            Path(env_file).write_text("".join(
-                f"export {key}='{value}'\n" for key, value in emu.environment().items()))
-        print(f"Adobe Platform emulator at {emu.url}\n"
-              f"  ims host / platform host: {emu.url}\n"
-              f"  org id:        {emu.org_id}\n"
-              f"  client id:     {emu.client_id}\n"
-              f"  client secret: {emu.client_secret}   (a test credential of this emulator only)\n"
-              f"  sandbox:       {emu.sandbox}\n"
-              f"  PostgreSQL:    127.0.0.1:{emu.wire.port if emu.wire else '?'} database "
-              f"'{emu.sandbox}:all', user '{emu.org_id}', password = an access token\n"
-              f"  exports land:  {emu.landing_dir()}\n"
-              + (f"  environment:   . {env_file}\n" if env_file is not None else "")
-              + "Press Ctrl+C to stop.", flush=True)
-
-        def stop(*_: object) -> None:
-            raise KeyboardInterrupt
-
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, stop)
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emu.stop()

@@ -12,16 +12,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aep_emulator.server import Emulator, Router
+    from .server import Emulator, Router
 
-SERVICES = ["ims", "query", "catalog", "flowservice"]
+SERVICES = ["ims", "queryroutes", "schedules", "catalog", "flowroutes"]
 
 
 def register_all(router: Router, emu: Emulator, services: list[str] | None = None) -> list[str]:
     """Register every available service module on ``router``; the names registered."""
     registered = []
     for name in services if services is not None else SERVICES:
-        module_name = f"aep_emulator.{name}"
+        module_name = f"{__package__}.{name}"
         try:
             module = import_module(module_name)
         except ModuleNotFoundError as exc:
