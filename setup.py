@@ -10,5 +10,6 @@ EMULATOR = f"aep-emulator @ {(Path(__file__).parent / 'emulator').resolve().as_u
 
 setup(extras_require={
     "emulator": [EMULATOR],
-    "test": ["pytest>=8", "pandas>=2", "pyspark>=4,<5", "aepp==0.6.0", EMULATOR],
+    "test": ["pytest>=8", "pandas>=2", "pyspark>=4,<5", "aepp==0.6.0", "hypothesis>=6.100",
+             EMULATOR],
 })

@@ -86,7 +86,8 @@ def test_missing_file_source_is_a_project_error(project, capsys) -> None:
     project.model("m", "SELECT * FROM sample")
     assert run(project, "build") == 2
     assert capsys.readouterr().err == ("Error: project.yml: sources.sample.path: nope.parquet "
-                                       "does not exist; point it at a Parquet, CSV or JSON file\n")
+                                       "does not exist (relative to the project folder); point "
+                                       "it at a Parquet, CSV or JSON file\n")
 
 
 def test_export_dry_run_then_export_on_the_local_target(project, capsys) -> None:

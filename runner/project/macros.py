@@ -20,11 +20,11 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
 from runner.validation import did_you_mean, normalize_name, read_text
 from runner.errors import ProjectError
-from runner.project.parsing import position, statement_starts
+from runner.project.parsing import position, statement_starts, syntax_error, token_error
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,9 @@ def load_macros(root: Path, dialect: str) -> dict[str, Macro]:
         try:
             statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
         except ParseError as err:
-            first = err.errors[0] if err.errors else {}
-            raise ProjectError(f"cannot parse macro file: {first.get('description', err)}", rel,
-                               first.get("line"), first.get("col")) from None
+            raise syntax_error(err, rel, "cannot parse macro file") from None
+        except TokenError as err:
+            raise token_error(sql, rel, err) from None
         starts = statement_starts(sql, dialect)
         for index, statement in enumerate(statements):
             line, col = starts[index] if index < len(starts) else (None, None)

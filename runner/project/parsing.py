@@ -25,16 +25,9 @@ def parse_query(sql: str, path: str, dialect: str) -> exp.Query:
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except ParseError as err:
-        first = err.errors[0] if err.errors else {}
-        text = (first.get("highlight") or "").strip()
-        what = first.get("description") or str(err).splitlines()[0]
-        if "<class" in what or "Required keyword" in what:  # sqlglot internals: say it plainly
-            what = "syntax error (an expression or keyword is missing here)"
-        near = f" near '{text}'" if text else ""
-        raise ProjectError(f"cannot parse SQL{near}: {what}", path, first.get("line"),
-                           first.get("col")) from None
+        raise syntax_error(err, path, "cannot parse SQL") from None
     except TokenError as err:
-        raise ProjectError(f"cannot parse SQL: {err}", path) from None
+        raise token_error(sql, path, err) from None
     if not statements:
         raise ProjectError("the file holds no SQL; write one SELECT query", path)
     starts = statement_starts(sql, dialect)
@@ -51,6 +44,30 @@ def parse_query(sql: str, path: str, dialect: str) -> exp.Query:
     for node in query.walk():
         node.comments = None
     return query
+
+
+def syntax_error(err: ParseError, path: str, what: str) -> ProjectError:
+    """sqlglot's first parse error as one located line, its internals said plainly."""
+    first = err.errors[0] if err.errors else {}
+    text = " ".join(str(first.get("highlight") or "").split())
+    text = text if len(text) <= 60 else text[:57] + "..."
+    problem = " ".join(str(first.get("description") or str(err).splitlines()[0]).split())
+    if "<class" in problem or "Required keyword" in problem:
+        problem = "syntax error (an expression or keyword is missing here)"
+    near = f" near '{text}'" if text else ""
+    return ProjectError(f"{what}{near}: {problem}", path, first.get("line"), first.get("col"))
+
+
+def token_error(sql: str, path: str, err: TokenError) -> ProjectError:
+    """The located error of text sqlglot cannot tokenize (its message quotes the text from
+    where it gave up)."""
+    snippet = str(err).partition("'")[2][:40]
+    start = sql.find(snippet) if snippet else -1
+    line = col = None
+    if start >= 0:
+        line, col = sql.count("\n", 0, start) + 1, start - (sql.rfind("\n", 0, start) + 1) + 1
+    return ProjectError("cannot parse SQL: it cannot be split into tokens here (a string, "
+                        "quoted name or comment that is never closed?)", path, line, col)
 
 
 def statement_starts(sql: str, dialect: str) -> list[tuple[int, int]]:
