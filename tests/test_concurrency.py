@@ -1,0 +1,87 @@
+"""Runs at the same time: two processes building different targets of one project both finish
+with the right tables; a second build of the same target is refused with one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import duckdb
+import psycopg2
+import pytest
+
+from emulator_fixtures import PG_DSN, require_postgres
+from runner.run.paths import TargetPaths
+from runner.run.state import target_lock
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def runner(root: Path, *args: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "runner.cli.main", *args, "--project-dir",
+                             str(root)], env={**os.environ, "PYTHONPATH": str(REPO), **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.postgres
+def test_two_targets_build_at_once(tmp_path) -> None:
+    require_postgres(PG_DSN)
+    schema = f"conc_{uuid.uuid4().hex[:8]}"
+    root = tmp_path / "demo"
+    (root / "models").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "data" / "events.csv").write_text("user_id,amount\nu1,5\nu1,7\nu2,3\n")
+    (root / "project.yml").write_text(
+        "name: demo\ntargets:\n  local: {type: duckdb}\n"
+        f"  pg: {{type: postgres, dsn: '{PG_DSN}', schema: {schema}}}\n"
+        "sources:\n  events: {path: data/events.csv}\n")
+    (root / "models" / "totals.sql").write_text(
+        "SELECT user_id, sum(amount) AS total FROM events GROUP BY user_id")
+    conn = psycopg2.connect(PG_DSN)
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(f"CREATE SCHEMA {schema}")
+        cursor.execute(f"CREATE TABLE {schema}.events AS SELECT * FROM (VALUES ('u1', 5), "
+                       "('u1', 7), ('u2', 3)) AS t(user_id, amount)")
+    try:
+        local, pg = runner(root, "build", "-t", "local"), runner(root, "build", "-t", "pg")
+        for proc in (local, pg):
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            assert "Done. PASS=1" in out
+        con = duckdb.connect(str(root / "target" / "local.duckdb"), read_only=True)
+        con.execute(f"SET file_search_path = '{root}'")
+        assert con.sql("SELECT * FROM totals ORDER BY 1").fetchall() == [("u1", 12), ("u2", 3)]
+        con.close()
+        with conn.cursor() as cursor:
+            cursor.execute(f"SELECT user_id, total FROM {schema}.totals ORDER BY 1")
+            assert [(u, int(t)) for u, t in cursor.fetchall()] == [("u1", 12), ("u2", 3)]
+        assert {p.name for p in (root / "target" / "state").glob("*.json")} == {"local.json",
+                                                                                "pg.json"}
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.close()
+
+
+def test_a_second_build_of_one_target_is_refused(tmp_path) -> None:
+    """While one runner holds a target (here this test process, holding it as a build does),
+    a build of that target in another process stops at once with one line; another target of
+    the same project is free."""
+    root = tmp_path / "demo"
+    (root / "models").mkdir(parents=True)
+    (root / "project.yml").write_text("name: demo\ntargets:\n  local: {type: duckdb}\n"
+                                      "  other: {type: duckdb, path: target/other.duckdb}\n")
+    (root / "models" / "m.sql").write_text("SELECT 1 AS n")
+    with target_lock(TargetPaths(root, "local")):
+        second = runner(root, "build")
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert err == ("Error: another runner is working on target 'local' of this project "
+                       f"({root / 'target' / 'state' / 'local.lock'}); wait for it to finish\n")
+        other = runner(root, "build", "-t", "other")
+        assert other.communicate(timeout=60) and other.returncode == 0
+    assert not (root / "target" / "local.duckdb").exists()  # the refused build touched nothing
