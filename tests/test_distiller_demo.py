@@ -158,3 +158,50 @@ def test_existence_checks_use_table_exists(emulator: Emulator, demo: Path) -> No
         assert adapter.fetch("SELECT table_exists('customers')") == [(True,)]
         assert adapter.exists("web_events") is True
         assert adapter.exists("no_such_table") is False
+
+
+def test_the_readme_walkthrough_runs_as_pasted(tmp_path: Path) -> None:
+    """The README's emulated Data Distiller block, pasted into bash in a copy of the repository,
+    succeeds: the emulator detaches once its env file is written, the demo builds and exports,
+    and `runner emulate --stop` ends it and drops its database."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    import psycopg2
+
+    from emulator_fixtures import PG_DSN, require_postgres
+
+    require_postgres()
+    readme = (DEMO.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Building against the emulated Data Distiller", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    assert "--detach" in block and "runner emulate --stop" in block
+    repo = tmp_path / "repo"
+    shutil.copytree(DEMO, repo / "examples" / "distiller_demo",
+                    ignore=shutil.ignore_patterns("target"))
+    bin_dir = str(Path(sys.executable).parent)  # `runner` and `python` of this environment
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {k: v for k, v in env.items() if not k.startswith("AEP_")}
+    proc = subprocess.run(["bash", "-e", "-c", block], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "emulator running (pid" in out and "All checks passed." in out
+    assert "Done. PASS=7 NO-OP=0 ERROR=0 SKIP=0 TOTAL=7" in out
+    parquet = [line for line in out.splitlines() if line.endswith(".parquet")]
+    assert len(parquet) == 1 and parquet[0].startswith("emu-landing/")
+    assert re.search(r"emulator \(pid \d+\) stopped", out)
+    assert not (repo / "emu.env").exists() and not (repo / "emu.env.pid").exists()
+    log = (repo / "emu.log").read_text()
+    assert "Adobe Platform emulator at http://127.0.0.1:" in log
+    sandbox = re.search(r"sandbox:\s+(\S+)", log).group(1)
+    conn = psycopg2.connect(PG_DSN)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (f"{sandbox}:all",))
+            assert cur.fetchone() == (0,)  # --stop ended it and it dropped its database
+    finally:
+        conn.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -29,9 +30,11 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, seed: Path | None = None,
     try:
         if seed is not None:
             emu.run_sql(Path(seed).read_text(encoding="utf-8"))
-        if env_file is not None:
-            Path(env_file).write_text("".join(
+        if env_file is not None:  # atomically: a detached start waits for this file
+            tmp = Path(env_file).with_name(Path(env_file).name + ".tmp")
+            tmp.write_text("".join(
                 f"export {key}='{value}'\n" for key, value in emu.environment().items()))
+            os.replace(tmp, env_file)
         print(f"Adobe Platform emulator at {emu.url}\n"
               f"  ims host / platform host: {emu.url}\n"
               f"  org id:        {emu.org_id}\n"

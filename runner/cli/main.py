@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from runner.errors import ProjectError, RunnerError
+from runner.errors import RunnerError
 from runner.graph.selection import select
 from runner.project.loader import Project
 from runner.run.artifacts import write_compiled
@@ -162,8 +162,13 @@ def _other_commands(sub: Any, common: argparse.ArgumentParser,
     p.add_argument("--sandbox", help="sandbox name (default: a random emu-<hex>)")
     p.add_argument("--seed", type=Path, help="SQL file to run in the sandbox (raw sources)")
     p.add_argument("--env-file", type=Path,
-                   help="write the AEP_* variables a data_distiller target needs to this file")
+                   help="write the AEP_* variables a data_distiller target needs to this file "
+                        "(default with --detach and --stop: emu.env)")
     p.add_argument("--landing", type=Path, help="where exports land (default: a temp folder)")
+    p.add_argument("--detach", action="store_true",
+                   help="run in the background; return once the env file is written")
+    p.add_argument("--log", type=Path, help="with --detach: the log file (default emu.log)")
+    p.add_argument("--stop", action="store_true", help="stop the emulator --detach started")
     p.set_defaults(func=_cmd_emulate)
 
 
@@ -267,17 +272,9 @@ def _cmd_debug(args: argparse.Namespace) -> int:
 
 
 def _cmd_emulate(args: argparse.Namespace) -> int:
-    try:
-        from aep_emulator import serve
-    except ModuleNotFoundError as err:
-        if err.name != "aep_emulator":
-            raise
-        raise ProjectError("runner emulate needs the emulator package, which the runner's own "
-                           "install leaves out: pip install -e '.[emulator]' in the runner's "
-                           "repository (or pip install -e ./emulator)") from None
-    kw = {k: v for k, v in (("sandbox", args.sandbox), ("landing", args.landing)) if v}
-    serve(port=args.port, seed=args.seed, env_file=args.env_file, **kw)
-    return 0
+    from runner.cli.emulate import emulate
+
+    return emulate(args)
 
 
 def _yaml_mapping(text: str) -> dict[str, Any]:

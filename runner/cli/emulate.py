@@ -1,0 +1,110 @@
+"""``runner emulate``: serve the emulator of Adobe's APIs in the foreground, or ``--detach`` it
+(it returns once the emulator is up and its env file written, logging to a file), and ``--stop``
+a detached one. The emulator is its own package (``aep_emulator``, the ``emulator`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from runner.errors import ProjectError, RunError
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+
+
+def emulate(args: argparse.Namespace) -> int:
+    """Run the command: serve, detach, or stop."""
+    if args.stop:
+        return stop(_env_file(args))
+    if args.detach:
+        return detach(args)
+    serve = _serve_function()
+    kw = {k: v for k, v in (("sandbox", args.sandbox), ("landing", args.landing)) if v}
+    serve(port=args.port, seed=args.seed, env_file=args.env_file, **kw)
+    return 0
+
+
+def _serve_function():  # noqa: ANN202 - aep_emulator.serve, imported only when installed
+    try:
+        from aep_emulator import serve
+    except ModuleNotFoundError as err:
+        if err.name != "aep_emulator":
+            raise
+        raise ProjectError("runner emulate needs the emulator package, which the runner's own "
+                           "install leaves out: pip install -e '.[emulator]' in the runner's "
+                           "repository (or pip install -e ./emulator)") from None
+    return serve
+
+
+def _env_file(args: argparse.Namespace) -> Path:
+    return args.env_file or Path("emu.env")
+
+
+def _pid_file(env_file: Path) -> Path:
+    return env_file.with_name(env_file.name + ".pid")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def detach(args: argparse.Namespace) -> int:
+    """Start the emulator in the background; return when its env file is written."""
+    _serve_function()  # say how to install it before starting anything
+    env_file = _env_file(args)
+    pid_file, log = _pid_file(env_file), args.log or env_file.with_name(env_file.stem + ".log")
+    if pid_file.exists() and _alive(int(pid_file.read_text() or 0)):
+        raise RunError(f"an emulator is already running (pid {pid_file.read_text().strip()}, "
+                       f"{pid_file}); stop it with: runner emulate --stop")
+    env_file.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "runner.cli.main", "emulate", "--env-file", str(env_file),
+               "--port", str(args.port)]
+    for flag, value in (("--seed", args.seed), ("--sandbox", args.sandbox),
+                        ("--landing", args.landing)):
+        if value:
+            command += [flag, str(value)]
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not env_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            last = log.read_text(encoding="utf-8").strip().splitlines()[-1:] or ["no output"]
+            raise RunError(f"the emulator did not start: {last[0]} (see {log})")
+        time.sleep(0.1)
+    pid_file.write_text(f"{proc.pid}\n")
+    print(f"emulator running (pid {proc.pid}); its AEP_* variables: . ./{env_file}; "
+          f"log: {log}; stop it with: runner emulate --stop", flush=True)
+    return 0
+
+
+def stop(env_file: Path) -> int:
+    """Stop the emulator ``--detach`` started (it drops its database on the way out)."""
+    pid_file = _pid_file(env_file)
+    if not pid_file.exists():
+        raise RunError(f"no detached emulator to stop ({pid_file} does not exist)")
+    pid = int(pid_file.read_text().strip() or 0)
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            raise RunError(f"the emulator (pid {pid}) did not stop within {STOP_TIMEOUT:.0f} s")
+    pid_file.unlink()
+    env_file.unlink(missing_ok=True)
+    print(f"emulator (pid {pid}) stopped", flush=True)
+    return 0
