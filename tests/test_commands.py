@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pyarrow.parquet as pq
 
 from runner.cli.main import main
@@ -146,3 +151,30 @@ def test_new_source_data_rebuilds_what_reads_it(project, capsys) -> None:
     assert run(project, "build") == 0
     assert "PASS=1 NO-OP=2" in capsys.readouterr().out
     assert project.sql("SELECT t FROM total") == [(6,)]
+
+
+def test_target_files_have_normal_modes_and_an_empty_clean_says_so(project, capsys) -> None:
+    project.model("m", "SELECT 1 AS n")
+    assert run(project, "build") == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    for rel in ("target/manifest.json", "target/state/local.json", "target/compiled/local/models/m.sql"):
+        assert (project.root / rel).stat().st_mode & 0o777 == 0o666 & ~umask, rel
+    capsys.readouterr()
+    assert run(project, "clean", "--dry-run") == 0
+    assert capsys.readouterr().out == "Nothing to drop on target 'local': every version is in use.\n"
+
+
+def test_the_runner_imports_no_posix_only_module() -> None:
+    """The target lock is the filelock package's (fcntl on POSIX, msvcrt on Windows): no module
+    of the runner imports an OS-specific one itself, so `import runner` works on Windows."""
+    import ast
+
+    package = Path(__file__).parents[1] / "runner"
+    found = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {n}" for n in names if n in ("fcntl", "msvcrt", "termios")]
+    assert found == []

@@ -95,3 +95,16 @@ def test_duplicate_keys_are_errors(tmp_path) -> None:
     with pytest.raises(ProjectError) as info:
         load_project(tmp_path)
     assert str(info.value) == "project.yml:3:1: not valid YAML: key 'keep_versions' is given twice"
+
+
+def test_a_dot_env_file_sets_what_the_environment_does_not(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("RUNNER_TEST_AS_OF", raising=False)
+    monkeypatch.setenv("RUNNER_TEST_KEPT", "from the shell")
+    (tmp_path / "project.yml").write_text(
+        "name: x\nvars: {as_of: '${RUNNER_TEST_AS_OF}', kept: '${RUNNER_TEST_KEPT}'}\n")
+    (tmp_path / ".env").write_text("RUNNER_TEST_AS_OF=2026-05-31\nRUNNER_TEST_KEPT=from .env\n")
+    try:
+        cfg = load_project(tmp_path)
+        assert cfg.vars == {"as_of": "2026-05-31", "kept": "from the shell"}
+    finally:
+        monkeypatch.delenv("RUNNER_TEST_AS_OF", raising=False)

@@ -11,11 +11,13 @@ when that target is used, so a local build never needs Adobe credentials in the 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from dotenv import dotenv_values
 
 from runner.errors import ProjectError
 from runner.validation import (PROJECT_FILE, check_keys, did_you_mean, expect, load_yaml,
@@ -77,6 +79,16 @@ class ProjectConfig:
         return name, substitute_env(self.targets[name], f"targets.{name}")
 
 
+def load_env_file(root: Path) -> None:
+    """Set the variables of ``root/.env`` that the environment does not already set (so
+    ``${VAR}`` in project.yml, the Adobe credential and export secrets can live there)."""
+    env = root / ".env"
+    if env.is_file():
+        for key, value in dotenv_values(env).items():
+            if value is not None and key not in os.environ:
+                os.environ[key] = value
+
+
 def load_project(root: Path) -> ProjectConfig:
     """Read and validate ``root/project.yml``.
 
@@ -84,6 +96,7 @@ def load_project(root: Path) -> ProjectConfig:
         ProjectError: the file is missing, is not YAML, or breaks the schema.
     """
     path = root / PROJECT_FILE
+    load_env_file(root)
     if not path.is_file():
         raise ProjectError(
             f"no {PROJECT_FILE} in {root.resolve()} (run the runner from a project folder, "

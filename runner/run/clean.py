@@ -27,4 +27,6 @@ def clean(root: Path, options: BuildOptions, echo: Echo = print, *,
         echo(f"{verb} {name}")
     if not dry_run:
         echo(f"Dropped {len(dropped)} old version(s) on target '{workspace.target}'.")
+    elif not dropped:
+        echo(f"Nothing to drop on target '{workspace.target}': every version is in use.")
     return dropped

@@ -5,12 +5,13 @@ lock that keeps two runs off one target.
 
 from __future__ import annotations
 
-import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from runner.errors import RunError
 from runner.run.atomic import read_json, write_json
@@ -23,16 +24,16 @@ def target_lock(paths: TargetPaths) -> Iterator[None]:
     state at once; a second run fails at once with a clear message."""
     target, path = paths.target, paths.lock
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunError(f"another runner is working on target '{target}' of this project "
-                           f"({path}); wait for it to finish") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(path, blocking=False, thread_local=False)  # any OS: the filelock package
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunError(f"another runner is working on target '{target}' of this project "
+                       f"({path}); wait for it to finish") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @dataclass
