@@ -178,3 +178,20 @@ def test_the_runner_imports_no_posix_only_module() -> None:
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             found += [f"{path.name}: {n}" for n in names if n in ("fcntl", "msvcrt", "termios")]
     assert found == []
+
+
+def test_the_readme_read_of_an_export_gives_only_the_tables_columns(project) -> None:
+    """README: pd.read_parquet(<export folder>, partitioning=None) reads every part file below
+    the folder and no exportTime column (the Data Landing Zone's folder is not a column)."""
+    import pandas as pd
+
+    project.write("project.yml", (project.root / "project.yml").read_text() + (
+        "exports:\n  - model: m\n    destination: {type: local, path: cmle/egress}\n"))
+    project.model("m", "SELECT order_id, user_id, amount FROM raw_orders")
+    assert run(project, "build") == 0
+    folder = project.root / "target" / "exports" / "cmle" / "egress"
+    assert list(folder.glob("*/exportTime=*/part-*.parquet"))
+    frame = pd.read_parquet(folder, partitioning=None)
+    assert list(frame.columns) == ["order_id", "user_id", "amount"]
+    assert sorted(frame["order_id"]) == [1, 2, 3, 4, 5]
+    assert "exportTime" in pd.read_parquet(folder).columns  # why the README says so
