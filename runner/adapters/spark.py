@@ -26,6 +26,7 @@ Connect). pyspark is imported only when a session is opened.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from dataclasses import dataclass
@@ -47,17 +48,20 @@ if TYPE_CHECKING:
 FILE_FORMATS: dict[str, tuple[str, dict[str, str]]] = {
     ".parquet": ("parquet", {}), ".csv": ("csv", {"header": "true", "inferSchema": "true"}),
     ".json": ("json", {}), ".jsonl": ("json", {}), ".ndjson": ("json", {})}
-# What a local session needs to give Data Distiller's values; conf: may override these.
-DEFAULT_CONF = {"spark.sql.ansi.enabled": "false", "spark.sql.session.timeZone": "UTC",
-                "spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false",
-                "spark.ui.showConsoleProgress": "false",
-                "spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"}
+# Data Distiller's semantics, set on every session (local or Connect); conf: may override them.
+SESSION_CONF = {"spark.sql.ansi.enabled": "false", "spark.sql.session.timeZone": "UTC"}
+# A quiet, loopback-only local session sized for a laptop; conf: may override these too.
+LOCAL_CONF = {"spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false",
+              "spark.ui.showConsoleProgress": "false",
+              "spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"}
 # Set by the adapter from warehouse: (so tables persist where it says); conf: may not.
 RESERVED_CONF = ("spark.sql.warehouse.dir", "spark.sql.catalogImplementation",
                  "spark.hadoop.javax.jdo.option.ConnectionURL", "spark.master", "spark.remote")
 MASTER = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?|(spark|k8s|mesos)://\S+|yarn")
 REMOTE = re.compile(r"sc://[^/\s:]+(:\d+)?(/;\S*)?")
 PLANNING_ERROR = "Error occurred during query planning"
+# pyspark logs each query error with its JVM stack; the adapter reports it once, as RunError.
+PYSPARK_ERROR_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
 MAX_THREADS = 4
 
 
@@ -149,6 +153,7 @@ class SparkAdapter(Adapter):
     def open(self) -> None:
         with self._lock:
             if self._spark is None:
+                _quiet_error_loggers()
                 self._spark = self._remote() if self.config.remote else self._local()
 
     def _local(self) -> SparkSession:
@@ -161,7 +166,7 @@ class SparkAdapter(Adapter):
                            "target/): stop the other one first, or use remote: sc://host:port")
         self.warehouse.mkdir(parents=True, exist_ok=True)
         derby = f"jdbc:derby:;databaseName={self.metastore};create=true"
-        settings = {**DEFAULT_CONF, **dict(self.config.conf),
+        settings = {**SESSION_CONF, **LOCAL_CONF, **dict(self.config.conf),
                     "spark.sql.warehouse.dir": str(self.warehouse),
                     "spark.sql.catalogImplementation": "hive",
                     "spark.hadoop.javax.jdo.option.ConnectionURL": derby}
@@ -182,7 +187,7 @@ class SparkAdapter(Adapter):
         builder = _builder()
         try:
             builder = builder.remote(self.config.remote)
-            for key, value in self.config.conf:
+            for key, value in {**SESSION_CONF, **dict(self.config.conf)}.items():
                 builder = builder.config(key, value)
             spark = builder.getOrCreate()
             spark.sql("SELECT 1").collect()
@@ -308,6 +313,15 @@ def _builder() -> Any:
         raise RunError("the spark target needs pyspark: pip install 'feature-runner[spark]'"
                        ) from None
     return SparkSession.builder
+
+
+def _quiet_error_loggers() -> None:
+    try:  # pyspark's own logger class: its calls pass keywords a plain Logger refuses
+        from pyspark.logger import PySparkLogger
+    except ImportError:
+        return
+    for name in PYSPARK_ERROR_LOGGERS:
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _first_line(err: BaseException) -> str:
