@@ -157,9 +157,9 @@ class SparkAdapter(Adapter):
                 self._spark = self._remote() if self.config.remote else self._local()
 
     def _local(self) -> SparkSession:
+        builder = _builder()
         from pyspark import SparkContext
 
-        builder = _builder()
         if SparkContext._active_spark_context is not None:
             raise RunError(f"target '{self.name}': a SparkSession is already running in this "
                            "process; the spark target starts its own (with its catalog under "
@@ -170,7 +170,9 @@ class SparkAdapter(Adapter):
                     "spark.sql.warehouse.dir": str(self.warehouse),
                     "spark.sql.catalogImplementation": "hive",
                     "spark.hadoop.javax.jdo.option.ConnectionURL": derby}
-        java_options = f"-Dderby.stream.error.file={self.warehouse.parent / 'derby.log'}"
+        java_options = " ".join(filter(None, [  # Derby's log in target/, not the working dir
+            settings.get("spark.driver.extraJavaOptions"),
+            f"-Dderby.stream.error.file={self.warehouse.parent / 'derby.log'}"]))
         builder = builder.master(self.config.master).appName(f"runner-{self.name}")
         for key, value in settings.items():
             builder = builder.config(key, value)
