@@ -136,13 +136,18 @@ def exported(root: Path, path: str, physical: str) -> pd.DataFrame:
     return pd.read_parquet(files[0])
 
 
-def spark_build(root: Path) -> tuple[int, str, dict[str, dict]]:
-    """``runner build --target spark`` in a new process: exit code, output, results by model."""
+def run_cli(root: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """``runner <command> --target spark`` on the project in ``root``, in a new process."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    done = subprocess.run([sys.executable, "-m", "runner.cli.main", "build", "--target", "spark",
+    return subprocess.run([sys.executable, "-m", "runner.cli.main", command, "--target", "spark",
                            "--project-dir", str(root)], capture_output=True, text=True, env=env,
                           timeout=600, check=False)
+
+
+def spark_build(root: Path) -> tuple[int, str, dict[str, dict]]:
+    """``runner build --target spark`` in a new process: exit code, output, results by model."""
+    done = run_cli(root, "build")
     results = json.loads((root / "target" / "run_results.json").read_text(encoding="utf-8"))
     by_model = {r["unique_id"].removeprefix("model."): r for r in results["results"]}
     return done.returncode, done.stdout + done.stderr, by_model
@@ -296,14 +301,40 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             server.kill()
 
 
+@pytest.fixture(scope="module")
+def connect_built(connect_server: str, tmp_path_factory: pytest.TempPathFactory
+                  ) -> tuple[Path, tuple, tuple]:
+    """The example built twice through the Connect server, each time in a new process."""
+    root = spark_example(tmp_path_factory.mktemp("remote") / "example", {"remote": connect_server})
+    return root, spark_build(root), spark_build(root)
+
+
 @pytest.mark.spark
-def test_a_spark_connect_server_builds_the_example_and_keeps_it(connect_server, tmp_path):
-    root = spark_example(tmp_path / "example", {"remote": connect_server})
-    code, output, first = spark_build(root)
+def test_a_spark_connect_server_builds_the_example_and_keeps_it(connect_built, tmp_path):
+    root, (code, output, first), (again, output_again, second) = connect_built
     assert code == 0, output
     assert statuses(first) == dict.fromkeys(MODELS, "success")
     assert_exports_the_duckdb_training_set(root, first, tmp_path)
     assert not (root / "target" / "spark-warehouse").exists()  # the server keeps the tables
-    code, output, second = spark_build(root)
-    assert code == 0, output
+    assert again == 0, output_again
     assert statuses(second) == dict.fromkeys(MODELS, "noop")
+
+
+@pytest.mark.spark
+def test_compile_binds_each_model_on_spark_and_knows_its_functions(connect_built):
+    """``runner compile``: Spark's EXPLAIN binds the models over the built tables (its planning
+    error names the file), and a function Spark lacks fails with its file and line."""
+    root = connect_built[0]
+    purchases = root / "models" / "features" / "user_purchases.sql"
+    good = purchases.read_text(encoding="utf-8")
+    purchases.write_text(good.rstrip() + "\nHAVING no_such_column > 0\n", encoding="utf-8")
+    done = run_cli(root, "compile")
+    assert done.returncode == 2, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "Error: models/features/user_purchases.sql: [UNRESOLVED_COLUMN") and "no_such_column" in errors[0]
+    purchases.write_text(good.replace("COALESCE(SUM(p.order_total), 0)",
+                                      "COALESCE(sum_of(p.order_total), 0)"), encoding="utf-8")
+    done = run_cli(root, "compile")
+    assert done.returncode == 2 and "function 'sum_of' does not exist on spark" in done.stderr
+    assert "models/features/user_purchases.sql:" in done.stderr
