@@ -1,6 +1,8 @@
 """The extras: ``emulator`` installs the Adobe API emulator package that lives in ``emulator/``
 (a separate distribution, so the product install carries none of it); ``test`` adds what the
-test suite needs (the emulator, pyspark for the Spark reference tier, aepp for the client tier)."""
+test suite needs (the emulator, pyspark with its Spark Connect client for the Spark reference tier
+and the ``spark`` target, aepp for the client tier); ``spark`` the ``type: spark`` target (a
+local session), ``spark-connect`` that target reaching a Spark Connect server (``remote:``)."""
 
 from pathlib import Path
 
@@ -10,6 +12,8 @@ EMULATOR = f"aep-emulator @ {(Path(__file__).parent / 'emulator').resolve().as_u
 
 setup(extras_require={
     "emulator": [EMULATOR],
-    "test": ["pytest>=8", "pandas>=2", "pyspark>=4,<5", "aepp==0.6.0", "hypothesis>=6.100",
-             EMULATOR],
+    "spark": ["pyspark>=4,<5"],
+    "spark-connect": ["pyspark[connect]>=4,<5"],
+    "test": ["pytest>=8", "pandas>=2", "pyspark[connect]>=4,<5", "aepp==0.6.0",
+             "hypothesis>=6.100", EMULATOR],
 })

@@ -60,7 +60,7 @@ def test_the_capabilities_of_each_engine() -> None:
              for cls in CLASSES}
     # (binds, runs_translated_sql, creates_local_sources)
     assert table == {"data_distiller": (False, False, False), "duckdb": (True, True, True),
-                     "postgres": (True, True, False)}
+                     "postgres": (True, True, False), "spark": (True, False, True)}
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.type)

@@ -24,7 +24,7 @@ ROOT = Path(".")
      "project.yml: targets.t.type: missing"),
     ({"name": "x", "default_target": "t", "targets": {"t": {"type": "oracle"}}},
      "project.yml: targets.t.type: unknown target type 'oracle' (one of: data_distiller, duckdb, "
-     "postgres)"),
+     "postgres, spark)"),
     ({"name": "x", "targets": {"t": {"type": "duckdb", "threads": "4"}}},
      "project.yml: targets.t.threads: expected a whole number, got str '4'"),
     ({"name": "x", "targets": {"t": {"type": "duckdb", "threads": 0}}},

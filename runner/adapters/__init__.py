@@ -1,6 +1,6 @@
 """Engine adapters, registered by the ``type:`` of a target in project.yml.
 
-The registry maps a type to ``module:Class`` so drivers (psycopg2, requests) are imported only
+The registry maps a type to ``module:Class`` so drivers (psycopg2, requests, pyspark) are imported only
 when a target of that type is used.
 """
 
@@ -17,6 +17,7 @@ ADAPTERS: dict[str, str] = {
     "duckdb": "runner.adapters.duckdb:DuckDBAdapter",
     "postgres": "runner.adapters.postgres:PostgresAdapter",
     "data_distiller": "runner.adapters.data_distiller:DataDistillerAdapter",
+    "spark": "runner.adapters.spark:SparkAdapter",
 }
 
 

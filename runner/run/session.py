@@ -121,9 +121,10 @@ def open_session(root: Path, options: BuildOptions, echo: Echo = print) -> Sessi
 def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = print) -> Session:
     """Pick the selection and compile it (nothing is built yet); the caller closes the adapter.
 
-    Compiling for a local engine (DuckDB, PostgreSQL) connects to it: the sources it lacks are
-    created first where the engine can make them (synthetic data or file views), and the
-    sources' column types are read so the dialect layer can keep Spark's exact values. On
+    Compiling connects to an engine that holds local sources (DuckDB, Spark) to create the
+    sources it lacks (synthetic data or file views), and to one that runs translated SQL
+    (DuckDB, PostgreSQL) to read the sources' column types, so the dialect layer can keep
+    Spark's exact values. On
     every engine the sources' data versions are read where known (new data, new fingerprints).
     """
     project, adapter = workspace.project, workspace.adapter
@@ -137,9 +138,11 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
         types = {}
         used = sorted({s for n in project.models for s in project.sources_read(n)})
         identifiers = {s: project.config.sources[s].identifier for s in used}
-        if adapter.runs_translated_sql:  # Data Distiller runs the models as written
+        if adapter.creates_local_sources:
             adapter.open()
             prepare_local_sources(project.config, adapter, used, echo)
+        if adapter.runs_translated_sql:  # Spark and Data Distiller run the models as written
+            adapter.open()
             types = {ident: adapter.column_types(ident) for ident in identifiers.values()}
         versions = source_versions(project.config, adapter, used)
         plan = compile_plan(project, adapter, chosen, generations=state.generations(),

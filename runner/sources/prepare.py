@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlglot import exp
-
 from runner.adapters.base import Adapter
 from runner.project.config import ProjectConfig, SourceConfig
 from runner.errors import ProjectError
@@ -118,17 +116,15 @@ def source_versions(config: ProjectConfig, adapter: Adapter, names: Iterable[str
 
 def record_versions(adapter: Adapter, versions: dict[str, str]) -> None:
     """Remember how the runner produced local source tables (see ``source_versions``), in the
-    engine holding them."""
-    adapter.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} "
-                    "(identifier VARCHAR PRIMARY KEY, version VARCHAR)")
-    for identifier, version in versions.items():
-        key = exp.Literal.string(identifier.lower())
-        delete = exp.delete(VERSIONS_TABLE, exp.column("identifier").eq(key))
-        row = exp.Tuple(expressions=[key, exp.Literal.string(version)])
-        insert = exp.Insert(this=exp.to_table(VERSIONS_TABLE),
-                            expression=exp.Values(expressions=[row]))
-        adapter.execute(delete.sql(dialect=adapter.dialect))
-        adapter.execute(insert.sql(dialect=adapter.dialect))
+    engine holding them: the table is replaced whole through ``load_arrow`` (Spark's Parquet
+    tables have no DELETE, and every engine holding local sources can load Arrow)."""
+    import pyarrow as pa
+
+    merged = {**_recorded_versions(adapter), **{k.lower(): v for k, v in versions.items()}}
+    keys = sorted(merged)
+    adapter.load_arrow({VERSIONS_TABLE: pa.table({
+        "identifier": pa.array(keys, pa.string()),
+        "version": pa.array([merged[k] for k in keys], pa.string())})})
 
 
 def _recorded_versions(adapter: Adapter) -> dict[str, str]:
