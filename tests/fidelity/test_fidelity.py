@@ -20,7 +20,8 @@ import sqlglot
 from sqlglot import exp
 
 from fidelity_harness import (create_spark_tables, differences, encode, load_corpus,
-                              load_expected, run_spark, spark_cases, spark_session)
+                              load_expected, run_spark, spark_cases, spark_rejected_cases,
+                              spark_session)
 from runner.adapters.duckdb import DuckDBAdapter
 from runner.compile.dialect.translate import to_target
 from runner.errors import ProjectError
@@ -106,7 +107,8 @@ def test_without_schema_only_types_differ(duck, case):
 def test_corpus_size_and_kinds():
     assert len(CORPUS["cases"]) >= 60
     assert set(EXPECTED) == set(ids(CORPUS["cases"])) - {
-        c["name"] for c in CORPUS["cases"] if c.get("spark") is False}
+        c["name"] for c in CORPUS["cases"] if c.get("spark") is False or "spark_rejects" in c}
+    assert all("refuse" in c for c in spark_rejected_cases(CORPUS))
     assert all(EXPECTED[c["name"]]["rows"] for c in TRANSLATED)
 
 
@@ -128,3 +130,15 @@ SPARK_CASES = spark_cases(CORPUS)
 @pytest.mark.parametrize("case", SPARK_CASES, ids=ids(SPARK_CASES))
 def test_spark_still_gives_expected(spark, case):
     assert differences(run_spark(spark, case["sql"]), EXPECTED[case["name"]]) == []
+
+
+REJECTED = spark_rejected_cases(CORPUS)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", REJECTED, ids=ids(REJECTED))
+def test_spark_rejects_what_we_refuse(spark, case):
+    """What the local engine refuses as not Spark SQL, Spark itself rejects."""
+    with pytest.raises(Exception) as raised:
+        spark.sql(case["sql"]).collect()
+    assert case["spark_rejects"] in str(raised.value)

@@ -116,7 +116,12 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "ARRAYS_OVERLAP": txt.arrays_overlap,
     "CARDINALITY": txt.cardinality,
     "LOG1P": num.log1p,
+    "ISNULL": lambda args: exp.Is(this=args[0], expression=exp.Null()),
+    "ISNOTNULL": lambda args: exp.Not(this=exp.Is(this=args[0], expression=exp.Null())),
+    "EVERY": lambda args: exp.LogicalAnd(this=args[0]),
+    "SOME": lambda args: exp.LogicalOr(this=args[0]),
 }
+_ONE_ARGUMENT = {"ISNULL", "ISNOTNULL", "EVERY", "SOME"}
 _NO_EQUIVALENT = {
     "CRC32": "compare md5() or sha2() digests instead",
     "CONV": "keep numbers in base 10, or use hex()/bin() of a BIGINT, which the local engine has",
@@ -133,6 +138,9 @@ def anonymous(node: exp.Anonymous) -> exp.Expression:
         raise refuse(node, f"`{name.lower()}` is Spark's own hash function and gives other values "
                            "on the local engine; for buckets or samples use a stable hash such "
                            "as md5() or sha2()")
+    if name in _ONE_ARGUMENT and len(node.expressions) != 1:
+        raise refuse(node, f"`{name.lower()}` takes exactly one argument on Spark "
+                           f"(Spark rejects {len(node.expressions)})")
     if name == "PRINTF":
         return txt.format_string(node)
     if name in _NO_EQUIVALENT:
@@ -190,7 +198,7 @@ REWRITES: dict[type, Rule] = {
     exp.ApproxDistinct: num.approx_count_distinct,
     exp.Randn: num.randn,
     exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: num.result_type, exp.Floor: num.result_type,
-    exp.Sum: num.result_type, exp.Avg: num.result_type, exp.CountIf: num.count_if,
+    exp.Sum: num.result_type, exp.Avg: num.result_type, exp.CountIf: num.count_if, exp.Any: num.any_aggregate,
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Corr: num.corr, exp.Mode: num.mode,
     exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
     exp.Window: num.window, exp.Anonymous: anonymous,

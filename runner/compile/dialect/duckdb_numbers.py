@@ -10,7 +10,7 @@ from typing import Callable
 
 from sqlglot import exp
 
-from runner.compile.dialect.rules import cast_result, refuse, tpl
+from runner.compile.dialect.rules import cast_result, refuse, tpl, wrap_result
 from runner.compile.dialect.types import kind, over_window, spark_type
 
 
@@ -147,8 +147,17 @@ def result_type(node: exp.Expression) -> exp.Expression:
 
 # -- aggregates -------------------------------------------------------------------------------
 def count_if(node: exp.CountIf) -> exp.Expression:
-    """count_if is a BIGINT (DuckDB: HUGEINT)."""
-    return cast_result(node, "BIGINT")
+    """count_if is a BIGINT (DuckDB: HUGEINT), and 0 when no condition holds or the group is
+    empty (DuckDB: NULL when every condition is NULL)."""
+    return wrap_result(node, lambda target: tpl("CAST(COALESCE(_c, 0) AS BIGINT)", c=target))
+
+
+def any_aggregate(node: exp.Any) -> exp.Expression:
+    """any(cond) as an aggregate is bool_or; ``x = ANY (subquery)`` is not Spark SQL."""
+    if isinstance(node.parent, (exp.Predicate, exp.Binary)) or isinstance(node.this, exp.Subquery):
+        raise refuse(node.parent, "`= ANY (subquery)` is not Spark SQL (Spark rejects it); "
+                                  "write `x IN (SELECT ...)`")
+    return exp.LogicalOr(this=node.this.unnest())
 
 
 def skewness(node: exp.Skewness) -> exp.Expression:
