@@ -16,7 +16,6 @@ from typing import Any
 
 import duckdb
 import pytest
-import sqlglot
 from sqlglot import exp
 
 from fidelity_harness import (create_spark_tables, differences, encode, load_corpus,
@@ -25,6 +24,7 @@ from fidelity_harness import (create_spark_tables, differences, encode, load_cor
 from runner.adapters.duckdb import DuckDBAdapter
 from runner.compile.dialect.translate import to_target
 from runner.errors import ProjectError
+from runner.project.parsing import parse_query
 
 CORPUS = load_corpus()
 EXPECTED = load_expected()
@@ -42,7 +42,8 @@ def ids(cases: list[dict[str, Any]]) -> list[str]:
 
 
 def translate(sql: str, schema: dict[str, Any] | None) -> str:
-    return to_target(sqlglot.parse_one(sql, read="spark"), "duckdb", schema).sql(dialect="duckdb")
+    """A case's SQL parsed as a model is (what Spark rejects refused) and translated."""
+    return to_target(parse_query(sql, "case.sql", "spark"), "duckdb", schema).sql(dialect="duckdb")
 
 
 @pytest.fixture(scope="module")
