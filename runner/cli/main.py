@@ -167,7 +167,11 @@ def _cmd_compile(args: argparse.Namespace) -> int:
             continue
         if args.print:
             print(f"-- {model.path} ({model.materialized})")
+            for line in model.note_lines():
+                print(f"-- note: {line}")
             print(";\n".join(model.statements or [model.select_sql]) + ";\n")
+    for line in session.plan.note_lines():
+        print(f"Note: {line}")
     print(f"Compiled {len(paths)} model(s) for target '{session.target}' into "
           f"{session.paths.shown(session.paths.compiled)}")
     if unchecked:

@@ -49,6 +49,8 @@ def _build(session: Session, options: BuildOptions, echo: Echo, started: float) 
     result = BuildResult(target=session.target)
     with adapter:
         write_compiled(session)
+        for line in plan.note_lines():
+            echo(f"Note: {line}")
         progress = Progress(echo, len(plan.selected))
         progress.line(f"Running {len(plan.selected)} model(s) on target '{session.target}' "
                       f"({adapter.type}, {threads} thread(s))")
