@@ -178,7 +178,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         print(f"Not bound on the engine (a table they read is not built yet): "
               f"{', '.join(unchecked)}")
     for name, message in errors.items():
-        print(f"Error: {session.plan[name].path}: {message}", file=sys.stderr)
+        print(f"Error: {message}", file=sys.stderr)
     return 2 if errors else 0
 
 
