@@ -86,3 +86,10 @@ def test_what_spark_accepts_is_kept() -> None:
            "       dateadd(HOUR, 1, ts), date_sub(d, 1), extract(DAY FROM d), 'datediff(' AS s\n"
            "FROM t LIMIT 5")
     assert parse_query(sql, "models/m.sql", "spark").sql("spark").startswith("SELECT DATEDIFF(")
+
+
+def test_doubled_quote_in_a_string_is_refused_where_it_is() -> None:
+    with pytest.raises(ProjectError) as info:
+        parse_query("SELECT a,\n  'it''s' AS s FROM t", "models/m.sql", "spark")
+    assert str(info.value).startswith("models/m.sql:2:7: a doubled quote inside a string literal "
+                                      "is one quote on Spark ('it''s' is it's)")

@@ -1,8 +1,9 @@
-"""What Spark's parser or analyzer rejects but sqlglot reads: refused when a model is loaded.
+"""What Spark rejects, or reads otherwise, but sqlglot reads: refused when a model is loaded.
 
 A local PASS must mean Data Distiller accepts the SQL. sqlglot's Spark dialect is lenient where
 Spark is not, and some of that leniency leaves no trace in the tree (``datediff('day', a, b)``
-parses like ``datediff(day, a, b)``), so the checks here read the model's tokens, and its tree
+parses like ``datediff(day, a, b)``; ``'it''s'`` is one string on Spark and two concatenated
+ones for sqlglot), so the checks here read the model's tokens, and its tree
 where the tree keeps the difference (a quoted extract field). Each is confirmed on pyspark (the corpus's
 ``spark_rejects`` cases).
 
@@ -34,6 +35,11 @@ def check_spark_text(sql: str, path: str, query: exp.Expression | None = None) -
         if token.token_type == TokenType.FETCH:
             raise _at(sql, path, token, "FETCH FIRST n ROWS ONLY is not Spark SQL (Spark rejects "
                                         "it); write LIMIT n")
+        if token.token_type == TokenType.STRING and i + 1 < len(tokens) \
+                and tokens[i + 1].token_type == TokenType.STRING and tokens[i + 1].start == token.end + 1:
+            raise _at(sql, path, tokens[i + 1], "a doubled quote inside a string literal is one "
+                      "quote on Spark ('it''s' is it's) but the local engine would read two "
+                      "strings; write the quote as \\' ('it\\'s')")
         name = token.text.upper()
         if name not in _UNIT_FIRST | _TWO_ARGUMENTS or i + 1 == len(tokens) \
                 or tokens[i + 1].token_type != TokenType.L_PAREN:
