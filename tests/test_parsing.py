@@ -83,7 +83,8 @@ def test_what_spark_rejects_is_refused_at_file_line_col(sql: str, where: str, fr
 
 def test_what_spark_accepts_is_kept() -> None:
     sql = ("SELECT datediff(DAY, a, b), date_add('2024-01-01', 1), datediff('2024-01-05', d),\n"
-           "       dateadd(HOUR, 1, ts), date_sub(d, 1), extract(DAY FROM d), 'datediff(' AS s\n"
+           "       dateadd(HOUR, 1, ts), date_sub(d, 1), extract(DAY FROM d), 'datediff(' AS s,\n"
+           "       2.5D, 1L, 0.2F, 1.5BD, x::long, CAST(y AS DEC(5, 1)), 'a' 'b'\n"
            "FROM t LIMIT 5")
     assert parse_query(sql, "models/m.sql", "spark").sql("spark").startswith("SELECT DATEDIFF(")
 
@@ -93,3 +94,15 @@ def test_doubled_quote_in_a_string_is_refused_where_it_is() -> None:
         parse_query("SELECT a,\n  'it''s' AS s FROM t", "models/m.sql", "spark")
     assert str(info.value).startswith("models/m.sql:2:7: a doubled quote inside a string literal "
                                       "is one quote on Spark ('it''s' is it's)")
+
+
+@pytest.mark.parametrize(("sql", "where", "fragment"), [
+    ("SELECT a,\n       CAST(n AS INT64) FROM t", "2:18", "'INT64' is not a Spark type name"),
+    ("SELECT n::text FROM t", "1:11", "'text' is not a Spark type name"),
+    ("SELECT * EXCLUDE (n) FROM t", "1:10", "* EXCLUDE (...) is not Spark SQL"),
+])
+def test_type_names_and_star_exclude_spark_rejects(sql: str, where: str, fragment: str) -> None:
+    with pytest.raises(ProjectError) as info:
+        parse_query(sql, "models/m.sql", "spark")
+    assert str(info.value).startswith(f"models/m.sql:{where}: ")
+    assert fragment in str(info.value)

@@ -32,6 +32,18 @@ def check_spark_text(sql: str, path: str, query: exp.Expression | None = None) -
     """Raise ProjectError (file:line:col) at the first construct Spark rejects in ``sql``."""
     tokens = Dialect.get_or_raise("spark").tokenize(sql)
     for i, token in enumerate(tokens):
+        if token.token_type == TokenType.STAR and i + 1 < len(tokens) \
+                and tokens[i + 1].text.upper() == "EXCLUDE":
+            raise _at(sql, path, tokens[i + 1], "* EXCLUDE (...) is not Spark SQL (Spark rejects "
+                                                "it); write * EXCEPT (...)")
+        if token.token_type == TokenType.DCOLON and i + 1 < len(tokens) \
+                and sql[token.start:token.end + 1] == "::":  # not a literal's suffix (2.5D)
+            _check_type_name(sql, path, tokens[i + 1])
+        if token.text.upper() in ("CAST", "TRY_CAST") and i + 1 < len(tokens) \
+                and tokens[i + 1].token_type == TokenType.L_PAREN:
+            after_as = _cast_type(tokens, i + 1)
+            if after_as is not None:
+                _check_type_name(sql, path, after_as)
         if token.token_type == TokenType.FETCH:
             raise _at(sql, path, token, "FETCH FIRST n ROWS ONLY is not Spark SQL (Spark rejects "
                                         "it); write LIMIT n")
@@ -55,6 +67,34 @@ def check_spark_text(sql: str, path: str, query: exp.Expression | None = None) -
                       f"rejects {len(args)}); for other units write timestampadd(UNIT, -n, ts)")
     if query is not None:
         _check_tree(query, sql, path)
+
+
+# Spark's own type names (sqlglot also reads other engines' names, such as INT64 or FLOAT64).
+_SPARK_TYPES = {"BOOLEAN", "TINYINT", "BYTE", "SMALLINT", "SHORT", "INT", "INTEGER", "BIGINT",
+                "LONG", "FLOAT", "REAL", "DOUBLE", "DECIMAL", "DEC", "NUMERIC", "STRING",
+                "VARCHAR", "CHAR", "CHARACTER", "BINARY", "DATE", "TIMESTAMP", "TIMESTAMP_NTZ",
+                "TIMESTAMP_LTZ", "INTERVAL", "ARRAY", "MAP", "STRUCT", "VOID", "VARIANT"}
+
+
+def _cast_type(tokens: list[Token], open_at: int) -> Token | None:
+    """The first token of the type in ``CAST(x AS type)`` whose '(' is ``tokens[open_at]``."""
+    depth = 0
+    for i in range(open_at, len(tokens) - 1):
+        kind = tokens[i].token_type
+        depth += kind == TokenType.L_PAREN
+        depth -= kind == TokenType.R_PAREN
+        if depth == 0:
+            return None
+        if depth == 1 and kind == TokenType.ALIAS:
+            return tokens[i + 1]
+    return None
+
+
+def _check_type_name(sql: str, path: str, token: Token) -> None:
+    if token.text.upper() not in _SPARK_TYPES:
+        raise _at(sql, path, token, f"'{token.text}' is not a Spark type name (Spark rejects "
+                                    "it: UNSUPPORTED_DATATYPE); use one of BIGINT, INT, DOUBLE, "
+                                    "DECIMAL(p, s), STRING, BOOLEAN, DATE, TIMESTAMP, ...")
 
 
 def _check_tree(query: exp.Expression, sql: str, path: str) -> None:

@@ -151,10 +151,14 @@ def count_if(node: exp.CountIf) -> exp.Expression:
 
 
 def any_aggregate(node: exp.Any) -> exp.Expression:
-    """any(cond) as an aggregate is bool_or; ``x = ANY (subquery)`` is not Spark SQL."""
-    if isinstance(node.parent, (exp.Predicate, exp.Binary)) or isinstance(node.this, exp.Subquery):
-        raise refuse(node.parent, "`= ANY (subquery)` is not Spark SQL (Spark rejects it); "
-                                  "write `x IN (SELECT ...)`")
+    """any(cond) as an aggregate is bool_or; ``x = ANY (subquery)`` is not Spark SQL
+    (``LIKE ANY ('a%', 'b%')`` is, and is left alone)."""
+    if isinstance(node.this, exp.Subquery):
+        raise refuse(node.parent, "`ANY (subquery)` is not Spark SQL (Spark rejects it); "
+                                  "write `x IN (SELECT ...)`, or compare with a min()/max() "
+                                  "subquery")
+    if isinstance(node.parent, (exp.Predicate, exp.Binary)):
+        return node
     return exp.LogicalOr(this=node.this.unnest())
 
 
