@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -158,7 +159,7 @@ def test_compile_binds_models_on_the_engine_when_their_inputs_exist(two_models, 
                             "FROM raw_orders")
     assert run(two_models, "compile") == 2
     captured = capsys.readouterr()
-    assert captured.err == ("Error: models/stg.sql: Catalog Error: Scalar Function with name "
+    assert captured.err == ("Error: models/stg.sql:1:35: Catalog Error: Scalar Function with name "
                             "str_to_map does not exist!\n")
     assert "Not bound on the engine (a table they read is not built yet): totals" in captured.out
     two_models.model("stg", "SELECT order_id, user_id, amount FROM raw_orders")
@@ -166,6 +167,19 @@ def test_compile_binds_models_on_the_engine_when_their_inputs_exist(two_models, 
     capsys.readouterr()
     assert run(two_models, "compile") == 0
     assert "Not bound" not in capsys.readouterr().out  # everything was bound, and binds
+
+
+def test_bind_and_build_errors_name_the_file_line_and_column(two_models, capsys) -> None:
+    """A misspelt column is found by the engine only; its error points at the model's text."""
+    two_models.model("stg", "SELECT order_id, user_id,\n       amout AS amount FROM raw_orders")
+    assert run(two_models, "compile") == 2
+    err = capsys.readouterr().err
+    assert err.startswith('Error: models/stg.sql:2:8: Binder Error: Referenced column "amout" '
+                          'not found in FROM clause!')
+    assert run(two_models, "build") == 1
+    results = json.loads((two_models.root / "target" / "run_results.json").read_text())
+    message = next(r["message"] for r in results["results"] if r["unique_id"] == "model.stg")
+    assert message.startswith('models/stg.sql:2:8: Binder Error: Referenced column "amout"')
 
 
 def test_emulate_without_the_emulator_says_how_to_install_it(two_models, capsys,

@@ -197,7 +197,9 @@ def test_distiller_sql_error_names_model_and_file(dd_root: Path, emu: Emulator) 
     outcome = result.by_name()
     assert not result.ok and outcome["user_tier"].status == "error"
     assert outcome["user_tier"].path == "models/features/user_tier.sql"
-    assert outcome["user_tier"].message.startswith("target 'aep': model user_tier: query ")
+    # located in the model's text: the column the service's message names
+    assert outcome["user_tier"].message.startswith(
+        "models/features/user_tier.sql:1:23: target 'aep': model user_tier: query ")
     assert outcome["user_tier"].message.endswith('column "no_such_column" does not exist')
     assert {n for n, r in outcome.items() if r.status == "skipped"} == {
         "big_spenders", "training_set", "tier_summary"}

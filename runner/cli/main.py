@@ -205,14 +205,18 @@ def _cmd_compile(args: argparse.Namespace) -> int:
             continue
         if args.print:
             print(f"-- {model.path} ({model.materialized})")
+            for line in model.note_lines():
+                print(f"-- note: {line}")
             print(";\n".join(model.statements or [model.select_sql]) + ";\n")
+    for line in session.plan.note_lines():
+        print(f"Note: {line}")
     print(f"Compiled {len(paths)} model(s) for target '{session.target}' into "
           f"{session.paths.shown(session.paths.compiled)}")
     if unchecked:
         print(f"Not bound on the engine (a table they read is not built yet): "
               f"{', '.join(unchecked)}")
     for name, message in errors.items():
-        print(f"Error: {session.plan[name].path}: {message}", file=sys.stderr)
+        print(f"Error: {message}", file=sys.stderr)
     return 2 if errors else 0
 
 

@@ -20,6 +20,7 @@ from collections.abc import Collection
 from sqlglot import exp
 
 from runner.adapters.base import Adapter
+from runner.compile.dialect.approximate import INLINED, Note
 from runner.compile.dialect.translate import to_target
 from runner.compile.dialect.types import output_schema
 from runner.compile.plan import CompiledModel, Plan
@@ -65,8 +66,10 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
         query, reads = _resolve_tables(project, name, compiled, spark_queries)
         spark_queries[name] = query
         schema = {table: cols for table, cols in types.items() if table.lower() in reads} or None
+        notes: list[Note] = []
         try:
-            target_query = to_target(query, adapter.dialect, schema)
+            target_query = to_target(query, adapter.dialect, schema,
+                                     approximate=project.config.approximate, notes=notes)
             result_types = output_schema(query, schema) if adapter.runs_translated_sql else {}
         except ProjectError as err:
             raise err.at(model.path) from None
@@ -83,7 +86,7 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
             name=name, path=model.path, materialized=model.config.materialized,
             fingerprint=fingerprint, physical=physical, select=target_query,
             select_sql=select_sql, parents=project.build_parents(name), reads=reads,
-            ddl=model.config.ddl)
+            ddl=model.config.ddl, notes=notes)
     return Plan(compiled, set(chosen))
 
 
@@ -111,7 +114,7 @@ def _resolve_tables(project: Project, name: str, compiled: dict[str, CompiledMod
                 _replace(table, source.identifier)
             reads.add(source.identifier.lower())
     if inline:
-        ctes = [exp.CTE(this=spark_queries[ref].copy(), alias=exp.TableAlias(
+        ctes = [exp.CTE(this=_inlined(spark_queries[ref]), alias=exp.TableAlias(
             this=exp.to_identifier(ref))) for ref in inline]
         existing = query.args.get("with_")
         if existing is not None:
@@ -120,6 +123,13 @@ def _resolve_tables(project: Project, name: str, compiled: dict[str, CompiledMod
             query.set("with_", exp.With(expressions=ctes))
         reads.update(r for ref in inline for r in compiled[ref].reads)
     return query, reads
+
+
+def _inlined(query: exp.Query) -> exp.Query:
+    """A copy of an ephemeral model's query to inline, marked so its notes stay its own."""
+    body = query.copy()
+    body.meta[INLINED] = True
+    return body
 
 
 def _replace(table: exp.Table, relation: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from runner.compile.dialect.approximate import Note
 from runner.project.model import ModelDDLConfig
 
 
@@ -32,6 +33,8 @@ class CompiledModel:
         reads: the relations (lower-cased) its query reads on the engine: parents' physical
             versions and sources' identifiers, inlined ephemeral models' included.
         ddl: the model config that reaches its CREATE statement.
+        notes: what the user should know about how its SQL runs on the target (an approximate
+            aggregate computed exactly), each at its line and column in ``path``.
     """
 
     name: str
@@ -45,6 +48,12 @@ class CompiledModel:
     parents: list[str] = field(default_factory=list)
     reads: set[str] = field(default_factory=set)
     ddl: ModelDDLConfig = field(default_factory=ModelDDLConfig)
+    notes: list[Note] = field(default_factory=list)
+
+    def note_lines(self) -> list[str]:
+        """Each note as ``path:line:col: message``."""
+        return [f"{self.path}:{n.line}:{n.col}: {n.message}" if n.line is not None
+                else f"{self.path}: {n.message}" for n in self.notes]
 
     @property
     def built(self) -> bool:
@@ -63,6 +72,12 @@ class Plan:
 
     models: dict[str, CompiledModel]
     chosen: set[str]
+
+    def note_lines(self) -> list[str]:
+        """The notes of the chosen models and of the ephemeral ones inlined into them, in
+        build order, each as ``path:line:col: message``."""
+        return [line for name, model in self.models.items()
+                if name in self.chosen or not model.built for line in model.note_lines()]
 
     @property
     def order(self) -> list[str]:

@@ -24,6 +24,7 @@ from runner.validation import (PROJECT_FILE, check_keys, did_you_mean, expect, l
                                normalize_name, read_text, substitute_env, yaml_problem)
 
 DIALECTS = ("spark",)
+APPROXIMATE = ("exact", "refuse")  # runner.compile.dialect.approximate
 DEFAULT_LOCAL_TARGET = {"type": "duckdb", "path": "target/local.duckdb"}
 
 
@@ -67,6 +68,7 @@ class ProjectConfig:
     synth: SynthConfig = field(default_factory=SynthConfig)
     exports: list[Any] = field(default_factory=list)  # as written; ``destinations`` validates
     keep_versions: int = 1
+    approximate: str = "exact"
 
     def target(self, name: str | None) -> tuple[str, dict[str, Any]]:
         """The named (or default) target block with ``${ENV}`` references substituted."""
@@ -114,7 +116,7 @@ def parse_project(raw: Any, root: Path) -> ProjectConfig:
     """Validate the parsed YAML of project.yml and build a ProjectConfig."""
     expect(raw, dict, "the top level", "a mapping of keys such as name, sources, targets")
     check_keys(raw, {"name", "dialect", "default_target", "targets", "vars", "sources", "synth",
-                     "exports", "keep_versions"}, "")
+                     "exports", "keep_versions", "approximate"}, "")
     if "name" not in raw:
         raise ProjectError("name: missing; give the project a name (name: my_features)", PROJECT_FILE)
     name = expect(substitute_env(raw["name"], "name"), str, "name", "a string")
@@ -134,9 +136,14 @@ def parse_project(raw: Any, root: Path) -> ProjectConfig:
     if keep < 1:
         raise ProjectError("keep_versions: must be at least 1 (the current version)", PROJECT_FILE)
     exports = substitute_env(expect(raw.get("exports") or [], list, "exports", "a list"), "exports")
+    approximate = expect(raw.get("approximate", "exact"), str, "approximate", "exact or refuse")
+    if approximate not in APPROXIMATE:
+        raise ProjectError(f"approximate: '{approximate}' is not one of exact, refuse"
+                           f"{did_you_mean(approximate, APPROXIMATE)}; it says how the local "
+                           "engine runs percentile_approx and approx_count_distinct", PROJECT_FILE)
     return ProjectConfig(name=name, root=root, dialect=dialect, default_target=default_target,
                          targets=targets, vars=vars_, sources=sources, synth=synth, exports=exports,
-                         keep_versions=keep)
+                         keep_versions=keep, approximate=approximate)
 
 
 def _parse_targets(raw: Any) -> dict[str, dict[str, Any]]:

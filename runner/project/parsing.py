@@ -16,8 +16,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.scope import traverse_scope
 
-from runner.validation import normalize_name
 from runner.errors import ProjectError
+from runner.project.spark_rejects import check_spark_text
+from runner.validation import normalize_name
 
 
 def parse_query(sql: str, path: str, dialect: str) -> exp.Query:
@@ -41,6 +42,8 @@ def parse_query(sql: str, path: str, dialect: str) -> exp.Query:
         kind = query.key.upper()
         raise ProjectError(f"a model is one SELECT query, not a {kind} statement; the runner "
                            "writes the CREATE TABLE for you", path, line, col)
+    if dialect == "spark":
+        check_spark_text(sql, path, query)
     for node in query.walk():
         node.comments = None
     return query

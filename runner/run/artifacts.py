@@ -69,6 +69,7 @@ def manifest(session: Session, metadata: dict[str, Any]) -> dict[str, Any]:
             "current": state.current if state else None,
             "dataset_id": state.dataset_id if state else None,
             "compiled_path": f"target/compiled/{session.target}/{model.path}",
+            "notes": [note.to_dict() for note in compiled.notes] if compiled else [],
         }
     sources = {name: {"identifier": s.identifier, "description": s.description,
                       "columns": s.columns} for name, s in project.config.sources.items()}

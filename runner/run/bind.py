@@ -1,17 +1,27 @@
 """The bind check of ``runner compile``: the engine binds each model (``EXPLAIN``, nothing runs),
-reporting what only it knows (a function it lacks, a missing column) before a build."""
+reporting what only it knows (a function it lacks, a missing column) before a build, at the
+place in the model's file the engine's message names (``located``, also used by ``build``)."""
 
 from __future__ import annotations
 
+from runner.compile.locate import engine_error_position
 from runner.errors import RunnerError
 from runner.run.session import Session
+
+
+def located(session: Session, name: str, message: str) -> str | None:
+    """``path:line:col: message`` for an engine error of model ``name``, the line and column
+    those of the column or function the message names; None when it names none in the model."""
+    model = session.project.models[name]
+    where = engine_error_position(message, session.project.queries[name], model.text)
+    return f"{model.path}:{where[0]}:{where[1]}: {message}" if where else None
 
 
 def bind_check(session: Session) -> tuple[dict[str, str], list[str]]:
     """Bind each chosen model whose inputs already exist on an engine that can (``binds``).
 
-    Returns the errors by model and the models not checked because a table they read is not
-    built yet.
+    Returns the errors by model (each ``path:line:col: message``) and the models not checked
+    because a table they read is not built yet.
     """
     errors: dict[str, str] = {}
     unchecked: list[str] = []
@@ -27,5 +37,6 @@ def bind_check(session: Session) -> tuple[dict[str, str], list[str]]:
         try:
             session.adapter.fetch(f"EXPLAIN {model.select_sql}")
         except RunnerError as err:
-            errors[model.name] = str(err)
+            errors[model.name] = (located(session, model.name, str(err))
+                                  or f"{model.path}: {err}")
     return errors, unchecked

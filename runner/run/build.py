@@ -14,6 +14,7 @@ from pathlib import Path
 
 from runner.errors import RunError, RunnerError
 from runner.run.artifacts import write_compiled, write_run_artifacts
+from runner.run.bind import located
 from runner.run.exports import run_build_exports
 from runner.run.materialize import drop_old_versions, strategy
 from runner.run.options import DEFAULT_THREADS, BuildOptions
@@ -49,6 +50,8 @@ def _build(session: Session, options: BuildOptions, echo: Echo, started: float) 
     result = BuildResult(target=session.target)
     with adapter:
         write_compiled(session)
+        for line in plan.note_lines():
+            echo(f"Note: {line}")
         progress = Progress(echo, len(plan.selected))
         progress.line(f"Running {len(plan.selected)} model(s) on target '{session.target}' "
                       f"({adapter.type}, {threads} thread(s))")
@@ -81,6 +84,8 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
         except Exception as err:  # noqa: BLE001 - reported per model, never fatal
             message = str(err) if isinstance(err, RunnerError) else (
                 f"{type(err).__name__}: {err}")
+            if isinstance(err, RunError):
+                message = located(session, name, message) or message
             outcome = ModelResult.of(model, "error", message=message,
                                      seconds=time.monotonic() - began)
         results[name] = outcome

@@ -176,6 +176,11 @@ def run_spark(spark: Any, sql: str) -> dict[str, Any]:
 
 
 def spark_cases(corpus: dict[str, Any]) -> list[dict[str, Any]]:
-    """The cases open-source Spark can run (not Adobe-defined functions)."""
-    return [case for case in corpus["cases"]
-            if "reference" not in case and case.get("spark", True)]
+    """The cases open-source Spark can run (not Adobe-defined functions, not what it rejects)."""
+    return [case for case in corpus["cases"] if "reference" not in case
+            and "spark_rejects" not in case and case.get("spark", True)]
+
+
+def spark_rejected_cases(corpus: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cases Spark itself rejects, each with a fragment of Spark's error."""
+    return [case for case in corpus["cases"] if "spark_rejects" in case]

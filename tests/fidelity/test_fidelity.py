@@ -16,14 +16,15 @@ from typing import Any
 
 import duckdb
 import pytest
-import sqlglot
 from sqlglot import exp
 
 from fidelity_harness import (create_spark_tables, differences, encode, load_corpus,
-                              load_expected, run_spark, spark_cases, spark_session)
+                              load_expected, run_spark, spark_cases, spark_rejected_cases,
+                              spark_session)
 from runner.adapters.duckdb import DuckDBAdapter
 from runner.compile.dialect.translate import to_target
 from runner.errors import ProjectError
+from runner.project.parsing import parse_query
 
 CORPUS = load_corpus()
 EXPECTED = load_expected()
@@ -34,6 +35,9 @@ REFUSED = [case for case in CORPUS["cases"] if "refuse" in case]
 NEEDS_SCHEMA = {"sum_avg_ignore_nulls", "decimal_arithmetic", "ceil_floor_types",
                 "running_sum_rows_frame", "range_frame_with_ties", "sum_of_empty_is_null",
                 "sum_int_is_bigint", "avg_decimal", "aggregates_with_filter", "window_sum_with_filter"}
+# Without column types, these generators cannot tell a map from an array (explode) or name a
+# struct's fields (inline, which ORDER BY then cannot name): DuckDB raises, nothing differs.
+FAILS_WITHOUT_SCHEMA = {"explode_map_default_names", "inline_in_select_list"}
 
 
 def ids(cases: list[dict[str, Any]]) -> list[str]:
@@ -41,7 +45,8 @@ def ids(cases: list[dict[str, Any]]) -> list[str]:
 
 
 def translate(sql: str, schema: dict[str, Any] | None) -> str:
-    return to_target(sqlglot.parse_one(sql, read="spark"), "duckdb", schema).sql(dialect="duckdb")
+    """A case's SQL parsed as a model is (what Spark rejects refused) and translated."""
+    return to_target(parse_query(sql, "case.sql", "spark"), "duckdb", schema).sql(dialect="duckdb")
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +99,10 @@ def _rounded_like(got: Any, want: Any) -> Any:
 def test_without_schema_only_types_differ(duck, case):
     """Without column types, NEEDS_SCHEMA cases keep DuckDB's types and may carry digits
     beyond the scale of Spark's DECIMAL result; rounded to that scale they are Spark's values."""
+    if case["name"] in FAILS_WITHOUT_SCHEMA:
+        with pytest.raises(duckdb.Error):
+            run_duckdb(duck, case["sql"], with_schema=False)
+        return
     got = run_duckdb(duck, case["sql"], with_schema=False)
     want = EXPECTED[case["name"]]
     if case["name"] not in NEEDS_SCHEMA:
@@ -106,7 +115,8 @@ def test_without_schema_only_types_differ(duck, case):
 def test_corpus_size_and_kinds():
     assert len(CORPUS["cases"]) >= 60
     assert set(EXPECTED) == set(ids(CORPUS["cases"])) - {
-        c["name"] for c in CORPUS["cases"] if c.get("spark") is False}
+        c["name"] for c in CORPUS["cases"] if c.get("spark") is False or "spark_rejects" in c}
+    assert all("refuse" in c for c in spark_rejected_cases(CORPUS))
     assert all(EXPECTED[c["name"]]["rows"] for c in TRANSLATED)
 
 
@@ -128,3 +138,15 @@ SPARK_CASES = spark_cases(CORPUS)
 @pytest.mark.parametrize("case", SPARK_CASES, ids=ids(SPARK_CASES))
 def test_spark_still_gives_expected(spark, case):
     assert differences(run_spark(spark, case["sql"]), EXPECTED[case["name"]]) == []
+
+
+REJECTED = spark_rejected_cases(CORPUS)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", REJECTED, ids=ids(REJECTED))
+def test_spark_rejects_what_we_refuse(spark, case):
+    """What the local engine refuses as not Spark SQL, Spark itself rejects."""
+    with pytest.raises(Exception) as raised:
+        spark.sql(case["sql"]).collect()
+    assert case["spark_rejects"] in str(raised.value)

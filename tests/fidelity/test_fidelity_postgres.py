@@ -12,13 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import sqlglot
 from sqlglot import exp
 
 from fidelity_harness import encode_scalar, load_corpus, load_expected, values_equal
 from runner.adapters.postgres import PostgresAdapter
 from runner.compile.dialect.translate import to_target
 from runner.errors import ProjectError
+from runner.project.parsing import parse_query
 
 CORPUS = load_corpus()
 EXPECTED = load_expected()
@@ -56,7 +56,7 @@ def pg():
 
 
 def translate(sql: str, schema: dict[str, Any] | None) -> str:
-    return to_target(sqlglot.parse_one(sql, read="spark"), "postgres", schema).sql(dialect="postgres")
+    return to_target(parse_query(sql, "case.sql", "spark"), "postgres", schema).sql(dialect="postgres")
 
 
 def same_value(got: Any, want: Any) -> bool:

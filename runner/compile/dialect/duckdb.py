@@ -7,7 +7,8 @@ Rules that depend on an operand's type use it when known and otherwise a type-ge
 where no generic form exists the DuckDB value keeps DuckDB's type (noted on the rule).
 
 This module holds casts and ``REWRITES``, the table ``to_target`` applies; ``duckdb_dates``
-(dates and timestamps), ``duckdb_text`` (strings, arrays, maps) and ``duckdb_numbers``
+(dates and timestamps), ``duckdb_text`` (strings, arrays, maps), ``duckdb_json`` (JSON text), ``duckdb_generators``
+(explode, inline, stack...) and ``duckdb_numbers``
 (arithmetic, aggregates, windows) hold the rest.
 """
 
@@ -20,6 +21,8 @@ import sqlglot
 from sqlglot import exp
 
 from runner.compile.dialect import duckdb_dates as dates
+from runner.compile.dialect import duckdb_generators as gen
+from runner.compile.dialect import duckdb_json as json
 from runner.compile.dialect import duckdb_numbers as num
 from runner.compile.dialect import duckdb_text as txt
 from runner.compile.dialect.rules import Rule, refuse, tpl
@@ -116,7 +119,13 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "ARRAYS_OVERLAP": txt.arrays_overlap,
     "CARDINALITY": txt.cardinality,
     "LOG1P": num.log1p,
+    "ISNULL": lambda args: exp.Is(this=args[0], expression=exp.Null()),
+    "ISNOTNULL": lambda args: exp.Not(this=exp.Is(this=args[0], expression=exp.Null())),
+    "EVERY": lambda args: exp.LogicalAnd(this=args[0]),
+    "SOME": lambda args: exp.LogicalOr(this=args[0]),
+    "INLINE_OUTER": gen.inline_outer,
 }
+_ONE_ARGUMENT = {"ISNULL", "ISNOTNULL", "EVERY", "SOME"}
 _NO_EQUIVALENT = {
     "CRC32": "compare md5() or sha2() digests instead",
     "CONV": "keep numbers in base 10, or use hex()/bin() of a BIGINT, which the local engine has",
@@ -133,6 +142,9 @@ def anonymous(node: exp.Anonymous) -> exp.Expression:
         raise refuse(node, f"`{name.lower()}` is Spark's own hash function and gives other values "
                            "on the local engine; for buckets or samples use a stable hash such "
                            "as md5() or sha2()")
+    if name in _ONE_ARGUMENT and len(node.expressions) != 1:
+        raise refuse(node, f"`{name.lower()}` takes exactly one argument on Spark "
+                           f"(Spark rejects {len(node.expressions)})")
     if name == "PRINTF":
         return txt.format_string(node)
     if name in _NO_EQUIVALENT:
@@ -183,6 +195,9 @@ REWRITES: dict[type, Rule] = {
     exp.Chr: txt.chr_, exp.Format: txt.format_string, exp.RegexpInstr: txt.regexp_instr,
     exp.ArrayAgg: txt.collect_empty, exp.ArrayUniqueAgg: txt.collect_empty,
     exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,
+    exp.JSONExtractScalar: json.get_json_object, exp.FromJson: json.from_json,
+    exp.Explode: gen.explode_map, exp._ExplodeOuter: gen.explode_outer, exp.ExplodeOuter: gen.explode_outer,
+    exp.PosexplodeOuter: gen.posexplode_outer, exp.Inline: gen.inline, exp.Stack: gen.stack,
     exp.Lateral: txt.explode_map, exp.Exists: txt.exists, exp.Column: txt.struct_star,
     # numbers, aggregates and windows
     exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Nanvl: nanvl, exp.Sign: num.sign,
@@ -190,7 +205,7 @@ REWRITES: dict[type, Rule] = {
     exp.ApproxDistinct: num.approx_count_distinct,
     exp.Randn: num.randn,
     exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: num.result_type, exp.Floor: num.result_type,
-    exp.Sum: num.result_type, exp.Avg: num.result_type, exp.CountIf: num.count_if,
+    exp.Sum: num.result_type, exp.Avg: num.result_type, exp.CountIf: num.count_if, exp.Any: num.any_aggregate,
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Corr: num.corr, exp.Mode: num.mode,
     exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
     exp.Window: num.window, exp.Anonymous: anonymous,

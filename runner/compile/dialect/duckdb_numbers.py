@@ -10,7 +10,7 @@ from typing import Callable
 
 from sqlglot import exp
 
-from runner.compile.dialect.rules import cast_result, refuse, tpl
+from runner.compile.dialect.rules import cast_result, refuse, tpl, wrap_result
 from runner.compile.dialect.types import kind, over_window, spark_type
 
 
@@ -117,11 +117,9 @@ def sign(node: exp.Sign) -> exp.Expression:
 
 
 def approx_count_distinct(node: exp.ApproxDistinct) -> exp.Expression:
-    """approx_count_distinct is Spark's HyperLogLog++ estimate, which DuckDB's sketch does not
-    repeat (1M distinct values: Spark 925,738, DuckDB 982,272)."""
-    raise refuse(node, "`approx_count_distinct` is an estimate whose value the local engine "
-                       "cannot reproduce (a different sketch); use count(DISTINCT x), which is "
-                       "exact everywhere, or compute the estimate on Data Distiller only")
+    """approx_count_distinct is computed exactly (count(DISTINCT x)), as the approximate
+    policy notes (``runner.compile.dialect.approximate``); its rsd only tunes Spark's sketch."""
+    return exp.Count(this=exp.Distinct(expressions=[node.this]))
 
 
 def bit_count(node: exp.BitwiseCount) -> exp.Expression:
@@ -147,8 +145,21 @@ def result_type(node: exp.Expression) -> exp.Expression:
 
 # -- aggregates -------------------------------------------------------------------------------
 def count_if(node: exp.CountIf) -> exp.Expression:
-    """count_if is a BIGINT (DuckDB: HUGEINT)."""
-    return cast_result(node, "BIGINT")
+    """count_if is a BIGINT (DuckDB: HUGEINT), and 0 when no condition holds or the group is
+    empty (DuckDB: NULL when every condition is NULL)."""
+    return wrap_result(node, lambda target: tpl("CAST(COALESCE(_c, 0) AS BIGINT)", c=target))
+
+
+def any_aggregate(node: exp.Any) -> exp.Expression:
+    """any(cond) as an aggregate is bool_or; ``x = ANY (subquery)`` is not Spark SQL
+    (``LIKE ANY ('a%', 'b%')`` is, and is left alone)."""
+    if isinstance(node.this, exp.Subquery):
+        raise refuse(node.parent, "`ANY (subquery)` is not Spark SQL (Spark rejects it); "
+                                  "write `x IN (SELECT ...)`, or compare with a min()/max() "
+                                  "subquery")
+    if isinstance(node.parent, (exp.Predicate, exp.Binary)):
+        return node
+    return exp.LogicalOr(this=node.this.unnest())
 
 
 def skewness(node: exp.Skewness) -> exp.Expression:
@@ -190,7 +201,9 @@ def percentile(node: exp.Quantile) -> exp.Expression:
 
 
 def percentile_approx(node: exp.ApproxQuantile) -> exp.Expression:
-    """percentile_approx returns the element of rank ceil(p * n) (exact below its accuracy)."""
+    """percentile_approx(x, p[, accuracy]) is computed exactly: the element of rank
+    ceil(p * n), p a scalar or an array (Spark's sketch agrees below its accuracy, which only
+    tunes the sketch; the approximate policy notes it)."""
     return tpl("QUANTILE_DISC(_a, _q)", a=node.this, q=node.args["quantile"])
 
 

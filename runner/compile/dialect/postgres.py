@@ -131,7 +131,7 @@ RULES: dict[type, Rule] = {
     exp.Cast: cast, exp.TryCast: cast, exp.Concat: concat, exp.DPipe: concat,
     exp.ConcatWs: concat_ws, exp.Bracket: element_at, exp.StrPosition: txt.locate,
     exp.ArrayContains: array_contains, exp.ArrayRemove: array_remove,
-    exp.ApproxDistinct: num.approx_count_distinct,
+    exp.ApproxDistinct: num.approx_count_distinct, exp.CountIf: num.count_if,
     exp.Left: txt.left_right, exp.Right: txt.left_right,
     exp.GenerateSeries: _refused("sequence", "build the array on the duckdb target"),
     exp.Sum: num.result_type, exp.Avg: num.result_type, exp.Div: num.result_type,

@@ -28,13 +28,15 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 
 from runner.compile.dialect import duckdb, postgres
+from runner.compile.dialect.approximate import Note, check_approximate
 from runner.compile.dialect.rules import refuse, rewrite
 from runner.compile.dialect.types import annotate
 from runner.errors import ProjectError
 
 
 def to_target(
-    expression: exp.Expression, target: str, schema: dict[str, Any] | None = None
+    expression: exp.Expression, target: str, schema: dict[str, Any] | None = None, *,
+    approximate: str = "exact", notes: list[Note] | None = None,
 ) -> exp.Expression:
     """Return a rewritten copy of a spark-dialect query so that .sql(dialect=target) gives Spark's values.
 
@@ -45,6 +47,11 @@ def to_target(
         schema: optional column types of the tables the query reads, ``{table: {column: type}}``
             with types as sqlglot DataTypes or Spark type strings (``output_schema`` gives a
             model's, for its children); lets type-dependent rewrites pick the exact rule.
+        approximate: the policy for Spark's approximate aggregates on a local engine
+            (``runner.compile.dialect.approximate``): 'exact' computes them exactly and
+            notes it, 'refuse' refuses them.
+        notes: a list the translation appends its ``Note``s to (what a user should know
+            about how a construct runs locally, with line/col).
 
     Returns:
         A new expression; the input is not modified.
@@ -61,11 +68,11 @@ def to_target(
     if target not in rewrites:
         raise ProjectError(f"no dialect rules for target dialect '{target}' "
                            "(use one of: duckdb, postgres, spark)")
+    check_approximate(query, approximate, notes if notes is not None else [])
     annotate(query, schema)
     query = rewrite(query, rewrites[target])
     check_renders(query, target)
     return query
-
 
 
 def check_renders(query: exp.Expression, target: str) -> None:

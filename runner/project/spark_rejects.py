@@ -1,0 +1,139 @@
+"""What Spark rejects, or reads otherwise, but sqlglot reads: refused when a model is loaded.
+
+A local PASS must mean Data Distiller accepts the SQL. sqlglot's Spark dialect is lenient where
+Spark is not, and some of that leniency leaves no trace in the tree (``datediff('day', a, b)``
+parses like ``datediff(day, a, b)``; ``'it''s'`` is one string on Spark and two concatenated
+ones for sqlglot), so the checks here read the model's tokens, and its tree
+where the tree keeps the difference (a quoted extract field). Each is confirmed on pyspark (the corpus's
+``spark_rejects`` cases).
+
+    >>> try:
+    ...     check_spark_text("SELECT datediff('day', a, b) FROM t", "m.sql")
+    ... except ProjectError as error:
+    ...     print(error.message.split(" (")[0], error.line, error.col)
+    `datediff` takes its unit without quotes on Spark 1 8
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.tokens import Token, TokenType
+
+from runner.errors import ProjectError
+
+# Spark functions whose three-argument form takes a datetime unit written as a bare word.
+_UNIT_FIRST = {"DATEDIFF", "DATE_DIFF", "TIMESTAMPDIFF", "TIMESTAMPADD", "DATEADD", "DATE_ADD"}
+# Spark functions that take exactly two arguments (sqlglot reads a third).
+_TWO_ARGUMENTS = {"DATE_SUB"}
+
+
+def check_spark_text(sql: str, path: str, query: exp.Expression | None = None) -> None:
+    """Raise ProjectError (file:line:col) at the first construct Spark rejects in ``sql``."""
+    tokens = Dialect.get_or_raise("spark").tokenize(sql)
+    for i, token in enumerate(tokens):
+        if token.token_type == TokenType.STAR and i + 1 < len(tokens) \
+                and tokens[i + 1].text.upper() == "EXCLUDE":
+            raise _at(sql, path, tokens[i + 1], "* EXCLUDE (...) is not Spark SQL (Spark rejects "
+                                                "it); write * EXCEPT (...)")
+        if token.token_type == TokenType.DCOLON and i + 1 < len(tokens) \
+                and sql[token.start:token.end + 1] == "::":  # not a literal's suffix (2.5D)
+            _check_type_name(sql, path, tokens[i + 1])
+        if token.text.upper() in ("CAST", "TRY_CAST") and i + 1 < len(tokens) \
+                and tokens[i + 1].token_type == TokenType.L_PAREN:
+            after_as = _cast_type(tokens, i + 1)
+            if after_as is not None:
+                _check_type_name(sql, path, after_as)
+        if token.token_type == TokenType.FETCH:
+            raise _at(sql, path, token, "FETCH FIRST n ROWS ONLY is not Spark SQL (Spark rejects "
+                                        "it); write LIMIT n")
+        if token.token_type == TokenType.STRING and i + 1 < len(tokens) \
+                and tokens[i + 1].token_type == TokenType.STRING and tokens[i + 1].start == token.end + 1:
+            raise _at(sql, path, tokens[i + 1], "a doubled quote inside a string literal is one "
+                      "quote on Spark ('it''s' is it's) but the local engine would read two "
+                      "strings; write the quote as \\' ('it\\'s')")
+        name = token.text.upper()
+        if name not in _UNIT_FIRST | _TWO_ARGUMENTS or i + 1 == len(tokens) \
+                or tokens[i + 1].token_type != TokenType.L_PAREN:
+            continue
+        args = _arguments(tokens, i + 1)
+        if name in _UNIT_FIRST and len(args) == 3 and len(args[0]) == 1 \
+                and args[0][0].token_type == TokenType.STRING:
+            raise _at(sql, path, token, f"`{token.text}` takes its unit without quotes on Spark "
+                      f"(Spark rejects '{args[0][0].text}': INVALID_PARAMETER_VALUE.DATETIME_UNIT); "
+                      f"write {token.text}({args[0][0].text.upper()}, ...)")
+        if name in _TWO_ARGUMENTS and len(args) != 2:
+            raise _at(sql, path, token, f"`{token.text}` takes two arguments on Spark (Spark "
+                      f"rejects {len(args)}); for other units write timestampadd(UNIT, -n, ts)")
+    if query is not None:
+        _check_tree(query, sql, path)
+
+
+# Spark's own type names (sqlglot also reads other engines' names, such as INT64 or FLOAT64).
+_SPARK_TYPES = {"BOOLEAN", "TINYINT", "BYTE", "SMALLINT", "SHORT", "INT", "INTEGER", "BIGINT",
+                "LONG", "FLOAT", "REAL", "DOUBLE", "DECIMAL", "DEC", "NUMERIC", "STRING",
+                "VARCHAR", "CHAR", "CHARACTER", "BINARY", "DATE", "TIMESTAMP", "TIMESTAMP_NTZ",
+                "TIMESTAMP_LTZ", "INTERVAL", "ARRAY", "MAP", "STRUCT", "VOID", "VARIANT"}
+
+
+def _cast_type(tokens: list[Token], open_at: int) -> Token | None:
+    """The first token of the type in ``CAST(x AS type)`` whose '(' is ``tokens[open_at]``."""
+    depth = 0
+    for i in range(open_at, len(tokens) - 1):
+        kind = tokens[i].token_type
+        depth += kind == TokenType.L_PAREN
+        depth -= kind == TokenType.R_PAREN
+        if depth == 0:
+            return None
+        if depth == 1 and kind == TokenType.ALIAS:
+            return tokens[i + 1]
+    return None
+
+
+def _check_type_name(sql: str, path: str, token: Token) -> None:
+    if token.text.upper() not in _SPARK_TYPES:
+        raise _at(sql, path, token, f"'{token.text}' is not a Spark type name (Spark rejects "
+                                    "it: UNSUPPORTED_DATATYPE); use one of BIGINT, INT, DOUBLE, "
+                                    "DECIMAL(p, s), STRING, BOOLEAN, DATE, TIMESTAMP, ...")
+
+
+def _check_tree(query: exp.Expression, sql: str, path: str) -> None:
+    for node in query.walk():
+        if isinstance(node, exp.Extract) and isinstance(node.this, exp.Literal):
+            raise _located(node, sql, path, f"extract takes its field without quotes on Spark (Spark "
+                                       f"rejects '{node.this.name}'); write "
+                                       f"extract({node.this.name.upper()} FROM ...)")
+
+
+def _arguments(tokens: list[Token], open_at: int) -> list[list[Token]]:
+    """The top-level arguments (as token lists) of the call whose '(' is ``tokens[open_at]``."""
+    args: list[list[Token]] = [[]]
+    depth = 0
+    for token in tokens[open_at:]:
+        if token.token_type in (TokenType.L_PAREN, TokenType.L_BRACKET):
+            depth += 1
+            if depth == 1:
+                continue
+        elif token.token_type in (TokenType.R_PAREN, TokenType.R_BRACKET):
+            depth -= 1
+            if depth == 0:
+                break
+        elif token.token_type == TokenType.COMMA and depth == 1:
+            args.append([])
+            continue
+        args[-1].append(token)
+    return [arg for arg in args if arg] if args != [[]] else []
+
+
+def _at(sql: str, path: str, token: Token, message: str) -> ProjectError:
+    return _error_at(sql, path, token.start, message)
+
+
+def _error_at(sql: str, path: str, start: int, message: str) -> ProjectError:
+    line = sql.count("\n", 0, start) + 1
+    return ProjectError(message, path, line, start - (sql.rfind("\n", 0, start) + 1) + 1)
+
+
+def _located(node: exp.Expression, sql: str, path: str, message: str) -> ProjectError:
+    starts = [inner.meta["start"] for inner in node.walk() if "start" in inner.meta]
+    return _error_at(sql, path, min(starts), message) if starts else ProjectError(message, path)
