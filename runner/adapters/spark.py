@@ -240,6 +240,8 @@ class SparkAdapter(Adapter):
         (or glob), read at query time, kept in the metastore (a view over a temporary view could
         not be; Spark's ``csv.`path``` syntax would ignore the header)."""
         source, options = FILE_FORMATS[file.suffix.lower()]
+        if not file.is_absolute():  # relative to the project, wherever Spark's cwd is
+            file = (self.root / file).resolve()
         props = [exp.Property(this=exp.Literal.string(k), value=exp.Literal.string(v))
                  for k, v in {"path": str(file), **options}.items()]
         properties = exp.Properties(expressions=[
