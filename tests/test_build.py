@@ -266,3 +266,28 @@ def test_dataset_ids_are_kept_per_version(tmp_path) -> None:
     assert reloaded.get("m").dataset_ids == {"m__1": "ds1", "m__2": "ds2"}
     reloaded.forget("m", "m__2")
     assert TargetState(tmp_path / "state.json").get("m").dataset_ids == {"m__1": "ds1"}
+
+
+def test_a_slow_compile_says_which_model(project, monkeypatch) -> None:
+    """A model whose compilation takes longer than SlowCompile's delay is named while it runs."""
+    import time
+
+    import runner.compile.compiler as compiler
+    import runner.run.session as session
+    from runner.run.progress import SlowCompile
+
+    real = compiler._resolve_tables
+
+    def slow_resolve(project_, name, *args):  # noqa: ANN001, ANN002
+        if name == "big":
+            time.sleep(0.5)
+        return real(project_, name, *args)
+
+    monkeypatch.setattr(compiler, "_resolve_tables", slow_resolve)
+    monkeypatch.setattr(session, "SlowCompile", lambda echo: SlowCompile(echo, after=0.2))
+    project.model("small", "SELECT * FROM raw_orders")
+    project.model("big", "SELECT user_id, count(*) AS n FROM small GROUP BY 1")
+    lines: list[str] = []
+    assert build(project.root, BuildOptions(), echo=lines.append).ok
+    slow = [line for line in lines if "still compiling" in line]
+    assert len(slow) == 1 and slow[0].endswith("still compiling models/big.sql (model 2, 0 s so far)")

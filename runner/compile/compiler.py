@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from sqlglot import exp
 
@@ -37,7 +37,8 @@ FINGERPRINT_LENGTH = 10
 def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
                  generations: dict[str, int] | None = None,
                  source_types: dict[str, dict[str, exp.DataType]] | None = None,
-                 source_versions: dict[str, str] | None = None) -> Plan:
+                 source_versions: dict[str, str] | None = None,
+                 on_model: Callable[[str], None] | None = None) -> Plan:
     """Compile ``chosen`` and their ancestors for ``adapter``'s engine: the
     ancestors too, because fingerprints cascade (a model's physical name depends on its parents').
 
@@ -52,6 +53,8 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
             source (directly or through ephemeral parents) fingerprints its version, so new
             data rebuilds it and, through the physical names, everything downstream.
 
+        on_model: called with each model's path as its compilation starts (progress).
+
     Raises:
         ProjectError: a construct that cannot be run faithfully on the target (file:line).
     """
@@ -63,6 +66,8 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
         a for m in chosen for a in project.dag.upstream(m) if a in project.models}
     for name in project.order(wanted):
         model = project.models[name]
+        if on_model is not None:
+            on_model(model.path)
         query, reads = _resolve_tables(project, name, compiled, spark_queries)
         spark_queries[name] = query
         schema = {table: cols for table, cols in types.items() if table.lower() in reads} or None

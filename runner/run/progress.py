@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from types import TracebackType
 
 from runner.run.results import ModelResult
 
@@ -73,3 +74,42 @@ def summary(results: list[ModelResult], seconds: float, echo: Echo) -> None:
         echo("Nothing to do: every selected model is up to date (no CTAS run).")
     echo(f"Done. PASS={counts['success']} NO-OP={counts['noop']} ERROR={counts['error']} "
          f"SKIP={counts['skipped']} TOTAL={len(results)}")
+
+
+class SlowCompile:
+    """Says which model is being compiled when one takes longer than ``after`` seconds (a very
+    large generated model), so a long compile is never silent.
+
+        with SlowCompile(echo) as slow:
+            compile_plan(..., on_model=slow.model)
+    """
+
+    def __init__(self, echo: Echo, after: float = 5.0) -> None:
+        self._echo, self._after = echo, after
+        self._timer: threading.Timer | None = None
+        self._count = 0
+
+    def model(self, path: str) -> None:
+        """``path`` starts compiling: report it if it is still compiling ``after`` s from now."""
+        self._cancel()
+        self._count += 1
+        started, index = time.monotonic(), self._count
+        self._timer = threading.Timer(self._after, self._report, (path, index, started))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _report(self, path: str, index: int, started: float) -> None:
+        self._echo(f"{time.strftime('%H:%M:%S')}  still compiling {path} (model {index}, "
+                   f"{time.monotonic() - started:.0f} s so far)")
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def __enter__(self) -> SlowCompile:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._cancel()

@@ -65,12 +65,7 @@ def run_dag(order: list[str], parents: Mapping[str, Iterable[str]],
     try:
         while waiting or running:
             if not stop:
-                for node in order:
-                    if len(running) >= max(1, threads):
-                        break
-                    if node in waiting and not waiting[node] and node not in running.values():
-                        del waiting[node]
-                        running[pool.submit(_guard, work, node)] = node
+                _submit_ready(order, waiting, running, pool, work, max(1, threads))
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -89,6 +84,18 @@ def run_dag(order: list[str], parents: Mapping[str, Iterable[str]],
     for node in [n for n in order if n in waiting]:
         skip(node, "fail-fast" if stop else "unreachable")
     return run
+
+
+def _submit_ready(order: list[str], waiting: dict[str, set[str]],
+                  running: dict[Future[bool], str], pool: ThreadPoolExecutor,
+                  work: Callable[[str], bool], threads: int) -> None:
+    """Start the ready nodes (no parent still waiting), in order, up to ``threads`` at once."""
+    for node in order:
+        if len(running) >= threads:
+            break
+        if node in waiting and not waiting[node] and node not in running.values():
+            del waiting[node]
+            running[pool.submit(_guard, work, node)] = node
 
 
 def _guard(work: Callable[[str], bool], node: str) -> bool:

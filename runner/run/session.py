@@ -27,7 +27,7 @@ from runner.project.loader import Project, assemble
 from runner.run.materialize import strategy
 from runner.run.options import BuildOptions
 from runner.run.paths import TargetPaths
-from runner.run.progress import Echo
+from runner.run.progress import Echo, SlowCompile
 from runner.run.state import TargetState
 from runner.sources.prepare import prepare_local_sources, source_versions
 from runner.validation import PROJECT_FILE, did_you_mean
@@ -145,8 +145,10 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
             adapter.open()
             types = {ident: adapter.column_types(ident) for ident in identifiers.values()}
         versions = source_versions(project.config, adapter, used)
-        plan = compile_plan(project, adapter, chosen, generations=state.generations(),
-                            source_types=types, source_versions=versions)
+        with SlowCompile(echo) as slow:
+            plan = compile_plan(project, adapter, chosen, generations=state.generations(),
+                                source_types=types, source_versions=versions,
+                                on_model=slow.model)
     except BaseException:
         adapter.close()
         raise
