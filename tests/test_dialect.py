@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import doctest
 
+from decimal import Decimal
+
 import duckdb
 import pytest
 import sqlglot
@@ -68,8 +70,18 @@ def test_cast_to_int_follows_the_operand_type():
 
 
 def test_decimal_division_takes_sparks_precision():
-    schema = {"t": {"amt": "DECIMAL(10, 2)"}}
-    assert duck("SELECT amt / 4 FROM t", schema) == "SELECT CAST(amt / NULLIF(4, 0) AS DECIMAL(14, 6)) FROM t"
+    """Spark divides DECIMALs exactly (rounding HALF_UP at its result scale); DuckDB would
+    divide in DOUBLE: 20.0 / 1 came back as 19.9999999999999983222784."""
+    schema = {"t": {"amt": "DECIMAL(10, 2)", "s": "DECIMAL(13, 1)", "n": "BIGINT"}}
+    con = duckdb.connect()
+    sql = duck("SELECT amt / 4 AS q, s / n AS r FROM t", schema)
+    result = con.sql(sql.replace("FROM t", "FROM (VALUES (CAST(1.10 AS DECIMAL(10, 2)), "
+                                 "CAST(20.0 AS DECIMAL(13, 1)), CAST(1 AS BIGINT)), (-0.02, -2.0, 3), "
+                                 "(1, 1, 0)) AS t(amt, s, n)"))
+    assert [str(t) for t in result.types] == ["DECIMAL(14,6)", "DECIMAL(34,22)"]
+    assert result.fetchall() == [(Decimal("0.275000"), Decimal("20")),
+                                 (Decimal("-0.005000"), Decimal("-0.6666666666666666666667")),
+                                 (Decimal("0.25"), None)]
 
 
 def test_spark_target_is_an_identity_copy():
@@ -133,7 +145,7 @@ EDGE_GOLDEN = [
     ("SELECT round(x, 2) FROM t",
      "SELECT CASE WHEN REGEXP_FULL_MATCH(CAST(x AS TEXT), '-?[0-9]+[.][0-9]{2}5') "
      "THEN CAST(ROUND(CAST(CAST(x AS TEXT) AS DECIMAL(38, 3)), 2) AS DOUBLE) ELSE ROUND(x, 2) END FROM t"),
-    ("SELECT round(n, 2) FROM t", "SELECT ROUND(n, 2) FROM t"),
+    ("SELECT round(n, 2) FROM t", "SELECT CAST(ROUND(n, 2) AS DECIMAL(10, 2)) FROM t"),
     ("SELECT to_date(s, 'yyyy-MM-dd') FROM t",
      "SELECT CASE WHEN REGEXP_FULL_MATCH(CAST(s AS TEXT), '[0-9]{4}\\-[0-9]{2}\\-[0-9]{2}') "
      "THEN TRY_CAST(s AS DATE) END FROM t"),

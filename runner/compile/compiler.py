@@ -80,7 +80,7 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
             name=name, path=model.path, materialized=model.config.materialized,
             fingerprint=fingerprint, physical=physical, select=target_query,
             select_sql=select_sql, parents=project.build_parents(name), reads=reads,
-            ddl=model.config.ddl)
+            ddl=model.config.ddl, columns=result_types)
     return Plan(compiled, set(chosen))
 
 

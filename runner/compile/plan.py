@@ -32,6 +32,8 @@ class CompiledModel:
         reads: the relations (lower-cased) its query reads on the engine: parents' physical
             versions and sources' identifiers, inlined ephemeral models' included.
         ddl: the model config that reaches its CREATE statement.
+        columns: the Spark types of its result columns, where Spark's rules give them (what
+            its children are compiled against, and what the local table holds).
     """
 
     name: str
@@ -45,6 +47,7 @@ class CompiledModel:
     parents: list[str] = field(default_factory=list)
     reads: set[str] = field(default_factory=set)
     ddl: ModelDDLConfig = field(default_factory=ModelDDLConfig)
+    columns: dict[str, exp.DataType] = field(default_factory=dict)
 
     @property
     def built(self) -> bool:

@@ -161,10 +161,11 @@ REWRITES: dict[type, Rule] = {
     # types, dates and times
     exp.Hint: lambda node: None,  # optimizer hints (BROADCAST...) do not change values
     exp.DataType: timestamp_type, exp.Cast: cast, exp.TryCast: cast,
-    exp.TsOrDsAdd: dates.date_add, exp.Add: dates.date_plus_interval, exp.Sub: dates.date_plus_interval,
+    exp.TsOrDsAdd: dates.date_add, exp.Add: num.then_cast(dates.date_plus_interval, num.is_decimal),
+    exp.Sub: num.then_cast(dates.date_plus_interval, num.is_decimal),
     exp.MonthsBetween: dates.months_between, exp.DateTrunc: dates.trunc, exp.TimestampTrunc: dates.date_trunc,
     exp.AtTimeZone: dates.from_utc_timestamp, exp.DayOfWeek: dates.dayofweek, exp.Extract: dates.extract,
-    exp.TimestampDiff: dates.timestamp_diff, exp.DateDiff: dates.timestamp_diff,
+    exp.TimestampDiff: dates.timestamp_diff, exp.DateDiff: num.then_cast(dates.timestamp_diff, num.is_int),
     exp.Dayname: dates.day_or_month_name, exp.Monthname: dates.day_or_month_name, exp.NextDay: dates.next_day,
     exp.StrToUnix: dates.unix_timestamp, exp.StrToTime: dates.safe_strptime,
     exp.TimeToStr: dates.check_time_format, exp.UnixToStr: dates.check_time_format,
@@ -185,13 +186,16 @@ REWRITES: dict[type, Rule] = {
     exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,
     exp.Lateral: txt.explode_map, exp.Exists: txt.exists, exp.Column: txt.struct_star,
     # numbers, aggregates and windows
-    exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Nanvl: nanvl, exp.Sign: num.sign,
-    exp.Round: num.round_half_up, exp.Ln: num.ln, exp.Log: num.log, exp.Factorial: num.factorial,
+    exp.IntDiv: num.int_div, exp.Mod: num.then_cast(num.mod, num.is_decimal),
+    exp.Mul: num.then_cast(None, num.is_decimal), exp.Literal: num.decimal_literal,
+    exp.Round: num.then_cast(num.round_half_up, num.is_decimal), exp.Nanvl: nanvl, exp.Sign: num.sign,
+    exp.Ln: num.ln, exp.Log: num.log, exp.Factorial: num.factorial,
     exp.ApproxDistinct: num.approx_count_distinct,
     exp.Randn: num.randn,
     exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: num.result_type, exp.Floor: num.result_type,
     exp.Sum: num.result_type, exp.Avg: num.result_type, exp.CountIf: num.count_if,
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Corr: num.corr, exp.Mode: num.mode,
     exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
-    exp.Window: num.window, exp.Anonymous: anonymous,
+    exp.RowNumber: num.spark_int, exp.Rank: num.spark_int, exp.DenseRank: num.spark_int,
+    exp.Ntile: num.spark_int, exp.Window: num.window, exp.Anonymous: anonymous,
 }

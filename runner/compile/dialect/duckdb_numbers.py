@@ -10,8 +10,9 @@ from typing import Callable
 
 from sqlglot import exp
 
-from runner.compile.dialect.rules import cast_result, refuse, tpl
-from runner.compile.dialect.types import kind, over_window, spark_type
+from runner.compile.dialect.rules import Rule, cast_result, refuse, tpl
+from runner.compile.dialect.spark_types import MAX_PRECISION, precision_scale
+from runner.compile.dialect.types import kind, over_window
 
 
 # -- arithmetic -------------------------------------------------------------------------------
@@ -131,18 +132,102 @@ def bit_count(node: exp.BitwiseCount) -> exp.Expression:
 
 def divide(node: exp.Div) -> exp.Expression:
     """A FLOAT operand of / is widened to DOUBLE (Spark divides in DOUBLE; DuckDB in REAL);
-    then Spark's result type."""
+    a quotient with a DECIMAL operand is Spark's exact decimal quotient."""
+    if kind(node) == "decimal":
+        return decimal_quotient(node)
     for operand in (node.this, node.expression):
         if operand.type is not None and operand.type.is_type(exp.DataType.Type.FLOAT):
             operand.replace(exp.cast(operand.copy(), "DOUBLE"))
-    return result_type(node)
+    return node
+
+
+_HALF_UP = """
+CASE WHEN _d = 0 THEN NULL ELSE TRY_CAST(CAST(SIGN(_n) * SIGN(_d) * (ABS(_n) // ABS(_d)
+  + CASE WHEN ABS(_n) % ABS(_d) >= ABS(_d) - ABS(_n) % ABS(_d) THEN 1 ELSE 0 END) AS DECIMAL(38, 0))
+  * CAST(_unit AS DECIMAL(38, {scale})) AS _t) END
+"""
+
+
+def unscaled(value: exp.Expression) -> exp.Expression:
+    """The unscaled integer of an exact number as a HUGEINT (1.50 of DECIMAL(p, 2) is 150)."""
+    if kind(value) == "int":
+        return tpl("CAST(_a AS HUGEINT)", a=value)
+    text = tpl("CAST(CAST(_a AS _t) AS VARCHAR)", a=value, t=value.type)
+    return tpl("CAST(REPLACE(_s, '.', '') AS HUGEINT)", s=text)
+
+
+def decimal_quotient(node: exp.Div) -> exp.Expression:
+    """a / b in Spark's result type DECIMAL(p, s), rounded HALF_UP like Spark's BigDecimal
+    division (DuckDB divides DECIMALs in DOUBLE): the unscaled integers divided in HUGEINT. A
+    quotient whose scaled dividend needs more than 38 digits is refused."""
+    (p1, s1), (_, s2) = precision_scale(node.this.type, node.this), precision_scale(
+        node.expression.type, node.expression)
+    _, scale = precision_scale(node.type)
+    shift = scale - s1 + s2
+    if p1 + max(shift, 0) > MAX_PRECISION:
+        raise refuse(node, f"this decimal division ({node.this.type.sql('spark')} / "
+                           f"{node.expression.type.sql('spark')}) needs more than 38 digits to be "
+                           "exact on the local engine; cast an operand to DOUBLE or to a narrower "
+                           "DECIMAL")
+    power = exp.Literal.number(10 ** abs(shift))
+    n, d = unscaled(node.this), unscaled(node.expression)
+    if shift > 0:
+        n = tpl("_n * CAST(_p AS HUGEINT)", n=n, p=power)
+    elif shift < 0:
+        d = tpl("_d * CAST(_p AS HUGEINT)", d=d, p=power)
+    unit = exp.Literal.string("1" if scale == 0 else "0." + "0" * (scale - 1) + "1")
+    return tpl(_HALF_UP.format(scale=scale), n=n, d=d, unit=unit, t=node.type)
 
 
 def result_type(node: exp.Expression) -> exp.Expression:
-    """sum, avg, decimal division, ceil/floor: cast to Spark's result type where DuckDB's
-    differs (HUGEINT sums, DOUBLE averages and quotients of DECIMALs, DOUBLE ceilings)."""
-    spark = spark_type(node)
-    return cast_result(node, spark.sql("duckdb")) if spark is not None else node
+    """sum, avg, decimal division, ceil/floor: cast to Spark's exact numeric result type, which
+    DuckDB's differs from (HUGEINT sums, DOUBLE averages and quotients of DECIMALs, DOUBLE
+    ceilings, other decimal precisions)."""
+    exact = kind(node) in ("int", "decimal")
+    return cast_result(node, node.type.sql("duckdb")) if exact else node
+
+
+def spark_int(node: exp.Expression) -> exp.Expression:
+    """row_number, rank, dense_rank, ntile, datediff, length...: an INT in Spark (DuckDB: a
+    BIGINT), cast so the local table holds Spark's type."""
+    return cast_result(node, "INTEGER") if node.type is not None and node.type.is_type(
+        exp.DataType.Type.INT) else node
+
+
+def decimal_literal(node: exp.Literal) -> exp.Expression:
+    """0.14 is a DECIMAL(2, 2) in Spark, a DECIMAL(3, 2) in DuckDB (which counts the leading
+    zero): cast where they differ, so a literal column has Spark's type."""
+    text = node.name
+    if node.is_string or "." not in text or not node.type or not node.type.is_type(
+            exp.DataType.Type.DECIMAL) or text.lstrip("-").split(".")[0].strip("0"):
+        return node
+    cast = exp.Cast(this=node.copy(), to=node.type.copy())
+    cast.type = node.type.copy()
+    return cast
+
+
+def is_decimal(dtype: exp.DataType) -> bool:
+    return dtype.is_type(exp.DataType.Type.DECIMAL)
+
+
+def is_int(dtype: exp.DataType) -> bool:
+    return dtype.is_type(exp.DataType.Type.INT)
+
+
+def then_cast(rule: Rule | None, wanted: Callable[[exp.DataType], bool]) -> Rule:
+    """``rule``, then a cast of its result to the node's Spark type where ``wanted(type)``:
+    where DuckDB's type differs (+ - * % of DECIMALs: BIGINT * 1.89 is DECIMAL(22, 2) there,
+    DECIMAL(24, 2) in Spark; datediff and length are BIGINTs there, INTs in Spark), so values
+    and local tables have Spark's types."""
+    def rule_then_cast(node: exp.Expression) -> exp.Expression | None:
+        spark = node.type
+        new = rule(node) if rule is not None else node
+        if new is None or spark is None or not wanted(spark):
+            return new
+        cast = exp.Cast(this=new.copy() if new is node else new, to=spark.copy())
+        cast.type = spark.copy()
+        return cast
+    return rule_then_cast
 
 
 # -- aggregates -------------------------------------------------------------------------------
