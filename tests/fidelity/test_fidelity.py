@@ -33,7 +33,8 @@ REFUSED = [case for case in CORPUS["cases"] if "refuse" in case]
 # DOUBLE (with digits beyond Spark's scale), ceil/floor of a DOUBLE column stays DOUBLE.
 NEEDS_SCHEMA = {"sum_avg_ignore_nulls", "decimal_arithmetic", "ceil_floor_types",
                 "running_sum_rows_frame", "range_frame_with_ties", "sum_of_empty_is_null",
-                "sum_int_is_bigint", "avg_decimal", "aggregates_with_filter", "window_sum_with_filter"}
+                "sum_int_is_bigint", "avg_decimal", "aggregates_with_filter", "window_sum_with_filter",
+                "decimal_division_is_exact"}
 
 
 def ids(cases: list[dict[str, Any]]) -> list[str]:

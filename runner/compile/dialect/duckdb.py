@@ -23,6 +23,7 @@ from runner.compile.dialect import duckdb_dates as dates
 from runner.compile.dialect import duckdb_numbers as num
 from runner.compile.dialect import duckdb_text as txt
 from runner.compile.dialect.rules import Rule, refuse, tpl
+from runner.compile.dialect.spark_types import known, spark_name, wider
 from runner.compile.dialect.types import INT_PRECISION, T, kind
 
 
@@ -77,8 +78,9 @@ def timestamp_cast(node: exp.Cast) -> exp.Expression:
 def integral_cast(node: exp.Cast) -> exp.Expression:
     """CAST to an integer type: Spark truncates fractions (DuckDB rounds) and saturates out of
     range (NaN is 0), wraps a too-wide integer, parses '3.7' as 3 and gives epoch seconds for
-    a timestamp; an unknown type goes through its text, which is exact for numbers and strings
-    (a timestamp, or a number out of range, of unknown type gives NULL)."""
+    a timestamp; an unknown type is told apart by DuckDB's typeof when the query is bound: a
+    timestamp gives its epoch seconds, anything else goes through its text, which is exact for
+    numbers and strings (a number out of range of unknown type gives NULL)."""
     to, value = node.to, node.this
     source, bound = kind(value), _INT_BOUNDS[node.to.this]
     if source == "int" and INT_PRECISION.get(value.type.this, 20) > INT_PRECISION[to.this]:
@@ -96,7 +98,37 @@ def integral_cast(node: exp.Cast) -> exp.Expression:
     parsed = tpl(_INT_FROM_TEXT, a=value, t=to)
     if source == "string":
         return parsed
-    return tpl("COALESCE(_p, TRY_CAST(_a AS _t))", p=parsed, a=value, t=to)
+    return tpl("CASE WHEN TYPEOF(_a) LIKE 'TIMESTAMP%' THEN CAST(FLOOR(EPOCH(TRY_CAST(_a AS TIMESTAMP))) AS _t) "
+               "ELSE COALESCE(_p, TRY_CAST(_a AS _t)) END", p=parsed, a=value, t=to)
+
+
+def set_operation(node: exp.SetOperation) -> exp.Expression:
+    """A UNION's column has the wider type of its branches' columns, to which Spark casts each
+    branch; DuckDB's common type can differ (a BIGINT and 0.5 make DECIMAL(20, 1) there,
+    DECIMAL(21, 1) in Spark), so each branch is cast to Spark's where its type differs."""
+    if isinstance(node.parent, exp.SetOperation) or node.args.get("by_name"):
+        return node  # the outermost set operation casts every branch
+    branches = _branches(node)
+    if any(len(b.selects) != len(branches[0].selects) or any(s.is_star for s in b.selects)
+           for b in branches):
+        return node
+    for position in range(len(branches[0].selects)):
+        selects = [b.selects[position] for b in branches]
+        common = wider([known(select) for select in selects])
+        if common is None or common.is_type(T.NULL, T.UNKNOWN) or common.is_type(*exp.DataType.NESTED_TYPES):
+            continue
+        for select in selects:
+            if spark_name(select.type) != spark_name(common):
+                value = exp.Cast(this=select.unalias().copy(), to=common.copy())
+                select.replace(exp.alias_(value, select.alias_or_name))
+    return node
+
+
+def _branches(node: exp.Expression) -> list[exp.Select]:
+    node = node.unnest()
+    if isinstance(node, exp.SetOperation):
+        return _branches(node.this) + _branches(node.expression)
+    return [node] if isinstance(node, exp.Select) else []
 
 
 _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
@@ -159,10 +191,10 @@ def nanvl(node: exp.Nanvl) -> exp.Expression:
 
 REWRITES: dict[type, Rule] = {
     # types, dates and times
-    exp.Hint: lambda node: None,  # optimizer hints (BROADCAST...) do not change values
+    exp.Hint: lambda node: None,
+    exp.Union: set_operation, exp.Intersect: set_operation, exp.Except: set_operation,  # optimizer hints (BROADCAST...) do not change values
     exp.DataType: timestamp_type, exp.Cast: cast, exp.TryCast: cast,
-    exp.TsOrDsAdd: dates.date_add, exp.Add: num.then_cast(dates.date_plus_interval, num.is_decimal),
-    exp.Sub: num.then_cast(dates.date_plus_interval, num.is_decimal),
+    exp.TsOrDsAdd: dates.date_add, exp.Add: num.arithmetic(dates.date_plus_interval), exp.Sub: num.arithmetic(dates.date_plus_interval),
     exp.MonthsBetween: dates.months_between, exp.DateTrunc: dates.trunc, exp.TimestampTrunc: dates.date_trunc,
     exp.AtTimeZone: dates.from_utc_timestamp, exp.DayOfWeek: dates.dayofweek, exp.Extract: dates.extract,
     exp.TimestampDiff: dates.timestamp_diff, exp.DateDiff: num.then_cast(dates.timestamp_diff, num.is_int),
@@ -187,13 +219,13 @@ REWRITES: dict[type, Rule] = {
     exp.Lateral: txt.explode_map, exp.Exists: txt.exists, exp.Column: txt.struct_star,
     # numbers, aggregates and windows
     exp.IntDiv: num.int_div, exp.Mod: num.then_cast(num.mod, num.is_decimal),
-    exp.Mul: num.then_cast(None, num.is_decimal), exp.Literal: num.decimal_literal,
+    exp.Mul: num.arithmetic(), exp.Literal: num.decimal_literal,
     exp.Round: num.then_cast(num.round_half_up, num.is_decimal), exp.Nanvl: nanvl, exp.Sign: num.sign,
     exp.Ln: num.ln, exp.Log: num.log, exp.Factorial: num.factorial,
     exp.ApproxDistinct: num.approx_count_distinct,
     exp.Randn: num.randn,
     exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: num.result_type, exp.Floor: num.result_type,
-    exp.Sum: num.result_type, exp.Avg: num.result_type, exp.CountIf: num.count_if,
+    exp.Sum: num.result_type, exp.Avg: num.average, exp.CountIf: num.count_if,
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Corr: num.corr, exp.Mode: num.mode,
     exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
     exp.RowNumber: num.spark_int, exp.Rank: num.spark_int, exp.DenseRank: num.spark_int,

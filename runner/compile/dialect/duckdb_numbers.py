@@ -148,6 +148,42 @@ CASE WHEN _d = 0 THEN NULL ELSE TRY_CAST(CAST(SIGN(_n) * SIGN(_d) * (ABS(_n) // 
 """
 
 
+def average(node: exp.Avg) -> exp.Expression:
+    """avg of a DECIMAL(p, s) is exact in Spark (its sum divided by its count, rounded HALF_UP
+    to s + 4 digits; DuckDB averages in DOUBLE: 4716378.7901955 came back 4716378.79019549...);
+    of anything else Spark's result type."""
+    if kind(node) != "decimal" or kind(node.this) != "decimal":
+        return result_type(node)
+    _, s = precision_scale(node.this.type)
+    p_sum = min(MAX_PRECISION, precision_scale(node.this.type)[0] + 10)
+    if p_sum + 4 > MAX_PRECISION:
+        raise refuse(node, f"avg of a {node.this.type.sql('spark')} needs more than 38 digits to "
+                           "be exact on the local engine; cast its argument to DOUBLE or to a "
+                           "narrower DECIMAL")
+    top = over_window(node)
+    total, count = top.copy(), top.copy()
+    for copy, make in ((total, exp.Sum), (count, exp.Count)):
+        inner = copy if isinstance(copy, exp.Avg) else next(copy.find_all(exp.Avg))
+        replacement = make(this=inner.this.copy())
+        if inner is copy:
+            copy = replacement
+        else:
+            inner.replace(replacement)
+        if make is exp.Sum:
+            total = copy
+        else:
+            count = copy
+    total.type = exp.DataType.build(f"DECIMAL(38, {s})")
+    n = tpl("_n * CAST(10000 AS HUGEINT)", n=unscaled(total))
+    d = tpl("CAST(_c AS HUGEINT)", c=count)
+    exact = tpl(_HALF_UP.format(scale=s + 4), n=n, d=d, t=node.type,
+                unit=exp.Literal.string("0." + "0" * (s + 3) + "1"))
+    holder = exp.Null()
+    top.replace(holder)
+    holder.replace(exact)
+    return node
+
+
 def unscaled(value: exp.Expression) -> exp.Expression:
     """The unscaled integer of an exact number as a HUGEINT (1.50 of DECIMAL(p, 2) is 150)."""
     if kind(value) == "int":
@@ -212,6 +248,43 @@ def is_decimal(dtype: exp.DataType) -> bool:
 
 def is_int(dtype: exp.DataType) -> bool:
     return dtype.is_type(exp.DataType.Type.INT)
+
+
+_WRAP = "CAST(((CAST(_a AS HUGEINT) {op} CAST(_b AS HUGEINT) + {b}) % {m} + {m}) % {m} - {b} AS _t)"
+_BITS = {exp.DataType.Type.TINYINT: 8, exp.DataType.Type.SMALLINT: 16, exp.DataType.Type.INT: 32,
+         exp.DataType.Type.BIGINT: 64}
+
+
+def arithmetic(rule: Rule | None = None) -> Rule:
+    """+ - * as Spark computes them: integers wrap around in the result type (DuckDB raises
+    on overflow, and types TINYINT + 1 as a TINYINT where Spark has an INT), DECIMALs take
+    Spark's precision and scale; ``rule`` first (date arithmetic)."""
+    decimal = then_cast(None, is_decimal)
+
+    def spark_arithmetic(node: exp.Expression) -> exp.Expression | None:
+        new = rule(node) if rule is not None else node
+        if new is not node:
+            return new
+        bits = _BITS.get(node.type.this) if node.type is not None else None
+        if bits is not None and kind(node.this) == "int" and kind(node.expression) == "int" \
+                and not _constant_fits(node, bits):
+            op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*"}[type(node)]
+            wrapped = tpl(_WRAP.format(op=op, b=2 ** (bits - 1), m=2 ** bits),
+                          a=node.this, b=node.expression, t=node.type)
+            wrapped.type = node.type.copy()
+            return wrapped
+        return decimal(node)
+    return spark_arithmetic
+
+
+def _constant_fits(node: exp.Expression, bits: int) -> bool:
+    """Whether ``node`` is an operation on integer literals whose result fits its type."""
+    try:
+        values = [int(operand.sql("spark")) for operand in (node.this, node.expression)]
+    except ValueError:
+        return False
+    result = {exp.Add: sum, exp.Sub: lambda v: v[0] - v[1], exp.Mul: lambda v: v[0] * v[1]}[type(node)](values)
+    return -(2 ** (bits - 1)) <= result < 2 ** (bits - 1)
 
 
 def then_cast(rule: Rule | None, wanted: Callable[[exp.DataType], bool]) -> Rule:

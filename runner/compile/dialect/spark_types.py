@@ -152,7 +152,8 @@ def int_div(node: exp.IntDiv) -> exp.DataType | None:
 def wider(types: list[exp.DataType | None]) -> exp.DataType | None:
     """The common type of CASE branches, COALESCE/IF/NULLIF/greatest arguments (NULLs
     ignored; an integer is a DECIMAL(10, 0) next to a decimal, so CASE ... 1 ELSE 0.5 is
-    DECIMAL(11, 1))."""
+    DECIMAL(11, 1); beyond 38 digits the integral digits are kept and the scale cut, to 0 if
+    need be)."""
     if any(t is None for t in types):
         return None
     present = [t for t in types if family(t) != "null"]
@@ -169,8 +170,10 @@ def wider(types: list[exp.DataType | None]) -> exp.DataType | None:
         return dtype("FLOAT" if floats == {T.FLOAT} and "decimal" not in kinds else "DOUBLE")
     if kinds <= {"int", "decimal"}:
         sizes = [precision_scale(t) for t in present]
-        scale = max(s for _, s in sizes)
-        return bounded(max(p - s for p, s in sizes) + scale, scale)
+        scale, integral = max(s for _, s in sizes), max(p - s for p, s in sizes)
+        if integral + scale <= MAX_PRECISION:
+            return decimal(integral + scale, scale)
+        return decimal(MAX_PRECISION, max(MAX_PRECISION - integral, 0))  # integral digits first
     if kinds <= {"date", "timestamp"}:
         return dtype("TIMESTAMP")
     if kinds == {"string"}:
