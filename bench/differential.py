@@ -76,13 +76,13 @@ def main() -> int:
             with tempfile.TemporaryDirectory() as tmp:
                 outcome = run(spark, generate(seed, args.models), Path(tmp) / "project")
             outcomes.append(outcome)
+            args.out.write_text(report(outcomes, args.models) + "\n")  # so far
             print(f"seed {seed}: {len(outcome.compared)} compared, {len(outcome.differences)} "
                   f"differ, {len(outcome.failures)} failed, {len(outcome.readback)} read-back, "
                   f"{len(outcome.inferred_wrong)} mistyped, {len(outcome.refusals)} refused, "
                   f"{len(outcome.spark_errors)} spark errors", flush=True)
     finally:
         spark.stop()
-    args.out.write_text(report(outcomes, args.models) + "\n")
     print(f"wrote {args.out}")
     return 0
 

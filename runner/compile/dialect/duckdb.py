@@ -7,8 +7,9 @@ Rules that depend on an operand's type use it when known and otherwise a type-ge
 where no generic form exists the DuckDB value keeps DuckDB's type (noted on the rule).
 
 This module holds casts and ``REWRITES``, the table ``to_target`` applies; ``duckdb_dates``
-(dates and timestamps), ``duckdb_text`` (strings, arrays, maps) and ``duckdb_numbers``
-(arithmetic, aggregates, windows) hold the rest.
+(dates and timestamps), ``duckdb_text`` (strings, arrays, maps), ``duckdb_numbers``
+(arithmetic, aggregates, windows) and ``duckdb_exact`` (DECIMAL and integer results in Spark's
+types) hold the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sqlglot
 from sqlglot import exp
 
 from runner.compile.dialect import duckdb_dates as dates
+from runner.compile.dialect import duckdb_exact as exact
 from runner.compile.dialect import duckdb_numbers as num
 from runner.compile.dialect import duckdb_text as txt
 from runner.compile.dialect.rules import Rule, refuse, tpl
@@ -98,7 +100,8 @@ def integral_cast(node: exp.Cast) -> exp.Expression:
     parsed = tpl(_INT_FROM_TEXT, a=value, t=to)
     if source == "string":
         return parsed
-    return tpl("CASE WHEN TYPEOF(_a) LIKE 'TIMESTAMP%' THEN CAST(FLOOR(EPOCH(TRY_CAST(_a AS TIMESTAMP))) AS _t) "
+    return tpl("CASE WHEN TYPEOF(_a) LIKE 'TIMESTAMP%' "
+               "THEN CAST(FLOOR(EPOCH(TRY_CAST(_a AS TIMESTAMP))) AS _t) "
                "ELSE COALESCE(_p, TRY_CAST(_a AS _t)) END", p=parsed, a=value, t=to)
 
 
@@ -191,13 +194,15 @@ def nanvl(node: exp.Nanvl) -> exp.Expression:
 
 REWRITES: dict[type, Rule] = {
     # types, dates and times
-    exp.Hint: lambda node: None,
-    exp.Union: set_operation, exp.Intersect: set_operation, exp.Except: set_operation,  # optimizer hints (BROADCAST...) do not change values
+    exp.Hint: lambda node: None,  # optimizer hints (BROADCAST...) do not change values
+    exp.Union: set_operation, exp.Intersect: set_operation, exp.Except: set_operation,
     exp.DataType: timestamp_type, exp.Cast: cast, exp.TryCast: cast,
-    exp.TsOrDsAdd: dates.date_add, exp.Add: num.arithmetic(dates.date_plus_interval), exp.Sub: num.arithmetic(dates.date_plus_interval),
+    exp.TsOrDsAdd: dates.date_add, exp.Add: exact.arithmetic(dates.date_plus_interval),
+    exp.Sub: exact.arithmetic(dates.date_plus_interval),
     exp.MonthsBetween: dates.months_between, exp.DateTrunc: dates.trunc, exp.TimestampTrunc: dates.date_trunc,
     exp.AtTimeZone: dates.from_utc_timestamp, exp.DayOfWeek: dates.dayofweek, exp.Extract: dates.extract,
-    exp.TimestampDiff: dates.timestamp_diff, exp.DateDiff: num.then_cast(dates.timestamp_diff, num.is_int),
+    exp.TimestampDiff: dates.timestamp_diff,
+    exp.DateDiff: exact.then_cast(dates.timestamp_diff, exact.is_int),
     exp.Dayname: dates.day_or_month_name, exp.Monthname: dates.day_or_month_name, exp.NextDay: dates.next_day,
     exp.StrToUnix: dates.unix_timestamp, exp.StrToTime: dates.safe_strptime,
     exp.TimeToStr: dates.check_time_format, exp.UnixToStr: dates.check_time_format,
@@ -218,16 +223,20 @@ REWRITES: dict[type, Rule] = {
     exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,
     exp.Lateral: txt.explode_map, exp.Exists: txt.exists, exp.Column: txt.struct_star,
     # numbers, aggregates and windows
-    exp.IntDiv: num.int_div, exp.Mod: num.then_cast(num.mod, num.is_decimal),
-    exp.Mul: num.arithmetic(), exp.Literal: num.decimal_literal,
-    exp.Round: num.then_cast(num.round_half_up, num.is_decimal), exp.Nanvl: nanvl, exp.Sign: num.sign,
+    exp.IntDiv: num.int_div, exp.Mod: exact.then_cast(num.mod, exact.is_decimal),
+    exp.Mul: exact.arithmetic(), exp.Literal: exact.decimal_literal, exp.Case: exact.common_decimal,
+    exp.If: exact.common_decimal, exp.Coalesce: exact.common_decimal,
+    exp.Greatest: exact.common_decimal, exp.Least: exact.common_decimal,
+    exp.Round: exact.then_cast(num.round_half_up, exact.is_decimal), exp.Nanvl: nanvl,
+    exp.Sign: num.sign,
     exp.Ln: num.ln, exp.Log: num.log, exp.Factorial: num.factorial,
     exp.ApproxDistinct: num.approx_count_distinct,
     exp.Randn: num.randn,
-    exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: num.result_type, exp.Floor: num.result_type,
-    exp.Sum: num.result_type, exp.Avg: num.average, exp.CountIf: num.count_if,
+    exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: exact.result_type,
+    exp.Floor: exact.result_type,
+    exp.Sum: exact.result_type, exp.Avg: exact.average, exp.CountIf: num.count_if,
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Corr: num.corr, exp.Mode: num.mode,
     exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
-    exp.RowNumber: num.spark_int, exp.Rank: num.spark_int, exp.DenseRank: num.spark_int,
-    exp.Ntile: num.spark_int, exp.Window: num.window, exp.Anonymous: anonymous,
+    exp.RowNumber: exact.spark_int, exp.Rank: exact.spark_int, exp.DenseRank: exact.spark_int,
+    exp.Ntile: exact.spark_int, exp.Window: num.window, exp.Anonymous: anonymous,
 }

@@ -240,8 +240,9 @@ def numeric_unary(node: exp.Expression) -> exp.DataType | None:
 
 
 def rounding(node: exp.Expression) -> exp.DataType | None:
-    """round/bround(x, d): a DECIMAL(p, s) becomes DECIMAL(p - s + d + 1, d) for literal d >= 0
-    (d < 0 counts as 0); other numbers keep their type."""
+    """round/bround(x, d): a DECIMAL(p, s) becomes DECIMAL(p - s + d' + 1, d') for a literal d,
+    with d' = d within 0..s (so round(DECIMAL(13, 2), 3) is a DECIMAL(14, 2)); other numbers
+    keep their type."""
     if isinstance(node, exp.Anonymous):
         arg = known(node.expressions[0]) if node.expressions else None
         digits = node.expressions[1] if len(node.expressions) > 1 else None
@@ -256,8 +257,8 @@ def rounding(node: exp.Expression) -> exp.DataType | None:
     except ValueError:
         return None
     p, s = precision_scale(arg)
-    places = max(places, 0)
-    return bounded(p - s + places + 1, places) if places < s else arg
+    places = min(max(places, 0), s)
+    return bounded(p - s + places + 1, places)
 
 
 def ceil_floor(node: exp.Expression) -> exp.DataType | None:
