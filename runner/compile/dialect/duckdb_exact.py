@@ -162,8 +162,22 @@ def arithmetic(rule: Rule | None = None) -> Rule:
                           a=node.this, b=node.expression, t=node.type)
             wrapped.type = node.type.copy()
             return wrapped
+        if isinstance(node, exp.Mul) and kind(node) == "decimal":
+            _check_product_scale(node)
         return decimal(node)
     return spark_arithmetic
+
+
+def _check_product_scale(node: exp.Mul) -> None:
+    """DuckDB keeps a product's full scale s1 + s2 and cannot go past 38 digits of it (Spark
+    cuts the scale): refused."""
+    scales = [precision_scale(operand.type, operand)[1] for operand in (node.this, node.expression)
+              if kind(operand) in ("int", "decimal")]
+    if len(scales) == 2 and sum(scales) > MAX_PRECISION:
+        raise refuse(node, f"this decimal product ({node.this.type.sql('spark')} * "
+                           f"{node.expression.type.sql('spark')}) needs a scale of {sum(scales)} "
+                           "digits on the local engine (38 at most); cast an operand to DOUBLE "
+                           "or to a DECIMAL with fewer decimals")
 
 
 def _constant_fits(node: exp.Expression, bits: int) -> bool:
