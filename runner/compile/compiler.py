@@ -91,7 +91,7 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
             name=name, path=model.path, materialized=model.config.materialized,
             fingerprint=fingerprint, physical=physical, select=target_query,
             select_sql=select_sql, parents=project.build_parents(name), reads=reads,
-            ddl=model.config.ddl, notes=notes)
+            ddl=model.config.ddl, notes=notes, columns=result_types)
     return Plan(compiled, set(chosen))
 
 

@@ -35,6 +35,8 @@ class CompiledModel:
         ddl: the model config that reaches its CREATE statement.
         notes: what the user should know about how its SQL runs on the target (an approximate
             aggregate computed exactly), each at its line and column in ``path``.
+        columns: the Spark types of its result columns, where Spark's rules give them (what
+            its children are compiled against, and what the local table holds).
     """
 
     name: str
@@ -49,6 +51,7 @@ class CompiledModel:
     reads: set[str] = field(default_factory=set)
     ddl: ModelDDLConfig = field(default_factory=ModelDDLConfig)
     notes: list[Note] = field(default_factory=list)
+    columns: dict[str, exp.DataType] = field(default_factory=dict)
 
     def note_lines(self) -> list[str]:
         """Each note as ``path:line:col: message``."""

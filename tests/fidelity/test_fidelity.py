@@ -34,10 +34,11 @@ REFUSED = [case for case in CORPUS["cases"] if "refuse" in case]
 # DOUBLE (with digits beyond Spark's scale), ceil/floor of a DOUBLE column stays DOUBLE.
 NEEDS_SCHEMA = {"sum_avg_ignore_nulls", "decimal_arithmetic", "ceil_floor_types",
                 "running_sum_rows_frame", "range_frame_with_ties", "sum_of_empty_is_null",
-                "sum_int_is_bigint", "avg_decimal", "aggregates_with_filter", "window_sum_with_filter"}
-# Without column types, these generators cannot tell a map from an array (explode) or name a
-# struct's fields (inline, which ORDER BY then cannot name): DuckDB raises, nothing differs.
-FAILS_WITHOUT_SCHEMA = {"explode_map_default_names", "inline_in_select_list"}
+                "sum_int_is_bigint", "avg_decimal", "aggregates_with_filter", "window_sum_with_filter",
+                "decimal_division_is_exact"}
+# Without column types, this generator cannot tell a map from an array (explode):
+# DuckDB raises, nothing differs.
+FAILS_WITHOUT_SCHEMA = {"explode_map_default_names"}
 
 
 def ids(cases: list[dict[str, Any]]) -> list[str]:

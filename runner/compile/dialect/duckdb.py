@@ -7,9 +7,9 @@ Rules that depend on an operand's type use it when known and otherwise a type-ge
 where no generic form exists the DuckDB value keeps DuckDB's type (noted on the rule).
 
 This module holds casts and ``REWRITES``, the table ``to_target`` applies; ``duckdb_dates``
-(dates and timestamps), ``duckdb_text`` (strings, arrays, maps), ``duckdb_json`` (JSON text), ``duckdb_generators``
-(explode, inline, stack...) and ``duckdb_numbers``
-(arithmetic, aggregates, windows) hold the rest.
+(dates and timestamps), ``duckdb_text`` (strings, arrays, maps), ``duckdb_json`` (JSON text),
+``duckdb_generators`` (explode, inline, stack...), ``duckdb_numbers`` (arithmetic, aggregates,
+windows) and ``duckdb_exact`` (DECIMAL and integer results in Spark's types) hold the rest.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ import sqlglot
 from sqlglot import exp
 
 from runner.compile.dialect import duckdb_dates as dates
+from runner.compile.dialect import duckdb_exact as exact
 from runner.compile.dialect import duckdb_generators as gen
 from runner.compile.dialect import duckdb_json as json
 from runner.compile.dialect import duckdb_numbers as num
 from runner.compile.dialect import duckdb_text as txt
 from runner.compile.dialect.rules import Rule, refuse, tpl
+from runner.compile.dialect.spark_types import known, spark_name, wider
 from runner.compile.dialect.types import INT_PRECISION, T, kind
 
 
@@ -80,8 +82,9 @@ def timestamp_cast(node: exp.Cast) -> exp.Expression:
 def integral_cast(node: exp.Cast) -> exp.Expression:
     """CAST to an integer type: Spark truncates fractions (DuckDB rounds) and saturates out of
     range (NaN is 0), wraps a too-wide integer, parses '3.7' as 3 and gives epoch seconds for
-    a timestamp; an unknown type goes through its text, which is exact for numbers and strings
-    (a timestamp, or a number out of range, of unknown type gives NULL)."""
+    a timestamp; an unknown type is told apart by DuckDB's typeof when the query is bound: a
+    timestamp gives its epoch seconds, anything else goes through its text, which is exact for
+    numbers and strings (a number out of range of unknown type gives NULL)."""
     to, value = node.to, node.this
     source, bound = kind(value), _INT_BOUNDS[node.to.this]
     if source == "int" and INT_PRECISION.get(value.type.this, 20) > INT_PRECISION[to.this]:
@@ -99,7 +102,38 @@ def integral_cast(node: exp.Cast) -> exp.Expression:
     parsed = tpl(_INT_FROM_TEXT, a=value, t=to)
     if source == "string":
         return parsed
-    return tpl("COALESCE(_p, TRY_CAST(_a AS _t))", p=parsed, a=value, t=to)
+    return tpl("CASE WHEN TYPEOF(_a) LIKE 'TIMESTAMP%' "
+               "THEN CAST(FLOOR(EPOCH(TRY_CAST(_a AS TIMESTAMP))) AS _t) "
+               "ELSE COALESCE(_p, TRY_CAST(_a AS _t)) END", p=parsed, a=value, t=to)
+
+
+def set_operation(node: exp.SetOperation) -> exp.Expression:
+    """A UNION's column has the wider type of its branches' columns, to which Spark casts each
+    branch; DuckDB's common type can differ (a BIGINT and 0.5 make DECIMAL(20, 1) there,
+    DECIMAL(21, 1) in Spark), so each branch is cast to Spark's where its type differs."""
+    if isinstance(node.parent, exp.SetOperation) or node.args.get("by_name"):
+        return node  # the outermost set operation casts every branch
+    branches = _branches(node)
+    if any(len(b.selects) != len(branches[0].selects) or any(s.is_star for s in b.selects)
+           for b in branches):
+        return node
+    for position in range(len(branches[0].selects)):
+        selects = [b.selects[position] for b in branches]
+        common = wider([known(select) for select in selects])
+        if common is None or common.is_type(T.NULL, T.UNKNOWN) or common.is_type(*exp.DataType.NESTED_TYPES):
+            continue
+        for select in selects:
+            if spark_name(select.type) != spark_name(common):
+                value = exp.Cast(this=select.unalias().copy(), to=common.copy())
+                select.replace(exp.alias_(value, select.alias_or_name))
+    return node
+
+
+def _branches(node: exp.Expression) -> list[exp.Select]:
+    node = node.unnest()
+    if isinstance(node, exp.SetOperation):
+        return _branches(node.this) + _branches(node.expression)
+    return [node] if isinstance(node, exp.Select) else []
 
 
 _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
@@ -172,11 +206,14 @@ def nanvl(node: exp.Nanvl) -> exp.Expression:
 REWRITES: dict[type, Rule] = {
     # types, dates and times
     exp.Hint: lambda node: None,  # optimizer hints (BROADCAST...) do not change values
+    exp.Union: set_operation, exp.Intersect: set_operation, exp.Except: set_operation,
     exp.DataType: timestamp_type, exp.Cast: cast, exp.TryCast: cast,
-    exp.TsOrDsAdd: dates.date_add, exp.Add: dates.date_plus_interval, exp.Sub: dates.date_plus_interval,
+    exp.TsOrDsAdd: dates.date_add, exp.Add: exact.arithmetic(dates.date_plus_interval),
+    exp.Sub: exact.arithmetic(dates.date_plus_interval),
     exp.MonthsBetween: dates.months_between, exp.DateTrunc: dates.trunc, exp.TimestampTrunc: dates.date_trunc,
     exp.AtTimeZone: dates.from_utc_timestamp, exp.DayOfWeek: dates.dayofweek, exp.Extract: dates.extract,
-    exp.TimestampDiff: dates.timestamp_diff, exp.DateDiff: dates.timestamp_diff,
+    exp.TimestampDiff: dates.timestamp_diff,
+    exp.DateDiff: exact.then_cast(dates.timestamp_diff, exact.is_int),
     exp.Dayname: dates.day_or_month_name, exp.Monthname: dates.day_or_month_name, exp.NextDay: dates.next_day,
     exp.StrToUnix: dates.unix_timestamp, exp.StrToTime: dates.safe_strptime,
     exp.TimeToStr: dates.check_time_format, exp.UnixToStr: dates.check_time_format,
@@ -200,13 +237,21 @@ REWRITES: dict[type, Rule] = {
     exp.PosexplodeOuter: gen.posexplode_outer, exp.Inline: gen.inline, exp.Stack: gen.stack,
     exp.Lateral: txt.explode_map, exp.Exists: txt.exists, exp.Column: txt.struct_star,
     # numbers, aggregates and windows
-    exp.IntDiv: num.int_div, exp.Mod: num.mod, exp.Nanvl: nanvl, exp.Sign: num.sign,
-    exp.Round: num.round_half_up, exp.Ln: num.ln, exp.Log: num.log, exp.Factorial: num.factorial,
+    exp.IntDiv: num.int_div, exp.Mod: exact.then_cast(num.mod, exact.is_decimal),
+    exp.Mul: exact.arithmetic(), exp.Literal: exact.decimal_literal, exp.Case: exact.common_decimal,
+    exp.If: exact.common_decimal, exp.Coalesce: exact.common_decimal,
+    exp.Greatest: exact.common_decimal, exp.Least: exact.common_decimal,
+    exp.Round: exact.then_cast(num.round_half_up, exact.is_decimal), exp.Nanvl: nanvl,
+    exp.Sign: num.sign,
+    exp.Ln: num.ln, exp.Log: num.log, exp.Factorial: num.factorial,
     exp.ApproxDistinct: num.approx_count_distinct,
     exp.Randn: num.randn,
-    exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: num.result_type, exp.Floor: num.result_type,
-    exp.Sum: num.result_type, exp.Avg: num.result_type, exp.CountIf: num.count_if, exp.Any: num.any_aggregate,
+    exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: exact.result_type,
+    exp.Floor: exact.result_type,
+    exp.Sum: exact.result_type, exp.Avg: exact.average, exp.CountIf: num.count_if,
+    exp.Any: num.any_aggregate,
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Corr: num.corr, exp.Mode: num.mode,
     exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
-    exp.Window: num.window, exp.Anonymous: anonymous,
+    exp.RowNumber: exact.spark_int, exp.Rank: exact.spark_int, exp.DenseRank: exact.spark_int,
+    exp.Ntile: exact.spark_int, exp.Window: num.window, exp.Anonymous: anonymous,
 }

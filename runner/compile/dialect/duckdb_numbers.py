@@ -10,8 +10,9 @@ from typing import Callable
 
 from sqlglot import exp
 
+from runner.compile.dialect.duckdb_exact import decimal_quotient, result_type  # noqa: F401
 from runner.compile.dialect.rules import cast_result, refuse, tpl, wrap_result
-from runner.compile.dialect.types import kind, over_window, spark_type
+from runner.compile.dialect.types import kind, over_window
 
 
 # -- arithmetic -------------------------------------------------------------------------------
@@ -129,18 +130,13 @@ def bit_count(node: exp.BitwiseCount) -> exp.Expression:
 
 def divide(node: exp.Div) -> exp.Expression:
     """A FLOAT operand of / is widened to DOUBLE (Spark divides in DOUBLE; DuckDB in REAL);
-    then Spark's result type."""
+    a quotient with a DECIMAL operand is Spark's exact decimal quotient."""
+    if kind(node) == "decimal":
+        return decimal_quotient(node)
     for operand in (node.this, node.expression):
         if operand.type is not None and operand.type.is_type(exp.DataType.Type.FLOAT):
             operand.replace(exp.cast(operand.copy(), "DOUBLE"))
-    return result_type(node)
-
-
-def result_type(node: exp.Expression) -> exp.Expression:
-    """sum, avg, decimal division, ceil/floor: cast to Spark's result type where DuckDB's
-    differs (HUGEINT sums, DOUBLE averages and quotients of DECIMALs, DOUBLE ceilings)."""
-    spark = spark_type(node)
-    return cast_result(node, spark.sql("duckdb")) if spark is not None else node
+    return node
 
 
 # -- aggregates -------------------------------------------------------------------------------

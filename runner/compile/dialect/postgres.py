@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from runner.compile.dialect import duckdb as duck
 from runner.compile.dialect import duckdb_dates as dates
+from runner.compile.dialect import duckdb_exact as exact
 from runner.compile.dialect import duckdb_numbers as num
 from runner.compile.dialect import duckdb_text as txt
 from runner.compile.dialect.rules import Rule, refuse, tpl
@@ -135,6 +136,7 @@ RULES: dict[type, Rule] = {
     exp.Left: txt.left_right, exp.Right: txt.left_right,
     exp.GenerateSeries: _refused("sequence", "build the array on the duckdb target"),
     exp.Sum: num.result_type, exp.Avg: num.result_type, exp.Div: num.result_type,
+    exp.Mul: exact.then_cast(None, exact.is_decimal),  # Spark's precision and cut scale
     exp.Ceil: num.result_type, exp.Floor: num.result_type,
     exp.Anonymous: anonymous,
 }

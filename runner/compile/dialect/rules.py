@@ -29,7 +29,7 @@ def refuse(node: exp.Expression, message: str) -> ProjectError:
 
 def rewrite(query: exp.Expression, rules: dict[type, Rule]) -> exp.Expression:
     """Apply ``rules`` ({node class: fn(node) -> node, or None to drop it}) bottom-up, so inner
-    rewrites come first."""
+    rewrites come first; a replacement keeps the Spark type of the node it replaces."""
     for node in reversed(list(query.walk())):
         rule = rules.get(type(node))
         if rule is None:
@@ -38,6 +38,8 @@ def rewrite(query: exp.Expression, rules: dict[type, Rule]) -> exp.Expression:
         if new is None:
             node.pop()
         elif new is not node:
+            if new.type is None and node.type is not None:
+                new.type = node.type  # the replacement computes the same Spark value
             if node is query:
                 query = new
             else:

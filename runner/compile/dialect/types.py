@@ -1,27 +1,22 @@
 """Spark's result types, for the rules that depend on them.
 
-``annotate`` sets ``.type`` on every node of a Spark query (literals typed as Spark types them,
-columns from a schema when one is given); ``spark_type`` corrects the aggregates and operators
-whose Spark type differs from sqlglot's; ``output_schema`` gives a query's result types for its
-children.
+``annotate`` sets ``.type`` on every node of a Spark query by Spark's type rules
+(``spark_types``; columns typed from a schema when one is given, through stars, CTEs and
+subqueries); a node whose type Spark's rules do not give is left untyped. ``output_schema``
+gives a query's result types for its children.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 
+from runner.compile.dialect.spark_types import INT_PRECISION, T, spark_annotate
+
 _ID = "dialect_node_id"
-
-T = exp.DataType.Type
-
-
-INT_PRECISION = {T.TINYINT: 3, T.SMALLINT: 5, T.INT: 10, T.BIGINT: 20}
 
 
 def output_schema(
@@ -34,13 +29,20 @@ def output_schema(
         schema: the column types of the tables it reads, as for ``to_target``.
 
     Returns:
-        ``{column name: type}`` for the columns whose type sqlglot can infer (others are left
-        out, so a child treats them as unknown).
+        ``{column name: type}`` for the columns whose Spark type is known (others are left
+        out, so a child treats them as unknown); ``SELECT *`` is expanded where its sources'
+        columns are known.
     """
-    query = expression.copy()
-    annotate(query, schema)
-    selects = query.selects if isinstance(query, exp.Query) else []
-    types = {select.alias_or_name: select.unalias().type for select in selects}
+    shadow = _typed(expression, schema)
+    selects = shadow.selects if isinstance(shadow, exp.Query) else []
+    if any(isinstance(select, exp.Star) or (isinstance(select, exp.Column) and select.is_star)
+           for select in selects):
+        return {}
+    names = [select.alias_or_name for select in selects]
+    original = expression.selects if isinstance(expression, exp.Query) else []
+    if len(original) == len(selects) and not any(s.is_star for s in original):
+        names = [select.alias_or_name for select in original]  # qualify lower-cased them
+    types = dict(zip(names, (select.unalias().type for select in selects)))
     return {name: dtype for name, dtype in types.items()
             if name and dtype is not None and not dtype.is_type(T.UNKNOWN)}
 
@@ -54,51 +56,24 @@ def annotate(query: exp.Expression, schema: dict[str, Any] | None) -> None:
     nodes = list(query.walk())
     for index, node in enumerate(nodes):
         node.meta[_ID] = index
-    shadow = query.copy()
-    for literal in list(shadow.find_all(exp.Literal)):
-        literal_type = None if literal.is_string else _literal_type(literal.name)
-        if literal_type is not None:
-            literal.replace(exp.Cast(this=literal.copy(), to=literal_type))
-    try:
-        if schema:
-            shadow = qualify(shadow, schema=schema, dialect="spark", expand_stars=False,
-                             validate_qualify_columns=False, quote_identifiers=False,
-                             identify=False)
-        shadow = annotate_types(shadow, schema=schema, dialect="spark")
-    except SqlglotError:  # an unresolvable reference: fall back to literal-only types
-        shadow = annotate_types(query.copy(), dialect="spark")
-    types = {node.meta[_ID]: node.type for node in shadow.walk()
+    types = {node.meta[_ID]: node.type for node in _typed(query, schema).walk()
              if _ID in node.meta and node.type is not None}
     for node in nodes:
         dtype = types.get(node.meta.pop(_ID))
-        if isinstance(node, exp.Literal) and not node.is_string:
-            dtype = _literal_type(node.name) or dtype
         if dtype is not None and dtype.this in (T.TIMESTAMPTZ, T.TIMESTAMPLTZ):
             dtype = exp.DataType.build("TIMESTAMP")  # a UTC session: zone-less semantics
         if dtype is not None and not dtype.is_type(T.UNKNOWN):
             node.type = dtype
-    for node in reversed(nodes):  # children first, so a corrected type reaches its parent
-        corrected = spark_type(node)
-        if corrected is not None:
-            node.type = corrected
-            over_window(node).type = corrected
 
 
-_DECIMAL_LITERAL = re.compile(r"-?(\d*)\.(\d+)")
-
-
-def _literal_type(text: str) -> exp.DataType | None:
-    """Spark's type of a number literal where sqlglot's differs: 2.10 is DECIMAL(3, 2) (not
-    DOUBLE; 1e3 and 2.1D are), 2147483648 a BIGINT and a wider integer a DECIMAL."""
-    decimal = _DECIMAL_LITERAL.fullmatch(text)
-    if decimal is not None:
-        whole, fraction = decimal.groups()
-        precision = max(len(whole.lstrip("0")) + len(fraction), 1)
-        return exp.DataType.build(f"DECIMAL({precision}, {len(fraction)})")
-    if re.fullmatch(r"-?\d+", text) and abs(int(text)) >= 2**31:
-        digits = len(text.lstrip("-"))
-        return exp.DataType.build("BIGINT" if abs(int(text)) < 2**63 else f"DECIMAL({digits}, 0)")
-    return None
+def _typed(query: exp.Expression, schema: dict[str, Any] | None) -> exp.Expression:
+    """A qualified, star-expanded, typed copy of ``query`` (its nodes keep their meta)."""
+    try:
+        shadow = qualify(query.copy(), schema=schema or {}, dialect="spark", expand_stars=True,
+                         validate_qualify_columns=False, quote_identifiers=False, identify=False)
+        return spark_annotate(shadow, schema)
+    except SqlglotError:  # an unresolvable reference: types without columns
+        return spark_annotate(query.copy())
 
 
 def kind(node: exp.Expression) -> str | None:
@@ -114,51 +89,6 @@ def kind(node: exp.Expression) -> str | None:
     for name, members in families:
         if dtype.this in members:
             return name
-    return None
-
-
-def decimal_size(node: exp.Expression) -> tuple[int, int] | None:
-    """(precision, scale) Spark gives ``node`` in decimal arithmetic, or None if not exact numeric."""
-    if kind(node) == "decimal":
-        params = [int(p.name) for p in node.type.expressions] or [10, 0]
-        return params[0], params[1] if len(params) > 1 else 0
-    if isinstance(node, exp.Literal) and not node.is_string and node.is_int:
-        return max(len(node.name.lstrip("-")), 1), 0  # Spark sizes integer literals tightly
-    if kind(node) == "int":
-        return INT_PRECISION.get(node.type.this, 20), 0
-    return None
-
-
-def spark_type(node: exp.Expression) -> exp.DataType | None:
-    """Spark's result type where sqlglot's (and DuckDB's) differ: sum of integers is a BIGINT,
-    of DECIMAL(p, s) a DECIMAL(p + 10, s); avg of DECIMAL(p, s) a DECIMAL(p + 4, s + 4); a
-    division with a DECIMAL operand follows Spark's decimal rules; ceil/floor of a DOUBLE or
-    an integer is a BIGINT. None for anything else."""
-    if not isinstance(node, (exp.Ceil, exp.Floor, exp.Sum, exp.Avg, exp.Div)):
-        return None
-    arg = node.this
-    if isinstance(node, (exp.Ceil, exp.Floor)):
-        fits = node.args.get("decimals") is None and kind(arg) in ("float", "int")
-        return exp.DataType.build("BIGINT") if fits else None
-    if isinstance(node, exp.Sum) and kind(arg) == "int":
-        return exp.DataType.build("BIGINT")
-    size = decimal_size(arg)
-    if isinstance(node, exp.Div):
-        right = decimal_size(node.expression)
-        if size is None or right is None or "decimal" not in (kind(arg), kind(node.expression)):
-            return None
-        (p1, s1), (p2, s2) = size, right
-        scale = max(6, s1 + p2 + 1)
-        precision = p1 - s1 + s2 + scale
-        if precision > 38:  # spark.sql.decimalOperations.allowPrecisionLoss (the default)
-            scale, precision = max(38 - (precision - scale), min(scale, 6)), 38
-        return exp.DataType.build(f"DECIMAL({precision}, {scale})")
-    if size is None or kind(arg) != "decimal":
-        return None
-    if isinstance(node, exp.Sum):
-        return exp.DataType.build(f"DECIMAL({min(38, size[0] + 10)}, {size[1]})")
-    if isinstance(node, exp.Avg):
-        return exp.DataType.build(f"DECIMAL({min(38, size[0] + 4)}, {min(38, size[1] + 4)})")
     return None
 
 
