@@ -124,8 +124,8 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
     Compiling connects to an engine that holds local sources (DuckDB, Spark) to create the
     sources it lacks (synthetic data or file views), and to one that runs translated SQL
     (DuckDB, PostgreSQL) to read the sources' column types, so the dialect layer can keep
-    Spark's exact values. On
-    every engine the sources' data versions are read where known (new data, new fingerprints).
+    Spark's exact values. On every engine the sources' data versions are read where known (new
+    data, new fingerprints).
     """
     project, adapter = workspace.project, workspace.adapter
     chosen = select(options.select, options.exclude, project.dag, project.models)
@@ -137,13 +137,13 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
     try:
         types = {}
         used = sorted({s for n in project.models for s in project.sources_read(n)})
-        identifiers = {s: project.config.sources[s].identifier for s in used}
         if adapter.creates_local_sources:
             adapter.open()
             prepare_local_sources(project.config, adapter, used, echo)
         if adapter.runs_translated_sql:  # Spark and Data Distiller run the models as written
             adapter.open()
-            types = {ident: adapter.column_types(ident) for ident in identifiers.values()}
+            types = {ident: adapter.column_types(ident)
+                     for ident in (project.config.sources[s].identifier for s in used)}
         versions = source_versions(project.config, adapter, used)
         with SlowCompile(echo) as slow:
             plan = compile_plan(project, adapter, chosen, generations=state.generations(),
