@@ -87,9 +87,14 @@ CASES = [
                          "SELECT user_id, safe_ration(sum(amount), count(*)) AS r FROM stg "
                          "GROUP BY 1\n"),
          ("build",), 2,
-         "Error: models/totals.sql:1:17: function 'safe_ration' does not exist on duckdb (target "
-         "'local') (did you mean 'safe_ratio'?); if it is a macro, define it in macros/, if it "
-         "is a Spark function, it has no local translation yet\n"),
+         "Error: models/totals.sql:1:17: Spark has no function `safe_ration` (Spark rejects it: "
+         "UNRESOLVED_ROUTINE); did you mean 'safe_ratio'?\n"),
+    Case("a function Spark does not have is refused at load, even where DuckDB has one",
+         lambda r: write(r, "models/totals.sql",
+                         "SELECT user_id,\n  gcd(count(*), 2) AS g FROM stg GROUP BY 1\n"),
+         ("ls",), 2,
+         "Error: models/totals.sql:2:3: Spark has no function `gcd` (Spark rejects it: "
+         "UNRESOLVED_ROUTINE); define it as a macro in macros/\n"),
     Case("invalid YAML in --vars",
          lambda r: None, ("build", "--vars", "{as_of_date: [2026, }"), 2,
          "Error: runner build: argument --vars: not valid YAML: expected the node content, but "

@@ -19,6 +19,7 @@ from runner.errors import ProjectError
 from runner.project.macros import Macro, expand, load_macros
 from runner.project.model import Model, discover_models
 from runner.project.parsing import position, reference_name, table_references
+from runner.project.spark_rejects import check_functions
 
 
 REFERENCE = "runner_reference"  # meta key: (position, DAG node) of a resolved table reference
@@ -104,6 +105,8 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None)
     queries: dict[str, exp.Query] = {}
     for name, model in models.items():
         dag.add_node(name)
+        if config.dialect == "spark":
+            check_functions(model.query, model.text, model.path, {*macros, "var"})
         query = expand(model.query, macros, vars_, model.path, model.text)
         queries[name] = query
         for index, table in enumerate(table_references(query)):

@@ -25,6 +25,7 @@ from sqlglot.errors import ParseError, TokenError
 from runner.validation import did_you_mean, normalize_name, read_text
 from runner.errors import ProjectError
 from runner.project.parsing import position, statement_starts, syntax_error, token_error
+from runner.project.spark_rejects import check_functions
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Macro:
 def load_macros(root: Path, dialect: str) -> dict[str, Macro]:
     """Read every ``macros/*.sql`` file; ProjectError naming file:line for a bad definition."""
     macros: dict[str, Macro] = {}
+    texts: dict[str, str] = {}
     folder = root / "macros"
     if not folder.is_dir():
         return macros
@@ -62,6 +64,10 @@ def load_macros(root: Path, dialect: str) -> dict[str, Macro]:
                 raise ProjectError(f"macro '{macro.name}' is defined twice (also in "
                                    f"{other.path}:{other.line}); rename one", rel, macro.line)
             macros[macro.name] = macro
+            texts[macro.name] = sql
+    if dialect == "spark":
+        for macro in macros.values():
+            check_functions(macro.body, texts[macro.name], macro.path, {*macros, "var"})
     return macros
 
 

@@ -21,6 +21,8 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import Token, TokenType
 
 from runner.errors import ProjectError
+from runner.project.spark_functions import SPARK_FUNCTIONS
+from runner.validation import did_you_mean
 
 # Spark functions whose three-argument form takes a datetime unit written as a bare word.
 _UNIT_FIRST = {"DATEDIFF", "DATE_DIFF", "TIMESTAMPDIFF", "TIMESTAMPADD", "DATEADD", "DATE_ADD"}
@@ -103,6 +105,45 @@ def _check_tree(query: exp.Expression, sql: str, path: str) -> None:
             raise _located(node, sql, path, f"extract takes its field without quotes on Spark (Spark "
                                        f"rejects '{node.this.name}'); write "
                                        f"extract({node.this.name.upper()} FROM ...)")
+
+
+# Adobe-defined functions (Data Distiller only; the local engine translates the TIME_BETWEEN pair).
+ADOBE_FUNCTIONS = frozenset({
+    "sess_timeout", "attribution_first_touch", "attribution_last_touch",
+    "attribution_first_touch_exp_if", "attribution_first_touch_exp_timeout",
+    "attribution_last_touch_exp_if", "attribution_last_touch_exp_timeout", "next", "previous",
+    "time_between_previous_match", "time_between_next_match"})
+# Spark syntax that reads like a call but is not a registered function (SHOW FUNCTIONS omits it).
+_SPARK_SYNTAX = frozenset({"timestampdiff", "timestampadd"})
+
+
+def check_functions(query: exp.Expression, sql: str, path: str,
+                    also: frozenset[str] | set[str] = frozenset()) -> None:
+    """Raise ProjectError (file:line:col) at the first call of a function Spark does not have.
+
+    Spark's analyzer refuses it (UNRESOLVED_ROUTINE) where sqlglot reads any name, and may map
+    it to a function of the local engine (``truncate`` to DuckDB's ``trunc``). ``also`` names
+    the project's macros and ``var``. The name is read from the text, as written.
+
+        >>> from sqlglot import parse_one
+        >>> sql = "SELECT gcd(a, b) FROM t"
+        >>> try:
+        ...     check_functions(parse_one(sql, read="spark"), sql, "m.sql")
+        ... except ProjectError as error:
+        ...     print(error.message.split(";")[0], error.line, error.col)
+        Spark has no function `gcd` (Spark rejects it: UNRESOLVED_ROUTINE) 1 8
+    """
+    for node in query.walk():
+        if not isinstance(node, exp.Func) or "start" not in node.meta:
+            continue
+        start, end = node.meta["start"], node.meta["end"]
+        name = sql[start:end + 1].strip("`").lower()
+        if not name.replace("_", "a").isalnum() or name in SPARK_FUNCTIONS \
+                or name in ADOBE_FUNCTIONS or name in _SPARK_SYNTAX or name in also:
+            continue
+        hint = did_you_mean(name, sorted(SPARK_FUNCTIONS | set(also))).strip(" ()")
+        raise _error_at(sql, path, start, f"Spark has no function `{name}` (Spark rejects it: "
+                        f"UNRESOLVED_ROUTINE); {hint or 'define it as a macro in macros/'}")
 
 
 def _arguments(tokens: list[Token], open_at: int) -> list[list[Token]]:

@@ -25,6 +25,7 @@ from runner.adapters.duckdb import DuckDBAdapter
 from runner.compile.dialect.translate import to_target
 from runner.errors import ProjectError
 from runner.project.parsing import parse_query
+from runner.project.spark_rejects import check_functions
 
 CORPUS = load_corpus()
 EXPECTED = load_expected()
@@ -47,7 +48,9 @@ def ids(cases: list[dict[str, Any]]) -> list[str]:
 
 def translate(sql: str, schema: dict[str, Any] | None) -> str:
     """A case's SQL parsed as a model is (what Spark rejects refused) and translated."""
-    return to_target(parse_query(sql, "case.sql", "spark"), "duckdb", schema).sql(dialect="duckdb")
+    tree = parse_query(sql, "case.sql", "spark")
+    check_functions(tree, sql, "case.sql")
+    return to_target(tree, "duckdb", schema).sql(dialect="duckdb")
 
 
 @pytest.fixture(scope="module")
