@@ -195,7 +195,9 @@ def test_postgres_keeps_what_agrees():
 
 
 def test_session_setup():
-    assert DuckDBAdapter.session_setup == ("SET TimeZone = 'UTC'",)
+    assert DuckDBAdapter.session_setup[0] == "SET TimeZone = 'UTC'"
+    assert all(s.startswith("CREATE OR REPLACE TEMP MACRO spark_")
+               for s in DuckDBAdapter.session_setup[1:])
     assert PostgresAdapter.session_setup == ("SET TIME ZONE 'UTC'",)
     con = duckdb.connect()
     for statement in DuckDBAdapter.session_setup:

@@ -44,12 +44,50 @@ class DuckDBConfig(TargetConfig):
         return cls(threads=block.get("threads"), path=block.get("path", cls.path))
 
 
+_E19 = "10000000000000000000"
+# Exact DECIMAL products past 38 digits (runner.compile.dialect.duckdb_exact.wide_product):
+# |a| * |b| of two unscaled HUGEINTs as 76 decimal digits, from four 19-digit limb products
+# (the middle sum in UHUGEINT), then HALF_UP rounding of the last k digits, NULL past p digits.
+EXACT_DECIMAL_MACROS = (
+    f"CREATE OR REPLACE TEMP MACRO spark_mul_p0(a, b) AS (a % {_E19}) * (b % {_E19})",
+    f"CREATE OR REPLACE TEMP MACRO spark_mul_t1(a, b) AS CAST(a // {_E19} AS UHUGEINT) * "
+    f"CAST(b % {_E19} AS UHUGEINT) + CAST(a % {_E19} AS UHUGEINT) * CAST(b // {_E19} AS UHUGEINT)"
+    f" + CAST(spark_mul_p0(a, b) // {_E19} AS UHUGEINT)",
+    f"CREATE OR REPLACE TEMP MACRO spark_mul_t2(a, b) AS (a // {_E19}) * (b // {_E19}) + "
+    f"CAST(spark_mul_t1(a, b) // {_E19} AS HUGEINT)",
+    "CREATE OR REPLACE TEMP MACRO spark_mul_digits(a, b) AS "
+    + " || ".join(f"lpad(CAST({limb} AS VARCHAR), 19, '0')" for limb in (
+        f"spark_mul_t2(a, b) // {_E19}", f"spark_mul_t2(a, b) % {_E19}",
+        f"spark_mul_t1(a, b) % {_E19}", f"spark_mul_p0(a, b) % {_E19}")),
+    "CREATE OR REPLACE TEMP MACRO spark_mul_round(d, k, p) AS CASE WHEN "
+    "length(ltrim(left(d, 76 - k), '0')) > p THEN NULL ELSE "
+    "CAST(COALESCE(NULLIF(ltrim(left(d, 76 - k), '0'), ''), '0') AS HUGEINT) + "
+    "CASE WHEN k > 0 AND substr(d, 77 - k, 1) >= '5' THEN 1 ELSE 0 END END",
+    "CREATE OR REPLACE TEMP MACRO spark_mul_abs(a, b, k, p) AS spark_mul_round(spark_mul_digits("
+    "abs(CAST(a AS HUGEINT)), abs(CAST(b AS HUGEINT))), k, p)",
+    "CREATE OR REPLACE TEMP MACRO spark_decimal_mul(a, b, k, p, limit_) AS CASE "
+    "WHEN a IS NULL OR b IS NULL OR spark_mul_abs(a, b, k, p) >= limit_ THEN NULL "
+    "WHEN (a < 0) != (b < 0) THEN -spark_mul_abs(a, b, k, p) ELSE spark_mul_abs(a, b, k, p) END",
+    # Exact DECIMAL sums past 38 digits (duckdb_exact.wide_sum): q + r / m, where q is the sum
+    # at Spark's cut scale and r the dropped digits (m = 10^k), rounded HALF_UP.
+    "CREATE OR REPLACE TEMP MACRO spark_add_q(q, r, m) AS q + r // m",
+    "CREATE OR REPLACE TEMP MACRO spark_add_adj(q, r, m) AS CASE WHEN spark_add_q(q, r, m) > 0 "
+    "AND r % m < 0 THEN -1 WHEN spark_add_q(q, r, m) < 0 AND r % m > 0 THEN 1 ELSE 0 END",
+    "CREATE OR REPLACE TEMP MACRO spark_add_rest(q, r, m) AS r % m - spark_add_adj(q, r, m) * m",
+    "CREATE OR REPLACE TEMP MACRO spark_add_round(q, r, m) AS spark_add_q(q, r, m) + "
+    "spark_add_adj(q, r, m) + CASE WHEN abs(spark_add_rest(q, r, m)) >= m - "
+    "abs(spark_add_rest(q, r, m)) THEN sign(spark_add_rest(q, r, m)) ELSE 0 END",
+    "CREATE OR REPLACE TEMP MACRO spark_decimal_add(q, r, m, limit_) AS CASE WHEN q IS NULL OR "
+    "r IS NULL OR abs(spark_add_round(q, r, m)) >= limit_ THEN NULL ELSE spark_add_round(q, r, m) END",
+)
+
+
 class DuckDBAdapter(Adapter):
     """Target ``type: duckdb``."""
 
     type: ClassVar[str] = "duckdb"
     dialect: ClassVar[str] = "duckdb"
-    session_setup: ClassVar[tuple[str, ...]] = ("SET TimeZone = 'UTC'",)
+    session_setup: ClassVar[tuple[str, ...]] = ("SET TimeZone = 'UTC'", *EXACT_DECIMAL_MACROS)
     binds: ClassVar[bool] = True
     runs_translated_sql: ClassVar[bool] = True
     creates_local_sources: ClassVar[bool] = True

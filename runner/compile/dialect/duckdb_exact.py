@@ -19,14 +19,14 @@ from runner.compile.dialect.types import kind, over_window
 
 
 _HALF_UP = """
-CASE WHEN _d = 0 THEN NULL ELSE TRY_CAST(CAST(SIGN(_n) * SIGN(_d) * (ABS(_n) // ABS(_d)
+CASE WHEN _d = 0 THEN NULL ELSE TRY_CAST(TRY_CAST(SIGN(_n) * SIGN(_d) * (ABS(_n) // ABS(_d)
   + CASE WHEN ABS(_n) % ABS(_d) >= ABS(_d) - ABS(_n) % ABS(_d) THEN 1 ELSE 0 END) AS DECIMAL(38, 0))
   * CAST(_unit AS DECIMAL(38, {scale})) AS _t) END
 """
 
 
 _SPLIT = """
-CASE WHEN _d = 0 THEN NULL ELSE TRY_CAST(CAST(SIGN(_n) * SIGN(_d) * ((ABS(_n) // ABS(_d)) * {unit}
+CASE WHEN _d = 0 THEN NULL ELSE TRY_CAST(TRY_CAST(SIGN(_n) * SIGN(_d) * ((ABS(_n) // ABS(_d)) * {unit}
   + (ABS(_n) % ABS(_d) * {unit}) // ABS(_d)
   + CASE WHEN (ABS(_n) % ABS(_d) * {unit}) % ABS(_d)
               >= ABS(_d) - (ABS(_n) % ABS(_d) * {unit}) % ABS(_d) THEN 1 ELSE 0 END) AS DECIMAL(38, 0))
@@ -82,8 +82,9 @@ def unscaled(value: exp.Expression) -> exp.Expression:
 def decimal_quotient(node: exp.Div) -> exp.Expression:
     """a / b in Spark's result type DECIMAL(p, s), rounded HALF_UP like Spark's BigDecimal
     division (DuckDB divides DECIMALs in DOUBLE): the unscaled integers divided in HUGEINT,
-    quotient and remainder apart so that nothing overflows where Spark's result fits. A
-    quotient whose remainder would need more than 38 digits is refused."""
+    quotient and remainder apart so that nothing overflows where Spark's result fits; where an
+    intermediate overflows, so does Spark's result, which non-ANSI Spark gives as NULL (TRY).
+    A quotient whose remainder would need more than 38 digits is refused."""
     (p1, s1), (p2, s2) = precision_scale(node.this.type, node.this), precision_scale(
         node.expression.type, node.expression)
     _, scale = precision_scale(node.type)
@@ -99,9 +100,19 @@ def decimal_quotient(node: exp.Div) -> exp.Expression:
     elif p1 + shift <= MAX_PRECISION:
         n = tpl("_n * CAST(_p AS HUGEINT)", n=n, p=exp.Literal.number(10 ** shift))
     else:  # the remainder, below b, is scaled instead
-        return tpl(_SPLIT.format(unit=10 ** shift, scale=scale), n=n, d=d, u=_unit(scale),
-                   t=node.type)
-    return tpl(_HALF_UP.format(scale=scale), n=n, d=d, unit=_unit(scale), t=node.type)
+        return overflow_is_null(node, tpl(_SPLIT.format(unit=10 ** shift, scale=scale), n=n,
+                                          d=d, u=_unit(scale), t=node.type))
+    return overflow_is_null(node, tpl(_HALF_UP.format(scale=scale), n=n, d=d, unit=_unit(scale),
+                                      t=node.type))
+
+
+def overflow_is_null(node: exp.Expression, exact: exp.Expression) -> exp.Expression:
+    """``exact`` under DuckDB's TRY, so that an intermediate overflow, which means Spark's result
+    overflows too, gives Spark's non-ANSI NULL; DuckDB allows no TRY around an aggregate or a
+    window, so there an overflow stays a run-time error (loud, never a wrong value)."""
+    if node.find(exp.AggFunc, exp.Window):
+        return exact
+    return tpl("TRY(_q)", q=exact)
 
 
 def result_type(node: exp.Expression) -> exp.Expression:
@@ -162,22 +173,71 @@ def arithmetic(rule: Rule | None = None) -> Rule:
                           a=node.this, b=node.expression, t=node.type)
             wrapped.type = node.type.copy()
             return wrapped
-        if isinstance(node, exp.Mul) and kind(node) == "decimal":
-            _check_product_scale(node)
+        if isinstance(node, exp.Mul) and kind(node) == "decimal" and _wide(node):
+            return wide_product(node)
+        if isinstance(node, (exp.Add, exp.Sub)) and kind(node) == "decimal" and _wide(node):
+            return wide_sum(node)
         return decimal(node)
     return spark_arithmetic
 
 
-def _check_product_scale(node: exp.Mul) -> None:
-    """DuckDB keeps a product's full scale s1 + s2 and cannot go past 38 digits of it (Spark
-    cuts the scale): refused."""
-    scales = [precision_scale(operand.type, operand)[1] for operand in (node.this, node.expression)
-              if kind(operand) in ("int", "decimal")]
-    if len(scales) == 2 and sum(scales) > MAX_PRECISION:
-        raise refuse(node, f"this decimal product ({node.this.type.sql('spark')} * "
-                           f"{node.expression.type.sql('spark')}) needs a scale of {sum(scales)} "
-                           "digits on the local engine (38 at most); cast an operand to DOUBLE "
-                           "or to a DECIMAL with fewer decimals")
+def _wide(node: exp.Expression) -> bool:
+    """Whether Spark caps this product or sum at 38 digits (where DuckDB's own can overflow, or
+    needs a scale past 38, while Spark's value, rounded at a cut scale, fits or is NULL)."""
+    operands = (node.this, node.expression)
+    if any(kind(operand) not in ("int", "decimal") for operand in operands):
+        return False
+    (p1, s1), (p2, s2) = (precision_scale(operand.type, operand) for operand in operands)
+    if isinstance(node, exp.Mul):
+        return p1 + p2 + 1 > MAX_PRECISION
+    return max(p1 - s1, p2 - s2) + 1 + max(s1, s2) > MAX_PRECISION
+
+
+_WIDE_SUM = ("CAST(CAST(spark_decimal_add(_qa {op} _qb, _ra {op} _rb, CAST('{m}' AS HUGEINT), "
+             "CAST('{limit}' AS HUGEINT)) AS DECIMAL(38, 0)) * CAST(_u AS DECIMAL(38, {s})) AS _t)")
+
+
+def wide_sum(node: exp.Expression) -> exp.Expression:
+    """a + b or a - b where Spark's result is capped at DECIMAL(38, s): each operand split into
+    its value at Spark's cut scale s and the digits below it, summed apart and rounded HALF_UP
+    (macros of the DuckDB adapter), NULL past 38 digits as Spark's non-ANSI sum gives (DuckDB
+    keeps the full scale and raises where it overflows)."""
+    (_, s1), (_, s2) = (precision_scale(operand.type, operand)
+                        for operand in (node.this, node.expression))
+    p, s = precision_scale(node.type)
+    full = max(s1, s2)
+    (qa, ra), (qb, rb) = (_at_scale(unscaled(operand), scale, s, full)
+                          for operand, scale in ((node.this, s1), (node.expression, s2)))
+    op = "+" if isinstance(node, exp.Add) else "-"
+    return overflow_is_null(node, tpl(_WIDE_SUM.format(op=op, m=10 ** (full - s), limit=10 ** p, s=s),
+               qa=qa, ra=ra, qb=qb, rb=rb, u=_unit(s), t=node.type))
+
+
+def _at_scale(value: exp.Expression, scale: int, cut: int, full: int
+              ) -> tuple[exp.Expression, exp.Expression]:
+    """(the unscaled ``value`` of ``scale`` truncated to scale ``cut``, the digits dropped as
+    an integer at scale ``full``), both HUGEINT."""
+    if scale <= cut:
+        return tpl(f"_v * CAST('{10 ** (cut - scale)}' AS HUGEINT)", v=value), exp.Literal.number(0)
+    unit = f"CAST('{10 ** (scale - cut)}' AS HUGEINT)"
+    return (tpl(f"_v // {unit}", v=value),
+            tpl(f"_v % {unit} * CAST('{10 ** (full - scale)}' AS HUGEINT)", v=value))
+
+
+_WIDE_PRODUCT = ("CAST(CAST(spark_decimal_mul(_a, _b, {k}, {p}, CAST('{limit}' AS HUGEINT)) "
+                 "AS DECIMAL(38, 0)) * CAST(_u AS DECIMAL(38, {s})) AS _t)")
+
+
+def wide_product(node: exp.Mul) -> exp.Expression:
+    """a * b where Spark's result is capped at DECIMAL(38, s): the exact product of the
+    unscaled integers (DuckDB macros over 19-digit limbs, ``EXACT_DECIMAL_MACROS`` of the
+    DuckDB adapter), rounded HALF_UP at Spark's cut scale, NULL past 38 digits, as Spark's
+    non-ANSI multiply gives (DuckDB raises, or needs a scale past 38)."""
+    (_, s1), (_, s2) = (precision_scale(operand.type, operand)
+                        for operand in (node.this, node.expression))
+    p, s = precision_scale(node.type)
+    return tpl(_WIDE_PRODUCT.format(k=s1 + s2 - s, p=p, limit=10 ** p, s=s),
+               a=unscaled(node.this), b=unscaled(node.expression), u=_unit(s), t=node.type)
 
 
 def _constant_fits(node: exp.Expression, bits: int) -> bool:

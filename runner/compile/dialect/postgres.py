@@ -121,7 +121,9 @@ def time_pattern(node: exp.Expression) -> exp.Expression:
 
 RULES: dict[type, Rule] = {
     exp.DataType: duck.timestamp_type, exp.AtTimeZone: dates.from_utc_timestamp,
-    exp.TsOrDsAdd: date_add, exp.Add: date_arithmetic, exp.Sub: date_arithmetic,
+    exp.TsOrDsAdd: date_add,
+    exp.Add: exact.then_cast(date_arithmetic, exact.is_decimal),  # Spark's cut scale, HALF_UP
+    exp.Sub: exact.then_cast(date_arithmetic, exact.is_decimal),
     exp.TimeToStr: time_pattern, exp.StrToTime: time_pattern, exp.StrToUnix: time_pattern,
     exp.UnixToStr: time_pattern, exp.TsOrDsToDate: time_pattern,
     exp.MonthsBetween: _refused("months_between", "use the duckdb target"),
