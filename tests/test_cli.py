@@ -211,3 +211,34 @@ def test_the_product_package_holds_no_emulator() -> None:
     # only `runner emulate` names it, importing it when run
     assert [p.relative_to(package).as_posix() for p in package.rglob("*.py")
             if "aep_emulator" in p.read_text()] == ["cli/emulate.py"]
+
+
+def test_compile_print_lays_out_each_statement_and_counts_only_the_selection(two_models,
+                                                                             capsys) -> None:
+    assert run(two_models, "compile", "--select", "totals", "--print") == 0
+    out = capsys.readouterr().out
+    text = (two_models.root / "target/compiled/local/models/totals.sql").read_text()
+    physical = text.split()[2]
+    stg = text.split("FROM ")[1].split()[0]
+    assert out == (
+        "-- models/totals.sql (table)\n"
+        f"CREATE TABLE {physical} AS\nSELECT\n  user_id,\n"
+        "  CAST(SUM(amount) AS DECIMAL(13, 1)) AS total\n"
+        f"FROM {stg} AS stg\nGROUP BY\n  user_id;\n\n"
+        f"CREATE OR REPLACE VIEW totals AS\nSELECT\n  *\nFROM {physical};\n\n"
+        "Not bound on the engine (a table they read is not built yet): totals\n"
+        "Compiled 1 model(s) for target 'local' into target/compiled/local\n")
+    # only the selection is written, as the one-line statements that run
+    assert [p.name for p in (two_models.root / "target/compiled/local/models").iterdir()] == [
+        "totals.sql"]
+    assert text == (f"CREATE TABLE {physical} AS SELECT user_id, CAST(SUM(amount) AS "
+                    f"DECIMAL(13, 1)) AS total FROM {stg} AS stg GROUP BY user_id;\n\n"
+                    f"CREATE OR REPLACE VIEW totals AS SELECT * FROM {physical};\n")
+
+
+def test_a_failed_compile_prints_no_compiled_line(two_models, capsys) -> None:
+    two_models.model("stg", "SELECT order_id, user_id, amout FROM raw_orders")
+    assert run(two_models, "compile") == 2
+    captured = capsys.readouterr()
+    assert "Compiled" not in captured.out
+    assert captured.err.startswith("Error: models/stg.sql:1:")

@@ -199,25 +199,25 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         errors, unchecked = bind_check(session)
     finally:
         session.adapter.close()
-    paths = write_compiled(session)
-    for model in session.plan:
-        if model.name not in session.plan.chosen:
-            continue
-        if args.print:
-            print(f"-- {model.path} ({model.materialized})")
-            for line in model.note_lines():
-                print(f"-- note: {line}")
-            print(";\n".join(model.statements or [model.select_sql]) + ";\n")
+    chosen = [model for model in session.plan if model.name in session.plan.chosen]
+    write_compiled(session)
+    for model in chosen if args.print else []:
+        print(f"-- {model.path} ({model.materialized})")
+        for line in model.note_lines():
+            print(f"-- note: {line}")
+        print(";\n\n".join(model.pretty_statements(session.adapter.dialect)) + ";\n")
     for line in session.plan.note_lines():
         print(f"Note: {line}")
-    print(f"Compiled {len(paths)} model(s) for target '{session.target}' into "
-          f"{session.paths.shown(session.paths.compiled)}")
     if unchecked:
         print(f"Not bound on the engine (a table they read is not built yet): "
               f"{', '.join(unchecked)}")
-    for name, message in errors.items():
+    for message in errors.values():
         print(f"Error: {message}", file=sys.stderr)
-    return 2 if errors else 0
+    if errors:
+        return 2
+    print(f"Compiled {len(chosen)} model(s) for target '{session.target}' into "
+          f"{session.paths.shown(session.paths.compiled)}")
+    return 0
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import sqlglot
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from runner.compile.dialect.approximate import Note
 from runner.project.model import ModelDDLConfig
@@ -58,6 +60,16 @@ class CompiledModel:
         return [f"{self.path}:{n.line}:{n.col}: {n.message}" if n.line is not None
                 else f"{self.path}: {n.message}" for n in self.notes]
 
+    def pretty_statements(self, dialect: str) -> list[str]:
+        """The statements (or, for an ephemeral model, its query) laid out by sqlglot's
+        ``pretty=True``, for reading; the statements that run stay as compiled.
+
+        A statement sqlglot renders back exactly is laid out whole; one it would change (Data
+        Distiller's ``CREATE TABLE … WITH (…) AS``) keeps its head and gets its query laid out.
+        """
+        return [_pretty(sql, dialect, self.select_sql, self.select)
+                for sql in self.statements or [self.select_sql]]
+
     @property
     def built(self) -> bool:
         """Whether the model becomes a relation (ephemeral models are inlined instead)."""
@@ -103,3 +115,15 @@ class Plan:
 
     def get(self, name: str) -> CompiledModel | None:
         return self.models.get(name)
+
+
+def _pretty(sql: str, dialect: str, select_sql: str, select: exp.Query) -> str:
+    try:
+        parsed = sqlglot.parse_one(sql, read=dialect)
+        if parsed.sql(dialect=dialect) == sql:
+            return parsed.sql(dialect=dialect, pretty=True)
+    except SqlglotError:
+        pass
+    if sql.endswith(select_sql):
+        return sql[:-len(select_sql)].rstrip() + "\n" + select.sql(dialect=dialect, pretty=True)
+    return sql

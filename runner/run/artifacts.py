@@ -20,9 +20,12 @@ from runner.version import __version__
 
 
 def write_compiled(session: Session) -> list[Path]:
-    """Write each model's exact statements to ``target/compiled/<target>/<model path>``."""
+    """Write each chosen model's exact statements to ``target/compiled/<target>/<model path>``
+    (the ancestors compiled only for their physical names are not written)."""
     written = []
     for model in session.plan:
+        if model.name not in session.plan.chosen:
+            continue
         body = ";\n\n".join(model.statements) if model.statements else (
             f"-- ephemeral: inlined as a CTE into its consumers\n{model.select_sql}")
         path = session.paths.compiled / model.path
