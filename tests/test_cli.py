@@ -178,7 +178,7 @@ def test_bind_and_build_errors_name_the_file_line_and_column(two_models, capsys)
                           'not found in FROM clause!')
     assert run(two_models, "build") == 1
     results = json.loads((two_models.root / "target" / "run_results.json").read_text())
-    message = next(r["message"] for r in results["results"] if r["unique_id"] == "model.stg")
+    message = next(r["message"] for r in results["results"] if r["unique_id"] == "model.demo.stg")
     assert message.startswith('models/stg.sql:2:8: Binder Error: Referenced column "amout"')
 
 

@@ -39,6 +39,7 @@ class CompiledModel:
             aggregate computed exactly), each at its line and column in ``path``.
         columns: the Spark types of its result columns, where Spark's rules give them (what
             its children are compiled against, and what the local table holds).
+        compile_timing: when its compilation started and ended (Unix seconds).
     """
 
     name: str
@@ -54,6 +55,7 @@ class CompiledModel:
     ddl: ModelDDLConfig = field(default_factory=ModelDDLConfig)
     notes: list[Note] = field(default_factory=list)
     columns: dict[str, exp.DataType] = field(default_factory=dict)
+    compile_timing: tuple[float, float] | None = None
 
     def note_lines(self) -> list[str]:
         """Each note as ``path:line:col: message``."""

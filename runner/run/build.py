@@ -9,6 +9,7 @@ The CLI and notebooks call the same function in-process::
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
     def work(name: str) -> bool:
         model = plan[name]
         progress.start(name, model.materialized)
-        began = time.monotonic()
+        began, started_at = time.monotonic(), time.time()
         try:
             outcome = strategy(model.materialized).run(model, adapter, session.state, plan)
         except Exception as err:  # noqa: BLE001 - reported per model, never fatal
@@ -88,6 +89,8 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
                 message = located(session, name, message) or message
             outcome = ModelResult.of(model, "error", message=message,
                                      seconds=time.monotonic() - began)
+        outcome.started_at, outcome.completed_at = started_at, time.time()
+        outcome.thread = threading.current_thread().name
         results[name] = outcome
         progress.finish(outcome)
         return outcome.ok

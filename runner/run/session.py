@@ -12,9 +12,11 @@ every command. ``open_workspace`` binds it to a target (its adapter made, not op
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sqlglot import exp
 
 from destinations import ExportSpec, parse_exports
 from runner.adapters import Adapter, check_target
@@ -90,11 +92,17 @@ def open_workspace(root: Path, options: BuildOptions) -> Workspace:
 
 @dataclass
 class Session:
-    """A workspace with its compiled plan: what ``build`` and ``compile`` run."""
+    """A workspace with its compiled plan: what ``build`` and ``compile`` run.
+
+    ``source_types`` (by identifier) and ``source_versions`` (by source name) are what the plan
+    was compiled with; the manifest records them.
+    """
 
     workspace: Workspace
     state: TargetState
     plan: Plan
+    source_types: dict[str, dict[str, exp.DataType]] = field(default_factory=dict)
+    source_versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def project(self) -> Project:
@@ -154,4 +162,4 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
         raise
     for model in plan:
         model.statements = strategy(model.materialized).statements(model, adapter)
-    return Session(workspace, state, plan)
+    return Session(workspace, state, plan, types, versions)
