@@ -242,3 +242,28 @@ def test_a_failed_compile_prints_no_compiled_line(two_models, capsys) -> None:
     captured = capsys.readouterr()
     assert "Compiled" not in captured.out
     assert captured.err.startswith("Error: models/stg.sql:1:")
+
+
+def test_compile_on_data_distiller_needs_no_connection_or_credentials(two_models, capsys,
+                                                                     monkeypatch) -> None:
+    """The Data Distiller SQL can be reviewed offline: no credential, no host to reach."""
+    for name in [n for n in os.environ if n.startswith("AEP_")]:
+        monkeypatch.delenv(name)
+    two_models.write("project.yml", (two_models.root / "project.yml").read_text() + (
+        "targets:\n  local: {type: duckdb}\n"
+        "  aep: {type: data_distiller, ims_host: 'http://127.0.0.1:9', "
+        "platform_host: 'http://127.0.0.1:9'}\n"))
+    two_models.model("totals", "/* config\nwith: {label: PROFILE}\n*/\n"
+                               "SELECT user_id, sum(amount) AS total FROM stg GROUP BY user_id")
+    assert run(two_models, "compile", "-t", "aep", "--select", "totals", "--print") == 0
+    out = capsys.readouterr().out
+    physical = out.split("CREATE TABLE ")[1].split()[0]
+    stg = out.split("FROM ")[1].split()[0]
+    assert physical.startswith("totals__") and stg.startswith("stg__")
+    assert out == (
+        "-- models/totals.sql (table)\n"
+        f"CREATE TABLE {physical} WITH (label='PROFILE') AS\nSELECT\n  user_id,\n"
+        f"  SUM(amount) AS total\nFROM {stg} AS stg\nGROUP BY\n  user_id;\n\n"
+        f"CREATE OR REPLACE VIEW totals AS\nSELECT\n  *\nFROM {physical};\n\n"
+        "Compiled 1 model(s) for target 'aep' into target/compiled/aep\n")
+    assert run(two_models, "debug", "-t", "aep") == 1  # the same target does need them to run

@@ -25,7 +25,7 @@ from runner.run.bind import bind_check
 from runner.run.build import build
 from runner.run.clean import clean
 from runner.run.options import BuildOptions
-from runner.run.session import load, open_session
+from runner.run.session import compile_session, load, open_workspace
 from runner.validation import yaml_problem
 from runner.version import __version__
 
@@ -194,7 +194,9 @@ def _echo(line: str) -> None:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    session = open_session(args.project_dir, _options(args))
+    options = _options(args)
+    workspace = open_workspace(args.project_dir, options)
+    session = compile_session(workspace, options, offline=workspace.compiles_offline)
     try:
         errors, unchecked = bind_check(session)
     finally:

@@ -14,8 +14,8 @@ node's ``meta.runner`` (the extension key)::
     {"target": "local", "data_version": "file [...]"}
 
 A source's column types, as the engine gave them, are its columns' ``data_type`` (in the
-target's dialect); a model's are the Spark types of its result. ``known_sources`` reads the
-source facts back for an offline ``runner compile``.
+target's dialect); a model's are the Spark types of its result. ``runner.run.recorded`` reads
+the source facts back for an offline ``runner compile``.
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ from sqlglot import exp
 
 from destinations import ExportSpec
 from runner.graph.dag import SOURCE_PREFIX
-from runner.run.atomic import read_json
+from runner.run.recorded import EXTENSION
 from runner.run.session import Session
 
 MANIFEST_SCHEMA = "https://schemas.getdbt.com/dbt/manifest/v12.json"
 SOURCE_GROUP = "sources"
-EXTENSION = "runner"
 _EMPTY = ("macros", "docs", "metrics", "groups", "selectors", "disabled", "group_map",
           "saved_queries", "semantic_models", "unit_tests")
 
@@ -159,23 +158,3 @@ def _column(name: str, description: str, data_type: exp.DataType | None,
             dialect: str) -> dict[str, Any]:
     return {"name": name, "description": description, "meta": {}, "tags": [],
             "data_type": data_type.sql(dialect=dialect) if data_type is not None else None}
-
-
-def known_sources(path: Path, target: str, dialect: str
-                  ) -> tuple[dict[str, dict[str, exp.DataType]], dict[str, str]]:
-    """What the manifest at ``path`` recorded of the sources on ``target``: column types by
-    identifier, data versions by source name (empty when it is from another target or absent)."""
-    types: dict[str, dict[str, exp.DataType]] = {}
-    versions: dict[str, str] = {}
-    for source in (read_json(path, {}).get("sources") or {}).values():
-        runner = (source.get("meta") or {}).get(EXTENSION) or {}
-        if runner.get("target") != target:
-            continue
-        if "data_version" in runner:
-            versions[source["name"]] = runner["data_version"]
-        columns = {c: info["data_type"] for c, info in (source.get("columns") or {}).items()
-                   if info.get("data_type")}
-        if columns:
-            types[source["identifier"]] = {c: exp.DataType.build(t, dialect=dialect)
-                                           for c, t in columns.items()}
-    return types, versions
