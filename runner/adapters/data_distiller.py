@@ -221,6 +221,11 @@ class DataDistillerAdapter(Adapter):
         """Cancel every batch query still running (the build was interrupted)."""
         self.batch.cancel_all()
 
+    def running_queries(self) -> dict[str, str]:
+        """The batch queries being waited for, by the name they were submitted with (a
+        model's CTAS or view is named by the model)."""
+        return self.batch.running_by_name()
+
     def close(self) -> None:
         """Cancel batch queries still running, close connections and the Platform session."""
         self.cancel()

@@ -24,7 +24,8 @@ from runner.run.artifacts import write_compiled
 from runner.run.bind import bind_check
 from runner.run.build import build
 from runner.run.clean import clean
-from runner.run.options import BuildOptions
+from runner.run.options import DEFAULT_HEARTBEAT, BuildOptions
+from runner.run.progress import BarFactory
 from runner.run.session import compile_session, load, open_workspace
 from runner.validation import yaml_problem
 from runner.version import __version__
@@ -114,6 +115,10 @@ def _model_commands(sub: Any, selecting: argparse.ArgumentParser) -> None:
     p.add_argument("--full-refresh", action="store_true", help="rebuild even if up to date")
     p.add_argument("--fail-fast", action="store_true", help="stop starting models after a failure")
     p.add_argument("--no-export", action="store_true", help="skip the exports step")
+    p.add_argument("--verbose", action="store_true",
+                   help="a line for each up-to-date model too (START and NO-OP)")
+    p.add_argument("--heartbeat", type=_seconds, default=DEFAULT_HEARTBEAT, metavar="SECONDS",
+                   help="name a model still running every SECONDS (default 30; 0: never)")
     p.set_defaults(func=_cmd_build)
 
     p = sub.add_parser("compile", parents=[selecting],
@@ -179,8 +184,18 @@ def _options(args: argparse.Namespace, **extra: Any) -> BuildOptions:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     options = _options(args, threads=args.threads, full_refresh=args.full_refresh,
-                       fail_fast=args.fail_fast, exports=not args.no_export)
-    return build(args.project_dir, options, echo=_echo).exit_code
+                       fail_fast=args.fail_fast, exports=not args.no_export,
+                       verbose=args.verbose, heartbeat=args.heartbeat)
+    return build(args.project_dir, options, echo=_echo, bar=_bar()).exit_code
+
+
+def _bar() -> BarFactory | None:
+    """The progress bar when stdout is a terminal; plain lines otherwise (logs, pipes, CI)."""
+    if not sys.stdout.isatty():
+        return None
+    from runner.run.bar import terminal_bar
+
+    return terminal_bar
 
 
 def _echo(line: str) -> None:
@@ -261,7 +276,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from runner.cli.commands import run_synth
 
     return run_synth(args.project_dir, _options(args), users=args.users, days=args.days,
-                     seed=args.seed, out=args.out)
+                     seed=args.seed, out=args.out, bar=_bar())
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -296,6 +311,16 @@ def _yaml_mapping(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(
             f"expected a YAML mapping such as '{{as_of_date: 2026-05-01}}', got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
     return value
 
 

@@ -19,15 +19,19 @@ from runner.run.bind import located
 from runner.run.exports import run_build_exports
 from runner.run.materialize import drop_old_versions, strategy
 from runner.run.options import DEFAULT_THREADS, BuildOptions
-from runner.run.progress import Echo, Progress, summary
+from runner.run.progress import BarFactory, Echo, Progress, ProgressOptions, summary
 from runner.run.results import BuildResult, ModelResult
 from runner.run.scheduler import run_dag
 from runner.run.session import Session, compile_session, open_workspace
 from runner.run.state import target_lock
 
 
-def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
+def build(root: Path, options: BuildOptions, echo: Echo = print,
+          bar: BarFactory | None = None) -> BuildResult:
     """Materialize the selected models in dependency order, then run the exports.
+
+    ``echo`` takes each line of progress; ``bar`` (``runner.run.bar.terminal_bar`` in a
+    terminal or a notebook) shows the models' progress as a bar, with the lines above it.
 
     Raises:
         ProjectError: the project or the options are wrong (nothing has run).
@@ -36,7 +40,8 @@ def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
     started = time.monotonic()
     workspace = open_workspace(root, options)
     with target_lock(workspace.paths):
-        return _build(compile_session(workspace, options, echo), options, echo, started)
+        session = compile_session(workspace, options, echo)
+        return _build(session, options, echo, started, bar)
 
 
 def _threads(session: Session, options: BuildOptions) -> int:
@@ -45,7 +50,8 @@ def _threads(session: Session, options: BuildOptions) -> int:
     return min(threads, adapter.max_threads) if adapter.max_threads is not None else threads
 
 
-def _build(session: Session, options: BuildOptions, echo: Echo, started: float) -> BuildResult:
+def _build(session: Session, options: BuildOptions, echo: Echo, started: float,
+           bar: BarFactory | None) -> BuildResult:
     project, adapter, plan = session.project, session.adapter, session.plan
     threads = _threads(session, options)
     result = BuildResult(target=session.target)
@@ -53,10 +59,13 @@ def _build(session: Session, options: BuildOptions, echo: Echo, started: float) 
         write_compiled(session)
         for line in plan.note_lines():
             echo(f"Note: {line}")
-        progress = Progress(echo, len(plan.selected))
+        progress = Progress(echo, len(plan.selected), ProgressOptions(
+            verbose=options.verbose, heartbeat=options.heartbeat, bar=bar),
+            queries=adapter.running_queries)
         progress.line(f"Running {len(plan.selected)} model(s) on target '{session.target}' "
                       f"({adapter.type}, {threads} thread(s))")
-        results = _run_models(session, progress, threads, options, started)
+        with progress:
+            results = _run_models(session, progress, threads, options, started)
         result.results = [results[n] for n in plan.selected]
         if options.exports and session.workspace.exports:
             result.exports = run_build_exports(session, result.results, echo)
@@ -78,10 +87,12 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
 
     def work(name: str) -> bool:
         model = plan[name]
-        progress.start(name, model.materialized)
+        progress.queued(name, model.materialized)
         began, started_at = time.monotonic(), time.time()
         try:
-            outcome = strategy(model.materialized).run(model, adapter, session.state, plan)
+            outcome = strategy(model.materialized).run(
+                model, adapter, session.state, plan,
+                on_build=lambda: progress.start(name, model.materialized))
         except Exception as err:  # noqa: BLE001 - reported per model, never fatal
             message = str(err) if isinstance(err, RunnerError) else (
                 f"{type(err).__name__}: {err}")
