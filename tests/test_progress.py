@@ -4,6 +4,7 @@ a heartbeat naming a long-running model and its query, and a quiet no-op build."
 from __future__ import annotations
 
 import io
+import json
 import re
 
 from runner import BuildOptions, build
@@ -127,3 +128,58 @@ def test_synth_advances_a_bar_per_user(project, capsys) -> None:
     assert run_synth(project.root, BuildOptions(), users=7, days=5, bar=factory) == 0
     [bar] = bars
     assert bar.opened == (7, "synth", "user") and len(bar.advanced) == 7 and bar.closed
+
+
+def events(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_log_format_json_prints_one_object_per_event(project, capsys, tmp_path) -> None:
+    project.write("project.yml", (project.root / "project.yml").read_text() + (
+        "exports:\n  - model: totals\n    destination: {type: local, path: cmle}\n"))
+    project.model("stg", "SELECT order_id, user_id, amount FROM raw_orders")
+    project.model("totals", "SELECT user_id, sum(amount) AS total FROM stg GROUP BY user_id")
+    log = tmp_path / "logs" / "runner.jsonl"
+    assert run(project, "build", "--log-format", "json", "--log-path", str(log),
+               "--threads", "1") == 0
+    out = capsys.readouterr().out
+    seen = events(out)
+    assert log.read_text() == out  # the same events in the file
+    assert [(e["event"], e.get("unique_id"), e.get("status")) for e in seen] == [
+        ("start", "model.demo.stg", None), ("finish", "model.demo.stg", "success"),
+        ("start", "model.demo.totals", None), ("finish", "model.demo.totals", "success"),
+        ("export", "exposure.demo.totals_local", "success"), ("finish", None, "success")]
+    totals = seen[3]
+    assert (totals["rows"], totals["materialized"], totals["relation"].startswith("totals__")
+            ) == (3, "table", True)
+    assert seen[0]["index"] == 1 and seen[0]["total"] == 2
+    assert seen[4]["records"] == 3 and seen[4]["path"].startswith("target/exports/cmle/")
+    assert seen[5]["counts"] == {"success": 2, "no-op": 0, "error": 0, "skipped": 0}
+    assert all(e["ts"].endswith("Z") for e in seen)
+
+
+def test_json_events_of_a_failure_and_a_project_error(project, capsys) -> None:
+    project.model("stg", "SELECT order_id, user_id, amout FROM raw_orders")
+    project.model("totals", "SELECT user_id, sum(amount) AS total FROM stg GROUP BY user_id")
+    assert run(project, "build", "--log-format", "json") == 1
+    seen = events(capsys.readouterr().out)
+    assert [(e["event"], e.get("model"), e.get("status")) for e in seen] == [
+        ("start", "stg", None), ("finish", "stg", "error"), ("error", "stg", None),
+        ("finish", "totals", "skipped"), ("finish", None, "error")]
+    assert seen[2]["message"].startswith("models/stg.sql:1:27: Binder Error")
+    project.model("totals", "SELECT * FROM stgg")
+    assert run(project, "build", "--log-format", "json") == 2
+    captured = capsys.readouterr()
+    [error] = events(captured.out)
+    assert (error["event"], error["exit_code"]) == ("error", 2)
+    assert error["message"].startswith("models/totals.sql:1:15: unknown table 'stgg'")
+    assert captured.err.startswith("Error: models/totals.sql:1:15:")  # still one line
+
+
+def test_events_mask_the_targets_secrets() -> None:
+    from runner.run.events import EventLog
+
+    lines: list[str] = []
+    log = EventLog([lines.append], secrets=lambda: ["s3cr3t-token", None])
+    log.emit("error", unique_id=None, message="login as u:s3cr3t-token failed", exit_code=1)
+    assert json.loads(lines[0])["message"] == "login as u:*** failed"

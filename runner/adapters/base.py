@@ -147,6 +147,11 @@ class Adapter(ABC):
     def cancel(self) -> None:
         """Cancel every running statement (Ctrl-C); called from another thread."""
 
+    def secrets(self) -> list[Any]:
+        """The secrets this target holds (str or Secret; None where not known yet), masked in
+        every output that may quote the engine (``runner.run.events``)."""
+        return []
+
     def running_queries(self) -> dict[str, str]:
         """The ids of the engine's queries still running, by the model each builds, on an
         engine whose queries have ids (progress names them); called from another thread."""

@@ -11,9 +11,9 @@ import errno
 import json
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 import yaml
 
@@ -24,6 +24,7 @@ from runner.run.artifacts import write_compiled
 from runner.run.bind import bind_check
 from runner.run.build import build
 from runner.run.clean import clean
+from runner.run.events import EventLog
 from runner.run.options import DEFAULT_HEARTBEAT, BuildOptions
 from runner.run.progress import BarFactory
 from runner.run.session import compile_session, load, open_workspace
@@ -38,12 +39,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    args.events, log = None, None
     try:
+        args.events, log = _event_log(args)
         return int(args.func(args) or 0)
     except RunnerError as err:
         if args.debug:
             traceback.print_exc()
         print(f"Error: {err}", file=sys.stderr)
+        if args.events is not None:
+            args.events.emit("error", unique_id=None, message=str(err), exit_code=err.exit_code)
         return err.exit_code
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
@@ -59,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Error: internal error: {type(err).__name__}: {err} (run with --debug for the "
               "traceback, and please report it)", file=sys.stderr)
         return 1
+    finally:
+        if log is not None:
+            log.close()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,6 +127,10 @@ def _model_commands(sub: Any, selecting: argparse.ArgumentParser) -> None:
                    help="a line for each up-to-date model too (START and NO-OP)")
     p.add_argument("--heartbeat", type=_seconds, default=DEFAULT_HEARTBEAT, metavar="SECONDS",
                    help="name a model still running every SECONDS (default 30; 0: never)")
+    p.add_argument("--log-format", choices=["text", "json"], default="text",
+                   help="json: one JSON object per event on stdout instead of text lines")
+    p.add_argument("--log-path", type=Path, metavar="FILE",
+                   help="also append the JSON events to FILE")
     p.set_defaults(func=_cmd_build)
 
     p = sub.add_parser("compile", parents=[selecting],
@@ -186,7 +198,27 @@ def _cmd_build(args: argparse.Namespace) -> int:
     options = _options(args, threads=args.threads, full_refresh=args.full_refresh,
                        fail_fast=args.fail_fast, exports=not args.no_export,
                        verbose=args.verbose, heartbeat=args.heartbeat)
-    return build(args.project_dir, options, echo=_echo, bar=_bar()).exit_code
+    as_json = args.log_format == "json"
+    return build(args.project_dir, options, echo=_quiet if as_json else _echo,
+                 bar=None if as_json else _bar(), events=args.events).exit_code
+
+
+def _quiet(line: str) -> None:
+    """The text lines under ``--log-format json``: the events say it all."""
+
+
+def _event_log(args: argparse.Namespace) -> tuple[EventLog | None, IO[str] | None]:
+    """The JSON event sinks of ``--log-format json`` (stdout) and ``--log-path FILE`` (the
+    file is returned too: ``main`` closes it)."""
+    sinks: list[Callable[[str], None]] = []
+    if getattr(args, "log_format", "text") == "json":
+        sinks.append(_echo)
+    path, log = getattr(args, "log_path", None), None
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = path.open("a", encoding="utf-8", buffering=1)
+        sinks.append(lambda line: print(line, file=log))
+    return (EventLog(sinks) if sinks else None), log
 
 
 def _bar() -> BarFactory | None:

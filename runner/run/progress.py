@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
+from runner.run.events import EventLog
 from runner.run.options import DEFAULT_HEARTBEAT
 from runner.run.results import ModelResult
 
@@ -45,11 +46,15 @@ BarFactory = Callable[[int, str, str], Bar]  # (total, description, unit) -> Bar
 class ProgressOptions:
     """How a run reports: ``verbose`` prints a line for each up-to-date model too, a model
     running longer than ``heartbeat`` seconds is named every ``heartbeat`` seconds, ``bar``
-    (given by the CLI when stdout is a terminal, or by a notebook) makes the progress bar."""
+    (given by the CLI when stdout is a terminal, or by a notebook) makes the progress bar,
+    ``events`` takes the machine-readable events (``runner.run.events``) and ``project`` names
+    their unique ids."""
 
     verbose: bool = False
     heartbeat: float = DEFAULT_HEARTBEAT
     bar: BarFactory | None = None
+    events: EventLog | None = None
+    project: str = ""
 
 
 class Progress:
@@ -96,6 +101,7 @@ class Progress:
         n = self._number(name)
         with self._lock:
             self._running[name] = (kind, time.monotonic(), 0)
+        self._event("start", name, kind, index=n, total=self._total)
         if self._options.verbose:
             self.line(self._dots(f"{n} of {self._total} START {kind} model {name}", "[RUN]"))
 
@@ -111,6 +117,7 @@ class Progress:
         with self._lock:
             self._running.pop(result.name, None)
             self._noop += result.status == "noop"
+        self._finished(result)
         if self._bar is not None:
             self._bar.advance(result.name)
         n = self._index.get(result.name, 0)
@@ -134,7 +141,23 @@ class Progress:
         if self._bar is not None:
             self._bar.advance(name)
         why = "fail-fast" if reason == "fail-fast" else f"upstream {reason} failed"
+        self._event("finish", name, kind, status="skipped", relation=None, rows=None,
+                    query_id=None, dataset_id=None, execution_time=0.0,
+                    message=f"skipped: {why}")
         self.line(self._dots(f"{n} of {self._total} SKIP {kind} model {name} ({why})", "[SKIP]"))
+
+    def _event(self, event: str, name: str, kind: str, **fields: object) -> None:
+        if self._options.events is not None:
+            self._options.events.emit(event, unique_id=f"model.{self._options.project}.{name}",
+                                      model=name, materialized=kind, **fields)
+
+    def _finished(self, r: ModelResult) -> None:
+        status = "no-op" if r.status == "noop" else r.status
+        self._event("finish", r.name, r.materialized, status=status, relation=r.physical,
+                    rows=r.rows, query_id=r.query_id, dataset_id=r.dataset_id,
+                    execution_time=round(r.seconds, 3), message=r.message or None)
+        if r.status == "error":
+            self._event("error", r.name, r.materialized, message=r.message)
 
     def beat(self, now: float) -> None:
         """A heartbeat line for each model running past its next multiple of ``heartbeat``."""
@@ -150,6 +173,8 @@ class Progress:
         queries = self._queries()
         for name, kind, elapsed in due:
             query = f" (query {queries[name]})" if name in queries else ""
+            self._event("heartbeat", name, kind, elapsed=round(elapsed, 1),
+                        query_id=queries.get(name))
             self.line(f"still running {kind} model {name}{query}: {_duration(elapsed)} elapsed")
 
     def _heartbeat(self) -> None:
