@@ -42,6 +42,9 @@ class ExportContext:
     is not on Adobe Experience Platform, where Flow Service exports do not apply.
     ``project_name`` (defaults to the project folder's name), ``clock`` and ``sleep`` are
     additions with defaults: tests pass a fixed clock and a sleep that does not wait.
+    ``variant`` names the vars the build ran with when they are not project.yml's (for example
+    ``as_of_date=2026-05-01``; '' with project.yml's): it is part of every export's identity
+    (``key``), so the exports of two as-of dates are kept side by side.
     """
 
     adapter: Adapter
@@ -54,10 +57,16 @@ class ExportContext:
     project_name: str = ""
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    variant: str = ""
 
     @property
     def project(self) -> str:
         return self.project_name or self.project_root.resolve().name
+
+    def key(self, spec: ExportSpec) -> str:
+        """The identity of ``spec``'s export in this build: ``<model>:<name>``, then
+        ``@<variant>`` under vars other than project.yml's (state records and flow names)."""
+        return f"{spec.model}:{spec.name}" + (f"@{self.variant}" if self.variant else "")
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Dataset export through Adobe Flow Service: the call sequence of contract §5.2 and §5.5.
 
-One export owns four remote objects, named deterministically ``runner:<project>:<model>:<name>``:
+One export owns four remote objects, named deterministically ``runner:<project>:<model>:<name>``
+(then ``@<variant>`` under vars other than project.yml's, ``ExportContext.key``):
 a base connection (the destination's credentials), a source connection (reading one Catalog
 dataset through the ``activation-datalake`` spec), a target connection (bucket, path, format) and
 the flow joining them. A run makes sure they exist, then triggers an ad hoc run and polls it:
@@ -64,8 +65,8 @@ class FlowExport(FlowPayloads):
         self.spec, self.dataset, self.ctx, self.state = spec, dataset, ctx, state
         self.dtype = DESTINATION_TYPES[spec.type]
         self.auth = choose_auth(self.dtype, set(spec.params))
-        self.key = f"{spec.model}:{spec.name}"
-        self.name = f"runner:{ctx.project}:{spec.model}:{spec.name}"
+        self.key = ctx.key(spec)
+        self.name = f"runner:{ctx.project}:{self.key}"
         self.secrets: list[Secret] = []
         self.version = f"{dataset.dataset_id}:{dataset.fingerprint}"
 

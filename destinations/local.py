@@ -9,8 +9,10 @@ unless its files are gone (or ``force`` is given).
 Only the current version stays under ``target/exports/<path>``: after a successful export the
 part files this export wrote before (those its state record lists, and those of this model's
 other version folders ``<model>__<fingerprint>``) are removed with the folders they leave empty,
-so ``pd.read_parquet("target/exports/<path>")`` reads one version. Nothing outside
-``target/exports/<path>`` and no file another export's record lists is ever touched.
+so ``pd.read_parquet("target/exports/<path>")`` reads one version. A build with other
+``--vars`` (another as-of date) exports beside it, into ``target/exports/<path>@<variant>``
+(``ExportContext.variant``), and prunes only there. Nothing outside that folder and no file
+another export's record lists is ever touched.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from runner.errors import RunnerError
 
 
 def export_base(spec: ExportSpec, ctx: ExportContext) -> Path:
-    """``<project>/target/exports/<path>``: the one folder this export may write in."""
+    """``<project>/target/exports/<path>``: the one folder this export may write in;
+    ``<path>@<variant>`` under vars other than project.yml's (kept beside the other)."""
     base = ctx.state_dir / "exports"
-    return base / spec.params["path"] if spec.params.get("path") else base
+    folder = base / spec.params["path"] if spec.params.get("path") else base
+    return folder.with_name(f"{folder.name}@{ctx.variant}") if ctx.variant else folder
 
 
 def export_root(spec: ExportSpec, dataset: BuiltDataset, ctx: ExportContext) -> Path:
@@ -55,7 +59,7 @@ def written_files(spec: ExportSpec, dataset: BuiltDataset, ctx: ExportContext,
     version folders (the current one and this model's ``<model>__<fingerprint>`` folders, found
     even when the state file was lost), less any file another export's record lists.
     """
-    key = f"{spec.model}:{spec.name}"
+    key = ctx.key(spec)
     base = export_base(spec, ctx).resolve()
     version = re.compile(re.escape(spec.model) + r"__[0-9a-f]+")
     folders = [export_root(spec, dataset, ctx)]
@@ -93,7 +97,7 @@ def run_local(spec: ExportSpec, dataset: BuiltDataset, ctx: ExportContext, state
 
     ``force`` writes a new ``exportTime=`` folder even when this version was exported already.
     """
-    key = f"{spec.model}:{spec.name}"
+    key = ctx.key(spec)
     base, root = export_base(spec, ctx), export_root(spec, dataset, ctx)
     record = state.get(key)
     owned = written_files(spec, dataset, ctx, state)

@@ -76,7 +76,7 @@ def test_build_prints_notes_and_records_them_in_the_manifest(project, echo_lines
     assert build(project.root, BuildOptions(), echo=echo).exit_code == 0
     assert lines[0] == f"Note: models/m.sql:2:26: {PERCENTILE_NOTE}"
     manifest = json.loads((project.root / "target" / "manifest.json").read_text())
-    assert manifest["models"]["m"]["notes"] == [
+    assert manifest["nodes"]["model.demo.m"]["meta"]["runner"]["notes"] == [
         {"line": 2, "col": 26, "message": PERCENTILE_NOTE}]
     assert project.sql("SELECT user_id, med FROM m ORDER BY user_id") == [
         ("u1", 5.0), ("u2", 30.0), ("u3", 7.5)]

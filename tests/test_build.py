@@ -74,14 +74,16 @@ def test_end_to_end_values_and_artifacts(shop) -> None:
     assert relations[physical["stg_orders"]] == "VIEW"
     assert not any(name.startswith("top_user") for name in relations)
     manifest = json.loads((shop.root / "target/manifest.json").read_text())
-    assert manifest["models"]["summary"]["depends_on"] == {
-        "models": ["big_orders", "top_user", "users_clean"], "sources": []}
-    assert manifest["models"]["summary"]["physical"] == physical["summary"]
-    assert ["source:raw_orders", "stg_orders"] in manifest["edges"]
+    summary = manifest["nodes"]["model.demo.summary"]
+    assert summary["depends_on"]["nodes"] == [
+        "model.demo.big_orders", "model.demo.top_user", "model.demo.users_clean"]
+    assert summary["meta"]["runner"]["physical"] == physical["summary"]
+    assert manifest["parent_map"]["model.demo.stg_orders"] == ["source.demo.sources.raw_orders"]
     run_results = json.loads((shop.root / "target/run_results.json").read_text())
-    assert [(r["unique_id"], r["status"], r["rows"]) for r in run_results["results"]] == [
-        ("model.stg_orders", "success", None), ("model.big_orders", "success", 3),
-        ("model.users_clean", "success", 3), ("model.summary", "success", 3)]
+    assert [(r["unique_id"], r["status"], r["adapter_response"]["rows_affected"])
+            for r in run_results["results"]] == [
+        ("model.demo.stg_orders", "success", None), ("model.demo.big_orders", "success", 3),
+        ("model.demo.users_clean", "success", 3), ("model.demo.summary", "success", 3)]
     compiled = (shop.root / "target/compiled/local/models/summary.sql").read_text()
     assert compiled.startswith(f"CREATE TABLE {physical['summary']} AS WITH top_user AS (SELECT")
     assert f"CREATE OR REPLACE VIEW summary AS SELECT * FROM {physical['summary']};" in compiled

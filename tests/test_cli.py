@@ -178,7 +178,7 @@ def test_bind_and_build_errors_name_the_file_line_and_column(two_models, capsys)
                           'not found in FROM clause!')
     assert run(two_models, "build") == 1
     results = json.loads((two_models.root / "target" / "run_results.json").read_text())
-    message = next(r["message"] for r in results["results"] if r["unique_id"] == "model.stg")
+    message = next(r["message"] for r in results["results"] if r["unique_id"] == "model.demo.stg")
     assert message.startswith('models/stg.sql:2:8: Binder Error: Referenced column "amout"')
 
 
@@ -211,3 +211,59 @@ def test_the_product_package_holds_no_emulator() -> None:
     # only `runner emulate` names it, importing it when run
     assert [p.relative_to(package).as_posix() for p in package.rglob("*.py")
             if "aep_emulator" in p.read_text()] == ["cli/emulate.py"]
+
+
+def test_compile_print_lays_out_each_statement_and_counts_only_the_selection(two_models,
+                                                                             capsys) -> None:
+    assert run(two_models, "compile", "--select", "totals", "--print") == 0
+    out = capsys.readouterr().out
+    text = (two_models.root / "target/compiled/local/models/totals.sql").read_text()
+    physical = text.split()[2]
+    stg = text.split("FROM ")[1].split()[0]
+    assert out == (
+        "-- models/totals.sql (table)\n"
+        f"CREATE TABLE {physical} AS\nSELECT\n  user_id,\n"
+        "  CAST(SUM(amount) AS DECIMAL(13, 1)) AS total\n"
+        f"FROM {stg} AS stg\nGROUP BY\n  user_id;\n\n"
+        f"CREATE OR REPLACE VIEW totals AS\nSELECT\n  *\nFROM {physical};\n\n"
+        "Not bound on the engine (a table they read is not built yet): totals\n"
+        "Compiled 1 model(s) for target 'local' into target/compiled/local\n")
+    # only the selection is written, as the one-line statements that run
+    assert [p.name for p in (two_models.root / "target/compiled/local/models").iterdir()] == [
+        "totals.sql"]
+    assert text == (f"CREATE TABLE {physical} AS SELECT user_id, CAST(SUM(amount) AS "
+                    f"DECIMAL(13, 1)) AS total FROM {stg} AS stg GROUP BY user_id;\n\n"
+                    f"CREATE OR REPLACE VIEW totals AS SELECT * FROM {physical};\n")
+
+
+def test_a_failed_compile_prints_no_compiled_line(two_models, capsys) -> None:
+    two_models.model("stg", "SELECT order_id, user_id, amout FROM raw_orders")
+    assert run(two_models, "compile") == 2
+    captured = capsys.readouterr()
+    assert "Compiled" not in captured.out
+    assert captured.err.startswith("Error: models/stg.sql:1:")
+
+
+def test_compile_on_data_distiller_needs_no_connection_or_credentials(two_models, capsys,
+                                                                     monkeypatch) -> None:
+    """The Data Distiller SQL can be reviewed offline: no credential, no host to reach."""
+    for name in [n for n in os.environ if n.startswith("AEP_")]:
+        monkeypatch.delenv(name)
+    two_models.write("project.yml", (two_models.root / "project.yml").read_text() + (
+        "targets:\n  local: {type: duckdb}\n"
+        "  aep: {type: data_distiller, ims_host: 'http://127.0.0.1:9', "
+        "platform_host: 'http://127.0.0.1:9'}\n"))
+    two_models.model("totals", "/* config\nwith: {label: PROFILE}\n*/\n"
+                               "SELECT user_id, sum(amount) AS total FROM stg GROUP BY user_id")
+    assert run(two_models, "compile", "-t", "aep", "--select", "totals", "--print") == 0
+    out = capsys.readouterr().out
+    physical = out.split("CREATE TABLE ")[1].split()[0]
+    stg = out.split("FROM ")[1].split()[0]
+    assert physical.startswith("totals__") and stg.startswith("stg__")
+    assert out == (
+        "-- models/totals.sql (table)\n"
+        f"CREATE TABLE {physical} WITH (label='PROFILE') AS\nSELECT\n  user_id,\n"
+        f"  SUM(amount) AS total\nFROM {stg} AS stg\nGROUP BY\n  user_id;\n\n"
+        f"CREATE OR REPLACE VIEW totals AS\nSELECT\n  *\nFROM {physical};\n\n"
+        "Compiled 1 model(s) for target 'aep' into target/compiled/aep\n")
+    assert run(two_models, "debug", "-t", "aep") == 1  # the same target does need them to run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -195,3 +196,40 @@ def test_the_readme_read_of_an_export_gives_only_the_tables_columns(project) -> 
     assert list(frame.columns) == ["order_id", "user_id", "amount"]
     assert sorted(frame["order_id"]) == [1, 2, 3, 4, 5]
     assert "exportTime" in pd.read_parquet(folder).columns  # why the README says so
+
+
+def test_exports_of_other_vars_are_kept_beside_project_ymls(project, capsys) -> None:
+    """The vars are part of an export's identity: a --vars build exports into
+    <path>@<vars> and prunes only there, so two training sets stay side by side."""
+    import pandas as pd
+
+    project.write("project.yml", (project.root / "project.yml").read_text() + (
+        "exports:\n  - model: m\n    destination: {type: local, path: cmle/egress}\n"))
+    project.model("m", "SELECT order_id FROM raw_orders WHERE amount >= var('min_amount')")
+    exports = project.root / "target" / "exports" / "cmle"
+
+    def read(folder: str) -> list[int]:
+        return sorted(pd.read_parquet(exports / folder, partitioning=None)["order_id"])
+
+    assert run(project, "build") == 0
+    assert run(project, "build", "--vars", "{min_amount: 20}") == 0
+    assert "exported m -> target/exports/cmle/egress@min_amount=20/m__" in capsys.readouterr().out
+    assert sorted(p.name for p in exports.iterdir()) == ["egress", "egress@min_amount=20"]
+    assert (read("egress"), read("egress@min_amount=20")) == ([2, 3, 4], [2, 3])
+    assert run(project, "build", "--vars", "{min_amount: 30}") == 0
+    assert run(project, "build", "--vars", "{min_amount: 10}") == 0  # project.yml's value
+    assert sorted(p.name for p in exports.iterdir()) == [
+        "egress", "egress@min_amount=20", "egress@min_amount=30"]
+    assert (read("egress"), read("egress@min_amount=30")) == ([2, 3, 4], [3])
+    state = json.loads((project.root / "target/exports_state.json").read_text())
+    assert sorted(state) == ["m:local", "m:local@min_amount=20", "m:local@min_amount=30"]
+
+
+def test_a_vars_variant_is_plain_when_short_and_a_hash_otherwise() -> None:
+    from runner.run.exports import vars_variant
+
+    assert vars_variant({"d": "2026-04-30", "n": 1}, {"d": "2026-04-30", "n": 1}) == ""
+    assert vars_variant({"d": "2026-04-30"}, {"d": "2026-05-01", "n": 2}) == "d=2026-05-01,n=2"
+    variant = vars_variant({}, {"path": "a/b"})
+    assert variant.startswith("vars-") and len(variant) == 15
+    assert variant == vars_variant({}, {"path": "a/b"}) != vars_variant({}, {"path": "a/c"})

@@ -351,3 +351,25 @@ def test_postgres_pointer_follows_a_changed_column_list(pg_root) -> None:
     physical = second.by_name()["tier_summary"].physical
     assert second.by_name()["tier_summary"].statements[1] == (
         f"DROP VIEW IF EXISTS tier_summary; CREATE VIEW tier_summary AS SELECT * FROM {physical}")
+
+
+def test_distiller_compile_is_offline_and_names_what_the_last_build_built(
+        dd_root: Path, emu: Emulator, capsys) -> None:
+    """``runner compile`` on Data Distiller calls no API; after a build, the data versions the
+    build read from Catalog come from the manifest, so compile names the tables it built."""
+    from runner.cli.main import main
+
+    assert main(["compile", "--project-dir", str(dd_root)]) == 0
+    assert emu.requests == []
+    result, _ = run(dd_root, "aep")
+    assert result.ok
+    seen = len(emu.requests)
+    capsys.readouterr()
+    assert main(["compile", "--project-dir", str(dd_root), "--print"]) == 0
+    assert len(emu.requests) == seen  # nothing asked
+    out = capsys.readouterr().out
+    for r in result.results:
+        if r.materialized == "table":
+            assert f"CREATE TABLE {r.physical}" in out
+    manifest = (dd_root / "target/manifest.json").read_text()
+    assert '"data_version": "catalog updated ' in manifest  # what made the names match

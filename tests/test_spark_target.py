@@ -149,7 +149,12 @@ def spark_build(root: Path) -> tuple[int, str, dict[str, dict]]:
     """``runner build --target spark`` in a new process: exit code, output, results by model."""
     done = run_cli(root, "build")
     results = json.loads((root / "target" / "run_results.json").read_text(encoding="utf-8"))
-    by_model = {r["unique_id"].removeprefix("model."): r for r in results["results"]}
+    nodes = json.loads((root / "target" / "manifest.json").read_text(encoding="utf-8"))["nodes"]
+    by_model = {nodes[r["unique_id"]]["name"]: {
+        "status": r["status"], "physical": r["relation_name"],
+        "rows": r["adapter_response"].get("rows_affected"),
+        "materialized": nodes[r["unique_id"]]["config"]["materialized"]}
+        for r in results["results"] if r["unique_id"].startswith("model.")}
     return done.returncode, done.stdout + done.stderr, by_model
 
 
@@ -214,7 +219,7 @@ def test_tables_and_pointer_views_persist_in_the_warehouse(built):
 def test_a_second_build_in_a_new_process_runs_nothing(built):
     root, (_, _, first), (code, output, second) = built
     assert code == 0, output
-    assert statuses(second) == dict.fromkeys(MODELS, "noop")
+    assert statuses(second) == dict.fromkeys(MODELS, "no-op")
     assert f"NO-OP={len(MODELS)}" in output and "generated" not in output  # sources kept too
     assert {n: r["physical"] for n, r in second.items()} == {
         n: r["physical"] for n, r in first.items()}
@@ -233,7 +238,7 @@ def test_a_failure_keeps_the_last_good_version_and_an_edit_rebuilds_only_downstr
     assert "no_such_column" in failed["user_purchases"]["message"]
     assert failed["training_set"]["status"] == "skipped"
     assert {s for n, s in statuses(failed).items() if n not in (
-        "user_purchases", "training_set")} == {"noop"}
+        "user_purchases", "training_set")} == {"no-op"}
     assert current(root)["user_purchases"] == first["user_purchases"]["physical"]
     warehouse = {p.name for p in (root / "target" / "spark-warehouse").iterdir()}
     assert first["user_purchases"]["physical"] in warehouse
@@ -248,7 +253,7 @@ def test_a_failure_keeps_the_last_good_version_and_an_edit_rebuilds_only_downstr
     assert {n for n, s in statuses(edited).items() if s == "success"} == {
         "user_engagement", "training_set"}
     assert {s for n, s in statuses(edited).items() if n not in (
-        "user_engagement", "training_set")} == {"noop"}
+        "user_engagement", "training_set")} == {"no-op"}
     assert edited["training_set"]["rows"] == first["training_set"]["rows"]
     assert current(root)["user_engagement"] != first["user_engagement"]["physical"]
 
@@ -317,7 +322,7 @@ def test_a_spark_connect_server_builds_the_example_and_keeps_it(connect_built, t
     assert_exports_the_duckdb_training_set(root, first, tmp_path)
     assert not (root / "target" / "spark-warehouse").exists()  # the server keeps the tables
     assert again == 0, output_again
-    assert statuses(second) == dict.fromkeys(MODELS, "noop")
+    assert statuses(second) == dict.fromkeys(MODELS, "no-op")
 
 
 @pytest.mark.spark

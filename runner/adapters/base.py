@@ -147,6 +147,16 @@ class Adapter(ABC):
     def cancel(self) -> None:
         """Cancel every running statement (Ctrl-C); called from another thread."""
 
+    def secrets(self) -> list[Any]:
+        """The secrets this target holds (str or Secret; None where not known yet), masked in
+        every output that may quote the engine (``runner.run.events``)."""
+        return []
+
+    def running_queries(self) -> dict[str, str]:
+        """The ids of the engine's queries still running, by the model each builds, on an
+        engine whose queries have ids (progress names them); called from another thread."""
+        return {}
+
     def debug_steps(self) -> list[tuple[str, Callable[[], object]]]:
         """``runner debug``'s checks before connecting: (label, step) pairs, in order."""
         return []

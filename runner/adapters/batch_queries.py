@@ -42,13 +42,18 @@ class BatchQueries:
         self.poll_interval = poll_interval
         self.query_timeout = query_timeout
         self._lock = threading.Lock()
-        self._inflight: set[str] = set()
+        self._inflight: dict[str, str] = {}  # id -> the name it was submitted with
         self._answered: set[str] = set()  # ids of the queries this adapter's POSTs returned
 
     def running(self) -> list[str]:
         """Ids of the queries being waited for, sorted."""
         with self._lock:
             return sorted(self._inflight)
+
+    def running_by_name(self) -> dict[str, str]:
+        """The ids of the queries being waited for, by the ``name`` each was submitted with."""
+        with self._lock:
+            return {name: query_id for query_id, name in self._inflight.items()}
 
     def submit(self, body: dict[str, Any], *, where: str, creates_table: bool = False
                ) -> dict[str, Any]:
@@ -67,7 +72,7 @@ class BatchQueries:
         post_seconds = time.monotonic() - posted
         with self._lock:
             self._answered.add(query["id"])
-        query = self._follow(query, where)
+        query = self._follow(query, where, body.get("name", ""))
         if query.get("state") == "FAILED" and creates_table:
             query = self._twin(query, body, post_seconds, where) or query
         state = query.get("state")
@@ -90,11 +95,11 @@ class BatchQueries:
         except PlatformError:
             pass
 
-    def _follow(self, query: dict[str, Any], where: str) -> dict[str, Any]:
+    def _follow(self, query: dict[str, Any], where: str, name: str) -> dict[str, Any]:
         """Wait for a submitted query, cancelling it on Ctrl-C; return its final object."""
         query_id = query["id"]
         with self._lock:
-            self._inflight.add(query_id)
+            self._inflight[query_id] = name
         try:
             return self._wait(query, where)
         except KeyboardInterrupt:
@@ -102,7 +107,7 @@ class BatchQueries:
             raise
         finally:
             with self._lock:
-                self._inflight.discard(query_id)
+                self._inflight.pop(query_id, None)
 
     def _twin(self, failed: dict[str, Any], body: dict[str, Any], window: float,
               where: str) -> dict[str, Any] | None:
@@ -128,7 +133,7 @@ class BatchQueries:
                 answered = other.get("id") in self._answered
             if (not answered and request.get("sql") == body["sql"]
                     and request.get("name") == body["name"] and 0 <= gap <= window + 0.01):
-                twin = self._follow(other, where)
+                twin = self._follow(other, where, body["name"])
                 return twin if twin.get("state") == "SUCCESS" else None
         return None
 

@@ -135,7 +135,7 @@ class DataDistillerAdapter(Adapter):
         self._lock = threading.Lock()
         self.batch = BatchQueries(lambda: self.platform, poll_interval=self.config.poll_interval,
                                   query_timeout=self.config.query_timeout)
-        self.sessions = PgSessions(self.label, self._connect, self._secrets)
+        self.sessions = PgSessions(self.label, self._connect, self.secrets)
 
     @property
     def max_threads(self) -> int | None:
@@ -171,7 +171,7 @@ class DataDistillerAdapter(Adapter):
         """The sandbox every call and every ``dbName`` names."""
         return self.platform.credentials.sandbox
 
-    def _secrets(self) -> list[Any]:
+    def secrets(self) -> list[Any]:
         params, client = self._params, self._client
         return [params["token"] if params else None,
                 client.credentials.client_secret if client else None]
@@ -220,6 +220,11 @@ class DataDistillerAdapter(Adapter):
     def cancel(self) -> None:
         """Cancel every batch query still running (the build was interrupted)."""
         self.batch.cancel_all()
+
+    def running_queries(self) -> dict[str, str]:
+        """The batch queries being waited for, by the name they were submitted with (a
+        model's CTAS or view is named by the model)."""
+        return self.batch.running_by_name()
 
     def close(self) -> None:
         """Cancel batch queries still running, close connections and the Platform session."""

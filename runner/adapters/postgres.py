@@ -99,7 +99,7 @@ class PostgresAdapter(Adapter):
     def __init__(self, name: str, config: dict[str, Any], root: Path) -> None:
         super().__init__(name, config, root)
         self._password = dsn_password(self.config.dsn)
-        self.sessions = PgSessions(f"target '{name}'", self._connect, self._secrets,
+        self.sessions = PgSessions(f"target '{name}'", self._connect, self.secrets,
                                    self._set_search_path)
 
     @property
@@ -117,7 +117,8 @@ class PostgresAdapter(Adapter):
         return f"{self.drop_sql(name, 'view')}; {self.create_view_sql(name, select)}"
 
     # -- connections -----------------------------------------------------------------------
-    def _secrets(self) -> list[str | None]:
+    def secrets(self) -> list[str | None]:
+        """The DSN's password."""
         return [self._password]
 
     def _connect(self, key: Hashable) -> Connection:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from destinations import BuiltDataset
 from runner.errors import ProjectError, RunnerError
 from runner.run.exports import export_current, export_line
 from runner.run.options import BuildOptions
-from runner.run.progress import Echo
+from runner.run.progress import BarFactory, Echo
 from runner.run.session import open_workspace
 from runner.run.state import target_lock
 
 
 def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
               days: int | None = None, seed: int | None = None, out: Path | None = None,
-              echo: Echo = print) -> int:
-    """Generate the synthetic XDM tables into the local target (or Parquet files in ``out``)."""
+              echo: Echo = print, bar: BarFactory | None = None) -> int:
+    """Generate the synthetic XDM tables into the local target (or Parquet files in ``out``);
+    ``bar`` shows the users simulated as a progress bar."""
     from runner.sources import synth
     from runner.sources.prepare import load_synthetic, synth_options
 
@@ -24,7 +27,9 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
     project, target, adapter = workspace.project, workspace.target, workspace.adapter
     synth_opts = synth_options(project.config, users=users, days=days, seed=seed)
     if out is not None:
-        for path in synth.write_files(synth.generate(synth_opts), out):
+        with _users_bar(bar, synth_opts.users) as on_user:
+            tables = synth.generate(synth_opts, on_user)
+        for path in synth.write_files(tables, out):
             echo(f"wrote {path}")
         return 0
     if not adapter.creates_local_sources:
@@ -34,10 +39,32 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
     if not sources:
         raise ProjectError("no source in project.yml is generated (declare one with "
                            "'synthetic: experience_events'), or use --out DIR for Parquet files")
-    with adapter:
-        load_synthetic(adapter, sources, synth_opts, echo)
+    with adapter, _users_bar(bar, synth_opts.users) as on_user:
+        load_synthetic(adapter, sources, synth_opts, echo, on_user)
     echo("The next `runner build` rebuilds the models that read them.")
     return 0
+
+
+@contextmanager
+def _users_bar(bar: BarFactory | None, users: int) -> Iterator[Callable[[], None] | None]:
+    """A callback advancing a bar of ``users`` (None without a bar); the bar closes after the
+    last user (before the lines that follow) or when the work ends."""
+    if bar is None:
+        yield None
+        return
+    shown, done = bar(users, "synth", "user"), [0]
+
+    def advance() -> None:
+        done[0] += 1
+        shown.advance("")
+        if done[0] == users:
+            shown.close()
+
+    try:
+        yield advance
+    finally:
+        if done[0] != users:
+            shown.close()
 
 
 def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,

@@ -11,9 +11,9 @@ import errno
 import json
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 import yaml
 
@@ -24,8 +24,10 @@ from runner.run.artifacts import write_compiled
 from runner.run.bind import bind_check
 from runner.run.build import build
 from runner.run.clean import clean
-from runner.run.options import BuildOptions
-from runner.run.session import load, open_session
+from runner.run.events import EventLog
+from runner.run.options import DEFAULT_HEARTBEAT, BuildOptions
+from runner.run.progress import BarFactory
+from runner.run.session import compile_session, load, open_workspace
 from runner.validation import yaml_problem
 from runner.version import __version__
 
@@ -37,12 +39,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    args.events, log = None, None
     try:
+        args.events, log = _event_log(args)
         return int(args.func(args) or 0)
     except RunnerError as err:
         if args.debug:
             traceback.print_exc()
         print(f"Error: {err}", file=sys.stderr)
+        if args.events is not None:
+            args.events.emit("error", unique_id=None, message=str(err), exit_code=err.exit_code)
         return err.exit_code
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
@@ -58,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Error: internal error: {type(err).__name__}: {err} (run with --debug for the "
               "traceback, and please report it)", file=sys.stderr)
         return 1
+    finally:
+        if log is not None:
+            log.close()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -114,6 +123,14 @@ def _model_commands(sub: Any, selecting: argparse.ArgumentParser) -> None:
     p.add_argument("--full-refresh", action="store_true", help="rebuild even if up to date")
     p.add_argument("--fail-fast", action="store_true", help="stop starting models after a failure")
     p.add_argument("--no-export", action="store_true", help="skip the exports step")
+    p.add_argument("--verbose", action="store_true",
+                   help="a line for each up-to-date model too (START and NO-OP)")
+    p.add_argument("--heartbeat", type=_seconds, default=DEFAULT_HEARTBEAT, metavar="SECONDS",
+                   help="name a model still running every SECONDS (default 30; 0: never)")
+    p.add_argument("--log-format", choices=["text", "json"], default="text",
+                   help="json: one JSON object per event on stdout instead of text lines")
+    p.add_argument("--log-path", type=Path, metavar="FILE",
+                   help="also append the JSON events to FILE")
     p.set_defaults(func=_cmd_build)
 
     p = sub.add_parser("compile", parents=[selecting],
@@ -179,8 +196,38 @@ def _options(args: argparse.Namespace, **extra: Any) -> BuildOptions:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     options = _options(args, threads=args.threads, full_refresh=args.full_refresh,
-                       fail_fast=args.fail_fast, exports=not args.no_export)
-    return build(args.project_dir, options, echo=_echo).exit_code
+                       fail_fast=args.fail_fast, exports=not args.no_export,
+                       verbose=args.verbose, heartbeat=args.heartbeat)
+    as_json = args.log_format == "json"
+    return build(args.project_dir, options, echo=_quiet if as_json else _echo,
+                 bar=None if as_json else _bar(), events=args.events).exit_code
+
+
+def _quiet(line: str) -> None:
+    """The text lines under ``--log-format json``: the events say it all."""
+
+
+def _event_log(args: argparse.Namespace) -> tuple[EventLog | None, IO[str] | None]:
+    """The JSON event sinks of ``--log-format json`` (stdout) and ``--log-path FILE`` (the
+    file is returned too: ``main`` closes it)."""
+    sinks: list[Callable[[str], None]] = []
+    if getattr(args, "log_format", "text") == "json":
+        sinks.append(_echo)
+    path, log = getattr(args, "log_path", None), None
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = path.open("a", encoding="utf-8", buffering=1)
+        sinks.append(lambda line: print(line, file=log))
+    return (EventLog(sinks) if sinks else None), log
+
+
+def _bar() -> BarFactory | None:
+    """The progress bar when stdout is a terminal; plain lines otherwise (logs, pipes, CI)."""
+    if not sys.stdout.isatty():
+        return None
+    from runner.run.bar import terminal_bar
+
+    return terminal_bar
 
 
 def _echo(line: str) -> None:
@@ -194,30 +241,32 @@ def _echo(line: str) -> None:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    session = open_session(args.project_dir, _options(args))
+    options = _options(args)
+    workspace = open_workspace(args.project_dir, options)
+    session = compile_session(workspace, options, offline=workspace.compiles_offline)
     try:
         errors, unchecked = bind_check(session)
     finally:
         session.adapter.close()
-    paths = write_compiled(session)
-    for model in session.plan:
-        if model.name not in session.plan.chosen:
-            continue
-        if args.print:
-            print(f"-- {model.path} ({model.materialized})")
-            for line in model.note_lines():
-                print(f"-- note: {line}")
-            print(";\n".join(model.statements or [model.select_sql]) + ";\n")
+    chosen = [model for model in session.plan if model.name in session.plan.chosen]
+    write_compiled(session)
+    for model in chosen if args.print else []:
+        print(f"-- {model.path} ({model.materialized})")
+        for line in model.note_lines():
+            print(f"-- note: {line}")
+        print(";\n\n".join(model.pretty_statements(session.adapter.dialect)) + ";\n")
     for line in session.plan.note_lines():
         print(f"Note: {line}")
-    print(f"Compiled {len(paths)} model(s) for target '{session.target}' into "
-          f"{session.paths.shown(session.paths.compiled)}")
     if unchecked:
         print(f"Not bound on the engine (a table they read is not built yet): "
               f"{', '.join(unchecked)}")
-    for name, message in errors.items():
+    for message in errors.values():
         print(f"Error: {message}", file=sys.stderr)
-    return 2 if errors else 0
+    if errors:
+        return 2
+    print(f"Compiled {len(chosen)} model(s) for target '{session.target}' into "
+          f"{session.paths.shown(session.paths.compiled)}")
+    return 0
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
@@ -259,7 +308,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from runner.cli.commands import run_synth
 
     return run_synth(args.project_dir, _options(args), users=args.users, days=args.days,
-                     seed=args.seed, out=args.out)
+                     seed=args.seed, out=args.out, bar=_bar())
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -294,6 +343,16 @@ def _yaml_mapping(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(
             f"expected a YAML mapping such as '{{as_of_date: 2026-05-01}}', got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
     return value
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Collection
 
 from sqlglot import exp
@@ -66,6 +67,7 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
         a for m in chosen for a in project.dag.upstream(m) if a in project.models}
     for name in project.order(wanted):
         model = project.models[name]
+        started = time.time()
         if on_model is not None:
             on_model(model.path)
         query, reads = _resolve_tables(project, name, compiled, spark_queries)
@@ -91,7 +93,8 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
             name=name, path=model.path, materialized=model.config.materialized,
             fingerprint=fingerprint, physical=physical, select=target_query,
             select_sql=select_sql, parents=project.build_parents(name), reads=reads,
-            ddl=model.config.ddl, notes=notes, columns=result_types)
+            ddl=model.config.ddl, notes=notes, columns=result_types,
+            compile_timing=(started, time.time()))
     return Plan(compiled, set(chosen))
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import sqlglot
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from runner.compile.dialect.approximate import Note
 from runner.project.model import ModelDDLConfig
@@ -37,6 +39,7 @@ class CompiledModel:
             aggregate computed exactly), each at its line and column in ``path``.
         columns: the Spark types of its result columns, where Spark's rules give them (what
             its children are compiled against, and what the local table holds).
+        compile_timing: when its compilation started and ended (Unix seconds).
     """
 
     name: str
@@ -52,11 +55,22 @@ class CompiledModel:
     ddl: ModelDDLConfig = field(default_factory=ModelDDLConfig)
     notes: list[Note] = field(default_factory=list)
     columns: dict[str, exp.DataType] = field(default_factory=dict)
+    compile_timing: tuple[float, float] | None = None
 
     def note_lines(self) -> list[str]:
         """Each note as ``path:line:col: message``."""
         return [f"{self.path}:{n.line}:{n.col}: {n.message}" if n.line is not None
                 else f"{self.path}: {n.message}" for n in self.notes]
+
+    def pretty_statements(self, dialect: str) -> list[str]:
+        """The statements (or, for an ephemeral model, its query) laid out by sqlglot's
+        ``pretty=True``, for reading; the statements that run stay as compiled.
+
+        A statement sqlglot renders back exactly is laid out whole; one it would change (Data
+        Distiller's ``CREATE TABLE … WITH (…) AS``) keeps its head and gets its query laid out.
+        """
+        return [_pretty(sql, dialect, self.select_sql, self.select)
+                for sql in self.statements or [self.select_sql]]
 
     @property
     def built(self) -> bool:
@@ -103,3 +117,15 @@ class Plan:
 
     def get(self, name: str) -> CompiledModel | None:
         return self.models.get(name)
+
+
+def _pretty(sql: str, dialect: str, select_sql: str, select: exp.Query) -> str:
+    try:
+        parsed = sqlglot.parse_one(sql, read=dialect)
+        if parsed.sql(dialect=dialect) == sql:
+            return parsed.sql(dialect=dialect, pretty=True)
+    except SqlglotError:
+        pass
+    if sql.endswith(select_sql):
+        return sql[:-len(select_sql)].rstrip() + "\n" + select.sql(dialect=dialect, pretty=True)
+    return sql

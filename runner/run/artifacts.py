@@ -1,28 +1,45 @@
 """What a run leaves in ``target/`` (paths in ``runner.run.paths``), written atomically.
 
-- ``manifest.json``: models, sources, edges, fingerprints and physical names.
-- ``run_results.json``: per model status, timing, rows, physical table, error; exports.
-- ``compiled/<target>/<model path>``: the exact statements each model runs.
+- ``manifest.json``: dbt's manifest v12 (``runner.run.manifest``).
+- ``run_results.json``: dbt's run results v6: per model its status (``success``, ``no-op``,
+  ``error``, ``skipped``), ``timing`` (compile, execute), ``thread_id``, ``execution_time``,
+  ``relation_name`` (the physical table), ``compiled_code`` and ``adapter_response``
+  (``rows_affected``, and where the engine has them ``query_id`` and ``dataset_id``; the versions
+  the build dropped as ``dropped_versions``); per export a result of its exposure whose
+  ``adapter_response`` holds the flow, run, records, bytes, files and landing path.
+- ``compiled/<target>/<model path>``: the exact statements each chosen model runs.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import time
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner.graph.dag import SOURCE_PREFIX
 from runner.run.atomic import write_json, write_text
+from runner.run.manifest import MANIFEST_SCHEMA, export_id, manifest, model_id
 from runner.run.options import BuildOptions
-from runner.run.results import BuildResult
+from runner.run.results import BuildResult, ModelResult
 from runner.run.session import Session
 from runner.version import __version__
 
+if TYPE_CHECKING:
+    from destinations import ExportResult
+
+RUN_RESULTS_SCHEMA = "https://schemas.getdbt.com/dbt/run-results/v6.json"
+_STATUS = {"success": "success", "noop": "no-op", "error": "error", "skipped": "skipped"}
+
 
 def write_compiled(session: Session) -> list[Path]:
-    """Write each model's exact statements to ``target/compiled/<target>/<model path>``."""
+    """Write each chosen model's exact statements to ``target/compiled/<target>/<model path>``
+    (the ancestors compiled only for their physical names are not written)."""
     written = []
     for model in session.plan:
+        if model.name not in session.plan.chosen:
+            continue
         body = ";\n\n".join(model.statements) if model.statements else (
             f"-- ephemeral: inlined as a CTE into its consumers\n{model.select_sql}")
         path = session.paths.compiled / model.path
@@ -31,47 +48,81 @@ def write_compiled(session: Session) -> list[Path]:
     return written
 
 
+def timestamp(seconds: float) -> str:
+    """dbt's time format: ISO 8601 in UTC with microseconds and a ``Z``."""
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def write_run_artifacts(session: Session, result: BuildResult, seconds: float,
                         options: BuildOptions) -> None:
-    """``manifest.json`` and ``run_results.json`` of a build."""
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    metadata = {"generated_at": now, "runner_version": __version__,
-                "project": session.project.config.name, "target": session.target,
-                "target_type": session.adapter.type}
-    write_json(session.paths.manifest, manifest(session, metadata))
+    """``manifest.json`` and ``run_results.json`` of a build that has run for ``seconds``."""
+    name = session.project.config.name
+    started_at = time.time() - seconds
+    base = {"generated_at": timestamp(started_at + seconds),
+            "invocation_id": str(uuid.uuid4()), "invocation_started_at": timestamp(started_at),
+            "env": {"runner_version": __version__}}
+    write_json(session.paths.manifest, manifest(session, {
+        "dbt_schema_version": MANIFEST_SCHEMA, **base, "project_name": name,
+        "project_id": hashlib.md5(name.encode()).hexdigest(),  # noqa: S324 - dbt's id
+        "adapter_type": session.adapter.type, "send_anonymous_usage_stats": False,
+        "run_started_at": timestamp(started_at)}))
+    dropped: dict[str, list[str]] = {}
+    for physical in result.dropped:
+        dropped.setdefault(physical.rpartition("__")[0], []).append(physical)
     write_json(session.paths.run_results, {
-        "metadata": metadata, "elapsed_time": round(seconds, 3),
-        "args": {"select": options.select, "exclude": options.exclude,
-                 "full_refresh": options.full_refresh, "threads": options.threads},
-        "results": [r.to_dict() for r in result.results],
-        "exports": [e.to_dict() for e in result.exports],
-        "dropped": result.dropped,
+        "metadata": {"dbt_schema_version": RUN_RESULTS_SCHEMA, **base},
+        "elapsed_time": round(seconds, 3),
+        "args": {"which": "build", "target": session.target, "select": options.select,
+                 "exclude": options.exclude, "vars": session.project.vars,
+                 "full_refresh": options.full_refresh, "threads": options.threads,
+                 "fail_fast": options.fail_fast, "exports": options.exports},
+        "results": [*(_model_result(session, r, dropped.get(r.name, []))
+                      for r in result.results),
+                    *(_export_result(name, e) for e in result.exports)],
     })
 
 
-def manifest(session: Session, metadata: dict[str, Any]) -> dict[str, Any]:
-    """The manifest: models, sources, edges, fingerprints and physical names."""
-    project, plan = session.project, session.plan
-    models = {}
-    for name in project.order():
-        model, compiled = project.models[name], plan.get(name)
-        parents = project.dag.parents(name)
-        state = session.state.models.get(name)
-        models[name] = {
-            "path": model.path, "materialized": model.config.materialized,
-            "tags": list(model.config.tags), "description": model.config.description,
-            "columns": model.config.columns,
-            "depends_on": {"models": [p for p in parents if not p.startswith(SOURCE_PREFIX)],
-                           "sources": [p[len(SOURCE_PREFIX):] for p in parents
-                                       if p.startswith(SOURCE_PREFIX)]},
-            "fingerprint": compiled.fingerprint if compiled else None,
-            "physical": compiled.physical if compiled else None,
-            "current": state.current if state else None,
-            "dataset_id": state.dataset_id if state else None,
-            "compiled_path": f"target/compiled/{session.target}/{model.path}",
-            "notes": [note.to_dict() for note in compiled.notes] if compiled else [],
-        }
-    sources = {name: {"identifier": s.identifier, "description": s.description,
-                      "columns": s.columns} for name, s in project.config.sources.items()}
-    return {"metadata": metadata, "models": models, "sources": sources,
-            "edges": [list(e) for e in project.dag.edges()]}
+def _model_result(session: Session, r: ModelResult, dropped: list[str]) -> dict[str, Any]:
+    compiled = session.plan.get(r.name)
+    timing = []
+    if compiled is not None and compiled.compile_timing is not None:
+        timing.append(_timing("compile", *compiled.compile_timing))
+    if r.started_at is not None and r.completed_at is not None:
+        timing.append(_timing("execute", r.started_at, r.completed_at))
+    response: dict[str, Any] = {"_message": _message(r), "rows_affected": r.rows}
+    response.update({k: v for k, v in (("query_id", r.query_id), ("dataset_id", r.dataset_id))
+                     if v is not None})
+    if dropped:
+        response["dropped_versions"] = dropped
+    return {"unique_id": model_id(session.project.config.name, r.name),
+            "status": _STATUS[r.status], "timing": timing, "thread_id": r.thread or "main",
+            "execution_time": round(r.seconds, 3), "adapter_response": response,
+            "message": r.message or None, "failures": None,
+            "compiled": compiled is not None,
+            "compiled_code": compiled.select_sql if compiled else None,
+            "relation_name": r.physical, "batch_results": None}
+
+
+def _message(r: ModelResult) -> str:
+    if r.status == "success":
+        return f"OK created {r.materialized} {r.physical}"
+    return r.message or r.status
+
+
+def _timing(name: str, started: float, completed: float) -> dict[str, str]:
+    return {"name": name, "started_at": timestamp(started), "completed_at": timestamp(completed)}
+
+
+def _export_result(project: str, e: ExportResult) -> dict[str, Any]:
+    details = {"flow_id": e.flow_id, "run_id": e.run_id, "records": e.records,
+               "bytes": e.bytes, "files": e.files, "path": e.path}
+    return {"unique_id": export_id(project, e.model, e.destination),
+            "status": "error" if e.status == "error" else
+            "skipped" if e.status == "skipped" else "success",
+            "timing": [], "thread_id": "main", "execution_time": 0.0,
+            "adapter_response": {"_message": e.status, "export_status": e.status,
+                                 "model": e.model, "destination": e.destination,
+                                 "rows_affected": e.records, **details},
+            "message": e.message or None, "failures": None, "compiled": False,
+            "compiled_code": None, "relation_name": None, "batch_results": None}

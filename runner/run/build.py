@@ -9,6 +9,7 @@ The CLI and notebooks call the same function in-process::
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -18,15 +19,22 @@ from runner.run.bind import located
 from runner.run.exports import run_build_exports
 from runner.run.materialize import drop_old_versions, strategy
 from runner.run.options import DEFAULT_THREADS, BuildOptions
-from runner.run.progress import Echo, Progress, summary
+from runner.run.events import EventLog
+from runner.run.manifest import export_id
+from runner.run.progress import BarFactory, Echo, Progress, ProgressOptions, summary
 from runner.run.results import BuildResult, ModelResult
 from runner.run.scheduler import run_dag
 from runner.run.session import Session, compile_session, open_workspace
 from runner.run.state import target_lock
 
 
-def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
+def build(root: Path, options: BuildOptions, echo: Echo = print,
+          bar: BarFactory | None = None, events: EventLog | None = None) -> BuildResult:
     """Materialize the selected models in dependency order, then run the exports.
+
+    ``echo`` takes each line of progress; ``bar`` (``runner.run.bar.terminal_bar`` in a
+    terminal or a notebook) shows the models' progress as a bar, with the lines above it;
+    ``events`` takes the machine-readable events (``runner.run.events``).
 
     Raises:
         ProjectError: the project or the options are wrong (nothing has run).
@@ -35,7 +43,12 @@ def build(root: Path, options: BuildOptions, echo: Echo = print) -> BuildResult:
     started = time.monotonic()
     workspace = open_workspace(root, options)
     with target_lock(workspace.paths):
-        return _build(compile_session(workspace, options, echo), options, echo, started)
+        session = compile_session(workspace, options, echo)
+        if events is not None:
+            events.secrets = session.adapter.secrets
+        return _build(session, options, echo, started, ProgressOptions(
+            verbose=options.verbose, heartbeat=options.heartbeat, bar=bar, events=events,
+            project=session.project.config.name))
 
 
 def _threads(session: Session, options: BuildOptions) -> int:
@@ -44,7 +57,8 @@ def _threads(session: Session, options: BuildOptions) -> int:
     return min(threads, adapter.max_threads) if adapter.max_threads is not None else threads
 
 
-def _build(session: Session, options: BuildOptions, echo: Echo, started: float) -> BuildResult:
+def _build(session: Session, options: BuildOptions, echo: Echo, started: float,
+           shown: ProgressOptions) -> BuildResult:
     project, adapter, plan = session.project, session.adapter, session.plan
     threads = _threads(session, options)
     result = BuildResult(target=session.target)
@@ -52,13 +66,15 @@ def _build(session: Session, options: BuildOptions, echo: Echo, started: float) 
         write_compiled(session)
         for line in plan.note_lines():
             echo(f"Note: {line}")
-        progress = Progress(echo, len(plan.selected))
+        progress = Progress(echo, len(plan.selected), shown, queries=adapter.running_queries)
         progress.line(f"Running {len(plan.selected)} model(s) on target '{session.target}' "
                       f"({adapter.type}, {threads} thread(s))")
-        results = _run_models(session, progress, threads, options, started)
+        with progress:
+            results = _run_models(session, progress, threads, options, started)
         result.results = [results[n] for n in plan.selected]
         if options.exports and session.workspace.exports:
             result.exports = run_build_exports(session, result.results, echo)
+            _export_events(shown.events, shown.project, result)
         built = [r.name for r in result.results if r.status == "success"]
         if built and not any(e.status == "error" for e in result.exports):
             # after the exports: a failed export may still point at the previous version
@@ -66,7 +82,22 @@ def _build(session: Session, options: BuildOptions, echo: Echo, started: float) 
                                                project.config.keep_versions, built)
         summary(result.results, time.monotonic() - started, echo)
         write_run_artifacts(session, result, time.monotonic() - started, options)
+    if shown.events is not None:
+        counts = {("no-op" if s == "noop" else s): sum(r.status == s for r in result.results)
+                  for s in ("success", "noop", "error", "skipped")}
+        shown.events.emit("finish", unique_id=None, status="success" if result.ok else "error",
+                          counts=counts, elapsed_time=round(time.monotonic() - started, 3))
     return result
+
+
+def _export_events(events: EventLog | None, project: str, result: BuildResult) -> None:
+    if events is None:
+        return
+    for e in result.exports:
+        events.emit("export", unique_id=export_id(project, e.model, e.destination),
+                          model=e.model, destination=e.destination, status=e.status,
+                          message=e.message or None, path=e.path, records=e.records,
+                          files=e.files)
 
 
 def _run_models(session: Session, progress: Progress, threads: int, options: BuildOptions,
@@ -77,10 +108,12 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
 
     def work(name: str) -> bool:
         model = plan[name]
-        progress.start(name, model.materialized)
-        began = time.monotonic()
+        progress.queued(name, model.materialized)
+        began, started_at = time.monotonic(), time.time()
         try:
-            outcome = strategy(model.materialized).run(model, adapter, session.state, plan)
+            outcome = strategy(model.materialized).run(
+                model, adapter, session.state, plan,
+                on_build=lambda: progress.start(name, model.materialized))
         except Exception as err:  # noqa: BLE001 - reported per model, never fatal
             message = str(err) if isinstance(err, RunnerError) else (
                 f"{type(err).__name__}: {err}")
@@ -88,6 +121,8 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
                 message = located(session, name, message) or message
             outcome = ModelResult.of(model, "error", message=message,
                                      seconds=time.monotonic() - began)
+        outcome.started_at, outcome.completed_at = started_at, time.time()
+        outcome.thread = threading.current_thread().name
         results[name] = outcome
         progress.finish(outcome)
         return outcome.ok

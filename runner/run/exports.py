@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import json
+import re
 from collections.abc import Mapping
+from typing import Any
 
 from destinations import BuiltDataset, ExportContext, ExportResult, run_exports
 from runner.run.progress import Echo
@@ -38,7 +43,36 @@ def export_context(workspace: Workspace, echo: Echo) -> ExportContext:
     return ExportContext(adapter=adapter, target_name=workspace.target,
                          target_type=adapter.type, project_root=workspace.project.root,
                          state_dir=workspace.paths.dir, platform=adapter.platform, echo=echo,
-                         project_name=workspace.project.config.name)
+                         project_name=workspace.project.config.name,
+                         variant=vars_variant(workspace.project.config.vars,
+                                              workspace.project.vars))
+
+
+_SAFE = re.compile(r"[A-Za-z0-9_.,=+-]{1,64}")
+
+
+def vars_variant(defaults: Mapping[str, Any], effective: Mapping[str, Any]) -> str:
+    """The vars that differ from project.yml's, as a name for a folder and a flow: '' when
+    none does, ``k=v,...`` when that is short and plain, else ``vars-<hash>`` of them.
+
+    >>> vars_variant({"as_of_date": "2026-04-30"}, {"as_of_date": "2026-05-01"})
+    'as_of_date=2026-05-01'
+    """
+    changed = {k: v for k, v in sorted(effective.items())
+               if k not in defaults or defaults[k] != v}
+    if not changed:
+        return ""
+    label = ",".join(f"{k}={_text(v)}" for k, v in changed.items())
+    if _SAFE.fullmatch(label):
+        return label
+    digest = hashlib.sha256(json.dumps(changed, sort_keys=True, default=str).encode())
+    return f"vars-{digest.hexdigest()[:10]}"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (datetime.date, str)):
+        return str(value)
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def export_line(export: ExportResult) -> str:

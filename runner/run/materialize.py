@@ -11,6 +11,7 @@ inlines them into their consumers.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import ClassVar
 
 from runner.adapters.base import Adapter, ExecResult
@@ -19,6 +20,10 @@ from runner.crashpoints import crash_point
 from runner.errors import RunError
 from runner.run.results import ModelResult
 from runner.run.state import TargetState
+
+
+def _nothing() -> None:
+    pass
 
 
 class Materialization:
@@ -30,9 +35,10 @@ class Materialization:
         """The DDL of ``model``, in order (rendered at compile time, written by ``compile``)."""
         raise NotImplementedError
 
-    def run(self, model: CompiledModel, adapter: Adapter, state: TargetState,
-            plan: Plan) -> ModelResult:
-        """Bring the model's current version into existence and point at it."""
+    def run(self, model: CompiledModel, adapter: Adapter, state: TargetState, plan: Plan,
+            on_build: Callable[[], None] = _nothing) -> ModelResult:
+        """Bring the model's current version into existence and point at it; ``on_build`` is
+        called once the version is known to be missing, before it is created (progress)."""
         raise NotImplementedError
 
 
@@ -54,8 +60,8 @@ class _Versioned(Materialization):
     def rows(self, model: CompiledModel, adapter: Adapter, executed: ExecResult) -> int | None:
         return None
 
-    def run(self, model: CompiledModel, adapter: Adapter, state: TargetState,
-            plan: Plan) -> ModelResult:
+    def run(self, model: CompiledModel, adapter: Adapter, state: TargetState, plan: Plan,
+            on_build: Callable[[], None] = _nothing) -> ModelResult:
         """Raises:
         RunError: the engine refused a statement (the new relation has been dropped)."""
         started = time.monotonic()
@@ -66,6 +72,7 @@ class _Versioned(Materialization):
             result = self._up_to_date(model, adapter, state, plan, pointer)
             result.seconds = time.monotonic() - started
             return result
+        on_build()
         self._check_parents(model, adapter, plan)
         state.begin(model.name, physical)
         try:
@@ -146,8 +153,8 @@ class Ephemeral(Materialization):
     def statements(self, model: CompiledModel, adapter: Adapter) -> list[str]:
         return []
 
-    def run(self, model: CompiledModel, adapter: Adapter, state: TargetState,
-            plan: Plan) -> ModelResult:
+    def run(self, model: CompiledModel, adapter: Adapter, state: TargetState, plan: Plan,
+            on_build: Callable[[], None] = _nothing) -> ModelResult:
         raise RunError(f"ephemeral model '{model.name}' is inlined into its consumers, "
                        "never built")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_THREADS = 4
+DEFAULT_HEARTBEAT = 30.0
 
 
 @dataclass
@@ -20,3 +21,5 @@ class BuildOptions:
     fail_fast: bool = False
     vars: dict[str, Any] | None = None
     exports: bool = True
+    verbose: bool = False            # a line for each up-to-date model too
+    heartbeat: float = DEFAULT_HEARTBEAT  # seconds between lines naming a long-running model

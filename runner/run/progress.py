@@ -1,41 +1,125 @@
-"""dbt-style progress lines and the end-of-run summary, written to a caller-supplied sink."""
+"""Progress of a run: dbt-style lines and the end-of-run summary, written to a caller-supplied
+sink, or a progress bar (``runner.run.bar``) with the lines above it in a terminal.
+
+Lines (output that is not a terminal, the default)::
+
+    12:00:01  1 of 9 START table model stg_events ............................... [RUN]
+    12:00:04  1 of 9 OK created table stg_events__1a2b3c4d5e ..................... [OK 42 rows in 3.10s]
+    12:00:31  still running table model training_set (query 4f9c...): 30s elapsed
+    12:00:40  8 of 9 up to date (NO-OP; --verbose lists each)
+
+A model found up to date prints nothing unless ``verbose``; their count is one line once the
+run ends. A model running longer than ``heartbeat`` seconds gets a line every ``heartbeat``
+seconds naming its query id where the engine has one (``Adapter.running_queries``).
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 
+from runner.run.events import EventLog
+from runner.run.options import DEFAULT_HEARTBEAT
 from runner.run.results import ModelResult
 
 Echo = Callable[[str], None]
 WIDTH = 72
 
 
-class Progress:
-    """Thread-safe printer of one run's lines."""
+class Bar(Protocol):
+    """A progress bar: counts, elapsed time and ETA, with lines written above it."""
 
-    def __init__(self, echo: Echo, total: int) -> None:
-        self._echo = echo
-        self._total = total
+    def write(self, line: str) -> None: ...
+    def advance(self, text: str) -> None: ...
+    def running(self, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+BarFactory = Callable[[int, str, str], Bar]  # (total, description, unit) -> Bar
+
+
+@dataclass(frozen=True)
+class ProgressOptions:
+    """How a run reports: ``verbose`` prints a line for each up-to-date model too, a model
+    running longer than ``heartbeat`` seconds is named every ``heartbeat`` seconds, ``bar``
+    (given by the CLI when stdout is a terminal, or by a notebook) makes the progress bar,
+    ``events`` takes the machine-readable events (``runner.run.events``) and ``project`` names
+    their unique ids."""
+
+    verbose: bool = False
+    heartbeat: float = DEFAULT_HEARTBEAT
+    bar: BarFactory | None = None
+    events: EventLog | None = None
+    project: str = ""
+
+
+class Progress:
+    """Thread-safe reporter of one run's models; a context manager that runs the heartbeat.
+
+    Args:
+        echo: where lines go when there is no bar.
+        total: the models the run runs.
+        options: verbosity, heartbeat, bar.
+        queries: the engine's running query ids by model (``Adapter.running_queries``).
+    """
+
+    def __init__(self, echo: Echo, total: int, options: ProgressOptions = ProgressOptions(),
+                 queries: Callable[[], dict[str, str]] = dict) -> None:
+        self._echo, self._total, self._options, self._queries = echo, total, options, queries
         self._index: dict[str, int] = {}
+        self._running: dict[str, tuple[str, float, int]] = {}  # name -> kind, start, beats
+        self._noop = 0
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._bar: Bar | None = None  # made on entering: lines before it are plain
 
     def line(self, text: str) -> None:
         with self._lock:
-            self._echo(f"{time.strftime('%H:%M:%S')}  {text}")
+            self._write(f"{time.strftime('%H:%M:%S')}  {text}")
+
+    def _write(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(text)
+        else:
+            self._echo(text)
 
     def _dots(self, left: str, right: str) -> str:
         return f"{left} {'.' * max(3, WIDTH - len(left))} {right}"
 
-    def start(self, name: str, kind: str) -> None:
+    def _number(self, name: str) -> int:
         with self._lock:
-            self._index[name] = len(self._index) + 1
-            n = self._index[name]
-        self.line(self._dots(f"{n} of {self._total} START {kind} model {name}", "[RUN]"))
+            return self._index.setdefault(name, len(self._index) + 1)
+
+    def queued(self, name: str, kind: str) -> None:
+        """``name`` was handed to a worker: numbered and timed. Its START line waits for
+        ``start`` (it may be up to date), unless ``verbose``."""
+        n = self._number(name)
+        with self._lock:
+            self._running[name] = (kind, time.monotonic(), 0)
+        self._event("start", name, kind, index=n, total=self._total)
+        if self._options.verbose:
+            self.line(self._dots(f"{n} of {self._total} START {kind} model {name}", "[RUN]"))
+
+    def start(self, name: str, kind: str) -> None:
+        """``name`` starts building (its CREATE runs)."""
+        n = self._number(name)
+        if self._bar is not None:
+            self._bar.running(name)
+        elif not self._options.verbose:
+            self.line(self._dots(f"{n} of {self._total} START {kind} model {name}", "[RUN]"))
 
     def finish(self, result: ModelResult) -> None:
+        with self._lock:
+            self._running.pop(result.name, None)
+            self._noop += result.status == "noop"
+        self._finished(result)
+        if self._bar is not None:
+            self._bar.advance(result.name)
         n = self._index.get(result.name, 0)
         prefix = f"{n} of {self._total}"
         took = f"in {result.seconds:.2f}s"
@@ -45,18 +129,88 @@ class Progress:
             left = f"{prefix} OK created {result.materialized} {result.physical}{query}"
             self.line(self._dots(left, f"[OK {rows}{took}]"))
         elif result.status == "noop":
-            self.line(self._dots(f"{prefix} NO-OP {result.name}: {result.message}",
-                                 f"[UP TO DATE {took}]"))
+            if self._options.verbose:
+                self.line(self._dots(f"{prefix} NO-OP {result.name}: {result.message}",
+                                     f"[UP TO DATE {took}]"))
         else:
             self.line(self._dots(f"{prefix} ERROR {result.materialized} model {result.name}",
                                  f"[ERROR {took}]"))
 
     def skip(self, name: str, kind: str, reason: str) -> None:
-        with self._lock:
-            self._index[name] = len(self._index) + 1
-            n = self._index[name]
+        n = self._number(name)
+        if self._bar is not None:
+            self._bar.advance(name)
         why = "fail-fast" if reason == "fail-fast" else f"upstream {reason} failed"
+        self._event("finish", name, kind, status="skipped", relation=None, rows=None,
+                    query_id=None, dataset_id=None, execution_time=0.0,
+                    message=f"skipped: {why}")
         self.line(self._dots(f"{n} of {self._total} SKIP {kind} model {name} ({why})", "[SKIP]"))
+
+    def _event(self, event: str, name: str, kind: str, **fields: object) -> None:
+        if self._options.events is not None:
+            self._options.events.emit(event, unique_id=f"model.{self._options.project}.{name}",
+                                      model=name, materialized=kind, **fields)
+
+    def _finished(self, r: ModelResult) -> None:
+        status = "no-op" if r.status == "noop" else r.status
+        self._event("finish", r.name, r.materialized, status=status, relation=r.physical,
+                    rows=r.rows, query_id=r.query_id, dataset_id=r.dataset_id,
+                    execution_time=round(r.seconds, 3), message=r.message or None)
+        if r.status == "error":
+            self._event("error", r.name, r.materialized, message=r.message)
+
+    def beat(self, now: float) -> None:
+        """A heartbeat line for each model running past its next multiple of ``heartbeat``."""
+        every = self._options.heartbeat
+        with self._lock:
+            due = []
+            for name, (kind, began, beats) in self._running.items():
+                if now - began >= every * (beats + 1):
+                    self._running[name] = (kind, began, int((now - began) // every))
+                    due.append((name, kind, now - began))
+        if not due:
+            return
+        queries = self._queries()
+        for name, kind, elapsed in due:
+            query = f" (query {queries[name]})" if name in queries else ""
+            self._event("heartbeat", name, kind, elapsed=round(elapsed, 1),
+                        query_id=queries.get(name))
+            self.line(f"still running {kind} model {name}{query}: {_duration(elapsed)} elapsed")
+
+    def _heartbeat(self) -> None:
+        tick = min(1.0, self._options.heartbeat / 4)
+        while not self._stop.wait(tick):
+            self.beat(time.monotonic())
+
+    def __enter__(self) -> Progress:
+        if self._options.bar is not None and self._total:
+            self._bar = self._options.bar(self._total, "models", "model")
+        if self._options.heartbeat > 0:
+            self._thread = threading.Thread(target=self._heartbeat, name="runner-heartbeat",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self._noop and not self._options.verbose:
+            self.line(f"{self._noop} of {self._total} up to date (NO-OP; --verbose lists each)")
+
+
+def _duration(seconds: float) -> str:
+    """``45s``, ``2m 05s``, ``1h 02m``."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
 
 
 def summary(results: list[ModelResult], seconds: float, echo: Echo) -> None:

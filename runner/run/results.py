@@ -29,6 +29,9 @@ class ModelResult:
     query_id: str | None = None
     dataset_id: str | None = None
     statements: list[str] = field(default_factory=list)
+    started_at: float | None = None   # when it started and ended running (Unix seconds)
+    completed_at: float | None = None
+    thread: str = ""                  # the worker thread that ran it
 
     @classmethod
     def of(cls, model: CompiledModel, status: str, **details: Any) -> ModelResult:
@@ -40,15 +43,6 @@ class ModelResult:
     @property
     def ok(self) -> bool:
         return self.status in OK_STATUSES
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "unique_id": f"model.{self.name}", "path": self.path, "status": self.status,
-            "materialized": self.materialized, "physical": self.physical,
-            "fingerprint": self.fingerprint, "rows": self.rows,
-            "execution_time": round(self.seconds, 3), "message": self.message,
-            "query_id": self.query_id, "dataset_id": self.dataset_id,
-        }
 
 
 @dataclass

@@ -12,9 +12,11 @@ every command. ``open_workspace`` binds it to a target (its adapter made, not op
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sqlglot import exp
 
 from destinations import ExportSpec, parse_exports
 from runner.adapters import Adapter, check_target
@@ -28,6 +30,7 @@ from runner.run.materialize import strategy
 from runner.run.options import BuildOptions
 from runner.run.paths import TargetPaths
 from runner.run.progress import Echo, SlowCompile
+from runner.run.recorded import known_sources
 from runner.run.state import TargetState
 from runner.sources.prepare import prepare_local_sources, source_versions
 from runner.validation import PROJECT_FILE, did_you_mean
@@ -77,6 +80,13 @@ class Workspace:
         """The persisted versions of the target's models."""
         return TargetState(self.paths.state)
 
+    @property
+    def compiles_offline(self) -> bool:
+        """Whether ``runner compile`` connects to nothing: the engine neither holds local
+        sources nor binds queries, so a connection would only give what the last build
+        recorded (Data Distiller: no credentials needed to review its SQL)."""
+        return not (self.adapter.binds or self.adapter.creates_local_sources)
+
 
 def open_workspace(root: Path, options: BuildOptions) -> Workspace:
     """Load the project and make (not open) the adapter of the chosen target."""
@@ -90,11 +100,17 @@ def open_workspace(root: Path, options: BuildOptions) -> Workspace:
 
 @dataclass
 class Session:
-    """A workspace with its compiled plan: what ``build`` and ``compile`` run."""
+    """A workspace with its compiled plan: what ``build`` and ``compile`` run.
+
+    ``source_types`` (by identifier) and ``source_versions`` (by source name) are what the plan
+    was compiled with; the manifest records them.
+    """
 
     workspace: Workspace
     state: TargetState
     plan: Plan
+    source_types: dict[str, dict[str, exp.DataType]] = field(default_factory=dict)
+    source_versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def project(self) -> Project:
@@ -118,7 +134,8 @@ def open_session(root: Path, options: BuildOptions, echo: Echo = print) -> Sessi
     return compile_session(open_workspace(root, options), options, echo)
 
 
-def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = print) -> Session:
+def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = print, *,
+                    offline: bool = False) -> Session:
     """Pick the selection and compile it (nothing is built yet); the caller closes the adapter.
 
     Compiling connects to an engine that holds local sources (DuckDB, Spark) to create the
@@ -126,6 +143,11 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
     (DuckDB, PostgreSQL) to read the sources' column types, so the dialect layer can keep
     Spark's exact values. On every engine the sources' data versions are read where known (new
     data, new fingerprints).
+
+    With ``offline`` nothing is connected to (``runner compile`` on Data Distiller needs no
+    credentials): the sources' column types and data versions are those the last build on
+    this target recorded in ``target/manifest.json``, and compiling goes without those it
+    does not know.
     """
     project, adapter = workspace.project, workspace.adapter
     chosen = select(options.select, options.exclude, project.dag, project.models)
@@ -135,23 +157,34 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
             if project.models[name].config.materialized != "ephemeral":
                 state.bump_generation(name)
     try:
-        types = {}
         used = sorted({s for n in project.models for s in project.sources_read(n)})
-        if adapter.creates_local_sources:
-            adapter.open()
-            prepare_local_sources(project.config, adapter, used, echo)
-        if adapter.runs_translated_sql:  # Spark and Data Distiller run the models as written
-            adapter.open()
-            types = {ident: adapter.column_types(ident)
-                     for ident in (project.config.sources[s].identifier for s in used)}
-        versions = source_versions(project.config, adapter, used)
+        if offline:
+            types, versions = known_sources(workspace.paths.manifest, workspace.target,
+                                            adapter.dialect)
+        else:
+            types, versions = _source_facts(project, adapter, used, echo)
         with SlowCompile(echo) as slow:
             plan = compile_plan(project, adapter, chosen, generations=state.generations(),
-                                source_types=types, source_versions=versions,
-                                on_model=slow.model)
+                                source_types=types if adapter.runs_translated_sql else {},
+                                source_versions=versions, on_model=slow.model)
     except BaseException:
         adapter.close()
         raise
     for model in plan:
         model.statements = strategy(model.materialized).statements(model, adapter)
-    return Session(workspace, state, plan)
+    return Session(workspace, state, plan, types, versions)
+
+
+def _source_facts(project: Project, adapter: Adapter, used: list[str], echo: Echo
+                  ) -> tuple[dict[str, dict[str, exp.DataType]], dict[str, str]]:
+    """The sources made ready on the engine; their column types (where the dialect layer needs
+    them) and data versions."""
+    types = {}
+    if adapter.creates_local_sources:
+        adapter.open()
+        prepare_local_sources(project.config, adapter, used, echo)
+    if adapter.runs_translated_sql:  # Spark and Data Distiller run the models as written
+        adapter.open()
+        types = {ident: adapter.column_types(ident)
+                 for ident in (project.config.sources[s].identifier for s in used)}
+    return types, source_versions(project.config, adapter, used)

@@ -160,13 +160,14 @@ def _create_synthetic(config: ProjectConfig, adapter: Adapter, sources: list[Sou
 
 
 def load_synthetic(adapter: Adapter, sources: list[SourceConfig], options: SynthOptions,
-                   echo: Callable[[str], None]) -> dict[str, int]:
+                   echo: Callable[[str], None],
+                   on_user: Callable[[], None] | None = None) -> dict[str, int]:
     """Generate the synthetic tables and (re)create ``sources`` from them in a target that holds
     local sources (``Adapter.load_arrow``), recording their version; returns the row count by
-    identifier."""
+    identifier. ``on_user`` is called after each user is simulated (progress)."""
     from runner.sources import synth
 
-    tables = synth.generate(options)
+    tables = synth.generate(options, on_user)
     wanted = {}
     for source in sources:
         if source.synthetic not in tables:

@@ -34,6 +34,7 @@ import math
 import random
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -321,10 +322,12 @@ def _profile_row(user: _User, start: datetime.datetime, tenant: str) -> dict[str
     }
 
 
-def generate(options: SynthOptions) -> dict[str, pa.Table]:
+def generate(options: SynthOptions, on_user: Callable[[], None] | None = None
+             ) -> dict[str, pa.Table]:
     """Simulate the population and return ``{'experience_events': ..., 'profiles': ...}``.
 
     Events are ordered by user then time. The same options give byte-identical tables.
+    ``on_user`` is called after each user is simulated (progress).
 
     Raises:
         ProjectError: for options that cannot describe a population.
@@ -348,6 +351,8 @@ def generate(options: SynthOptions) -> dict[str, pa.Table]:
                 columns[group].append(fields.get(group))
             columns["producedBy"].append(PRODUCER)
             columns[options.tenant].append(tenant_value)
+        if on_user is not None:
+            on_user()
     schema = events_schema(options.tenant)
     events = pa.table([pa.array(columns[f.name], f.type) for f in schema], schema=schema)
     return {"experience_events": events,
