@@ -143,12 +143,12 @@ def test_bad_vars_value_is_a_usage_error(two_models, capsys) -> None:
         "'{as_of_date: 2026-13-45}' (see runner build --help)\n")
 
 
-def test_an_unknown_function_fails_at_compile_time_with_file_line(two_models, capsys) -> None:
+def test_an_unknown_function_fails_at_load_with_file_line(two_models, capsys) -> None:
     two_models.model("totals", "SELECT user_id,\n  sum(dbll(amount)) AS total FROM stg GROUP BY 1")
     assert run(two_models, "build") == 2
     err = capsys.readouterr().err
-    assert err.startswith("Error: models/totals.sql:2:")
-    assert "function 'dbll' does not exist on duckdb (target 'local')" in err
+    assert err == ("Error: models/totals.sql:2:7: Spark has no function `dbll` (Spark rejects it: "
+                   "UNRESOLVED_ROUTINE); did you mean 'double'?\n")
     assert not (two_models.root / "target" / "run_results.json").exists()
 
 
