@@ -29,7 +29,7 @@ def duck(sql: str, schema: dict | None = None) -> str:
 
 
 GOLDEN = [
-    ("SELECT dayofweek(d) FROM t", "SELECT DAYOFWEEK(CAST(d AS DATE)) + 1 FROM t"),
+    ("SELECT dayofweek(d) FROM t", "SELECT CAST(DAYOFWEEK(CAST(d AS DATE)) + 1 AS INT) FROM t"),
     ("SELECT date_sub(d, 1) FROM t", "SELECT TRY_CAST(d AS DATE) + CAST(1 * -1 AS INT) FROM t"),
     ("SELECT TIMESTAMP'2024-01-01 10:00:00'", "SELECT CAST('2024-01-01 10:00:00' AS TIMESTAMP)"),
     ("SELECT trunc(d, 'MM') FROM t", "SELECT CAST(DATE_TRUNC('MONTH', TRY_CAST(d AS DATE)) AS DATE) FROM t"),

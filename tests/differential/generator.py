@@ -5,7 +5,8 @@ SQL, models as Spark SQL in DAG order). Models are layered like real feature pro
 staging models over the sources (``SELECT *``, filters, derived columns), per-user aggregates
 (CASE aggregates, decimal and double arithmetic mixed on purpose, date differences), window
 models (row_number, lag, running sums over row frames), joins of features with profiles, set
-operations and CTEs. Every model's columns carry a kind so later layers write well-typed SQL;
+operations (UNION ALL, INTERSECT, EXCEPT) and CTEs; staging models add string and date
+functions of everyday features. Every model's columns carry a kind so later layers write well-typed SQL;
 the data is NULL-heavy. The same seed always gives the same project.
 """
 
@@ -136,6 +137,26 @@ class Writer:
         return f"round(sum({self.number()}), {rng.randint(0, 3)})", "num"
 
 
+# Derived event columns a staging model may add: string and date functions of everyday features.
+EVENT_DERIVED = {
+    "kind_upper": ("upper(event_type)", "string"),
+    "user_event": ("concat(user_id, '-', event_type)", "string"),
+    "kind_head": ("substr(event_type, 1, 4)", "string"),
+    "page_len": ("length(page)", "num"),
+    "page_or_none": ("coalesce(page, 'none')", "string"),
+    "kind_word": ("regexp_extract(event_type, '^([a-z]+)', 1)", "string"),
+    "kind_part": ("split(event_type, '_')[0]", "string"),
+    "user_padded": ("lpad(user_id, 5, '0')", "string"),
+    "month_start": ("date_trunc('MONTH', ts)", "ts"),
+    "hour_of_day": ("hour(ts)", "num"),
+    "weekday": ("dayofweek(ts)", "num"),
+    "month_label": ("date_format(ts, 'yyyy-MM')", "string"),
+    "unix_ts": ("unix_timestamp(ts)", "num"),
+    "months_since": ("months_between(TIMESTAMP'2024-04-01 00:00:00', ts)", "num"),
+    "week_start": ("date_sub(to_date(ts), dayofweek(ts) - 1)", "date"),
+}
+
+
 def _config(materialized: str) -> str:
     return "" if materialized == "table" else f"/* config\nmaterialized: {materialized}\n*/\n"
 
@@ -157,6 +178,9 @@ def staging(rng: random.Random, name: str, source: str, columns: dict[str, str])
                   f"datediff(ts, TIMESTAMP'2024-01-01 00:00:00') AS age_days"]
         out.update({"web_name": "string", "views_x": "num", "ecid": "string", "day": "date",
                     "epoch": "num", "age_days": "num"})
+        for alias, (expr, kind) in rng.sample(sorted(EVENT_DERIVED.items()), 3):
+            extra.append(f"{expr} AS {alias}")
+            out[alias] = kind
     if "signup" in columns:
         extra.append("date_add(signup, 30) AS trial_end")
         out["trial_end"] = "date"
@@ -224,6 +248,17 @@ def unioned(rng: random.Random, name: str, a: Model, b: Model) -> Model:
                              "max_a": "num"}, "user")
 
 
+def segmented(rng: random.Random, name: str, a: Model, b: Model) -> Model:
+    """INTERSECT and EXCEPT of the users of two parents (set semantics: distinct), labelled."""
+    wa = Writer(rng, a.columns)
+    keep = f"WHERE {wa.condition()}" if rng.random() < 0.5 else ""
+    sql = (f"WITH both_ AS (SELECT user_id FROM {a.name} {keep} INTERSECT SELECT user_id FROM {b.name}),\n"
+           f"  only_a AS (SELECT user_id FROM {a.name} {keep} EXCEPT SELECT user_id FROM {b.name})\n"
+           f"SELECT user_id, 'both' AS segment, 1 AS weight FROM both_\n"
+           f"UNION ALL SELECT user_id, 'only_a' AS segment, 2 AS weight FROM only_a")
+    return Model(name, sql, {"user_id": "key", "segment": "string", "weight": "num"}, "user")
+
+
 def generate(seed: int, models: int = 12) -> Generated:
     """A layered project of about ``models`` models over events and profiles."""
     rng = random.Random(seed)
@@ -248,8 +283,10 @@ def generate(seed: int, models: int = 12) -> Generated:
             model = windowed(rng, f"win_{step}", rng.choice([m for m in events if "ts" in m.columns]))
         elif pick < 0.75 and users:
             model = joined(rng, f"join_{step}", rng.choice(users), "profiles")
-        elif len(users) >= 1:
+        elif len(users) >= 1 and pick < 0.88:
             model = unioned(rng, f"union_{step}", rng.choice(users), rng.choice(users + events))
+        elif len(users) >= 1:
+            model = segmented(rng, f"seg_{step}", rng.choice(users + events), rng.choice(users))
         else:
             model = user_aggregate(rng, f"agg_{step}", rng.choice(events))
         (events if model.grain == "event" else users).append(model)

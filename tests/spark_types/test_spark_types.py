@@ -41,3 +41,36 @@ def test_spark_still_gives_the_recorded_types():
     from fidelity_harness import spark_session
 
     assert spark_types(spark_session(), load_cases()) == RECORDED
+
+
+@pytest.fixture(scope="module")
+def duck():
+    """DuckDB set up like the adapter's, with ``t`` built from cases.yml's table."""
+    import duckdb
+
+    from runner.adapters.duckdb import DuckDBAdapter
+    from runner.compile.dialect.translate import to_target
+
+    con = duckdb.connect()
+    for statement in DuckDBAdapter.session_setup:
+        con.execute(statement)
+    table = to_target(sqlglot.parse_one(load_cases()["table"], read="spark"), "duckdb")
+    con.execute(f"CREATE TABLE t AS {table.sql(dialect='duckdb')}")
+    yield con
+    con.close()
+
+
+def _local_type(con, expression: str) -> str | None:
+    from runner.compile.dialect.translate import to_target
+
+    translated = to_target(sqlglot.parse_one(query(expression), read="spark"), "duckdb", SCHEMA)
+    relation = con.sql(translated.sql(dialect="duckdb"))
+    return spark_name(sqlglot.exp.DataType.build(str(relation.types[0]), dialect="duckdb"))
+
+
+@pytest.mark.parametrize("expression", [e for e, t in RECORDED["types"].items()
+                                        if t in ("int", "bigint", "smallint", "tinyint")])
+def test_the_local_table_holds_sparks_integer_type(duck, expression):
+    """An integer result is the width Spark gives (DuckDB's BIGINT date parts and lengths are
+    cast to Spark's INT), so a local table has the column types a Data Distiller one has."""
+    assert _local_type(duck, expression) == RECORDED["types"][expression]

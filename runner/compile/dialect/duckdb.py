@@ -211,7 +211,12 @@ REWRITES: dict[type, Rule] = {
     exp.TsOrDsAdd: dates.date_add, exp.Add: exact.arithmetic(dates.date_plus_interval),
     exp.Sub: exact.arithmetic(dates.date_plus_interval),
     exp.MonthsBetween: dates.months_between, exp.DateTrunc: dates.trunc, exp.TimestampTrunc: dates.date_trunc,
-    exp.AtTimeZone: dates.from_utc_timestamp, exp.DayOfWeek: dates.dayofweek, exp.Extract: dates.extract,
+    exp.AtTimeZone: dates.from_utc_timestamp, exp.Extract: exact.then_cast(dates.extract, exact.is_int),
+    exp.DayOfWeek: exact.then_cast(dates.dayofweek, exact.is_int),
+    # Spark's INT date parts and lengths (DuckDB: BIGINT)
+    **{cls: exact.then_cast(None, exact.is_int) for cls in (
+        exp.Year, exp.Quarter, exp.Month, exp.Day, exp.DayOfMonth, exp.DayOfYear, exp.WeekOfYear,
+        exp.Hour, exp.Minute, exp.Second, exp.Length)},
     exp.TimestampDiff: dates.timestamp_diff,
     exp.DateDiff: exact.then_cast(dates.timestamp_diff, exact.is_int),
     exp.Dayname: dates.day_or_month_name, exp.Monthname: dates.day_or_month_name, exp.NextDay: dates.next_day,
@@ -224,7 +229,7 @@ REWRITES: dict[type, Rule] = {
     exp.SubstringIndex: txt.substring_index, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,
     exp.Reverse: txt.reverse, exp.Like: txt.like_escape, exp.ILike: txt.like_escape,
     exp.RegexpReplace: txt.regexp_replace, exp.Replace: txt.replace,
-    exp.StrPosition: txt.locate,
+    exp.StrPosition: exact.then_cast(txt.locate, exact.is_int),
     exp.ArraySize: txt.size, exp.ArrayDistinct: txt.array_distinct,
     exp.ArrayContains: txt.array_contains, exp.ArrayRemove: txt.array_remove,
     exp.Flatten: txt.flatten, exp.Lambda: txt.lambda_index, exp.ArraysZip: txt.arrays_zip,

@@ -212,6 +212,14 @@ def fixed(text: str) -> Rule:
     return lambda node: dtype(text)
 
 
+def extract(node: exp.Extract) -> exp.DataType | None:
+    """extract/date_part: SECOND is a DECIMAL(8, 6) with the fraction, the other fields INT."""
+    field = node.name.upper()
+    if field in ("SECOND", "SECONDS", "SEC", "SECS", "S"):
+        return dtype("DECIMAL(8, 6)")
+    return dtype("INT") if field.isalpha() else None
+
+
 def sum_(node: exp.Sum) -> exp.DataType | None:
     """sum: integers BIGINT, FLOAT/DOUBLE/STRING DOUBLE, DECIMAL(p, s) DECIMAL(p + 10, s)."""
     arg = known(node.this)
@@ -323,7 +331,7 @@ RULES: dict[type, Rule] = {
     exp.Year: fixed("INT"), exp.Month: fixed("INT"), exp.Day: fixed("INT"),
     exp.DayOfMonth: fixed("INT"), exp.DayOfWeek: fixed("INT"), exp.Hour: fixed("INT"),
     exp.Minute: fixed("INT"), exp.Second: fixed("INT"), exp.Quarter: fixed("INT"),
-    exp.DayOfYear: fixed("INT"), exp.WeekOfYear: fixed("INT"),
+    exp.DayOfYear: fixed("INT"), exp.WeekOfYear: fixed("INT"), exp.Extract: extract,
     exp.TimestampTrunc: fixed("TIMESTAMP"), exp.Bracket: bracket, exp.Anonymous: anonymous,
 }
 

@@ -17,7 +17,7 @@ that is right for the common cases; see ``runner.compile.dialect.duckdb`` for ea
     >>> import sqlglot
     >>> q = sqlglot.parse_one("SELECT dayofweek(DATE'2024-01-07') AS d", read="spark")
     >>> to_target(q, "duckdb").sql(dialect="duckdb")
-    "SELECT DAYOFWEEK(CAST('2024-01-07' AS DATE)) + 1 AS d"
+    "SELECT CAST(DAYOFWEEK(CAST('2024-01-07' AS DATE)) + 1 AS INT) AS d"
 """
 
 from __future__ import annotations
