@@ -27,7 +27,7 @@ from runner.compile.dialect import duckdb_json as json
 from runner.compile.dialect import duckdb_numbers as num
 from runner.compile.dialect import duckdb_text as txt
 from runner.compile.dialect.rules import Rule, refuse, tpl
-from runner.compile.dialect.spark_types import known, spark_name, wider
+from runner.compile.dialect.spark_types import TRY_OPERATORS, known, spark_name, wider
 from runner.compile.dialect.types import INT_PRECISION, T, kind
 
 
@@ -105,6 +105,46 @@ def integral_cast(node: exp.Cast) -> exp.Expression:
     return tpl("CASE WHEN TYPEOF(_a) LIKE 'TIMESTAMP%' "
                "THEN CAST(FLOOR(EPOCH(TRY_CAST(_a AS TIMESTAMP))) AS _t) "
                "ELSE COALESCE(_p, TRY_CAST(_a AS _t)) END", p=parsed, a=value, t=to)
+
+
+def int_arguments(rule: Rule, *keys: str) -> Rule:
+    """``rule`` after Spark's implicit cast of a STRING argument (a length, a count) to INT:
+    lpad('hi', '3') pads to 3, lpad('hi', 'x') is NULL (DuckDB raises)."""
+    def with_int_arguments(node: exp.Expression) -> exp.Expression | None:
+        for key in keys:
+            value = node.args.get(key)
+            if value is not None and kind(value) == "string":
+                to = exp.DataType.build("INT")
+                cast = exp.Cast(this=value.copy(), to=to)
+                node.set(key, integral_cast(cast))
+        return rule(node)
+    return with_int_arguments
+
+
+def try_arithmetic(node: exp.Expression) -> exp.Expression:
+    """try_add, try_subtract, try_multiply, try_divide: their operator's value (DECIMAL, DOUBLE,
+    DATE and division by zero alike: NULL where the non-ANSI operator is NULL), except that an
+    integer result out of its type's range is NULL where the operator wraps around. Operands of
+    unknown type and intervals are refused."""
+    name = {exp.SafeAdd: "try_add", exp.SafeSubtract: "try_subtract",
+            exp.SafeMultiply: "try_multiply", exp.SafeDivide: "try_divide"}[type(node)]
+    if node.type is None or kind(node) is None:
+        raise refuse(node, f"`{name}` needs numbers (or a date and a number of days) of known "
+                           "types on the local engine, not intervals; cast the operands to a "
+                           "number type, or add an interval with + or -")
+    plain = TRY_OPERATORS[type(node)](this=node.this, expression=node.expression)
+    if isinstance(plain, exp.Div):
+        plain.set("safe", True)  # Spark's /: NULL for a zero divisor, as sqlglot reads it
+    plain.type = node.type.copy()
+    if kind(node) == "int" and kind(node.this) == "int" and kind(node.expression) == "int":
+        op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*"}[type(plain)]
+        bound = _INT_BOUNDS[node.type.this]
+        result = tpl(f"CAST(_a AS HUGEINT) {op} CAST(_b AS HUGEINT)", a=plain.this, b=plain.expression)
+        return tpl(f"CASE WHEN _r BETWEEN {-bound} AND {bound - 1} THEN CAST(_r AS _t) END",
+                   r=result, t=node.type)
+    rule = REWRITES.get(type(plain))
+    new = rule(plain) if rule is not None else plain
+    return plain if new is None else new
 
 
 def set_operation(node: exp.SetOperation) -> exp.Expression:
@@ -223,12 +263,14 @@ REWRITES: dict[type, Rule] = {
     exp.Concat: txt.concat, exp.DPipe: txt.concat, exp.Substring: txt.substring,
     exp.SubstringIndex: txt.substring_index, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,
     exp.Reverse: txt.reverse, exp.Like: txt.like_escape, exp.ILike: txt.like_escape,
-    exp.RegexpReplace: txt.regexp_replace, exp.Replace: txt.replace,
+    exp.RegexpReplace: txt.regexp_replace, exp.RegexpExtract: txt.regexp_extract,
+    exp.RegexpExtractAll: txt.regexp_extract_all, exp.Replace: txt.replace,
     exp.StrPosition: txt.locate,
     exp.ArraySize: txt.size, exp.ArrayDistinct: txt.array_distinct,
     exp.ArrayContains: txt.array_contains, exp.ArrayRemove: txt.array_remove,
     exp.Flatten: txt.flatten, exp.Lambda: txt.lambda_index, exp.ArraysZip: txt.arrays_zip,
-    exp.GenerateSeries: txt.sequence, exp.Left: txt.left_right, exp.Right: txt.left_right,
+    exp.GenerateSeries: txt.sequence, exp.Left: int_arguments(txt.left_right, "expression"),
+    exp.Right: int_arguments(txt.left_right, "expression"), exp.Pad: int_arguments(txt.pad, "expression"),
     exp.Chr: txt.chr_, exp.Format: txt.format_string, exp.RegexpInstr: txt.regexp_instr,
     exp.ArrayAgg: txt.collect_empty, exp.ArrayUniqueAgg: txt.collect_empty,
     exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,
@@ -248,10 +290,11 @@ REWRITES: dict[type, Rule] = {
     exp.Randn: num.randn,
     exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: exact.result_type,
     exp.Floor: exact.result_type,
-    exp.Sum: exact.result_type, exp.Avg: exact.average, exp.CountIf: num.count_if,
+    exp.Sum: exact.result_type, exp.Avg: num.average, exp.CountIf: num.count_if,
     exp.Any: num.any_aggregate,
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Corr: num.corr, exp.Mode: num.mode,
     exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
     exp.RowNumber: exact.spark_int, exp.Rank: exact.spark_int, exp.DenseRank: exact.spark_int,
-    exp.Ntile: exact.spark_int, exp.Window: num.window, exp.Anonymous: anonymous,
+    **{cls: try_arithmetic for cls in TRY_OPERATORS},
+    exp.Ntile: exact.spark_int, exp.Window: num.window, exp.Group: num.group_by_map, exp.Anonymous: anonymous,
 }

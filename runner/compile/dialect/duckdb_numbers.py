@@ -10,9 +10,10 @@ from typing import Callable
 
 from sqlglot import exp
 
+from runner.compile.dialect.duckdb_exact import average as exact_average
 from runner.compile.dialect.duckdb_exact import decimal_quotient, result_type  # noqa: F401
 from runner.compile.dialect.rules import cast_result, refuse, tpl, wrap_result
-from runner.compile.dialect.types import kind, over_window
+from runner.compile.dialect.types import T, kind, over_window
 
 
 # -- arithmetic -------------------------------------------------------------------------------
@@ -48,6 +49,8 @@ def randn(node: exp.Randn) -> exp.Expression:
 def bround(args: list[exp.Expression]) -> exp.Expression:
     """bround rounds HALF_EVEN (a DOUBLE as its decimal text, like round)."""
     digits = args[1] if len(args) > 1 else exp.Literal.number(0)
+    if kind(args[0]) == "int":
+        return round_integer("ROUND_EVEN", args[0], digits)
     return round_decimal_text(lambda x: tpl("ROUND_EVEN(_a, _d)", a=x, d=digits), args[0], digits)
 
 
@@ -55,7 +58,26 @@ def round_half_up(node: exp.Round) -> exp.Expression:
     """round of a DOUBLE rounds its decimal text (Java's BigDecimal of Double.toString), so
     round(0.285D, 2) is 0.29; DuckDB rounds the binary value 0.28499999999999998 to 0.28."""
     digits = node.args.get("decimals") or exp.Literal.number(0)
+    if kind(node.this) == "int":
+        return round_integer("ROUND", node.this, digits)
     return round_decimal_text(lambda x: exp.Round(this=x, decimals=digits.copy()), node.this, digits)
+
+
+_INT_BITS = {T.TINYINT: 8, T.SMALLINT: 16, T.INT: 32, T.BIGINT: 64}
+
+
+def round_integer(function: str, value: exp.Expression, digits: exp.Expression) -> exp.Expression:
+    """round/bround of an integer to negative digits keep its type and wrap around out of
+    range, as Spark's BigDecimal.byteValue/shortValue/intValue/longValue do (round(-128y, -1)
+    is 126); DuckDB raises. Computed in HUGEINT, then wrapped into the operand's type."""
+    if isinstance(digits, exp.Literal) and digits.is_int and int(digits.name) >= 0 \
+            or value.type.this not in _INT_BITS:
+        return tpl(f"{function}(_a, _d)", a=value, d=digits)  # digits >= 0: the value itself
+    bits = _INT_BITS[value.type.this]
+    half, whole = 2 ** (bits - 1), 2 ** bits
+    rounded = tpl(f"{function}(CAST(_a AS HUGEINT), _d)", a=value, d=digits)
+    return tpl(f"CAST(((_r + {half}) % {whole} + {whole}) % {whole} - {half} AS _t)",
+               r=rounded, t=value.type)
 
 
 def round_decimal_text(make: Callable[[exp.Expression], exp.Expression], value: exp.Expression,
@@ -158,6 +180,15 @@ def any_aggregate(node: exp.Any) -> exp.Expression:
     return exp.LogicalOr(this=node.this.unnest())
 
 
+def average(node: exp.Avg) -> exp.Expression:
+    """avg of a TIMESTAMP averages its epoch seconds, a DOUBLE (Spark's implicit cast; DuckDB
+    averages into a TIMESTAMP); of anything else, Spark's exact result."""
+    if kind(node.this) == "timestamp":
+        node.set("this", tpl("EPOCH(_a)", a=node.this))
+        return node
+    return exact_average(node)
+
+
 def skewness(node: exp.Skewness) -> exp.Expression:
     """Spark's skewness is the population (biased) one; DuckDB's is corrected for samples."""
     if over_window(node) is not node:
@@ -201,6 +232,18 @@ def percentile_approx(node: exp.ApproxQuantile) -> exp.Expression:
     ceil(p * n), p a scalar or an array (Spark's sketch agrees below its accuracy, which only
     tunes the sketch; the approximate policy notes it)."""
     return tpl("QUANTILE_DISC(_a, _q)", a=node.this, q=node.args["quantile"])
+
+
+def group_by_map(node: exp.Group) -> exp.Expression:
+    """Spark groups maps by their entries whatever their order (map(1, 2, 2, 3) and
+    map(2, 3, 1, 2) are one group); DuckDB compares maps in order: a grouping key of a type
+    holding a MAP is refused."""
+    for key in node.expressions:
+        if key.type is not None and any(part.is_type(T.MAP) for part in key.type.find_all(exp.DataType)):
+            raise refuse(key, f"GROUP BY {key.sql('spark')}, a value holding a map, groups "
+                              "maps regardless of their entries' order on Spark but not on the "
+                              "local engine; group by array_sort(map_entries(m)) of each map")
+    return node
 
 
 # -- windows ----------------------------------------------------------------------------------

@@ -112,7 +112,13 @@ def _matches_empty(pattern: exp.Expression) -> bool:
 
 def regexp_replace(node: exp.RegexpReplace) -> exp.Expression:
     """regexp_replace's replacement uses Java's $1 for groups (RE2: \\1), and a pattern that
-    matches empty text is refused."""
+    matches empty text is refused, as is a position below 1, which Spark rejects."""
+    position = node.args.get("position")
+    if isinstance(position, exp.Neg) or isinstance(position, exp.Literal) and position.is_int \
+            and int(position.name) <= 0:
+        raise refuse(node, f"`regexp_replace` position {position.sql('spark')} is out of range "
+                           "(Spark rejects it: DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE); positions "
+                           "count from 1")
     if _matches_empty(node.expression):
         raise refuse(node, f"`regexp_replace` with the pattern '{node.expression.name}', which "
                            "matches empty text, replaces differently on the local engine; use a "
@@ -127,6 +133,47 @@ def regexp_replace(node: exp.RegexpReplace) -> exp.Expression:
                            "on the local engine (no computed text, ${name} or $10)")
     replacement.replace(exp.Literal.string(converted))
     return node
+
+
+def _group_count(pattern: exp.Expression) -> int | None:
+    """The number of capturing groups of a literal regex (None when not a literal or not
+    readable as a Python regex, whose groups Java counts alike)."""
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        return None
+    try:
+        return re.compile(pattern.name).groups
+    except re.error:
+        return None
+
+
+def check_group_index(node: exp.RegexpExtract | exp.RegexpExtractAll) -> None:
+    """A literal group index outside 0..groups of a literal pattern: Spark raises
+    INVALID_PARAMETER_VALUE.REGEX_GROUP_INDEX (DuckDB returns '' or raises another error)."""
+    index = node.args.get("group") or exp.Literal.number(1)
+    groups = _group_count(node.expression)
+    if isinstance(index, exp.Neg) and isinstance(index.this, exp.Literal):
+        wanted = -int(index.this.name) if index.this.is_int else None
+    else:
+        wanted = int(index.name) if isinstance(index, exp.Literal) and index.is_int else None
+    if groups is None or wanted is None or 0 <= wanted <= groups:
+        return
+    name = "regexp_extract_all" if isinstance(node, exp.RegexpExtractAll) else "regexp_extract"
+    raise refuse(node, f"`{name}` group index {wanted} is out of range for a pattern with "
+                       f"{groups} group(s) (Spark rejects it: INVALID_PARAMETER_VALUE."
+                       f"REGEX_GROUP_INDEX); use an index from 0 to {groups}")
+
+
+def regexp_extract(node: exp.RegexpExtract) -> exp.Expression:
+    """regexp_extract: a literal group index must name a group of a literal pattern."""
+    check_group_index(node)
+    return node
+
+
+def regexp_extract_all(node: exp.RegexpExtractAll) -> exp.Expression:
+    """regexp_extract_all gives '' for a group that did not take part in a match (DuckDB:
+    NULL), and its group index must name a group of a literal pattern."""
+    check_group_index(node)
+    return tpl("LIST_TRANSFORM(_a, v -> COALESCE(v, ''))", a=node)
 
 
 def replace(node: exp.Replace) -> exp.Expression:
@@ -159,6 +206,30 @@ def left_right(node: exp.Left | exp.Right) -> exp.Expression:
     """left/right with a length <= 0 give '' (DuckDB counts a negative length from the end)."""
     return tpl("CASE WHEN _s IS NULL THEN NULL WHEN _n <= 0 THEN '' ELSE _f END",
                s=node.this, n=node.expression, f=node)
+
+
+def _binary(node: exp.Expression | None) -> bool:
+    return node is not None and node.type is not None and node.type.is_type(
+        exp.DataType.Type.BINARY, exp.DataType.Type.VARBINARY)
+
+
+def pad(node: exp.Pad) -> exp.Expression:
+    """lpad/rpad of a BINARY by a BINARY (by default X'00') pad bytes, cycling the pad and cut
+    to n bytes (sqlglot's translation repeats the whole pad); done on the hex text, two
+    characters a byte. A BINARY padded with a STRING is its text padded. An empty pad leaves
+    the value (cut to n); n <= 0 gives an empty value."""
+    value, fill = node.this, node.args.get("fill_pattern")
+    if _binary(value) and fill is not None and not _binary(fill):
+        node.set("this", tpl("DECODE(_a)", a=value))
+        return node
+    if not _binary(value):
+        return node
+    fill_hex = tpl("HEX(_p)", p=fill) if fill is not None else exp.Literal.string("00")
+    function = "LPAD" if node.args.get("is_left") else "RPAD"
+    padded = tpl(f"CASE WHEN _n <= 0 THEN '' WHEN _p = '' OR LENGTH(_h) >= 2 * _n "
+                 f"THEN LEFT(_h, 2 * _n) ELSE {function}(_h, 2 * _n, _p) END",
+                 n=node.expression, p=fill_hex, h=tpl("HEX(_a)", a=value))
+    return tpl("UNHEX(_x)", x=padded)
 
 
 def chr_(node: exp.Chr) -> exp.Expression:
