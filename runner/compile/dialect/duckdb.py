@@ -147,6 +147,31 @@ def try_arithmetic(node: exp.Expression) -> exp.Expression:
     return plain if new is None else new
 
 
+def range_table(node: exp.Table) -> exp.Expression:
+    """FROM range(...) names its column id (DuckDB: range)."""
+    function = node.this
+    if not (isinstance(function, exp.Anonymous) and function.name.upper() == "RANGE"):
+        return node
+    alias = node.args.get("alias")
+    if alias is None or not alias.columns:
+        name = alias.this.copy() if alias is not None and alias.this else exp.to_identifier("range")
+        node.set("alias", exp.TableAlias(this=name, columns=[exp.to_identifier("id")]))
+    return node
+
+
+def values_names(node: exp.Values) -> exp.Expression:
+    """FROM VALUES (...) without column names names them col1, col2... (DuckDB: col0...)."""
+    alias = node.args.get("alias")
+    if not isinstance(node.parent, (exp.From, exp.Join)) or alias is not None and alias.columns:
+        return node
+    rows = node.expressions
+    width = len(rows[0].expressions) if rows and isinstance(rows[0], exp.Tuple) else 1
+    name = alias.this.copy() if alias is not None and alias.this else exp.to_identifier("values")
+    node.set("alias", exp.TableAlias(this=name, columns=[exp.to_identifier(f"col{i + 1}")
+                                                         for i in range(width)]))
+    return node
+
+
 def set_operation(node: exp.SetOperation) -> exp.Expression:
     """A UNION's column has the wider type of its branches' columns, to which Spark casts each
     branch; DuckDB's common type can differ (a BIGINT and 0.5 make DECIMAL(20, 1) there,
@@ -198,13 +223,51 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "EVERY": lambda args: exp.LogicalAnd(this=args[0]),
     "SOME": lambda args: exp.LogicalOr(this=args[0]),
     "INLINE_OUTER": gen.inline_outer,
+    "POSITIVE": num.positive,
+    "NULLIFZERO": lambda args: nullifzero(args[0]),
+    "ZEROIFNULL": lambda args: zeroifnull(args[0]),
+    "REGEXP": lambda args: exp.RegexpLike(this=args[0], expression=args[1]),
+    "ZIP_WITH": txt.zip_with,
+    "BIN": lambda args: exp.Anonymous(this="BIN", expressions=[_as_bigint(args[0])]),
 }
-_ONE_ARGUMENT = {"ISNULL", "ISNOTNULL", "EVERY", "SOME"}
+_ONE_ARGUMENT = {"ISNULL", "ISNOTNULL", "EVERY", "SOME", "POSITIVE", "NULLIFZERO", "ZEROIFNULL"}
 _NO_EQUIVALENT = {
     "CRC32": "compare md5() or sha2() digests instead",
     "CONV": "keep numbers in base 10, or use hex()/bin() of a BIGINT, which the local engine has",
     "HYPOT": "write sqrt(a * a + b * b)",
+    "HISTOGRAM_NUMERIC": "its bins come from Spark's streaming approximation; bucket the values "
+                         "with floor() and count them",
 }
+
+
+def nullifzero(value: exp.Expression) -> exp.Expression:
+    """nullifzero(x): NULL where x = 0; a STRING is compared as Spark compares it with an INT,
+    cast to INT ('0' and '0.5' are 0, 'abc' is NULL and kept)."""
+    if kind(value) == "string":
+        as_int = integral_cast(exp.Cast(this=value, to=exp.DataType.build("INT")))
+        return tpl("CASE WHEN _i = 0 THEN NULL ELSE _a END", i=as_int, a=value)
+    return tpl("NULLIF(_a, 0)", a=_number(value, "nullifzero"))
+
+
+def zeroifnull(value: exp.Expression) -> exp.Expression:
+    """zeroifnull(x): 0 for NULL, the text '0' for a NULL STRING (coalesce's common type)."""
+    if kind(value) == "string":
+        return tpl("COALESCE(_a, '0')", a=value)
+    return tpl("COALESCE(_a, 0)", a=_number(value, "zeroifnull"))
+
+
+def _number(value: exp.Expression, name: str) -> exp.Expression:
+    if kind(value) in ("int", "decimal", "float") or isinstance(value, exp.Null):
+        return value
+    raise refuse(value.parent, f"`{name}` of a value of unknown type is not supported on the "
+                               "local engine; cast it to a number")
+
+
+def _as_bigint(value: exp.Expression) -> exp.Expression:
+    """A DECIMAL or DOUBLE argument of a BIGINT function (bin) cast to BIGINT Spark's way."""
+    if kind(value) not in ("decimal", "float"):
+        return value
+    return integral_cast(exp.Cast(this=value, to=exp.DataType.build("BIGINT")))
 
 
 def anonymous(node: exp.Anonymous) -> exp.Expression:
@@ -246,6 +309,7 @@ def nanvl(node: exp.Nanvl) -> exp.Expression:
 REWRITES: dict[type, Rule] = {
     # types, dates and times
     exp.Hint: lambda node: None,  # optimizer hints (BROADCAST...) do not change values
+    exp.Table: range_table, exp.Values: values_names,
     exp.Union: set_operation, exp.Intersect: set_operation, exp.Except: set_operation,
     exp.DataType: timestamp_type, exp.Cast: cast, exp.TryCast: cast,
     exp.TsOrDsAdd: dates.date_add, exp.Add: exact.arithmetic(dates.date_plus_interval),
@@ -264,7 +328,11 @@ REWRITES: dict[type, Rule] = {
     exp.SubstringIndex: txt.substring_index, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,
     exp.Reverse: txt.reverse, exp.Like: txt.like_escape, exp.ILike: txt.like_escape,
     exp.RegexpReplace: txt.regexp_replace, exp.RegexpExtract: txt.regexp_extract,
-    exp.RegexpExtractAll: txt.regexp_extract_all, exp.Replace: txt.replace,
+    exp.RegexpExtractAll: txt.regexp_extract_all, exp.RegexpSubstr: txt.regexp_substr,
+    exp.RegexpSplit: txt.split_limit, exp.Contains: txt.contains, exp.Elt: txt.elt,
+    exp.MapContainsKey: txt.map_contains_key,
+    exp.Uuid: lambda node: exp.cast(node, "VARCHAR"),  # Spark's uuid() is a STRING
+    exp.Replace: txt.replace,
     exp.StrPosition: txt.locate,
     exp.ArraySize: txt.size, exp.ArrayDistinct: txt.array_distinct,
     exp.ArrayContains: txt.array_contains, exp.ArrayRemove: txt.array_remove,

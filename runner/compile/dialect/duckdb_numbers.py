@@ -103,6 +103,18 @@ def round_decimal_text(make: Callable[[exp.Expression], exp.Expression], value: 
                t=text, e=exact, r=rounded)
 
 
+def positive(args: list[exp.Expression]) -> exp.Expression:
+    """positive(x) is x; a STRING is read as a DOUBLE (NULL when it is not a number), NULL is
+    a NULL DOUBLE (Spark's implicit casts)."""
+    value = args[0]
+    if kind(value) in ("int", "decimal", "float"):
+        return exp.Paren(this=value)
+    if kind(value) == "string" or isinstance(value, exp.Null):
+        return exp.TryCast(this=value, to=exp.DataType.build("DOUBLE"))
+    raise refuse(value.parent, "`positive` of a value that is not a number is not supported on "
+                               "the local engine; cast it to a number")
+
+
 def ln(node: exp.Ln) -> exp.Expression:
     """ln (log) is NULL for x <= 0 in Spark (DuckDB: -inf at 0, NaN below)."""
     return tpl("CASE WHEN _x <= 0 THEN NULL ELSE _l END", x=node.this, l=node)

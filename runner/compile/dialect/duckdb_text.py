@@ -317,6 +317,78 @@ def _rebound(inner: exp.Expression, outer: exp.Lambda, name: str) -> bool:
     return False
 
 
+def zip_with(args: list[exp.Expression]) -> exp.Expression:
+    """zip_with(a, b, (x, y) -> f): f over the pairs of elements, the shorter array padded with
+    NULLs; NULL when an array is NULL (DuckDB has no zip_with): f with x and y read as a[i] and
+    b[i] over the positions of the longer array."""
+    if len(args) != 3 or not isinstance(args[2], exp.Lambda) or len(args[2].expressions) != 2:
+        raise refuse(args[0].parent, "`zip_with` takes two arrays and a lambda (x, y) -> ...")
+    left, right, function = args
+    body = exp.Paren(this=function.this.copy())  # a parent even for a bare x
+    names = {function.expressions[0].name: left, function.expressions[1].name: right}
+    for inner in list(body.walk()):
+        variable = isinstance(inner, exp.Column) and not inner.table or isinstance(
+            inner, exp.Identifier) and not isinstance(inner.parent, exp.Column)
+        if variable and inner.name in names and not _rebound(inner, function, inner.name):
+            inner.replace(exp.Bracket(this=names[inner.name].copy(), expressions=[exp.column("zip_i")]))
+    positions = tpl("RANGE(1, GREATEST(LEN(_a), LEN(_b)) + 1)", a=left, b=right)
+    pairs = exp.Anonymous(this="LIST_TRANSFORM", expressions=[
+        positions, exp.Lambda(this=body, expressions=[exp.to_identifier("zip_i")])])
+    return tpl("CASE WHEN _a IS NULL OR _b IS NULL THEN NULL ELSE _z END", a=left, b=right, z=pairs)
+
+
+def elt(node: exp.Elt) -> exp.Expression:
+    """elt(n, s1, s2, ...): the n-th string, NULL for n out of range (DuckDB has no elt)."""
+    values = node.expressions
+    if any(kind(value) not in ("string", None) or value.type is None for value in values):
+        raise refuse(node, "`elt` of values that are not strings is not supported on the local "
+                           "engine (Spark casts them to text); cast each value to STRING")
+    return exp.Case(this=node.this, ifs=[exp.If(this=exp.Literal.number(i + 1), true=value)
+                                         for i, value in enumerate(values)])
+
+
+def map_contains_key(node: exp.MapContainsKey) -> exp.Expression:
+    """map_contains_key(m, k) (sqlglot swaps the arguments); a STRING key against a map with
+    numeric keys, or the other way round, is refused, as Spark does."""
+    key, dtype = node.args["key"], node.this.type
+    key_type = dtype.expressions[0] if dtype is not None and dtype.is_type(
+        exp.DataType.Type.MAP) and dtype.expressions else None
+    kinds = {"string" if t.is_type(*exp.DataType.TEXT_TYPES) else "other"
+             for t in (key_type, key.type) if t is not None and not t.is_type(
+                 exp.DataType.Type.NULL, exp.DataType.Type.UNKNOWN)}
+    if len(kinds) == 2:
+        raise refuse(node, "`map_contains_key` with a key whose type differs from the map's keys "
+                           "(Spark rejects it: DATATYPE_MISMATCH.MAP_FUNCTION_DIFF_TYPES); cast "
+                           "the key to the map's key type")
+    return tpl("LIST_CONTAINS(MAP_KEYS(_m), _k)", m=node.this, k=key)
+
+
+def regexp_substr(node: exp.RegexpSubstr) -> exp.Expression:
+    """regexp_substr: the first match, NULL when there is none or it is empty."""
+    return tpl("NULLIF(REGEXP_EXTRACT(_s, _p, 0), '')", s=node.this, p=node.expression)
+
+
+def split_limit(node: exp.RegexpSplit) -> exp.Expression:
+    """split(s, regex, limit): a limit <= 0 is no limit; a positive limit (the last element
+    keeps the rest of the text) is refused."""
+    limit = node.args.get("limit")
+    if limit is None:
+        return node
+    if isinstance(limit, exp.Literal) and limit.is_int and int(limit.name) <= 0:
+        node.set("limit", None)
+        return node
+    raise refuse(node, "`split` with a limit is not supported on the local engine; split "
+                       "without one and rebuild the tail with array_join(slice(...))")
+
+
+def contains(node: exp.Contains) -> exp.Expression:
+    """contains with a NULL literal is a NULL BOOLEAN (DuckDB cannot pick the overload)."""
+    for key in ("this", "expression"):
+        if isinstance(node.args.get(key), exp.Null):
+            node.set(key, exp.cast(exp.null(), "VARCHAR"))
+    return node
+
+
 def arrays_zip(node: exp.ArraysZip) -> exp.Expression:
     """arrays_zip names the struct fields after its arguments ('0', '1' for expressions)."""
     raise refuse(node, "`arrays_zip` names its struct fields differently on the local engine; "
