@@ -361,7 +361,7 @@ REWRITES: dict[type, Rule] = {
     exp.Sum: exact.result_type, exp.Avg: num.average, exp.CountIf: num.count_if,
     exp.Any: num.any_aggregate,
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Corr: num.corr, exp.Mode: num.mode,
-    exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
+    exp.Quantile: num.percentile, exp.WithinGroup: num.within_group, exp.Median: num.median, exp.ApproxQuantile: num.percentile_approx,
     exp.RowNumber: exact.spark_int, exp.Rank: exact.spark_int, exp.DenseRank: exact.spark_int,
     **{cls: try_arithmetic for cls in TRY_OPERATORS},
     exp.Ntile: exact.spark_int, exp.Window: num.window, exp.Group: num.group_by_map, exp.Anonymous: anonymous,
