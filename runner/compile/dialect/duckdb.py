@@ -220,8 +220,8 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "LOG1P": num.log1p,
     "ISNULL": lambda args: exp.Is(this=args[0], expression=exp.Null()),
     "ISNOTNULL": lambda args: exp.Not(this=exp.Is(this=args[0], expression=exp.Null())),
-    "EVERY": lambda args: exp.LogicalAnd(this=args[0]),
-    "SOME": lambda args: exp.LogicalOr(this=args[0]),
+    "EVERY": lambda args: boolean_aggregate(exp.LogicalAnd(this=args[0]), "every"),
+    "SOME": lambda args: boolean_aggregate(exp.LogicalOr(this=args[0]), "some"),
     "INLINE_OUTER": gen.inline_outer,
     "POSITIVE": num.positive,
     "NULLIFZERO": lambda args: nullifzero(args[0]),
@@ -261,6 +261,31 @@ def _number(value: exp.Expression, name: str) -> exp.Expression:
         return value
     raise refuse(value.parent, f"`{name}` of a value of unknown type is not supported on the "
                                "local engine; cast it to a number")
+
+
+def boolean_aggregate(node: exp.Expression, name: str | None = None) -> exp.Expression:
+    """every/some/any/bool_and/bool_or take a BOOLEAN: Spark rejects a number or a string
+    (DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE), which DuckDB would read as true or false."""
+    if isinstance(node, exp.Any) and isinstance(node.parent, (exp.Predicate, exp.Binary)):
+        return node  # LIKE ANY ('a%', 'b%'), not the aggregate
+    value = node.this.unnest() if node.this is not None else None
+    if value is not None and kind(value) not in (None, "bool"):
+        name = name or {exp.LogicalAnd: "bool_and", exp.LogicalOr: "bool_or", exp.Any: "any"}[type(node)]
+        raise refuse(node, f"`{name}` takes a BOOLEAN on Spark (Spark rejects a "
+                           f"{value.type.sql('spark')}: DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE); "
+                           "write a condition, such as x <> 0")
+    return node
+
+
+def element_at_zero(node: exp.Bracket) -> exp.Expression:
+    """element_at(array, 0): Spark raises INVALID_INDEX_OF_ZERO (DuckDB: NULL); a literal 0 is
+    refused."""
+    index = node.expressions[0] if len(node.expressions) == 1 else None
+    if node.args.get("offset") == 1 and isinstance(index, exp.Literal) and index.is_int \
+            and int(index.name) == 0 and kind(node.this) != "map":
+        raise refuse(node, "`element_at` of an array at index 0 (Spark rejects it: "
+                           "INVALID_INDEX_OF_ZERO); indexes count from 1, or from -1 at the end")
+    return node
 
 
 def _as_bigint(value: exp.Expression) -> exp.Expression:
@@ -309,7 +334,8 @@ def nanvl(node: exp.Nanvl) -> exp.Expression:
 REWRITES: dict[type, Rule] = {
     # types, dates and times
     exp.Hint: lambda node: None,  # optimizer hints (BROADCAST...) do not change values
-    exp.Table: range_table, exp.Values: values_names,
+    exp.Table: range_table, exp.Values: values_names, exp.Bracket: element_at_zero,
+    exp.LogicalAnd: boolean_aggregate, exp.LogicalOr: boolean_aggregate,
     exp.Union: set_operation, exp.Intersect: set_operation, exp.Except: set_operation,
     exp.DataType: timestamp_type, exp.Cast: cast, exp.TryCast: cast,
     exp.TsOrDsAdd: dates.date_add, exp.Add: exact.arithmetic(dates.date_plus_interval),
@@ -359,7 +385,7 @@ REWRITES: dict[type, Rule] = {
     exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: exact.result_type,
     exp.Floor: exact.result_type,
     exp.Sum: exact.result_type, exp.Avg: num.average, exp.CountIf: num.count_if,
-    exp.Any: num.any_aggregate,
+    exp.Any: lambda node: num.any_aggregate(boolean_aggregate(node)),
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Corr: num.corr, exp.Mode: num.mode,
     exp.Quantile: num.percentile, exp.WithinGroup: num.within_group, exp.Median: num.median, exp.ApproxQuantile: num.percentile_approx,
     exp.RowNumber: exact.spark_int, exp.Rank: exact.spark_int, exp.DenseRank: exact.spark_int,
