@@ -244,7 +244,9 @@ def avg(node: exp.Avg) -> exp.DataType | None:
 
 
 def numeric_unary(node: exp.Expression) -> exp.DataType | None:
-    """-x and abs(x): the operand's type for a number."""
+    """-x and abs(x): the operand's type for a number; -2147483648 is one INT literal."""
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and node.this.is_int:
+        return literal(exp.Literal(this=f"-{node.this.name}", is_string=False))
     arg = known(node.this)
     if arg is None:
         return None
