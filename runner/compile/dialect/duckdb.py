@@ -27,7 +27,7 @@ from runner.compile.dialect import duckdb_json as json
 from runner.compile.dialect import duckdb_numbers as num
 from runner.compile.dialect import duckdb_text as txt
 from runner.compile.dialect.rules import Rule, refuse, tpl
-from runner.compile.dialect.spark_types import known, spark_name, wider
+from runner.compile.dialect.spark_types import TRY_OPERATORS, known, spark_name, wider
 from runner.compile.dialect.types import INT_PRECISION, T, kind
 
 
@@ -107,6 +107,71 @@ def integral_cast(node: exp.Cast) -> exp.Expression:
                "ELSE COALESCE(_p, TRY_CAST(_a AS _t)) END", p=parsed, a=value, t=to)
 
 
+def int_arguments(rule: Rule, *keys: str) -> Rule:
+    """``rule`` after Spark's implicit cast of a STRING argument (a length, a count) to INT:
+    lpad('hi', '3') pads to 3, lpad('hi', 'x') is NULL (DuckDB raises)."""
+    def with_int_arguments(node: exp.Expression) -> exp.Expression | None:
+        for key in keys:
+            value = node.args.get(key)
+            if value is not None and kind(value) == "string":
+                to = exp.DataType.build("INT")
+                cast = exp.Cast(this=value.copy(), to=to)
+                node.set(key, integral_cast(cast))
+        return rule(node)
+    return with_int_arguments
+
+
+def try_arithmetic(node: exp.Expression) -> exp.Expression:
+    """try_add, try_subtract, try_multiply, try_divide: their operator's value (DECIMAL, DOUBLE,
+    DATE and division by zero alike: NULL where the non-ANSI operator is NULL), except that an
+    integer result out of its type's range is NULL where the operator wraps around. Operands of
+    unknown type and intervals are refused."""
+    name = {exp.SafeAdd: "try_add", exp.SafeSubtract: "try_subtract",
+            exp.SafeMultiply: "try_multiply", exp.SafeDivide: "try_divide"}[type(node)]
+    if node.type is None or kind(node) is None:
+        raise refuse(node, f"`{name}` needs numbers (or a date and a number of days) of known "
+                           "types on the local engine, not intervals; cast the operands to a "
+                           "number type, or add an interval with + or -")
+    plain = TRY_OPERATORS[type(node)](this=node.this, expression=node.expression)
+    if isinstance(plain, exp.Div):
+        plain.set("safe", True)  # Spark's /: NULL for a zero divisor, as sqlglot reads it
+    plain.type = node.type.copy()
+    if kind(node) == "int" and kind(node.this) == "int" and kind(node.expression) == "int":
+        op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*"}[type(plain)]
+        bound = _INT_BOUNDS[node.type.this]
+        result = tpl(f"CAST(_a AS HUGEINT) {op} CAST(_b AS HUGEINT)", a=plain.this, b=plain.expression)
+        return tpl(f"CASE WHEN _r BETWEEN {-bound} AND {bound - 1} THEN CAST(_r AS _t) END",
+                   r=result, t=node.type)
+    rule = REWRITES.get(type(plain))
+    new = rule(plain) if rule is not None else plain
+    return plain if new is None else new
+
+
+def range_table(node: exp.Table) -> exp.Expression:
+    """FROM range(...) names its column id (DuckDB: range)."""
+    function = node.this
+    if not (isinstance(function, exp.Anonymous) and function.name.upper() == "RANGE"):
+        return node
+    alias = node.args.get("alias")
+    if alias is None or not alias.columns:
+        name = alias.this.copy() if alias is not None and alias.this else exp.to_identifier("range")
+        node.set("alias", exp.TableAlias(this=name, columns=[exp.to_identifier("id")]))
+    return node
+
+
+def values_names(node: exp.Values) -> exp.Expression:
+    """FROM VALUES (...) without column names names them col1, col2... (DuckDB: col0...)."""
+    alias = node.args.get("alias")
+    if not isinstance(node.parent, (exp.From, exp.Join)) or alias is not None and alias.columns:
+        return node
+    rows = node.expressions
+    width = len(rows[0].expressions) if rows and isinstance(rows[0], exp.Tuple) else 1
+    name = alias.this.copy() if alias is not None and alias.this else exp.to_identifier("values")
+    node.set("alias", exp.TableAlias(this=name, columns=[exp.to_identifier(f"col{i + 1}")
+                                                         for i in range(width)]))
+    return node
+
+
 def set_operation(node: exp.SetOperation) -> exp.Expression:
     """A UNION's column has the wider type of its branches' columns, to which Spark casts each
     branch; DuckDB's common type can differ (a BIGINT and 0.5 make DECIMAL(20, 1) there,
@@ -155,16 +220,79 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "LOG1P": num.log1p,
     "ISNULL": lambda args: exp.Is(this=args[0], expression=exp.Null()),
     "ISNOTNULL": lambda args: exp.Not(this=exp.Is(this=args[0], expression=exp.Null())),
-    "EVERY": lambda args: exp.LogicalAnd(this=args[0]),
-    "SOME": lambda args: exp.LogicalOr(this=args[0]),
+    "EVERY": lambda args: boolean_aggregate(exp.LogicalAnd(this=args[0]), "every"),
+    "SOME": lambda args: boolean_aggregate(exp.LogicalOr(this=args[0]), "some"),
     "INLINE_OUTER": gen.inline_outer,
+    "POSITIVE": num.positive,
+    "NULLIFZERO": lambda args: nullifzero(args[0]),
+    "ZEROIFNULL": lambda args: zeroifnull(args[0]),
+    "REGEXP": lambda args: exp.RegexpLike(this=args[0], expression=args[1]),
+    "ZIP_WITH": txt.zip_with,
+    "BIN": lambda args: exp.Anonymous(this="BIN", expressions=[_as_bigint(args[0])]),
 }
-_ONE_ARGUMENT = {"ISNULL", "ISNOTNULL", "EVERY", "SOME"}
+_ONE_ARGUMENT = {"ISNULL", "ISNOTNULL", "EVERY", "SOME", "POSITIVE", "NULLIFZERO", "ZEROIFNULL"}
 _NO_EQUIVALENT = {
     "CRC32": "compare md5() or sha2() digests instead",
     "CONV": "keep numbers in base 10, or use hex()/bin() of a BIGINT, which the local engine has",
     "HYPOT": "write sqrt(a * a + b * b)",
+    "HISTOGRAM_NUMERIC": "its bins come from Spark's streaming approximation; bucket the values "
+                         "with floor() and count them",
 }
+
+
+def nullifzero(value: exp.Expression) -> exp.Expression:
+    """nullifzero(x): NULL where x = 0; a STRING is compared as Spark compares it with an INT,
+    cast to INT ('0' and '0.5' are 0, 'abc' is NULL and kept)."""
+    if kind(value) == "string":
+        as_int = integral_cast(exp.Cast(this=value, to=exp.DataType.build("INT")))
+        return tpl("CASE WHEN _i = 0 THEN NULL ELSE _a END", i=as_int, a=value)
+    return tpl("NULLIF(_a, 0)", a=_number(value, "nullifzero"))
+
+
+def zeroifnull(value: exp.Expression) -> exp.Expression:
+    """zeroifnull(x): 0 for NULL, the text '0' for a NULL STRING (coalesce's common type)."""
+    if kind(value) == "string":
+        return tpl("COALESCE(_a, '0')", a=value)
+    return tpl("COALESCE(_a, 0)", a=_number(value, "zeroifnull"))
+
+
+def _number(value: exp.Expression, name: str) -> exp.Expression:
+    if kind(value) in ("int", "decimal", "float") or isinstance(value, exp.Null):
+        return value
+    raise refuse(value.parent, f"`{name}` of a value of unknown type is not supported on the "
+                               "local engine; cast it to a number")
+
+
+def boolean_aggregate(node: exp.Expression, name: str | None = None) -> exp.Expression:
+    """every/some/any/bool_and/bool_or take a BOOLEAN: Spark rejects a number or a string
+    (DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE), which DuckDB would read as true or false."""
+    if isinstance(node, exp.Any) and isinstance(node.parent, (exp.Predicate, exp.Binary)):
+        return node  # LIKE ANY ('a%', 'b%'), not the aggregate
+    value = node.this.unnest() if node.this is not None else None
+    if value is not None and kind(value) not in (None, "bool"):
+        name = name or {exp.LogicalAnd: "bool_and", exp.LogicalOr: "bool_or", exp.Any: "any"}[type(node)]
+        raise refuse(node, f"`{name}` takes a BOOLEAN on Spark (Spark rejects a "
+                           f"{value.type.sql('spark')}: DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE); "
+                           "write a condition, such as x <> 0")
+    return node
+
+
+def element_at_zero(node: exp.Bracket) -> exp.Expression:
+    """element_at(array, 0): Spark raises INVALID_INDEX_OF_ZERO (DuckDB: NULL); a literal 0 is
+    refused."""
+    index = node.expressions[0] if len(node.expressions) == 1 else None
+    if node.args.get("offset") == 1 and isinstance(index, exp.Literal) and index.is_int \
+            and int(index.name) == 0 and kind(node.this) != "map":
+        raise refuse(node, "`element_at` of an array at index 0 (Spark rejects it: "
+                           "INVALID_INDEX_OF_ZERO); indexes count from 1, or from -1 at the end")
+    return node
+
+
+def _as_bigint(value: exp.Expression) -> exp.Expression:
+    """A DECIMAL or DOUBLE argument of a BIGINT function (bin) cast to BIGINT Spark's way."""
+    if kind(value) not in ("decimal", "float"):
+        return value
+    return integral_cast(exp.Cast(this=value, to=exp.DataType.build("BIGINT")))
 
 
 def anonymous(node: exp.Anonymous) -> exp.Expression:
@@ -206,6 +334,8 @@ def nanvl(node: exp.Nanvl) -> exp.Expression:
 REWRITES: dict[type, Rule] = {
     # types, dates and times
     exp.Hint: lambda node: None,  # optimizer hints (BROADCAST...) do not change values
+    exp.Table: range_table, exp.Values: values_names, exp.Bracket: element_at_zero,
+    exp.LogicalAnd: boolean_aggregate, exp.LogicalOr: boolean_aggregate,
     exp.Union: set_operation, exp.Intersect: set_operation, exp.Except: set_operation,
     exp.DataType: timestamp_type, exp.Cast: cast, exp.TryCast: cast,
     exp.TsOrDsAdd: dates.date_add, exp.Add: exact.arithmetic(dates.date_plus_interval),
@@ -228,12 +358,18 @@ REWRITES: dict[type, Rule] = {
     exp.Concat: txt.concat, exp.DPipe: txt.concat, exp.Substring: txt.substring,
     exp.SubstringIndex: txt.substring_index, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,
     exp.Reverse: txt.reverse, exp.Like: txt.like_escape, exp.ILike: txt.like_escape,
-    exp.RegexpReplace: txt.regexp_replace, exp.Replace: txt.replace,
+    exp.RegexpReplace: txt.regexp_replace, exp.RegexpExtract: txt.regexp_extract,
+    exp.RegexpExtractAll: txt.regexp_extract_all, exp.RegexpSubstr: txt.regexp_substr,
+    exp.RegexpSplit: txt.split_limit, exp.Contains: txt.contains, exp.Elt: txt.elt,
+    exp.MapContainsKey: txt.map_contains_key,
+    exp.Uuid: lambda node: exp.cast(node, "VARCHAR"),  # Spark's uuid() is a STRING
+    exp.Replace: txt.replace,
     exp.StrPosition: exact.then_cast(txt.locate, exact.is_int),
     exp.ArraySize: txt.size, exp.ArrayDistinct: txt.array_distinct,
     exp.ArrayContains: txt.array_contains, exp.ArrayRemove: txt.array_remove,
     exp.Flatten: txt.flatten, exp.Lambda: txt.lambda_index, exp.ArraysZip: txt.arrays_zip,
-    exp.GenerateSeries: txt.sequence, exp.Left: txt.left_right, exp.Right: txt.left_right,
+    exp.GenerateSeries: txt.sequence, exp.Left: int_arguments(txt.left_right, "expression"),
+    exp.Right: int_arguments(txt.left_right, "expression"), exp.Pad: int_arguments(txt.pad, "expression"),
     exp.Chr: txt.chr_, exp.Format: txt.format_string, exp.RegexpInstr: txt.regexp_instr,
     exp.ArrayAgg: txt.collect_empty, exp.ArrayUniqueAgg: txt.collect_empty,
     exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,
@@ -253,10 +389,11 @@ REWRITES: dict[type, Rule] = {
     exp.Randn: num.randn,
     exp.Div: num.divide, exp.BitwiseCount: num.bit_count, exp.Ceil: exact.result_type,
     exp.Floor: exact.result_type,
-    exp.Sum: exact.result_type, exp.Avg: exact.average, exp.CountIf: num.count_if,
-    exp.Any: num.any_aggregate,
+    exp.Sum: exact.result_type, exp.Avg: num.average, exp.CountIf: num.count_if,
+    exp.Any: lambda node: num.any_aggregate(boolean_aggregate(node)),
     exp.Skewness: num.skewness, exp.Kurtosis: num.kurtosis, exp.Corr: num.corr, exp.Mode: num.mode,
-    exp.Quantile: num.percentile, exp.ApproxQuantile: num.percentile_approx,
+    exp.Quantile: num.percentile, exp.WithinGroup: num.within_group, exp.Median: num.median, exp.ApproxQuantile: num.percentile_approx,
     exp.RowNumber: exact.spark_int, exp.Rank: exact.spark_int, exp.DenseRank: exact.spark_int,
-    exp.Ntile: exact.spark_int, exp.Window: num.window, exp.Anonymous: anonymous,
+    **{cls: try_arithmetic for cls in TRY_OPERATORS},
+    exp.Ntile: exact.spark_int, exp.Window: num.window, exp.Group: num.group_by_map, exp.Anonymous: anonymous,
 }

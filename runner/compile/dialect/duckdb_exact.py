@@ -132,8 +132,14 @@ def spark_int(node: exp.Expression) -> exp.Expression:
 
 def decimal_literal(node: exp.Literal) -> exp.Expression:
     """0.14 is a DECIMAL(2, 2) in Spark, a DECIMAL(3, 2) in DuckDB (which counts the leading
-    zero): cast where they differ, so a literal column has Spark's type."""
+    zero): cast where they differ, so a literal column has Spark's type. Likewise
+    -2147483648, an INT in Spark, is the negation of a BIGINT in DuckDB."""
     text = node.name
+    if text == "-2147483648" and node.is_int and node.type is not None and node.type.is_type(
+            exp.DataType.Type.INT):
+        cast = exp.Cast(this=node.copy(), to=node.type.copy())
+        cast.type = node.type.copy()
+        return cast
     if node.is_string or "." not in text or not node.type or not node.type.is_type(
             exp.DataType.Type.DECIMAL) or text.lstrip("-").split(".")[0].strip("0"):
         return node

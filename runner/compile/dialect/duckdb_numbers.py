@@ -10,9 +10,10 @@ from typing import Callable
 
 from sqlglot import exp
 
+from runner.compile.dialect.duckdb_exact import average as exact_average
 from runner.compile.dialect.duckdb_exact import decimal_quotient, result_type  # noqa: F401
 from runner.compile.dialect.rules import cast_result, refuse, tpl, wrap_result
-from runner.compile.dialect.types import kind, over_window
+from runner.compile.dialect.types import T, kind, over_window
 
 
 # -- arithmetic -------------------------------------------------------------------------------
@@ -48,6 +49,8 @@ def randn(node: exp.Randn) -> exp.Expression:
 def bround(args: list[exp.Expression]) -> exp.Expression:
     """bround rounds HALF_EVEN (a DOUBLE as its decimal text, like round)."""
     digits = args[1] if len(args) > 1 else exp.Literal.number(0)
+    if kind(args[0]) == "int":
+        return round_integer("ROUND_EVEN", args[0], digits)
     return round_decimal_text(lambda x: tpl("ROUND_EVEN(_a, _d)", a=x, d=digits), args[0], digits)
 
 
@@ -55,7 +58,26 @@ def round_half_up(node: exp.Round) -> exp.Expression:
     """round of a DOUBLE rounds its decimal text (Java's BigDecimal of Double.toString), so
     round(0.285D, 2) is 0.29; DuckDB rounds the binary value 0.28499999999999998 to 0.28."""
     digits = node.args.get("decimals") or exp.Literal.number(0)
+    if kind(node.this) == "int":
+        return round_integer("ROUND", node.this, digits)
     return round_decimal_text(lambda x: exp.Round(this=x, decimals=digits.copy()), node.this, digits)
+
+
+_INT_BITS = {T.TINYINT: 8, T.SMALLINT: 16, T.INT: 32, T.BIGINT: 64}
+
+
+def round_integer(function: str, value: exp.Expression, digits: exp.Expression) -> exp.Expression:
+    """round/bround of an integer to negative digits keep its type and wrap around out of
+    range, as Spark's BigDecimal.byteValue/shortValue/intValue/longValue do (round(-128y, -1)
+    is 126); DuckDB raises. Computed in HUGEINT, then wrapped into the operand's type."""
+    if isinstance(digits, exp.Literal) and digits.is_int and int(digits.name) >= 0 \
+            or value.type.this not in _INT_BITS:
+        return tpl(f"{function}(_a, _d)", a=value, d=digits)  # digits >= 0: the value itself
+    bits = _INT_BITS[value.type.this]
+    half, whole = 2 ** (bits - 1), 2 ** bits
+    rounded = tpl(f"{function}(CAST(_a AS HUGEINT), _d)", a=value, d=digits)
+    return tpl(f"CAST(((_r + {half}) % {whole} + {whole}) % {whole} - {half} AS _t)",
+               r=rounded, t=value.type)
 
 
 def round_decimal_text(make: Callable[[exp.Expression], exp.Expression], value: exp.Expression,
@@ -79,6 +101,18 @@ def round_decimal_text(make: Callable[[exp.Expression], exp.Expression], value: 
     exact = make(tpl(f"CAST(_t AS DECIMAL(38, {places + 1}))", t=text))
     return tpl(f"CASE WHEN REGEXP_FULL_MATCH(_t, '{tie}') THEN CAST(_e AS DOUBLE) ELSE _r END",
                t=text, e=exact, r=rounded)
+
+
+def positive(args: list[exp.Expression]) -> exp.Expression:
+    """positive(x) is x; a STRING is read as a DOUBLE (NULL when it is not a number), NULL is
+    a NULL DOUBLE (Spark's implicit casts)."""
+    value = args[0]
+    if kind(value) in ("int", "decimal", "float"):
+        return exp.Paren(this=value)
+    if kind(value) == "string" or isinstance(value, exp.Null):
+        return exp.TryCast(this=value, to=exp.DataType.build("DOUBLE"))
+    raise refuse(value.parent, "`positive` of a value that is not a number is not supported on "
+                               "the local engine; cast it to a number")
 
 
 def ln(node: exp.Ln) -> exp.Expression:
@@ -158,6 +192,15 @@ def any_aggregate(node: exp.Any) -> exp.Expression:
     return exp.LogicalOr(this=node.this.unnest())
 
 
+def average(node: exp.Avg) -> exp.Expression:
+    """avg of a TIMESTAMP averages its epoch seconds, a DOUBLE (Spark's implicit cast; DuckDB
+    averages into a TIMESTAMP); of anything else, Spark's exact result."""
+    if kind(node.this) == "timestamp":
+        node.set("this", tpl("EPOCH(_a)", a=node.this))
+        return node
+    return exact_average(node)
+
+
 def skewness(node: exp.Skewness) -> exp.Expression:
     """Spark's skewness is the population (biased) one; DuckDB's is corrected for samples."""
     if over_window(node) is not node:
@@ -196,11 +239,80 @@ def percentile(node: exp.Quantile) -> exp.Expression:
     return tpl("CAST(QUANTILE_CONT(_a, _q) AS DOUBLE)", a=node.this, q=node.args["quantile"])
 
 
+def within_group(node: exp.WithinGroup) -> exp.Expression:
+    """percentile_cont/percentile_disc(p) WITHIN GROUP (ORDER BY v [DESC]): DuckDB's
+    quantile_cont/quantile_disc of v as a DOUBLE (Spark's type); DESC orders by -v, which
+    reverses numbers exactly. One numeric key and a literal fraction only."""
+    inner = node.this
+    if not isinstance(inner, (exp.PercentileCont, exp.PercentileDisc)):
+        return node
+    name = "percentile_cont" if isinstance(inner, exp.PercentileCont) else "percentile_disc"
+    keys = node.expression.expressions if isinstance(node.expression, exp.Order) else []
+    fraction = inner.this.find(exp.Literal) if inner.this is not None else None  # maybe cast
+    if len(keys) != 1 or fraction is None or fraction.is_string \
+            or inner.this.find(exp.Column, exp.Distinct):
+        raise refuse(node, f"`{name}` takes a literal fraction and one ORDER BY key on Spark "
+                           "(Spark rejects other forms); write "
+                           f"{name}(0.5) WITHIN GROUP (ORDER BY v)")
+    check_whole_partition(node, name)
+    key = keys[0].this
+    if kind(key) not in ("int", "decimal", "float"):
+        raise refuse(node, f"`{name}` of a value that is not a number (an interval, a column of "
+                           "unknown type) is not supported on the local engine; cast it to DOUBLE")
+    value = tpl("CAST(_k AS DOUBLE)", k=key)
+    desc = bool(keys[0].args.get("desc"))
+    function = "QUANTILE_CONT" if isinstance(inner, exp.PercentileCont) else "QUANTILE_DISC"
+    p = exp.Literal(this=fraction.name, is_string=False)
+    new = tpl(f"{function}({'-' if desc else ''}_v, _p)", v=value, p=p)
+    node.replace(new)
+    return wrap_result(new, lambda target: tpl("-_t", t=target)) if desc else new
+
+
+def check_whole_partition(node: exp.Expression, name: str) -> None:
+    """median and percentile_cont/disc over a window take its whole partition: an ORDER BY or
+    a frame there is refused, as Spark does (INVALID_WINDOW_SPEC_FOR_AGGREGATION_FUNC)."""
+    top = over_window(node)
+    if isinstance(top, exp.Window) and any(w.args.get("order") or w.args.get("spec")
+                                           for w in [top, *named_windows(top)]):
+        raise refuse(node, f"`{name}` over a window with ORDER BY or a frame (Spark rejects it: "
+                           "INVALID_WINDOW_SPEC_FOR_AGGREGATION_FUNC); use OVER (PARTITION BY ...) "
+                           "alone")
+
+
+def named_windows(window: exp.Window) -> list[exp.Window]:
+    """The WINDOW clause definitions ``OVER w`` refers to (through w AS (v ...) chains)."""
+    select = window.find_ancestor(exp.Select)
+    named = {w.this.name: w for w in (select.args.get("windows") or [])} if select else {}
+    found, name = [], window.args.get("alias")
+    while name is not None and name.name in named and len(found) < len(named):
+        found.append(named[name.name])
+        name = found[-1].args.get("alias")
+    return found
+
+
+def median(node: exp.Median) -> exp.Expression:
+    """median(v) is percentile_cont(0.5): a DOUBLE, over a window's whole partition."""
+    check_whole_partition(node, "median")
+    return tpl("QUANTILE_CONT(CAST(_v AS DOUBLE), 0.5)", v=node.this)
+
+
 def percentile_approx(node: exp.ApproxQuantile) -> exp.Expression:
     """percentile_approx(x, p[, accuracy]) is computed exactly: the element of rank
     ceil(p * n), p a scalar or an array (Spark's sketch agrees below its accuracy, which only
     tunes the sketch; the approximate policy notes it)."""
     return tpl("QUANTILE_DISC(_a, _q)", a=node.this, q=node.args["quantile"])
+
+
+def group_by_map(node: exp.Group) -> exp.Expression:
+    """Spark groups maps by their entries whatever their order (map(1, 2, 2, 3) and
+    map(2, 3, 1, 2) are one group); DuckDB compares maps in order: a grouping key of a type
+    holding a MAP is refused."""
+    for key in node.expressions:
+        if key.type is not None and any(part.is_type(T.MAP) for part in key.type.find_all(exp.DataType)):
+            raise refuse(key, f"GROUP BY {key.sql('spark')}, a value holding a map, groups "
+                              "maps regardless of their entries' order on Spark but not on the "
+                              "local engine; group by array_sort(map_entries(m)) of each map")
+    return node
 
 
 # -- windows ----------------------------------------------------------------------------------
@@ -211,6 +323,7 @@ def window(node: exp.Window) -> exp.Expression:
     """first/last over a window are first_value/last_value (DuckDB drops IGNORE NULLS on
     them), and Adobe's TIME_BETWEEN_PREVIOUS/NEXT_MATCH become a last/first matching time."""
     inner = node.this.this if isinstance(node.this, exp.IgnoreNulls) else node.this
+    check_window_spec(node, inner)
     if isinstance(inner, (exp.First, exp.Last)):
         cls = exp.FirstValue if isinstance(inner, exp.First) else exp.LastValue
         inner.replace(cls(this=inner.this))
@@ -218,6 +331,30 @@ def window(node: exp.Window) -> exp.Expression:
     if isinstance(inner, exp.Anonymous) and inner.name.upper().startswith("TIME_BETWEEN_"):
         return time_between_match(node, inner)
     return node
+
+
+_ORDERED = {exp.RowNumber: "row_number", exp.Rank: "rank", exp.DenseRank: "dense_rank",
+            exp.Ntile: "ntile", exp.Lag: "lag", exp.Lead: "lead", exp.PercentRank: "percent_rank",
+            exp.CumeDist: "cume_dist"}
+
+
+def check_window_spec(node: exp.Window, inner: exp.Expression) -> None:
+    """What Spark rejects in a window: a ranking or offset function without ORDER BY
+    (WINDOW_FUNCTION_FRAME_NOT_ORDERED; DuckDB numbers the rows in any order) and a ROWS
+    bound out of the INT range (DATATYPE_MISMATCH.SPECIFIED_WINDOW_FRAME_UNACCEPTED_TYPE)."""
+    windows = [node, *named_windows(node)]
+    name = _ORDERED.get(type(inner))
+    if name is not None and not any(w.args.get("order") for w in windows):
+        raise refuse(node, f"`{name}` needs an ORDER BY in its window (Spark rejects it: "
+                           "WINDOW_FUNCTION_FRAME_NOT_ORDERED); write OVER (PARTITION BY ... "
+                           "ORDER BY ...)")
+    for spec in (w.args.get("spec") for w in windows):
+        for bound in (spec.args.get("start"), spec.args.get("end")) if spec else ():
+            if isinstance(bound, exp.Literal) and bound.is_int and spec.args.get("kind") == "ROWS" \
+                    and not -(2**31) <= int(bound.name) < 2**31:
+                raise refuse(node, f"a ROWS frame bound of {bound.name} is beyond the INT range "
+                                   "(Spark rejects it: SPECIFIED_WINDOW_FRAME_UNACCEPTED_TYPE); "
+                                   "use UNBOUNDED PRECEDING/FOLLOWING")
 
 
 def time_between_match(node: exp.Window, call: exp.Anonymous) -> exp.Expression:

@@ -112,7 +112,13 @@ def _matches_empty(pattern: exp.Expression) -> bool:
 
 def regexp_replace(node: exp.RegexpReplace) -> exp.Expression:
     """regexp_replace's replacement uses Java's $1 for groups (RE2: \\1), and a pattern that
-    matches empty text is refused."""
+    matches empty text is refused, as is a position below 1, which Spark rejects."""
+    position = node.args.get("position")
+    if isinstance(position, exp.Neg) or isinstance(position, exp.Literal) and position.is_int \
+            and int(position.name) <= 0:
+        raise refuse(node, f"`regexp_replace` position {position.sql('spark')} is out of range "
+                           "(Spark rejects it: DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE); positions "
+                           "count from 1")
     if _matches_empty(node.expression):
         raise refuse(node, f"`regexp_replace` with the pattern '{node.expression.name}', which "
                            "matches empty text, replaces differently on the local engine; use a "
@@ -127,6 +133,47 @@ def regexp_replace(node: exp.RegexpReplace) -> exp.Expression:
                            "on the local engine (no computed text, ${name} or $10)")
     replacement.replace(exp.Literal.string(converted))
     return node
+
+
+def _group_count(pattern: exp.Expression) -> int | None:
+    """The number of capturing groups of a literal regex (None when not a literal or not
+    readable as a Python regex, whose groups Java counts alike)."""
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        return None
+    try:
+        return re.compile(pattern.name).groups
+    except re.error:
+        return None
+
+
+def check_group_index(node: exp.RegexpExtract | exp.RegexpExtractAll) -> None:
+    """A literal group index outside 0..groups of a literal pattern: Spark raises
+    INVALID_PARAMETER_VALUE.REGEX_GROUP_INDEX (DuckDB returns '' or raises another error)."""
+    index = node.args.get("group") or exp.Literal.number(1)
+    groups = _group_count(node.expression)
+    if isinstance(index, exp.Neg) and isinstance(index.this, exp.Literal):
+        wanted = -int(index.this.name) if index.this.is_int else None
+    else:
+        wanted = int(index.name) if isinstance(index, exp.Literal) and index.is_int else None
+    if groups is None or wanted is None or 0 <= wanted <= groups:
+        return
+    name = "regexp_extract_all" if isinstance(node, exp.RegexpExtractAll) else "regexp_extract"
+    raise refuse(node, f"`{name}` group index {wanted} is out of range for a pattern with "
+                       f"{groups} group(s) (Spark rejects it: INVALID_PARAMETER_VALUE."
+                       f"REGEX_GROUP_INDEX); use an index from 0 to {groups}")
+
+
+def regexp_extract(node: exp.RegexpExtract) -> exp.Expression:
+    """regexp_extract: a literal group index must name a group of a literal pattern."""
+    check_group_index(node)
+    return node
+
+
+def regexp_extract_all(node: exp.RegexpExtractAll) -> exp.Expression:
+    """regexp_extract_all gives '' for a group that did not take part in a match (DuckDB:
+    NULL), and its group index must name a group of a literal pattern."""
+    check_group_index(node)
+    return tpl("LIST_TRANSFORM(_a, v -> COALESCE(v, ''))", a=node)
 
 
 def replace(node: exp.Replace) -> exp.Expression:
@@ -159,6 +206,30 @@ def left_right(node: exp.Left | exp.Right) -> exp.Expression:
     """left/right with a length <= 0 give '' (DuckDB counts a negative length from the end)."""
     return tpl("CASE WHEN _s IS NULL THEN NULL WHEN _n <= 0 THEN '' ELSE _f END",
                s=node.this, n=node.expression, f=node)
+
+
+def _binary(node: exp.Expression | None) -> bool:
+    return node is not None and node.type is not None and node.type.is_type(
+        exp.DataType.Type.BINARY, exp.DataType.Type.VARBINARY)
+
+
+def pad(node: exp.Pad) -> exp.Expression:
+    """lpad/rpad of a BINARY by a BINARY (by default X'00') pad bytes, cycling the pad and cut
+    to n bytes (sqlglot's translation repeats the whole pad); done on the hex text, two
+    characters a byte. A BINARY padded with a STRING is its text padded. An empty pad leaves
+    the value (cut to n); n <= 0 gives an empty value."""
+    value, fill = node.this, node.args.get("fill_pattern")
+    if _binary(value) and fill is not None and not _binary(fill):
+        node.set("this", tpl("DECODE(_a)", a=value))
+        return node
+    if not _binary(value):
+        return node
+    fill_hex = tpl("HEX(_p)", p=fill) if fill is not None else exp.Literal.string("00")
+    function = "LPAD" if node.args.get("is_left") else "RPAD"
+    padded = tpl(f"CASE WHEN _n <= 0 THEN '' WHEN _p = '' OR LENGTH(_h) >= 2 * _n "
+                 f"THEN LEFT(_h, 2 * _n) ELSE {function}(_h, 2 * _n, _p) END",
+                 n=node.expression, p=fill_hex, h=tpl("HEX(_a)", a=value))
+    return tpl("UNHEX(_x)", x=padded)
 
 
 def chr_(node: exp.Chr) -> exp.Expression:
@@ -244,6 +315,78 @@ def _rebound(inner: exp.Expression, outer: exp.Lambda, name: str) -> bool:
             return True
         parent = parent.parent
     return False
+
+
+def zip_with(args: list[exp.Expression]) -> exp.Expression:
+    """zip_with(a, b, (x, y) -> f): f over the pairs of elements, the shorter array padded with
+    NULLs; NULL when an array is NULL (DuckDB has no zip_with): f with x and y read as a[i] and
+    b[i] over the positions of the longer array."""
+    if len(args) != 3 or not isinstance(args[2], exp.Lambda) or len(args[2].expressions) != 2:
+        raise refuse(args[0].parent, "`zip_with` takes two arrays and a lambda (x, y) -> ...")
+    left, right, function = args
+    body = exp.Paren(this=function.this.copy())  # a parent even for a bare x
+    names = {function.expressions[0].name: left, function.expressions[1].name: right}
+    for inner in list(body.walk()):
+        variable = isinstance(inner, exp.Column) and not inner.table or isinstance(
+            inner, exp.Identifier) and not isinstance(inner.parent, exp.Column)
+        if variable and inner.name in names and not _rebound(inner, function, inner.name):
+            inner.replace(exp.Bracket(this=names[inner.name].copy(), expressions=[exp.column("zip_i")]))
+    positions = tpl("RANGE(1, GREATEST(LEN(_a), LEN(_b)) + 1)", a=left, b=right)
+    pairs = exp.Anonymous(this="LIST_TRANSFORM", expressions=[
+        positions, exp.Lambda(this=body, expressions=[exp.to_identifier("zip_i")])])
+    return tpl("CASE WHEN _a IS NULL OR _b IS NULL THEN NULL ELSE _z END", a=left, b=right, z=pairs)
+
+
+def elt(node: exp.Elt) -> exp.Expression:
+    """elt(n, s1, s2, ...): the n-th string, NULL for n out of range (DuckDB has no elt)."""
+    values = node.expressions
+    if any(kind(value) not in ("string", None) or value.type is None for value in values):
+        raise refuse(node, "`elt` of values that are not strings is not supported on the local "
+                           "engine (Spark casts them to text); cast each value to STRING")
+    return exp.Case(this=node.this, ifs=[exp.If(this=exp.Literal.number(i + 1), true=value)
+                                         for i, value in enumerate(values)])
+
+
+def map_contains_key(node: exp.MapContainsKey) -> exp.Expression:
+    """map_contains_key(m, k) (sqlglot swaps the arguments); a STRING key against a map with
+    numeric keys, or the other way round, is refused, as Spark does."""
+    key, dtype = node.args["key"], node.this.type
+    key_type = dtype.expressions[0] if dtype is not None and dtype.is_type(
+        exp.DataType.Type.MAP) and dtype.expressions else None
+    kinds = {"string" if t.is_type(*exp.DataType.TEXT_TYPES) else "other"
+             for t in (key_type, key.type) if t is not None and not t.is_type(
+                 exp.DataType.Type.NULL, exp.DataType.Type.UNKNOWN)}
+    if len(kinds) == 2:
+        raise refuse(node, "`map_contains_key` with a key whose type differs from the map's keys "
+                           "(Spark rejects it: DATATYPE_MISMATCH.MAP_FUNCTION_DIFF_TYPES); cast "
+                           "the key to the map's key type")
+    return tpl("LIST_CONTAINS(MAP_KEYS(_m), _k)", m=node.this, k=key)
+
+
+def regexp_substr(node: exp.RegexpSubstr) -> exp.Expression:
+    """regexp_substr: the first match, NULL when there is none or it is empty."""
+    return tpl("NULLIF(REGEXP_EXTRACT(_s, _p, 0), '')", s=node.this, p=node.expression)
+
+
+def split_limit(node: exp.RegexpSplit) -> exp.Expression:
+    """split(s, regex, limit): a limit <= 0 is no limit; a positive limit (the last element
+    keeps the rest of the text) is refused."""
+    limit = node.args.get("limit")
+    if limit is None:
+        return node
+    if isinstance(limit, exp.Literal) and limit.is_int and int(limit.name) <= 0:
+        node.set("limit", None)
+        return node
+    raise refuse(node, "`split` with a limit is not supported on the local engine; split "
+                       "without one and rebuild the tail with array_join(slice(...))")
+
+
+def contains(node: exp.Contains) -> exp.Expression:
+    """contains with a NULL literal is a NULL BOOLEAN (DuckDB cannot pick the overload)."""
+    for key in ("this", "expression"):
+        if isinstance(node.args.get(key), exp.Null):
+            node.set(key, exp.cast(exp.null(), "VARCHAR"))
+    return node
 
 
 def arrays_zip(node: exp.ArraysZip) -> exp.Expression:

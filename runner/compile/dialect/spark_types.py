@@ -99,10 +99,10 @@ def literal(node: exp.Literal) -> exp.DataType:
         whole, fraction = match.groups()
         return decimal(max(len(whole.lstrip("0")) + len(fraction), len(fraction), 1), len(fraction))
     if re.fullmatch(r"-?\d+", text):
-        value = abs(int(text))
-        if value < 2**31:
+        value = int(text)
+        if -(2**31) <= value < 2**31:
             return dtype("INT")
-        return dtype("BIGINT") if value < 2**63 else decimal(len(text.lstrip("-")), 0)
+        return dtype("BIGINT") if -(2**63) <= value < 2**63 else decimal(len(text.lstrip("-")), 0)
     return dtype("DOUBLE")
 
 
@@ -141,6 +141,16 @@ def arithmetic(node: exp.Binary) -> exp.DataType | None:
         both_float = {left.this, right.this} <= {T.FLOAT, *INT_PRECISION}
         return dtype("FLOAT" if both_float else "DOUBLE")
     return exp.DataType(this=max(left.this, right.this, key=INT_ORDER.index))
+
+
+TRY_OPERATORS = {exp.SafeAdd: exp.Add, exp.SafeSubtract: exp.Sub, exp.SafeMultiply: exp.Mul,
+                 exp.SafeDivide: exp.Div}
+
+
+def try_arithmetic(node: exp.Expression) -> exp.DataType | None:
+    """try_add, try_subtract, try_multiply, try_divide: the type of their operator."""
+    plain = TRY_OPERATORS[type(node)](this=node.this.copy(), expression=node.expression.copy())
+    return arithmetic(plain)
 
 
 def int_div(node: exp.IntDiv) -> exp.DataType | None:
@@ -242,7 +252,9 @@ def avg(node: exp.Avg) -> exp.DataType | None:
 
 
 def numeric_unary(node: exp.Expression) -> exp.DataType | None:
-    """-x and abs(x): the operand's type for a number."""
+    """-x and abs(x): the operand's type for a number; -2147483648 is one INT literal."""
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and node.this.is_int:
+        return literal(exp.Literal(this=f"-{node.this.name}", is_string=False))
     arg = known(node.this)
     if arg is None:
         return None
@@ -316,6 +328,7 @@ def window(node: exp.Window) -> exp.DataType | None:
 RULES: dict[type, Rule] = {
     exp.Literal: literal, exp.Add: arithmetic, exp.Sub: arithmetic, exp.Mul: arithmetic,
     exp.Div: arithmetic, exp.Mod: arithmetic, exp.IntDiv: int_div, exp.Neg: numeric_unary,
+    **{cls: try_arithmetic for cls in TRY_OPERATORS},
     exp.Abs: numeric_unary, exp.Case: case, exp.If: if_,
     exp.Coalesce: args_wider("this", "expressions"), exp.Nullif: same_as("this"),
     exp.Greatest: args_wider("this", "expressions"), exp.Least: args_wider("this", "expressions"),

@@ -69,10 +69,36 @@ def to_target(
         raise ProjectError(f"no dialect rules for target dialect '{target}' "
                            "(use one of: duckdb, postgres, spark)")
     check_approximate(query, approximate, notes if notes is not None else [])
+    signed_literals(query)
     annotate(query, schema)
     query = rewrite(query, rewrites[target])
     check_renders(query, target)
     return query
+
+
+def signed_literals(query: exp.Expression) -> None:
+    """A minus sign before an integer literal is part of the literal in Spark's grammar
+    (``-2147483648`` is an INT, ``-128Y`` the TINYINT -128), where sqlglot reads the negation
+    of a literal out of range of its type (a BIGINT, a wrapped TINYINT); the sign is put into
+    the literal, in place."""
+    for node in list(query.find_all(exp.Neg)):
+        inner = node.this
+        if isinstance(inner, exp.Literal) and inner.is_int:
+            literal = exp.Literal(this=f"-{inner.name}", is_string=False)
+            literal.meta.update(inner.meta)
+            node.replace(literal)
+        elif isinstance(inner, exp.TryCast) and isinstance(inner.this, exp.Literal) \
+                and inner.this.is_int and _suffixed(inner.this):
+            literal = exp.Literal(this=f"-{inner.this.name}", is_string=False)
+            literal.meta.update(inner.this.meta)
+            inner.set("this", literal)
+            node.replace(inner)
+
+
+def _suffixed(literal: exp.Literal) -> bool:
+    """Whether the literal was written with a type suffix (128Y, 7L): its text is longer."""
+    start, end = literal.meta.get("start"), literal.meta.get("end")
+    return start is not None and end is not None and end - start + 1 > len(literal.name)
 
 
 def check_renders(query: exp.Expression, target: str) -> None:

@@ -56,10 +56,15 @@ def annotate(query: exp.Expression, schema: dict[str, Any] | None) -> None:
     nodes = list(query.walk())
     for index, node in enumerate(nodes):
         node.meta[_ID] = index
-    types = {node.meta[_ID]: node.type for node in _typed(query, schema).walk()
+    shadow = _typed(query, schema)
+    types = {node.meta[_ID]: node.type for node in shadow.walk()
              if _ID in node.meta and node.type is not None}
+    fields = {node.expression.meta[_ID]: node.type for node in shadow.find_all(exp.Dot)
+              if _ID not in node.meta and _ID in node.expression.meta and node.type is not None}
     for node in nodes:
         dtype = types.get(node.meta.pop(_ID))
+        if isinstance(node, exp.Column) and node.table and _ID in node.this.meta:
+            dtype = fields.get(node.this.meta[_ID], dtype)  # a.b, a struct's field: a Dot there
         if dtype is not None and dtype.this in (T.TIMESTAMPTZ, T.TIMESTAMPLTZ):
             dtype = exp.DataType.build("TIMESTAMP")  # a UTC session: zone-less semantics
         if dtype is not None and not dtype.is_type(T.UNKNOWN):
