@@ -16,6 +16,8 @@ where the tree keeps the difference (a quoted extract field). Each is confirmed 
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import Token, TokenType
@@ -28,6 +30,8 @@ from runner.validation import did_you_mean
 _UNIT_FIRST = {"DATEDIFF", "DATE_DIFF", "TIMESTAMPDIFF", "TIMESTAMPADD", "DATEADD", "DATE_ADD"}
 # Spark functions that take exactly two arguments (sqlglot reads a third).
 _TWO_ARGUMENTS = {"DATE_SUB"}
+# Spark functions that parse text with a date pattern, their second argument.
+_PARSERS = {"TO_TIMESTAMP", "TO_DATE", "UNIX_TIMESTAMP", "TO_UNIX_TIMESTAMP", "TRY_TO_TIMESTAMP"}
 
 
 def check_spark_text(sql: str, path: str, query: exp.Expression | None = None) -> None:
@@ -40,12 +44,16 @@ def check_spark_text(sql: str, path: str, query: exp.Expression | None = None) -
                                                 "it); write * EXCEPT (...)")
         if token.token_type == TokenType.DCOLON and i + 1 < len(tokens) \
                 and sql[token.start:token.end + 1] == "::":  # not a literal's suffix (2.5D)
-            _check_type_name(sql, path, tokens[i + 1])
+            if i >= 2 and tokens[i - 1].token_type == TokenType.NULL \
+                    and TokenType.IS in (tokens[i - 2].token_type, tokens[i - 3].token_type if i >= 3 else None):
+                raise _at(sql, path, token, "`x IS NULL :: type` is a syntax error on Spark "
+                                            "(PARSE_SYNTAX_ERROR); write (x IS NULL) :: type")
+            _check_type_name(sql, path, tokens[i + 1], tokens[i + 2:i + 4])
         if token.text.upper() in ("CAST", "TRY_CAST") and i + 1 < len(tokens) \
                 and tokens[i + 1].token_type == TokenType.L_PAREN:
             after_as = _cast_type(tokens, i + 1)
             if after_as is not None:
-                _check_type_name(sql, path, after_as)
+                _check_type_name(sql, path, tokens[after_as], tokens[after_as + 1:after_as + 3])
         if token.token_type == TokenType.FETCH:
             raise _at(sql, path, token, "FETCH FIRST n ROWS ONLY is not Spark SQL (Spark rejects "
                                         "it); write LIMIT n")
@@ -55,10 +63,13 @@ def check_spark_text(sql: str, path: str, query: exp.Expression | None = None) -
                       "quote on Spark ('it''s' is it's) but the local engine would read two "
                       "strings; write the quote as \\' ('it\\'s')")
         name = token.text.upper()
-        if name not in _UNIT_FIRST | _TWO_ARGUMENTS or i + 1 == len(tokens) \
+        if name not in _UNIT_FIRST | _TWO_ARGUMENTS | _PARSERS or i + 1 == len(tokens) \
                 or tokens[i + 1].token_type != TokenType.L_PAREN:
             continue
         args = _arguments(tokens, i + 1)
+        if name in _PARSERS and len(args) > 1 and len(args[1]) == 1 \
+                and args[1][0].token_type == TokenType.STRING:
+            _check_year_letters(sql, path, args[1][0])
         if name in _UNIT_FIRST and len(args) == 3 and len(args[0]) == 1 \
                 and args[0][0].token_type == TokenType.STRING:
             raise _at(sql, path, token, f"`{token.text}` takes its unit without quotes on Spark "
@@ -71,6 +82,16 @@ def check_spark_text(sql: str, path: str, query: exp.Expression | None = None) -
         _check_tree(query, sql, path)
 
 
+def _check_year_letters(sql: str, path: str, pattern: Token) -> None:
+    """sqlglot reads every run of 'y' in a date pattern as 'yyyy'; Spark's 'y' takes any
+    number of digits and 'yyy' at least three."""
+    runs = {len(run) for run in re.findall(r"y+", re.sub(r"'[^']*'", "", pattern.text))}
+    if runs - {2, 4}:
+        raise _at(sql, path, pattern, f"the date pattern '{pattern.text}' has a year of "
+                  f"{min(runs - {2, 4})} letter(s) y, which the local engine would read as "
+                  "yyyy (four digits) where Spark reads any number of digits; write yyyy or yy")
+
+
 # Spark's own type names (sqlglot also reads other engines' names, such as INT64 or FLOAT64).
 _SPARK_TYPES = {"BOOLEAN", "TINYINT", "BYTE", "SMALLINT", "SHORT", "INT", "INTEGER", "BIGINT",
                 "LONG", "FLOAT", "REAL", "DOUBLE", "DECIMAL", "DEC", "NUMERIC", "STRING",
@@ -78,8 +99,9 @@ _SPARK_TYPES = {"BOOLEAN", "TINYINT", "BYTE", "SMALLINT", "SHORT", "INT", "INTEG
                 "TIMESTAMP_LTZ", "INTERVAL", "ARRAY", "MAP", "STRUCT", "VOID", "VARIANT"}
 
 
-def _cast_type(tokens: list[Token], open_at: int) -> Token | None:
-    """The first token of the type in ``CAST(x AS type)`` whose '(' is ``tokens[open_at]``."""
+def _cast_type(tokens: list[Token], open_at: int) -> int | None:
+    """The index of the first token of the type in ``CAST(x AS type)`` whose '(' is
+    ``tokens[open_at]``."""
     depth = 0
     for i in range(open_at, len(tokens) - 1):
         kind = tokens[i].token_type
@@ -88,15 +110,23 @@ def _cast_type(tokens: list[Token], open_at: int) -> Token | None:
         if depth == 0:
             return None
         if depth == 1 and kind == TokenType.ALIAS:
-            return tokens[i + 1]
+            return i + 1
     return None
 
 
-def _check_type_name(sql: str, path: str, token: Token) -> None:
+def _check_type_name(sql: str, path: str, token: Token, after: list[Token] | None = None) -> None:
+    """Refuse a type name Spark does not have, or a timestamp of nanoseconds (``after``: the
+    two tokens after the name)."""
     if token.text.upper() not in _SPARK_TYPES:
         raise _at(sql, path, token, f"'{token.text}' is not a Spark type name (Spark rejects "
                                     "it: UNSUPPORTED_DATATYPE); use one of BIGINT, INT, DOUBLE, "
                                     "DECIMAL(p, s), STRING, BOOLEAN, DATE, TIMESTAMP, ...")
+    if token.text.upper() in ("TIMESTAMP_NTZ", "TIMESTAMP_LTZ") and after and len(after) == 2 \
+            and after[0].token_type == TokenType.L_PAREN and after[1].text.isdigit() \
+            and int(after[1].text) > 6:
+        raise _at(sql, path, token, f"{token.text}({after[1].text}) holds nanoseconds, which Spark "
+                                    "rejects (FEATURE_NOT_ENABLED); write "
+                                    f"{token.text} (microseconds)")
 
 
 def _check_tree(query: exp.Expression, sql: str, path: str) -> None:

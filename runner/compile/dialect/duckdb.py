@@ -33,7 +33,12 @@ from runner.compile.dialect.types import INT_PRECISION, T, kind
 
 # -- types ------------------------------------------------------------------------------------
 def timestamp_type(node: exp.DataType) -> exp.DataType:
-    """Spark's TIMESTAMP is an instant shown in the session zone (UTC): DuckDB's plain TIMESTAMP."""
+    """Spark's TIMESTAMP is an instant shown in the session zone (UTC): DuckDB's plain TIMESTAMP.
+    The TIME type (Spark 4.1) is refused: Data Distiller's Spark has none."""
+    if node.this in (T.TIME, T.TIMETZ):
+        raise refuse(node.parent or node, "the TIME type is not in Data Distiller's Spark "
+                                          "(it came with Spark 4.1); keep a time of day as a "
+                                          "TIMESTAMP, or as seconds since midnight in an INT")
     if node.this in (T.TIMESTAMPTZ, T.TIMESTAMPLTZ, T.TIMESTAMPNTZ):
         return exp.DataType.build("TIMESTAMP")
     return node
@@ -41,8 +46,7 @@ def timestamp_type(node: exp.DataType) -> exp.DataType:
 
 # -- casts ------------------------------------------------------------------------------------
 _INT_FROM_TEXT = """
-CASE WHEN REGEXP_FULL_MATCH(TRIM(CAST(_a AS VARCHAR)), '[+-]?[0-9]+([.][0-9]*)?')
-     THEN TRY_CAST(SPLIT_PART(TRIM(CAST(_a AS VARCHAR)), '.', 1) AS _t) END
+CASE WHEN REGEXP_FULL_MATCH(_a, '[+-]?[0-9]+([.][0-9]*)?') THEN TRY_CAST(SPLIT_PART(_a, '.', 1) AS _t) END
 """
 
 
@@ -51,8 +55,14 @@ _INT_BOUNDS = {T.TINYINT: 2**7, T.SMALLINT: 2**15, T.INT: 2**31, T.BIGINT: 2**63
 
 def cast(node: exp.Cast) -> exp.Expression:
     """Casts with Spark's semantics: to an integer or a timestamp (below), a DOUBLE to a
-    STRING, a TIMESTAMP to a DOUBLE (epoch seconds)."""
+    STRING, a TIMESTAMP to a DOUBLE (epoch seconds), text to a BOOLEAN, an integer to BINARY;
+    a cast to or from an INTERVAL is refused."""
     source = kind(node.this)
+    check_interval_cast(node)
+    if node.to.is_type(T.BINARY, T.VARBINARY) and source == "int":
+        return int_to_binary(node)
+    if node.to.is_type(T.BOOLEAN) and source == "string":
+        return tpl(_BOOLEAN_FROM_TEXT, a=tpl("LOWER(_t)", t=dates.trimmed(node.this)))
     if node.to.is_type(*exp.DataType.TEXT_TYPES) and source == "float":
         return txt.java_double_string(node.this)
     if node.to.is_type(T.DOUBLE, T.FLOAT) and source == "timestamp":
@@ -64,6 +74,50 @@ def cast(node: exp.Cast) -> exp.Expression:
     return integral_cast(node) if node.to.is_type(*INT_PRECISION) else node
 
 
+def _is_interval(dtype: exp.DataType | None) -> bool:
+    return dtype is not None and (isinstance(dtype.this, exp.Interval) or dtype.this == T.INTERVAL)
+
+
+def check_interval_cast(node: exp.Cast) -> None:
+    """Refuse a cast to or from an INTERVAL: Spark counts the interval's own units (a DAY
+    interval casts to its days) and writes ANSI interval text."""
+    if _is_interval(node.to) or interval_valued(node.this):
+        raise refuse(node, "a cast between an INTERVAL and another type is not supported on the "
+                           "local engine (Spark counts the interval's own units and writes ANSI "
+                           "interval text); use timestampdiff() for a number, or "
+                           "interval arithmetic such as ts + interval 3 days")
+
+
+def interval_valued(node: exp.Expression) -> bool:
+    """Whether ``node`` is an interval: typed so, an interval literal, or a sum, difference or
+    negation of intervals (interval 3 year 1 month)."""
+    node = node.unnest()
+    if isinstance(node, exp.Interval) or _is_interval(node.type):
+        return True
+    if isinstance(node, exp.Neg):
+        return interval_valued(node.this)
+    return isinstance(node, (exp.Add, exp.Sub)) and interval_valued(node.this) \
+        and interval_valued(node.expression)
+
+
+# Spark's StringUtils.isTrueString / isFalseString, of the trimmed, lower-cased text.
+_BOOLEAN_FROM_TEXT = """
+CASE WHEN _a IN ('t', 'true', 'y', 'yes', '1') THEN TRUE
+     WHEN _a IN ('f', 'false', 'n', 'no', '0') THEN FALSE END
+"""
+_BYTES = {T.TINYINT: 1, T.SMALLINT: 2, T.INT: 4, T.BIGINT: 8}
+
+
+def int_to_binary(node: exp.Cast) -> exp.Expression:
+    """An integer cast to BINARY is its big-endian two's complement in its own width (a
+    SMALLINT -123 is FF85); DuckDB's cast reads the digits as text."""
+    width = _BYTES.get(node.this.type.this)
+    if width is None:
+        raise refuse(node, "casting this integer type to BINARY is not supported on the local "
+                           "engine; cast it to BIGINT first")
+    return tpl(f"UNHEX(RIGHT(LPAD(HEX(CAST(_a AS BIGINT)), 16, '0'), {2 * width}))", a=node.this)
+
+
 _ZONE_SUFFIX = re.compile(r".*\d(Z|[+-]\d\d(:?\d\d)?|\s*[A-Za-z]+/[A-Za-z_]+)\s*$")
 
 
@@ -72,11 +126,16 @@ def timestamp_cast(node: exp.Cast) -> exp.Expression:
     ('...Z', '...+02:00') is converted to UTC (DuckDB's TIMESTAMP ignores the offset)."""
     value, source = node.this, kind(node.this)
     if source in ("int", "float", "decimal"):
-        return tpl("MAKE_TIMESTAMP(CAST(TRUNC(CAST(_a AS DOUBLE) * 1000000) AS BIGINT))", a=value)
-    plain_literal = isinstance(value, exp.Literal) and not _ZONE_SUFFIX.match(value.name)
-    if source in ("date", "timestamp") or plain_literal:
+        return tpl("CASE WHEN NOT ISINF(CAST(_a AS DOUBLE)) AND NOT ISNAN(CAST(_a AS DOUBLE)) THEN "
+                   "MAKE_TIMESTAMP(CAST(TRUNC(CAST(_a AS DOUBLE) * 1000000) AS BIGINT)) END", a=value)
+    if source in ("date", "timestamp"):
         return node
-    return tpl("CAST(TRY_CAST(_a AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)", a=value)
+    if isinstance(value, exp.Literal) and value.is_string:
+        node.set("this", dates.trimmed(value))
+        if not _ZONE_SUFFIX.match(node.this.name):
+            return node
+    text = dates.trimmed(value) if source == "string" else value
+    return tpl("CAST(TRY_CAST(_a AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)", a=text)
 
 
 def integral_cast(node: exp.Cast) -> exp.Expression:
@@ -99,7 +158,7 @@ def integral_cast(node: exp.Cast) -> exp.Expression:
                    f"WHEN _a <= -{bound} THEN -{bound} ELSE CAST(TRUNC(_a) AS _t) END", a=value, t=to)
     if source == "decimal":
         return tpl("TRY_CAST(TRUNC(_a) AS _t)", a=value, t=to)
-    parsed = tpl(_INT_FROM_TEXT, a=value, t=to)
+    parsed = tpl(_INT_FROM_TEXT, a=dates.trimmed(value), t=to)
     if source == "string":
         return parsed
     return tpl("CASE WHEN TYPEOF(_a) LIKE 'TIMESTAMP%' "
@@ -204,10 +263,9 @@ def _branches(node: exp.Expression) -> list[exp.Select]:
 _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "PMOD": num.pmod,
     "BROUND": num.bround,
-    "WEEKDAY": lambda args: tpl("ISODOW(_a) - 1", a=args[0]),  # Monday = 0
+    "WEEKDAY": lambda args: tpl("ISODOW(_a) - 1", a=dates.as_date(args[0])),  # Monday = 0
     "MAKE_DATE": lambda args: tpl("TRY(MAKE_DATE(_y, _m, _d))", y=args[0], m=args[1], d=args[2]),
-    "TIMESTAMP_SECONDS": lambda args: tpl(
-        "MAKE_TIMESTAMP(CAST(TRUNC(_a * CAST(1000000 AS BIGINT)) AS BIGINT))", a=args[0]),
+    "TIMESTAMP_SECONDS": lambda args: timestamp_seconds(args[0]),
     "DATE_PART": dates.date_part,
     "TIMESTAMP_MILLIS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT) * 1000)", a=args[0]),
     "TIMESTAMP_MICROS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT))", a=args[0]),
@@ -316,14 +374,62 @@ def anonymous(node: exp.Anonymous) -> exp.Expression:
     return rule(node.expressions) if rule is not None else node
 
 
+def timestamp_seconds(seconds: exp.Expression) -> exp.Expression:
+    """timestamp_seconds(s): s seconds after the epoch, to the microsecond; Spark fails on a
+    decimal literal with a digit past the sixth place (refused here)."""
+    literal = seconds.this if isinstance(seconds, exp.Cast) else seconds  # a typed decimal literal
+    if isinstance(literal, exp.Literal) and re.fullmatch(r"-?\d*\.\d{6}0*[1-9]\d*", literal.name):
+        raise refuse(seconds, f"`timestamp_seconds({literal.name})` fails on Spark "
+                                     "(ArithmeticException: Rounding necessary, below a "
+                                     "microsecond); round the seconds to 6 decimal places")
+    return tpl("MAKE_TIMESTAMP(CAST(TRUNC(_a * CAST(1000000 AS BIGINT)) AS BIGINT))", a=seconds)
+
+
 def date_from_unix_date(node: exp.DateFromUnixDate) -> exp.Expression:
     """date_from_unix_date(n) is a DATE (sqlglot's translation adds an INTERVAL: a TIMESTAMP)."""
     return tpl("DATE '1970-01-01' + CAST(_a AS INTEGER)", a=node.this)
 
 
+def _timestamp_operand(value: exp.Expression) -> exp.Expression:
+    """A bare NULL given where Spark expects a TIMESTAMP, typed so DuckDB can pick a function."""
+    return exp.cast(value, "TIMESTAMP") if isinstance(value.unnest(), exp.Null) else value
+
+
 def unix_seconds(node: exp.UnixSeconds) -> exp.Expression:
     """unix_seconds drops the fraction (DuckDB's cast of the epoch rounds it)."""
-    return tpl("CAST(FLOOR(EPOCH(_a)) AS BIGINT)", a=node.this)
+    return tpl("CAST(FLOOR(EPOCH(_a)) AS BIGINT)", a=_timestamp_operand(node.this))
+
+
+def unix_millis(node: exp.UnixMillis) -> exp.Expression:
+    """unix_millis floors to whole milliseconds (DuckDB's epoch_ms rounds 08.999999 up)."""
+    return tpl("(EPOCH_US(_a) - (EPOCH_US(_a) % 1000 + 1000) % 1000) // 1000",
+               a=_timestamp_operand(node.this))
+
+
+def unix_micros(node: exp.UnixMicros) -> exp.Expression:
+    """unix_micros, with a bare NULL typed as a TIMESTAMP."""
+    return tpl("EPOCH_US(_a)", a=_timestamp_operand(node.this))
+
+
+_MAKE_TIMESTAMP = """
+CASE WHEN _s BETWEEN 0 AND 60 AND _h BETWEEN 0 AND 23 AND _mi BETWEEN 0 AND 59
+     THEN TRY(MAKE_TIMESTAMP(_y, _mo, _d, _h, _mi, 0)) + TO_MICROSECONDS(CAST(_s * 1000000 AS BIGINT)) END
+"""
+
+
+def make_timestamp(node: exp.TimestampFromParts) -> exp.Expression:
+    """make_timestamp: NULL for a field out of range (DuckDB raises), seconds read as a
+    DECIMAL(16, 6) of which exactly 60 is the next minute (60.5 is NULL); with a time zone
+    (sqlglot reads it as nanoseconds) refused."""
+    if node.args.get("nano") is not None or node.args.get("zone") is not None:
+        raise refuse(node, "`make_timestamp` with a time zone is not supported on the local "
+                           "engine; write to_utc_timestamp(make_timestamp(y, m, d, h, mi, s), zone)")
+    parts = {key: node.args.get(name) for key, name in
+             (("y", "year"), ("mo", "month"), ("d", "day"), ("h", "hour"), ("mi", "min"))}
+    if any(part is None for part in parts.values()) or node.args.get("sec") is None:
+        return node
+    seconds = tpl("CAST(_a AS DECIMAL(16, 6))", a=node.args["sec"])
+    return tpl(_MAKE_TIMESTAMP, s=seconds, **parts)
 
 
 def nanvl(node: exp.Nanvl) -> exp.Expression:
@@ -338,7 +444,7 @@ REWRITES: dict[type, Rule] = {
     exp.LogicalAnd: boolean_aggregate, exp.LogicalOr: boolean_aggregate,
     exp.Union: set_operation, exp.Intersect: set_operation, exp.Except: set_operation,
     exp.DataType: timestamp_type, exp.Cast: cast, exp.TryCast: cast,
-    exp.TsOrDsAdd: dates.date_add, exp.Add: exact.arithmetic(dates.date_plus_interval),
+    exp.Interval: dates.interval_span, exp.TsOrDsAdd: dates.date_add, exp.Add: exact.arithmetic(dates.date_plus_interval),
     exp.Sub: exact.arithmetic(dates.date_plus_interval),
     exp.MonthsBetween: dates.months_between, exp.DateTrunc: dates.trunc, exp.TimestampTrunc: dates.date_trunc,
     exp.AtTimeZone: dates.from_utc_timestamp, exp.Extract: exact.then_cast(dates.extract, exact.is_int),
@@ -353,7 +459,8 @@ REWRITES: dict[type, Rule] = {
     exp.StrToUnix: dates.unix_timestamp, exp.StrToTime: dates.safe_strptime,
     exp.TimeToStr: dates.check_time_format, exp.UnixToStr: dates.check_time_format,
     exp.TsOrDsToDate: dates.to_date, exp.DateFromUnixDate: date_from_unix_date,
-    exp.UnixSeconds: unix_seconds, exp.AddMonths: dates.add_months,
+    exp.UnixSeconds: unix_seconds, exp.UnixMillis: unix_millis, exp.UnixMicros: unix_micros,
+    exp.TimestampFromParts: make_timestamp, exp.AddMonths: dates.add_months,
     # text and collections
     exp.Concat: txt.concat, exp.DPipe: txt.concat, exp.Substring: txt.substring,
     exp.SubstringIndex: txt.substring_index, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,

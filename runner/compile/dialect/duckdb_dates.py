@@ -13,29 +13,124 @@ import sqlglot
 from sqlglot import exp
 
 from runner.compile.dialect.rules import refuse, tpl
-from runner.compile.dialect.types import kind
+from runner.compile.dialect.types import T, kind
 
 
 def date_add(node: exp.TsOrDsAdd) -> exp.Expression:
-    """date_add/date_sub return a DATE in Spark; DuckDB's DATE + INTERVAL is a TIMESTAMP."""
+    """date_add/date_sub return a DATE in Spark; DuckDB's DATE + INTERVAL is a TIMESTAMP.
+    The days must be a TINYINT, SMALLINT or INT, or a string literal of an integer (Spark
+    rejects others; ``check_days``)."""
+    days = node.expression
+    if isinstance(days, exp.Mul) and days.expression.sql() == "-1":
+        days = days.this  # date_sub(d, n), as sqlglot reads it
+    check_days(node, days, "date_add" if days is node.expression else "date_sub")
     return tpl("TRY_CAST(_a AS DATE) + CAST(_b AS INTEGER)", a=node.this, b=node.expression)
+
+
+_DAY_COUNTS = {T.TINYINT, T.SMALLINT, T.INT}
+
+
+def check_days(node: exp.Expression, days: exp.Expression, name: str) -> None:
+    """Refuse a number of days Spark's date_add/date_sub (and date +/- n) reject: a BIGINT,
+    DECIMAL, DOUBLE, a string column, or a string literal that is not an integer."""
+    what = None
+    if isinstance(days, exp.Literal) and days.is_string:
+        if not re.fullmatch(r"[+-]?[0-9]+", days.name):
+            what = f"the text '{days.name}' (SECOND_FUNCTION_ARGUMENT_NOT_INTEGER)"
+    elif kind(days) in ("int", "decimal", "float", "string") and days.type.this not in _DAY_COUNTS:
+        what = f"a {days.type.sql('spark')} (DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE)"
+    if what is not None:
+        raise refuse(node, f"`{name}` takes a TINYINT, SMALLINT or INT number of days on Spark "
+                           f"(Spark rejects {what}); write CAST(n AS INT)")
 
 
 def date_plus_interval(node: exp.Add | exp.Sub) -> exp.Expression:
     """DATE +/- a whole-day interval stays a DATE in Spark (a TIMESTAMP in DuckDB), and a
-    DATE minus a DATE is a day interval (an integer in DuckDB)."""
+    DATE minus a DATE is a day interval (an integer in DuckDB); so is text minus a DATE (the
+    text cast to a DATE), the only mix of text and a date or timestamp Spark accepts. A date
+    or timestamp plus a bare NULL is a NULL TIMESTAMP in Spark, minus one a NULL INTERVAL."""
+    left, right = node.this, node.expression
+    kinds = {kind(left), kind(right)}
+    if not kinds & {"date", "timestamp"}:
+        return _date_plus_interval(node)
+    op = "+" if isinstance(node, exp.Add) else "-"
+    if any(isinstance(side.unnest(), exp.Null) for side in (left, right)):
+        return tpl("CAST(NULL AS TIMESTAMP)" if op == "+" else "CAST(NULL AS INTERVAL)")
+    if isinstance(node, exp.Sub) and kind(left) == "string" and kind(right) == "date":
+        return tpl("CAST(_a AS TIMESTAMP) - CAST(_b AS TIMESTAMP)", a=text_to_date(left), b=right)
+    if "string" in kinds:
+        raise refuse(node, f"`{op}` of text and a date or timestamp is rejected by Spark "
+                           "(DATATYPE_MISMATCH); cast the text first: CAST(s AS DATE), "
+                           "CAST(s AS TIMESTAMP) or CAST(s AS INT)")
+    days = right if kind(left) == "date" else left if isinstance(node, exp.Add) else None
+    if days is not None and kind(days) in ("int", "decimal", "float"):
+        check_days(node, days, f"date {op} n")
+    return _date_plus_interval(node)
+
+
+def _interval(node: exp.Expression) -> exp.Interval | None:
+    """The interval literal ``node`` is, or negates."""
+    node = node.unnest()
+    node = node.this.unnest() if isinstance(node, exp.Neg) else node
+    return node if isinstance(node, exp.Interval) else None
+
+
+def _date_plus_interval(node: exp.Add | exp.Sub) -> exp.Expression:
     left, right = node.this, node.expression
     kinds = {kind(left), kind(right)}
     if isinstance(node, exp.Sub) and "date" in kinds and kinds <= {"date", "timestamp"}:
         return tpl("CAST(_a AS TIMESTAMP) - CAST(_b AS TIMESTAMP)", a=left, b=right)
-    if not isinstance(right, exp.Interval):
+    if isinstance(node, exp.Add) and _interval(left) is not None and _interval(right) is None:
+        left, right = right, left  # interval + date
+    interval = _interval(right)
+    if interval is None or _interval(left) is not None:
         return node
+    right = interval
     unit = right.unit.name.upper().rstrip("S") if right.unit else ""
     if unit not in ("DAY", "WEEK", "MONTH", "YEAR", "QUARTER") or kind(left) == "timestamp":
         return node
     if kind(left) == "date":
         return exp.cast(node, "DATE")
     return tpl("CAST_TO_TYPE(_a, _b)", a=node, b=left)
+
+
+_SPANS = {  # Spark's text of an interval literal with a unit range, and the fields it holds
+    ("YEAR", "MONTH"): (r"(\d+)-(\d+)", ("year", "month")),
+    ("DAY", "HOUR"): (r"(\d+) (\d+)", ("day", "hour")),
+    ("DAY", "MINUTE"): (r"(\d+) (\d+):(\d+)", ("day", "hour", "minute")),
+    ("DAY", "SECOND"): (r"(\d+) (\d+):(\d+):(\d+(?:\.\d*)?)", ("day", "hour", "minute", "second")),
+    ("HOUR", "MINUTE"): (r"(\d+):(\d+)", ("hour", "minute")),
+    ("HOUR", "SECOND"): (r"(\d+):(\d+):(\d+(?:\.\d*)?)", ("hour", "minute", "second")),
+    ("MINUTE", "SECOND"): (r"(\d+):(\d+(?:\.\d*)?)", ("minute", "second")),
+}
+_FIELD_LIMITS = {"month": 12, "hour": 24, "minute": 60, "second": 60}  # below the leading field
+_MICROS = {"day": 86_400_000_000, "hour": 3_600_000_000, "minute": 60_000_000, "second": 1_000_000}
+
+
+def interval_span(node: exp.Interval) -> exp.Expression:
+    """interval '2-3' year to month (and day to second...): DuckDB cannot read a unit range, so
+    the literal becomes the months, or the microseconds, it stands for (fractions of a second
+    past microseconds are dropped, as Spark does)."""
+    unit = node.args.get("unit")
+    if not isinstance(unit, exp.IntervalSpan):
+        return node
+    span = (unit.this.name.upper(), unit.expression.name.upper())
+    text = node.this.name.strip() if isinstance(node.this, exp.Literal) and node.this.is_string else None
+    match = re.fullmatch(r"([+-]?)" + _SPANS[span][0], text or "") if span in _SPANS else None
+    fields = dict(zip(_SPANS[span][1], match.groups()[1:])) if match else {}
+    if match is None or any(float(value) >= _FIELD_LIMITS[name] for name, value in fields.items()
+                            if name != _SPANS[span][1][0] and name in _FIELD_LIMITS):
+        raise refuse(node, f"the interval literal {node.sql('spark')} is not supported on the "
+                           "local engine; write its units one by one, as in interval 2 years 3 months")
+    sign = -1 if match.group(1) == "-" else 1
+    if span == ("YEAR", "MONTH"):
+        months = sign * (int(fields["year"]) * 12 + int(fields["month"]))
+        return exp.Interval(this=exp.Literal.string(str(months)), unit=exp.var("MONTH"))
+    micros = 0
+    for name, value in fields.items():
+        whole, _, fraction = value.partition(".")
+        micros += int(whole) * _MICROS[name] + (int((fraction + "000000")[:6]) if fraction else 0)
+    return exp.Interval(this=exp.Literal.string(str(sign * micros)), unit=exp.var("MICROSECOND"))
 
 
 _MONTHS_BETWEEN = """
@@ -203,22 +298,44 @@ def to_date(node: exp.TsOrDsToDate) -> exp.Expression:
     return parse_text(check_time_format(node), "DATE")
 
 
+# What Spark strips from both ends of text it casts to a number, boolean, date or timestamp
+# (UTF8String.trimAll: Java whitespace or ISO control, tested byte by byte), as a regex that
+# Python and DuckDB (RE2) read alike.
+_BLANKS = r"^[\x00-\x20\x7f]+|[\x00-\x20\x7f]+$"
+
+
+def trimmed(value: exp.Expression) -> exp.Expression:
+    """``value`` as text with Spark's blanks (tabs, newlines, control bytes) stripped from
+    both ends, as Spark's casts from text do (DuckDB's TRIM strips spaces only)."""
+    if isinstance(value, exp.Literal) and value.is_string:
+        return exp.Literal.string(re.sub(_BLANKS, "", value.name))
+    return tpl("REGEXP_REPLACE(CAST(_a AS VARCHAR), _r, '', 'g')", a=value,
+               r=exp.Literal.string(_BLANKS))
+
+
 _PARTIAL_DATE = """
-CASE WHEN REGEXP_FULL_MATCH(TRIM(CAST(_a AS VARCHAR)), '[0-9]{4}(-[0-9]{1,2})?')
-     THEN TRY_CAST(TRIM(CAST(_a AS VARCHAR))
-                   || CASE WHEN LENGTH(TRIM(CAST(_a AS VARCHAR))) = 4 THEN '-01-01' ELSE '-01' END AS DATE)
-     ELSE TRY_CAST(_a AS DATE) END
+CASE WHEN REGEXP_FULL_MATCH(_t, '[0-9]{4}(-[0-9]{1,2})?')
+     THEN TRY_CAST(_t || CASE WHEN LENGTH(_t) = 4 THEN '-01-01' ELSE '-01' END AS DATE)
+     ELSE TRY_CAST(_t AS DATE) END
 """
 
 
 def text_to_date(value: exp.Expression, cast: exp.Expression | None = None) -> exp.Expression:
-    """Text cast to DATE: Spark also reads a year ('2024') and a month ('2024-05') as their
-    first day; DuckDB gives NULL. ``cast`` (the plain cast) is kept for a literal that is
-    neither."""
+    """Text cast to DATE: Spark strips blanks (``trimmed``) and also reads a year ('2024')
+    and a month ('2024-05') as their first day; DuckDB gives NULL. A literal that is neither
+    is cast as it is (``cast``, the plain cast, keeps its node)."""
     if cast is not None and isinstance(value, exp.Literal) \
-            and not re.fullmatch(r"\s*\d{4}(-\d{1,2})?\s*", value.name):
+            and not re.fullmatch(r"\d{4}(-\d{1,2})?", trimmed(value).name):
+        cast.set("this", trimmed(value))
         return cast
-    return tpl(_PARTIAL_DATE, a=value)
+    return tpl(_PARTIAL_DATE, t=trimmed(value))
+
+
+def as_date(value: exp.Expression) -> exp.Expression:
+    """An argument Spark casts to a DATE: text as Spark reads it, a bare NULL typed."""
+    if kind(value) == "string":
+        return text_to_date(value)
+    return exp.cast(value, "DATE") if isinstance(value.unnest(), exp.Null) else value
 
 
 def add_months(node: exp.AddMonths) -> exp.Expression:
@@ -278,6 +395,10 @@ def strict_pattern(node: exp.Expression, parsed: exp.Expression | None = None,
         pattern = time_format(node, "spark")
     if pattern is None or kind(value) in ("date", "timestamp"):
         return parsed
+    if "[" in pattern:
+        raise refuse(node, f"the optional sections [...] of the date pattern '{pattern}' are not "
+                           "supported on the local engine; parse each form with its own pattern "
+                           "and coalesce() the results")
     regex = pattern_regex(pattern)
     if regex is None:
         raise refuse(node, f"parsing text with the date pattern '{pattern}' is not as strict on "
@@ -286,7 +407,28 @@ def strict_pattern(node: exp.Expression, parsed: exp.Expression | None = None,
     check = "REGEXP_FULL_MATCH(CAST(_v AS VARCHAR), _r)"
     if kind(value) is None:
         check = f"TYPEOF(_v) <> 'VARCHAR' OR {check}"
+    parsed = spark_years(parsed, pattern, "DATE" if isinstance(node, exp.TsOrDsToDate) else "TIMESTAMP")
     return tpl(f"CASE WHEN {check} THEN _n END", v=value, r=exp.Literal.string(regex), n=parsed)
+
+
+def spark_years(parsed: exp.Expression, pattern: str, to: str) -> exp.Expression:
+    """Years as Spark's parser reads them: a pattern without a year is in 1970 (DuckDB's
+    strptime: 1900), and 'yy' is 2000 to 2099 (DuckDB: 1969 to 2068). ``parsed`` is a
+    strptime of the text (sqlglot's node or DuckDB's TRY_STRPTIME), giving a ``to``."""
+    letters = re.sub(r"'[^']*'", "", pattern)
+    if "y" not in letters:
+        strptime = parsed if isinstance(parsed, (exp.StrToTime, exp.TsOrDsToDate)) \
+            else parsed.find(exp.StrToTime, exp.TsOrDsToDate, exp.Anonymous)
+        if isinstance(strptime, exp.Anonymous):
+            text, fmt = strptime.expressions
+            strptime.set("expressions", [tpl("_a || ' 1970'", a=text), exp.Literal.string(fmt.name + " %Y")])
+        else:
+            strptime.set("this", tpl("CAST(_a AS VARCHAR) || ' 1970'", a=strptime.this))
+            strptime.set("format", exp.Literal.string(strptime.args["format"].name + " %Y"))
+    if re.search(r"(?<!y)yy(?!y)", letters):
+        return tpl(f"CAST(CASE WHEN YEAR(_p) < 2000 THEN _p + INTERVAL 100 YEAR ELSE _p END AS {to})",
+                   p=parsed)
+    return parsed
 
 
 def time_format(node: exp.Expression, dialect: str = "duckdb") -> str:

@@ -32,6 +32,7 @@ def cast(node: exp.Cast) -> exp.Expression:
     """PostgreSQL rounds 3.7 to 4 when casting to an integer (Spark truncates) and prints
     doubles its own way (Spark: 1.0E7)."""
     source = kind(node.this)
+    duck.check_interval_cast(node)
     if node.to.is_type(*INT_PRECISION) and source in ("float", "decimal"):
         raise refuse(node, "casting a fractional number to an integer rounds on PostgreSQL "
                            "(Spark truncates); write CAST(trunc(x) AS INT)")
@@ -119,6 +120,15 @@ def time_pattern(node: exp.Expression) -> exp.Expression:
     return dates.check_time_format(node)
 
 
+def interval_span(node: exp.Interval) -> exp.Expression:
+    """An interval literal with a unit range (interval '1-2' year to month) is refused."""
+    if isinstance(node.args.get("unit"), exp.IntervalSpan):
+        raise refuse(node, "an interval literal with a unit range (such as YEAR TO MONTH) gives "
+                           "other values on PostgreSQL; write its units one by one, as in "
+                           "interval 1 year 2 months")
+    return node
+
+
 RULES: dict[type, Rule] = {
     exp.DataType: duck.timestamp_type, exp.AtTimeZone: dates.from_utc_timestamp,
     exp.TsOrDsAdd: date_add,
@@ -140,5 +150,5 @@ RULES: dict[type, Rule] = {
     exp.Sum: num.result_type, exp.Avg: num.result_type, exp.Div: num.result_type,
     exp.Mul: exact.then_cast(None, exact.is_decimal),  # Spark's precision and cut scale
     exp.Ceil: num.result_type, exp.Floor: num.result_type,
-    exp.Anonymous: anonymous,
+    exp.Anonymous: anonymous, exp.Interval: interval_span,
 }

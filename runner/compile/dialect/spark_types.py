@@ -61,6 +61,8 @@ def family(t: exp.DataType) -> str:
         return "string"
     if t.this in TIMESTAMPS:
         return "timestamp"
+    if isinstance(t.this, exp.Interval):  # INTERVAL DAY, INTERVAL YEAR TO MONTH...
+        return "interval"
     return "null" if t.this == T.NULL else t.this.value.lower()
 
 
