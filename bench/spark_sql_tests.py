@@ -14,8 +14,9 @@ cached in ``--spark-cache``) and through ``runner.compile.dialect.translate`` on
 
 - Spark answers: right (same rows: multiset unless the query orders, floats to 1e-9 relative,
   same column kinds), wrong, refused at compile time (with its reason), run-time error;
-- Spark rejects: rejected at compile time, failed at run time, or accepted (a local result
-  where Spark gives an error).
+- Spark rejects: rejected when loaded or compiled, by DuckDB's binder (``EXPLAIN``, which
+  ``runner compile`` runs and reports at file:line:col), failed only when run, or accepted
+  (a local result where Spark gives an error).
 
 Writes a Markdown report. Needs pyspark and Java 17.
 """
@@ -46,8 +47,8 @@ from runner.errors import ProjectError  # noqa: E402
 from runner.project.parsing import parse_query  # noqa: E402
 from runner.project.spark_rejects import check_functions  # noqa: E402
 
-OUTCOMES = ("right", "wrong", "refused", "runtime", "rejected", "rejected_at_runtime", "accepted",
-            "unencodable")
+OUTCOMES = ("right", "wrong", "refused", "runtime", "rejected", "rejected_at_bind",
+            "rejected_at_runtime", "accepted", "unencodable")
 
 
 # -- reading Spark's input files ------------------------------------------------------------------
@@ -250,6 +251,10 @@ def local_run(query: Query) -> tuple[str, Any]:
         except Exception as error:  # noqa: BLE001 - a compiler crash is a finding
             return "crash", f"{type(error).__name__}: {one_line(error)}"
         try:
+            con.execute(f"EXPLAIN {sql}")  # what `runner compile` asks the engine to bind
+        except duckdb.Error as error:
+            return "bind", one_line(error)
+        try:
             return "result", encode(con.sql(sql).to_arrow_table())
         except Exception as error:  # noqa: BLE001 - duckdb and arrow errors alike
             return "runtime", one_line(error)
@@ -281,12 +286,14 @@ def judge(query: Query, answer: dict[str, Any]) -> Result:
     if "error" in answer:
         if kind in ("refused", "view"):
             return Result(query, "rejected", got)
+        if kind == "bind":
+            return Result(query, "rejected_at_bind", got)
         if kind in ("runtime", "crash"):
             return Result(query, "rejected_at_runtime", got)
         return Result(query, "accepted", f"Spark: {answer['error']}: {answer['message']}")
     if kind in ("refused", "view"):
         return Result(query, "refused", got)
-    if kind in ("runtime", "crash"):
+    if kind in ("runtime", "crash", "bind"):
         return Result(query, "runtime", f"{kind}: {got}")
     want = answer["result"]
     if not ordered(query.sql):
@@ -302,7 +309,8 @@ def report(results: list[Result], left_out: dict[str, int], show: set[str]) -> s
         by_file[r.query.file][r.outcome] += 1
     total = Counter(r.outcome for r in results)
     answered = sum(total[k] for k in ("right", "wrong", "refused", "runtime"))
-    rejected = sum(total[k] for k in ("rejected", "rejected_at_runtime", "accepted"))
+    rejected = sum(total[k] for k in ("rejected", "rejected_at_bind", "rejected_at_runtime",
+                                      "accepted"))
     lines = [
         "# Spark's own SQL tests on the local engine", "",
         f"{len(results)} self-contained queries from {len(by_file)} input files of Spark's "
@@ -310,8 +318,10 @@ def report(results: list[Result], left_out: dict[str, int], show: set[str]) -> s
         "translation. `python bench/spark_sql_tests.py --inputs DIR`.", "",
         f"Of {answered} queries Spark answers: **{total['right']} right, {total['wrong']} wrong**, "
         f"{total['refused']} refused at compile time, {total['runtime']} run-time errors. "
-        f"Of {rejected} queries Spark rejects: {total['rejected']} rejected at compile time, "
-        f"{total['rejected_at_runtime']} fail at run time, **{total['accepted']} accepted**. "
+        f"Of {rejected} queries Spark rejects: {total['rejected']} rejected when loaded or "
+        f"compiled, {total['rejected_at_bind']} by the engine's binder (which `runner compile` "
+        f"reports at file:line:col), {total['rejected_at_runtime']} fail only when run, "
+        f"**{total['accepted']} accepted**. "
         f"{total['unencodable']} answers of Spark's cannot be read through Arrow (interval "
         "types) and are not compared.", "",
         "| file | statements left out | " + " | ".join(OUTCOMES) + " |",

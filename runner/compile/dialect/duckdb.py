@@ -249,7 +249,8 @@ def set_operation(node: exp.SetOperation) -> exp.Expression:
         for select in selects:
             if spark_name(select.type) != spark_name(common):
                 value = exp.Cast(this=select.unalias().copy(), to=common.copy())
-                select.replace(exp.alias_(value, select.alias_or_name))
+                name = select.alias_or_name  # an unnamed expression keeps DuckDB's name
+                select.replace(exp.alias_(value, name) if name else value)
     return node
 
 
@@ -267,6 +268,7 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "MAKE_DATE": lambda args: tpl("TRY(MAKE_DATE(_y, _m, _d))", y=args[0], m=args[1], d=args[2]),
     "TIMESTAMP_SECONDS": lambda args: timestamp_seconds(args[0]),
     "DATE_PART": dates.date_part,
+    "TO_TIMESTAMP_NTZ": dates.to_timestamp_ntz,
     "TIMESTAMP_MILLIS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT) * 1000)", a=args[0]),
     "TIMESTAMP_MICROS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT))", a=args[0]),
     "BTRIM": lambda args: exp.Trim(this=args[0], expression=args[1] if len(args) > 1 else None),
@@ -453,7 +455,7 @@ REWRITES: dict[type, Rule] = {
     **{cls: exact.then_cast(None, exact.is_int) for cls in (
         exp.Year, exp.Quarter, exp.Month, exp.Day, exp.DayOfMonth, exp.DayOfYear, exp.WeekOfYear,
         exp.Hour, exp.Minute, exp.Second, exp.Length)},
-    exp.TimestampDiff: dates.timestamp_diff,
+    exp.TimestampDiff: dates.timestamp_diff, exp.TimestampAdd: dates.timestamp_add,
     exp.DateDiff: exact.then_cast(dates.timestamp_diff, exact.is_int),
     exp.Dayname: dates.day_or_month_name, exp.Monthname: dates.day_or_month_name, exp.NextDay: dates.next_day,
     exp.StrToUnix: dates.unix_timestamp, exp.StrToTime: dates.safe_strptime,
@@ -465,9 +467,12 @@ REWRITES: dict[type, Rule] = {
     exp.Concat: txt.concat, exp.DPipe: txt.concat, exp.Substring: txt.substring,
     exp.SubstringIndex: txt.substring_index, exp.Typeof: txt.typeof, exp.JSONFormat: txt.to_json,
     exp.Reverse: txt.reverse, exp.Like: txt.like_escape, exp.ILike: txt.like_escape,
-    exp.RegexpReplace: txt.regexp_replace, exp.RegexpExtract: txt.regexp_extract,
-    exp.RegexpExtractAll: txt.regexp_extract_all, exp.RegexpSubstr: txt.regexp_substr,
-    exp.RegexpSplit: txt.split_limit, exp.Contains: txt.contains, exp.Elt: txt.elt,
+    exp.RegexpReplace: txt.java_regex(txt.regexp_replace),
+    exp.RegexpExtract: txt.java_regex(txt.regexp_extract),
+    exp.RegexpExtractAll: txt.java_regex(txt.regexp_extract_all),
+    exp.RegexpSubstr: txt.java_regex(txt.regexp_substr), exp.RegexpSplit: txt.java_regex(txt.split_limit),
+    exp.RegexpLike: txt.java_regex(None), exp.RegexpCount: txt.java_regex(None),
+    exp.Contains: txt.contains, exp.Elt: txt.elt,
     exp.MapContainsKey: txt.map_contains_key,
     exp.Uuid: lambda node: exp.cast(node, "VARCHAR"),  # Spark's uuid() is a STRING
     exp.Replace: txt.replace,
@@ -477,7 +482,7 @@ REWRITES: dict[type, Rule] = {
     exp.Flatten: txt.flatten, exp.Lambda: txt.lambda_index, exp.ArraysZip: txt.arrays_zip,
     exp.GenerateSeries: txt.sequence, exp.Left: int_arguments(txt.left_right, "expression"),
     exp.Right: int_arguments(txt.left_right, "expression"), exp.Pad: int_arguments(txt.pad, "expression"),
-    exp.Chr: txt.chr_, exp.Format: txt.format_string, exp.RegexpInstr: txt.regexp_instr,
+    exp.Chr: txt.chr_, exp.Format: txt.format_string, exp.RegexpInstr: txt.java_regex(txt.regexp_instr),
     exp.ArrayAgg: txt.collect_empty, exp.ArrayUniqueAgg: txt.collect_empty,
     exp.ArrayExcept: txt.array_except, exp.ArrayPosition: txt.array_position,
     exp.JSONExtractScalar: json.get_json_object, exp.FromJson: json.from_json,

@@ -457,3 +457,23 @@ def check_time_format(node: exp.Expression) -> exp.Expression:
                            "supported on the local engine; use y M d H m s E a patterns, or "
                            "extract the part with a function such as quarter(), weekofyear()")
     return node
+
+
+def timestamp_add(node: exp.TimestampAdd) -> exp.Expression:
+    """timestampadd/dateadd/date_add(unit, n, ts): a negative literal count stays in
+    parentheses (DuckDB cannot read ``INTERVAL -1 HOUR``)."""
+    count = node.expression
+    if isinstance(count, exp.Literal) and not count.is_string and count.name.startswith("-"):
+        count.replace(exp.Paren(this=count.copy()))
+    return node
+
+
+def to_timestamp_ntz(args: list[exp.Expression]) -> exp.Expression:
+    """to_timestamp_ntz of a TIMESTAMP or DATE keeps its wall-clock time (the session is UTC,
+    as Data Distiller's); text is refused (use to_timestamp, whose patterns are checked)."""
+    if len(args) == 1 and kind(args[0]) in ("timestamp", "date"):
+        cast = exp.cast(args[0], "TIMESTAMP")
+        cast.type = exp.DataType.build("TIMESTAMP")
+        return cast
+    raise refuse(args[0].parent, "`to_timestamp_ntz` of text is not supported on the local "
+                                 "engine; write to_timestamp(text, pattern)")

@@ -10,7 +10,7 @@ import re
 
 from sqlglot import exp
 
-from runner.compile.dialect.rules import refuse, tpl, wrap_result
+from runner.compile.dialect.rules import Rule, refuse, tpl, wrap_result
 from runner.compile.dialect.types import kind
 
 
@@ -519,3 +519,24 @@ def format_number(args: list[exp.Expression]) -> exp.Expression:
                                      "decimals is not supported on the local engine; use a "
                                      "literal integer")
     return tpl(f"FORMAT('{{:,.{int(args[1].name)}f}}', CAST(_a AS DOUBLE))", a=args[0])
+
+
+# Java regex syntax RE2 (DuckDB's engine) cannot run: lookaround, atomic groups, possessive
+# quantifiers, backreferences, \G and \Z anchors, Java's \p{Is...}/\p{java...} classes.
+_JAVA_ONLY = re.compile(r"\(\?<?[=!]|\(\?>|[*+?}]\+|\\[1-9]|\\[GZ]|\\[pP]\{(?:Is|java|In)")
+
+
+def java_regex(rule: Rule | None) -> Rule:
+    """``rule``, after refusing a literal pattern in Java syntax that RE2 cannot run (DuckDB
+    would fail when the model runs; Spark, on Java's regex engine, runs it)."""
+    def checked(node: exp.Expression) -> exp.Expression | None:
+        pattern = node.expression
+        if isinstance(pattern, exp.Literal) and pattern.is_string:
+            found = _JAVA_ONLY.search(pattern.name)
+            if found:
+                raise refuse(node, f"the regular expression '{pattern.name}' uses Java-only "
+                                   f"syntax ({found.group(0)!r}: lookaround, atomic groups, "
+                                   "possessive quantifiers, backreferences) that the local "
+                                   "engine's RE2 cannot run; rewrite it without")
+        return rule(node) if rule is not None else node
+    return checked
