@@ -62,6 +62,9 @@ def check_spark_text(sql: str, path: str, query: exp.Expression | None = None) -
             raise _at(sql, path, tokens[i + 1], "a doubled quote inside a string literal is one "
                       "quote on Spark ('it''s' is it's) but the local engine would read two "
                       "strings; write the quote as \\' ('it\\'s')")
+        if token.text.upper() in _TYPED_LITERALS and i + 1 < len(tokens) \
+                and tokens[i + 1].token_type == TokenType.STRING:
+            _check_typed_literal(sql, path, token, tokens[i + 1])
         name = token.text.upper()
         if name not in _UNIT_FIRST | _TWO_ARGUMENTS | _PARSERS or i + 1 == len(tokens) \
                 or tokens[i + 1].token_type != TokenType.L_PAREN:
@@ -97,6 +100,39 @@ _SPARK_TYPES = {"BOOLEAN", "TINYINT", "BYTE", "SMALLINT", "SHORT", "INT", "INTEG
                 "LONG", "FLOAT", "REAL", "DOUBLE", "DECIMAL", "DEC", "NUMERIC", "STRING",
                 "VARCHAR", "CHAR", "CHARACTER", "BINARY", "DATE", "TIMESTAMP", "TIMESTAMP_NTZ",
                 "TIMESTAMP_LTZ", "INTERVAL", "ARRAY", "MAP", "STRUCT", "VOID", "VARIANT"}
+
+
+_TYPED_LITERALS = {"DATE", "TIMESTAMP", "TIMESTAMP_NTZ", "TIMESTAMP_LTZ"}
+# Spark's date part of a DATE or TIMESTAMP literal (SparkDateTimeUtils.stringToDate): a year of
+# 4 to 7 digits, then optionally -month and -day, then for a date only a ' ' or 'T' and anything.
+_DATE_PART = re.compile(r"\s*[+-]?(\d+)(?:-(\d+)(?:-(\d+))?)?")
+_TIME_PART = re.compile(r"[ T](\d+):(\d+)(?::(\d+))?")
+_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _check_typed_literal(sql: str, path: str, kind: Token, text: Token) -> None:
+    """Refuse a DATE or TIMESTAMP literal whose date part Spark cannot read (Spark rejects the
+    statement: INVALID_TYPED_LITERAL; the local engine would fail only when it runs)."""
+    value = text.text
+    match = _DATE_PART.match(value)
+    rest = value[match.end():] if match else value
+    problem = None
+    if not match or not 4 <= len(match.group(1)) <= 7:
+        problem = "its year must have 4 to 7 digits"
+    else:
+        month, day = (int(g) if g else 1 for g in (match.group(2), match.group(3)))
+        if not 1 <= month <= 12 or not 1 <= day <= _DAYS[month - 1]:
+            problem = "its month or day is out of range"
+        elif rest.strip() and rest[0] not in " T":
+            problem = f"'{rest}' follows the date"
+        elif kind.text.upper() != "DATE" and (clock := _TIME_PART.match(rest)) and (
+                int(clock.group(1)) > 23 or int(clock.group(2)) > 59
+                or int(clock.group(3) or 0) > 59):
+            problem = "its time is out of range"
+    if problem is not None:
+        raise _at(sql, path, kind, f"{kind.text.upper()} '{value}' is not a literal Spark reads "
+                  f"({problem}; Spark rejects it: INVALID_TYPED_LITERAL); write "
+                  f"{kind.text.upper()} 'yyyy-MM-dd{' HH:mm:ss' if kind.text.upper() != 'DATE' else ''}'")
 
 
 def _cast_type(tokens: list[Token], open_at: int) -> int | None:
