@@ -228,8 +228,7 @@ def local_run(query: Query) -> tuple[str, Any]:
     """("refused"|"runtime"|"view", message) or ("result", encoded) for one query on DuckDB."""
     con = duckdb.connect()
     try:
-        for statement in DuckDBAdapter.session_setup:
-            con.execute(statement)
+        DuckDBAdapter.prepare(con)
         schema: dict[str, Any] = {}
         for view in query.views:
             name, select, columns = view_name_and_select(view)  # type: ignore[misc]

@@ -195,14 +195,28 @@ def test_postgres_keeps_what_agrees():
 
 
 def test_session_setup():
-    assert DuckDBAdapter.session_setup[0] == "SET TimeZone = 'UTC'"
-    assert all(s.startswith("CREATE OR REPLACE TEMP MACRO spark_")
-               for s in DuckDBAdapter.session_setup[1:])
+    assert DuckDBAdapter.session_setup == ("SET TimeZone = 'UTC'",)
+    assert all(s.startswith("CREATE OR REPLACE MACRO spark_") for s in DuckDBAdapter.database_setup)
     assert PostgresAdapter.session_setup == ("SET TIME ZONE 'UTC'",)
     con = duckdb.connect()
-    for statement in DuckDBAdapter.session_setup:
-        con.execute(statement)
+    DuckDBAdapter.prepare(con)
     assert con.sql("SELECT current_setting('TimeZone')").fetchall() == [("UTC",)]
+    assert con.sql("SELECT spark_decimal_mul(-12, 5, 1, 38, CAST('1' || repeat('0', 38) AS HUGEINT))"
+                   ).fetchall() == [(-6,)]
+
+
+def test_a_view_with_exact_decimal_macros_reads_from_a_plain_connection(tmp_path):
+    """The macros live in the database file, so a notebook's own DuckDB connection reads a view
+    whose SQL calls them."""
+    from runner.adapters.duckdb import DuckDBAdapter as Adapter
+
+    adapter = Adapter("local", {"path": "local.duckdb"}, tmp_path)
+    adapter.execute("CREATE VIEW v AS SELECT CAST(CAST(spark_decimal_mul(7, 3, 0, 38, "
+                    "CAST('100' AS HUGEINT)) AS DECIMAL(38, 0)) AS DECIMAL(38, 0)) AS x")
+    adapter.close()
+    con = duckdb.connect(str(tmp_path / "local.duckdb"), read_only=True)
+    assert con.sql("SELECT x FROM v").fetchall() == [(21,)]
+    con.close()
 
 
 def test_module_example():

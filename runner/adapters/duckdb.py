@@ -49,35 +49,35 @@ _E19 = "10000000000000000000"
 # |a| * |b| of two unscaled HUGEINTs as 76 decimal digits, from four 19-digit limb products
 # (the middle sum in UHUGEINT), then HALF_UP rounding of the last k digits, NULL past p digits.
 EXACT_DECIMAL_MACROS = (
-    f"CREATE OR REPLACE TEMP MACRO spark_mul_p0(a, b) AS (a % {_E19}) * (b % {_E19})",
-    f"CREATE OR REPLACE TEMP MACRO spark_mul_t1(a, b) AS CAST(a // {_E19} AS UHUGEINT) * "
+    f"CREATE OR REPLACE MACRO spark_mul_p0(a, b) AS (a % {_E19}) * (b % {_E19})",
+    f"CREATE OR REPLACE MACRO spark_mul_t1(a, b) AS CAST(a // {_E19} AS UHUGEINT) * "
     f"CAST(b % {_E19} AS UHUGEINT) + CAST(a % {_E19} AS UHUGEINT) * CAST(b // {_E19} AS UHUGEINT)"
     f" + CAST(spark_mul_p0(a, b) // {_E19} AS UHUGEINT)",
-    f"CREATE OR REPLACE TEMP MACRO spark_mul_t2(a, b) AS (a // {_E19}) * (b // {_E19}) + "
+    f"CREATE OR REPLACE MACRO spark_mul_t2(a, b) AS (a // {_E19}) * (b // {_E19}) + "
     f"CAST(spark_mul_t1(a, b) // {_E19} AS HUGEINT)",
-    "CREATE OR REPLACE TEMP MACRO spark_mul_digits(a, b) AS "
+    "CREATE OR REPLACE MACRO spark_mul_digits(a, b) AS "
     + " || ".join(f"lpad(CAST({limb} AS VARCHAR), 19, '0')" for limb in (
         f"spark_mul_t2(a, b) // {_E19}", f"spark_mul_t2(a, b) % {_E19}",
         f"spark_mul_t1(a, b) % {_E19}", f"spark_mul_p0(a, b) % {_E19}")),
-    "CREATE OR REPLACE TEMP MACRO spark_mul_round(d, k, p) AS CASE WHEN "
+    "CREATE OR REPLACE MACRO spark_mul_round(d, k, p) AS CASE WHEN "
     "length(ltrim(left(d, 76 - k), '0')) > p THEN NULL ELSE "
     "CAST(COALESCE(NULLIF(ltrim(left(d, 76 - k), '0'), ''), '0') AS HUGEINT) + "
     "CASE WHEN k > 0 AND substr(d, 77 - k, 1) >= '5' THEN 1 ELSE 0 END END",
-    "CREATE OR REPLACE TEMP MACRO spark_mul_abs(a, b, k, p) AS spark_mul_round(spark_mul_digits("
+    "CREATE OR REPLACE MACRO spark_mul_abs(a, b, k, p) AS spark_mul_round(spark_mul_digits("
     "abs(CAST(a AS HUGEINT)), abs(CAST(b AS HUGEINT))), k, p)",
-    "CREATE OR REPLACE TEMP MACRO spark_decimal_mul(a, b, k, p, limit_) AS CASE "
+    "CREATE OR REPLACE MACRO spark_decimal_mul(a, b, k, p, limit_) AS CASE "
     "WHEN a IS NULL OR b IS NULL OR spark_mul_abs(a, b, k, p) >= limit_ THEN NULL "
     "WHEN (a < 0) != (b < 0) THEN -spark_mul_abs(a, b, k, p) ELSE spark_mul_abs(a, b, k, p) END",
     # Exact DECIMAL sums past 38 digits (duckdb_exact.wide_sum): q + r / m, where q is the sum
     # at Spark's cut scale and r the dropped digits (m = 10^k), rounded HALF_UP.
-    "CREATE OR REPLACE TEMP MACRO spark_add_q(q, r, m) AS q + r // m",
-    "CREATE OR REPLACE TEMP MACRO spark_add_adj(q, r, m) AS CASE WHEN spark_add_q(q, r, m) > 0 "
+    "CREATE OR REPLACE MACRO spark_add_q(q, r, m) AS q + r // m",
+    "CREATE OR REPLACE MACRO spark_add_adj(q, r, m) AS CASE WHEN spark_add_q(q, r, m) > 0 "
     "AND r % m < 0 THEN -1 WHEN spark_add_q(q, r, m) < 0 AND r % m > 0 THEN 1 ELSE 0 END",
-    "CREATE OR REPLACE TEMP MACRO spark_add_rest(q, r, m) AS r % m - spark_add_adj(q, r, m) * m",
-    "CREATE OR REPLACE TEMP MACRO spark_add_round(q, r, m) AS spark_add_q(q, r, m) + "
+    "CREATE OR REPLACE MACRO spark_add_rest(q, r, m) AS r % m - spark_add_adj(q, r, m) * m",
+    "CREATE OR REPLACE MACRO spark_add_round(q, r, m) AS spark_add_q(q, r, m) + "
     "spark_add_adj(q, r, m) + CASE WHEN abs(spark_add_rest(q, r, m)) >= m - "
     "abs(spark_add_rest(q, r, m)) THEN sign(spark_add_rest(q, r, m)) ELSE 0 END",
-    "CREATE OR REPLACE TEMP MACRO spark_decimal_add(q, r, m, limit_) AS CASE WHEN q IS NULL OR "
+    "CREATE OR REPLACE MACRO spark_decimal_add(q, r, m, limit_) AS CASE WHEN q IS NULL OR "
     "r IS NULL OR abs(spark_add_round(q, r, m)) >= limit_ THEN NULL ELSE spark_add_round(q, r, m) END",
 )
 
@@ -87,7 +87,10 @@ class DuckDBAdapter(Adapter):
 
     type: ClassVar[str] = "duckdb"
     dialect: ClassVar[str] = "duckdb"
-    session_setup: ClassVar[tuple[str, ...]] = ("SET TimeZone = 'UTC'", *EXACT_DECIMAL_MACROS)
+    session_setup: ClassVar[tuple[str, ...]] = ("SET TimeZone = 'UTC'",)
+    # Once per database when it is opened: macros the translated SQL calls, kept in the file so
+    # that its views also read from a plain DuckDB connection (a notebook's).
+    database_setup: ClassVar[tuple[str, ...]] = EXACT_DECIMAL_MACROS
     binds: ClassVar[bool] = True
     runs_translated_sql: ClassVar[bool] = True
     creates_local_sources: ClassVar[bool] = True
@@ -121,6 +124,14 @@ class DuckDBAdapter(Adapter):
         except duckdb.Error as err:
             raise RunError(f"cannot open DuckDB database {self.path}: {_first_line(err)} "
                            "(is another runner using it?)") from None
+        for statement in self.database_setup:
+            self._con.execute(statement)
+
+    @classmethod
+    def prepare(cls, con: duckdb.DuckDBPyConnection) -> None:
+        """Set up a connection of one's own as the adapter sets up its own (tests, benchmarks)."""
+        for statement in (*cls.database_setup, *cls.session_setup):
+            con.execute(statement)
 
     def close(self) -> None:
         with self._lock:

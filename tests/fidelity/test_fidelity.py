@@ -59,8 +59,7 @@ def translate(sql: str, schema: dict[str, Any] | None) -> str:
 def duck() -> tuple[duckdb.DuckDBPyConnection, dict[str, Any]]:
     """A DuckDB session set up like the adapter's, with the fixture tables and their schema."""
     con = duckdb.connect()
-    for statement in DuckDBAdapter.session_setup:
-        con.execute(statement)
+    DuckDBAdapter.prepare(con)
     schema: dict[str, Any] = {}
     for name, sql in CORPUS["tables"].items():
         con.execute(f"CREATE TABLE {name} AS {translate(sql, schema)}")

@@ -52,8 +52,7 @@ def duck():
     from runner.compile.dialect.translate import to_target
 
     con = duckdb.connect()
-    for statement in DuckDBAdapter.session_setup:
-        con.execute(statement)
+    DuckDBAdapter.prepare(con)
     table = to_target(sqlglot.parse_one(load_cases()["table"], read="spark"), "duckdb")
     con.execute(f"CREATE TABLE t AS {table.sql(dialect='duckdb')}")
     yield con
