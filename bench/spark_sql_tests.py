@@ -2,6 +2,7 @@
 
     python bench/spark_sql_tests.py --inputs DIR [--out bench/spark_sql_tests.md]
                                     [--spark-cache FILE] [--only FILE.sql] [--show wrong,accepted]
+                                    [--with-sql]
 
 DIR holds input files of Spark's ``sql-tests`` (``sql/core/src/test/resources/sql-tests/inputs``
 in apache/spark; not part of this repository). Each file is split into statements the way
@@ -18,7 +19,8 @@ cached in ``--spark-cache``) and through ``runner.compile.dialect.translate`` on
   ``runner compile`` runs and reports at file:line:col), failed only when run, or accepted
   (a local result where Spark gives an error).
 
-Writes a Markdown report. Needs pyspark and Java 17.
+Writes a Markdown report (listed queries by file and statement number; their text only with
+``--with-sql``, since Spark's files are not ours to copy). Needs pyspark and Java 17.
 """
 
 from __future__ import annotations
@@ -302,7 +304,8 @@ def judge(query: Query, answer: dict[str, Any]) -> Result:
 
 
 # -- the report -----------------------------------------------------------------------------------
-def report(results: list[Result], left_out: dict[str, int], show: set[str]) -> str:
+def report(results: list[Result], left_out: dict[str, int], show: set[str],
+           with_sql: bool = False) -> str:
     by_file: dict[str, Counter] = defaultdict(Counter)
     for r in results:
         by_file[r.query.file][r.outcome] += 1
@@ -342,8 +345,8 @@ def report(results: list[Result], left_out: dict[str, int], show: set[str]) -> s
         lines += ["", f"## {outcome}", ""]
         for r in results:
             if r.outcome == outcome:
-                sql = " ".join(r.query.sql.split())[:300]
-                lines.append(f"- `{r.query.key}` `{sql}`: {r.detail}")
+                sql = f" `{' '.join(r.query.sql.split())[:300]}`" if with_sql else ""
+                lines.append(f"- `{r.query.key}`{sql}: {r.detail}")
     return "\n".join(lines) + "\n"
 
 
@@ -353,8 +356,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "spark_sql_tests.md")
     parser.add_argument("--spark-cache", type=Path, default=None)
     parser.add_argument("--only", action="append", default=[])
-    parser.add_argument("--show", default="wrong,runtime,accepted",
+    parser.add_argument("--show", default="wrong,runtime,accepted,rejected_at_runtime",
                         help="outcomes listed query by query (comma-separated)")
+    parser.add_argument("--with-sql", action="store_true",
+                        help="quote each listed query (Spark's text: keep such a report local)")
     args = parser.parse_args()
     files = sorted(p for p in args.inputs.glob("*.sql") if not args.only or p.name in args.only)
     queries, left_out = [], {}
@@ -364,7 +369,7 @@ def main() -> int:
     cache = args.spark_cache or args.inputs.parent / "spark_answers.json"
     answers = spark_answers(queries, cache)
     results = [judge(q, answers[q.key]) for q in queries]
-    args.out.write_text(report(results, left_out, set(args.show.split(","))))
+    args.out.write_text(report(results, left_out, set(args.show.split(",")), args.with_sql))
     total = Counter(r.outcome for r in results)
     print(" ".join(f"{k}={total[k]}" for k in OUTCOMES), f"-> {args.out}")
     return 0

@@ -87,6 +87,8 @@ def encode_scalar(value: Any) -> Any:
         return value if math.isfinite(value) else {"float": str(value)}
     if isinstance(value, Decimal):
         return {"decimal": str(value)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"binary": bytes(value).hex()}
     if isinstance(value, dt.timedelta):  # a day-time interval
         return {"interval_us": (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds}
     if isinstance(value, dt.datetime):

@@ -471,6 +471,7 @@ REWRITES: dict[type, Rule] = {
     exp.RegexpExtract: txt.java_regex(txt.regexp_extract),
     exp.RegexpExtractAll: txt.java_regex(txt.regexp_extract_all),
     exp.RegexpSubstr: txt.java_regex(txt.regexp_substr), exp.RegexpSplit: txt.java_regex(txt.split_limit),
+    exp.FromBase64: txt.unbase64, exp.ToBinary: txt.unbase64,
     exp.RegexpLike: txt.java_regex(None), exp.RegexpCount: txt.java_regex(None),
     exp.Contains: txt.contains, exp.Elt: txt.elt,
     exp.MapContainsKey: txt.map_contains_key,

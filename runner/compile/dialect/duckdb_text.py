@@ -540,3 +540,18 @@ def java_regex(rule: Rule | None) -> Rule:
                                    "engine's RE2 cannot run; rewrite it without")
         return rule(node) if rule is not None else node
     return checked
+
+
+_BASE64 = ("FROM_BASE64(CASE WHEN STRPOS(_t, '=') > 0 THEN _t "
+           "ELSE _t || REPEAT('=', (4 - LENGTH(_t) % 4) % 4) END)")
+
+
+def unbase64(node: exp.Expression) -> exp.Expression:
+    """unbase64 and to_binary(s, 'base64') decode as Java's MIME decoder does: characters
+    outside the alphabet are skipped and the padding may be left out (DuckDB requires both)."""
+    if isinstance(node, exp.ToBinary):
+        fmt = node.args.get("format")
+        if not (isinstance(fmt, exp.Literal) and fmt.name.lower() == "base64"):
+            return node
+    text = tpl("REGEXP_REPLACE(_s, '[^A-Za-z0-9+/=]', '', 'g')", s=node.this)
+    return tpl(_BASE64, t=text)
