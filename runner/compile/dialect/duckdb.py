@@ -269,7 +269,7 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "TIMESTAMP_SECONDS": lambda args: timestamp_seconds(args[0]),
     "DATE_PART": dates.date_part,
     "TO_TIMESTAMP_NTZ": dates.to_timestamp_ntz,
-    "TIMESTAMP_MILLIS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT) * 1000)", a=args[0]),
+    "TIMESTAMP_MILLIS": lambda args: timestamp_millis(args[0]),
     "TIMESTAMP_MICROS": lambda args: tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT))", a=args[0]),
     "BTRIM": lambda args: exp.Trim(this=args[0], expression=args[1] if len(args) > 1 else None),
     "FORMAT_NUMBER": txt.format_number,
@@ -384,7 +384,26 @@ def timestamp_seconds(seconds: exp.Expression) -> exp.Expression:
         raise refuse(seconds, f"`timestamp_seconds({literal.name})` fails on Spark "
                                      "(ArithmeticException: Rounding necessary, below a "
                                      "microsecond); round the seconds to 6 decimal places")
+    _check_epoch_range(seconds, "timestamp_seconds", 1_000_000)
     return tpl("MAKE_TIMESTAMP(CAST(TRUNC(_a * CAST(1000000 AS BIGINT)) AS BIGINT))", a=seconds)
+
+
+def _check_epoch_range(value: exp.Expression, name: str, micros: int) -> None:
+    """Refuse an integer literal whose microseconds overflow a BIGINT: Spark fails on it
+    (ArithmeticException: long overflow, ANSI or not)."""
+    literal = value.unnest()
+    if isinstance(literal, exp.Literal) and not literal.is_string and literal.is_int \
+            and abs(int(literal.name)) * micros > 2 ** 63 - 1:
+        raise refuse(value, f"`{name}({literal.name})` fails on Spark (ArithmeticException: "
+                            "long overflow: past the microseconds a TIMESTAMP holds); use a "
+                            "smaller value")
+
+
+def timestamp_millis(millis: exp.Expression) -> exp.Expression:
+    """timestamp_millis(ms): ms milliseconds after the epoch; a literal past BIGINT
+    microseconds is refused (Spark fails on it)."""
+    _check_epoch_range(millis, "timestamp_millis", 1000)
+    return tpl("MAKE_TIMESTAMP(CAST(_a AS BIGINT) * 1000)", a=millis)
 
 
 def date_from_unix_date(node: exp.DateFromUnixDate) -> exp.Expression:

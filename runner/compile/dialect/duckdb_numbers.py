@@ -355,6 +355,31 @@ def check_window_spec(node: exp.Window, inner: exp.Expression) -> None:
                 raise refuse(node, f"a ROWS frame bound of {bound.name} is beyond the INT range "
                                    "(Spark rejects it: SPECIFIED_WINDOW_FRAME_UNACCEPTED_TYPE); "
                                    "use UNBOUNDED PRECEDING/FOLLOWING")
+            if spec.args.get("kind") == "RANGE" and isinstance(bound, exp.Expression):
+                _check_range_bound(node, windows, bound)
+
+
+_TIME_UNITS = ("HOUR", "MINUTE", "SECOND", "MILLISECOND", "MICROSECOND")
+
+
+def _check_range_bound(node: exp.Window, windows: list[exp.Window], bound: exp.Expression) -> None:
+    """A RANGE bound must suit the ORDER BY key's type (Spark rejects others:
+    RANGE_FRAME_INVALID_TYPE): a DATE takes a number of days or an interval of whole days,
+    months or years; a TIMESTAMP takes an interval, not a number."""
+    orders = [w.args["order"] for w in windows if w.args.get("order")]
+    keys = orders[0].expressions if orders else []
+    key = kind(keys[0].this) if len(keys) == 1 else None
+    unit = bound.args.get("unit") if isinstance(bound, exp.Interval) else None
+    units = unit.sql("spark").upper() if unit is not None else ""
+    if key == "date" and any(u in units for u in _TIME_UNITS):
+        problem = f"an interval of {units.lower()} with a DATE"
+    elif key == "timestamp" and bound.is_number:
+        problem = "a number with a TIMESTAMP"
+    else:
+        return
+    raise refuse(node, f"this RANGE frame bound is {problem} in ORDER BY (Spark rejects it: "
+                       "RANGE_FRAME_INVALID_TYPE); order by a TIMESTAMP for an interval of time, "
+                       "or bound a TIMESTAMP with INTERVAL ...")
 
 
 def time_between_match(node: exp.Window, call: exp.Anonymous) -> exp.Expression:
