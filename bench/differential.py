@@ -43,7 +43,9 @@ def report(outcomes: list[Outcome], models_per_project: int) -> str:
         f"| silent differences | {sum(len(o.differences) for o in outcomes)} |",
         f"| DuckDB run-time failures | {sum(len(o.failures) for o in outcomes)} |",
         f"| refused at compile time (model and descendants dropped) | {sum(len(o.refusals) for o in outcomes)} |",
-        f"| Spark errors (generator bugs) | {sum(len(o.spark_errors) for o in outcomes)} |",
+        f"| Spark errors on models built locally (SQL accepted here that Spark rejects) | "
+        f"{sum(len(o.spark_errors) for o in outcomes)} |",
+        f"| refused here and rejected by Spark (with descendants) | {sum(len(o.rejected_by_both) for o in outcomes)} |",
         f"| columns compared | {sum(o.columns for o in outcomes)} |",
         f"| of which untyped at compile time | {sum(o.untyped for o in outcomes)} |",
         f"| models whose local column types != inferred | {sum(len(o.readback) for o in outcomes)} |",

@@ -89,6 +89,13 @@ CASES = [
          ("build",), 2,
          "Error: models/totals.sql:1:17: Spark has no function `safe_ration` (Spark rejects it: "
          "UNRESOLVED_ROUTINE); did you mean 'safe_ratio'?\n"),
+    Case("two output columns of one name are refused (Spark's CREATE TABLE rejects them)",
+         lambda r: write(r, "models/totals.sql",
+                         "SELECT s.user_id,\n       t.user_id FROM stg s JOIN stg t ON s.user_id = t.user_id\n"),
+         ("build",), 2,
+         "Error: models/totals.sql:2:16: the result has two columns named `user_id` (Spark's "
+         "CREATE TABLE rejects it: COLUMN_ALREADY_EXISTS); alias one of them, or list the columns "
+         "instead of *\n"),
     Case("a function Spark does not have is refused at load, even where DuckDB has one",
          lambda r: write(r, "models/totals.sql",
                          "SELECT user_id,\n  gcd(count(*), 2) AS g FROM stg GROUP BY 1\n"),

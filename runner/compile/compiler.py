@@ -23,7 +23,9 @@ from sqlglot import exp
 from runner.adapters.base import Adapter
 from runner.compile.dialect.approximate import INLINED, Note
 from runner.compile.dialect.translate import to_target
-from runner.compile.dialect.types import output_schema
+from runner.compile.dialect.rules import refuse
+from runner.compile.dialect.spark_types import T
+from runner.compile.dialect.types import output_columns
 from runner.compile.plan import CompiledModel, Plan
 from runner.errors import ProjectError
 from runner.graph.dag import SOURCE_PREFIX
@@ -77,7 +79,10 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
         try:
             target_query = to_target(query, adapter.dialect, schema,
                                      approximate=project.config.approximate, notes=notes)
-            result_types = output_schema(query, schema) if adapter.runs_translated_sql else {}
+            columns = output_columns(query, schema) if adapter.runs_translated_sql else None
+            _check_unique_columns(query, columns)
+            result_types = {column: dtype for column, dtype in columns or ()
+                            if column and dtype is not None and not dtype.is_type(T.UNKNOWN)}
         except ProjectError as err:
             raise err.at(model.path) from None
         _check_functions(target_query, adapter, model, project.macros)
@@ -96,6 +101,22 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
             ddl=model.config.ddl, notes=notes, columns=result_types,
             compile_timing=(started, time.time()))
     return Plan(compiled, set(chosen))
+
+
+def _check_unique_columns(query: exp.Query,
+                          columns: list[tuple[str, exp.DataType | None]] | None) -> None:
+    """Spark's CREATE TABLE refuses a result with two columns of one name, in any case
+    (COLUMN_ALREADY_EXISTS); DuckDB would rename the second, so it is refused here."""
+    seen: set[str] = set()
+    for column, _ in columns or ():
+        if column and column.lower() in seen:
+            named = [s for s in query.selects if s.alias_or_name.lower() == column.lower()]
+            stars = [s for s in query.selects if s.is_star]
+            where = named[1] if len(named) > 1 else (stars or [query])[0]
+            raise refuse(where, f"the result has two columns named `{column}` (Spark's CREATE "
+                                "TABLE rejects it: COLUMN_ALREADY_EXISTS); alias one of them, or "
+                                "list the columns instead of *")
+        seen.add(column.lower())
 
 
 def _resolve_tables(project: Project, name: str, compiled: dict[str, CompiledModel],

@@ -43,7 +43,8 @@ class Outcome:
     differences: dict[str, list[str]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # DuckDB run-time errors
     refusals: dict[str, str] = field(default_factory=dict)  # compile-time, by model
-    spark_errors: dict[str, str] = field(default_factory=dict)
+    spark_errors: dict[str, str] = field(default_factory=dict)  # on models DuckDB built
+    rejected_by_both: dict[str, str] = field(default_factory=dict)  # refused here, Spark errors
     columns: int = 0  # columns of the compared models
     untyped: int = 0  # of which the compiler inferred no type
     readback: dict[str, list[str]] = field(default_factory=dict)  # local type != inferred
@@ -174,6 +175,8 @@ def run(spark: Any, generated: Generated, root: Path) -> Outcome:
     outcome = Outcome(seed=generated.seed, models=len(generated.models))
     duck = run_duckdb(generated, root, outcome)
     sparks = run_spark(spark, generated, outcome)
+    for name in [n for n in outcome.spark_errors if n not in duck]:
+        outcome.rejected_by_both[name] = outcome.spark_errors.pop(name)
     for name, got in duck.items():
         if name in sparks:
             outcome.compared.append(name)

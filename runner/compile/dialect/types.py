@@ -33,18 +33,25 @@ def output_schema(
         out, so a child treats them as unknown); ``SELECT *`` is expanded where its sources'
         columns are known.
     """
+    return {name: dtype for name, dtype in output_columns(expression, schema) or ()
+            if name and dtype is not None and not dtype.is_type(T.UNKNOWN)}
+
+
+def output_columns(
+    expression: exp.Expression, schema: dict[str, Any] | None = None
+) -> list[tuple[str, exp.DataType | None]] | None:
+    """The result's columns in order, as (name, Spark type or None), names repeated where the
+    query repeats them; None when a ``SELECT *`` cannot be expanded (its sources unknown)."""
     shadow = _typed(expression, schema)
     selects = shadow.selects if isinstance(shadow, exp.Query) else []
     if any(isinstance(select, exp.Star) or (isinstance(select, exp.Column) and select.is_star)
            for select in selects):
-        return {}
+        return None
     names = [select.alias_or_name for select in selects]
     original = expression.selects if isinstance(expression, exp.Query) else []
     if len(original) == len(selects) and not any(s.is_star for s in original):
         names = [select.alias_or_name for select in original]  # qualify lower-cased them
-    types = dict(zip(names, (select.unalias().type for select in selects)))
-    return {name: dtype for name, dtype in types.items()
-            if name and dtype is not None and not dtype.is_type(T.UNKNOWN)}
+    return list(zip(names, (select.unalias().type for select in selects)))
 
 
 def annotate(query: exp.Expression, schema: dict[str, Any] | None) -> None:
