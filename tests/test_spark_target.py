@@ -151,7 +151,7 @@ def spark_build(root: Path) -> tuple[int, str, dict[str, dict]]:
     results = json.loads((root / "target" / "run_results.json").read_text(encoding="utf-8"))
     nodes = json.loads((root / "target" / "manifest.json").read_text(encoding="utf-8"))["nodes"]
     by_model = {nodes[r["unique_id"]]["name"]: {
-        "status": r["status"], "physical": r["relation_name"],
+        "status": r["status"], "physical": r["relation_name"], "message": r["message"],
         "rows": r["adapter_response"].get("rows_affected"),
         "materialized": nodes[r["unique_id"]]["config"]["materialized"]}
         for r in results["results"] if r["unique_id"].startswith("model.")}
@@ -341,5 +341,5 @@ def test_compile_binds_each_model_on_spark_and_knows_its_functions(connect_built
     purchases.write_text(good.replace("COALESCE(SUM(p.order_total), 0)",
                                       "COALESCE(sum_of(p.order_total), 0)"), encoding="utf-8")
     done = run_cli(root, "compile")
-    assert done.returncode == 2 and "function 'sum_of' does not exist on spark" in done.stderr
-    assert "models/features/user_purchases.sql:" in done.stderr
+    assert done.returncode == 2 and "Spark has no function `sum_of`" in done.stderr
+    assert "models/features/user_purchases.sql:22:12:" in done.stderr  # refused at load
