@@ -257,7 +257,12 @@ def date_part(args: list[exp.Expression]) -> exp.Expression:
     if not (isinstance(field, exp.Literal) and field.is_string):
         raise refuse(field.parent, "`date_part` with a computed field is not supported on the "
                                    "local engine; write the field as a string literal")
-    return extract(exp.Extract(this=exp.var(field.name.upper()), expression=args[1]))
+    value = extract(exp.Extract(this=exp.var(field.name.upper()), expression=args[1]))
+    spark = field.parent.type if field.parent is not None else None
+    if spark is not None and spark.is_type(T.INT):
+        value = exp.cast(value, "INTEGER")  # Spark's INT (DuckDB: BIGINT)
+        value.type = spark.copy()
+    return value
 
 
 def unix_timestamp(node: exp.StrToUnix) -> exp.Expression:

@@ -305,7 +305,15 @@ def modulo(node: exp.Expression) -> exp.DataType | None:
     return arithmetic(exp.Mod(this=node.expressions[0].copy(), expression=node.expressions[1].copy()))
 
 
-_ANONYMOUS: dict[str, Rule] = {"PMOD": modulo, "BROUND": rounding}
+def date_part(node: exp.Anonymous) -> exp.DataType | None:
+    """date_part('field', x): as extract(field FROM x)."""
+    field = node.expressions[0] if node.expressions else None
+    if not (isinstance(field, exp.Literal) and field.is_string):
+        return None
+    return extract(exp.Extract(this=exp.var(field.name.upper())))
+
+
+_ANONYMOUS: dict[str, Rule] = {"PMOD": modulo, "BROUND": rounding, "DATE_PART": date_part}
 
 
 def anonymous(node: exp.Anonymous) -> exp.DataType | None:
