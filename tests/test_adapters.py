@@ -229,3 +229,14 @@ def test_synth_refuses_a_target_without_local_sources(sources_project: Path) -> 
 ])
 def test_statement_sources_exclude_ctes_and_the_target(sql: str, info: StatementInfo) -> None:
     assert statement_info(sql, "postgres") == info
+
+
+@pytest.mark.parametrize("wait", ["soon", -1, True])
+def test_a_bad_lock_wait_is_a_project_error(tmp_path, wait) -> None:
+    from runner.adapters.duckdb import DuckDBAdapter
+    from runner.errors import ProjectError
+
+    with pytest.raises(ProjectError) as raised:
+        DuckDBAdapter("local", {"type": "duckdb", "lock_wait": wait}, tmp_path)
+    assert str(raised.value) == ("project.yml: targets.local.lock_wait must be a number of "
+                                 f"seconds (0 or more), got {wait!r}")

@@ -63,7 +63,7 @@ def test_bad_project_yml(two_models, capsys) -> None:
     assert run(two_models, "ls") == 2
     assert capsys.readouterr().err == (
         "Error: project.yml: targets.local.pth: unknown key (did you mean 'path'?) "
-        "(allowed: path, threads, type)\n")
+        "(allowed: lock_wait, path, threads, type)\n")
 
 
 def test_usage_error_exits_2(two_models, capsys) -> None:

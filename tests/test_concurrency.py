@@ -85,3 +85,66 @@ def test_a_second_build_of_one_target_is_refused(tmp_path) -> None:
         other = runner(root, "build", "-t", "other")
         assert other.communicate(timeout=60) and other.returncode == 0
     assert not (root / "target" / "local.duckdb").exists()  # the refused build touched nothing
+
+
+READER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("open", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def _reader(root: Path, seconds: float) -> subprocess.Popen:
+    """Another process (a notebook, say) holding target/local.duckdb open to read it."""
+    proc = subprocess.Popen([sys.executable, "-c", READER, str(root / "target" / "local.duckdb"),
+                             str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "open"
+    return proc
+
+
+def _built_once(tmp_path: Path, lock_wait: str = "") -> Path:
+    root = tmp_path / "demo"
+    (root / "models").mkdir(parents=True)
+    (root / "project.yml").write_text(
+        f"name: demo\ntargets:\n  local: {{type: duckdb{lock_wait}}}\n")
+    (root / "models" / "m.sql").write_text("SELECT 1 AS n")
+    first = runner(root, "build")
+    assert first.wait(timeout=120) == 0
+    (root / "models" / "m.sql").write_text("SELECT 2 AS n")
+    return root
+
+
+def test_a_build_waits_for_a_reader_of_the_database_to_let_go(tmp_path) -> None:
+    """A notebook's read connection blocks a build no longer than it stays open: the build says
+    whom it waits for, then runs."""
+    root = _built_once(tmp_path)
+    reader = _reader(root, 3)
+    build = runner(root, "build")
+    out, err = build.communicate(timeout=120)
+    reader.wait(timeout=30)
+    assert build.returncode == 0, err
+    assert f"Waiting up to 60 s for PID {reader.pid} (" in out
+    assert "to let go of target/local.duckdb (a notebook's open connection?)" in out
+    assert "Done. PASS=1" in out
+    con = duckdb.connect(str(root / "target" / "local.duckdb"), read_only=True)
+    assert con.sql("SELECT n FROM m").fetchall() == [(2,)]
+    con.close()
+
+
+def test_a_reader_that_stays_past_lock_wait_fails_the_build_with_one_line(tmp_path) -> None:
+    root = _built_once(tmp_path, ", lock_wait: 1")
+    reader = _reader(root, 20)
+    try:
+        build = runner(root, "build")
+        out, err = build.communicate(timeout=120)
+    finally:
+        reader.kill()
+    assert build.returncode == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"Error: target/local.duckdb is held by PID {reader.pid} (")
+    assert lines[0].endswith("another process with the database open (such as a notebook's "
+                             "duckdb.connect); close that connection (con.close(), or restart the "
+                             "kernel) and run again, or raise targets.local.lock_wait")

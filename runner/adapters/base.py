@@ -117,6 +117,9 @@ class Adapter(ABC):
         self.name = name
         self.config = self.parse_config(config, f"targets.{name}")
         self.root = root
+        # Where the adapter says what it waits for (a database file another process holds);
+        # set by the session to its output.
+        self.notice: Callable[[str], None] | None = None
 
     @classmethod
     def parse_config(cls, block: dict[str, Any], keypath: str) -> TargetConfig:

@@ -11,7 +11,9 @@ loaded into it (``load_arrow``) and file sources become views over Parquet, CSV 
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -19,8 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from sqlglot import exp
 
 from runner.adapters.base import Adapter, TargetConfig
-from runner.validation import expect
-from runner.errors import RunError
+from runner.validation import PROJECT_FILE, expect
+from runner.errors import ProjectError, RunError
 
 if TYPE_CHECKING:
     import duckdb
@@ -36,12 +38,18 @@ class DuckDBConfig(TargetConfig):
     """A ``type: duckdb`` target block."""
 
     path: str = "target/local.duckdb"
+    lock_wait: float = 60.0
 
     @classmethod
     def from_block(cls, block: dict[str, Any], keypath: str) -> Self:
         if "path" in block:
             expect(block["path"], str, f"{keypath}.path", "a file path")
-        return cls(threads=block.get("threads"), path=block.get("path", cls.path))
+        wait = block.get("lock_wait", cls.lock_wait)
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0:
+            raise ProjectError(f"{keypath}.lock_wait must be a number of seconds (0 or more), "
+                               f"got {wait!r}", PROJECT_FILE)
+        return cls(threads=block.get("threads"), path=block.get("path", cls.path),
+                   lock_wait=float(wait))
 
 
 _E19 = "10000000000000000000"
@@ -99,6 +107,8 @@ class DuckDBAdapter(Adapter):
     config_keys: ClassVar[dict[str, str]] = {
         "path": "the database file, relative to the project (default target/local.duckdb); "
                 "':memory:' for a throw-away database",
+        "lock_wait": "seconds to wait for another process holding the database file (a "
+                     "notebook's open connection) to let go (default 60)",
     }
     config: DuckDBConfig
 
@@ -119,13 +129,46 @@ class DuckDBAdapter(Adapter):
             return
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._con = duckdb.connect(self.path)
-        except duckdb.Error as err:
-            raise RunError(f"cannot open DuckDB database {self.path}: {_first_line(err)} "
-                           "(is another runner using it?)") from None
+        self._con = self._connect()
         for statement in self.database_setup:
             self._con.execute(statement)
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """The database opened for writing; while another process holds its file (a notebook's
+        ``duckdb.connect(..., read_only=True)``), wait up to ``lock_wait`` seconds, saying so."""
+        import duckdb
+
+        deadline, told = time.monotonic() + self.config.lock_wait, False
+        shown = self._shown_path()
+        while True:
+            try:
+                return duckdb.connect(self.path)
+            except duckdb.IOException as err:
+                holder = _lock_holder(err)
+                if holder is None:
+                    raise RunError(f"cannot open DuckDB database {shown}: {_first_line(err)}"
+                                   ) from None
+                if time.monotonic() >= deadline:
+                    raise RunError(
+                        f"{shown} is held by {holder}, another process with the database open "
+                        "(such as a notebook's duckdb.connect); close that connection "
+                        "(con.close(), or restart the kernel) and run again, or raise "
+                        f"targets.{self.name}.lock_wait") from None
+                if not told and self.notice is not None:
+                    self.notice(f"Waiting up to {self.config.lock_wait:g} s for {holder} to let "
+                                f"go of {shown} (a notebook's open connection?)")
+                    told = True
+                time.sleep(0.25)
+            except duckdb.Error as err:
+                raise RunError(f"cannot open DuckDB database {shown}: {_first_line(err)}"
+                               ) from None
+
+    def _shown_path(self) -> str:
+        """The database file as the user knows it: relative to the project when inside it."""
+        try:
+            return Path(self.path).relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return self.path
 
     @classmethod
     def prepare(cls, con: duckdb.DuckDBPyConnection) -> None:
@@ -235,3 +278,12 @@ def load_arrow_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pyarrow.
 
 def _first_line(err: BaseException) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+
+
+def _lock_holder(err: BaseException) -> str | None:
+    """'PID 123 (/usr/bin/python3)' from DuckDB's lock error, or None for another error."""
+    found = _HOLDER.search(str(err))
+    return f"PID {found.group(2)} ({found.group(1)})" if found else None

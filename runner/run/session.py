@@ -150,6 +150,7 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
     does not know.
     """
     project, adapter = workspace.project, workspace.adapter
+    adapter.notice = echo
     chosen = select(options.select, options.exclude, project.dag, project.models)
     state = workspace.state()
     if options.full_refresh:
