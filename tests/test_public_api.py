@@ -21,3 +21,18 @@ def test_error_tree() -> None:
     assert runner.ProjectError("x").exit_code == 2
     assert runner.RunError("x").exit_code == 1
     assert str(runner.ProjectError("bad", "models/a.sql", 3, 14)) == "models/a.sql:3:14: bad"
+
+
+def test_build_takes_a_string_path_and_default_options(tmp_path, monkeypatch) -> None:
+    """From a notebook: ``runner.build("path")`` builds the project there, twice if asked."""
+    root = tmp_path / "demo"
+    (root / "models").mkdir(parents=True)
+    (root / "project.yml").write_text("name: demo\n")
+    (root / "models" / "m.sql").write_text("SELECT 1 AS n")
+    lines: list[str] = []
+    first = runner.build(str(root), echo=lines.append)
+    second = runner.build(str(root), echo=lines.append)
+    assert [r.status for r in first.results] == ["success"]
+    assert [r.status for r in second.results] == ["noop"]
+    assert runner.load(str(root)).models.keys() == {"m"}
+    assert runner.clean(str(root), echo=lines.append) == []

@@ -28,7 +28,7 @@ from runner.run.session import Session, compile_session, open_workspace
 from runner.run.state import target_lock
 
 
-def build(root: Path, options: BuildOptions, echo: Echo = print,
+def build(root: str | Path, options: BuildOptions | None = None, echo: Echo = print,
           bar: BarFactory | None = None, events: EventLog | None = None) -> BuildResult:
     """Materialize the selected models in dependency order, then run the exports.
 
@@ -41,6 +41,7 @@ def build(root: Path, options: BuildOptions, echo: Echo = print,
         RunError: the target cannot be reached, or the build was interrupted.
     """
     started = time.monotonic()
+    options = options or BuildOptions()
     workspace = open_workspace(root, options)
     with target_lock(workspace.paths):
         session = compile_session(workspace, options, echo)

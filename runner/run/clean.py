@@ -11,14 +11,14 @@ from runner.run.session import open_workspace
 from runner.run.state import target_lock
 
 
-def clean(root: Path, options: BuildOptions, echo: Echo = print, *,
+def clean(root: str | Path, options: BuildOptions | None = None, echo: Echo = print, *,
           dry_run: bool = False) -> list[str]:
     """Drop every model version no pointer and no current version uses (``runner clean``).
 
     Needs only the target's state and a connection: nothing is compiled, so an unrelated
     problem in a model does not stop a clean.
     """
-    workspace = open_workspace(root, options)
+    workspace = open_workspace(root, options or BuildOptions())
     with target_lock(workspace.paths), workspace.adapter:
         dropped = drop_old_versions(workspace.adapter, workspace.state(), keep=1,
                                     dry_run=dry_run)

@@ -36,7 +36,7 @@ from runner.sources.prepare import prepare_local_sources, source_versions
 from runner.validation import PROJECT_FILE, did_you_mean
 
 
-def load(root: Path, vars_override: dict[str, Any] | None = None) -> Project:
+def load(root: str | Path, vars_override: dict[str, Any] | None = None) -> Project:
     """Load and check the project in ``root`` (``runner.load``).
 
     Raises:
@@ -88,7 +88,7 @@ class Workspace:
         return not (self.adapter.binds or self.adapter.creates_local_sources)
 
 
-def open_workspace(root: Path, options: BuildOptions) -> Workspace:
+def open_workspace(root: str | Path, options: BuildOptions) -> Workspace:
     """Load the project and make (not open) the adapter of the chosen target."""
     project, exports = _checked(Path(root), options.vars)
     target, block = project.config.target(options.target)
@@ -129,8 +129,10 @@ class Session:
         return self.workspace.paths
 
 
-def open_session(root: Path, options: BuildOptions, echo: Echo = print) -> Session:
+def open_session(root: str | Path, options: BuildOptions | None = None, echo: Echo = print
+                 ) -> Session:
     """``open_workspace`` then ``compile_session``; the caller closes ``session.adapter``."""
+    options = options or BuildOptions()
     return compile_session(open_workspace(root, options), options, echo)
 
 
