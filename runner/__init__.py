@@ -2,7 +2,7 @@
 
 The public surface (locked by tests/test_public_api.py)::
 
-    from runner import build, BuildOptions, load, RunnerError
+    from runner import build, BuildOptions, connect, load, RunnerError
 
 Names are imported on first use (PEP 562), so importing one stage module (``runner.errors``,
 ``runner.validation``) does not import the whole runner, and no submodule depends on this one.
@@ -20,6 +20,8 @@ _PUBLIC = {
     "BuildResult": "runner.run.results",
     "build": "runner.run.build",
     "clean": "runner.run.clean",
+    "connect": "runner.run.connection",
+    "Connection": "runner.run.connection",
     "open_session": "runner.run.session",
     "load": "runner.run.session",
     "Project": "runner.project.loader",
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from runner.project.loader import Project
     from runner.run.build import build
     from runner.run.clean import clean
+    from runner.run.connection import Connection, connect
     from runner.run.options import BuildOptions
     from runner.run.results import BuildResult
     from runner.run.session import load, open_session
