@@ -93,3 +93,15 @@ def test_an_open_connection_does_not_keep_a_terminal_build_waiting(shop) -> None
     assert "Waiting" not in done.stdout
     assert len(project.table("features", limit=2)) == 2
     project.close()
+
+
+def test_a_build_result_shows_as_a_table_in_a_notebook(shop) -> None:
+    with runner.connect(shop.root) as project:
+        result = project.build(echo=lambda line: None)
+    frame = result.to_pandas()
+    assert frame[["name", "status", "rows"]].to_dict("records") == [
+        {"name": "features", "status": "success", "rows": 3},
+        {"name": "gold", "status": "success", "rows": 2}]
+    page = result._repr_html_()
+    assert page.startswith("<p><b>OK</b> on target <code>local</code>: 2 success</p><table>")
+    assert "<td>features</td><td>success</td><td>table</td><td>3</td>" in page

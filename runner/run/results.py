@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runner.compile.plan import CompiledModel
 
 if TYPE_CHECKING:
+    import pandas
+
     from destinations import ExportResult
 
 OK_STATUSES = ("success", "noop")
@@ -65,3 +68,28 @@ class BuildResult:
 
     def by_name(self) -> dict[str, ModelResult]:
         return {r.name: r for r in self.results}
+
+    _COLUMNS = ("name", "status", "materialized", "rows", "seconds", "physical", "dataset_id",
+                "message")
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """One row per model: name, status, materialized, rows, seconds, physical, dataset_id,
+        message."""
+        import pandas
+
+        return pandas.DataFrame([[getattr(r, c) for c in self._COLUMNS] for r in self.results],
+                                columns=list(self._COLUMNS))
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the summary line, then a table of the models."""
+        counts = {s: sum(r.status == s for r in self.results)
+                  for s in ("success", "noop", "error", "skipped")}
+        head = (f"<p><b>{'OK' if self.ok else 'FAILED'}</b> on target "
+                f"<code>{html.escape(self.target)}</code>: " + ", ".join(
+                    f"{n} {s}" for s, n in counts.items() if n) + "</p>")
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in (
+                r.name, r.status, r.materialized, r.rows, f"{r.seconds:.2f}", r.message)) + "</tr>"
+            for r in self.results)
+        return (head + "<table><tr><th>model</th><th>status</th><th>materialized</th><th>rows</th>"
+                "<th>seconds</th><th>message</th></tr>" + cells + "</table>")
