@@ -2,7 +2,7 @@
 (a separate distribution, so the product install carries none of it); ``test`` adds what the
 test suite needs (the emulator, pyspark with its Spark Connect client for the Spark reference tier
 and the ``spark`` target, aepp for the client tier, jsonschema to validate the artifacts against
-dbt's schemas); ``spark`` the ``type: spark`` target (a
+dbt's schemas, IPython for the ``%%runner`` cell magic); ``spark`` the ``type: spark`` target (a
 local session), ``spark-connect`` that target reaching a Spark Connect server (``remote:``)."""
 
 from pathlib import Path
@@ -16,5 +16,5 @@ setup(extras_require={
     "spark": ["pyspark>=4,<5"],
     "spark-connect": ["pyspark[connect]>=4,<5"],
     "test": ["pytest>=8", "pandas>=2", "pyspark[connect]>=4,<5", "aepp==0.6.0",
-             "hypothesis>=6.100", "jsonschema>=4.18", EMULATOR],
+             "hypothesis>=6.100", "jsonschema>=4.18", "ipython>=8", EMULATOR],
 })

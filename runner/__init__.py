@@ -44,8 +44,12 @@ if TYPE_CHECKING:
     from runner.run.session import load, open_session
 
 
+# IPython's hook for ``%load_ext runner`` (not part of the public surface).
+_HOOKS = {"load_ipython_extension": "runner.run.magic"}
+
+
 def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
+    module = _PUBLIC.get(name) or _HOOKS.get(name)
     if module is None:
         raise AttributeError(f"module 'runner' has no attribute {name!r}")
     value = getattr(import_module(module), name)

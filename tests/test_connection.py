@@ -105,3 +105,19 @@ def test_a_build_result_shows_as_a_table_in_a_notebook(shop) -> None:
     page = result._repr_html_()
     assert page.startswith("<p><b>OK</b> on target <code>local</code>: 2 success</p><table>")
     assert "<td>features</td><td>success</td><td>table</td><td>3</td>" in page
+
+
+def test_the_runner_cell_magic_runs_a_cell_of_spark_sql(shop) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    with runner.connect(shop.root) as project:
+        project.build(echo=lambda line: None)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "runner")
+    frame = shell.run_cell_magic("runner", f"--project-dir {shop.root}",
+                                 "SELECT user_id, date_add(back, 1) AS next FROM features "
+                                 "ORDER BY user_id")
+    assert frame.to_dict("records")[0] == {"user_id": "u1", "next": dt.date(2024, 2, 29)}
+    table = shell.run_cell_magic("runner", f"--project-dir {shop.root} --arrow",
+                                 "SELECT count(*) AS n FROM gold")
+    assert table.column("n").to_pylist() == [2]
