@@ -81,11 +81,13 @@ def test_a_model_not_built_yet_says_how_to_build_it(shop) -> None:
 
 
 def test_an_open_connection_does_not_keep_a_terminal_build_waiting(shop) -> None:
-    """Between calls the connection holds nothing: a build in another process runs at once."""
+    """Between calls the connection holds nothing: a build in another process runs at once,
+    with the connection still open (not closed) in this one."""
     project = runner.connect(shop.root)
     project.build(echo=lambda line: None)
     assert len(project.table("features")) == 3
-    project.close()
+    shop.write("project.yml", (shop.root / "project.yml").read_text()
+               + "targets:\n  local: {type: duckdb, lock_wait: 0}\n")
     done = subprocess.run([sys.executable, "-m", "runner.cli.main", "build", "--full-refresh",
                            "--project-dir", str(shop.root)], capture_output=True, text=True,
                           timeout=120)

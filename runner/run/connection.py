@@ -11,9 +11,10 @@ version) and source names through their identifiers, translated for the target l
         project.build()
         df = project.query("SELECT user_id, date_sub(last_seen, 1) AS d FROM user_features")
 
-No global state: two connections in one process are independent; each opens the target on
-first use and closes it on ``close()`` (or at the end of a ``with`` block), so a ``runner
-build`` from a terminal is not kept waiting.
+No global state: two connections in one process are independent. The project is loaded on
+first use (again after a build, which may follow edits); the target is connected only for the
+length of a call, so a ``runner build`` from a terminal is never kept waiting by an idle
+connection.
 """
 
 from __future__ import annotations
@@ -73,7 +74,11 @@ class Connection:
                 project, or a model that is not built on this target (``<query>:line:col``).
             RunError: the target cannot be reached or the engine fails the query.
         """
-        table = self.workspace.adapter.fetch_arrow(self.translate(sql))
+        adapter = self.workspace.adapter
+        try:
+            table = adapter.fetch_arrow(self.translate(sql))
+        finally:
+            adapter.close()  # held only during the call: a terminal's build never waits for it
         return table if arrow else table.to_pandas()
 
     def table(self, model: str, limit: int | None = None) -> pandas.DataFrame:
@@ -93,7 +98,6 @@ class Connection:
         if dialect == "spark":
             check_functions(tree, sql, QUERY_PATH, {*project.macros, "var"})
         tree = expand(tree, project.macros, project.vars, QUERY_PATH, sql)
-        adapter.notice = None
         adapter.open()
         relations = [self._relation(table, sql) for table in table_references(tree)]
         if adapter.runs_translated_sql:
@@ -129,7 +133,7 @@ class Connection:
         return relation
 
     def close(self) -> None:
-        """Release the target's connection (the next call opens it again)."""
+        """Release the target and forget the loaded project (the next call loads it again)."""
         if self._workspace is not None:
             self._workspace.adapter.close()
             self._workspace = None
