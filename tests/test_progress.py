@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Callable
 
 from runner import BuildOptions, build
 from runner.cli.commands import run_synth
@@ -65,14 +66,20 @@ def test_a_noop_build_prints_one_line_for_the_selection_unless_verbose(project, 
         "2 of 2 START table model totals", "2 of 2 NO-OP totals: up to date"]
 
 
-def test_a_build_with_a_bar_advances_it_per_model_and_writes_results_above_it(project) -> None:
-    project.model("stg", "SELECT order_id, user_id, amount FROM raw_orders")
-    project.model("totals", "SELECT user_id, sum(amount) AS total FROM stg GROUP BY user_id")
+def bar_factory() -> tuple[list[FakeBar], Callable[[int, str, str], FakeBar]]:
+    """A bar factory for build/synth, and the bars it made."""
     bars: list[FakeBar] = []
 
     def factory(total: int, description: str, unit: str) -> FakeBar:
         bars.append(FakeBar(total, description, unit))
         return bars[-1]
+    return bars, factory
+
+
+def test_a_build_with_a_bar_advances_it_per_model_and_writes_results_above_it(project) -> None:
+    project.model("stg", "SELECT order_id, user_id, amount FROM raw_orders")
+    project.model("totals", "SELECT user_id, sum(amount) AS total FROM stg GROUP BY user_id")
+    bars, factory = bar_factory()
 
     lines: list[str] = []
     assert build(project.root, BuildOptions(threads=1), echo=lines.append, bar=factory).ok
@@ -119,11 +126,7 @@ def test_the_heartbeat_names_a_long_running_model_its_query_and_elapsed_time() -
 def test_synth_advances_a_bar_per_user(project, capsys) -> None:
     project.write("project.yml", "name: demo\nsources:\n  events: {synthetic: experience_events}\n")
     project.model("m", "SELECT * FROM events")
-    bars: list[FakeBar] = []
-
-    def factory(total: int, description: str, unit: str) -> FakeBar:
-        bars.append(FakeBar(total, description, unit))
-        return bars[-1]
+    bars, factory = bar_factory()
 
     assert run_synth(project.root, BuildOptions(), users=7, days=5, bar=factory) == 0
     [bar] = bars
