@@ -28,6 +28,9 @@ from sqlglot import exp
 from runner.project.model import ModelDDLConfig
 from runner.validation import check_keys
 
+# a query to put in a statement: rendered already (a compiled model's SQL), or an expression
+Query = exp.Query | str
+
 if TYPE_CHECKING:
     import pyarrow
 
@@ -165,15 +168,29 @@ class Adapter(ABC):
         return []
 
     # -- rendering (pure) ------------------------------------------------------------------
-    def create_table_sql(self, name: str, select: exp.Query, ddl: ModelDDLConfig) -> str:
+    def create_table_sql(self, name: str, select: Query, ddl: ModelDDLConfig) -> str:
         """``CREATE TABLE name AS select`` in this engine's dialect."""
-        create = exp.Create(this=exp.to_table(name), kind="TABLE", expression=select)
-        return create.sql(dialect=self.dialect)
+        create = exp.Create(this=exp.to_table(name), kind="TABLE")
+        return self.render_create(create, select)
 
-    def create_view_sql(self, name: str, select: exp.Query) -> str:
+    def create_view_sql(self, name: str, select: Query) -> str:
         """``CREATE VIEW name AS select`` (the physical relation of a view model)."""
-        create = exp.Create(this=exp.to_table(name), kind="VIEW", expression=select)
-        return create.sql(dialect=self.dialect)
+        return self.render_create(exp.Create(this=exp.to_table(name), kind="VIEW"), select)
+
+    def render_create(self, create: exp.Create, select: Query) -> str:
+        """``create`` (built without its query) rendered in this dialect, with ``select`` as
+        its query: an already rendered query (a compiled model's) is put in as it is, never
+        rendered again; an expression is rendered with the statement."""
+        if not isinstance(select, str):
+            create.set("expression", select)
+            return create.sql(dialect=self.dialect)
+        marker = exp.Placeholder(this="runner_query")
+        create.set("expression", marker)
+        head, found, tail = create.sql(dialect=self.dialect).rpartition(
+            marker.sql(dialect=self.dialect))
+        if not found or tail.strip():
+            raise AssertionError(f"cannot place a query in {create.key} for {self.dialect}")
+        return head + select + tail
 
     def pointer_sql(self, name: str, physical: str) -> str:
         """Move a model's pointer: ``CREATE OR REPLACE VIEW name AS SELECT * FROM physical``

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
-from runner.adapters.base import Adapter, ExecResult, TargetConfig
+from runner.adapters.base import Adapter, ExecResult, Query, TargetConfig
 from runner.adapters.batch_queries import BatchQueries
 from runner.adapters.pg_common import (PgSessions, StatementInfo, list_relations,
                                        rows_to_arrow, statement_info)
@@ -234,7 +234,7 @@ class DataDistillerAdapter(Adapter):
             self._client.close()
 
     # -- rendering -------------------------------------------------------------------------
-    def create_table_sql(self, name: str, select: exp.Query, ddl: ModelDDLConfig) -> str:
+    def create_table_sql(self, name: str, select: Query, ddl: ModelDDLConfig) -> str:
         """``CREATE TABLE name [WITH (schema=…, rowvalidation=…, label=…)] AS select`` (§3.1)."""
         options = {"schema": ddl.schema, "label": ddl.label,
                    "rowvalidation": None if ddl.rowvalidation is None
@@ -244,13 +244,13 @@ class DataDistillerAdapter(Adapter):
         if not rendered:
             return super().create_table_sql(name, select, ddl)
         table = exp.to_table(name).sql(dialect=self.dialect)
-        return (f"CREATE TABLE {table} WITH ({', '.join(rendered)}) AS "
-                f"{select.sql(dialect=self.dialect)}")
+        query = select if isinstance(select, str) else select.sql(dialect=self.dialect)
+        return f"CREATE TABLE {table} WITH ({', '.join(rendered)}) AS {query}"
 
-    def create_view_sql(self, name: str, select: exp.Query) -> str:
+    def create_view_sql(self, name: str, select: Query) -> str:
         """``CREATE OR REPLACE VIEW name AS select``."""
-        create = exp.Create(this=exp.to_table(name), kind="VIEW", expression=select, replace=True)
-        return create.sql(dialect=self.dialect)
+        return self.render_create(exp.Create(this=exp.to_table(name), kind="VIEW", replace=True),
+                                  select)
 
     # -- batch queries ---------------------------------------------------------------------
     def _where(self, context: str | None) -> str:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
-from runner.adapters.base import Adapter, TargetConfig
+from runner.adapters.base import Adapter, Query, TargetConfig
 from runner.errors import ProjectError, RunError
 from runner.project.model import ModelDDLConfig
 from runner.validation import PROJECT_FILE, expect
@@ -228,12 +228,11 @@ class SparkAdapter(Adapter):
         return self._spark
 
     # -- rendering -------------------------------------------------------------------------
-    def create_table_sql(self, name: str, select: exp.Query, ddl: ModelDDLConfig) -> str:
+    def create_table_sql(self, name: str, select: Query, ddl: ModelDDLConfig) -> str:
         """``CREATE TABLE name USING PARQUET AS select`` (a managed table in the warehouse)."""
         using = exp.Properties(expressions=[exp.FileFormatProperty(this=exp.var("PARQUET"))])
-        create = exp.Create(this=exp.to_table(name), kind="TABLE", expression=select,
-                            properties=using)
-        return create.sql(dialect=self.dialect)
+        return self.render_create(
+            exp.Create(this=exp.to_table(name), kind="TABLE", properties=using), select)
 
     def file_view_sql(self, name: str, file: Path) -> str:
         """``CREATE TABLE name USING <format> OPTIONS (path …)``: an external table over the file

@@ -22,10 +22,9 @@ from sqlglot import exp
 
 from runner.adapters.base import Adapter
 from runner.compile.dialect.approximate import INLINED, Note
-from runner.compile.dialect.translate import to_target
+from runner.compile.dialect.translate import translate
 from runner.compile.dialect.rules import refuse
 from runner.compile.dialect.spark_types import T
-from runner.compile.dialect.types import output_columns
 from runner.compile.plan import CompiledModel, Plan
 from runner.errors import ProjectError
 from runner.graph.dag import SOURCE_PREFIX
@@ -73,20 +72,21 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
         if on_model is not None:
             on_model(model.path)
         query, reads = _resolve_tables(project, name, compiled, spark_queries)
-        spark_queries[name] = query
+        if model.config.materialized == "ephemeral":  # inlined, in Spark SQL, by its children
+            spark_queries[name] = query.copy()
         schema = {table: cols for table, cols in types.items() if table.lower() in reads} or None
         notes: list[Note] = []
         try:
-            target_query = to_target(query, adapter.dialect, schema,
-                                     approximate=project.config.approximate, notes=notes)
-            columns = output_columns(query, schema) if adapter.runs_translated_sql else None
-            _check_unique_columns(query, columns)
+            translated = translate(query, adapter.dialect, schema,
+                                   approximate=project.config.approximate, notes=notes)
+            target_query, columns = translated.query, translated.columns
+            _check_unique_columns(target_query, columns)
             result_types = {column: dtype for column, dtype in columns or ()
                             if column and dtype is not None and not dtype.is_type(T.UNKNOWN)}
         except ProjectError as err:
             raise err.at(model.path) from None
         _check_functions(target_query, adapter, model, project.macros)
-        select_sql = target_query.sql(dialect=adapter.dialect)
+        select_sql = translated.sql
         data = {s: source_versions[s] for s in project.sources_read(name)
                 if source_versions and s in source_versions}
         fingerprint = _fingerprint(select_sql, model.config.fingerprint_items(),

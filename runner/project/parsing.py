@@ -11,9 +11,10 @@ tables at all. Names are normalised by ``runner.project.config.normalize_name`` 
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Token, TokenType
 from sqlglot.optimizer.scope import traverse_scope
 
 from runner.errors import ProjectError
@@ -22,16 +23,22 @@ from runner.validation import normalize_name
 
 
 def parse_query(sql: str, path: str, dialect: str) -> exp.Query:
-    """Parse one query; ProjectError with file:line:col and the offending text otherwise."""
+    """Parse one query; ProjectError with file:line:col and the offending text otherwise.
+
+    The text is tokenized once: the parser, the statement positions and the Spark checks
+    read the same tokens.
+    """
+    reader = Dialect.get_or_raise(dialect)
     try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+        tokens = reader.tokenize(sql)
+        statements = [s for s in reader.parser().parse(tokens, sql) if s is not None]
     except ParseError as err:
         raise syntax_error(err, path, "cannot parse SQL") from None
     except TokenError as err:
         raise token_error(sql, path, err) from None
     if not statements:
         raise ProjectError("the file holds no SQL; write one SELECT query", path)
-    starts = statement_starts(sql, dialect)
+    starts = statement_starts(sql, dialect, tokens)
     if len(statements) > 1:
         line, col = starts[1] if len(starts) > 1 else (None, None)
         raise ProjectError("a model holds exactly one query; this is a second statement "
@@ -43,7 +50,7 @@ def parse_query(sql: str, path: str, dialect: str) -> exp.Query:
         raise ProjectError(f"a model is one SELECT query, not a {kind} statement; the runner "
                            "writes the CREATE TABLE for you", path, line, col)
     if dialect == "spark":
-        check_spark_text(sql, path, query)
+        check_spark_text(sql, path, query, tokens)
     for node in query.walk():
         node.comments = None
     return query
@@ -73,14 +80,13 @@ def token_error(sql: str, path: str, err: TokenError) -> ProjectError:
                         "quoted name or comment that is never closed?)", path, line, col)
 
 
-def statement_starts(sql: str, dialect: str) -> list[tuple[int, int]]:
-    """Line and column of the first token of each statement."""
-    from sqlglot.dialects.dialect import Dialect
-    from sqlglot.tokens import TokenType
-
+def statement_starts(sql: str, dialect: str, tokens: list[Token] | None = None
+                     ) -> list[tuple[int, int]]:
+    """Line and column of the first token of each statement (of ``tokens``, when the caller
+    has tokenized ``sql`` already)."""
     starts: list[tuple[int, int]] = []
     at_start = True
-    for token in Dialect.get_or_raise(dialect).tokenize(sql):
+    for token in tokens if tokens is not None else Dialect.get_or_raise(dialect).tokenize(sql):
         if token.token_type == TokenType.SEMICOLON:
             at_start = True
         elif at_start:

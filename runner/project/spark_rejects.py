@@ -34,9 +34,12 @@ _TWO_ARGUMENTS = {"DATE_SUB"}
 _PARSERS = {"TO_TIMESTAMP", "TO_DATE", "UNIX_TIMESTAMP", "TO_UNIX_TIMESTAMP", "TRY_TO_TIMESTAMP"}
 
 
-def check_spark_text(sql: str, path: str, query: exp.Expression | None = None) -> None:
-    """Raise ProjectError (file:line:col) at the first construct Spark rejects in ``sql``."""
-    tokens = Dialect.get_or_raise("spark").tokenize(sql)
+def check_spark_text(sql: str, path: str, query: exp.Expression | None = None,
+                     tokens: list[Token] | None = None) -> None:
+    """Raise ProjectError (file:line:col) at the first construct Spark rejects in ``sql``
+    (``tokens``: its Spark tokens, when the caller has them)."""
+    if tokens is None:
+        tokens = Dialect.get_or_raise("spark").tokenize(sql)
     for i, token in enumerate(tokens):
         if token.token_type == TokenType.STAR and i + 1 < len(tokens) \
                 and tokens[i + 1].text.upper() == "EXCLUDE":

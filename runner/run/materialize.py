@@ -125,7 +125,7 @@ class Table(_Versioned):
 
     def create_sql(self, model: CompiledModel, adapter: Adapter) -> str:
         assert model.physical is not None
-        return adapter.create_table_sql(model.physical, model.select, model.ddl)
+        return adapter.create_table_sql(model.physical, model.select_sql, model.ddl)
 
     def rows(self, model: CompiledModel, adapter: Adapter, executed: ExecResult) -> int | None:
         assert model.physical is not None
@@ -139,7 +139,7 @@ class View(_Versioned):
 
     def create_sql(self, model: CompiledModel, adapter: Adapter) -> str:
         assert model.physical is not None
-        return adapter.create_view_sql(model.physical, model.select)
+        return adapter.create_view_sql(model.physical, model.select_sql)
 
     def reads(self, model: CompiledModel, plan: Plan) -> list[str]:
         return sorted(p for p in (plan[n].physical for n in model.parents) if p)

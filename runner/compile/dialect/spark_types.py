@@ -35,7 +35,14 @@ Rule = Callable[[exp.Expression], "exp.DataType | None"]
 
 
 def dtype(text: str) -> exp.DataType:
-    return exp.DataType.build(text)
+    """The type ``text`` names (parsed once per text; each call gets its own copy)."""
+    parsed = _PARSED.get(text)
+    if parsed is None:
+        parsed = _PARSED[text] = exp.DataType.build(text)
+    return parsed.copy()
+
+
+_PARSED: dict[str, exp.DataType] = {}
 
 
 def decimal(precision: int, scale: int) -> exp.DataType:
@@ -172,7 +179,7 @@ def wider(types: list[exp.DataType | None]) -> exp.DataType | None:
     if not present:
         return dtype("NULL") if types else None
     kinds = {family(t) for t in present}
-    if len({t.sql("spark") for t in present}) == 1:
+    if all(t == present[0] for t in present[1:]):  # structurally one type
         return present[0]
     if kinds <= {"int"}:
         return exp.DataType(this=max((t.this for t in present), key=INT_ORDER.index))

@@ -22,6 +22,7 @@ that is right for the common cases; see ``runner.compile.dialect.duckdb`` for ea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlglot import exp
@@ -30,8 +31,25 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 from runner.compile.dialect import duckdb, postgres
 from runner.compile.dialect.approximate import Note, check_approximate
 from runner.compile.dialect.rules import refuse, rewrite
-from runner.compile.dialect.types import annotate
+from runner.compile.dialect.types import annotate, result_columns
 from runner.errors import ProjectError
+
+
+@dataclass
+class Translation:
+    """A query made ready for one engine.
+
+    Attributes:
+        query: the rewritten query (the input tree, changed in place).
+        sql: ``query`` rendered in the target's dialect, once.
+        columns: the result's columns as (name, Spark type or None), from the one typing pass
+            the rewrite used; None for the Spark dialect (nothing is rewritten or typed) or
+            when a ``SELECT *`` cannot be expanded.
+    """
+
+    query: exp.Expression
+    sql: str
+    columns: list[tuple[str, exp.DataType | None]] | None
 
 
 def to_target(
@@ -61,19 +79,27 @@ def to_target(
             ``target``; the message names the construct and what to write instead, with
             line/col when sqlglot recorded them.
     """
-    query = expression.copy()
+    return translate(expression.copy(), target, schema, approximate=approximate,
+                     notes=notes).query
+
+
+def translate(
+    query: exp.Expression, target: str, schema: dict[str, Any] | None = None, *,
+    approximate: str = "exact", notes: list[Note] | None = None,
+) -> Translation:
+    """``to_target`` in place, for the compiler: the query is typed once (its result columns
+    come from that pass) and rendered once; the caller's tree is rewritten, not copied."""
     if target == "spark":
-        return query
+        return Translation(query, query.sql(dialect=target), None)
     rewrites = {"duckdb": duckdb.REWRITES, "postgres": postgres.RULES}
     if target not in rewrites:
         raise ProjectError(f"no dialect rules for target dialect '{target}' "
                            "(use one of: duckdb, postgres, spark)")
     check_approximate(query, approximate, notes if notes is not None else [])
     signed_literals(query)
-    annotate(query, schema)
+    columns = result_columns(annotate(query, schema), query)  # names read before the rewrite
     query = rewrite(query, rewrites[target])
-    check_renders(query, target)
-    return query
+    return Translation(query, check_renders(query, target), columns)
 
 
 def signed_literals(query: exp.Expression) -> None:
@@ -101,10 +127,11 @@ def _suffixed(literal: exp.Literal) -> bool:
     return start is not None and end is not None and end - start + 1 > len(literal.name)
 
 
-def check_renders(query: exp.Expression, target: str) -> None:
-    """Raise ProjectError if sqlglot cannot render ``query`` faithfully for ``target``."""
+def check_renders(query: exp.Expression, target: str) -> str:
+    """``query`` rendered for ``target``; ProjectError if sqlglot cannot render it faithfully."""
     try:
-        query.sql(dialect=target, unsupported_level=ErrorLevel.RAISE)
+        # rendered once and last, so without the generator's defensive copy of the tree
+        return query.sql(dialect=target, unsupported_level=ErrorLevel.RAISE, copy=False)
     except SqlglotError as error:
         detail = str(error).splitlines()[0]
         raise refuse(query, f"this query cannot be translated for the {target} engine: "

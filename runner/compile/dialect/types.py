@@ -42,7 +42,13 @@ def output_columns(
 ) -> list[tuple[str, exp.DataType | None]] | None:
     """The result's columns in order, as (name, Spark type or None), names repeated where the
     query repeats them; None when a ``SELECT *`` cannot be expanded (its sources unknown)."""
-    shadow = _typed(expression, schema)
+    return result_columns(_typed(expression, schema), expression)
+
+
+def result_columns(shadow: exp.Expression, expression: exp.Expression
+                   ) -> list[tuple[str, exp.DataType | None]] | None:
+    """``output_columns`` from ``shadow``, the typed copy of ``expression`` that ``annotate``
+    returns (the query typed once serves its rewrite and its children)."""
     selects = shadow.selects if isinstance(shadow, exp.Query) else []
     if any(isinstance(select, exp.Star) or (isinstance(select, exp.Column) and select.is_star)
            for select in selects):
@@ -54,11 +60,12 @@ def output_columns(
     return list(zip(names, (select.unalias().type for select in selects)))
 
 
-def annotate(query: exp.Expression, schema: dict[str, Any] | None) -> None:
+def annotate(query: exp.Expression, schema: dict[str, Any] | None) -> exp.Expression:
     """Set ``.type`` on the nodes of ``query`` in place (columns stay UNKNOWN without a schema).
 
     Qualifying columns (needed to look types up) rewrites identifiers, so the types are worked
-    out on a tagged copy and carried back to the original nodes.
+    out on a tagged copy and carried back to the original nodes; that typed copy is returned
+    (``result_columns`` reads the result's types from it).
     """
     nodes = list(query.walk())
     for index, node in enumerate(nodes):
@@ -76,6 +83,7 @@ def annotate(query: exp.Expression, schema: dict[str, Any] | None) -> None:
             dtype = exp.DataType.build("TIMESTAMP")  # a UTC session: zone-less semantics
         if dtype is not None and not dtype.is_type(T.UNKNOWN):
             node.type = dtype
+    return shadow
 
 
 def _typed(query: exp.Expression, schema: dict[str, Any] | None) -> exp.Expression:
