@@ -23,12 +23,12 @@ import uuid
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from runner.crashpoints import crash_point
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DEFAULT_ROWS_PER_FILE = 1_000_000
 
@@ -57,6 +57,8 @@ def _json_value(value: Any) -> Any:
 
 
 def _write_part(table: pa.Table, path: Path, fmt: str, compression: str) -> None:
+    import pyarrow.parquet as pq  # imported when an export writes (pyarrow is slow to import)
+
     gz = compression.lower() == "gzip"
     if fmt.lower() == "parquet":
         pq.write_table(table, path, compression="gzip" if gz else "none")
@@ -104,6 +106,9 @@ def write_export(table: pa.Table, root: Path, timestamp: float, fmt: str, compre
 
 
 def read_export(paths: list[Path]) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     """Read part files written by :func:`write_export` back into one table (for checks and tests)."""
     tables = []
     for path in paths:

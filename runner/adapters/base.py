@@ -17,6 +17,7 @@ constructor; the adapter reads that typed config, never the raw block.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,17 @@ from sqlglot import exp
 
 from runner.project.model import ModelDDLConfig
 from runner.validation import check_keys
+
+_PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def relation(name: str) -> exp.Table:
+    """``exp.to_table(name)``, without running the parser for a plain lower-case name (every
+    physical version and model name: a build renders thousands)."""
+    if _PLAIN.fullmatch(name):
+        return exp.Table(this=exp.Identifier(this=name, quoted=False))
+    return exp.to_table(name)
+
 
 # a query to put in a statement: rendered already (a compiled model's SQL), or an expression
 Query = exp.Query | str
@@ -170,12 +182,12 @@ class Adapter(ABC):
     # -- rendering (pure) ------------------------------------------------------------------
     def create_table_sql(self, name: str, select: Query, ddl: ModelDDLConfig) -> str:
         """``CREATE TABLE name AS select`` in this engine's dialect."""
-        create = exp.Create(this=exp.to_table(name), kind="TABLE")
+        create = exp.Create(this=relation(name), kind="TABLE")
         return self.render_create(create, select)
 
     def create_view_sql(self, name: str, select: Query) -> str:
         """``CREATE VIEW name AS select`` (the physical relation of a view model)."""
-        return self.render_create(exp.Create(this=exp.to_table(name), kind="VIEW"), select)
+        return self.render_create(exp.Create(this=relation(name), kind="VIEW"), select)
 
     def render_create(self, create: exp.Create, select: Query) -> str:
         """``create`` (built without its query) rendered in this dialect, with ``select`` as
@@ -195,13 +207,13 @@ class Adapter(ABC):
     def pointer_sql(self, name: str, physical: str) -> str:
         """Move a model's pointer: ``CREATE OR REPLACE VIEW name AS SELECT * FROM physical``
         (an engine whose views cannot change columns that way overrides this)."""
-        select = exp.select("*").from_(exp.to_table(physical))
-        create = exp.Create(this=exp.to_table(name), kind="VIEW", expression=select, replace=True)
+        select = exp.select(exp.Star()).from_(relation(physical))
+        create = exp.Create(this=relation(name), kind="VIEW", expression=select, replace=True)
         return create.sql(dialect=self.dialect)
 
     def drop_sql(self, name: str, kind: str) -> str:
         """``DROP TABLE|VIEW IF EXISTS name``."""
-        return exp.Drop(tables=[exp.to_table(name)], kind=kind.upper(), exists=True).sql(
+        return exp.Drop(tables=[relation(name)], kind=kind.upper(), exists=True).sql(
             dialect=self.dialect
         )
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
-from runner.adapters.base import Adapter, ExecResult, Query, TargetConfig
+from runner.adapters.base import Adapter, ExecResult, Query, TargetConfig, relation
 from runner.adapters.batch_queries import BatchQueries
 from runner.adapters.pg_common import (PgSessions, StatementInfo, list_relations,
                                        rows_to_arrow, statement_info)
@@ -243,13 +243,13 @@ class DataDistillerAdapter(Adapter):
                     for key in ("schema", "rowvalidation", "label") if options[key] is not None]
         if not rendered:
             return super().create_table_sql(name, select, ddl)
-        table = exp.to_table(name).sql(dialect=self.dialect)
+        table = relation(name).sql(dialect=self.dialect)
         query = select if isinstance(select, str) else select.sql(dialect=self.dialect)
         return f"CREATE TABLE {table} WITH ({', '.join(rendered)}) AS {query}"
 
     def create_view_sql(self, name: str, select: Query) -> str:
         """``CREATE OR REPLACE VIEW name AS select``."""
-        return self.render_create(exp.Create(this=exp.to_table(name), kind="VIEW", replace=True),
+        return self.render_create(exp.Create(this=relation(name), kind="VIEW", replace=True),
                                   select)
 
     # -- batch queries ---------------------------------------------------------------------

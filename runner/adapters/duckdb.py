@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
-from runner.adapters.base import Adapter, TargetConfig
+from runner.adapters.base import Adapter, TargetConfig, relation
 from runner.validation import PROJECT_FILE, expect
 from runner.errors import ProjectError, RunError
 
@@ -240,7 +240,7 @@ class DuckDBAdapter(Adapter):
         JSON reader, by suffix)."""
         reader = FILE_READERS[file.suffix.lower()]
         select = exp.select("*").from_(exp.func(reader, exp.Literal.string(str(file))))
-        create = exp.Create(this=exp.to_table(name), kind="VIEW", expression=select,
+        create = exp.Create(this=relation(name), kind="VIEW", expression=select,
                             replace=True)
         return create.sql(dialect=self.dialect)
 

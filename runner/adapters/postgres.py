@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
-from runner.adapters.base import Adapter, ExecResult, TargetConfig
+from runner.adapters.base import Adapter, ExecResult, TargetConfig, relation
 from runner.adapters.pg_common import PgSessions, list_relations, rows_to_arrow, statement_info
 from runner.errors import ProjectError
 from runner.validation import PROJECT_FILE, expect
@@ -113,7 +113,7 @@ class PostgresAdapter(Adapter):
 
         One string, so one transaction; safe to repeat after a dropped connection.
         """
-        select = exp.select("*").from_(exp.to_table(physical))
+        select = exp.select(exp.Star()).from_(relation(physical))
         return f"{self.drop_sql(name, 'view')}; {self.create_view_sql(name, select)}"
 
     # -- connections -----------------------------------------------------------------------

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
-from runner.adapters.base import Adapter, Query, TargetConfig
+from runner.adapters.base import Adapter, Query, TargetConfig, relation
 from runner.errors import ProjectError, RunError
 from runner.project.model import ModelDDLConfig
 from runner.validation import PROJECT_FILE, expect
@@ -232,7 +232,7 @@ class SparkAdapter(Adapter):
         """``CREATE TABLE name USING PARQUET AS select`` (a managed table in the warehouse)."""
         using = exp.Properties(expressions=[exp.FileFormatProperty(this=exp.var("PARQUET"))])
         return self.render_create(
-            exp.Create(this=exp.to_table(name), kind="TABLE", properties=using), select)
+            exp.Create(this=relation(name), kind="TABLE", properties=using), select)
 
     def file_view_sql(self, name: str, file: Path) -> str:
         """``CREATE TABLE name USING <format> OPTIONS (path …)``: an external table over the file

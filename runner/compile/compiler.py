@@ -28,6 +28,7 @@ from runner.compile.dialect.spark_types import T
 from runner.compile.plan import CompiledModel, Plan
 from runner.errors import ProjectError
 from runner.graph.dag import SOURCE_PREFIX
+from runner.project.cache import Cache
 from runner.project.loader import REFERENCE, Project
 from runner.project.model import Model
 from runner.project.parsing import position
@@ -40,7 +41,8 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
                  generations: dict[str, int] | None = None,
                  source_types: dict[str, dict[str, exp.DataType]] | None = None,
                  source_versions: dict[str, str] | None = None,
-                 on_model: Callable[[str], None] | None = None) -> Plan:
+                 on_model: Callable[[str], None] | None = None,
+                 cache: Cache | None = None) -> Plan:
     """Compile ``chosen`` and their ancestors for ``adapter``'s engine: the
     ancestors too, because fingerprints cascade (a model's physical name depends on its parents').
 
@@ -56,14 +58,27 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
             data rebuilds it and, through the physical names, everything downstream.
 
         on_model: called with each model's path as its compilation starts (progress).
+        cache: the compile cache: a model whose compile key (``_compile_key``) it holds is
+            not compiled again (its query is not even parsed).
 
     Raises:
         ProjectError: a construct that cannot be run faithfully on the target (file:line).
     """
     compiled: dict[str, CompiledModel] = {}
-    spark_queries: dict[str, exp.Query] = {}  # resolved, in the project dialect (for inlining)
+    keys: dict[str, str] = {}  # each compiled model's compile key
+    spark_queries: dict[str, exp.Query] = {}  # ephemeral ones, resolved, in Spark SQL
+
+    def spark_query(name: str) -> exp.Query:
+        """An ephemeral model's resolved query, to inline (made when a child first needs it:
+        a child found in the cache needs none)."""
+        if name not in spark_queries:
+            spark_queries[name] = _resolve_tables(project, name, compiled, spark_query)[0]
+        return spark_queries[name]
+
     types: dict[str, dict[str, exp.DataType]] = {
         table: cols for table, cols in (source_types or {}).items() if "." not in table and cols}
+    source_keys = {table: sorted((c, t.sql("spark")) for c, t in cols.items())
+                   for table, cols in types.items()}
     wanted = None if chosen >= project.models.keys() else set(chosen) | {
         a for m in chosen for a in project.dag.upstream(m) if a in project.models}
     for name in project.order(wanted):
@@ -71,22 +86,16 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
         started = time.time()
         if on_model is not None:
             on_model(model.path)
-        query, reads = _resolve_tables(project, name, compiled, spark_queries)
-        if model.config.materialized == "ephemeral":  # inlined, in Spark SQL, by its children
-            spark_queries[name] = query.copy()
-        schema = {table: cols for table, cols in types.items() if table.lower() in reads} or None
-        notes: list[Note] = []
-        try:
-            translated = translate(query, adapter.dialect, schema,
-                                   approximate=project.config.approximate, notes=notes)
-            target_query, columns = translated.query, translated.columns
-            _check_unique_columns(target_query, columns)
-            result_types = {column: dtype for column, dtype in columns or ()
-                            if column and dtype is not None and not dtype.is_type(T.UNKNOWN)}
-        except ProjectError as err:
-            raise err.at(model.path) from None
-        _check_functions(target_query, adapter, model, project.macros)
-        select_sql = translated.sql
+        key = keys[name] = _compile_key(project, name, adapter, compiled, keys, source_keys)
+        entry = cache.get(key) if cache is not None else None
+        if entry is None:
+            select_sql, result_types, notes, reads = _compile_model(
+                project, name, adapter, compiled, types, spark_query)
+            if cache is not None:
+                cache.put(key, (select_sql, _stored(result_types), notes, reads))
+        else:
+            select_sql, stored, notes, reads = entry
+            result_types = _restored(stored)
         data = {s: source_versions[s] for s in project.sources_read(name)
                 if source_versions and s in source_versions}
         fingerprint = _fingerprint(select_sql, model.config.fingerprint_items(),
@@ -96,11 +105,74 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
             types[physical] = result_types
         compiled[name] = CompiledModel(
             name=name, path=model.path, materialized=model.config.materialized,
-            fingerprint=fingerprint, physical=physical, select=target_query,
-            select_sql=select_sql, parents=project.build_parents(name), reads=reads,
-            ddl=model.config.ddl, notes=notes, columns=result_types,
-            compile_timing=(started, time.time()))
+            fingerprint=fingerprint, physical=physical, select_sql=select_sql,
+            parents=project.build_parents(name), reads=reads, ddl=model.config.ddl,
+            notes=notes, columns=result_types, compile_timing=(started, time.time()))
     return Plan(compiled, set(chosen))
+
+
+def _compile_key(project: Project, name: str, adapter: Adapter,
+                 compiled: dict[str, CompiledModel], keys: dict[str, str],
+                 source_keys: dict[str, list[tuple[str, str]]]) -> str:
+    """What the model's compiled SQL, result types and notes depend on: its parse key (text,
+    macros, vars, runner, sqlglot), the engine, the approximate-aggregate policy, and each
+    table it reads: a parent model's compile key and physical name (ephemeral parents are
+    inlined: their key covers what they read), a source's identifier and column types."""
+    reads = []
+    for parent in project.dag.parents(name):
+        if parent.startswith(SOURCE_PREFIX):
+            ident = project.config.sources[parent[len(SOURCE_PREFIX):]].identifier
+            reads.append((parent, ident, source_keys.get(ident)))
+        else:
+            reads.append((parent, keys[parent], compiled[parent].physical))
+    return Cache.key("compile", project.keys.get(name) or project.models[name].text,
+                     adapter.type, adapter.dialect, adapter.runs_translated_sql,
+                     project.config.approximate, reads)
+
+
+def _stored(types: dict[str, exp.DataType]) -> dict[str, str | exp.DataType]:
+    """Result types for the cache: as Spark type names where the name reads back as the same
+    type (cheap to load), as the type itself otherwise."""
+    stored: dict[str, str | exp.DataType] = {}
+    for column, dtype in types.items():
+        text = dtype.sql("spark")
+        stored[column] = text if _spark_type(text) == dtype else dtype
+    return stored
+
+
+def _restored(stored: dict[str, str | exp.DataType]) -> dict[str, exp.DataType]:
+    return {column: _spark_type(t) if isinstance(t, str) else t for column, t in stored.items()}
+
+
+_SPARK_TYPES: dict[str, exp.DataType] = {}
+
+
+def _spark_type(text: str) -> exp.DataType:
+    """The type a Spark type name names (parsed once per name; each call gets a copy)."""
+    if text not in _SPARK_TYPES:
+        _SPARK_TYPES[text] = exp.DataType.build(text, dialect="spark")
+    return _SPARK_TYPES[text].copy()
+
+
+def _compile_model(project: Project, name: str, adapter: Adapter,
+                   compiled: dict[str, CompiledModel], types: dict[str, dict[str, exp.DataType]],
+                   spark_query: Callable[[str], exp.Query]
+                   ) -> tuple[str, dict[str, exp.DataType], list[Note], set[str]]:
+    """The model's target SQL, result types, notes and the relations it reads."""
+    model = project.models[name]
+    query, reads = _resolve_tables(project, name, compiled, spark_query)
+    schema = {table: cols for table, cols in types.items() if table.lower() in reads} or None
+    notes: list[Note] = []
+    try:
+        translated = translate(query, adapter.dialect, schema,
+                               approximate=project.config.approximate, notes=notes)
+        _check_unique_columns(translated.query, translated.columns)
+    except ProjectError as err:
+        raise err.at(model.path) from None
+    _check_functions(translated.query, adapter, model, project.macros)
+    result_types = {column: dtype for column, dtype in translated.columns or ()
+                    if column and dtype is not None and not dtype.is_type(T.UNKNOWN)}
+    return translated.sql, result_types, notes, reads
 
 
 def _check_unique_columns(query: exp.Query,
@@ -120,7 +192,7 @@ def _check_unique_columns(query: exp.Query,
 
 
 def _resolve_tables(project: Project, name: str, compiled: dict[str, CompiledModel],
-                    spark_queries: dict[str, exp.Query]) -> tuple[exp.Query, set[str]]:
+                    spark_query: Callable[[str], exp.Query]) -> tuple[exp.Query, set[str]]:
     """A copy of the model's query reading physical relations, with the ephemeral models it
     reads inlined as CTEs; and the relations it reads (lower-cased)."""
     query = project.queries[name].copy()
@@ -143,7 +215,7 @@ def _resolve_tables(project: Project, name: str, compiled: dict[str, CompiledMod
                 _replace(table, source.identifier)
             reads.add(source.identifier.lower())
     if inline:
-        ctes = [exp.CTE(this=_inlined(spark_queries[ref]), alias=exp.TableAlias(
+        ctes = [exp.CTE(this=_inlined(spark_query(ref)), alias=exp.TableAlias(
             this=exp.to_identifier(ref))) for ref in inline]
         existing = query.args.get("with_")
         if existing is not None:

@@ -27,8 +27,8 @@ class CompiledModel:
         fingerprint: hashes the rendered SQL, the config that changes the table, the refresh
             generation and the versions of the source data it reads.
         physical: the relation the model is built into (None for ephemeral models).
-        select: the target-ready query (project table names replaced).
-        select_sql: ``select`` rendered in the target's dialect.
+        select_sql: the target-ready query (project table names replaced), in the target's
+            dialect.
         statements: the DDL, in order: create the physical relation, then move the pointer
             (rendered by the model's materialization once the plan is made).
         parents: the materialized models it reads (through inlined ephemeral ones).
@@ -47,7 +47,6 @@ class CompiledModel:
     materialized: str
     fingerprint: str
     physical: str | None
-    select: exp.Query
     select_sql: str
     statements: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
@@ -69,8 +68,7 @@ class CompiledModel:
         A statement sqlglot renders back exactly is laid out whole; one it would change (Data
         Distiller's ``CREATE TABLE … WITH (…) AS``) keeps its head and gets its query laid out.
         """
-        return [_pretty(sql, dialect, self.select_sql, self.select)
-                for sql in self.statements or [self.select_sql]]
+        return [_pretty(sql, dialect, self.select_sql) for sql in self.statements or [self.select_sql]]
 
     @property
     def built(self) -> bool:
@@ -119,13 +117,18 @@ class Plan:
         return self.models.get(name)
 
 
-def _pretty(sql: str, dialect: str, select_sql: str, select: exp.Query) -> str:
-    try:
-        parsed = sqlglot.parse_one(sql, read=dialect)
-        if parsed.sql(dialect=dialect) == sql:
-            return parsed.sql(dialect=dialect, pretty=True)
-    except SqlglotError:
-        pass
-    if sql.endswith(select_sql):
-        return sql[:-len(select_sql)].rstrip() + "\n" + select.sql(dialect=dialect, pretty=True)
+def _pretty(sql: str, dialect: str, select_sql: str) -> str:
+    whole = _parsed(sql, dialect)
+    if whole is not None and whole.sql(dialect=dialect) == sql:
+        return whole.sql(dialect=dialect, pretty=True)
+    query = _parsed(select_sql, dialect) if sql.endswith(select_sql) else None
+    if query is not None:
+        return sql[:-len(select_sql)].rstrip() + "\n" + query.sql(dialect=dialect, pretty=True)
     return sql
+
+
+def _parsed(sql: str, dialect: str) -> exp.Expression | None:
+    try:
+        return sqlglot.parse_one(sql, read=dialect)
+    except SqlglotError:
+        return None

@@ -17,6 +17,7 @@ unmodified sqlglot read the file as it is::
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,27 +60,42 @@ class ModelConfig:
                                                           self.ddl.label]}
 
 
-@dataclass
 class Model:
-    """A parsed model file.
+    """A model file.
 
     Attributes:
         name: the model's name (the file stem, lowercased: names are case-insensitive).
         path: the file, relative to the project root, in POSIX form (``models/x.sql``).
         text: the file's text.
         config: its config block.
-        query: the parsed query (config comment removed).
+        dialect: the project dialect it is written in.
+        query: the parsed query (config comment removed), parsed when first read: a model
+            the parse cache already knows is not parsed unless something needs its tree.
     """
 
-    name: str
-    path: str
-    text: str
-    config: ModelConfig
-    query: exp.Query
+    def __init__(self, name: str, path: str, text: str, config: ModelConfig, dialect: str,
+                 query: exp.Query | None = None) -> None:
+        self.name, self.path, self.text, self.config, self.dialect = name, path, text, config, dialect
+        self._query = query
+
+    @property
+    def query(self) -> exp.Query:
+        if self._query is None:
+            self._query = parse_query(split_config(self.text, self.path)[1], self.path,
+                                      self.dialect)
+        return self._query
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, {self.path!r})"
 
 
-def discover_models(root: Path, dialect: str) -> dict[str, Model]:
+def discover_models(root: Path, dialect: str,
+                    known: Callable[[str, str], ModelConfig | None] | None = None
+                    ) -> dict[str, Model]:
     """Read every ``models/**/*.sql`` under ``root``.
+
+    ``known(path, text)`` gives the config of a file the parse cache has seen with this text
+    (it parsed then); such a file is neither parsed nor its config block read again.
 
     Raises:
         ProjectError: two files share a name (case-insensitively), a config block is invalid, or
@@ -101,16 +117,17 @@ def discover_models(root: Path, dialect: str) -> dict[str, Model]:
             raise ProjectError(f"model name '{name}' is used by two files: {models[name].path} and "
                                f"{rel}; model names are file stems and must be unique "
                                "(case-insensitively); rename one", rel)
-        models[name] = read_model(file, rel, dialect)
+        text = read_text(file, rel)
+        config = known(rel, text) if known is not None else None
+        models[name] = (Model(name, rel, text, config, dialect) if config is not None
+                        else read_model(text, rel, name, dialect))
     return models
 
 
-def read_model(file: Path, rel: str, dialect: str) -> Model:
+def read_model(text: str, rel: str, name: str, dialect: str) -> Model:
     """Parse one model file (config block + query)."""
-    text = read_text(file, rel)
     config, sql = split_config(text, rel)
-    query = parse_query(sql, rel, dialect)
-    return Model(name=normalize_name(file.stem), path=rel, text=text, config=config, query=query)
+    return Model(name, rel, text, config, dialect, parse_query(sql, rel, dialect))
 
 
 def split_config(text: str, rel: str) -> tuple[ModelConfig, str]:

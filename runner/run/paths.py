@@ -3,6 +3,7 @@
     target/manifest.json, target/run_results.json     the artifacts of the last run
     target/compiled/<target>/<model path>             the exact statements of each model
     target/state/<target>.json, <target>.lock         versions per target; one run at a time
+    target/cache/                                     the parse and compile cache
     target/exports/...                                what the local destination writes
 """
 
@@ -26,6 +27,11 @@ class TargetPaths:
     @property
     def compiled(self) -> Path:
         return self.dir / "compiled" / self.target
+
+    @property
+    def cache(self) -> Path:
+        """The parse and compile cache (``runner.project.cache``), shared by the targets."""
+        return self.dir / "cache"
 
     @property
     def state_dir(self) -> Path:

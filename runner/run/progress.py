@@ -232,7 +232,8 @@ def summary(results: list[ModelResult], seconds: float, echo: Echo) -> None:
 
 class SlowCompile:
     """Says which model is being compiled when one takes longer than ``after`` seconds (a very
-    large generated model), so a long compile is never silent.
+    large generated model), so a long compile is never silent. One watcher thread for the
+    whole compile; telling it which model starts costs an assignment.
 
         with SlowCompile(echo) as slow:
             compile_plan(..., on_model=slow.model)
@@ -240,30 +241,33 @@ class SlowCompile:
 
     def __init__(self, echo: Echo, after: float = 5.0) -> None:
         self._echo, self._after = echo, after
-        self._timer: threading.Timer | None = None
+        self._current: tuple[str, int, float] | None = None  # path, index, start
+        self._reported: tuple[str, int, float] | None = None
         self._count = 0
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="slow-compile", daemon=True)
 
     def model(self, path: str) -> None:
         """``path`` starts compiling: report it if it is still compiling ``after`` s from now."""
-        self._cancel()
         self._count += 1
-        started, index = time.monotonic(), self._count
-        self._timer = threading.Timer(self._after, self._report, (path, index, started))
-        self._timer.daemon = True
-        self._timer.start()
+        self._current = (path, self._count, time.monotonic())
 
-    def _report(self, path: str, index: int, started: float) -> None:
-        self._echo(f"{time.strftime('%H:%M:%S')}  still compiling {path} (model {index}, "
-                   f"{time.monotonic() - started:.0f} s so far)")
-
-    def _cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _watch(self) -> None:
+        while not self._stop.wait(min(self._after, 0.5)):
+            current = self._current
+            if current is None or current is self._reported:
+                continue
+            path, index, started = current
+            if time.monotonic() - started >= self._after:
+                self._reported = current
+                self._echo(f"{time.strftime('%H:%M:%S')}  still compiling {path} (model "
+                           f"{index}, {time.monotonic() - started:.0f} s so far)")
 
     def __enter__(self) -> SlowCompile:
+        self._watcher.start()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._cancel()
+        self._stop.set()
+        self._watcher.join()

@@ -24,6 +24,7 @@ from runner.compile.compiler import compile_plan
 from runner.compile.plan import Plan
 from runner.errors import ProjectError
 from runner.graph.selection import select
+from runner.project.cache import Cache
 from runner.project.config import ProjectConfig, load_project
 from runner.project.loader import Project, assemble
 from runner.run.materialize import strategy
@@ -58,7 +59,7 @@ def _checked(root: Path, vars_override: dict[str, Any] | None
              ) -> tuple[Project, list[ExportSpec]]:
     config = load_project(root)
     exports = check_config(config)
-    project = assemble(config, vars_override)
+    project = assemble(config, vars_override, Cache(TargetPaths(root, "").cache))
     for index, spec in enumerate(exports):
         if spec.model not in project.models:
             raise ProjectError(f"exports[{index}].model: '{spec.model}' is not a model"
@@ -169,7 +170,8 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
         with SlowCompile(echo) as slow:
             plan = compile_plan(project, adapter, chosen, generations=state.generations(),
                                 source_types=types if adapter.runs_translated_sql else {},
-                                source_versions=versions, on_model=slow.model)
+                                source_versions=versions, on_model=slow.model,
+                                cache=Cache(workspace.paths.cache))
     except BaseException:
         adapter.close()
         raise
