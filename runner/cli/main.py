@@ -26,6 +26,7 @@ from runner.run.build import build
 from runner.run.clean import clean
 from runner.run.events import EventLog
 from runner.run.options import DEFAULT_HEARTBEAT, BuildOptions
+from runner.run.planner import plan
 from runner.run.progress import BarFactory
 from runner.run.session import compile_session, load, open_workspace
 from runner.validation import yaml_problem
@@ -117,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _model_commands(sub: Any, selecting: argparse.ArgumentParser) -> None:
-    """build, compile, ls, graph, clean: the commands over a selection of models."""
+    """build, plan, compile, ls, graph, clean: the commands over a selection of models."""
     p = sub.add_parser("build", parents=[selecting], help="materialize models, then export")
     p.add_argument("--threads", type=_positive, help="models run at once (default 4)")
     p.add_argument("--full-refresh", action="store_true", help="rebuild even if up to date")
@@ -131,7 +132,15 @@ def _model_commands(sub: Any, selecting: argparse.ArgumentParser) -> None:
                    help="json: one JSON object per event on stdout instead of text lines")
     p.add_argument("--log-path", type=Path, metavar="FILE",
                    help="also append the JSON events to FILE")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run nothing: print what would run and why (runner plan)")
     p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("plan", parents=[selecting],
+                       help="print what a build would run and why (runs nothing)")
+    p.add_argument("--full-refresh", action="store_true",
+                   help="plan a rebuild of every selected model")
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("compile", parents=[selecting],
                        help="write the exact SQL each model runs to target/compiled/")
@@ -195,12 +204,21 @@ def _options(args: argparse.Namespace, **extra: Any) -> BuildOptions:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _cmd_plan(args)
     options = _options(args, threads=args.threads, full_refresh=args.full_refresh,
                        fail_fast=args.fail_fast, exports=not args.no_export,
                        verbose=args.verbose, heartbeat=args.heartbeat)
     as_json = args.log_format == "json"
     return build(args.project_dir, options, echo=_quiet if as_json else _echo,
                  bar=None if as_json else _bar(), events=args.events).exit_code
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    result = plan(args.project_dir, _options(args, full_refresh=args.full_refresh), echo=_echo)
+    for line in result.lines():
+        _echo(line)
+    return result.exit_code
 
 
 def _quiet(line: str) -> None:
