@@ -25,7 +25,9 @@ from runner.run.bind import bind_check
 from runner.run.build import build
 from runner.run.clean import clean
 from runner.run.events import EventLog
+from runner.run.history import BuildHistory
 from runner.run.options import DEFAULT_HEARTBEAT, BuildOptions
+from runner.run.paths import TargetPaths
 from runner.run.planner import plan
 from runner.run.progress import BarFactory
 from runner.run.session import compile_session, load, open_workspace
@@ -107,19 +109,26 @@ def _parser() -> argparse.ArgumentParser:
     selecting = _Parser(add_help=False, parents=[common])
     selecting.add_argument("-t", "--target", help="target from project.yml (default: default_target)")
     selecting.add_argument("-s", "--select", nargs="+", metavar="SELECTOR",
-                           help="dbt selectors: name, +name, name+, 2+name, @name, tag:x, path:dir")
+                           help="dbt selectors: name, +name, name+, 2+name, @name, tag:x, "
+                                "path:dir, state:modified+, result:error+")
     selecting.add_argument("--exclude", nargs="+", metavar="SELECTOR")
     selecting.add_argument("--vars", type=_yaml_mapping, metavar="YAML",
                            help="override project vars, e.g. --vars '{as_of_date: 2026-05-01}'")
+    comparing = _Parser(add_help=False, parents=[selecting])
+    comparing.add_argument("--state", type=Path, metavar="DIR",
+                           help="an earlier build's artifacts (a copy of target/) for the "
+                                "state:modified and result: selectors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _model_commands(sub, selecting)
+    _model_commands(sub, comparing, selecting)
     _other_commands(sub, common, selecting)
     return parser
 
 
-def _model_commands(sub: Any, selecting: argparse.ArgumentParser) -> None:
-    """build, plan, compile, ls, graph, clean: the commands over a selection of models."""
-    p = sub.add_parser("build", parents=[selecting], help="materialize models, then export")
+def _model_commands(sub: Any, comparing: argparse.ArgumentParser,
+                    selecting: argparse.ArgumentParser) -> None:
+    """build, plan, compile, ls, graph, clean: the commands over a selection of models (all
+    but clean with ``--state``)."""
+    p = sub.add_parser("build", parents=[comparing], help="materialize models, then export")
     p.add_argument("--threads", type=_positive, help="models run at once (default 4)")
     p.add_argument("--full-refresh", action="store_true", help="rebuild even if up to date")
     p.add_argument("--fail-fast", action="store_true", help="stop starting models after a failure")
@@ -136,22 +145,22 @@ def _model_commands(sub: Any, selecting: argparse.ArgumentParser) -> None:
                    help="run nothing: print what would run and why (runner plan)")
     p.set_defaults(func=_cmd_build)
 
-    p = sub.add_parser("plan", parents=[selecting],
+    p = sub.add_parser("plan", parents=[comparing],
                        help="print what a build would run and why (runs nothing)")
     p.add_argument("--full-refresh", action="store_true",
                    help="plan a rebuild of every selected model")
     p.set_defaults(func=_cmd_plan)
 
-    p = sub.add_parser("compile", parents=[selecting],
+    p = sub.add_parser("compile", parents=[comparing],
                        help="write the exact SQL each model runs to target/compiled/")
     p.add_argument("--print", action="store_true", help="also print the selected models' SQL")
     p.set_defaults(func=_cmd_compile)
 
-    p = sub.add_parser("ls", parents=[selecting], help="list the selected models in build order")
+    p = sub.add_parser("ls", parents=[comparing], help="list the selected models in build order")
     p.add_argument("--output", choices=["name", "path", "json"], default="name")
     p.set_defaults(func=_cmd_ls)
 
-    p = sub.add_parser("graph", parents=[selecting], help="print the DAG")
+    p = sub.add_parser("graph", parents=[comparing], help="print the DAG")
     p.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
     p.set_defaults(func=_cmd_graph)
 
@@ -200,7 +209,7 @@ def _other_commands(sub: Any, common: argparse.ArgumentParser,
 
 def _options(args: argparse.Namespace, **extra: Any) -> BuildOptions:
     return BuildOptions(target=args.target, select=args.select, exclude=args.exclude,
-                        vars=args.vars, **extra)
+                        vars=args.vars, state=getattr(args, "state", None), **extra)
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -312,9 +321,12 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 
 
 def _selection(args: argparse.Namespace) -> tuple[Project, set[str]]:
-    """The project and the selected models (no target needed)."""
+    """The project and the selected models (no connection needed: the target only names the
+    run results that ``result:`` selectors read)."""
     project = load(args.project_dir, args.vars)
-    return project, select(args.select, args.exclude, project.dag, project.models)
+    target, _ = project.config.target(args.target)
+    history = BuildHistory(project, target, TargetPaths(project.root, target), args.state)
+    return project, select(args.select, args.exclude, project.dag, project.models, history)
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:

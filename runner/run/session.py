@@ -26,6 +26,7 @@ from runner.errors import ProjectError
 from runner.graph.selection import select
 from runner.project.config import ProjectConfig, load_project
 from runner.project.loader import Project, assemble
+from runner.run.history import BuildHistory
 from runner.run.materialize import strategy
 from runner.run.options import BuildOptions
 from runner.run.paths import TargetPaths
@@ -156,7 +157,8 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
     """
     project, adapter = workspace.project, workspace.adapter
     adapter.notice = echo
-    chosen = select(options.select, options.exclude, project.dag, project.models)
+    chosen = select(options.select, options.exclude, project.dag, project.models,
+                    BuildHistory(project, workspace.target, workspace.paths, options.state))
     state = workspace.state()
     if options.full_refresh:
         for name in project.order(chosen):
