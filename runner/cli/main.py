@@ -119,15 +119,15 @@ def _parser() -> argparse.ArgumentParser:
                            help="an earlier build's artifacts (a copy of target/) for the "
                                 "state:modified and result: selectors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _model_commands(sub, comparing, selecting)
+    _model_commands(sub, comparing, selecting, common)
     _other_commands(sub, common, selecting)
     return parser
 
 
 def _model_commands(sub: Any, comparing: argparse.ArgumentParser,
-                    selecting: argparse.ArgumentParser) -> None:
-    """build, plan, compile, ls, graph, clean: the commands over a selection of models (all
-    but clean with ``--state``)."""
+                    selecting: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """build, retry, plan, compile, ls, graph, clean: the commands over a selection of models
+    (``--state`` on all that select)."""
     p = sub.add_parser("build", parents=[comparing], help="materialize models, then export")
     p.add_argument("--threads", type=_positive, help="models run at once (default 4)")
     p.add_argument("--full-refresh", action="store_true", help="rebuild even if up to date")
@@ -144,6 +144,14 @@ def _model_commands(sub: Any, comparing: argparse.ArgumentParser,
     p.add_argument("--dry-run", action="store_true",
                    help="run nothing: print what would run and why (runner plan)")
     p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("retry", parents=[common],
+                       help="build again the models that failed or were skipped in the last run")
+    p.add_argument("-t", "--target", help="target from project.yml (default: default_target)")
+    p.add_argument("--threads", type=_positive, help="models run at once (default: the last run's)")
+    p.add_argument("--verbose", action="store_true",
+                   help="a line for each up-to-date model too (START and NO-OP)")
+    p.set_defaults(func=_cmd_retry)
 
     p = sub.add_parser("plan", parents=[comparing],
                        help="print what a build would run and why (runs nothing)")
@@ -221,6 +229,14 @@ def _cmd_build(args: argparse.Namespace) -> int:
     as_json = args.log_format == "json"
     return build(args.project_dir, options, echo=_quiet if as_json else _echo,
                  bar=None if as_json else _bar(), events=args.events).exit_code
+
+
+def _cmd_retry(args: argparse.Namespace) -> int:
+    from runner.run.retry import retry
+
+    options = BuildOptions(target=args.target, threads=args.threads, verbose=args.verbose)
+    result = retry(args.project_dir, options, echo=_echo, bar=_bar(), events=args.events)
+    return 0 if result is None else result.exit_code
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
