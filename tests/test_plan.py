@@ -162,7 +162,8 @@ def test_an_earlier_full_refresh_that_failed_still_forces_its_model(shop) -> Non
     shop.model("summary", SUMMARY.replace("b.total", "b.total / 'x'"))  # fails on DuckDB
     build(shop.root, BuildOptions(full_refresh=True, select=["summary"]), echo=quiet)
     shop.model("summary", SUMMARY)
-    assert lines(shop)[4] == f"summary: forced (an earlier --full-refresh); est. {est(shop, 'summary')}"
+    assert lines(shop)[4] == ("summary: forced (an earlier --full-refresh); est. "
+                              f"{est(shop, 'summary')}")
 
 
 def test_formatting_only_edits_leave_a_model_up_to_date_and_unnamed(shop) -> None:
@@ -182,7 +183,8 @@ def test_formatting_only_edits_leave_a_model_up_to_date_and_unnamed(shop) -> Non
 def test_an_edited_ephemeral_parent_is_named_as_upstream(shop) -> None:
     shop.model("top_user", "/* config\nmaterialized: ephemeral\n*/\n"
                            "SELECT user_id FROM big_orders ORDER BY total DESC LIMIT 1")
-    shop.model("top_summary", "SELECT * FROM summary WHERE user_id IN (SELECT user_id FROM top_user)")
+    shop.model("top_summary",
+               "SELECT * FROM summary WHERE user_id IN (SELECT user_id FROM top_user)")
     run_build(shop)
     shop.model("top_user", "/* config\nmaterialized: ephemeral\n*/\n"
                            "SELECT user_id FROM big_orders ORDER BY n_orders DESC LIMIT 1")

@@ -21,7 +21,8 @@ MODELS = {
     "a": "SELECT order_id, user_id, safe_double(amount) AS amount FROM stg",
     "b": "SELECT order_id, amount FROM stg WHERE amount > var('min_amount')",
     "c": "SELECT a.order_id, a.amount FROM a JOIN b ON a.order_id = b.order_id",
-    "d": "SELECT users.user_id, users.tier, a.amount FROM users JOIN a ON users.user_id = a.user_id",
+    "d": "SELECT users.user_id, users.tier, a.amount FROM users "
+         "JOIN a ON users.user_id = a.user_id",
     "e": "SELECT * FROM c",
 }
 
@@ -55,7 +56,8 @@ def state(graph, tmp_path, capsys):
     return str(folder)
 
 
-def test_nothing_changed_selects_nothing_and_a_build_of_it_runs_nothing(graph, state, capsys) -> None:
+def test_nothing_changed_selects_nothing_and_a_build_of_it_runs_nothing(graph, state,
+                                                                          capsys) -> None:
     assert ls(graph, capsys, "-s", "state:modified+", "--state", state) == []
     assert run(graph, "build", "-s", "state:modified+", "--state", state) == 0
     assert "Done. PASS=0 NO-OP=0 ERROR=0 SKIP=0 TOTAL=0" in capsys.readouterr().out

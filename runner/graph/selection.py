@@ -72,8 +72,8 @@ def _parse_atom(text: str, flag: str) -> _Atom:
     match = _ATOM.match(text.strip())
     if not match:
         raise ProjectError(f"{flag}: cannot read selector '{text}' (forms: name, +name, name+, "
-                           "2+name, name+1, @name, tag:x, path:models/dir, source:x, state:modified, "
-                           "result:error)")
+                           "2+name, name+1, @name, tag:x, path:models/dir, source:x, "
+                           "state:modified, result:error)")
     def depth(plus: str | None, digits: str | None) -> int | None:
         if not plus:
             return -1
