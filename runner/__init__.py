@@ -2,7 +2,7 @@
 
 The public surface (locked by tests/test_public_api.py)::
 
-    from runner import build, BuildOptions, connect, load, RunnerError
+    from runner import build, plan, retry, BuildOptions, connect, load, RunnerError
 
 Names are imported on first use (PEP 562), so importing one stage module (``runner.errors``,
 ``runner.validation``) does not import the whole runner, and no submodule depends on this one.
@@ -19,6 +19,9 @@ _PUBLIC = {
     "BuildOptions": "runner.run.options",
     "BuildResult": "runner.run.results",
     "build": "runner.run.build",
+    "plan": "runner.run.planner",
+    "PlanResult": "runner.run.planner",
+    "retry": "runner.run.retry",
     "clean": "runner.run.clean",
     "connect": "runner.run.connection",
     "Connection": "runner.run.connection",
@@ -40,7 +43,9 @@ if TYPE_CHECKING:
     from runner.run.clean import clean
     from runner.run.connection import Connection, connect
     from runner.run.options import BuildOptions
+    from runner.run.planner import PlanResult, plan
     from runner.run.results import BuildResult
+    from runner.run.retry import retry
     from runner.run.session import load, open_session
 
 

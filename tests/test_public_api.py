@@ -7,9 +7,9 @@ import runner
 
 def test_exported_members() -> None:
     assert sorted(runner.__all__) == [
-        "BuildOptions", "BuildResult", "Connection", "PlatformError", "Project", "ProjectError",
-        "RunError", "RunnerError", "__version__", "build", "clean", "connect", "load",
-        "open_session",
+        "BuildOptions", "BuildResult", "Connection", "PlanResult", "PlatformError", "Project",
+        "ProjectError", "RunError", "RunnerError", "__version__", "build", "clean", "connect",
+        "load", "open_session", "plan", "retry",
     ]
     for name in runner.__all__:
         assert hasattr(runner, name), name

@@ -25,7 +25,10 @@ from runner.run.bind import bind_check
 from runner.run.build import build
 from runner.run.clean import clean
 from runner.run.events import EventLog
+from runner.run.history import BuildHistory
 from runner.run.options import DEFAULT_HEARTBEAT, BuildOptions
+from runner.run.paths import TargetPaths
+from runner.run.planner import plan
 from runner.run.progress import BarFactory
 from runner.run.session import compile_session, load, open_workspace
 from runner.validation import yaml_problem
@@ -106,19 +109,26 @@ def _parser() -> argparse.ArgumentParser:
     selecting = _Parser(add_help=False, parents=[common])
     selecting.add_argument("-t", "--target", help="target from project.yml (default: default_target)")
     selecting.add_argument("-s", "--select", nargs="+", metavar="SELECTOR",
-                           help="dbt selectors: name, +name, name+, 2+name, @name, tag:x, path:dir")
+                           help="dbt selectors: name, +name, name+, 2+name, @name, tag:x, "
+                                "path:dir, state:modified+, result:error+")
     selecting.add_argument("--exclude", nargs="+", metavar="SELECTOR")
     selecting.add_argument("--vars", type=_yaml_mapping, metavar="YAML",
                            help="override project vars, e.g. --vars '{as_of_date: 2026-05-01}'")
+    comparing = _Parser(add_help=False, parents=[selecting])
+    comparing.add_argument("--state", type=Path, metavar="DIR",
+                           help="an earlier build's artifacts (a copy of target/) for the "
+                                "state:modified and result: selectors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _model_commands(sub, selecting)
+    _model_commands(sub, comparing, selecting, common)
     _other_commands(sub, common, selecting)
     return parser
 
 
-def _model_commands(sub: Any, selecting: argparse.ArgumentParser) -> None:
-    """build, compile, ls, graph, clean: the commands over a selection of models."""
-    p = sub.add_parser("build", parents=[selecting], help="materialize models, then export")
+def _model_commands(sub: Any, comparing: argparse.ArgumentParser,
+                    selecting: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """build, retry, plan, compile, ls, graph, clean: the commands over a selection of models
+    (``--state`` on all that select)."""
+    p = sub.add_parser("build", parents=[comparing], help="materialize models, then export")
     p.add_argument("--threads", type=_positive, help="models run at once (default 4)")
     p.add_argument("--full-refresh", action="store_true", help="rebuild even if up to date")
     p.add_argument("--fail-fast", action="store_true", help="stop starting models after a failure")
@@ -131,18 +141,34 @@ def _model_commands(sub: Any, selecting: argparse.ArgumentParser) -> None:
                    help="json: one JSON object per event on stdout instead of text lines")
     p.add_argument("--log-path", type=Path, metavar="FILE",
                    help="also append the JSON events to FILE")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run nothing: print what would run and why (runner plan)")
     p.set_defaults(func=_cmd_build)
 
-    p = sub.add_parser("compile", parents=[selecting],
+    p = sub.add_parser("retry", parents=[common],
+                       help="build again the models that failed or were skipped in the last run")
+    p.add_argument("-t", "--target", help="target from project.yml (default: default_target)")
+    p.add_argument("--threads", type=_positive, help="models run at once (default: the last run's)")
+    p.add_argument("--verbose", action="store_true",
+                   help="a line for each up-to-date model too (START and NO-OP)")
+    p.set_defaults(func=_cmd_retry)
+
+    p = sub.add_parser("plan", parents=[comparing],
+                       help="print what a build would run and why (runs nothing)")
+    p.add_argument("--full-refresh", action="store_true",
+                   help="plan a rebuild of every selected model")
+    p.set_defaults(func=_cmd_plan)
+
+    p = sub.add_parser("compile", parents=[comparing],
                        help="write the exact SQL each model runs to target/compiled/")
     p.add_argument("--print", action="store_true", help="also print the selected models' SQL")
     p.set_defaults(func=_cmd_compile)
 
-    p = sub.add_parser("ls", parents=[selecting], help="list the selected models in build order")
+    p = sub.add_parser("ls", parents=[comparing], help="list the selected models in build order")
     p.add_argument("--output", choices=["name", "path", "json"], default="name")
     p.set_defaults(func=_cmd_ls)
 
-    p = sub.add_parser("graph", parents=[selecting], help="print the DAG")
+    p = sub.add_parser("graph", parents=[comparing], help="print the DAG")
     p.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
     p.set_defaults(func=_cmd_graph)
 
@@ -191,16 +217,33 @@ def _other_commands(sub: Any, common: argparse.ArgumentParser,
 
 def _options(args: argparse.Namespace, **extra: Any) -> BuildOptions:
     return BuildOptions(target=args.target, select=args.select, exclude=args.exclude,
-                        vars=args.vars, **extra)
+                        vars=args.vars, state=getattr(args, "state", None), **extra)
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _cmd_plan(args)
     options = _options(args, threads=args.threads, full_refresh=args.full_refresh,
                        fail_fast=args.fail_fast, exports=not args.no_export,
                        verbose=args.verbose, heartbeat=args.heartbeat)
     as_json = args.log_format == "json"
     return build(args.project_dir, options, echo=_quiet if as_json else _echo,
                  bar=None if as_json else _bar(), events=args.events).exit_code
+
+
+def _cmd_retry(args: argparse.Namespace) -> int:
+    from runner.run.retry import retry
+
+    options = BuildOptions(target=args.target, threads=args.threads, verbose=args.verbose)
+    result = retry(args.project_dir, options, echo=_echo, bar=_bar(), events=args.events)
+    return 0 if result is None else result.exit_code
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    result = plan(args.project_dir, _options(args, full_refresh=args.full_refresh), echo=_echo)
+    for line in result.lines():
+        _echo(line)
+    return result.exit_code
 
 
 def _quiet(line: str) -> None:
@@ -294,9 +337,12 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 
 
 def _selection(args: argparse.Namespace) -> tuple[Project, set[str]]:
-    """The project and the selected models (no target needed)."""
+    """The project and the selected models (no connection needed: the target only names the
+    run results that ``result:`` selectors read)."""
     project = load(args.project_dir, args.vars)
-    return project, select(args.select, args.exclude, project.dag, project.models)
+    target, _ = project.config.target(args.target)
+    history = BuildHistory(project, target, TargetPaths(project.root, target), args.state)
+    return project, select(args.select, args.exclude, project.dag, project.models, history)
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:

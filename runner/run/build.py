@@ -16,6 +16,7 @@ from pathlib import Path
 from runner.errors import RunError, RunnerError
 from runner.run.artifacts import write_compiled, write_run_artifacts
 from runner.run.bind import located
+from runner.run.changes import inputs_of
 from runner.run.exports import run_build_exports
 from runner.run.materialize import drop_old_versions, strategy
 from runner.run.options import DEFAULT_THREADS, BuildOptions
@@ -140,9 +141,27 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
         run_dag(plan.selected, parents, work, threads=threads, fail_fast=options.fail_fast,
                 on_skip=on_skip, on_interrupt=adapter.cancel)
     except KeyboardInterrupt:
+        _record_inputs(session, results)
         done = BuildResult(session.target, [results[n] for n in plan.selected if n in results])
         write_run_artifacts(session, done, time.monotonic() - started, options)
         raise RunError("interrupted: running statements were cancelled; every model kept "
                        "its last good version, and what finished is recorded in "
                        "target/run_results.json") from None
+    _record_inputs(session, results)
     return results
+
+
+def _record_inputs(session: Session, results: dict[str, ModelResult]) -> None:
+    """Note in the target's state what each model's current version was built from
+    (``runner.run.changes``, for ``runner plan``) and how long each model built now took; an
+    up-to-date model whose record is current costs nothing."""
+    generations, state = session.state.generations(), session.state
+    inputs, seconds = {}, {}
+    for name, result in results.items():
+        if result.status == "success":
+            seconds[name] = result.seconds
+        if result.ok and (result.status == "success"
+                          or state.get(name).inputs.get("fingerprint") != result.fingerprint):
+            inputs[name] = inputs_of(session.project, session.plan, name, generations,
+                                     session.source_versions).to_dict()
+    state.record_inputs(inputs, seconds)

@@ -9,13 +9,17 @@ node's ``meta.runner`` (the extension key)::
 
     nodes["model.demo.m"]["meta"]["runner"]
     {"target": "local", "physical": "m__1a2b3c4d5e", "fingerprint": "1a2b3c4d5e",
-     "current": "m__1a2b3c4d5e", "dataset_id": null, "notes": []}
+     "current": "m__1a2b3c4d5e", "dataset_id": null, "notes": [],
+     "inputs": {"fingerprint": "1a2b3c4d5e", "sql": ..., "config": ..., "generation": 0,
+                "data": {...}, "parents": {...}}}
     sources["source.demo.sources.raw"]["meta"]["runner"]
     {"target": "local", "data_version": "file [...]"}
 
-A source's column types, as the engine gave them, are its columns' ``data_type`` (in the
-target's dialect); a model's are the Spark types of its result. ``runner.run.recorded`` reads
-the source facts back for an offline ``runner compile``.
+``inputs`` are the fingerprint's components (``runner.run.changes``; null for a model this
+command did not compile, as its ``fingerprint`` is). A source's column types, as the engine
+gave them, are its columns' ``data_type`` (in the target's dialect); a model's are the Spark
+types of its result. ``runner.run.recorded`` reads the source facts back for an offline
+``runner compile``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sqlglot import exp
 
 from destinations import ExportSpec
 from runner.graph.dag import SOURCE_PREFIX
+from runner.run.changes import inputs_of
 from runner.run.recorded import EXTENSION
 from runner.run.session import Session
 
@@ -60,7 +65,9 @@ def node_id(project: str, dag_node: str) -> str:
 def manifest(session: Session, metadata: dict[str, Any]) -> dict[str, Any]:
     """The manifest of ``session``'s project on its target (``metadata`` already made)."""
     name = session.project.config.name
-    nodes = {model_id(name, m): _model_node(session, m) for m in session.project.order()}
+    generations = session.state.generations()
+    nodes = {model_id(name, m): _model_node(session, m, generations)
+             for m in session.project.order()}
     sources = {source_id(name, s): _source_node(session, s)
                for s in session.project.config.sources}
     exposures = {export_id(name, spec.model, spec.name): _exposure(session, spec)
@@ -77,7 +84,7 @@ def manifest(session: Session, metadata: dict[str, Any]) -> dict[str, Any]:
             **{key: {} for key in _EMPTY}}
 
 
-def _model_node(session: Session, name: str) -> dict[str, Any]:
+def _model_node(session: Session, name: str, generations: dict[str, int]) -> dict[str, Any]:
     project, target = session.project, session.target
     package = project.config.name
     model, compiled = project.models[name], session.plan.get(name)
@@ -105,7 +112,9 @@ def _model_node(session: Session, name: str) -> dict[str, Any]:
             "fingerprint": compiled.fingerprint if compiled else None,
             "current": state.current if state else None,
             "dataset_id": state.dataset_id if state else None,
-            "notes": [note.to_dict() for note in compiled.notes] if compiled else []}},
+            "notes": [note.to_dict() for note in compiled.notes] if compiled else [],
+            "inputs": inputs_of(project, session.plan, name, generations,
+                                session.source_versions).to_dict() if compiled else None}},
         "relation_name": name if built else None, "raw_code": model.text, "language": "sql",
         "refs": [{"name": p} for p in project.dag.parents(name)
                  if not p.startswith(SOURCE_PREFIX)],

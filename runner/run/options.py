@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 DEFAULT_THREADS = 4
@@ -23,3 +24,4 @@ class BuildOptions:
     exports: bool = True
     verbose: bool = False            # a line for each up-to-date model too
     heartbeat: float = DEFAULT_HEARTBEAT  # seconds between lines naming a long-running model
+    state: Path | None = None        # an earlier build's artifacts, for state:/result: selectors

@@ -27,6 +27,7 @@ from runner.graph.selection import select
 from runner.project.cache import Cache
 from runner.project.config import ProjectConfig, load_project
 from runner.project.loader import Project, assemble
+from runner.run.history import BuildHistory
 from runner.run.materialize import strategy
 from runner.run.options import BuildOptions
 from runner.run.paths import TargetPaths
@@ -138,7 +139,7 @@ def open_session(root: str | Path, options: BuildOptions | None = None, echo: Ec
 
 
 def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = print, *,
-                    offline: bool = False) -> Session:
+                    offline: bool = False, prepare_sources: bool = True) -> Session:
     """Pick the selection and compile it (nothing is built yet); the caller closes the adapter.
 
     Compiling connects to an engine that holds local sources (DuckDB, Spark) to create the
@@ -151,10 +152,14 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
     credentials): the sources' column types and data versions are those the last build on
     this target recorded in ``target/manifest.json``, and compiling goes without those it
     does not know.
+
+    With ``prepare_sources=False`` (``runner plan``) the local sources are read as they are,
+    never created: a missing one has no column types.
     """
     project, adapter = workspace.project, workspace.adapter
     adapter.notice = echo
-    chosen = select(options.select, options.exclude, project.dag, project.models)
+    chosen = select(options.select, options.exclude, project.dag, project.models,
+                    BuildHistory(project, workspace.target, workspace.paths, options.state))
     state = workspace.state()
     if options.full_refresh:
         for name in project.order(chosen):
@@ -166,7 +171,7 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
             types, versions = known_sources(workspace.paths.manifest, workspace.target,
                                             adapter.dialect)
         else:
-            types, versions = _source_facts(project, adapter, used, echo)
+            types, versions = _source_facts(project, adapter, used, echo, prepare_sources)
         with SlowCompile(echo) as slow:
             plan = compile_plan(project, adapter, chosen, generations=state.generations(),
                                 source_types=types if adapter.runs_translated_sql else {},
@@ -180,14 +185,16 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
     return Session(workspace, state, plan, types, versions)
 
 
-def _source_facts(project: Project, adapter: Adapter, used: list[str], echo: Echo
+def _source_facts(project: Project, adapter: Adapter, used: list[str], echo: Echo,
+                  prepare: bool = True
                   ) -> tuple[dict[str, dict[str, exp.DataType]], dict[str, str]]:
     """The sources made ready on the engine; their column types (where the dialect layer needs
     them) and data versions."""
     types = {}
     if adapter.creates_local_sources:
         adapter.open()
-        prepare_local_sources(project.config, adapter, used, echo)
+        if prepare:
+            prepare_local_sources(project.config, adapter, used, echo)
     if adapter.runs_translated_sql:  # Spark and Data Distiller run the models as written
         adapter.open()
         types = {ident: adapter.column_types(ident)

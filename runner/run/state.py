@@ -1,6 +1,7 @@
 """Which physical version each model of one target points at, persisted in
-``target/state/<target>.json`` (for no-op rebuilds, ``--full-refresh`` and retention), and the
-lock that keeps two runs off one target.
+``target/state/<target>.json`` (for no-op rebuilds, ``--full-refresh`` and retention), what that
+version was built from and how long its build took (for ``runner plan``), and the lock that
+keeps two runs off one target.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -51,6 +53,9 @@ class ModelState:
     # leaves no relation the state does not know; kept (never dropped) until a build records
     # the model again, as a pointer may already read one
     pending: list[str] = field(default_factory=list)
+    # what `current` was built from: the fingerprint's components (runner.run.changes.Inputs)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    seconds: float | None = None  # how long the model's last successful build took
 
 
 class TargetState:
@@ -105,6 +110,23 @@ class TargetState:
                 if physical in state.pending:
                     state.pending.remove(physical)
             self._save()
+
+    def record_inputs(self, inputs: dict[str, dict[str, Any]], seconds: dict[str, float]
+                      ) -> None:
+        """What each model's current version was built from, and how long the models built
+        now took; one write, and none when nothing changed (a no-op build writes nothing)."""
+        with self._lock:
+            changed = False
+            for name, record in inputs.items():
+                state = self.models.get(name)
+                if state is not None and state.inputs != record:
+                    state.inputs, changed = record, True
+            for name, took in seconds.items():
+                state = self.models.get(name)
+                if state is not None:
+                    state.seconds, changed = round(took, 3), True
+            if changed:
+                self._save()
 
     def generations(self) -> dict[str, int]:
         """Each model's refresh generation (what ``--full-refresh`` increments)."""
