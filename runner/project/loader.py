@@ -20,7 +20,7 @@ from runner.errors import ProjectError
 from runner.project.cache import Cache
 from runner.project.macros import Macro, expand, load_macros
 from runner.project.model import Model, ModelConfig, discover_models
-from runner.project.parsing import position, reference_name, table_references
+from runner.project.parsing import position, query_hash, reference_name, table_references
 from runner.project.spark_rejects import check_functions
 
 
@@ -40,6 +40,8 @@ class Project:
         vars: the vars in effect (project.yml overridden by ``--vars``).
         keys: each model's parse key: its text, the macros, the vars, this runner and
             sqlglot (what the compile cache builds on).
+        query_hashes: a hash of what each model's query computes (``query_hash``: layout and
+            comments never change it).
     """
 
     config: ProjectConfig
@@ -49,6 +51,7 @@ class Project:
     dag: DAG
     vars: dict[str, Any] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
+    query_hashes: dict[str, str] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -125,6 +128,7 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None,
         dag.add_node(SOURCE_PREFIX + name)
     queries = _Queries(models, macros, vars_, config)
     keys: dict[str, str] = {}
+    hashes: dict[str, str] = {}
     for name, model in models.items():
         dag.add_node(name)
         key, entry = entries.get(model.path) or (Cache.key("parse", model.path, model.text,
@@ -132,10 +136,12 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None,
         keys[name] = key
         if entry is not None:
             refs = [tuple(ref) for ref in entry["refs"]]
+            hashes[name] = entry["sql"]
         else:
             refs = queries.load(name)
+            hashes[name] = query_hash(queries[name])
             if cache is not None:
-                cache.put(key, {"config": model.config, "refs": refs})
+                cache.put(key, {"config": model.config, "refs": refs, "sql": hashes[name]})
         for ref, line, col in refs:
             dag.add_edge(_resolve(ref, line, col, model, models, config), name)
     try:
@@ -145,7 +151,7 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None,
         raise ProjectError("dependency cycle: " + " -> ".join(files) + "; break it by moving "
                            "the shared logic into a model both read", files[0]) from None
     return Project(config=config, models=models, macros=macros, queries=queries, dag=dag,
-                   vars=vars_, keys=keys)
+                   vars=vars_, keys=keys, query_hashes=hashes)
 
 
 class _Queries(Mapping[str, exp.Query]):

@@ -11,7 +11,10 @@ tables at all. Names are normalised by ``runner.project.config.normalize_name`` 
 
 from __future__ import annotations
 
-from sqlglot import exp
+import hashlib
+import json
+
+from sqlglot import exp, serde
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
@@ -141,3 +144,15 @@ def position(sql: str, node: exp.Expression) -> tuple[int | None, int | None]:
         if "line" in meta:
             return meta["line"], meta.get("col")
     return None, None
+
+
+_NOT_SQL = (serde.META, serde.COMMENTS, serde.TYPE)  # positions, comments, inferred types
+
+
+def query_hash(query: exp.Expression) -> str:
+    """A hash of what ``query`` computes: its syntax tree (sqlglot's serialisation) without
+    source positions, comments or inferred types, so layout, comments and keyword case never
+    change it."""
+    nodes = [{k: v for k, v in node.items() if k not in _NOT_SQL} for node in serde.dump(query)]
+    text = json.dumps(nodes, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]

@@ -28,15 +28,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlglot import exp, serde
 
 from runner.compile.plan import Plan
 from runner.graph.dag import SOURCE_PREFIX
 from runner.project.loader import Project
 from runner.project.model import Model
+from runner.project.parsing import query_hash
 
 HASH_LENGTH = 10
-_NOT_SQL = (serde.META, serde.COMMENTS, serde.TYPE)  # positions, comments, inferred types
 
 
 @dataclass(frozen=True)
@@ -65,11 +64,10 @@ class Inputs:
             return None
 
 
-def sql_hash(query: exp.Expression) -> str:
-    """A hash of what ``query`` computes: its syntax tree (sqlglot's serialisation) without
-    source positions, comments or inferred types."""
-    return _hash([{k: v for k, v in node.items() if k not in _NOT_SQL}
-                  for node in serde.dump(query)])
+def sql_hash(project: Project, name: str) -> str:
+    """A hash of what model ``name``'s query computes (``runner.project.parsing.query_hash``,
+    made when the model was loaded, or kept by the parse cache)."""
+    return project.query_hashes.get(name) or query_hash(project.queries[name])
 
 
 def config_hash(model: Model) -> str:
@@ -83,7 +81,7 @@ def inputs_of(project: Project, plan: Plan, name: str, generations: dict[str, in
     plan was compiled with)."""
     parents = project.dag.parents(name)
     return Inputs(
-        fingerprint=plan[name].fingerprint, sql=sql_hash(project.queries[name]),
+        fingerprint=plan[name].fingerprint, sql=sql_hash(project, name),
         config=config_hash(project.models[name]), generation=generations.get(name, 0),
         data={s: _hash(source_versions[s]) for s in (p[len(SOURCE_PREFIX):] for p in parents
                                                      if p.startswith(SOURCE_PREFIX))

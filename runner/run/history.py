@@ -99,7 +99,7 @@ def _modified(project: Project, name: str, node: dict[str, Any] | None) -> bool:
     if recorded is None:
         checksum = (node.get("checksum") or {}).get("checksum")
         return checksum != hashlib.sha256(model.text.encode()).hexdigest()
-    return (recorded.sql != sql_hash(project.queries[name])
+    return (recorded.sql != sql_hash(project, name)
             or recorded.config != config_hash(model))
 
 
