@@ -66,6 +66,7 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
     """
     compiled: dict[str, CompiledModel] = {}
     keys: dict[str, str] = {}  # each compiled model's compile key
+    shapes: dict[str, str] = {}  # each compiled model's result types, as the cache stores them
     spark_queries: dict[str, exp.Query] = {}  # ephemeral ones, resolved, in Spark SQL
 
     def spark_query(name: str) -> exp.Query:
@@ -86,16 +87,19 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
         started = time.time()
         if on_model is not None:
             on_model(model.path)
-        key = keys[name] = _compile_key(project, name, adapter, compiled, keys, source_keys)
+        key = keys[name] = _compile_key(project, name, adapter, compiled, keys, shapes,
+                                        source_keys)
         entry = cache.get(key) if cache is not None else None
         if entry is None:
             select_sql, result_types, notes, reads = _compile_model(
                 project, name, adapter, compiled, types, spark_query)
+            stored = _stored(result_types)
             if cache is not None:
-                cache.put(key, (select_sql, _stored(result_types), notes, reads))
+                cache.put(key, (select_sql, stored, notes, reads))
         else:
             select_sql, stored, notes, reads = entry
             result_types = _restored(stored)
+        shapes[name] = repr(sorted(stored.items()))
         data = {s: source_versions[s] for s in project.sources_read(name)
                 if source_versions and s in source_versions}
         fingerprint = _fingerprint(select_sql, model.config.fingerprint_items(),
@@ -113,18 +117,22 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
 
 def _compile_key(project: Project, name: str, adapter: Adapter,
                  compiled: dict[str, CompiledModel], keys: dict[str, str],
-                 source_keys: dict[str, list[tuple[str, str]]]) -> str:
+                 shapes: dict[str, str], source_keys: dict[str, list[tuple[str, str]]]) -> str:
     """What the model's compiled SQL, result types and notes depend on: its parse key (text,
     macros, vars, runner, sqlglot), the engine, the approximate-aggregate policy, and each
-    table it reads: a parent model's compile key and physical name (ephemeral parents are
-    inlined: their key covers what they read), a source's identifier and column types."""
+    table it reads: a built parent's physical name and result types (so a parent edited only
+    in layout or comments compiles to the same SQL and its children are not compiled again),
+    an ephemeral parent's compile key (it is inlined as written), a source's identifier and
+    column types."""
     reads = []
     for parent in project.dag.parents(name):
         if parent.startswith(SOURCE_PREFIX):
             ident = project.config.sources[parent[len(SOURCE_PREFIX):]].identifier
             reads.append((parent, ident, source_keys.get(ident)))
-        else:
-            reads.append((parent, keys[parent], compiled[parent].physical))
+        elif compiled[parent].physical is None:  # inlined: what it says, as written
+            reads.append((parent, keys[parent]))
+        else:  # read by name: only its physical version and result types matter
+            reads.append((parent, compiled[parent].physical, shapes[parent]))
     return Cache.key("compile", project.keys.get(name) or project.models[name].text,
                      adapter.type, adapter.dialect, adapter.runs_translated_sql,
                      project.config.approximate, reads)
