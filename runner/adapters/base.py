@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -135,6 +136,7 @@ class Adapter(ABC):
         # Where the adapter says what it waits for (a database file another process holds);
         # set by the session to its output.
         self.notice: Callable[[str], None] | None = None
+        self._listed: set[str] | None = None  # see listing()
 
     @classmethod
     def parse_config(cls, block: dict[str, Any], keypath: str) -> TargetConfig:
@@ -293,8 +295,28 @@ class Adapter(ABC):
         return None
 
     def exists(self, name: str) -> bool:
-        """Whether a table or view named ``name`` exists (case-insensitive)."""
+        """Whether a table or view named ``name`` exists (case-insensitive); inside
+        ``listing()`` a listed name costs no query."""
+        if self._listed is not None and name.lower() in self._listed:
+            return True
+        return self.check_exists(name)
+
+    def check_exists(self, name: str) -> bool:
+        """``exists`` asked of the engine (an engine with a cheaper check overrides this)."""
         return name.lower() in self.relations()
+
+    @contextmanager
+    def listing(self) -> Iterator[None]:
+        """Within it, ``exists`` answers from one listing of the target's relations (one
+        catalog query for a whole build, where a no-op build of N models would ask N times);
+        a name not listed, such as a version the build has just created, is asked of the
+        engine. Relations are only ever added during a build (old versions are dropped after
+        it), so a listed name stays true."""
+        self._listed = set(self.relations())
+        try:
+            yield
+        finally:
+            self._listed = None
 
     def row_count(self, name: str) -> int:
         """Rows in ``name``."""

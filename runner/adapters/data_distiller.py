@@ -348,7 +348,7 @@ class DataDistillerAdapter(Adapter):
                                                  retry=True)
         return rows_to_arrow(rows, description)
 
-    def exists(self, name: str) -> bool:
+    def check_exists(self, name: str) -> bool:
         """Data Distiller's own ``SELECT table_exists('name')`` (§3.1)."""
         query = exp.select(exp.func("table_exists", exp.Literal.string(name)))
         (value,), = self.fetch(query.sql(dialect=self.dialect))

@@ -278,7 +278,7 @@ class SparkAdapter(Adapter):
         return {row[1].lower(): "view" if row[1].lower() in views else "table"
                 for row in self.fetch("SHOW TABLES") if not row[2]}
 
-    def exists(self, name: str) -> bool:
+    def check_exists(self, name: str) -> bool:
         return bool(self._run(lambda: self.spark.catalog.tableExists(name)))
 
     def column_types(self, relation: str) -> dict[str, exp.DataType]:

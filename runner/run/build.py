@@ -138,8 +138,9 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
 
     parents = {n: plan[n].parents for n in plan.selected}
     try:
-        run_dag(plan.selected, parents, work, threads=threads, fail_fast=options.fail_fast,
-                on_skip=on_skip, on_interrupt=adapter.cancel)
+        with adapter.listing():  # one catalog query for every model's up-to-date check
+            run_dag(plan.selected, parents, work, threads=threads, fail_fast=options.fail_fast,
+                    on_skip=on_skip, on_interrupt=adapter.cancel)
     except KeyboardInterrupt:
         _record_inputs(session, results)
         done = BuildResult(session.target, [results[n] for n in plan.selected if n in results])
