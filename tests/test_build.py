@@ -293,3 +293,31 @@ def test_a_slow_compile_says_which_model(project, monkeypatch) -> None:
     assert build(project.root, BuildOptions(), echo=lines.append).ok
     slow = [line for line in lines if "still compiling" in line]
     assert len(slow) == 1 and slow[0].endswith("still compiling models/big.sql (model 2, 0 s so far)")
+
+
+def test_a_no_op_build_lists_the_target_once_and_asks_nothing_per_model(project, monkeypatch
+                                                                        ) -> None:
+    """The up-to-date check of every model answers from one catalog listing; a model built in
+    the same run (not in that listing) is asked of the engine."""
+    for i in range(5):
+        project.model(f"m{i}", f"SELECT user_id, {i} AS k FROM raw_users")
+    project.model("top", "SELECT * FROM m0 JOIN m1 USING (user_id, k)")
+    calls: list[str] = []
+    relations, check = DuckDBAdapter.relations, DuckDBAdapter.check_exists
+    monkeypatch.setattr(DuckDBAdapter, "relations",
+                        lambda self: calls.append("list") or relations(self))
+    monkeypatch.setattr(DuckDBAdapter, "check_exists",
+                        lambda self, name: calls.append(f"ask {name}") or check(self, name))
+    first = build(project.root, BuildOptions(threads=1), echo=lambda line: None)
+    assert {r.status for r in first.results} == {"success"}
+    built = {r.name: r.physical for r in first.results}
+    asked = sorted(c for c in calls if c.startswith("ask"))  # nothing listed yet: all asked,
+    assert asked == sorted([f"ask {p}" for p in built.values()]  # the parents twice (checked
+                           + [f"ask {built['m0']}", f"ask {built['m1']}"])  # by top)
+    calls.clear()
+    again = build(project.root, BuildOptions(threads=1), echo=lambda line: None)
+    assert {r.status for r in again.results} == {"noop"}
+    assert [c for c in calls if c.startswith("ask")] == []
+    # the sources' check, their data versions and the models' up-to-date check: three in all,
+    # whatever the number of models
+    assert calls == ["list", "list", "list"]
