@@ -16,6 +16,7 @@ unmodified sqlglot read the file as it is::
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,22 +107,34 @@ def discover_models(root: Path, dialect: str,
     if not models_dir.is_dir():
         raise ProjectError("no models/ folder in the project; create models/ and put one "
                            "SELECT per .sql file in it", root)
-    for file in sorted(models_dir.rglob("*.sql")):
-        rel = file.relative_to(root).as_posix()
-        name = normalize_name(file.stem)
-        if not _NAME.match(name):
-            raise ProjectError(f"'{file.stem}' is not a usable model name: a model becomes a "
-                               "table, so its file name may hold only letters, digits and _ and "
-                               "must not start with a digit; rename the file", rel)
-        if name in models:
-            raise ProjectError(f"model name '{name}' is used by two files: {models[name].path} and "
-                               f"{rel}; model names are file stems and must be unique "
-                               "(case-insensitively); rename one", rel)
-        text = read_text(file, rel)
-        config = known(rel, text) if known is not None else None
-        models[name] = (Model(name, rel, text, config, dialect) if config is not None
-                        else read_model(text, rel, name, dialect))
+    paused = gc.isenabled()
+    gc.disable()  # parsing makes trees that live on: the collector would only walk them
+    try:
+        for file in sorted(models_dir.rglob("*.sql")):
+            _discover(root, file, dialect, known, models)
+    finally:
+        if paused:
+            gc.enable()
     return models
+
+
+def _discover(root: Path, file: Path, dialect: str,
+              known: Callable[[str, str], ModelConfig | None] | None,
+              models: dict[str, Model]) -> None:
+    rel = file.relative_to(root).as_posix()
+    name = normalize_name(file.stem)
+    if not _NAME.match(name):
+        raise ProjectError(f"'{file.stem}' is not a usable model name: a model becomes a "
+                           "table, so its file name may hold only letters, digits and _ and "
+                           "must not start with a digit; rename the file", rel)
+    if name in models:
+        raise ProjectError(f"model name '{name}' is used by two files: {models[name].path} and "
+                           f"{rel}; model names are file stems and must be unique "
+                           "(case-insensitively); rename one", rel)
+    text = read_text(file, rel)
+    config = known(rel, text) if known is not None else None
+    models[name] = (Model(name, rel, text, config, dialect) if config is not None
+                    else read_model(text, rel, name, dialect))
 
 
 def read_model(text: str, rel: str, name: str, dialect: str) -> Model:
