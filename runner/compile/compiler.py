@@ -25,7 +25,7 @@ from runner.compile.dialect.approximate import INLINED, Note
 from runner.compile.dialect.translate import translate
 from runner.compile.dialect.rules import refuse
 from runner.compile.dialect.spark_types import T
-from runner.compile.plan import CompiledModel, Plan
+from runner.compile.plan import CompiledModel, Plan, spark_type
 from runner.errors import ProjectError
 from runner.graph.dag import SOURCE_PREFIX
 from runner.project.cache import Cache
@@ -35,6 +35,8 @@ from runner.project.parsing import position
 from runner.validation import did_you_mean
 
 FINGERPRINT_LENGTH = 10
+# relations a query may read, by lower-cased name: (the name, its column types when asked)
+Tables = dict[str, tuple[str, Callable[[], dict[str, exp.DataType]]]]
 
 
 def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
@@ -76,10 +78,14 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
             spark_queries[name] = _resolve_tables(project, name, compiled, spark_query)[0]
         return spark_queries[name]
 
-    types: dict[str, dict[str, exp.DataType]] = {
-        table: cols for table, cols in (source_types or {}).items() if "." not in table and cols}
+    sources = {table: cols for table, cols in (source_types or {}).items()
+               if "." not in table and cols}
     source_keys = {table: sorted((c, t.sql("spark")) for c, t in cols.items())
-                   for table, cols in types.items()}
+                   for table, cols in sources.items()}
+    # what a query may read, by lower-cased name: (its name, its column types when asked: a
+    # model's are made from the cache's form only if a child is compiled)
+    types: Tables = {table.lower(): (table, lambda cols=cols: cols)
+                     for table, cols in sources.items()}
     wanted = None if chosen >= project.models.keys() else set(chosen) | {
         a for m in chosen for a in project.dag.upstream(m) if a in project.models}
     for name in project.order(wanted):
@@ -98,20 +104,22 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
                 cache.put(key, (select_sql, stored, notes, reads))
         else:
             select_sql, stored, notes, reads = entry
-            result_types = _restored(stored)
         shapes[name] = repr(sorted(stored.items()))
         data = {s: source_versions[s] for s in project.sources_read(name)
                 if source_versions and s in source_versions}
         fingerprint = _fingerprint(select_sql, model.config.fingerprint_items(),
                                    (generations or {}).get(name, 0), data)
         physical = None if model.config.materialized == "ephemeral" else f"{name}__{fingerprint}"
-        if physical is not None and result_types:
-            types[physical] = result_types
         compiled[name] = CompiledModel(
             name=name, path=model.path, materialized=model.config.materialized,
             fingerprint=fingerprint, physical=physical, select_sql=select_sql,
             parents=project.build_parents(name), reads=reads, ddl=model.config.ddl,
-            notes=notes, columns=result_types, compile_timing=(started, time.time()))
+            notes=notes, stored_columns=stored, compile_timing=(started, time.time()),
+            compile_key=key)
+        if entry is None:
+            compiled[name]._columns = result_types  # made just now: no need to read them back
+        if physical is not None and stored:
+            types[physical] = (physical, lambda m=compiled[name]: m.columns)
     return Plan(compiled, set(chosen))
 
 
@@ -144,32 +152,18 @@ def _stored(types: dict[str, exp.DataType]) -> dict[str, str | exp.DataType]:
     stored: dict[str, str | exp.DataType] = {}
     for column, dtype in types.items():
         text = dtype.sql("spark")
-        stored[column] = text if _spark_type(text) == dtype else dtype
+        stored[column] = text if spark_type(text) == dtype else dtype
     return stored
 
 
-def _restored(stored: dict[str, str | exp.DataType]) -> dict[str, exp.DataType]:
-    return {column: _spark_type(t) if isinstance(t, str) else t for column, t in stored.items()}
-
-
-_SPARK_TYPES: dict[str, exp.DataType] = {}
-
-
-def _spark_type(text: str) -> exp.DataType:
-    """The type a Spark type name names (parsed once per name; each call gets a copy)."""
-    if text not in _SPARK_TYPES:
-        _SPARK_TYPES[text] = exp.DataType.build(text, dialect="spark")
-    return _SPARK_TYPES[text].copy()
-
-
 def _compile_model(project: Project, name: str, adapter: Adapter,
-                   compiled: dict[str, CompiledModel], types: dict[str, dict[str, exp.DataType]],
+                   compiled: dict[str, CompiledModel], types: Tables,
                    spark_query: Callable[[str], exp.Query]
                    ) -> tuple[str, dict[str, exp.DataType], list[Note], set[str]]:
     """The model's target SQL, result types, notes and the relations it reads."""
     model = project.models[name]
     query, reads = _resolve_tables(project, name, compiled, spark_query)
-    schema = {table: cols for table, cols in types.items() if table.lower() in reads} or None
+    schema = {types[r][0]: types[r][1]() for r in sorted(reads) if r in types} or None
     notes: list[Note] = []
     try:
         translated = translate(query, adapter.dialect, schema,

@@ -37,9 +37,13 @@ class CompiledModel:
         ddl: the model config that reaches its CREATE statement.
         notes: what the user should know about how its SQL runs on the target (an approximate
             aggregate computed exactly), each at its line and column in ``path``.
+        stored_columns: the Spark types of its result columns, where Spark's rules give them
+            (``columns``), as the compile cache keeps them: a Spark type name where the name
+            reads back as the same type, else the type.
         columns: the Spark types of its result columns, where Spark's rules give them (what
             its children are compiled against, and what the local table holds).
         compile_timing: when its compilation started and ended (Unix seconds).
+        compile_key: what its compilation depended on, hashed (the compile cache's key).
     """
 
     name: str
@@ -53,8 +57,24 @@ class CompiledModel:
     reads: set[str] = field(default_factory=set)
     ddl: ModelDDLConfig = field(default_factory=ModelDDLConfig)
     notes: list[Note] = field(default_factory=list)
-    columns: dict[str, exp.DataType] = field(default_factory=dict)
+    stored_columns: dict[str, str | exp.DataType] = field(default_factory=dict)
     compile_timing: tuple[float, float] | None = None
+    compile_key: str = ""
+    _columns: dict[str, exp.DataType] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def columns(self) -> dict[str, exp.DataType]:
+        """The result columns' Spark types (made from ``stored_columns`` when first read)."""
+        if self._columns is None:
+            self._columns = {c: spark_type(t) if isinstance(t, str) else t
+                             for c, t in self.stored_columns.items()}
+        return self._columns
+
+    @property
+    def type_names(self) -> dict[str, str]:
+        """The result columns' Spark type names (``DECIMAL(10, 2)``), as the manifest shows them."""
+        return {c: t if isinstance(t, str) else t.sql("spark")
+                for c, t in self.stored_columns.items()}
 
     def note_lines(self) -> list[str]:
         """Each note as ``path:line:col: message``."""
@@ -132,3 +152,13 @@ def _parsed(sql: str, dialect: str) -> exp.Expression | None:
         return sqlglot.parse_one(sql, read=dialect)
     except SqlglotError:
         return None
+
+
+_SPARK_TYPES: dict[str, exp.DataType] = {}
+
+
+def spark_type(text: str) -> exp.DataType:
+    """The type a Spark type name names (parsed once per name; each call gets a copy)."""
+    if text not in _SPARK_TYPES:
+        _SPARK_TYPES[text] = exp.DataType.build(text, dialect="spark")
+    return _SPARK_TYPES[text].copy()

@@ -43,9 +43,18 @@ def write_compiled(session: Session) -> list[Path]:
         body = ";\n\n".join(model.statements) if model.statements else (
             f"-- ephemeral: inlined as a CTE into its consumers\n{model.select_sql}")
         path = session.paths.compiled / model.path
-        write_text(path, body + ";\n" if model.statements else body + "\n")
+        text = body + ";\n" if model.statements else body + "\n"
+        if _text_of(path) != text:  # a file that already says it is left as it is
+            write_text(path, text)
         written.append(path)
     return written
+
+
+def _text_of(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def timestamp(seconds: float) -> str:
@@ -66,7 +75,7 @@ def write_run_artifacts(session: Session, result: BuildResult, seconds: float,
         "dbt_schema_version": MANIFEST_SCHEMA, **base, "project_name": name,
         "project_id": hashlib.md5(name.encode()).hexdigest(),  # noqa: S324 - dbt's id
         "adapter_type": session.adapter.type, "send_anonymous_usage_stats": False,
-        "run_started_at": timestamp(started_at)}))
+        "run_started_at": timestamp(started_at)}), compact=True)
     dropped: dict[str, list[str]] = {}
     for physical in result.dropped:
         dropped.setdefault(physical.rpartition("__")[0], []).append(physical)
@@ -80,7 +89,7 @@ def write_run_artifacts(session: Session, result: BuildResult, seconds: float,
         "results": [*(_model_result(session, r, dropped.get(r.name, []))
                       for r in result.results),
                     *(_export_result(name, e) for e in result.exports)],
-    })
+    }, compact=True)
 
 
 def _model_result(session: Session, r: ModelResult, dropped: list[str]) -> dict[str, Any]:

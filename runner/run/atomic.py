@@ -21,9 +21,12 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically."""
-    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+def write_json(path: Path, data: Any, *, compact: bool = False) -> None:
+    """Write ``data`` as JSON to ``path`` atomically; ``compact`` (one line, as dbt writes its
+    artifacts) for a large document: Python's fast encoder does not indent."""
+    text = (json.dumps(data, separators=(",", ":"), default=str) if compact
+            else json.dumps(data, indent=2, sort_keys=False, default=str))
+    write_text(path, text + "\n")
 
 
 def write_text(path: Path, text: str) -> None:

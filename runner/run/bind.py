@@ -1,11 +1,14 @@
 """The bind check of ``runner compile``: the engine binds each model (``EXPLAIN``, nothing runs),
 reporting what only it knows (a function it lacks, a missing column) before a build, at the
-place in the model's file the engine's message names (``located``, also used by ``build``)."""
+place in the model's file the engine's message names (``located``, also used by ``build``).
+A model that bound once is not bound again while its compile key is the same (the relations it
+reads are versions named by fingerprint, and sources whose column types the key covers)."""
 
 from __future__ import annotations
 
 from runner.compile.locate import engine_error_position
 from runner.errors import RunnerError
+from runner.project.cache import Cache
 from runner.run.session import Session
 
 
@@ -28,15 +31,23 @@ def bind_check(session: Session) -> tuple[dict[str, str], list[str]]:
     if not session.adapter.binds:
         return errors, unchecked
     existing = set(session.adapter.relations())
+    bound = Cache(session.paths.cache)
     for model in session.plan:
         if model.name not in session.plan.chosen or not model.built:
             continue
         if not model.reads <= existing:
             unchecked.append(model.name)
             continue
+        # what it reads is fixed by its compile key (versions by fingerprint, sources' types)
+        key = Cache.key("bind", session.adapter.type, session.target, model.compile_key,
+                        model.select_sql)
+        if bound.get(key) is not None:
+            continue
         try:
             session.adapter.fetch(f"EXPLAIN {model.select_sql}")
         except RunnerError as err:
             errors[model.name] = (located(session, model.name, str(err))
                                   or f"{model.path}: {err}")
+        else:
+            bound.put(key, True)
     return errors, unchecked

@@ -92,7 +92,7 @@ def _model_node(session: Session, name: str, generations: dict[str, int]) -> dic
     path = Path(model.path)
     relative = path.relative_to("models") if path.parts[0] == "models" else path
     config = model.config
-    types = compiled.columns if compiled else {}
+    types = compiled.type_names if compiled else {}
     columns = {c: _column(c, config.columns.get(c, ""), types.get(c), "spark")
                for c in [*config.columns, *(t for t in types if t not in config.columns)]}
     built = config.materialized != "ephemeral"
@@ -163,7 +163,10 @@ def _exposure(session: Session, spec: ExportSpec) -> dict[str, Any]:
     }
 
 
-def _column(name: str, description: str, data_type: exp.DataType | None,
+def _column(name: str, description: str, data_type: exp.DataType | str | None,
             dialect: str) -> dict[str, Any]:
+    """A manifest column; ``data_type`` a type, or its name in ``dialect`` already."""
+    if isinstance(data_type, exp.DataType):
+        data_type = data_type.sql(dialect=dialect)
     return {"name": name, "description": description, "meta": {}, "tags": [],
-            "data_type": data_type.sql(dialect=dialect) if data_type is not None else None}
+            "data_type": data_type}

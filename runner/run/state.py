@@ -140,4 +140,5 @@ class TargetState:
             return state.generation
 
     def _save(self) -> None:
-        write_json(self.path, {"models": {n: vars(s) for n, s in sorted(self.models.items())}})
+        write_json(self.path, {"models": {n: vars(s) for n, s in sorted(self.models.items())}},
+                   compact=True)
