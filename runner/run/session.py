@@ -180,9 +180,21 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
     except BaseException:
         adapter.close()
         raise
-    for model in plan:
-        model.statements = strategy(model.materialized).statements(model, adapter)
+    _render_statements(plan, adapter, Cache(workspace.paths.cache))
     return Session(workspace, state, plan, types, versions)
+
+
+def _render_statements(plan: Plan, adapter: Adapter, cache: Cache) -> None:
+    """Each model's statements, by its materialization; kept in the cache by what they are
+    made of (the compiled query by its compile key, the physical name, the target's config)."""
+    target = repr(adapter.config)
+    for model in plan:
+        key = Cache.key("statements", adapter.type, target, model.compile_key, model.physical,
+                        model.materialized, model.ddl)
+        statements = cache.get(key)
+        if statements is None:
+            statements = cache.put(key, strategy(model.materialized).statements(model, adapter))
+        model.statements = list(statements)
 
 
 def _source_facts(project: Project, adapter: Adapter, used: list[str], echo: Echo,
