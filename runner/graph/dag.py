@@ -1,4 +1,4 @@
-"""A small DAG over string node keys, backed by networkx; it knows nothing of SQL.
+"""A small DAG over string node keys; it knows nothing of SQL.
 
 Orders are deterministic (ties broken by name) so builds, listings and artifacts are stable.
 
@@ -10,9 +10,8 @@ Orders are deterministic (ties broken by name) so builds, listings and artifacts
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
-
-import networkx as nx
 
 
 SOURCE_PREFIX = "source:"  # a source is the node source:<name>; a model is its name
@@ -27,48 +26,60 @@ class CycleError(Exception):
 
 
 class DAG:
-    """Nodes and ``upstream -> downstream`` edges."""
+    """Nodes and ``upstream -> downstream`` edges.
+
+    The adjacency is kept in plain dicts and the order made with a heap (Kahn's algorithm,
+    ties by name, as networkx's ``lexicographical_topological_sort``): every command orders the
+    graph, and importing networkx costs more than that does. networkx is imported only to
+    find the path of a cycle.
+    """
 
     def __init__(self) -> None:
-        self._graph: nx.DiGraph = nx.DiGraph()
+        # insertion-ordered (dicts as ordered sets), so a cycle is reported as networkx found it
+        self._parents: dict[str, dict[str, None]] = {}
+        self._children: dict[str, dict[str, None]] = {}
         self._order: list[str] | None = None  # the topological order, made once per change
 
     def add_node(self, node: str) -> None:
-        self._graph.add_node(node)
-        self._order = None
+        if node not in self._parents:
+            self._parents[node], self._children[node] = {}, {}
+            self._order = None
 
     def add_edge(self, upstream: str, downstream: str) -> None:
-        self._graph.add_edge(upstream, downstream)
+        self.add_node(upstream)
+        self.add_node(downstream)
+        self._parents[downstream][upstream] = None
+        self._children[upstream][downstream] = None
         self._order = None
 
     @property
     def nodes(self) -> list[str]:
-        return sorted(self._graph.nodes)
+        return sorted(self._parents)
 
     def edges(self) -> list[tuple[str, str]]:
-        return sorted(self._graph.edges)
+        return sorted((a, b) for a, children in self._children.items() for b in children)
 
     def parents(self, node: str) -> list[str]:
-        return sorted(self._graph.predecessors(node))
+        return sorted(self._parents[node])
 
     def children(self, node: str) -> list[str]:
-        return sorted(self._graph.successors(node))
+        return sorted(self._children[node])
 
     def upstream(self, node: str, depth: int | None = None) -> set[str]:
         """Ancestors of ``node`` up to ``depth`` edges away (all when None)."""
-        return self._reach(node, self._graph.predecessors, depth)
+        return self._reach(node, self._parents, depth)
 
     def downstream(self, node: str, depth: int | None = None) -> set[str]:
         """Descendants of ``node`` up to ``depth`` edges away (all when None)."""
-        return self._reach(node, self._graph.successors, depth)
+        return self._reach(node, self._children, depth)
 
     @staticmethod
-    def _reach(node: str, step, depth: int | None) -> set[str]:  # noqa: ANN001
+    def _reach(node: str, step: dict[str, dict[str, None]], depth: int | None) -> set[str]:
         seen: set[str] = set()
         frontier = {node}
         level = 0
         while frontier and (depth is None or level < depth):
-            frontier = {n for f in frontier for n in step(f)} - seen
+            frontier = {n for f in frontier for n in step[f]} - seen
             seen |= frontier
             level += 1
         seen.discard(node)
@@ -76,14 +87,35 @@ class DAG:
 
     def check_acyclic(self) -> None:
         """Raise CycleError with the cycle as a closed path."""
-        try:
-            cycle = nx.find_cycle(self._graph)
-        except nx.NetworkXNoCycle:
-            return
-        path = [edge[0] for edge in cycle]
+        if self._order is None:
+            self._order = self._sorted()
+
+    def _sorted(self) -> list[str]:
+        waiting = {node: len(parents) for node, parents in self._parents.items()}
+        ready = [node for node, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        order: list[str] = []
+        while ready:
+            node = heapq.heappop(ready)
+            order.append(node)
+            for child in self._children[node]:
+                waiting[child] -= 1
+                if waiting[child] == 0:
+                    heapq.heappush(ready, child)
+        if len(order) < len(waiting):
+            raise CycleError(self._cycle())
+        return order
+
+    def _cycle(self) -> list[str]:
+        import networkx as nx  # only to report a cycle
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self._parents)
+        graph.add_edges_from((a, b) for a, children in self._children.items() for b in children)
+        path = [edge[0] for edge in nx.find_cycle(graph)]
         start = path.index(min(path))  # deterministic rotation
         path = path[start:] + path[:start]
-        raise CycleError([*path, path[0]])
+        return [*path, path[0]]
 
     def order(self, nodes: Iterable[str] | None = None) -> list[str]:
         """Topological order (ties by name), restricted to ``nodes`` when given.
@@ -91,10 +123,8 @@ class DAG:
         Raises:
             CycleError: the graph has a cycle (checked once per change of the graph).
         """
-        if self._order is None:
-            self.check_acyclic()
-            self._order = list(nx.lexicographical_topological_sort(self._graph))
-        ordered = self._order
+        self.check_acyclic()
+        ordered = self._order or []
         if nodes is None:
             return list(ordered)
         keep = set(nodes)
@@ -102,4 +132,4 @@ class DAG:
 
     def subgraph_edges(self, nodes: Iterable[str]) -> list[tuple[str, str]]:
         keep = set(nodes)
-        return sorted((a, b) for a, b in self._graph.edges if a in keep and b in keep)
+        return sorted((a, b) for a, b in self.edges() if a in keep and b in keep)
