@@ -372,4 +372,4 @@ def test_distiller_compile_is_offline_and_names_what_the_last_build_built(
         if r.materialized == "table":
             assert f"CREATE TABLE {r.physical}" in out
     manifest = (dd_root / "target/manifest.json").read_text()
-    assert '"data_version": "catalog updated ' in manifest  # what made the names match
+    assert '"data_version":"catalog updated ' in manifest  # (compact JSON) what made the names match
