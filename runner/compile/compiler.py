@@ -24,8 +24,8 @@ from runner.adapters.base import Adapter
 from runner.compile.dialect.approximate import INLINED, Note
 from runner.compile.dialect.translate import translate
 from runner.compile.dialect.rules import refuse
-from runner.compile.dialect.spark_types import T
-from runner.compile.plan import CompiledModel, Plan, spark_type
+from runner.compile.dialect.spark_types import T, spark_type
+from runner.compile.plan import CompiledModel, Plan
 from runner.errors import ProjectError
 from runner.graph.dag import SOURCE_PREFIX
 from runner.project.cache import Cache
@@ -141,7 +141,7 @@ def _compile_key(project: Project, name: str, adapter: Adapter,
             reads.append((parent, keys[parent]))
         else:  # read by name: only its physical version and result types matter
             reads.append((parent, compiled[parent].physical, shapes[parent]))
-    return Cache.key("compile", project.keys.get(name) or project.models[name].text,
+    return Cache.key("compile", project.keys[name],
                      adapter.type, adapter.dialect, adapter.runs_translated_sql,
                      project.config.approximate, reads)
 

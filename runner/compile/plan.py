@@ -15,6 +15,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from runner.compile.dialect.approximate import Note
+from runner.compile.dialect.spark_types import spark_type
 from runner.project.model import ModelDDLConfig
 
 
@@ -153,12 +154,3 @@ def _parsed(sql: str, dialect: str) -> exp.Expression | None:
     except SqlglotError:
         return None
 
-
-_SPARK_TYPES: dict[str, exp.DataType] = {}
-
-
-def spark_type(text: str) -> exp.DataType:
-    """The type a Spark type name names (parsed once per name; each call gets a copy)."""
-    if text not in _SPARK_TYPES:
-        _SPARK_TYPES[text] = exp.DataType.build(text, dialect="spark")
-    return _SPARK_TYPES[text].copy()

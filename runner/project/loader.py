@@ -131,8 +131,7 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None,
     hashes: dict[str, str] = {}
     for name, model in models.items():
         dag.add_node(name)
-        key, entry = entries.get(model.path) or (Cache.key("parse", model.path, model.text,
-                                                           context), None)
+        key, entry = entries[model.path]  # discover_models asked known() of every file
         keys[name] = key
         if entry is not None:
             refs = [tuple(ref) for ref in entry["refs"]]

@@ -15,6 +15,7 @@ result unknown. Each rule is checked against Spark's own analysed types by
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Callable
 
@@ -35,14 +36,19 @@ Rule = Callable[[exp.Expression], "exp.DataType | None"]
 
 
 def dtype(text: str) -> exp.DataType:
-    """The type ``text`` names (parsed once per text; each call gets its own copy)."""
-    parsed = _PARSED.get(text)
-    if parsed is None:
-        parsed = _PARSED[text] = exp.DataType.build(text)
-    return parsed.copy()
+    """The type ``text`` names, as sqlglot reads it (parsed once per text; a copy per call)."""
+    return _built(text, None).copy()
 
 
-_PARSED: dict[str, exp.DataType] = {}
+def spark_type(text: str) -> exp.DataType:
+    """The type a Spark type name names, as Spark's dialect reads it (``CompiledModel`` keeps
+    result types by these names; parsed once per name; a copy per call)."""
+    return _built(text, "spark").copy()
+
+
+@functools.cache
+def _built(text: str, dialect: str | None) -> exp.DataType:
+    return exp.DataType.build(text, dialect=dialect)
 
 
 def decimal(precision: int, scale: int) -> exp.DataType:
