@@ -210,3 +210,11 @@ def test_parse_error_message_is_plain(project) -> None:
         load(project.root)
     assert "sqlglot" not in str(info.value) and "<class" not in str(info.value)
     assert str(info.value).startswith("models/m.sql:1:23: cannot parse SQL near '(': syntax error")
+
+
+def test_a_parse_error_names_the_token_as_written(project) -> None:
+    project.model("m", "SELECT FROM WHERE")
+    with pytest.raises(ProjectError) as info:
+        load(project.root)
+    assert str(info.value) == ("models/m.sql:1:17: cannot parse SQL near 'WHERE': Expected "
+                               "table name but got 'WHERE'")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from sqlglot import exp, serde
 from sqlglot.dialects.dialect import Dialect
@@ -59,6 +60,9 @@ def parse_query(sql: str, path: str, dialect: str) -> exp.Query:
     return query
 
 
+_TOKEN = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: \d+.*?>")
+
+
 def syntax_error(err: ParseError, path: str, what: str) -> ProjectError:
     """sqlglot's first parse error as one located line, its internals said plainly."""
     first = err.errors[0] if err.errors else {}
@@ -67,6 +71,7 @@ def syntax_error(err: ParseError, path: str, what: str) -> ProjectError:
     problem = " ".join(str(first.get("description") or str(err).splitlines()[0]).split())
     if "<class" in problem or "Required keyword" in problem:
         problem = "syntax error (an expression or keyword is missing here)"
+    problem = _TOKEN.sub(r"'\1'", problem)  # sqlglot quotes a token as its repr
     near = f" near '{text}'" if text else ""
     return ProjectError(f"{what}{near}: {problem}", path, first.get("line"), first.get("col"))
 
