@@ -148,13 +148,32 @@ def test_another_sqlglot_or_runner_misses_every_entry(shop, monkeypatch, change)
         real = cache_module.Path.stat
         monkeypatch.setattr(cache_module.Path, "stat", lambda self, **kw: (
             _touched(real(self, **kw)) if self.name == "compiler.py" else real(self, **kw)))
+    folders = [p.name for p in (shop.root / "target" / "cache").iterdir()]
     cache_module.code_version.cache_clear()
     work = Work(monkeypatch)
     try:
         assert plan_of(shop) == before
+        now = [p.name for p in (shop.root / "target" / "cache").iterdir()]
     finally:
         cache_module.code_version.cache_clear()
     assert len(work.parsed) == 4 and len(work.compiled) == 4
+    # what the older code wrote is gone: the cache holds one code version
+    assert len(folders) == len(now) == 1 and folders != now
+
+
+def test_clean_removes_the_cache(shop, monkeypatch, capsys) -> None:
+    from runner.cli.main import main
+
+    before = plan_of(shop)
+    cache = shop.root / "target" / "cache"
+    assert main(["clean", "--dry-run", "--project-dir", str(shop.root)]) == 0
+    assert "would remove the parse and compile cache (target/cache, 12 entries)" in \
+        capsys.readouterr().out and cache.is_dir()
+    assert main(["clean", "--project-dir", str(shop.root)]) == 0
+    assert "removed the parse and compile cache (target/cache, 12 entries)" in \
+        capsys.readouterr().out and not cache.exists()
+    work = Work(monkeypatch)
+    assert plan_of(shop) == before and len(work.compiled) == 4
 
 
 def _touched(stat):

@@ -3,7 +3,10 @@
 An entry is found by a key that hashes everything its value depends on: the file's text, the
 runner's code and sqlglot's version (``code_version``), and what the caller adds (the macros and
 vars for a parse; the target and the parents' keys for a compile). A changed input is a new key,
-so an entry is never invalidated, only no longer asked for; ``runner clean`` removes them all.
+so an entry is never invalidated, only no longer asked for. Entries live in one folder per
+``code_version``: the first entry a new runner (or an edited checkout) writes removes the
+folders older code wrote, so the cache holds one code version's entries; ``runner clean``
+removes it all.
 
 Entries are pickles written atomically (temporary file, then rename), so concurrent runs at
 worst write one entry twice with the same content. An entry that cannot be read back (truncated,
@@ -20,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import shutil
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -44,11 +48,13 @@ def code_version() -> str:
 
 
 class Cache:
-    """Entries under ``folder``, each a file named by its key."""
+    """Entries under ``root``, each a file named by its key, in this code version's folder."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.folder = root / code_version()[:16]
         self.hits = self.misses = 0
+        self._pruned = False
 
     @staticmethod
     def key(*parts: object) -> str:
@@ -73,6 +79,9 @@ class Cache:
         """Store ``value`` (atomically) and return it; a cache that cannot be written (a
         read-only folder, a full disk) costs only speed."""
         path = self._path(key)
+        if not self._pruned:
+            self._pruned = True
+            self.prune()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -86,6 +95,15 @@ class Cache:
         except OSError:
             pass
         return value
+
+    def prune(self) -> None:
+        """Remove what other code versions wrote (never read again by this code)."""
+        try:
+            others = [p for p in self.root.iterdir() if p.is_dir() and p != self.folder]
+        except OSError:
+            return
+        for other in others:
+            shutil.rmtree(other, ignore_errors=True)
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / key[2:]

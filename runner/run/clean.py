@@ -1,7 +1,9 @@
-"""``runner clean``: drop the model versions nothing points at any more."""
+"""``runner clean``: drop the model versions nothing points at any more, and the parse and
+compile cache (``target/cache``, rebuilt by the next command)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from runner.run.materialize import drop_old_versions
@@ -13,7 +15,8 @@ from runner.run.state import target_lock
 
 def clean(root: str | Path, options: BuildOptions | None = None, echo: Echo = print, *,
           dry_run: bool = False) -> list[str]:
-    """Drop every model version no pointer and no current version uses (``runner clean``).
+    """Drop every model version no pointer and no current version uses, and remove the parse
+    and compile cache (``runner clean``).
 
     Needs only the target's state and a connection: nothing is compiled, so an unrelated
     problem in a model does not stop a clean.
@@ -29,4 +32,11 @@ def clean(root: str | Path, options: BuildOptions | None = None, echo: Echo = pr
         echo(f"Dropped {len(dropped)} old version(s) on target '{workspace.target}'.")
     elif not dropped:
         echo(f"Nothing to drop on target '{workspace.target}': every version is in use.")
+    cache = workspace.paths.cache
+    if cache.is_dir():
+        entries = sum(1 for p in cache.rglob("*") if p.is_file())
+        echo(f"{'would remove' if dry_run else 'removed'} the parse and compile cache "
+             f"({cache.relative_to(workspace.paths.root)}, {entries} entries)")
+        if not dry_run:
+            shutil.rmtree(cache, ignore_errors=True)
     return dropped
