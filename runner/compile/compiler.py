@@ -13,10 +13,13 @@ table, and a generation number that ``--full-refresh`` increments.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import heapq
 import json
 import time
 from collections.abc import Callable, Collection
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
 from sqlglot import exp
 
@@ -32,6 +35,7 @@ from runner.project.cache import Cache
 from runner.project.loader import REFERENCE, Project
 from runner.project.model import Model
 from runner.project.parsing import position
+from runner.project.processes import worker_pool
 from runner.validation import did_you_mean
 
 FINGERPRINT_LENGTH = 10
@@ -84,26 +88,15 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
                    for table, cols in sources.items()}
     # what a query may read, by lower-cased name: (its name, its column types when asked: a
     # model's are made from the cache's form only if a child is compiled)
-    types: Tables = {table.lower(): (table, lambda cols=cols: cols)
-                     for table, cols in sources.items()}
+    types: Tables = _readable(sources)
     wanted = None if chosen >= project.models.keys() else set(chosen) | {
         a for m in chosen for a in project.dag.upstream(m) if a in project.models}
-    for name in project.order(wanted):
+    order = project.order(wanted)
+
+    def finish(name: str, entry: Entry, started: float,
+               result_types: dict[str, exp.DataType] | None = None) -> None:
         model = project.models[name]
-        started = time.time()
-        if on_model is not None:
-            on_model(model.path)
-        key = keys[name] = _compile_key(project, name, adapter, compiled, keys, shapes,
-                                        source_keys)
-        entry = cache.get(key) if cache is not None else None
-        if entry is None:
-            select_sql, result_types, notes, reads = _compile_model(
-                project, name, adapter, compiled, types, spark_query)
-            stored = _stored(result_types)
-            if cache is not None:
-                cache.put(key, (select_sql, stored, notes, reads))
-        else:
-            select_sql, stored, notes, reads = entry
+        select_sql, stored, notes, reads = entry
         shapes[name] = repr(sorted(stored.items()))
         data = {s: source_versions[s] for s in project.sources_read(name)
                 if source_versions and s in source_versions}
@@ -115,12 +108,187 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
             fingerprint=fingerprint, physical=physical, select_sql=select_sql,
             parents=project.build_parents(name), reads=reads, ddl=model.config.ddl,
             notes=notes, stored_columns=stored, compile_timing=(started, time.time()),
-            compile_key=key)
-        if entry is None:
+            compile_key=keys[name])
+        if result_types is not None:
             compiled[name]._columns = result_types  # made just now: no need to read them back
         if physical is not None and stored:
             types[physical] = (physical, lambda m=compiled[name]: m.columns)
+
+    def compile_here(name: str) -> tuple[Entry, dict[str, exp.DataType]]:
+        select_sql, result_types, notes, reads = _compile_model(
+            project, name, adapter, compiled, types, spark_query)
+        return (select_sql, _stored(result_types), notes, reads), result_types
+
+    ready = _Ready(project, order)
+    workers: _Workers | None = None
+    local = False  # compile every miss here from now on (no workers, or one had a problem)
+    try:
+        while ready or (workers is not None and workers.running):
+            while ready and not (local and workers is not None and workers.running):
+                name = ready.pop()
+                started = time.time()
+                if on_model is not None:
+                    on_model(project.models[name].path)
+                key = keys[name] = _compile_key(project, name, adapter, compiled, keys, shapes,
+                                                source_keys)
+                entry = cache.get(key) if cache is not None else None
+                if entry is not None:
+                    finish(name, entry, started)
+                    ready.done(name)
+                    continue
+                if workers is None and not local:  # the first miss: are there enough to share?
+                    workers = _Workers.start(project, adapter, sources, len(order) - len(compiled))
+                    local = workers is None
+                if local:
+                    entry, result_types = compile_here(name)
+                    if cache is not None:
+                        cache.put(key, entry)
+                    finish(name, entry, started, result_types)
+                    ready.done(name)
+                else:
+                    workers.submit(name, started, _needs(project, name, compiled))
+            if workers is not None and workers.running:
+                for name, started, entry in workers.wait():
+                    if entry is None:  # a problem: it is compiled again here, in order
+                        local = True
+                        ready.again(name)
+                        continue
+                    if cache is not None:
+                        cache.put(keys[name], entry)
+                    finish(name, entry, started)
+                    ready.done(name)
+    finally:
+        if workers is not None:
+            workers.stop()
     return Plan(compiled, set(chosen))
+
+
+Entry = tuple[str, dict[str, "str | exp.DataType"], list[Note], set[str]]  # a cache entry
+
+
+def _readable(sources: dict[str, dict[str, exp.DataType]]) -> Tables:
+    return {table.lower(): (table, lambda cols=cols: cols) for table, cols in sources.items()}
+
+
+class _Ready:
+    """The models whose parents are compiled, earliest in build order first: compiling them in
+    that order without workers is compiling ``order`` in order."""
+
+    def __init__(self, project: Project, order: list[str]) -> None:
+        self._order = order
+        self._position = {name: index for index, name in enumerate(order)}
+        self._children: dict[str, list[str]] = {name: [] for name in order}
+        self._pending: dict[str, int] = {}
+        for name in order:
+            parents = [p for p in project.dag.parents(name) if p in self._position]
+            self._pending[name] = len(parents)
+            for parent in parents:
+                self._children[parent].append(name)
+        self._heap = [self._position[n] for n in order if not self._pending[n]]
+        heapq.heapify(self._heap)
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def pop(self) -> str:
+        return self._order[heapq.heappop(self._heap)]
+
+    def again(self, name: str) -> None:
+        heapq.heappush(self._heap, self._position[name])
+
+    def done(self, name: str) -> None:
+        for child in self._children[name]:
+            self._pending[child] -= 1
+            if not self._pending[child]:
+                heapq.heappush(self._heap, self._position[child])
+
+
+def _needs(project: Project, name: str, compiled: dict[str, CompiledModel]
+           ) -> dict[str, CompiledModel]:
+    """What a worker needs to compile ``name``: its compiled parents, and through ephemeral
+    ones (inlined) their parents, without what it does not read."""
+    needed: dict[str, CompiledModel] = {}
+    stack = project.model_parents(name)
+    while stack:
+        parent = stack.pop()
+        if parent not in needed:
+            needed[parent] = dataclasses.replace(compiled[parent], statements=[], notes=[],
+                                                 _columns=None, compile_timing=None)
+            if needed[parent].physical is None:
+                stack.extend(project.model_parents(parent))
+    return needed
+
+
+_COMPILING: tuple[Project, Adapter, Tables] | None = None  # what a compile worker reads
+
+
+class _Workers:
+    """Compile worker processes (``runner.project.processes``): each is a fork of this process,
+    so it holds the project; a task sends a model's name and its parents' compiled forms."""
+
+    def __init__(self, pool: ProcessPoolExecutor) -> None:
+        self._pool = pool
+        self.running: dict[Future[Entry | None], tuple[str, float]] = {}
+
+    @classmethod
+    def start(cls, project: Project, adapter: Adapter, sources: dict[str, dict[str, exp.DataType]],
+              tasks: int) -> _Workers | None:
+        global _COMPILING
+        pool = worker_pool(tasks)
+        if pool is None:
+            return None
+        adapter.known_functions()  # asked here, once: a worker never talks to the engine
+        _COMPILING = (project, adapter, _readable(sources))  # forked with the workers
+        return cls(pool)
+
+    def submit(self, name: str, started: float, parents: dict[str, CompiledModel]) -> None:
+        self.running[self._pool.submit(_compile_one, name, parents)] = (name, started)
+
+    def wait(self) -> list[tuple[str, float, Entry | None]]:
+        """The next finished models: (name, start, entry or None when it had a problem)."""
+        finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
+        results = []
+        for future in finished:
+            name, started = self.running.pop(future)
+            try:
+                entry = future.result()
+            except Exception:  # noqa: BLE001 - a worker died: compiled again here
+                entry = None
+            results.append((name, started, entry))
+        return results
+
+    def stop(self) -> None:
+        global _COMPILING
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        _COMPILING = None
+
+
+def _compile_one(name: str, parents: dict[str, CompiledModel]) -> Entry | None:
+    """In a worker: the model's compile entry, or None if it has a problem (the parent
+    compiles it again and raises it)."""
+    assert _COMPILING is not None
+    project, adapter, sources = _COMPILING
+    types = dict(sources)
+    for parent in parents.values():
+        if parent.physical is not None and parent.stored_columns:
+            types[parent.physical] = (parent.physical, lambda m=parent: m.columns)
+    inlined: dict[str, exp.Query] = {}
+
+    def spark_query(ephemeral: str) -> exp.Query:
+        if ephemeral not in inlined:
+            inlined[ephemeral] = _resolve_tables(project, ephemeral, parents, spark_query)[0]
+        return inlined[ephemeral]
+
+    try:
+        select_sql, result_types, notes, reads = _compile_model(
+            project, name, adapter, parents, types, spark_query)
+        return select_sql, _stored(result_types), notes, reads
+    except Exception:  # noqa: BLE001 - raised again, by the parent, where it belongs
+        return None
+    finally:
+        forget = getattr(project.queries, "forget", None)
+        if forget is not None:
+            forget(name)
 
 
 def _compile_key(project: Project, name: str, adapter: Adapter,

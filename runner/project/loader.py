@@ -6,7 +6,9 @@ wrong with a project is found here, before any engine is touched.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ from runner.graph.dag import DAG, SOURCE_PREFIX, CycleError
 from runner.errors import ProjectError
 from runner.project.cache import Cache
 from runner.project.macros import Macro, expand, load_macros
-from runner.project.model import Model, ModelConfig, discover_models
+from runner.project.model import Model, model_files, read_model
+from runner.project.processes import worker_pool, workers
 from runner.project.parsing import position, query_hash, reference_name, table_references
 from runner.project.spark_rejects import check_functions
 
@@ -103,45 +106,40 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None,
 
     With ``cache``, a model file whose text (with these macros and vars, this runner and
     sqlglot) was loaded before is not parsed: its config and table references come from the
-    cache, and its query is parsed only if something reads it (a compile cache miss).
+    cache, and its query is parsed only if something reads it (a compile cache miss). Many
+    files the cache does not know are parsed in worker processes (``runner.project.processes``).
     """
     root = config.root
     vars_ = {**config.vars, **(vars_override or {})}
     macros = load_macros(root, config.dialect)
     context = (config.dialect, sorted((m.name, m.params, m.body.sql(), m.path, m.line)
                                       for m in macros.values()), sorted(vars_.items(), key=str))
-    entries: dict[str, tuple[str, Any]] = {}  # path -> (key, cached entry or None)
-
-    def known(path: str, text: str) -> ModelConfig | None:
-        key = Cache.key("parse", path, text, context)
-        entry = cache.get(key) if cache is not None else None
-        entries[path] = (key, entry)
-        return entry["config"] if entry is not None else None
-
-    models = discover_models(root, config.dialect, known)
+    keys: dict[str, str] = {}
+    entries: dict[str, Any] = {}
+    models: dict[str, Model] = {}
+    for rel, name, text in model_files(root):
+        keys[name] = Cache.key("parse", rel, text, context)
+        entry = entries[name] = cache.get(keys[name]) if cache is not None else None
+        # a file the cache does not know gets its config when it is parsed (_parse)
+        models[name] = Model(name, rel, text, entry["config"] if entry is not None else None,
+                             config.dialect)
     for name, model in models.items():
         if name in config.sources:
             raise ProjectError(f"model '{name}' has the name of a declared source; rename the "
                                "model file or the source", model.path)
+    queries = _Queries(models, macros, vars_, config)
+    misses = [name for name, entry in entries.items() if entry is None]
+    for name, entry in _parse(misses, models, queries).items():
+        entries[name] = entry
+        if cache is not None:
+            cache.put(keys[name], entry)
     dag = DAG()
     for name in config.sources:
         dag.add_node(SOURCE_PREFIX + name)
-    queries = _Queries(models, macros, vars_, config)
-    keys: dict[str, str] = {}
-    hashes: dict[str, str] = {}
-    for name, model in models.items():
+    for name in models:
         dag.add_node(name)
-        key, entry = entries[model.path]  # discover_models asked known() of every file
-        keys[name] = key
-        if entry is not None:
-            refs = [tuple(ref) for ref in entry["refs"]]
-            hashes[name] = entry["sql"]
-        else:
-            refs = queries.load(name)
-            hashes[name] = query_hash(queries[name])
-            if cache is not None:
-                cache.put(key, {"config": model.config, "refs": refs, "sql": hashes[name]})
-        for ref, line, col in refs:
+    for name, model in models.items():
+        for ref, line, col in entries[name]["refs"]:
             dag.add_edge(_resolve(ref, line, col, model, models, config), name)
     try:
         dag.check_acyclic()
@@ -150,7 +148,68 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None,
         raise ProjectError("dependency cycle: " + " -> ".join(files) + "; break it by moving "
                            "the shared logic into a model both read", files[0]) from None
     return Project(config=config, models=models, macros=macros, queries=queries, dag=dag,
-                   vars=vars_, keys=keys, query_hashes=hashes)
+                   vars=vars_, keys=keys, query_hashes={n: e["sql"] for n, e in entries.items()})
+
+
+_LOADING: tuple[dict[str, Model], _Queries] | None = None  # what a parse worker reads
+
+
+def _parse(names: list[str], models: dict[str, Model], queries: _Queries) -> dict[str, Any]:
+    """Parse the model files ``names`` (in path order) into parse cache entries: their config,
+    table references and query hash. Many go to worker processes; the rest, and any a worker
+    could not parse, are parsed here, config blocks and syntax first and references after, so
+    the first problem in path order is the one raised, with or without workers."""
+    global _LOADING
+    found: dict[str, Any] = {}
+    paused = gc.isenabled()
+    gc.disable()  # parsing makes trees that live on: the collector would only walk them
+    try:
+        pool = worker_pool(len(names))
+        if pool is not None:
+            _LOADING = (models, queries)
+            try:
+                with pool:
+                    chunk = max(1, len(names) // (4 * workers()))
+                    for name, entry in zip(names, pool.map(_parse_one, names, chunksize=chunk)):
+                        if entry is not None:
+                            found[name] = entry
+                            models[name].config = entry["config"]
+            except (BrokenProcessPool, OSError):  # a worker died: parse the rest here
+                pass
+            finally:
+                _LOADING = None
+        rest = [name for name in names if name not in found]
+        for name in rest:
+            model = models[name]
+            models[name] = read_model(model.text, model.path, name, model.dialect)
+        for name in rest:
+            found[name] = _entry(name, models, queries)
+    finally:
+        if paused:
+            gc.enable()
+    return found
+
+
+def _entry(name: str, models: dict[str, Model], queries: _Queries) -> dict[str, Any]:
+    """The parse cache entry of a parsed model."""
+    refs = queries.load(name)
+    return {"config": models[name].config, "refs": refs, "sql": query_hash(queries[name])}
+
+
+def _parse_one(name: str) -> dict[str, Any] | None:
+    """In a worker: the model's parse entry, or None if it has a problem (the parent parses it
+    again and raises it)."""
+    assert _LOADING is not None
+    models, queries = _LOADING
+    model = models[name]
+    try:
+        models[name] = read_model(model.text, model.path, name, model.dialect)
+        return _entry(name, models, queries)
+    except Exception:  # noqa: BLE001 - raised again, by the parent, where it belongs
+        return None
+    finally:
+        queries.forget(name)
+        models[name] = model
 
 
 class _Queries(Mapping[str, exp.Query]):
@@ -177,6 +236,10 @@ class _Queries(Mapping[str, exp.Query]):
             refs.append((ref, line, col))
         self._queries[name] = query
         return refs
+
+    def forget(self, name: str) -> None:
+        """Drop the model's query (a parse worker keeps only what it returns)."""
+        self._queries.pop(name, None)
 
     def __getitem__(self, name: str) -> exp.Query:
         if name not in self._queries:

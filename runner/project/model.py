@@ -16,9 +16,7 @@ unmodified sqlglot read the file as it is::
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,13 +66,13 @@ class Model:
         name: the model's name (the file stem, lowercased: names are case-insensitive).
         path: the file, relative to the project root, in POSIX form (``models/x.sql``).
         text: the file's text.
-        config: its config block.
+        config: its config block (None only while the loader has not read it yet).
         dialect: the project dialect it is written in.
         query: the parsed query (config comment removed), parsed when first read: a model
             the parse cache already knows is not parsed unless something needs its tree.
     """
 
-    def __init__(self, name: str, path: str, text: str, config: ModelConfig, dialect: str,
+    def __init__(self, name: str, path: str, text: str, config: ModelConfig | None, dialect: str,
                  query: exp.Query | None = None) -> None:
         self.name, self.path, self.text, self.config, self.dialect = name, path, text, config, dialect
         self._query = query
@@ -90,51 +88,34 @@ class Model:
         return f"Model({self.name!r}, {self.path!r})"
 
 
-def discover_models(root: Path, dialect: str,
-                    known: Callable[[str, str], ModelConfig | None] | None = None
-                    ) -> dict[str, Model]:
-    """Read every ``models/**/*.sql`` under ``root``.
-
-    ``known(path, text)`` gives the config of a file the parse cache has seen with this text
-    (it parsed then); such a file is neither parsed nor its config block read again.
+def model_files(root: Path) -> list[tuple[str, str, str]]:
+    """Every ``models/**/*.sql`` under ``root`` as (path relative to root, model name, text),
+    in path order; nothing is parsed.
 
     Raises:
-        ProjectError: two files share a name (case-insensitively), a config block is invalid, or
-            a file does not parse.
+        ProjectError: no models/ folder, a file name that is no usable model name, or two files
+            that share a name (case-insensitively).
     """
-    models: dict[str, Model] = {}
     models_dir = root / "models"
     if not models_dir.is_dir():
         raise ProjectError("no models/ folder in the project; create models/ and put one "
                            "SELECT per .sql file in it", root)
-    paused = gc.isenabled()
-    gc.disable()  # parsing makes trees that live on: the collector would only walk them
-    try:
-        for file in sorted(models_dir.rglob("*.sql")):
-            _discover(root, file, dialect, known, models)
-    finally:
-        if paused:
-            gc.enable()
-    return models
-
-
-def _discover(root: Path, file: Path, dialect: str,
-              known: Callable[[str, str], ModelConfig | None] | None,
-              models: dict[str, Model]) -> None:
-    rel = file.relative_to(root).as_posix()
-    name = normalize_name(file.stem)
-    if not _NAME.match(name):
-        raise ProjectError(f"'{file.stem}' is not a usable model name: a model becomes a "
-                           "table, so its file name may hold only letters, digits and _ and "
-                           "must not start with a digit; rename the file", rel)
-    if name in models:
-        raise ProjectError(f"model name '{name}' is used by two files: {models[name].path} and "
-                           f"{rel}; model names are file stems and must be unique "
-                           "(case-insensitively); rename one", rel)
-    text = read_text(file, rel)
-    config = known(rel, text) if known is not None else None
-    models[name] = (Model(name, rel, text, config, dialect) if config is not None
-                    else read_model(text, rel, name, dialect))
+    found: dict[str, str] = {}
+    files = []
+    for file in sorted(models_dir.rglob("*.sql")):
+        rel = file.relative_to(root).as_posix()
+        name = normalize_name(file.stem)
+        if not _NAME.match(name):
+            raise ProjectError(f"'{file.stem}' is not a usable model name: a model becomes a "
+                               "table, so its file name may hold only letters, digits and _ and "
+                               "must not start with a digit; rename the file", rel)
+        if name in found:
+            raise ProjectError(f"model name '{name}' is used by two files: {found[name]} and "
+                               f"{rel}; model names are file stems and must be unique "
+                               "(case-insensitively); rename one", rel)
+        found[name] = rel
+        files.append((rel, name, read_text(file, rel)))
+    return files
 
 
 def read_model(text: str, rel: str, name: str, dialect: str) -> Model:
