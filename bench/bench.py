@@ -1,4 +1,4 @@
-"""Benchmarks of the runner (not tests): `python bench/bench.py [--quick]` -> bench/results.md.
+"""Benchmarks of the runner (not tests): `python bench/bench.py [--quick]` -> bench/basics.md.
 
 Measures, on the machine it runs on:
 1. load + compile of a generated wide project (N models: chains fanning into one final model);
@@ -101,7 +101,7 @@ def main() -> None:
         "| what | time |", "|---|---|",
         *[f"| {what} | {value} |" for what, value in rows], "",
     ]
-    out = ROOT / "bench" / "results.md"
+    out = ROOT / "bench" / "basics.md"
     out.write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -1,4 +1,4 @@
-"""Scale benchmark (not a test): `python bench/scale.py [--sizes 200,1000] [--repeat 3] [--quick]`.
+"""Scale benchmark (not a test): `python bench/scale.py [--sizes 200,1000,5000] [--repeat 3] [--quick]`.
 
 Generates feature projects of N models (a layered DAG of 44-64-line Spark SQL feature queries over
 flat ``events`` and ``profiles`` tables seeded into the local DuckDB target), then measures in one
@@ -15,7 +15,7 @@ with its wall time and peak RSS (``os.wait4``):
   under /tmp that this script creates: ``dbt ls`` cold/warm, ``dbt compile``, ``dbt run`` cold
   and warm, and ``dbt run -s state:modified+`` after the same change.
 
-Writes ``bench/scale.md`` (machine, medians, peak memory, ratios, the issue's targets met or
+Writes ``bench/results.md`` (machine, medians, peak memory, ratios, the issue's targets met or
 missed). Nothing here asserts a timing.
 """
 
@@ -31,6 +31,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -359,16 +360,52 @@ class Run:
     detail: str = ""
 
 
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The commands' environment: this one, with bytecode caching on (as a user has it)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, **(extra or {})}
+
+
+def tree_pss_mb(pid: int) -> float:
+    """The proportional set size of ``pid`` and its descendants (worker processes), in MB."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total / 1024
+
+
 def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
+    """Run ``cmd``: wall time, and peak memory: the larger of its maximum RSS (``os.wait4``) and
+    the peak PSS summed over it and its worker processes, sampled every 0.2 s."""
     started = time.perf_counter()
+    peak_tree = [0.0]
+    done = threading.Event()
     with open(cwd / ".bench.log", "wb") as log:
         child = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                 env={**os.environ, **(env or {})})
+                                 env=child_env(env))
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                peak_tree[0] = max(peak_tree[0], tree_pss_mb(child.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
         child.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - started
     detail = "" if child.returncode == 0 else (cwd / ".bench.log").read_text()[-2000:]
-    return Run(seconds, usage.ru_maxrss / 1024, child.returncode == 0, detail)
+    return Run(seconds, max(usage.ru_maxrss / 1024, peak_tree[0]), child.returncode == 0, detail)
 
 
 FLOOR_RUN = """
@@ -449,9 +486,30 @@ def statuses(project_dir: Path) -> dict[str, int]:
     return counts
 
 
+def cache_files(project_dir: Path) -> set[Path]:
+    return {p for p in (project_dir / "target" / "cache").rglob("*") if p.is_file()}
+
+
+def compiled_since(project_dir: Path, before: set[Path]) -> int:
+    """How many models a command compiled: the compile entries it added to the runner's cache
+    (a compile entry is the tuple (sql, types, notes, reads); parse and statement entries are a
+    dict and a list)."""
+    import pickle
+
+    count = 0
+    for path in cache_files(project_dir) - before:
+        try:
+            entry = pickle.loads(path.read_bytes())
+        except Exception:  # noqa: BLE001 - not an entry
+            continue
+        count += isinstance(entry, tuple) and len(entry) == 4 and isinstance(entry[0], str)
+    return count
+
+
 def measure(size: int, repeat: int, dbt: Path | None, notes: list[str], results: dict[str, list[Run]],
-            report: Callable[[], None]) -> None:
-    """Every command for one size, ``repeat`` interleaved rounds, into ``results`` {label: [Run, ...]}."""
+            report: Callable[[], None], builds: bool = True) -> None:
+    """Every command for one size, ``repeat`` interleaved rounds, into ``results`` {label: [Run, ...]};
+    without ``builds`` only ``ls`` and ``compile`` (and the parse floor)."""
     project = generate(size)
     runner_dir, dbt_dir = write_projects(project, WORK / f"n{size}")
     python = Path(sys.executable)
@@ -497,7 +555,7 @@ def measure(size: int, repeat: int, dbt: Path | None, notes: list[str], results:
         fresh_runner()
         if dbt is not None:
             fresh_dbt()
-        steps = [
+        steps: list[tuple[str, Callable[[], Run], Callable[[], Run | None] | None]] = [
             ("ls cold", lambda: run([str(runner), "ls"], runner_dir), lambda: dbt_cmd("ls")),
             ("ls warm", lambda: run([str(runner), "ls"], runner_dir), lambda: dbt_cmd("ls")),
             ("compile cold", lambda: run([str(runner), "compile"], runner_dir), lambda: dbt_cmd("compile")),
@@ -510,11 +568,17 @@ def measure(size: int, repeat: int, dbt: Path | None, notes: list[str], results:
             ("build no-op", lambda: run([str(runner), "build", "--threads", str(THREADS), "--no-export"], runner_dir),
              None),
         ]
+        if not builds:
+            steps = steps[:4]
         for label, mine, theirs in steps:
             if label == "build cold":  # the floor's inputs: the statements, in build order
                 floor_paths.write_text(json.dumps([str(runner_dir / "target" / "compiled" / "local" / p)
                                                    for p in ls_order(runner, runner_dir)]))
+            before = cache_files(runner_dir)
             record(f"runner {label}", mine())
+            if label == "build no-op":
+                notes.append(f"N={size} round {round_ + 1}: the no-op build compiled "
+                             f"{compiled_since(runner_dir, before)} model(s)")
             if theirs is not None and dbt is not None:
                 outcome = theirs()
                 if outcome is not None:
@@ -524,18 +588,23 @@ def measure(size: int, repeat: int, dbt: Path | None, notes: list[str], results:
                 shutil.copy(pristine, floor_db)
                 record("floor (a) statements on DuckDB", run([str(python), "-c", FLOOR_RUN, str(floor_db),
                                                                str(floor_paths)], runner_dir))
+            if label == "ls cold":
                 record("floor (b) sqlglot parse", run([str(python), "-c", FLOOR_PARSE,
                                                        str(runner_dir / "models")], runner_dir))
             if label == "build no-op":
                 counts = statuses(runner_dir)
                 notes.append(f"N={size} round {round_ + 1}: no-op build statuses {counts}")
+        if not builds:
+            continue
         # One model in the middle of the DAG changed.
         model_file.write_text(original.replace(*CHANGE))
+        before = cache_files(runner_dir)
         record("runner build one changed", run([str(runner), "build", "--threads", str(THREADS), "--no-export"],
                                                runner_dir))
         counts = statuses(runner_dir)
         notes.append(f"N={size} round {round_ + 1}: changed build statuses {counts} "
-                     f"(expected {expected} to run: the model and its descendants)")
+                     f"(expected {expected} to run: the model and its descendants); it compiled "
+                     f"{compiled_since(runner_dir, before)} model(s)")
         if dbt is not None:
             state = dbt_dir / "state"
             shutil.rmtree(state, ignore_errors=True)
@@ -629,7 +698,7 @@ def targets(all_results: dict[int, dict[str, list[Run]]], notes: list[str]) -> l
             zero = all(set(re.findall(r"'(\w[\w-]*)'", n)) <= {"no-op"} for n in statuses_seen)
             row("1,000: no-op `runner build` < 0.5 s, zero statements",
                 f"{noop:.2f} s; {'no model ran' if zero else 'some models ran'}", noop < 0.5 and zero,
-                f"{noop / 0.5:.0f}× the limit")
+                f"{noop / 0.5:.1f}× the limit")
     else:
         row("1,000-model targets", "N=1000 not run", None)
     r = all_results.get(5000)
@@ -655,14 +724,29 @@ def targets(all_results: dict[int, dict[str, list[Run]]], notes: list[str]) -> l
             text = changed[-1]
             ran = int(re.search(r"'success': (\d+)", text).group(1)) if "'success'" in text else 0
             expected = int(re.search(r"expected (\d+)", text).group(1))
+            compiled = int(re.search(r"it compiled (\d+)", text).group(1))
             row(f"{size:,}: after one middle model changed, runs only it and its descendants",
                 f"{ran} ran, {expected} expected", ran == expected, f"{ran} ran")
-            mine, noop = med(all_results[size], "runner build one changed"), med(all_results[size], "runner build no-op")
-            row(f"{size:,}: … and compiles only them", f"changed build {fmt(mine)} vs no-op {fmt(noop)} "
-                "(not observable from outside; a no-op build costs a full compile today)",
-                None if noop is None or noop < 1 else False, "the no-op build alone compiles every model")
-    row("makespan within 5% of max(critical path, work/threads); 1,000-model no-op on emulated Data "
-        "Distiller at 100 ms < 5 s", "needs the scheduler of item 7 and the emulator's latency setting", None)
+            row(f"{size:,}: … and compiles only them", f"{compiled} compiled (compile entries the "
+                f"build added to the cache), {expected} expected", compiled <= expected,
+                f"{compiled} compiled")
+    schedule = ROOT / "bench" / "schedule.json"
+    if schedule.exists():
+        facts = json.loads(schedule.read_text())
+        for item in facts.get("makespans", []):
+            row(f"makespan within 5% of max(critical path, work/threads): {item['what']}",
+                f"{item['makespan']:.2f} s vs bound {item['bound']:.2f} s "
+                f"({item['makespan'] / item['bound']:.2f}×)",
+                item["makespan"] <= 1.05 * item["bound"],
+                f"{item['makespan'] / item['bound']:.2f}× the bound ({item.get('why', '')})")
+        if "noop_seconds" in facts:
+            row("1,000-model no-op build on the emulated Data Distiller at 100 ms latency < 5 s",
+                f"{facts['noop_seconds']:.2f} s", facts["noop_seconds"] < 5,
+                f"{facts['noop_seconds'] / 5:.1f}× the limit")
+    else:
+        row("makespan within 5% of max(critical path, work/threads); 1,000-model no-op on emulated "
+            "Data Distiller at 100 ms < 5 s", "`python bench/schedule.py` not run (bench/schedule.json)",
+            None)
     return out + [""]
 
 
@@ -672,7 +756,9 @@ def main() -> None:
     parser.add_argument("--repeat", default="3", help="rounds per size: one number, or one per size (3,1)")
     parser.add_argument("--quick", action="store_true", help="N=50, one round, no dbt")
     parser.add_argument("--no-dbt", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "scale.md"))
+    parser.add_argument("--build-sizes", default="200,1000",
+                        help="the sizes at which builds run too (elsewhere: ls and compile only)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results.md"))
     args = parser.parse_args()
     sizes = [50] if args.quick else [int(s) for s in args.sizes.split(",")]
     repeats = [int(r) for r in args.repeat.split(",")]
@@ -685,7 +771,8 @@ def main() -> None:
         # The report is rewritten after every command, so a run stopped early leaves what it measured.
         all_results[size] = {}
         report = lambda: write_report(Path(args.out), sizes, repeats, found, all_results, notes)  # noqa: E731
-        measure(size, repeat, dbt, notes, all_results[size], report)
+        measure(size, repeat, dbt, notes, all_results[size], report,
+                builds=args.quick or size in {int(b) for b in args.build_sizes.split(",")})
         notes.append(f"N={size}: all {repeat} round(s) complete")
         report()
 
@@ -693,11 +780,13 @@ def main() -> None:
 def write_report(out: Path, sizes: list[int], repeats: list[int], found: dict[str, str],
                  all_results: dict[int, dict[str, list[Run]]], notes: list[str]) -> None:
     command = " ".join(["python bench/scale.py", *sys.argv[1:]])
-    lines = ["# Scale benchmark: the runner against dbt and the floor", "",
+    lines = ["# Benchmark results: the runner against dbt and the floor", "",
              f"`{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; median of "
-             f"{', '.join(f'{r} (N={s:,})' for s, r in zip(sizes, repeats))} interleaved round(s) (runner, dbt, floor in turn), each command a child process; peak "
-             "memory is the child's maximum RSS (`os.wait4`), the largest of the rounds.", "",
-             f"Machine: {machine()}; shared with other work.", "",
+             f"{', '.join(f'{r} (N={s:,})' for s, r in zip(sizes, repeats))} interleaved round(s) (runner, dbt, floor in turn), each command a child process with "
+             "Python's bytecode cache on; peak memory is the larger of the command's maximum RSS "
+             "(`os.wait4`) and its peak PSS summed with its worker processes' (sampled every 0.2 s), "
+             "the largest of the rounds. Sizes above 1,000 run `ls` and `compile` only.", "",
+             f"Machine: {machine()}; load average {os.getloadavg()[0]:.2f} when the report was written.", "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in found.items()) + ".", "",
              "Commands: `runner ls` / `compile` cold = a fresh `target/` holding only the seeded sources, warm = "
              "the same command again; `runner build` cold on that target, warm = `--full-refresh` on the "
