@@ -203,7 +203,8 @@ def test_first_build_is_full_then_only_new_rows_are_appended(engine: Engine) -> 
     run_results = json.loads((engine.root / "target/run_results.json").read_text())
     response = {r["unique_id"]: r["adapter_response"] for r in run_results["results"]}
     assert response["model.incr.stg_events"]["incremental"] == stg.increment
-    assert response["model.incr.stg_events"]["_message"] == f"OK appended to incremental {stg.physical}"
+    assert response["model.incr.stg_events"]["_message"] == (
+        f"OK appended to incremental {stg.physical}")
 
 
 def test_lookback_rereads_late_events_without_duplicates(engine: Engine) -> None:
@@ -393,3 +394,13 @@ def test_an_insert_whose_answer_was_lost_is_not_sent_again(tmp_path: Path) -> No
         assert result["stg_events"].rows == 1 and result["stg_events"].query_id
         assert engine.rows("stg_events") == sorted([*FIRST, (4, "u2", "2026-01-04 09:00:00")])
         assert [r[0] for r in engine.rows("plain_events")] == [1, 2, 3, 4]
+
+
+def test_the_manifest_names_the_incremental_config(tmp_path: Path) -> None:
+    _file_project(tmp_path, CSV)
+    build(tmp_path, echo=lambda _: None)
+    nodes = json.loads((tmp_path / "target/manifest.json").read_text())["nodes"]
+    runner_meta = nodes["model.incr.stg_events"]["meta"]["runner"]
+    assert runner_meta["incremental"] == {"time_column": "event_ts", "lookback": 86400,
+                                          "unique_key": ["event_id"]}
+    assert "incremental" not in nodes["model.incr.per_user"]["meta"]["runner"]

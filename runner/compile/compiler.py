@@ -18,8 +18,8 @@ data versions), its config and its generation. An edit to it or to any model ups
 makes a new version (built in full); new source data does not. What it would otherwise have
 hashed (the table-style fingerprint, data included) becomes its ``data_version``, which its
 children fingerprint as they do a source's data version, so they rebuild when it can have
-appended rows; it is None when a source it reads (at any depth) has no known version. Table models keep their fingerprints: only children of incremental models gain
-an entry.
+appended rows; it is None when a source it reads (at any depth) has no known version. Table
+models keep their fingerprints: only children of incremental models gain an entry.
 """
 
 from __future__ import annotations

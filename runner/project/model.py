@@ -245,8 +245,9 @@ def _parse_incremental(raw: Any, fail: Any) -> IncrementalConfig:
                    "unique_key: event_id}")
     for key in raw:
         if key not in _INCREMENTAL_KEYS:
-            raise fail(f"incremental: unknown key '{key}'{did_you_mean(str(key), _INCREMENTAL_KEYS)}"
-                       f" (allowed: {', '.join(sorted(_INCREMENTAL_KEYS))})")
+            hint = did_you_mean(str(key), _INCREMENTAL_KEYS)
+            raise fail(f"incremental: unknown key '{key}'{hint} "
+                       f"(allowed: {', '.join(sorted(_INCREMENTAL_KEYS))})")
     column = raw["time_column"]
     if not isinstance(column, str) or not _NAME.match(column.lower()):
         raise fail("incremental.time_column: expected the name of a result column")

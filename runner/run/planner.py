@@ -2,10 +2,12 @@
 --dry-run``).
 
 The selection is compiled as a build compiles it, except that local sources are read as they
-are, never created; the target is only asked which relations exist. A model whose version
-exists is up to date (an incremental one appends unless its inputs' data versions are those of
-its last append: ``incremental: append since <watermark>``); any other would run, for the reasons its fingerprint's components give
-against what the target's state recorded for its current version (``runner.run.changes``)::
+are, never created; the target is only asked which relations exist (and an incremental
+model's table its watermark). A model whose version exists is up to date, except an incremental
+one whose inputs' data versions are unknown or not those of its last append (``incremental:
+append since <watermark>``); any other would run, for the reasons its fingerprint's components
+give against what the target's state recorded for its current version
+(``runner.run.changes``)::
 
     >>> result = plan(".", BuildOptions(select=["+training_set"]))   # doctest: +SKIP
     >>> print("\\n".join(result.lines()))
