@@ -319,6 +319,29 @@ def test_a_table_model_keeps_its_version_name(tmp_path: Path) -> None:
     assert second.physical != first.physical and second.increment is None
 
 
+def test_new_data_upstream_appends_but_an_upstream_edit_builds_anew(tmp_path: Path) -> None:
+    """Through a table parent: its new data (a new parent version) appends to the same
+    incremental version; an edit of the parent's SQL makes a new one, built in full."""
+    _file_project(tmp_path, CSV)
+    (tmp_path / "models" / "per_user.sql").unlink()
+    (tmp_path / "models" / "src.sql").write_text("SELECT * FROM events\n")
+    (tmp_path / "models" / "stg_events.sql").write_text(
+        textwrap.dedent(STG).lstrip().replace("FROM events", "FROM src"))
+    first = build(tmp_path, echo=lambda _: None).by_name()
+    with open(tmp_path / "data" / "events.csv", "a") as handle:
+        handle.write("3,u2,2026-01-03 10:00:00\n")
+    second = build(tmp_path, echo=lambda _: None).by_name()
+    assert second["src"].physical != first["src"].physical
+    assert second["stg_events"].physical == first["stg_events"].physical
+    assert second["stg_events"].increment == {
+        "full": False, "watermark_before": "2026-01-02 10:00:00",
+        "watermark_after": "2026-01-03 10:00:00", "rows_inserted": 1}
+    (tmp_path / "models" / "src.sql").write_text("SELECT * FROM events WHERE event_id > 1\n")
+    third = build(tmp_path, echo=lambda _: None).by_name()
+    assert third["stg_events"].physical != first["stg_events"].physical
+    assert third["stg_events"].increment["full"] and third["stg_events"].rows == 2
+
+
 @pytest.mark.parametrize("config, message", [
     ("incremental: {time_column: event_ts, lookbak: 1 day, unique_key: event_id}",
      "incremental: unknown key 'lookbak' (did you mean 'lookback'?) (allowed: lookback, "
