@@ -427,3 +427,26 @@ def test_the_manifest_names_the_incremental_config(tmp_path: Path) -> None:
     assert runner_meta["incremental"] == {"time_column": "event_ts", "lookback": 86400,
                                           "unique_key": ["event_id"]}
     assert "incremental" not in nodes["model.incr.per_user"]["meta"]["runner"]
+
+
+def test_an_insert_refused_with_a_5xx_fails_the_model_and_the_next_build_appends(
+        tmp_path: Path) -> None:
+    require_postgres()
+    with Emulator(engine_dsn=PG_DSN, client_secret=SECRET) as emu:
+        engine = _distiller(tmp_path / "incr", emu)
+        engine.model("plain_events", "SELECT 1 AS x\n")
+        engine.add(FIRST)
+        engine.build()
+        engine.add([(4, "u2", "2026-01-04 09:00:00")])
+        emu.faults.fail(QUERIES, method="POST", status=502)  # not served: nothing was started
+        failed = build(engine.root, BuildOptions(target="aep"), echo=lambda _: None)
+        outcome = failed.by_name()["stg_events"]
+        assert outcome.status == "error" and outcome.message.startswith(
+            "target 'aep': model stg_events: the submission of a statement that must run once "
+            "got no answer (POST /data/foundation/query/queries failed: 502 BadGateway")
+        assert outcome.message.endswith(
+            "and no such query is listed; it was not sent again, so nothing ran twice: build "
+            "again")
+        assert len(engine.rows("stg_events")) == 3
+        assert engine.build().by_name()["stg_events"].rows == 1
+        assert engine.rows("stg_events") == sorted([*FIRST, (4, "u2", "2026-01-04 09:00:00")])
