@@ -175,9 +175,10 @@ class Incremental(Table):
         assert model.physical is not None and model.incremental is not None
         if not adapter.exists(model.physical):
             result = super().run(model, adapter, state, plan, on_build)
-            after, rows = watermark(adapter, model)
-            result.increment = {"full": True, "watermark_before": None,
-                                "watermark_after": after, "rows_inserted": rows}
+            if result.status == "success":
+                after, rows = watermark(adapter, model)
+                result.increment = {"full": True, "watermark_before": None,
+                                    "watermark_after": after, "rows_inserted": rows}
             return result
         previous = state.get(model.name)
         if (model.data_version is not None and previous.current == model.physical
