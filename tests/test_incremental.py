@@ -295,10 +295,9 @@ def test_new_source_data_appends_and_rebuilds_what_reads_it(tmp_path: Path) -> N
     with open(tmp_path / "data" / "events.csv", "a") as handle:
         handle.write("3,u2,2026-01-03 10:00:00\n")
     lines = plan(tmp_path, echo=lambda _: None).lines()
-    assert lines[:2] == [
-        "stg_events: incremental: append since 2026-01-02 10:00:00 less 86400 s of lookback; "
-        f"est. {first['stg_events'].seconds:.2f}s",
-        f"per_user: data changed (stg_events); est. {first['per_user'].seconds:.2f}s"]
+    assert [line.split("; est. ")[0] for line in lines[:2]] == [
+        "stg_events: incremental: append since 2026-01-02 10:00:00 less 86400 s of lookback",
+        "per_user: data changed (stg_events)"]
     third = build(tmp_path, echo=lambda _: None).by_name()
     assert third["stg_events"].physical == first["stg_events"].physical
     assert third["stg_events"].rows == 1
@@ -410,7 +409,7 @@ def test_an_insert_whose_answer_was_lost_is_not_sent_again(tmp_path: Path) -> No
         emu.faults.lose_answer(QUERIES, method="POST", times=2)
         result = engine.build(threads=1).by_name()
         inserts = [r.json["sql"] for r in emu.requests_to(QUERIES, "POST")[before:]]
-        assert [sql.split(" ", 3)[:3] for sql in inserts] == [
+        assert sorted(sql.split(" ", 3)[:3] for sql in inserts) == [
             ["INSERT", "INTO", result["plain_events"].physical],
             ["INSERT", "INTO", result["stg_events"].physical]]  # each sent once, adopted
         assert all(f.times == 0 for f in emu.faults.faults)
