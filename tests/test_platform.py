@@ -224,6 +224,27 @@ def test_5xx_is_retried_for_every_method(emulator: Emulator, platform_client: Pl
     assert [r.json for r in emulator.requests[1:]] == [{"n": 1}] * 3
 
 
+def test_a_request_sent_once_is_retried_only_when_it_was_not_served(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    """``once=True`` (an INSERT): a 429 is sent again, a 5xx or a timeout never is."""
+    emulator.router.add("POST", "/data/test/append", lambda r, p: Response(200, {"ok": r.json}))
+    emulator.faults.throttle("/data/test/append", retry_after=0)
+    assert platform_client.post("/data/test/append", json={"n": 1}, once=True) == {"ok": {"n": 1}}
+    assert calls(emulator)[1:] == [("POST", "/data/test/append")] * 2
+    emulator.faults.fail("/data/test/append", status=503)
+    with pytest.raises(PlatformError) as info:
+        platform_client.post("/data/test/append", json={"n": 2}, once=True)
+    assert info.value.status == 503
+    assert calls(emulator)[1:] == [("POST", "/data/test/append")] * 3
+    emulator.faults.slow("/data/test/append", delay=1.0)
+    slow = PlatformClient(platform_client.credentials, client_hosts(emulator), retries=2,
+                          backoff=0.001, timeout=0.3)
+    with pytest.raises(PlatformError, match="ReadTimeout"):
+        slow.post("/data/test/append", json={"n": 3}, once=True)
+    assert calls(emulator).count(("POST", "/data/test/append")) == 4
+    slow.close()
+
+
 def test_400_is_not_retried(emulator: Emulator, platform_client: PlatformClient) -> None:
     with pytest.raises(PlatformError) as info:
         platform_client.post("/data/foundation/query/queries", json={"sql": "SELECT 1"})

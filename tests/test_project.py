@@ -83,14 +83,15 @@ def test_config_block_is_read_and_validated(project) -> None:
         load(project.root)
     assert str(info.value) == ("models/v.sql:1: config block: unknown key 'materialised' (did you "
                                "mean 'materialized'?) (allowed: columns, description, "
-                               "materialized, tags, with)")
+                               "incremental, materialized, tags, with)")
 
 
 def test_config_block_bad_materialization(project) -> None:
     (project.root / "models").mkdir()
-    (project.root / "models/v.sql").write_text("\n\n/* config\nmaterialized: incremental\n*/\nSELECT 1 AS x")
+    (project.root / "models/v.sql").write_text("\n\n/* config\nmaterialized: snapshot\n*/\nSELECT 1 AS x")
     with pytest.raises(ProjectError, match=r"models/v.sql:3: config block: materialized: "
-                                           r"'incremental' is not one of table, view, ephemeral"):
+                                           r"'snapshot' is not one of table, view, ephemeral, "
+                                           r"incremental"):
         load(project.root)
 
 

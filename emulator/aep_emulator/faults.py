@@ -6,6 +6,8 @@ of matching requests. A fault fires before the gateway checks, like a proxy in f
 service would. Kinds:
 
 - ``status``: answer 429 (with ``Retry-After``) or a 5xx instead of calling the service;
+- ``lose_answer``: serve the request, then answer a 5xx instead of the service's answer (the
+  service acted, but the client cannot know: a gateway timeout after the work was accepted);
 - ``delay``: sleep, then serve the request normally (a slow response; a client timeout fires);
 - ``expire_token``: expire every issued access token, then serve (the call gets 401013);
 - ``terminate``: terminate the SQL engine's backend connections, then serve.
@@ -51,7 +53,7 @@ class FaultPlan:
     def add(self, kind: str, pattern: str = "*", *, method: str | None = None, times: int = 1,
             status: int = 0, retry_after: int = 1, delay: float = 0.0) -> Fault:
         """Arm a fault of ``kind`` for the next ``times`` requests matching ``pattern``."""
-        if kind not in ("status", "delay", "expire_token", "terminate"):
+        if kind not in ("status", "lose_answer", "delay", "expire_token", "terminate"):
             raise ValueError(f"unknown fault kind {kind!r}")
         fault = Fault(kind, pattern, method.upper() if method else None, times, status,
                       retry_after, delay)
@@ -69,6 +71,11 @@ class FaultPlan:
              method: str | None = None) -> Fault:
         """Answer ``status`` (a 5xx) with an RFC 7807 body."""
         return self.add("status", pattern, method=method, times=times, status=status)
+
+    def lose_answer(self, pattern: str = "*", *, times: int = 1, status: int = 504,
+                    method: str | None = None) -> Fault:
+        """Serve the request, then answer ``status`` (a 5xx) in place of the service's answer."""
+        return self.add("lose_answer", pattern, method=method, times=times, status=status)
 
     def slow(self, pattern: str = "*", *, delay: float, times: int = 1,
              method: str | None = None) -> Fault:

@@ -223,8 +223,11 @@ class Emulator:
         """Record, inject faults, check the gateway headers, then route ``request``."""
         with self._lock:
             self.requests.append(request)
+        lost = None
         for fault in self.faults.take(request.method, request.path):
-            if fault.kind == "delay":
+            if fault.kind == "lose_answer":
+                lost = fault
+            elif fault.kind == "delay":
                 time.sleep(fault.delay)
             elif fault.kind == "expire_token":
                 self.tokens.expire_all()
@@ -241,10 +244,14 @@ class Emulator:
             if rejected is not None:
                 return rejected
         try:
-            return self.router.dispatch(request)
+            response = self.router.dispatch(request)
         except Exception as exc:  # a bug in a service must not kill the server thread
             log.exception("emulator handler failed")
             return problem(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
+        if lost is not None:  # served, but the answer never reaches the client
+            return problem(lost.status, HTTPStatus(lost.status).phrase.replace(" ", ""),
+                           f"Injected fault on {request.path} (the request was served)")
+        return response
 
     def check_gateway(self, request: Request) -> Response | None:
         """The §1.2 header checks with the §9 gateway bodies; None when the request passes."""

@@ -6,6 +6,8 @@ go on the new dataset, see :mod:`aep_emulator.catalog`) and noting which table a
 or an INSERT writes. ``CREATE OR REPLACE VIEW`` replaces the view whatever its new columns, as
 Spark does: PostgreSQL refuses a column list that does not extend the old one (42P16), so then
 the view is dropped and created again in the query's transaction (:func:`replace_view`).
+Data Distiller changes a dataset only by creating it or appending to it (``INSERT INTO t
+SELECT ...``): ``DELETE``, ``UPDATE``, ``MERGE`` and ``TRUNCATE`` are refused.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 
 DD_OPTIONS = ("schema", "rowvalidation", "label")
+# statements Data Distiller does not run: its datasets are created or appended to, never edited
+REFUSED = {exp.Delete: "DELETE", exp.Update: "UPDATE", exp.Merge: "MERGE",
+           exp.TruncateTable: "TRUNCATE"}
 
 
 class SqlFailure(Exception):
@@ -54,6 +59,10 @@ def translate(text: str) -> list[Statement]:
         raise SqlFailure("42601", "Syntax error: the query is empty")
     out = []
     for statement in parsed:
+        refused = REFUSED.get(type(statement))
+        if refused is not None:
+            raise SqlFailure("0A000", f"{refused} is not supported: Data Distiller datasets are "
+                             "created (CREATE TABLE AS) or appended to (INSERT INTO ... SELECT)")
         creates, writes, options = None, None, {}
         if isinstance(statement, exp.Create) and statement.kind == "TABLE":
             creates = statement.this.find(exp.Table).name.lower()

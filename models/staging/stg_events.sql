@@ -1,9 +1,11 @@
 /* config
-materialized: view
+materialized: incremental
+incremental: {time_column: event_ts, lookback: 2 days, unique_key: event_id}
 tags: [staging]
 description: >
   One row per experience event, flattened: the user's ECID from identityMap, the event type and
-  time, and the nested XDM fields the features use.
+  time, and the nested XDM fields the features use. Incremental: a build appends the events
+  newer than the table's latest, re-reading the last two days for late arrivals.
 columns:
   user_id: ECID of the user (identityMap['ECID'][0].id)
   event_id: the event's XDM _id

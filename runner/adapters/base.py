@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
-from runner.project.model import ModelDDLConfig
+from runner.project.model import IncrementalConfig, ModelDDLConfig
 from runner.validation import check_keys
 
 _PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
@@ -206,6 +206,41 @@ class Adapter(ABC):
             raise AssertionError(f"cannot place a query in {create.key} for {self.dialect}")
         return head + select + tail
 
+    def insert_sql(self, name: str, select: str, incremental: IncrementalConfig) -> str:
+        """Append what ``select`` (rendered) has past the table's own watermark::
+
+            INSERT INTO name SELECT * FROM (select) AS incoming
+            WHERE (incoming.ts > (SELECT MAX(ts) - INTERVAL 'lookback' SECOND FROM name)
+                   OR NOT EXISTS (SELECT 1 FROM name))
+              AND NOT EXISTS (SELECT 1 FROM name AS existing WHERE existing.k = incoming.k)
+
+        The watermark is read by the statement itself, so running it again after it committed
+        appends nothing more; the anti-join (with a unique key) keeps re-read rows out. The
+        top-level SELECT is not in parentheses (Data Distiller's ``INSERT INTO t select``)."""
+        column = exp.column(incremental.time_column, table="incoming")
+        latest: exp.Expression = exp.Max(this=exp.column(incremental.time_column))
+        if incremental.lookback:
+            latest = exp.Sub(this=latest, expression=exp.Interval(
+                this=exp.Literal.string(str(incremental.lookback)), unit=exp.var("SECOND")))
+        watermark = exp.Subquery(this=exp.select(latest).from_(relation(name)))
+        empty = exp.not_(exp.Exists(this=exp.select("1").from_(relation(name))))
+        where: exp.Expression = exp.paren(exp.or_(exp.GT(this=column, expression=watermark),
+                                                  empty))
+        if incremental.unique_key:
+            same = exp.and_(*(exp.column(k, table="existing").eq(exp.column(k, table="incoming"))
+                              for k in incremental.unique_key))
+            existing = exp.select("1").from_(exp.alias_(relation(name), "existing",
+                                                         table=True)).where(same)
+            where = exp.and_(where, exp.not_(exp.Exists(this=existing)))
+        head = f"INSERT INTO {relation(name).sql(dialect=self.dialect)} SELECT * FROM ("
+        return f"{head}{select}) AS incoming WHERE {where.sql(dialect=self.dialect)}"
+
+    def watermark_sql(self, name: str, time_column: str) -> str:
+        """``SELECT MAX(time_column), COUNT(*) FROM name``: an incremental table's watermark and
+        size."""
+        return exp.select(exp.Max(this=exp.column(time_column)), exp.Count(this=exp.Star())
+                          ).from_(relation(name)).sql(dialect=self.dialect)
+
     def pointer_sql(self, name: str, physical: str) -> str:
         """Move a model's pointer: ``CREATE OR REPLACE VIEW name AS SELECT * FROM physical``
         (an engine whose views cannot change columns that way overrides this)."""
@@ -258,6 +293,13 @@ class Adapter(ABC):
         The default executes it and counts the rows of a table; Data Distiller overrides this
         to submit a batch query and look up the new dataset.
         """
+        self.execute(sql)
+        return ExecResult()
+
+    def append(self, sql: str, *, model: str, physical: str) -> ExecResult:
+        """Run an incremental model's ``INSERT INTO physical`` exactly once (never repeated
+        after a failure that may have committed it) and report on it. Data Distiller overrides
+        this to submit a batch query."""
         self.execute(sql)
         return ExecResult()
 

@@ -6,7 +6,10 @@ pauses until it leaves ``SUBMITTED``/``IN_PROGRESS``. ``FAILED`` becomes a RunEr
 ``errors[]`` message. On timeout, on Ctrl-C and when the adapter is closed mid-query the query
 is cancelled (``PATCH {"op": "cancel"}``). A CTAS whose POST the client sent twice (the first
 answer was lost) fails the second time because the first created the table; the first copy is
-then found in the query listing and adopted.
+then found in the query listing and adopted. An ``INSERT INTO`` is never sent twice (a second
+copy would append the rows again): its POST is sent with ``once=True``, and when its answer is
+lost (a 5xx, a broken connection) the query it may have started is looked for in the listing
+and followed; if none is listed, the model fails without resending it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import PlatformError, RunError
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 QUERIES = "/data/foundation/query/queries"
 RUNNING_STATES = frozenset({"SUBMITTED", "IN_PROGRESS"})
 MAX_POLL_INTERVAL = 30.0
+LISTING_SLACK = 60.0  # seconds of clock difference allowed between this machine and Platform
 
 
 class BatchQueries:
@@ -55,20 +59,24 @@ class BatchQueries:
         with self._lock:
             return {name: query_id for query_id, name in self._inflight.items()}
 
-    def submit(self, body: dict[str, Any], *, where: str, creates_table: bool = False
-               ) -> dict[str, Any]:
+    def submit(self, body: dict[str, Any], *, where: str, creates_table: bool = False,
+               once: bool = False) -> dict[str, Any]:
         """POST a batch query and wait for it; return the final query object.
 
         Args:
             body: the request (``dbName``, ``sql``, ``name``, ``description``).
             where: the start of an error message (the target, and the model when known).
             creates_table: a CTAS, whose failure may be a twin's (see the module docstring).
+            once: a statement that must run at most once (an INSERT; the module docstring).
 
         Raises:
             RunError: the query failed (every ``errors[]`` message), was cancelled, or timed out.
         """
-        posted = time.monotonic()
-        query = self._platform().post(QUERIES, json=body)
+        posted, posted_at = time.monotonic(), datetime.now(timezone.utc)
+        if once:
+            query = self._post_once(body, posted_at, where)
+        else:
+            query = self._platform().post(QUERIES, json=body)
         post_seconds = time.monotonic() - posted
         with self._lock:
             self._answered.add(query["id"])
@@ -108,6 +116,33 @@ class BatchQueries:
         finally:
             with self._lock:
                 self._inflight.pop(query_id, None)
+
+    def _post_once(self, body: dict[str, Any], posted_at: datetime, where: str
+                   ) -> dict[str, Any]:
+        """POST a query that must not run twice; when the answer is lost, the query it started
+        (same name and SQL, created since, never answered to this adapter) from the listing."""
+        try:
+            return self._platform().post(QUERIES, json=body, once=True)
+        except PlatformError as err:
+            if err.status is not None and err.status < 500:
+                raise  # refused: it did not run
+            lost = err
+        since = posted_at - timedelta(seconds=LISTING_SLACK)
+        listing = self._platform().get(QUERIES, params={"orderby": "-created", "limit": 50}) or {}
+        for other in listing.get("queries", []):
+            request = other.get("request") or {}
+            try:
+                created = datetime.fromisoformat(other["created"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            with self._lock:
+                answered = other.get("id") in self._answered
+            if (not answered and request.get("sql") == body["sql"]
+                    and request.get("name") == body["name"] and created >= since):
+                return other
+        raise RunError(f"{where}: the submission of a statement that must run once got no "
+                       f"answer ({lost}) and no such query is listed; it was not sent again, so "
+                       "nothing ran twice: build again") from None
 
     def _twin(self, failed: dict[str, Any], body: dict[str, Any], window: float,
               where: str) -> dict[str, Any] | None:

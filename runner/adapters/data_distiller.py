@@ -283,6 +283,15 @@ class DataDistillerAdapter(Adapter):
             result.rows = int(row_count) if row_count is not None else self.row_count(physical)
         return result
 
+    def append(self, sql: str, *, model: str, physical: str) -> ExecResult:
+        """Submit the INSERT INTO as a batch query sent at most once (``BatchQueries``)."""
+        query = self.submit(sql, statement_info(sql, self.dialect), name=model,
+                            description=f"runner {self.label}: model {model} += {physical}",
+                            context=f"model {model}")
+        rows = query.get("rowCount")
+        return ExecResult(query_id=query["id"], rows=int(rows) if rows is not None else None,
+                          extra={"elapsed_ms": query.get("elapsedTime")})
+
     def submit(self, sql: str, info: StatementInfo, *, name: str, description: str,
                context: str | None = None) -> dict[str, Any]:
         """Run ``sql`` as a batch query in its ``dbName`` and wait for it; return the final
@@ -293,7 +302,8 @@ class DataDistillerAdapter(Adapter):
         """
         body = {"dbName": self.db_name(info), "sql": sql, "name": name, "description": description}
         return self.batch.submit(body, where=self._where(context),
-                                 creates_table=info.kind == "create_table")
+                                 creates_table=info.kind == "create_table",
+                                 once=info.kind == "insert")
 
     def dataset_id(self, table: str, *, context: str | None = None,
                    attempts: int = 3) -> str:

@@ -42,6 +42,9 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
     with adapter, _users_bar(bar, synth_opts.users) as on_user:
         load_synthetic(adapter, sources, synth_opts, echo, on_user)
     echo("The next `runner build` rebuilds the models that read them.")
+    if any(m.config.incremental for m in project.models.values()):
+        echo("Incremental models only append newer rows: `runner build --full-refresh` "
+             "replaces theirs with the regenerated data.")
     return 0
 
 

@@ -8,7 +8,18 @@ anything runs). The run stage's materializations render each model's DDL from th
 
 A model's fingerprint hashes its rendered SQL (which names its parents' physical versions, so a
 change upstream changes every descendant's fingerprint), the parts of its config that change the
-table, and a generation number that ``--full-refresh`` increments.
+table, and a generation number that ``--full-refresh`` increments; and, for a model reading a
+source whose data version is known, that version (new data, new version).
+
+An incremental model is the exception: new data must be appended to its table, not make a new
+version. So its physical name hashes its *structure* only: its SQL with each parent's physical
+name replaced by that parent's structural hash (SQL, config and generation, recursively, never
+data versions), its config and its generation. An edit to it or to any model upstream still
+makes a new version (built in full); new source data does not. What it would otherwise have
+hashed (the table-style fingerprint, data included) becomes its ``data_version``, which its
+children fingerprint as they do a source's data version, so they rebuild when it can have
+appended rows; it is None when a source it reads (at any depth) has no known version. Table
+models keep their fingerprints: only children of incremental models gain an entry.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import dataclasses
 import hashlib
 import heapq
 import json
+import re
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -89,6 +101,8 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
     # what a query may read, by lower-cased name: (its name, its column types when asked: a
     # model's are made from the cache's form only if a child is compiled)
     types: Tables = _readable(sources)
+    structure: dict[str, str] = {}  # each model's structural hash (see the module docstring)
+    unversioned: dict[str, bool] = {}  # whether it reads a source without a data version
     wanted = None if chosen >= project.models.keys() else set(chosen) | {
         a for m in chosen for a in project.dag.upstream(m) if a in project.models}
     order = project.order(wanted)
@@ -100,15 +114,27 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
         shapes[name] = repr(sorted(stored.items()))
         data = {s: source_versions[s] for s in project.sources_read(name)
                 if source_versions and s in source_versions}
-        fingerprint = _fingerprint(select_sql, model.config.fingerprint_items(),
-                                   (generations or {}).get(name, 0), data)
+        parents = project.build_parents(name)
+        data.update({p: compiled[p].data_version for p in parents if compiled[p].data_version})
+        config, generation = model.config.fingerprint_items(), (generations or {}).get(name, 0)
+        fingerprint = _fingerprint(select_sql, config, generation, data)
+        structure[name] = _fingerprint(_structural(select_sql, parents, compiled, structure),
+                                       config, generation, {})
+        unversioned[name] = (any(s not in (source_versions or {})
+                                 for s in project.sources_read(name))
+                             or any(unversioned[p] for p in parents))
+        data_version = None
+        if model.config.incremental is not None:
+            data_version = None if unversioned[name] else fingerprint
+            fingerprint = structure[name]
         physical = None if model.config.materialized == "ephemeral" else f"{name}__{fingerprint}"
         compiled[name] = CompiledModel(
             name=name, path=model.path, materialized=model.config.materialized,
             fingerprint=fingerprint, physical=physical, select_sql=select_sql,
-            parents=project.build_parents(name), reads=reads, ddl=model.config.ddl,
+            parents=parents, reads=reads, ddl=model.config.ddl,
             notes=notes, stored_columns=stored, compile_timing=(started, time.time()),
-            compile_key=keys[name])
+            compile_key=keys[name], incremental=model.config.incremental,
+            data_version=data_version)
         if result_types is not None:
             compiled[name]._columns = result_types  # made just now: no need to read them back
         if physical is not None and stored:
@@ -433,6 +459,18 @@ def _check_functions(query: exp.Expression, adapter: Adapter, model: Model,
                 f"'{adapter.name}'){hint}; if it is a macro, define it "
                 "in macros/, if it is a Spark function, it has no local translation yet",
                 model.path, line, col)
+
+
+def _structural(select_sql: str, parents: list[str], compiled: dict[str, CompiledModel],
+                structure: dict[str, str]) -> str:
+    """``select_sql`` with each parent's physical name (which hashes its data versions) replaced
+    by the parent's structural hash."""
+    for parent in parents:
+        physical = compiled[parent].physical
+        if physical:
+            select_sql = re.sub(rf"\b{re.escape(physical)}\b", f"{parent}@{structure[parent]}",
+                                select_sql)
+    return select_sql
 
 
 def _fingerprint(select_sql: str, config: dict, generation: int, data: dict[str, str]) -> str:

@@ -16,7 +16,7 @@ from sqlglot.errors import SqlglotError
 
 from runner.compile.dialect.approximate import Note
 from runner.compile.dialect.spark_types import spark_type
-from runner.project.model import ModelDDLConfig
+from runner.project.model import IncrementalConfig, ModelDDLConfig
 
 
 @dataclass
@@ -45,6 +45,9 @@ class CompiledModel:
             its children are compiled against, and what the local table holds).
         compile_timing: when its compilation started and ended (Unix seconds).
         compile_key: what its compilation depended on, hashed (the compile cache's key).
+        incremental: an incremental model's time column, lookback and unique key.
+        data_version: for an incremental model, what its fingerprint leaves out (a hash over
+            its inputs' data versions too), so its children rebuild when it may have appended.
     """
 
     name: str
@@ -61,6 +64,8 @@ class CompiledModel:
     stored_columns: dict[str, str | exp.DataType] = field(default_factory=dict)
     compile_timing: tuple[float, float] | None = None
     compile_key: str = ""
+    incremental: IncrementalConfig | None = None
+    data_version: str | None = None
     _columns: dict[str, exp.DataType] | None = field(default=None, repr=False, compare=False)
 
     @property

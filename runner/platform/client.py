@@ -16,7 +16,10 @@ message; :class:`~runner.platform.secrets.Secret` keeps them out of reprs.
 
 Retrying a POST on a 5xx or a broken connection may run it twice; Platform's creates are not
 idempotent, but the alternative (failing a long build on one gateway hiccup) is worse, and
-every caller of a create looks its result up by name afterwards.
+every caller of a create looks its result up by name afterwards. A request that must run at
+most once (an ``INSERT INTO`` batch query: a second copy appends the rows again) is sent with
+``once=True``: it is retried only when it cannot have been served (429, a connection that was
+never made), never after a 5xx or a lost answer.
 """
 
 from __future__ import annotations
@@ -237,6 +240,16 @@ class PlatformClient:
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        # at most once: only what was never served is sent again (see the module docstring)
+        self._once = requests.Session()
+        once = HTTPAdapter(max_retries=_Retry(
+            total=retries, connect=retries, read=0, status=retries, other=0, redirect=0,
+            backoff_factor=backoff, backoff_max=max(backoff * 8, backoff),
+            status_forcelist=(429,), allowed_methods=RETRY_METHODS,
+            respect_retry_after_header=True, retry_after_cap=retry_after_max,
+            raise_on_status=False), pool_maxsize=32)
+        self._once.mount("http://", once)
+        self._once.mount("https://", once)
         self.auth = TokenAuth(credentials, hosts.ims.rstrip("/") + TOKEN_PATH, self.session,
                               timeout)
 
@@ -257,7 +270,7 @@ class PlatformClient:
 
     def request(self, method: str, path: str, *, json: Any = None,
                 params: dict[str, Any] | None = None,
-                headers: dict[str, str] | None = None) -> Any:
+                headers: dict[str, str] | None = None, once: bool = False) -> Any:
         """Call Platform and return the parsed JSON body (None for an empty body).
 
         Args:
@@ -267,6 +280,7 @@ class PlatformClient:
             json: the JSON body; sets ``Content-Type: application/json``.
             params: query-string parameters.
             headers: headers that override or add to the standard ones (``Accept``, ``If-Match``).
+            once: never resend a request that may have been served (see the module docstring).
 
         Raises:
             PlatformError: for a final status >= 400 or when Platform cannot be reached.
@@ -279,7 +293,8 @@ class PlatformClient:
             sent["Content-Type"] = "application/json"
         sent.update(headers or {})
         try:
-            response = self.session.request(method, url, json=json, params=params, headers=sent,
+            session = self._once if once else self.session
+            response = session.request(method, url, json=json, params=params, headers=sent,
                                             auth=self.auth, timeout=self.timeout)
         except requests.RequestException as exc:
             raise PlatformError(mask(
@@ -312,8 +327,9 @@ class PlatformClient:
         return self.request("DELETE", path, **kw)
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
         self.session.close()
+        self._once.close()
 
     def __enter__(self) -> PlatformClient:
         return self

@@ -5,13 +5,18 @@ leading block comment whose first word is ``config``, followed by YAML, so any e
 unmodified sqlglot read the file as it is::
 
     /* config
-    materialized: table          # table | view | ephemeral
+    materialized: table          # table | view | ephemeral | incremental
     tags: [features]
     description: Per-user counts.
     columns: {user_id: ECID of the user}
     with: {label: PROFILE}       # Data Distiller CTAS options: schema, rowvalidation, label
     */
     SELECT ...
+
+An ``incremental`` model also names how new rows are found (``runner.run.materialize``)::
+
+    materialized: incremental
+    incremental: {time_column: event_ts, lookback: 2 days, unique_key: event_id}
 """
 
 from __future__ import annotations
@@ -28,10 +33,13 @@ from runner.validation import did_you_mean, load_yaml, normalize_name, read_text
 from runner.errors import ProjectError
 from runner.project.parsing import parse_query
 
-MATERIALIZATIONS = ("table", "view", "ephemeral")
+MATERIALIZATIONS = ("table", "view", "ephemeral", "incremental")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_CONFIG_KEYS = {"materialized", "tags", "description", "columns", "with"}
+_CONFIG_KEYS = {"materialized", "tags", "description", "columns", "with", "incremental"}
 _WITH_KEYS = {"schema", "rowvalidation", "label"}
+_INCREMENTAL_KEYS = {"time_column", "lookback", "unique_key"}
+_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+_DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day|week)s?\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,22 @@ class ModelDDLConfig:
 
 
 @dataclass(frozen=True)
+class IncrementalConfig:
+    """How an incremental model finds its new rows.
+
+    Attributes:
+        time_column: the result column whose maximum in the table is the watermark.
+        lookback: seconds before the watermark that are read again (late events).
+        unique_key: the columns that identify a row; a re-read row whose key the table has is
+            not inserted again.
+    """
+
+    time_column: str
+    lookback: int = 0
+    unique_key: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The config block of a model file."""
 
@@ -52,11 +76,16 @@ class ModelConfig:
     description: str = ""
     columns: dict[str, str] = field(default_factory=dict)
     ddl: ModelDDLConfig = field(default_factory=ModelDDLConfig)
+    incremental: IncrementalConfig | None = None
 
     def fingerprint_items(self) -> dict[str, Any]:
         """What of the config changes the built table (tags and docs do not)."""
-        return {"materialized": self.materialized, "ddl": [self.ddl.schema, self.ddl.rowvalidation,
-                                                          self.ddl.label]}
+        items: dict[str, Any] = {"materialized": self.materialized, "ddl": [
+            self.ddl.schema, self.ddl.rowvalidation, self.ddl.label]}
+        if self.incremental is not None:  # absent otherwise: other fingerprints stay as they were
+            inc = self.incremental
+            items["incremental"] = [inc.time_column, inc.lookback, list(inc.unique_key)]
+        return items
 
 
 class Model:
@@ -175,11 +204,55 @@ def _parse_config(yaml_text: str, rel: str, first_line: int) -> ModelConfig:
     if not isinstance(columns, dict):
         raise fail("columns: expected a mapping of column name to description")
     ddl = _parse_with(raw.get("with", {}) or {}, fail)
-    if materialized != "table" and ddl != ModelDDLConfig():
+    if materialized not in ("table", "incremental") and ddl != ModelDDLConfig():
         raise fail("with: only table models have CTAS options; remove 'with' or use "
                    "materialized: table")
+    incremental = None
+    if materialized == "incremental":
+        incremental = _parse_incremental(raw.get("incremental"), fail)
+    elif "incremental" in raw:
+        raise fail("incremental: only incremental models have it; remove it or use "
+                   "materialized: incremental")
     return ModelConfig(materialized=materialized, tags=tuple(tags), description=description,
-                       columns={str(k): str(v or "") for k, v in columns.items()}, ddl=ddl)
+                       columns={str(k): str(v or "") for k, v in columns.items()}, ddl=ddl,
+                       incremental=incremental)
+
+
+def _parse_incremental(raw: Any, fail: Any) -> IncrementalConfig:
+    """``incremental: {time_column, lookback, unique_key}`` (time_column required)."""
+    if not isinstance(raw, dict) or "time_column" not in raw:
+        raise fail("materialized: incremental needs incremental: {time_column: <column>}, "
+                   "e.g. incremental: {time_column: event_ts, lookback: 2 days, "
+                   "unique_key: event_id}")
+    for key in raw:
+        if key not in _INCREMENTAL_KEYS:
+            hint = did_you_mean(str(key), _INCREMENTAL_KEYS)
+            raise fail(f"incremental: unknown key '{key}'{hint} "
+                       f"(allowed: {', '.join(sorted(_INCREMENTAL_KEYS))})")
+    column = raw["time_column"]
+    if not isinstance(column, str) or not _NAME.match(column.lower()):
+        raise fail("incremental.time_column: expected the name of a result column")
+    lookback = _seconds(raw.get("lookback", 0))
+    if lookback is None:
+        raise fail(f"incremental.lookback: '{raw['lookback']}' is not a duration; write seconds "
+                   "(3600) or a number and a unit (2 days, 6 hours, 30 minutes)")
+    keys = raw.get("unique_key", [])
+    keys = [keys] if isinstance(keys, str) else keys
+    if not isinstance(keys, list) or not all(isinstance(k, str) and _NAME.match(k.lower())
+                                             for k in keys):
+        raise fail("incremental.unique_key: expected a column name or a list of them")
+    if lookback and not keys:
+        raise fail("incremental.lookback: re-read rows would be inserted twice without a "
+                   "unique_key; add incremental.unique_key or remove lookback")
+    return IncrementalConfig(column.lower(), lookback, tuple(k.lower() for k in keys))
+
+
+def _seconds(value: Any) -> int | None:
+    """A lookback in seconds: a whole number of seconds, or ``<n> <unit>``; None if neither."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    return int(match[1]) * _SECONDS[match[2].lower()] if match else None
 
 
 def _parse_with(raw: Any, fail: Any) -> ModelDDLConfig:

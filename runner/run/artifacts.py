@@ -5,7 +5,8 @@
   ``error``, ``skipped``), ``timing`` (compile, execute), ``thread_id``, ``execution_time``,
   ``relation_name`` (the physical table), ``compiled_code`` and ``adapter_response``
   (``rows_affected``, and where the engine has them ``query_id`` and ``dataset_id``; the versions
-  the build dropped as ``dropped_versions``); per export a result of its exposure whose
+  the build dropped as ``dropped_versions``; for an incremental model ``incremental``: ``full``,
+  ``watermark_before``, ``watermark_after``, ``rows_inserted``); per export a result of its exposure whose
   ``adapter_response`` holds the flow, run, records, bytes, files and landing path.
 - ``compiled/<target>/<model path>``: the exact statements each chosen model runs.
 """
@@ -104,6 +105,8 @@ def _model_result(session: Session, r: ModelResult, dropped: list[str]) -> dict[
                      if v is not None})
     if dropped:
         response["dropped_versions"] = dropped
+    if r.increment is not None:
+        response["incremental"] = r.increment
     return {"unique_id": model_id(session.project.config.name, r.name),
             "status": _STATUS[r.status], "timing": timing, "thread_id": r.thread or "main",
             "execution_time": round(r.seconds, 3), "adapter_response": response,
@@ -115,7 +118,7 @@ def _model_result(session: Session, r: ModelResult, dropped: list[str]) -> dict[
 
 def _message(r: ModelResult) -> str:
     if r.status == "success":
-        return f"OK created {r.materialized} {r.physical}"
+        return f"OK {r.done}"
     return r.message or r.status
 
 

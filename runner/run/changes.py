@@ -14,7 +14,8 @@ node's ``meta.runner.inputs``: what ``state:modified`` compares with)::
   never change it;
 - ``config``: the config items that change the table (``ModelConfig.fingerprint_items``);
 - ``generation``: the refresh generation that ``--full-refresh`` increments;
-- ``data``: a hash of the data version of each source it reads directly, where one is known;
+- ``data``: a hash of the data version of each source it reads directly, where one is known,
+  and of each incremental model it reads (what that model may have appended);
 - ``parents``: the fingerprint of each model it reads directly (ephemeral ones included).
 
 The fingerprint is a function of these and of how the runner translates SQL for the target (its
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -80,13 +81,18 @@ def inputs_of(project: Project, plan: Plan, name: str, generations: dict[str, in
     """The inputs of compiled model ``name`` (``generations`` and ``source_versions`` as the
     plan was compiled with)."""
     parents = project.dag.parents(name)
-    return Inputs(
+    inputs = Inputs(
         fingerprint=plan[name].fingerprint, sql=sql_hash(project, name),
         config=config_hash(project.models[name]), generation=generations.get(name, 0),
         data={s: _hash(source_versions[s]) for s in (p[len(SOURCE_PREFIX):] for p in parents
                                                      if p.startswith(SOURCE_PREFIX))
               if s in source_versions},
         parents={p: plan[p].fingerprint for p in parents if p in plan})
+    incremental = {p: _hash(plan[p].data_version) for p in project.build_parents(name)
+                   if p in plan and plan[p].data_version}
+    if incremental:  # what an incremental parent may have appended (its inputs' data)
+        inputs = replace(inputs, data={**inputs.data, **incremental})
+    return inputs
 
 
 def differences(recorded: Inputs, current: Inputs) -> list[str]:

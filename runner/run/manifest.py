@@ -16,7 +16,8 @@ node's ``meta.runner`` (the extension key)::
     {"target": "local", "data_version": "file [...]"}
 
 ``inputs`` are the fingerprint's components (``runner.run.changes``; null for a model this
-command did not compile, as its ``fingerprint`` is). A source's column types, as the engine
+command did not compile, as its ``fingerprint`` is); an incremental model adds ``incremental``
+(``time_column``, ``lookback`` in seconds, ``unique_key``). A source's column types, as the engine
 gave them, are its columns' ``data_type`` (in the target's dialect); a model's are the Spark
 types of its result. ``runner.run.recorded`` reads the source facts back for an offline
 ``runner compile``.
@@ -113,6 +114,10 @@ def _model_node(session: Session, name: str, generations: dict[str, int]) -> dic
             "current": state.current if state else None,
             "dataset_id": state.dataset_id if state else None,
             "notes": [note.to_dict() for note in compiled.notes] if compiled else [],
+            **({"incremental": {"time_column": config.incremental.time_column,
+                                "lookback": config.incremental.lookback,
+                                "unique_key": list(config.incremental.unique_key)}}
+               if config.incremental else {}),
             "inputs": inputs_of(project, session.plan, name, generations,
                                 session.source_versions).to_dict() if compiled else None}},
         "relation_name": name if built else None, "raw_code": model.text, "language": "sql",

@@ -6,6 +6,17 @@ version already exists the model is up to date: no CTAS runs (the pointer is mov
 it pointed elsewhere). A failed build drops only its own, new relation, so the last good version
 and everything pointing at it survive. ``ephemeral`` models are never materialized: the compiler
 inlines them into their consumers.
+
+``incremental`` models are tables that grow. Their version name leaves out the data versions
+of their inputs (``runner.compile.compiler``), so new data does not make a new version: a
+missing version (the first build, ``--full-refresh``, an edit here or upstream) is built in full
+like a table; an existing one is appended to with ``INSERT INTO <version> SELECT * FROM
+(<query>) WHERE <time_column> > max(<time_column>) - lookback`` (``Adapter.insert_sql``), which
+reads its watermark from the table itself. There is no separate interval state to keep in
+step: an insert either committed (and moved the watermark) or did not, so a run killed after it
+appends nothing twice when run again. The interval appended (watermark before and after, rows
+inserted) is reported in the result. An append is skipped when the inputs' data versions are
+those the last append saw (nothing new can have arrived); without known versions it always runs.
 """
 
 from __future__ import annotations
@@ -65,7 +76,7 @@ class _Versioned(Materialization):
         """Raises:
         RunError: the engine refused a statement (the new relation has been dropped)."""
         started = time.monotonic()
-        create, pointer = model.statements
+        create, pointer = model.statements[0], model.statements[-1]
         physical = model.physical
         assert physical is not None
         if adapter.exists(physical):
@@ -87,7 +98,7 @@ class _Versioned(Materialization):
                 state.forget(model.name, physical)
             raise
         state.record(model.name, physical, model.fingerprint, dataset_id=executed.dataset_id,
-                     reads=self.reads(model, plan))
+                     reads=self.reads(model, plan), data_version=model.data_version)
         return ModelResult.of(model, "success", rows=rows, query_id=executed.query_id,
                               dataset_id=executed.dataset_id, statements=[create, pointer],
                               seconds=time.monotonic() - started)
@@ -145,6 +156,70 @@ class View(_Versioned):
         return sorted(p for p in (plan[n].physical for n in model.parents) if p)
 
 
+class Incremental(Table):
+    """A table built in full once, then appended to (see the module docstring)."""
+
+    kind = "incremental"
+
+    def statements(self, model: CompiledModel, adapter: Adapter) -> list[str]:
+        """CTAS (a full build), INSERT INTO (an append), the pointer view."""
+        assert model.physical is not None and model.incremental is not None
+        return [self.create_sql(model, adapter),
+                adapter.insert_sql(model.physical, model.select_sql, model.incremental),
+                adapter.pointer_sql(model.name, model.physical)]
+
+    def run(self, model: CompiledModel, adapter: Adapter, state: TargetState, plan: Plan,
+            on_build: Callable[[], None] = _nothing) -> ModelResult:
+        """Raises:
+        RunError: the engine refused a statement (an append that failed added nothing)."""
+        assert model.physical is not None and model.incremental is not None
+        if not adapter.exists(model.physical):
+            result = super().run(model, adapter, state, plan, on_build)
+            if result.status == "success":
+                after, rows = watermark(adapter, model)
+                result.increment = {"full": True, "watermark_before": None,
+                                    "watermark_after": after, "rows_inserted": rows}
+            return result
+        previous = state.get(model.name)
+        if (model.data_version is not None and previous.current == model.physical
+                and previous.data_version == model.data_version):
+            return ModelResult.of(model, "noop", message="up to date (no new data)",
+                                  dataset_id=previous.dataset_ids.get(model.physical))
+        started = time.monotonic()
+        on_build()
+        self._check_parents(model, adapter, plan)
+        _, insert, pointer = model.statements
+        before, rows_before = watermark(adapter, model)
+        executed = adapter.append(insert, model=model.name, physical=model.physical)
+        crash_point(f"appended to {model.physical}")
+        after, rows_after = watermark(adapter, model)
+        statements = [insert]
+        if previous.current != model.physical:
+            adapter.execute(pointer)
+            statements.append(pointer)
+        state.record(model.name, model.physical, model.fingerprint,
+                     dataset_id=previous.dataset_ids.get(model.physical),
+                     data_version=model.data_version)
+        rows = rows_after - rows_before
+        return ModelResult.of(
+            model, "success", rows=rows, query_id=executed.query_id,
+            dataset_id=previous.dataset_ids.get(model.physical), statements=statements,
+            message=f"appended {rows} row(s) after {before} (watermark now {after})",
+            increment={"full": False, "watermark_before": before, "watermark_after": after,
+                       "rows_inserted": rows}, seconds=time.monotonic() - started)
+
+
+def watermark(adapter: Adapter, model: CompiledModel) -> tuple[str | None, int]:
+    """An incremental table's watermark (its largest time value, as text) and its row count."""
+    assert model.physical is not None and model.incremental is not None
+    (latest, rows), = adapter.fetch(adapter.watermark_sql(model.physical,
+                                                          model.incremental.time_column))
+    if latest is None:
+        return None, int(rows)
+    text = latest.isoformat(sep=" ") if hasattr(latest, "isoformat") else str(latest)
+    return text, int(rows)
+
+
 class Ephemeral(Materialization):
     """Never built: the compiler inlines the model as a CTE into the models that read it."""
 
@@ -159,7 +234,8 @@ class Ephemeral(Materialization):
                        "never built")
 
 
-STRATEGIES: dict[str, Materialization] = {m.kind: m for m in (Table(), View(), Ephemeral())}
+STRATEGIES: dict[str, Materialization] = {m.kind: m for m in (Table(), View(), Ephemeral(),
+                                                               Incremental())}
 
 
 def strategy(materialized: str) -> Materialization:

@@ -2,9 +2,12 @@
 --dry-run``).
 
 The selection is compiled as a build compiles it, except that local sources are read as they
-are, never created; the target is only asked which relations exist. A model whose version
-exists is up to date; any other would run, for the reasons its fingerprint's components give
-against what the target's state recorded for its current version (``runner.run.changes``)::
+are, never created; the target is only asked which relations exist (and an incremental
+model's table its watermark). A model whose version exists is up to date, except an incremental
+one whose inputs' data versions are unknown or not those of its last append (``incremental:
+append since <watermark>``); any other would run, for the reasons its fingerprint's components
+give against what the target's state recorded for its current version
+(``runner.run.changes``)::
 
     >>> result = plan(".", BuildOptions(select=["+training_set"]))   # doctest: +SKIP
     >>> print("\\n".join(result.lines()))
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.run.changes import Inputs, differences, inputs_of
+from runner.run.materialize import watermark
 from runner.run.options import BuildOptions
 from runner.run.progress import Echo
 from runner.run.session import Session, compile_session, open_workspace
@@ -106,8 +110,8 @@ def plan(root: str | Path, options: BuildOptions | None = None, echo: Echo = pri
                               prepare_sources=False)
     with session.adapter:
         existing = session.adapter.relations()
-    return PlanResult(session.target, [_planned(session, name, existing, options.full_refresh)
-                                       for name in session.plan.selected])
+        return PlanResult(session.target, [_planned(session, name, existing, options.full_refresh)
+                                           for name in session.plan.selected])
 
 
 def _planned(session: Session, name: str, existing: dict[str, str], forced: bool
@@ -117,6 +121,14 @@ def _planned(session: Session, name: str, existing: dict[str, str], forced: bool
     planned = PlannedModel(name, compiled.path, compiled.materialized, compiled.physical,
                            estimate=state.seconds)
     if compiled.physical.lower() in existing:
+        if compiled.incremental is not None and (compiled.data_version is None
+                                                 or state.data_version != compiled.data_version
+                                                 or state.current != compiled.physical):
+            since, _ = watermark(session.adapter, compiled)
+            lookback = compiled.incremental.lookback
+            planned.reasons = [f"incremental: append since {since}"
+                               + (f" less {lookback} s of lookback" if lookback else "")]
+            return planned
         if state.current != compiled.physical:
             planned.note = f" (its pointer moves back to {compiled.physical})"
         return planned

@@ -126,7 +126,7 @@ class Progress:
         if result.status == "success":
             rows = f"{result.rows:,} rows " if result.rows is not None else ""
             query = f" query {result.query_id}" if result.query_id else ""
-            left = f"{prefix} OK created {result.materialized} {result.physical}{query}"
+            left = f"{prefix} OK {result.done}{query}"
             self.line(self._dots(left, f"[OK {rows}{took}]"))
         elif result.status == "noop":
             if self._options.verbose:

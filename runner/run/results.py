@@ -35,6 +35,8 @@ class ModelResult:
     started_at: float | None = None   # when it started and ended running (Unix seconds)
     completed_at: float | None = None
     thread: str = ""                  # the worker thread that ran it
+    # an incremental model's interval: full, watermark_before, watermark_after, rows_inserted
+    increment: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, model: CompiledModel, status: str, **details: Any) -> ModelResult:
@@ -46,6 +48,13 @@ class ModelResult:
     @property
     def ok(self) -> bool:
         return self.status in OK_STATUSES
+
+    @property
+    def done(self) -> str:
+        """What a success did: ``created <kind> <physical>``, or ``appended to ...`` (an
+        incremental model's append)."""
+        verb = "appended to" if self.increment and not self.increment["full"] else "created"
+        return f"{verb} {self.materialized} {self.physical}"
 
 
 @dataclass

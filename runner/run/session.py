@@ -190,7 +190,7 @@ def _render_statements(plan: Plan, adapter: Adapter, cache: Cache) -> None:
     target = repr(adapter.config)
     for model in plan:
         key = Cache.key("statements", adapter.type, target, model.compile_key, model.physical,
-                        model.materialized, model.ddl)
+                        model.materialized, model.ddl, model.incremental)
         statements = cache.get(key)
         if statements is None:
             statements = cache.put(key, strategy(model.materialized).statements(model, adapter))

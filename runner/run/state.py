@@ -56,6 +56,8 @@ class ModelState:
     # what `current` was built from: the fingerprint's components (runner.run.changes.Inputs)
     inputs: dict[str, Any] = field(default_factory=dict)
     seconds: float | None = None  # how long the model's last successful build took
+    # an incremental model's inputs' data version when it was last built or appended to
+    data_version: str | None = None
 
 
 class TargetState:
@@ -84,11 +86,13 @@ class TargetState:
             self._save()
 
     def record(self, model: str, physical: str, fingerprint: str, *,
-               dataset_id: str | None = None, reads: list[str] | None = None) -> None:
+               dataset_id: str | None = None, reads: list[str] | None = None,
+               data_version: str | None = None) -> None:
         """The pointer of ``model`` now points at ``physical``; persist at once."""
         with self._lock:
             state = self.models.setdefault(model, ModelState())
             state.current, state.fingerprint = physical, fingerprint
+            state.data_version = data_version
             state.reads = list(reads or [])
             if dataset_id:
                 state.dataset_ids[physical] = dataset_id
