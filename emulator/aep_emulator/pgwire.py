@@ -16,6 +16,9 @@ client connection it
    relays bytes both ways untouched (a ``<sandbox>:<table>`` session therefore sees every
    table; the scoping is a performance hint on Platform, not a permission).
 
+With a ``latency`` each chunk the client sends after authentication (a statement, or the
+messages of one) waits that long before it is relayed: one simulated round trip.
+
 A ``CancelRequest`` is forwarded as is: the backend key data the client holds is the real
 server's, so cancellation survives the proxy.
 
@@ -90,10 +93,13 @@ def _close(sock: socket.socket) -> None:
     sock.close()
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    """Copy bytes from ``source`` to ``sink`` until either side closes."""
+def _pump(source: socket.socket, sink: socket.socket, latency: float = 0.0) -> None:
+    """Copy bytes from ``source`` to ``sink`` until either side closes, each chunk ``latency``
+    seconds late."""
     try:
         while data := source.recv(65536):
+            if latency:
+                time.sleep(latency)
             sink.sendall(data)
     except OSError:
         pass
@@ -110,10 +116,13 @@ class Relay:
         sandbox: the emulator's sandbox name.
         dbname: the real database, ``<sandbox>:all``.
         tokens: the JSON file ``{token: monotonic expiry}`` of valid IMS tokens.
+        latency: seconds each client chunk waits before it is relayed.
     """
 
-    def __init__(self, upstream: tuple[str, int], sandbox: str, dbname: str, tokens: Path) -> None:
+    def __init__(self, upstream: tuple[str, int], sandbox: str, dbname: str, tokens: Path,
+                 latency: float = 0.0) -> None:
         self.upstream = upstream
+        self.latency = latency
         self.sandbox = sandbox
         self.dbname = dbname
         self.tokens = tokens
@@ -152,7 +161,7 @@ class Relay:
         if upstream is None:
             return _close(client)
         threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
-        _pump(client, upstream)
+        _pump(client, upstream, self.latency)
 
     def authenticate(self, client: socket.socket, params: dict[str, str]) -> socket.socket | None:
         """Check database and token; the connection to the engine, or None after an error."""
@@ -181,8 +190,8 @@ class WireProxy:
     """The emulator's handle on the proxy child process."""
 
     def __init__(self, *, upstream: tuple[str, int], sandbox: str, dbname: str,
-                 tokens: Path) -> None:
-        self.args = [upstream[0], str(upstream[1]), sandbox, dbname, str(tokens)]
+                 tokens: Path, latency: float = 0.0) -> None:
+        self.args = [upstream[0], str(upstream[1]), sandbox, dbname, str(tokens), repr(latency)]
         self.port = 0
         self._process: subprocess.Popen[str] | None = None
 
@@ -208,10 +217,10 @@ class WireProxy:
 
 
 def main(argv: list[str]) -> None:
-    """``pgwire.py HOST UPSTREAM_HOST UPSTREAM_PORT SANDBOX DBNAME TOKENS_FILE``."""
-    host, up_host, up_port, sandbox, dbname, tokens = argv
+    """``pgwire.py HOST UPSTREAM_HOST UPSTREAM_PORT SANDBOX DBNAME TOKENS_FILE LATENCY``."""
+    host, up_host, up_port, sandbox, dbname, tokens, latency = argv
     listener = socket.create_server((host, 0))
-    relay = Relay((up_host, int(up_port)), sandbox, dbname, Path(tokens))
+    relay = Relay((up_host, int(up_port)), sandbox, dbname, Path(tokens), float(latency))
     threading.Thread(target=relay.serve, args=(listener,), daemon=True).start()
     print(listener.getsockname()[1], flush=True)
     sys.stdin.read()  # returns when the emulator closes the pipe or dies
