@@ -32,6 +32,10 @@ def test_every_round_trip_takes_the_latency() -> None:
             began = time.monotonic()
             params = client.get("/data/foundation/query/connection_parameters")
             assert time.monotonic() - began >= LATENCY  # the token request and this one
+            began = time.monotonic()
+            client.get("/data/foundation/query/connection_parameters")
+            assert time.monotonic() - began >= LATENCY
+            emu.latency = 2 * LATENCY  # a session that connects now takes the new value
             conn = psycopg2.connect(dbname=params["dbName"], host=params["host"],
                                     port=params["port"], user=params["username"],
                                     password=params["token"], sslmode="disable")
@@ -40,7 +44,7 @@ def test_every_round_trip_takes_the_latency() -> None:
                     began = time.monotonic()
                     cur.execute("SELECT 1")
                     assert cur.fetchone() == (1,)
-                    assert time.monotonic() - began >= LATENCY
+                    assert time.monotonic() - began >= 2 * LATENCY
             finally:
                 conn.close()
         finally:

@@ -78,7 +78,9 @@ class Emulator:
         query_delay: seconds a batch query stays SUBMITTED before it runs.
         landing: where exports land (a temporary directory, removed on stop, by default).
         latency: seconds added to every round trip: each HTTP request, and each message a
-            client sends on the PostgreSQL endpoint (a statement, or a batch of them).
+            client sends on the PostgreSQL endpoint (a statement, or a batch of them). It may
+            be changed while serving (``emu.latency = 0.1``): requests take it at once, the
+            PostgreSQL endpoint in the sessions that connect afterwards.
         table_latency: seconds a batch query runs (``IN_PROGRESS``) before its statements, by
             the table it creates or writes: a mapping of case-insensitive ``fnmatch`` patterns
             (the first that matches wins; a table none matches takes 0) or a function of the
@@ -100,7 +102,7 @@ class Emulator:
         self.client_secret = client_secret
         self.sandbox = sandbox or f"emu-{_random.token_hex(4)}"
         self.query_delay = query_delay
-        self.latency = latency
+        self._latency = latency
         self.table_latency = table_latency
         self.query_gate = threading.Event()  # cleared by a test to hold queries in SUBMITTED
         self.query_gate.set()
@@ -139,7 +141,8 @@ class Emulator:
         self.tokens.path = self._workdir / "tokens.json"
         self.wire = WireProxy(upstream=(self.engine.host, self.engine.port),
                               sandbox=self.sandbox, dbname=self.engine.dbname,
-                              tokens=self.tokens.path, latency=self.latency)
+                              tokens=self.tokens.path, settings=self._workdir / "wire.json")
+        self.latency = self._latency  # writes the settings file the proxy reads
         self.wire.start(host)
         server = ThreadingHTTPServer((host, port), _handler_class(self))
         server.daemon_threads = True
@@ -222,6 +225,19 @@ class Emulator:
             self._landing = Path(tempfile.mkdtemp(prefix="aep-emulator-landing-"))
         self._landing.mkdir(parents=True, exist_ok=True)
         return self._landing
+
+    @property
+    def latency(self) -> float:
+        """Seconds added to every round trip (see the class docstring)."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._latency = seconds
+        if self._workdir is not None:  # serving: tell the PostgreSQL proxy too
+            path = self._workdir / "wire.json"
+            path.with_suffix(".tmp").write_text(json.dumps({"latency": seconds}))
+            path.with_suffix(".tmp").replace(path)
 
     def table_seconds(self, table: str) -> float:
         """How long a batch query writing ``table`` runs before its statements (``table_latency``)."""
