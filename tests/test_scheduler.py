@@ -148,8 +148,9 @@ class Controlled:
 
 
 def _drive(order: list[str], parents: dict[str, list[str]], threads: int) -> list[str]:
-    """Release the running nodes oldest first; after each release, wait (by events, with a
-    timeout) until every free thread took a ready node: a thread left idle fails the test."""
+    """Release the running nodes oldest first (those started together by name); after each
+    release, wait (by events, with a timeout) until every free thread took a ready node: a
+    thread left idle fails the test. Returns the nodes in the order they started."""
     dag = Controlled(order, parents, threads)
     dag.thread.start()
     starts: list[str] = []
@@ -157,14 +158,16 @@ def _drive(order: list[str], parents: dict[str, list[str]], threads: int) -> lis
     while len(starts) < len(order):
         ready = [n for n in order if n not in starts
                  and all(p in dag.finished or p not in order for p in parents.get(n, []))]
+        batch = []
         for _ in range(min(threads - len(running), len(ready))):
             try:
-                node = dag.started.get(timeout=5)
+                batch.append(dag.started.get(timeout=5))
             except queue.Empty:
                 raise AssertionError(f"a thread idles while {ready} are ready "
                                      f"(running: {running})") from None
-            starts.append(node)
-            running.append(node)
+        batch.sort()  # nodes that start together report in any order
+        starts += batch
+        running += batch
         oldest = running.pop(0)
         dag.release[oldest].set()
         assert dag.done[oldest].wait(5), f"{oldest} did not finish once released"
@@ -185,8 +188,8 @@ def test_the_chain_head_starts_before_short_independent_nodes() -> None:
     order = shorts + chain
     parents = {f"c{i}": [f"c{i - 1}"] for i in range(2, 5)}
     starts = _drive(order, parents, threads=2)
-    # the first two start together (either may report first); then one start per release
-    assert set(starts[:2]) == {"c1", "s0"}  # file order would have started s0 and s1
+    # the first two start together; then one start per release
+    assert starts[:2] == ["c1", "s0"]  # file order would have started s0 and s1
     # the chain's head keeps its lead while its remaining path is longer; c4 ties with the
     # shorts (all weigh 1) and file order puts it last
     assert starts[2:] == ["c2", "s1", "c3", "s2", "s3", "s4", "s5", "s6", "s7", "c4"]
@@ -196,10 +199,9 @@ def test_no_thread_idles_while_a_node_is_ready() -> None:
     #   a -> b -> e      a -> c      d (alone)      f <- b, c
     order = ["d", "a", "b", "c", "e", "f"]
     parents = {"b": ["a"], "c": ["a"], "e": ["b"], "f": ["b", "c"]}
-    for threads in (1, 2, 3):
-        starts = _drive(order, parents, threads)
-        assert starts[0] == "a"
-        assert sorted(starts) == sorted(order)
+    assert _drive(order, parents, threads=1) == ["a", "b", "c", "d", "e", "f"]
+    for threads in (2, 3):
+        assert sorted(_drive(order, parents, threads)) == sorted(order)
 
 
 def test_skips_follow_the_order_with_each_failed_root() -> None:
