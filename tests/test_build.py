@@ -209,13 +209,15 @@ def test_keep_versions_and_clean(shop) -> None:
     assert first.by_name()["users_clean"].physical not in versions
     lines: list[str] = []
     planned = clean(shop.root, BuildOptions(), echo=lines.append, dry_run=True)
-    assert lines == [f"would drop {planned[0]}"] and len(planned) == 1
+    assert lines[0] == f"would drop {planned[0]}" and len(planned) == 1
+    assert len(lines) == 2 and lines[1].startswith("would remove the parse and compile cache")
     assert planned[0] in {row[0] for row in shop.sql(
         "SELECT table_name FROM information_schema.tables")}  # a dry run drops nothing
     lines.clear()
     dropped = clean(shop.root, BuildOptions(), echo=lines.append)
     assert dropped == planned
-    assert lines[-1] == "Dropped 1 old version(s) on target 'local'."
+    assert lines[-2] == "Dropped 1 old version(s) on target 'local'."
+    assert lines[-1].startswith("removed the parse and compile cache (target/cache, ")
     assert shop.sql("SELECT count(*) FROM users_clean") == [(3,)]
 
 

@@ -16,6 +16,10 @@ client connection it
    relays bytes both ways untouched (a ``<sandbox>:<table>`` session therefore sees every
    table; the scoping is a performance hint on Platform, not a permission).
 
+With a ``latency`` (``{"latency": seconds}`` in the settings file, read as each session
+connects) each chunk the client sends after authentication (a statement, or the messages of
+one) waits that long before it is relayed: one simulated round trip.
+
 A ``CancelRequest`` is forwarded as is: the backend key data the client holds is the real
 server's, so cancellation survives the proxy.
 
@@ -90,10 +94,13 @@ def _close(sock: socket.socket) -> None:
     sock.close()
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    """Copy bytes from ``source`` to ``sink`` until either side closes."""
+def _pump(source: socket.socket, sink: socket.socket, latency: float = 0.0) -> None:
+    """Copy bytes from ``source`` to ``sink`` until either side closes, each chunk ``latency``
+    seconds late."""
     try:
         while data := source.recv(65536):
+            if latency:
+                time.sleep(latency)
             sink.sendall(data)
     except OSError:
         pass
@@ -110,10 +117,14 @@ class Relay:
         sandbox: the emulator's sandbox name.
         dbname: the real database, ``<sandbox>:all``.
         tokens: the JSON file ``{token: monotonic expiry}`` of valid IMS tokens.
+        settings: the JSON file ``{"latency": seconds}``: how long each client chunk of a new
+            session waits before it is relayed (0 when the file is missing).
     """
 
-    def __init__(self, upstream: tuple[str, int], sandbox: str, dbname: str, tokens: Path) -> None:
+    def __init__(self, upstream: tuple[str, int], sandbox: str, dbname: str, tokens: Path,
+                 settings: Path | None = None) -> None:
         self.upstream = upstream
+        self.settings = settings
         self.sandbox = sandbox
         self.dbname = dbname
         self.tokens = tokens
@@ -124,6 +135,12 @@ class Relay:
         except (OSError, ValueError):
             return False
         return expiry is not None and time.monotonic() < expiry
+
+    def latency(self) -> float:
+        try:
+            return float(json.loads(self.settings.read_text()).get("latency", 0.0))
+        except (AttributeError, OSError, ValueError):
+            return 0.0
 
     def serve(self, listener: socket.socket) -> None:
         while True:
@@ -152,7 +169,7 @@ class Relay:
         if upstream is None:
             return _close(client)
         threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
-        _pump(client, upstream)
+        _pump(client, upstream, self.latency())
 
     def authenticate(self, client: socket.socket, params: dict[str, str]) -> socket.socket | None:
         """Check database and token; the connection to the engine, or None after an error."""
@@ -181,8 +198,8 @@ class WireProxy:
     """The emulator's handle on the proxy child process."""
 
     def __init__(self, *, upstream: tuple[str, int], sandbox: str, dbname: str,
-                 tokens: Path) -> None:
-        self.args = [upstream[0], str(upstream[1]), sandbox, dbname, str(tokens)]
+                 tokens: Path, settings: Path) -> None:
+        self.args = [upstream[0], str(upstream[1]), sandbox, dbname, str(tokens), str(settings)]
         self.port = 0
         self._process: subprocess.Popen[str] | None = None
 
@@ -208,10 +225,10 @@ class WireProxy:
 
 
 def main(argv: list[str]) -> None:
-    """``pgwire.py HOST UPSTREAM_HOST UPSTREAM_PORT SANDBOX DBNAME TOKENS_FILE``."""
-    host, up_host, up_port, sandbox, dbname, tokens = argv
+    """``pgwire.py HOST UPSTREAM_HOST UPSTREAM_PORT SANDBOX DBNAME TOKENS_FILE SETTINGS_FILE``."""
+    host, up_host, up_port, sandbox, dbname, tokens, settings = argv
     listener = socket.create_server((host, 0))
-    relay = Relay((up_host, int(up_port)), sandbox, dbname, Path(tokens))
+    relay = Relay((up_host, int(up_port)), sandbox, dbname, Path(tokens), Path(settings))
     threading.Thread(target=relay.serve, args=(listener,), daemon=True).start()
     print(listener.getsockname()[1], flush=True)
     sys.stdin.read()  # returns when the emulator closes the pipe or dies

@@ -29,7 +29,8 @@
   for a CTAS / INSERT INTO written in the SQL itself.
 
 Queries wait for ``emu.query_gate`` (a set ``threading.Event``; a test clears it to hold them
-in SUBMITTED) and ``emu.query_delay`` seconds before they run.
+in SUBMITTED) and ``emu.query_delay`` seconds before they run; once ``IN_PROGRESS`` a query
+writing a table takes ``emu.table_seconds(table)`` longer (a simulated run time; cancellable).
 """
 
 from __future__ import annotations
@@ -137,6 +138,10 @@ class Queries:
         elif "insertIntoParameters" in body:
             text = f"INSERT INTO {body['insertIntoParameters']['datasetName']} {text}"
         statements = translate(text)
+        simulated = max((self.emu.table_seconds(s.creates or s.writes) for s in statements
+                         if s.creates or s.writes), default=0.0)
+        if simulated and self._cancel[query_id].wait(simulated):
+            raise SqlFailure("57014", "canceling statement due to user request")
         cat = catalog(self.emu)
         description = (body.get("ctasParameters") or {}).get("description")
         rows = 0

@@ -24,6 +24,7 @@ names, as Data Distiller's PostgreSQL endpoint does.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import secrets as _random
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from .faults import FaultPlan
@@ -76,12 +77,22 @@ class Emulator:
         sandbox: the sandbox name (random ``emu-<hex>`` by default, for isolation).
         query_delay: seconds a batch query stays SUBMITTED before it runs.
         landing: where exports land (a temporary directory, removed on stop, by default).
+        latency: seconds added to every round trip: each HTTP request, and each message a
+            client sends on the PostgreSQL endpoint (a statement, or a batch of them). It may
+            be changed while serving (``emu.latency = 0.1``): requests take it at once, the
+            PostgreSQL endpoint in the sessions that connect afterwards.
+        table_latency: seconds a batch query runs (``IN_PROGRESS``) before its statements, by
+            the table it creates or writes: a mapping of case-insensitive ``fnmatch`` patterns
+            (the first that matches wins; a table none matches takes 0) or a function of the
+            table name. A query writing several tables takes the largest.
     """
 
     def __init__(self, *, engine_dsn: str = DEFAULT_DSN, org_id: str = "EMU0000000000000000000001@AdobeOrg",
                  client_id: str = "emulator-client-id", client_secret: str = "emulator-client-secret",
                  token_ttl: int = 86399, sandbox: str | None = None, query_delay: float = 0.0,
-                 landing: str | Path | None = None) -> None:
+                 landing: str | Path | None = None, latency: float = 0.0,
+                 table_latency: Mapping[str, float] | Callable[[str], float] | None = None
+                 ) -> None:
         from .engine import Engine
         from .ims import Tokens
         from .services import register_all
@@ -91,6 +102,8 @@ class Emulator:
         self.client_secret = client_secret
         self.sandbox = sandbox or f"emu-{_random.token_hex(4)}"
         self.query_delay = query_delay
+        self._latency = latency
+        self.table_latency = table_latency
         self.query_gate = threading.Event()  # cleared by a test to hold queries in SUBMITTED
         self.query_gate.set()
         self.tokens = Tokens(token_ttl)
@@ -128,7 +141,8 @@ class Emulator:
         self.tokens.path = self._workdir / "tokens.json"
         self.wire = WireProxy(upstream=(self.engine.host, self.engine.port),
                               sandbox=self.sandbox, dbname=self.engine.dbname,
-                              tokens=self.tokens.path)
+                              tokens=self.tokens.path, settings=self._workdir / "wire.json")
+        self.latency = self._latency  # writes the settings file the proxy reads
         self.wire.start(host)
         server = ThreadingHTTPServer((host, port), _handler_class(self))
         server.daemon_threads = True
@@ -212,6 +226,30 @@ class Emulator:
         self._landing.mkdir(parents=True, exist_ok=True)
         return self._landing
 
+    @property
+    def latency(self) -> float:
+        """Seconds added to every round trip (see the class docstring)."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._latency = seconds
+        if self._workdir is not None:  # serving: tell the PostgreSQL proxy too
+            path = self._workdir / "wire.json"
+            path.with_suffix(".tmp").write_text(json.dumps({"latency": seconds}))
+            path.with_suffix(".tmp").replace(path)
+
+    def table_seconds(self, table: str) -> float:
+        """How long a batch query writing ``table`` runs before its statements (``table_latency``)."""
+        if self.table_latency is None:
+            return 0.0
+        if callable(self.table_latency):
+            return float(self.table_latency(table))
+        for pattern, seconds in self.table_latency.items():
+            if fnmatch.fnmatchcase(table.lower(), pattern.lower()):
+                return float(seconds)
+        return 0.0
+
     def requests_to(self, path_prefix: str, method: str | None = None) -> list[Request]:
         """The recorded requests whose path starts with ``path_prefix`` (and have ``method``)."""
         with self._lock:
@@ -223,6 +261,8 @@ class Emulator:
         """Record, inject faults, check the gateway headers, then route ``request``."""
         with self._lock:
             self.requests.append(request)
+        if self.latency:
+            time.sleep(self.latency)
         lost = None
         for fault in self.faults.take(request.method, request.path):
             if fault.kind == "lose_answer":

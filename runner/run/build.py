@@ -17,6 +17,7 @@ from runner.errors import RunError, RunnerError
 from runner.run.artifacts import write_compiled, write_run_artifacts
 from runner.run.bind import located
 from runner.run.changes import inputs_of
+from runner.run.durations import model_estimates
 from runner.run.exports import run_build_exports
 from runner.run.materialize import drop_old_versions, strategy
 from runner.run.options import DEFAULT_THREADS, BuildOptions
@@ -137,10 +138,11 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
                                        message=f"skipped: {why}")
 
     parents = {n: plan[n].parents for n in plan.selected}
+    duration = model_estimates(plan, session.state, plan.selected)  # the critical path's weights
     try:
         with adapter.listing():  # one catalog query for every model's up-to-date check
             run_dag(plan.selected, parents, work, threads=threads, fail_fast=options.fail_fast,
-                    on_skip=on_skip, on_interrupt=adapter.cancel)
+                    on_skip=on_skip, on_interrupt=adapter.cancel, duration=duration)
     except KeyboardInterrupt:
         _record_inputs(session, results)
         done = BuildResult(session.target, [results[n] for n in plan.selected if n in results])
