@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 import runner.compile.compiler as compiler
+import runner.project.model as model_module
 from runner import BuildOptions, open_session
 from runner.cli.main import main
 from runner.errors import ProjectError
@@ -47,11 +48,20 @@ def few_tasks(monkeypatch):
     monkeypatch.delenv(processes.ENV, raising=False)
 
 
-def plan_of(project) -> dict[str, tuple]:
+def plan_of(project, monkeypatch) -> tuple[dict[str, tuple], list[str]]:
+    """A cold plan, and the model files this process parsed to make it."""
     shutil.rmtree(project.root / "target" / "cache", ignore_errors=True)
-    session = open_session(project.root, BuildOptions())
+    parsed_here: list[str] = []
+    parse = model_module.parse_query
+
+    def counting_parse(sql, path, dialect):
+        parsed_here.append(path)
+        return parse(sql, path, dialect)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(model_module, "parse_query", counting_parse)
+        session = open_session(project.root, BuildOptions())
     session.adapter.close()
-    parsed_here = set(session.project.queries._queries)  # noqa: SLF001 - what this process parsed
     return {m.name: (m.physical, m.select_sql, tuple(m.statements),
                      {c: t.sql("spark") for c, t in m.columns.items()},
                      tuple(n.message for n in m.notes), tuple(sorted(m.reads)), m.compile_key)
@@ -59,14 +69,14 @@ def plan_of(project) -> dict[str, tuple]:
 
 
 def test_workers_make_the_plan_one_process_makes(layered, few_tasks, monkeypatch) -> None:
-    parallel, parsed_here = plan_of(layered)
+    parallel, parsed_here = plan_of(layered, monkeypatch)
     monkeypatch.setenv(processes.ENV, "1")
-    serial, parsed_serially = plan_of(layered)
+    serial, parsed_serially = plan_of(layered, monkeypatch)
     assert len(serial) == 30 and parallel == serial
     assert all(serial[f"top_{i}"][4] for i in range(4))  # notes made in a worker came back
-    # the workers parsed and compiled: this process parsed only the few models it compiled
-    # before the pool started (and the ephemeral one a worker's child needs is parsed there)
-    assert len(parsed_serially) == 30 and len(parsed_here) <= 2
+    # one process parses each file once; with workers, they parse and compile, not this one
+    assert sorted(parsed_serially) == sorted(set(parsed_serially)) and len(parsed_serially) == 30
+    assert parsed_here == []
 
 
 def test_workers_load_the_project_one_process_loads(layered, few_tasks, monkeypatch) -> None:
@@ -92,7 +102,7 @@ def test_the_first_problem_in_order_is_raised_with_or_without_workers(
     layered.model("feat_03", "SELECT user_id, total, n AS TOTAL FROM agg_03")
     layered.model("feat_09", "SELECT user_id, n, mean AS N FROM agg_09")
     with pytest.raises(ProjectError) as err:
-        plan_of(layered)
+        plan_of(layered, monkeypatch)
     assert str(err.value).startswith("models/feat_03.sql:1:")
     assert "two columns named `TOTAL`" in str(err.value)
 
@@ -111,8 +121,8 @@ def test_a_file_problem_is_raised_as_in_one_process(layered, few_tasks, monkeypa
 def test_a_worker_problem_falls_back_to_this_process(layered, few_tasks, monkeypatch) -> None:
     """A task that fails in a worker (here: every one) is compiled here, with the same plan."""
     monkeypatch.setenv(processes.ENV, "1")
-    serial, _ = plan_of(layered)
+    serial, _ = plan_of(layered, monkeypatch)
     monkeypatch.delenv(processes.ENV)
     monkeypatch.setattr(compiler, "_compile_one", lambda name, parents: None)
-    fallen_back, parsed_here = plan_of(layered)
+    fallen_back, parsed_here = plan_of(layered, monkeypatch)
     assert fallen_back == serial and len(parsed_here) == 30

@@ -312,9 +312,7 @@ def _compile_one(name: str, parents: dict[str, CompiledModel]) -> Entry | None:
     except Exception:  # noqa: BLE001 - raised again, by the parent, where it belongs
         return None
     finally:
-        forget = getattr(project.queries, "forget", None)
-        if forget is not None:
-            forget(name)
+        project.queries.forget(name)
 
 
 def _compile_key(project: Project, name: str, adapter: Adapter,
@@ -389,9 +387,12 @@ def _check_unique_columns(query: exp.Query,
 
 def _resolve_tables(project: Project, name: str, compiled: dict[str, CompiledModel],
                     spark_query: Callable[[str], exp.Query]) -> tuple[exp.Query, set[str]]:
-    """A copy of the model's query reading physical relations, with the ephemeral models it
-    reads inlined as CTEs; and the relations it reads (lower-cased)."""
-    query = project.queries[name].copy()
+    """The model's query (taken from the project, see ``Queries.take``; an ephemeral one's a
+    copy) reading physical relations, with the ephemeral models it reads inlined as CTEs; and
+    the relations it reads (lower-cased)."""
+    # an ephemeral model's query is inlined into each child; another is compiled once
+    query = (project.queries[name].copy() if project.models[name].config.materialized ==
+             "ephemeral" else project.queries.take(name))
     inline: list[str] = []
     reads: set[str] = set()
     # the loader marked each table reference with its position and DAG node (kept by copy())

@@ -50,7 +50,7 @@ class Project:
     config: ProjectConfig
     models: dict[str, Model]
     macros: dict[str, Macro]
-    queries: Mapping[str, exp.Query]
+    queries: Queries
     dag: DAG
     vars: dict[str, Any] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
@@ -127,7 +127,7 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None,
         if name in config.sources:
             raise ProjectError(f"model '{name}' has the name of a declared source; rename the "
                                "model file or the source", model.path)
-    queries = _Queries(models, macros, vars_, config)
+    queries = Queries(models, macros, vars_, config)
     misses = [name for name, entry in entries.items() if entry is None]
     for name, entry in _parse(misses, models, queries).items():
         entries[name] = entry
@@ -151,10 +151,10 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None,
                    vars=vars_, keys=keys, query_hashes={n: e["sql"] for n, e in entries.items()})
 
 
-_LOADING: tuple[dict[str, Model], _Queries] | None = None  # what a parse worker reads
+_LOADING: tuple[dict[str, Model], Queries] | None = None  # what a parse worker reads
 
 
-def _parse(names: list[str], models: dict[str, Model], queries: _Queries) -> dict[str, Any]:
+def _parse(names: list[str], models: dict[str, Model], queries: Queries) -> dict[str, Any]:
     """Parse the model files ``names`` (in path order) into parse cache entries: their config,
     table references and query hash. Many go to worker processes; the rest, and any a worker
     could not parse, are parsed here, config blocks and syntax first and references after, so
@@ -190,7 +190,7 @@ def _parse(names: list[str], models: dict[str, Model], queries: _Queries) -> dic
     return found
 
 
-def _entry(name: str, models: dict[str, Model], queries: _Queries) -> dict[str, Any]:
+def _entry(name: str, models: dict[str, Model], queries: Queries) -> dict[str, Any]:
     """The parse cache entry of a parsed model."""
     refs = queries.load(name)
     return {"config": models[name].config, "refs": refs, "sql": query_hash(queries[name])}
@@ -212,7 +212,7 @@ def _parse_one(name: str) -> dict[str, Any] | None:
         models[name] = model
 
 
-class _Queries(Mapping[str, exp.Query]):
+class Queries(Mapping[str, exp.Query]):
     """Each model's query with macros and vars expanded and its table references marked
     (``REFERENCE``: position and DAG node, kept by copies), made when first read."""
 
@@ -227,7 +227,9 @@ class _Queries(Mapping[str, exp.Query]):
         model = self._models[name]
         if self._config.dialect == "spark":
             check_functions(model.query, model.text, model.path, {*self._macros, "var"})
-        query = expand(model.query, self._macros, self._vars, model.path, model.text)
+        # the parsed tree is expanded in place: only this mapping keeps it
+        query = expand(model.take_query(), self._macros, self._vars, model.path, model.text,
+                       copy=False)
         refs = []
         for index, table in enumerate(table_references(query)):
             ref, (line, col) = reference_name(table), position(model.text, table)
@@ -238,8 +240,14 @@ class _Queries(Mapping[str, exp.Query]):
         return refs
 
     def forget(self, name: str) -> None:
-        """Drop the model's query (a parse worker keeps only what it returns)."""
+        """Drop the model's query (a worker keeps only what it returns)."""
         self._queries.pop(name, None)
+
+    def take(self, name: str) -> exp.Query:
+        """The model's query, handed over to be rewritten (made again if read later)."""
+        query = self[name]
+        del self._queries[name]
+        return query
 
     def __getitem__(self, name: str) -> exp.Query:
         if name not in self._queries:

@@ -113,6 +113,12 @@ class Model:
                                       self.dialect)
         return self._query
 
+    def take_query(self) -> exp.Query:
+        """The parsed query, handed over to be rewritten: the model lets go of it (and parses
+        its file again if asked for its tree later)."""
+        query, self._query = self.query, None
+        return query
+
     def __repr__(self) -> str:
         return f"Model({self.name!r}, {self.path!r})"
 
