@@ -466,12 +466,13 @@ def _structural(select_sql: str, parents: list[str], compiled: dict[str, Compile
                 structure: dict[str, str]) -> str:
     """``select_sql`` with each parent's physical name (which hashes its data versions) replaced
     by the parent's structural hash."""
-    for parent in parents:
-        physical = compiled[parent].physical
-        if physical:
-            select_sql = re.sub(rf"\b{re.escape(physical)}\b", f"{parent}@{structure[parent]}",
-                                select_sql)
-    return select_sql
+    names = {compiled[p].physical: f"{p}@{structure[p]}" for p in parents if compiled[p].physical}
+    if not names:
+        return select_sql
+    return _PHYSICAL.sub(lambda m: names.get(m.group(0), m.group(0)), select_sql)
+
+
+_PHYSICAL = re.compile(rf"\b\w+__[0-9a-f]{{{FINGERPRINT_LENGTH}}}\b")  # a model's version name
 
 
 def _fingerprint(select_sql: str, config: dict, generation: int, data: dict[str, str]) -> str:
