@@ -464,6 +464,12 @@ def versions(dbt: Path | None) -> dict[str, str]:
     return found
 
 
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                         text=True)
+    return out.stdout.strip() or "unknown"
+
+
 def machine() -> str:
     mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                 if line.startswith("MemTotal")), "0")
@@ -777,6 +783,38 @@ def main() -> None:
         report()
 
 
+WHY = """## Why the misses
+
+- **Cold `ls` against the parse floor.** A cold `ls` parses every file as the floor does, and
+  then checks what Spark would reject (token and tree checks), expands macros and vars,
+  resolves each table reference and hashes the tree (for `runner plan` and `state:`); that
+  work costs about as much as the parse. Worker processes spread both over the cores, which
+  on 2 cores leaves it at about the floor, not half of it. Meeting the target needs a cheaper
+  parse (sqlglot's Rust tokenizer, or a parse that stops at table references) or more cores.
+- **Warm `compile`, no-op `build`.** Nothing is parsed or compiled (every entry comes from the
+  cache), but a command still imports sqlglot and DuckDB (about 0.2 s) and opens the DuckDB
+  target to read the sources' column types and data versions (both are inputs of every
+  compile key and fingerprint), reads three cache entries per model and compares the compiled
+  files; a build adds the catalog listing and writes the artifacts of every model. Keeping
+  the sources' facts keyed by the database file's state, and a lighter import path, are the
+  next steps.
+- **Cold `compile` against dbt's.** dbt's compile renders Jinja text; the runner types every
+  query by Spark's rules and rewrites it for the engine (qualify, type annotation, the rules,
+  one render): 35-50 ms of CPU per model here, spread over the cores by worker processes
+  (5,000 models: 127 s on 2 cores against the 60 s target).
+- **Makespan.** The order is within 0-3% of the bound over the measured per-model times; what
+  keeps the build above the simulated bound is about 0.3 s per model on top of its simulated
+  run: polling with growing pauses (the end is seen late), the pointer view as a second batch
+  query, a Catalog lookup, and the emulator serving from the build's own process. On Data
+  Distiller's real query times (tens of seconds) that share is smaller; `bench/schedule.md`
+  has the breakdown.
+- **Full rebuild (`--full-refresh`).** A new generation renames every version, and a child's
+  compiled SQL names its parents' versions, so every model below the first layer is compiled
+  again (1,000 models: 97 s against dbt's 85 s); compiling against stable names and putting
+  the versions in at render time would avoid it.
+"""
+
+
 def write_report(out: Path, sizes: list[int], repeats: list[int], found: dict[str, str],
                  all_results: dict[int, dict[str, list[Run]]], notes: list[str]) -> None:
     command = " ".join(["python bench/scale.py", *sys.argv[1:]])
@@ -786,7 +824,7 @@ def write_report(out: Path, sizes: list[int], repeats: list[int], found: dict[st
              "Python's bytecode cache on; peak memory is the larger of the command's maximum RSS "
              "(`os.wait4`) and its peak PSS summed with its worker processes' (sampled every 0.2 s), "
              "the largest of the rounds. Sizes above 1,000 run `ls` and `compile` only.", "",
-             f"Machine: {machine()}; load average {os.getloadavg()[0]:.2f} when the report was written.", "",
+             f"Measured at commit {commit()}. Machine: {machine()}; load average {os.getloadavg()[0]:.2f} when the report was written.", "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in found.items()) + ".", "",
              "Commands: `runner ls` / `compile` cold = a fresh `target/` holding only the seeded sources, warm = "
              "the same command again; `runner build` cold on that target, warm = `--full-refresh` on the "
@@ -801,6 +839,7 @@ def write_report(out: Path, sizes: list[int], repeats: list[int], found: dict[st
     for size in sorted(all_results):
         lines += table(size, all_results[size])
     lines += targets(all_results, notes)
+    lines += WHY.splitlines() + [""]
     not_run = [s for s in (200, 1000, 5000) if s not in sizes]
     lines += ["## Notes", "", *[f"- {n}" for n in notes]]
     if not_run:
