@@ -205,3 +205,45 @@ def test_the_readme_walkthrough_runs_as_pasted(tmp_path: Path) -> None:
             assert cur.fetchone() == (0,)  # --stop ended it and it dropped its database
     finally:
         conn.close()
+
+
+def test_a_detached_emulator_takes_the_latency_it_is_given(tmp_path: Path) -> None:
+    """`runner emulate --detach --latency S` passes the latency on: a request to it takes at
+    least S, one to an emulator started without it well under; `--stop` ends both."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from emulator_fixtures import require_postgres
+
+    require_postgres()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AEP_")}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    runner = [sys.executable, "-m", "runner.cli.main", "emulate"]
+
+    def round_trip(latency: str | None) -> float:
+        folder = tmp_path / f"latency-{latency}"
+        folder.mkdir()
+        extra = ["--latency", latency] if latency else []
+        started = subprocess.run([*runner, "--detach", *extra], cwd=folder, env=env,
+                                 capture_output=True, text=True, timeout=120)
+        assert started.returncode == 0, started.stdout + started.stderr
+        try:
+            url = re.search(r"AEP_IMS_HOST='([^']+)'", (folder / "emu.env").read_text()).group(1)
+            began = time.monotonic()
+            try:  # any answer will do, even a refusal: the delay comes before routing
+                urllib.request.urlopen(f"{url}/no-such-path", timeout=30).read()
+            except urllib.error.HTTPError:
+                pass
+            return time.monotonic() - began
+        finally:
+            stopped = subprocess.run([*runner, "--stop"], cwd=folder, env=env,
+                                     capture_output=True, text=True, timeout=120)
+            assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+    assert round_trip("1.5") >= 1.5
+    assert round_trip(None) < 1.5

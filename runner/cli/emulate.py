@@ -25,7 +25,8 @@ def emulate(args: argparse.Namespace) -> int:
     if args.detach:
         return detach(args)
     serve = _serve_function()
-    kw = {k: v for k, v in (("sandbox", args.sandbox), ("landing", args.landing)) if v}
+    kw = {k: v for k, v in (("sandbox", args.sandbox), ("landing", args.landing),
+                            ("latency", args.latency)) if v}
     serve(port=args.port, seed=args.seed, env_file=args.env_file, **kw)
     return 0
 
@@ -69,12 +70,7 @@ def detach(args: argparse.Namespace) -> int:
         raise RunError(f"an emulator is already running (pid {pid_file.read_text().strip()}, "
                        f"{pid_file}); stop it with: runner emulate --stop")
     env_file.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "runner.cli.main", "emulate", "--env-file", str(env_file),
-               "--port", str(args.port)]
-    for flag, value in (("--seed", args.seed), ("--sandbox", args.sandbox),
-                        ("--landing", args.landing)):
-        if value:
-            command += [flag, str(value)]
+    command = serve_command(args, env_file)
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
@@ -89,6 +85,17 @@ def detach(args: argparse.Namespace) -> int:
     print(f"emulator running (pid {proc.pid}); its AEP_* variables: . ./{env_file}; "
           f"log: {log}; stop it with: runner emulate --stop", flush=True)
     return 0
+
+
+def serve_command(args: argparse.Namespace, env_file: Path) -> list[str]:
+    """The command a detached emulator runs: this one in the foreground, writing ``env_file``."""
+    command = [sys.executable, "-m", "runner.cli.main", "emulate", "--env-file", str(env_file),
+               "--port", str(args.port)]
+    for flag, value in (("--seed", args.seed), ("--sandbox", args.sandbox),
+                        ("--landing", args.landing), ("--latency", args.latency)):
+        if value:
+            command += [flag, str(value)]
+    return command
 
 
 def stop(env_file: Path) -> int:

@@ -208,6 +208,9 @@ def _other_commands(sub: Any, common: argparse.ArgumentParser,
                    help="write the AEP_* variables a data_distiller target needs to this file "
                         "(default with --detach and --stop: emu.env)")
     p.add_argument("--landing", type=Path, help="where exports land (default: a temp folder)")
+    p.add_argument("--latency", type=_seconds, default=0.0,
+                   help="seconds added to every round trip (each HTTP request, each message to "
+                        "the PostgreSQL endpoint), to feel a remote service's latency")
     p.add_argument("--detach", action="store_true",
                    help="run in the background; return once the env file is written")
     p.add_argument("--log", type=Path, help="with --detach: the log file (default emu.log)")
@@ -409,6 +412,16 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 60, got {text!r}")
     return value
 
 
