@@ -126,3 +126,37 @@ def test_a_worker_problem_falls_back_to_this_process(layered, few_tasks, monkeyp
     monkeypatch.setattr(compiler, "_compile_one", lambda name, parents: None)
     fallen_back, parsed_here = plan_of(layered, monkeypatch)
     assert fallen_back == serial and len(parsed_here) == 30
+
+
+def test_ctrl_c_stops_the_workers_and_the_command(layered) -> None:
+    """Ctrl-C in a cold compile that runs worker processes: the command says so and exits 1,
+    and no worker outlives it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    for i in range(150):  # enough cold work that the workers are still busy when it comes
+        layered.model(f"more_{i:03d}", " UNION ALL ".join(
+            f"SELECT user_id, sum(total * {k}) OVER (PARTITION BY user_id ORDER BY n) AS t, "
+            f"CASE WHEN mean > {k} THEN 'hi' ELSE 'lo' END AS band FROM agg_{i % 12:02d}"
+            for k in range(12)))
+    env = {k: v for k, v in os.environ.items() if k != processes.ENV}
+    proc = subprocess.Popen([sys.executable, "-m", "runner.cli.main", "compile"],
+                            cwd=layered.root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    workers: list[str] = []
+    deadline = time.monotonic() + 60
+    while not workers and proc.poll() is None and time.monotonic() < deadline:
+        workers = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid="],
+                                 capture_output=True, text=True).stdout.split()
+        time.sleep(0.05)
+    assert workers, "no worker process was started"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and err.strip().splitlines()[-1] == "Error: interrupted", err
+    assert "Compiled" not in out
+    time.sleep(0.5)
+    assert [pid for pid in workers if os.path.exists(f"/proc/{pid}")] == []

@@ -168,15 +168,15 @@ def _parse(names: list[str], models: dict[str, Model], queries: Queries) -> dict
         if pool is not None:
             _LOADING = (models, queries)
             try:
-                with pool:
-                    chunk = max(1, len(names) // (4 * workers()))
-                    for name, entry in zip(names, pool.map(_parse_one, names, chunksize=chunk)):
-                        if entry is not None:
-                            found[name] = entry
-                            models[name].config = entry["config"]
+                chunk = max(1, min(16, len(names) // (4 * workers())))  # small: Ctrl-C waits for one
+                for name, entry in zip(names, pool.map(_parse_one, names, chunksize=chunk)):
+                    if entry is not None:
+                        found[name] = entry
+                        models[name].config = entry["config"]
             except (BrokenProcessPool, OSError):  # a worker died: parse the rest here
                 pass
-            finally:
+            finally:  # on Ctrl-C too: what has not started is not waited for
+                pool.shutdown(wait=True, cancel_futures=True)
                 _LOADING = None
         rest = [name for name in names if name not in found]
         for name in rest:
