@@ -154,7 +154,8 @@ def test_an_unknown_function_fails_at_load_with_file_line(two_models, capsys) ->
 
 def test_compile_binds_models_on_the_engine_when_their_inputs_exist(two_models, capsys) -> None:
     """sqlglot parses str_to_map into a typed node DuckDB has no function for: only the engine
-    knows, so `runner compile` asks it to bind (EXPLAIN) every model whose inputs exist."""
+    knows, so `runner compile` asks it to bind (DuckDB: DESCRIBE) every model whose inputs
+    exist."""
     two_models.model("stg", "SELECT order_id, user_id, amount, str_to_map('a:1') AS m "
                             "FROM raw_orders")
     assert run(two_models, "compile") == 2
@@ -167,6 +168,26 @@ def test_compile_binds_models_on_the_engine_when_their_inputs_exist(two_models, 
     capsys.readouterr()
     assert run(two_models, "compile") == 0
     assert "Not bound" not in capsys.readouterr().out  # everything was bound, and binds
+
+
+def test_the_bind_check_binds_without_planning(two_models, capsys, monkeypatch) -> None:
+    """DuckDB binds with DESCRIBE (its EXPLAIN of a chain of n CTEs costs of order n cubed):
+    the statement sent for a 60-CTE chain is a DESCRIBE of the compiled query, and it binds."""
+    from runner.adapters.duckdb import DuckDBAdapter
+
+    chain = ",\n".join(f"c{i} AS (SELECT order_id, amount + {i} AS amount FROM c{i - 1})"
+                        for i in range(1, 60))
+    two_models.model("deep", f"WITH c0 AS (SELECT order_id, amount FROM raw_orders),\n{chain}\n"
+                             "SELECT order_id, amount FROM c59")
+    sent: list[str] = []
+    fetch = DuckDBAdapter.fetch
+    monkeypatch.setattr(DuckDBAdapter, "fetch",
+                        lambda self, sql, *a, **k: sent.append(sql) or fetch(self, sql, *a, **k))
+    assert run(two_models, "compile") == 0
+    binds = [sql for sql in sent if "c59" in sql]
+    compiled = (two_models.root / "target" / "compiled" / "local" / "models" / "deep.sql")
+    assert len(binds) == 1 and binds[0].startswith("DESCRIBE WITH c0 AS")
+    assert binds[0].removeprefix("DESCRIBE ") in compiled.read_text()
 
 
 def test_bind_and_build_errors_name_the_file_line_and_column(two_models, capsys) -> None:

@@ -97,8 +97,9 @@ class Adapter(ABC):
             (the session time zone is UTC, like Data Distiller's).
 
     Capabilities (every concrete adapter sets each one itself; see ``CAPABILITIES``):
-        binds: ``EXPLAIN <query>`` binds a query without running it (``runner compile``'s
-            check of functions and columns).
+        binds: ``bind_sql(query)`` (``EXPLAIN <query>`` unless the engine has a cheaper
+            statement) binds a query without running it (``runner compile``'s check of
+            functions and columns).
         runs_translated_sql: models are translated from Spark SQL into ``dialect`` before they
             run, so compiling connects to read the column types of the sources (the dialect
             layer needs them to keep Spark's values); False where the engine runs Spark SQL.
@@ -330,6 +331,10 @@ class Adapter(ABC):
         """A version of each table's data where the engine keeps one (new data, new version),
         so models reading a source rebuild when it changes; tables without one are left out."""
         return {}
+
+    def bind_sql(self, query: str) -> str:
+        """A statement that binds ``query`` (names, types, functions) without running it."""
+        return f"EXPLAIN {query}"
 
     def known_functions(self) -> set[str] | None:
         """Lower-cased names of the functions the engine has, so a model calling one it lacks

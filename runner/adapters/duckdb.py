@@ -244,6 +244,11 @@ class DuckDBAdapter(Adapter):
                             replace=True)
         return create.sql(dialect=self.dialect)
 
+    def bind_sql(self, query: str) -> str:
+        """``DESCRIBE``: it binds as ``EXPLAIN`` does, without planning; DuckDB's EXPLAIN of a
+        chain of n CTEs takes time of order n cubed (400 CTEs: 17 s, against 0.02 s)."""
+        return f"DESCRIBE {query}"
+
     def known_functions(self) -> set[str] | None:
         if self._functions is None:
             rows = self.fetch("SELECT DISTINCT lower(function_name) FROM duckdb_functions()")

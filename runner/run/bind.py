@@ -1,6 +1,7 @@
-"""The bind check of ``runner compile``: the engine binds each model (``EXPLAIN``, nothing runs),
-reporting what only it knows (a function it lacks, a missing column) before a build, at the
-place in the model's file the engine's message names (``located``, also used by ``build``).
+"""The bind check of ``runner compile``: the engine binds each model (``Adapter.bind_sql``:
+``EXPLAIN``, or the engine's cheaper equivalent; nothing runs), reporting what only it knows (a
+function it lacks, a missing column) before a build, at the place in the model's file the
+engine's message names (``located``, also used by ``build``).
 A model that bound once is not bound again while its compile key is the same (the relations it
 reads are versions named by fingerprint, and sources whose column types the key covers)."""
 
@@ -44,7 +45,7 @@ def bind_check(session: Session) -> tuple[dict[str, str], list[str]]:
         if bound.get(key) is not None:
             continue
         try:
-            session.adapter.fetch(f"EXPLAIN {model.select_sql}")
+            session.adapter.fetch(session.adapter.bind_sql(model.select_sql))
         except RunnerError as err:
             errors[model.name] = (located(session, model.name, str(err))
                                   or f"{model.path}: {err}")
