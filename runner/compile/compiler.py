@@ -25,13 +25,12 @@ models keep their fingerprints: only children of incremental models gain an entr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
-import heapq
 import json
 import re
 import time
 from collections.abc import Callable, Collection
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
 from sqlglot import exp
 
@@ -41,13 +40,13 @@ from runner.compile.dialect.translate import translate
 from runner.compile.dialect.rules import refuse
 from runner.compile.dialect.spark_types import T, spark_type
 from runner.compile.plan import CompiledModel, Plan
+from runner.compile.workers import Ready, Workers
 from runner.errors import ProjectError
 from runner.graph.dag import SOURCE_PREFIX
 from runner.project.cache import Cache
 from runner.project.loader import REFERENCE, Project
 from runner.project.model import Model
 from runner.project.parsing import position
-from runner.project.processes import worker_pool
 from runner.validation import did_you_mean
 
 FINGERPRINT_LENGTH = 10
@@ -145,8 +144,8 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
             project, name, adapter, compiled, types, spark_query)
         return (select_sql, _stored(result_types), notes, reads), result_types
 
-    ready = _Ready(project, order)
-    workers: _Workers | None = None
+    ready = Ready(project.dag, order)
+    workers: Workers | None = None
     local = False  # compile every miss here from now on (no workers, or one had a problem)
     try:
         while ready or (workers is not None and workers.running):
@@ -163,7 +162,9 @@ def compile_plan(project: Project, adapter: Adapter, chosen: set[str], *,
                     ready.done(name)
                     continue
                 if workers is None and not local:  # the first miss: are there enough to share?
-                    workers = _Workers.start(project, adapter, sources, len(order) - len(compiled))
+                    adapter.known_functions()  # asked here, once: a worker never asks the engine
+                    workers = Workers.start(len(order) - len(compiled), functools.partial(
+                        _compile_one, project, adapter, _readable(sources)))
                     local = workers is None
                 if local:
                     entry, result_types = compile_here(name)
@@ -196,39 +197,6 @@ def _readable(sources: dict[str, dict[str, exp.DataType]]) -> Tables:
     return {table.lower(): (table, lambda cols=cols: cols) for table, cols in sources.items()}
 
 
-class _Ready:
-    """The models whose parents are compiled, earliest in build order first: compiling them in
-    that order without workers is compiling ``order`` in order."""
-
-    def __init__(self, project: Project, order: list[str]) -> None:
-        self._order = order
-        self._position = {name: index for index, name in enumerate(order)}
-        self._children: dict[str, list[str]] = {name: [] for name in order}
-        self._pending: dict[str, int] = {}
-        for name in order:
-            parents = [p for p in project.dag.parents(name) if p in self._position]
-            self._pending[name] = len(parents)
-            for parent in parents:
-                self._children[parent].append(name)
-        self._heap = [self._position[n] for n in order if not self._pending[n]]
-        heapq.heapify(self._heap)
-
-    def __bool__(self) -> bool:
-        return bool(self._heap)
-
-    def pop(self) -> str:
-        return self._order[heapq.heappop(self._heap)]
-
-    def again(self, name: str) -> None:
-        heapq.heappush(self._heap, self._position[name])
-
-    def done(self, name: str) -> None:
-        for child in self._children[name]:
-            self._pending[child] -= 1
-            if not self._pending[child]:
-                heapq.heappush(self._heap, self._position[child])
-
-
 def _needs(project: Project, name: str, compiled: dict[str, CompiledModel]
            ) -> dict[str, CompiledModel]:
     """What a worker needs to compile ``name``: its compiled parents, and through ephemeral
@@ -245,55 +213,10 @@ def _needs(project: Project, name: str, compiled: dict[str, CompiledModel]
     return needed
 
 
-_COMPILING: tuple[Project, Adapter, Tables] | None = None  # what a compile worker reads
-
-
-class _Workers:
-    """Compile worker processes (``runner.project.processes``): each is a fork of this process,
-    so it holds the project; a task sends a model's name and its parents' compiled forms."""
-
-    def __init__(self, pool: ProcessPoolExecutor) -> None:
-        self._pool = pool
-        self.running: dict[Future[Entry | None], tuple[str, float]] = {}
-
-    @classmethod
-    def start(cls, project: Project, adapter: Adapter, sources: dict[str, dict[str, exp.DataType]],
-              tasks: int) -> _Workers | None:
-        global _COMPILING
-        pool = worker_pool(tasks)
-        if pool is None:
-            return None
-        adapter.known_functions()  # asked here, once: a worker never talks to the engine
-        _COMPILING = (project, adapter, _readable(sources))  # forked with the workers
-        return cls(pool)
-
-    def submit(self, name: str, started: float, parents: dict[str, CompiledModel]) -> None:
-        self.running[self._pool.submit(_compile_one, name, parents)] = (name, started)
-
-    def wait(self) -> list[tuple[str, float, Entry | None]]:
-        """The next finished models: (name, start, entry or None when it had a problem)."""
-        finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
-        results = []
-        for future in finished:
-            name, started = self.running.pop(future)
-            try:
-                entry = future.result()
-            except Exception:  # noqa: BLE001 - a worker died: compiled again here
-                entry = None
-            results.append((name, started, entry))
-        return results
-
-    def stop(self) -> None:
-        global _COMPILING
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        _COMPILING = None
-
-
-def _compile_one(name: str, parents: dict[str, CompiledModel]) -> Entry | None:
+def _compile_one(project: Project, adapter: Adapter, sources: Tables, name: str,
+                 parents: dict[str, CompiledModel]) -> Entry | None:
     """In a worker: the model's compile entry, or None if it has a problem (the parent
     compiles it again and raises it)."""
-    assert _COMPILING is not None
-    project, adapter, sources = _COMPILING
     types = dict(sources)
     for parent in parents.values():
         if parent.physical is not None and parent.stored_columns:
