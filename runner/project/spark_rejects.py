@@ -16,6 +16,7 @@ where the tree keeps the difference (a quoted extract field). Each is confirmed 
 
 from __future__ import annotations
 
+import calendar
 import re
 
 from sqlglot import exp
@@ -124,7 +125,8 @@ def _check_typed_literal(sql: str, path: str, kind: Token, text: Token) -> None:
         problem = "its year must have 4 to 7 digits"
     else:
         month, day = (int(g) if g else 1 for g in (match.group(2), match.group(3)))
-        if not 1 <= month <= 12 or not 1 <= day <= _DAYS[month - 1]:
+        leap = calendar.isleap(int(match.group(1)))
+        if not 1 <= month <= 12 or not 1 <= day <= _DAYS[month - 1] - (month == 2 and not leap):
             problem = "its month or day is out of range"
         elif rest.strip() and rest[0] not in " T":
             problem = f"'{rest}' follows the date"
