@@ -123,6 +123,10 @@ def _compile(project: Project, adapter: Adapter, plan: Plan, name: str, test: Da
             schema[relation] = columns
         _check_column(field, columns, f"'{to}'")
         if to in plan.selected and to != name:
+            if name in project.dag.upstream(to):
+                raise ProjectError(f"relationships: '{to}' reads '{name}', so it is built after "
+                                   f"it and cannot be looked up when '{name}' is tested; "
+                                   f"declare the test on {to} (to: {name}) instead")
             depends_on.append(to)
         query = _relationships(rows, relation, test.column or "", field)
     else:

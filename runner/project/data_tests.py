@@ -263,7 +263,8 @@ def _parse_test(entry: Any, column: str | None, path: Path, where: Where, shown:
     settings = {**{k: args[k] for k in _CONFIG if k in args}, **config}
     severity = str(settings.get("severity", "error")).lower()
     if severity not in SEVERITIES:
-        raise _fail(where, at, f"{shown}.config.severity: '{settings['severity']}' is not one of "
+        place = (*at, "config", "severity") if "severity" in config else (*at, "severity")
+        raise _fail(where, place, f"{shown}.config.severity: '{settings['severity']}' is not one of "
                     "error, warn")
     condition = settings.get("where")
     if condition is not None:
