@@ -240,6 +240,24 @@ def test_a_failing_error_test_skips_only_the_descendants_and_the_export(project)
     assert by_id["test.demo.unique_base_user_id"]["status"] == "fail"
 
 
+def test_retry_tests_the_model_again_before_its_descendants(project) -> None:
+    from runner.run.retry import retry
+
+    chain(project, "error")
+    build(project.root, BuildOptions(), echo=lambda line: None)
+    again = retry(project.root, BuildOptions(), echo=lambda line: None)
+    assert again is not None  # still failing: the descendants stay skipped
+    assert {r.name: r.status for r in again.results} == {
+        "base": "noop", "child": "skipped", "grandchild": "skipped"}
+    base = project.root / "models/base.sql"  # the fix: one row per user
+    base.write_text(base.read_text().replace("FROM raw_orders",
+                                             "FROM raw_orders WHERE order_id IN (1, 3, 4)"))
+    fixed = retry(project.root, BuildOptions(), echo=lambda line: None)
+    assert fixed is not None and fixed.exit_code == 0
+    assert {r.name: r.status for r in fixed.results} == {
+        "base": "success", "child": "success", "grandchild": "success"}
+
+
 def test_a_warn_test_warns_and_the_build_goes_on(project) -> None:
     chain(project, "warn")
     lines: list[str] = []
