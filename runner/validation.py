@@ -42,6 +42,32 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+def yaml_lines(text: str) -> dict[tuple[Any, ...], int]:
+    """The 1-based line of every key and list item in ``text``, by its path (keys and list
+    indices), so a check of a value can name the line it is on; ``{}`` if it does not parse.
+
+    >>> yaml_lines("a:\\n  - x\\n  - {b: 1}\\n")[("a", 1, "b")]
+    3
+    """
+    try:
+        root = yaml.compose(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError:
+        return {}
+    lines: dict[tuple[Any, ...], int] = {}
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), root)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                lines[(*path, key.value)] = key.start_mark.line + 1
+                stack.append(((*path, key.value), value))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                lines[(*path, index)] = item.start_mark.line + 1
+                stack.append(((*path, index), item))
+    return lines
+
+
 def yaml_problem(err: yaml.YAMLError) -> tuple[str, int | None, int | None]:
     """The problem, 1-based line and column of a YAML error."""
     mark = getattr(err, "problem_mark", None)

@@ -81,9 +81,9 @@ def test_config_block_is_read_and_validated(project) -> None:
     project.model("v", "/* config\nmaterialised: view\n*/\nSELECT 1 AS x")
     with pytest.raises(ProjectError) as info:
         load(project.root)
-    assert str(info.value) == ("models/v.sql:1: config block: unknown key 'materialised' (did you "
-                               "mean 'materialized'?) (allowed: columns, description, "
-                               "incremental, materialized, tags, with)")
+    assert str(info.value) == ("models/v.sql:2: config block: unknown key 'materialised' (did you "
+                               "mean 'materialized'?) (allowed: columns, data_tests, description, "
+                               "incremental, materialized, tags, tests, with)")
 
 
 def test_config_block_bad_materialization(project) -> None:

@@ -5,7 +5,10 @@ description: >
   label_window_days after the as-of date, else 0. Users who had subscribed before the as-of
   instant are not in the training population.
 columns:
-  user_id: ECID of the user
+  user_id:
+    description: ECID of the user
+    data_tests:
+      - relationships: {to: stg_profiles, field: user_id}
   subscribed: 1 for a subscription in [as_of_date, as_of_date + label_window_days)
 */
 WITH subscriptions AS (

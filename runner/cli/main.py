@@ -126,8 +126,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _model_commands(sub: Any, comparing: argparse.ArgumentParser,
                     selecting: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
-    """build, retry, plan, compile, ls, graph, clean: the commands over a selection of models
-    (``--state`` on all that select)."""
+    """build, test, retry, plan, compile, ls, graph, clean: the commands over a selection of
+    models (``--state`` on all that select)."""
     p = sub.add_parser("build", parents=[comparing], help="materialize models, then export")
     p.add_argument("--threads", type=_positive, help="models run at once (default 4)")
     p.add_argument("--full-refresh", action="store_true", help="rebuild even if up to date")
@@ -144,6 +144,8 @@ def _model_commands(sub: Any, comparing: argparse.ArgumentParser,
     p.add_argument("--dry-run", action="store_true",
                    help="run nothing: print what would run and why (runner plan)")
     p.set_defaults(func=_cmd_build)
+
+    _test_command(sub, comparing)
 
     p = sub.add_parser("retry", parents=[common],
                        help="build again the models that failed or were skipped in the last run")
@@ -175,6 +177,22 @@ def _model_commands(sub: Any, comparing: argparse.ArgumentParser,
     p = sub.add_parser("clean", parents=[selecting], help="drop model versions nothing uses")
     p.add_argument("--dry-run", action="store_true", help="list what would be dropped")
     p.set_defaults(func=_cmd_clean)
+
+
+def _test_command(sub: Any, comparing: argparse.ArgumentParser) -> None:
+    """``runner test``: every option of the test command is declared here."""
+    p = sub.add_parser("test", parents=[comparing],
+                       help="run the data tests of the selected models on what is built")
+    p.add_argument("--threads", type=_positive, help="models tested at once (default 4)")
+    p.add_argument("--verbose", action="store_true", help="a line for each passing test too")
+    p.set_defaults(func=_cmd_test)
+
+
+def _cmd_test(args: argparse.Namespace) -> int:
+    from runner.run.testing import run_data_tests
+
+    options = _options(args, threads=args.threads, verbose=args.verbose)
+    return run_data_tests(args.project_dir, options, echo=_echo, events=args.events).exit_code
 
 
 def _other_commands(sub: Any, common: argparse.ArgumentParser,

@@ -102,6 +102,46 @@ class CompiledModel:
         return self.physical is not None
 
 
+SAMPLE_ROWS = 5  # failing rows a data test shows
+
+
+@dataclass
+class CompiledTest:
+    """A data test ready to run on one target (``runner.compile.data_tests``).
+
+    Attributes:
+        name: dbt's name for it (``not_null_orders_user_id``), unique in the project.
+        model: the model it tests.
+        kind, column, severity: from its declaration (``runner.project.data_tests``).
+        path, line: where it is declared.
+        sql: the query returning the failing rows, in the target's dialect, reading the
+            physical versions the plan builds.
+        depends_on: the other built models it reads (a ``relationships`` test's ``to``).
+        expects: what a ``row_count`` test's count must be (``between 1 and 100 rows``).
+    """
+
+    name: str
+    model: str
+    kind: str
+    column: str | None
+    severity: str
+    path: str
+    line: int
+    sql: str
+    depends_on: list[str] = field(default_factory=list)
+    expects: str = ""
+
+    @property
+    def count_sql(self) -> str:
+        """How many rows fail."""
+        return f"SELECT COUNT(*) AS failures FROM ({self.sql}) AS failing"
+
+    @property
+    def sample_sql(self) -> str:
+        """The first failing rows (``SAMPLE_ROWS``)."""
+        return f"SELECT * FROM ({self.sql}) AS failing LIMIT {SAMPLE_ROWS}"
+
+
 @dataclass
 class Plan:
     """Every compiled model (the chosen ones and their ancestors) in build order.
@@ -109,10 +149,12 @@ class Plan:
     Attributes:
         models: compiled models by name, inserted in build order.
         chosen: every model the selection picked (ephemeral ones too).
+        tests: the data tests of the selected models, by model, in declaration order.
     """
 
     models: dict[str, CompiledModel]
     chosen: set[str]
+    tests: dict[str, list[CompiledTest]] = field(default_factory=dict)
 
     def note_lines(self) -> list[str]:
         """The notes of the chosen models and of the ephemeral ones inlined into them, in

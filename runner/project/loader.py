@@ -20,6 +20,7 @@ from runner.validation import did_you_mean
 from runner.graph.dag import DAG, SOURCE_PREFIX, CycleError
 from runner.errors import ProjectError
 from runner.project.cache import Cache
+from runner.project.data_tests import check_relationships
 from runner.project.macros import Macro, expand, load_macros
 from runner.project.model import Model, model_files, read_model
 from runner.project.processes import worker_pool, workers
@@ -133,6 +134,10 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None,
         entries[name] = entry
         if cache is not None:
             cache.put(keys[name], entry)
+    kinds = {name: entries[name]["config"].materialized for name in models}
+    for name, model in models.items():
+        check_relationships(model.path, entries[name]["config"].data_tests, kinds,
+                            config.sources)
     dag = DAG()
     for name in config.sources:
         dag.add_node(SOURCE_PREFIX + name)

@@ -13,6 +13,13 @@ unmodified sqlglot read the file as it is::
     */
     SELECT ...
 
+A column may also carry data tests, and the model its own (``runner.project.data_tests``)::
+
+    columns:
+      user_id: {description: ECID of the user, data_tests: [not_null, unique]}
+    data_tests:
+      - row_count: {min: 1}
+
 An ``incremental`` model also names how new rows are found (``runner.run.materialize``)::
 
     materialized: incremental
@@ -31,11 +38,13 @@ from sqlglot import exp
 
 from runner.validation import did_you_mean, load_yaml, normalize_name, read_text, yaml_problem
 from runner.errors import ProjectError
+from runner.project.data_tests import BlockLines, DataTest, model_tests_entry, parse_columns
 from runner.project.parsing import parse_query
 
 MATERIALIZATIONS = ("table", "view", "ephemeral", "incremental")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_CONFIG_KEYS = {"materialized", "tags", "description", "columns", "with", "incremental"}
+_CONFIG_KEYS = {"materialized", "tags", "description", "columns", "with", "incremental",
+                "data_tests", "tests"}
 _WITH_KEYS = {"schema", "rowvalidation", "label"}
 _INCREMENTAL_KEYS = {"time_column", "lookback", "unique_key"}
 _SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
@@ -77,6 +86,7 @@ class ModelConfig:
     columns: dict[str, str] = field(default_factory=dict)
     ddl: ModelDDLConfig = field(default_factory=ModelDDLConfig)
     incremental: IncrementalConfig | None = None
+    data_tests: tuple[DataTest, ...] = ()  # its columns' and its own (runner.project.data_tests)
 
     def fingerprint_items(self) -> dict[str, Any]:
         """What of the config changes the built table (tags and docs do not)."""
@@ -109,8 +119,8 @@ class Model:
     @property
     def query(self) -> exp.Query:
         if self._query is None:
-            self._query = parse_query(split_config(self.text, self.path)[1], self.path,
-                                      self.dialect)
+            sql = split_config(self.text, self.path, self.dialect)[1]
+            self._query = parse_query(sql, self.path, self.dialect)
         return self._query
 
     def take_query(self) -> exp.Query:
@@ -155,11 +165,11 @@ def model_files(root: Path) -> list[tuple[str, str, str]]:
 
 def read_model(text: str, rel: str, name: str, dialect: str) -> Model:
     """Parse one model file (config block + query)."""
-    config, sql = split_config(text, rel)
+    config, sql = split_config(text, rel, dialect)
     return Model(name, rel, text, config, dialect, parse_query(sql, rel, dialect))
 
 
-def split_config(text: str, rel: str) -> tuple[ModelConfig, str]:
+def split_config(text: str, rel: str, dialect: str = "spark") -> tuple[ModelConfig, str]:
     """Return the config block and the SQL with that block blanked (line numbers kept)."""
     stripped = text.lstrip()
     if not stripped.startswith("/*"):
@@ -171,12 +181,12 @@ def split_config(text: str, rel: str) -> tuple[ModelConfig, str]:
         return ModelConfig(), text
     first_line = text.count("\n", 0, start) + 1
     yaml_text = body.split("config", 1)[1]
-    config = _parse_config(yaml_text, rel, first_line)
+    config = _parse_config(yaml_text, rel, first_line, dialect)
     blanked = "".join(c if c == "\n" else " " for c in text[start:end + 2])
     return config, text[:start] + blanked + text[end + 2:]
 
 
-def _parse_config(yaml_text: str, rel: str, first_line: int) -> ModelConfig:
+def _parse_config(yaml_text: str, rel: str, first_line: int, dialect: str) -> ModelConfig:
     try:
         raw = load_yaml(yaml_text) or {}
     except yaml.YAMLError as err:
@@ -187,13 +197,15 @@ def _parse_config(yaml_text: str, rel: str, first_line: int) -> ModelConfig:
         raise ProjectError("config block: expected YAML keys such as 'materialized: table'", rel,
                            first_line)
 
+    where = BlockLines(rel, first_line, yaml_text)
+
     def fail(message: str) -> ProjectError:
         return ProjectError(f"config block: {message}", rel, first_line)
 
     for key in raw:
         if key not in _CONFIG_KEYS:
-            raise fail(f"unknown key '{key}'{did_you_mean(str(key), _CONFIG_KEYS)} "
-                       f"(allowed: {', '.join(sorted(_CONFIG_KEYS))})")
+            raise where.error((key,), f"unknown key '{key}'{did_you_mean(str(key), _CONFIG_KEYS)} "
+                              f"(allowed: {', '.join(sorted(_CONFIG_KEYS))})")
     materialized = raw.get("materialized", "table")
     if materialized not in MATERIALIZATIONS:
         raise fail(f"materialized: '{materialized}' is not one of {', '.join(MATERIALIZATIONS)}")
@@ -204,11 +216,12 @@ def _parse_config(yaml_text: str, rel: str, first_line: int) -> ModelConfig:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise fail("description: expected a string")
-    columns = raw.get("columns", {}) or {}
-    if isinstance(columns, list):
-        columns = {str(c): "" for c in columns}
-    if not isinstance(columns, dict):
-        raise fail("columns: expected a mapping of column name to description")
+    columns, data_tests = parse_columns(raw.get("columns"), model_tests_entry(raw, where),
+                                        where, dialect)
+    if data_tests and materialized == "ephemeral":
+        raise where.error(("columns",) if "columns" in raw else ("data_tests",),
+                          "data tests: an ephemeral model is never built, so its rows cannot "
+                          "be tested; test a model that reads it, or make it a view")
     ddl = _parse_with(raw.get("with", {}) or {}, fail)
     if materialized not in ("table", "incremental") and ddl != ModelDDLConfig():
         raise fail("with: only table models have CTAS options; remove 'with' or use "
@@ -220,8 +233,7 @@ def _parse_config(yaml_text: str, rel: str, first_line: int) -> ModelConfig:
         raise fail("incremental: only incremental models have it; remove it or use "
                    "materialized: incremental")
     return ModelConfig(materialized=materialized, tags=tuple(tags), description=description,
-                       columns={str(k): str(v or "") for k, v in columns.items()}, ddl=ddl,
-                       incremental=incremental)
+                       columns=columns, ddl=ddl, incremental=incremental, data_tests=data_tests)
 
 
 def _parse_incremental(raw: Any, fail: Any) -> IncrementalConfig:

@@ -6,9 +6,13 @@
   ``relation_name`` (the physical table), ``compiled_code`` and ``adapter_response``
   (``rows_affected``, and where the engine has them ``query_id`` and ``dataset_id``; the versions
   the build dropped as ``dropped_versions``; for an incremental model ``incremental``: ``full``,
-  ``watermark_before``, ``watermark_after``, ``rows_inserted``); per export a result of its exposure whose
+  ``watermark_before``, ``watermark_after``, ``rows_inserted``); after each model its data
+  tests (``test.<project>.<name>``: ``status`` pass, fail, warn, error or skipped,
+  ``failures``, ``compiled_code``; ``adapter_response`` names the model, column, severity,
+  where it is declared and holds the sample of failing rows); per export a result of its exposure whose
   ``adapter_response`` holds the flow, run, records, bytes, files and landing path.
-- ``compiled/<target>/<model path>``: the exact statements each chosen model runs.
+- ``compiled/<target>/<model path>``: the exact statements each chosen model runs, and
+  ``compiled/<target>/tests/<test>.sql`` the query of each of their data tests.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.run.atomic import write_json, write_text
-from runner.run.manifest import MANIFEST_SCHEMA, export_id, manifest, model_id
+from runner.run.data_tests import json_sample
+from runner.run.manifest import MANIFEST_SCHEMA, export_id, manifest, model_id, test_id
 from runner.run.options import BuildOptions
-from runner.run.results import BuildResult, ModelResult
+from runner.run.results import BuildResult, ModelResult, TestResult
 from runner.run.session import Session
 from runner.version import __version__
 
@@ -48,6 +53,14 @@ def write_compiled(session: Session) -> list[Path]:
         if _text_of(path) != text:  # a file that already says it is left as it is
             write_text(path, text)
         written.append(path)
+    for tests in session.plan.tests.values():
+        for test in tests:
+            path = session.paths.compiled / "tests" / f"{test.name}.sql"
+            text = f"-- {test.kind} test of {test.model} ({test.path}:{test.line}): the " \
+                   f"failing rows\n{test.sql};\n"
+            if _text_of(path) != text:
+                write_text(path, text)
+            written.append(path)
     return written
 
 
@@ -65,8 +78,9 @@ def timestamp(seconds: float) -> str:
 
 
 def write_run_artifacts(session: Session, result: BuildResult, seconds: float,
-                        options: BuildOptions) -> None:
-    """``manifest.json`` and ``run_results.json`` of a build that has run for ``seconds``."""
+                        options: BuildOptions, which: str = "build") -> None:
+    """``manifest.json`` and ``run_results.json`` of a build that has run for ``seconds``
+    (``which="test"``: of ``runner test``, whose results are its data tests only)."""
     name = session.project.config.name
     started_at = time.time() - seconds
     base = {"generated_at": timestamp(started_at + seconds),
@@ -83,14 +97,33 @@ def write_run_artifacts(session: Session, result: BuildResult, seconds: float,
     write_json(session.paths.run_results, {
         "metadata": {"dbt_schema_version": RUN_RESULTS_SCHEMA, **base},
         "elapsed_time": round(seconds, 3),
-        "args": {"which": "build", "target": session.target, "select": options.select,
+        "args": {"which": which, "target": session.target, "select": options.select,
                  "exclude": options.exclude, "vars": session.project.vars,
                  "full_refresh": options.full_refresh, "threads": options.threads,
                  "fail_fast": options.fail_fast, "exports": options.exports},
-        "results": [*(_model_result(session, r, dropped.get(r.name, []))
-                      for r in result.results),
+        "results": [*(entry for r in result.results for entry in (
+                        *([_model_result(session, r, dropped.get(r.name, []))]
+                          if which == "build" else []),
+                        *(data_test_result(name, t) for t in r.tests))),
                     *(_export_result(name, e) for e in result.exports)],
     }, compact=True)
+
+
+def data_test_result(project: str, t: TestResult) -> dict[str, Any]:
+    """A data test's entry in run_results.json (dbt's shape: ``status`` pass, fail, warn,
+    error or skipped, ``failures``); what dbt keeps in the manifest's test node (the model,
+    column, severity, where it is declared) and the sample rows are in ``adapter_response``."""
+    test = t.test
+    timing = ([_timing("execute", t.started_at, t.completed_at)]
+              if t.started_at is not None and t.completed_at is not None else [])
+    response = {"_message": t.message or t.status, "model": test.model, "kind": test.kind,
+                "column": test.column, "severity": test.severity,
+                "declared_at": f"{test.path}:{test.line}", "sample": json_sample(t.sample)}
+    return {"unique_id": test_id(project, test.name), "status": t.status, "timing": timing,
+            "thread_id": t.thread or "main", "execution_time": round(t.seconds, 3),
+            "adapter_response": response, "message": t.message or None,
+            "failures": t.failures, "compiled": True, "compiled_code": test.sql,
+            "relation_name": None, "batch_results": None}
 
 
 def _model_result(session: Session, r: ModelResult, dropped: list[str]) -> dict[str, Any]:

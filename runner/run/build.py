@@ -17,6 +17,7 @@ from runner.errors import RunError, RunnerError
 from runner.run.artifacts import write_compiled, write_run_artifacts
 from runner.run.bind import located
 from runner.run.changes import inputs_of
+from runner.run.data_tests import run_tests, skipped
 from runner.run.durations import model_estimates
 from runner.run.exports import run_build_exports
 from runner.run.materialize import drop_old_versions, strategy
@@ -54,7 +55,8 @@ def build(root: str | Path, options: BuildOptions | None = None, echo: Echo = pr
             project=session.project.config.name))
 
 
-def _threads(session: Session, options: BuildOptions) -> int:
+def threads_for(session: Session, options: BuildOptions) -> int:
+    """How many models run at once: ``--threads``, else the target's, capped by the engine."""
     adapter = session.adapter
     threads = options.threads or adapter.config.threads or DEFAULT_THREADS
     return min(threads, adapter.max_threads) if adapter.max_threads is not None else threads
@@ -63,7 +65,7 @@ def _threads(session: Session, options: BuildOptions) -> int:
 def _build(session: Session, options: BuildOptions, echo: Echo, started: float,
            shown: ProgressOptions) -> BuildResult:
     project, adapter, plan = session.project, session.adapter, session.plan
-    threads = _threads(session, options)
+    threads = threads_for(session, options)
     result = BuildResult(target=session.target)
     with adapter:
         write_compiled(session)
@@ -126,18 +128,27 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
                                      seconds=time.monotonic() - began)
         outcome.started_at, outcome.completed_at = started_at, time.time()
         outcome.thread = threading.current_thread().name
-        results[name] = outcome
         progress.finish(outcome)
-        return outcome.ok
+        tests = plan.tests.get(name, [])
+        outcome.tests = (run_tests(tests, adapter) if outcome.ok
+                         else skipped(tests, "the model failed"))
+        progress.tested(outcome, passes=outcome.status != "noop")
+        results[name] = outcome
+        return outcome.tested  # a failed error-severity test skips the descendants too
 
     def on_skip(name: str, reason: str) -> None:
         model = plan[name]
         progress.skip(name, model.materialized, reason)
-        why = "fail-fast" if reason == "fail-fast" else f"upstream model '{reason}' failed"
+        failed = results.get(reason)
+        why = ("fail-fast" if reason == "fail-fast" else
+               f"upstream model '{reason}' failed a data test" if failed is not None
+               and failed.ok else f"upstream model '{reason}' failed")
         results[name] = ModelResult.of(model, "skipped", fingerprint=None,
-                                       message=f"skipped: {why}")
+                                       message=f"skipped: {why}",
+                                       tests=skipped(plan.tests.get(name, []), why))
 
-    parents = {n: plan[n].parents for n in plan.selected}
+    parents = {n: [*plan[n].parents, *(d for t in plan.tests.get(n, []) for d in t.depends_on)]
+               for n in plan.selected}  # a relationships test waits for the model it reads
     duration = model_estimates(plan, session.state, plan.selected)  # the critical path's weights
     try:
         with adapter.listing():  # one catalog query for every model's up-to-date check

@@ -11,6 +11,9 @@ finish     a model ended: ``unique_id``, ``model``, ``materialized``, ``status``
            ``unique_id`` null: ``status`` (``success``/``error``), ``counts``, ``elapsed_time``
 error      a model failed (after its ``finish``): ``unique_id``, ``model``, ``message``; or the
            command failed: ``unique_id`` null, ``message``, ``exit_code``
+test       a data test ran (after its model's ``finish``): ``unique_id`` (``test.<project>.
+           <name>``), ``model``, ``status`` (``pass``, ``warn``, ``fail``, ``error``),
+           ``severity``, ``failures``, ``execution_time``, ``message``
 export     an export ended: ``unique_id`` (its exposure), ``model``, ``destination``,
            ``status``, ``message``, ``path``, ``records``, ``files``
 =========  =================================================================================
@@ -29,7 +32,7 @@ from typing import Any
 
 from runner.platform.secrets import Secret, mask
 
-EVENTS = ("start", "heartbeat", "finish", "error", "export")
+EVENTS = ("start", "heartbeat", "finish", "error", "export", "test")
 
 
 class EventLog:

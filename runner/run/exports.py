@@ -17,15 +17,20 @@ from runner.run.session import Session, Workspace
 
 def run_build_exports(session: Session, results: list[ModelResult], echo: Echo
                       ) -> list[ExportResult]:
-    """Export the models this build produced or found up to date; one line per export."""
+    """Export the models this build produced or found up to date and whose error-severity
+    data tests passed; one line per export."""
     datasets = {r.name: BuiltDataset(model=r.name, relation=r.physical or r.name,
                                      fingerprint=r.fingerprint or "", dataset_id=r.dataset_id)
-                for r in results if r.ok}
+                for r in results if r.tested}  # never one whose error test failed
     exported = run_exports(session.workspace.exports, datasets,
                            export_context(session.workspace, echo))
+    untested = {r.name for r in results if r.ok and not r.tested}
     for export in exported:
         if export.status != "skipped":
             echo(export_line(export))
+        elif export.model in untested:
+            echo(f"export {export.model} -> {export.destination}: skipped (an error-severity "
+                 f"data test of {export.model} failed)")
     return exported
 
 

@@ -47,6 +47,11 @@ def model_id(project: str, name: str) -> str:
     return f"model.{project}.{name}"
 
 
+def test_id(project: str, name: str) -> str:
+    """The unique id of data test ``name`` (``runner.compile.data_tests.data_test_name``)."""
+    return f"test.{project}.{name}"
+
+
 def source_id(project: str, name: str) -> str:
     return f"source.{project}.{SOURCE_GROUP}.{name}"
 

@@ -24,7 +24,8 @@ from typing import Protocol
 
 from runner.run.events import EventLog
 from runner.run.options import DEFAULT_HEARTBEAT
-from runner.run.results import ModelResult
+from runner.run.data_tests import failure_lines, failure_summary
+from runner.run.results import ModelResult, TestResult
 
 Echo = Callable[[str], None]
 WIDTH = 72
@@ -136,6 +137,31 @@ class Progress:
             self.line(self._dots(f"{prefix} ERROR {result.materialized} model {result.name}",
                                  f"[ERROR {took}]"))
 
+    def tested(self, result: ModelResult, passes: bool = True) -> None:
+        """A line for each data test of the model that ran (a pass only with ``passes`` or
+        ``verbose``), with where it is declared, the count and the first failing rows under a
+        failure or a warning."""
+        for test in result.tests:
+            if test.status == "skipped":
+                continue
+            if self._options.events is not None:
+                self._options.events.emit(
+                    "test", unique_id=f"test.{self._options.project}.{test.name}",
+                    model=result.name, status=test.status, severity=test.test.severity,
+                    failures=test.failures, execution_time=round(test.seconds, 3),
+                    message=test.message or None)
+            if test.status == "pass" and not (passes or self._options.verbose):
+                continue
+            label = _TEST_LABELS[test.status]
+            count = f" {test.failures}" if test.failures else ""
+            lines = [] if test.status == "pass" else failure_lines(test)
+            with self._lock:
+                stamp = time.strftime("%H:%M:%S")
+                self._write(f"{stamp}  " + self._dots(f"{label} test {test.name}",
+                                                     f"[{label}{count} in {test.seconds:.2f}s]"))
+                for line in lines:
+                    self._write(f"{' ' * len(stamp)}    {line}")
+
     def skip(self, name: str, kind: str, reason: str) -> None:
         n = self._number(name)
         if self._bar is not None:
@@ -213,8 +239,13 @@ def _duration(seconds: float) -> str:
     return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
 
 
+_TEST_LABELS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR"}
+TEST_STATUSES = ("pass", "warn", "fail", "error", "skipped")
+
+
 def summary(results: list[ModelResult], seconds: float, echo: Echo) -> None:
-    """The closing block: errors with their files, then the counts."""
+    """The closing block: errors with their files, the data tests that failed, then the
+    counts (the tests' on a line of their own)."""
     counts = {s: sum(r.status == s for r in results)
               for s in ("success", "noop", "error", "skipped")}
     echo("")
@@ -226,8 +257,36 @@ def summary(results: list[ModelResult], seconds: float, echo: Echo) -> None:
             echo(f"  {r.path}: {r.message}")
     elif counts["noop"] == len(results) and results:
         echo("Nothing to do: every selected model is up to date (no CTAS run).")
+    tests = [t for r in results for t in r.tests]
+    _failed_tests(tests, echo)
     echo(f"Done. PASS={counts['success']} NO-OP={counts['noop']} ERROR={counts['error']} "
          f"SKIP={counts['skipped']} TOTAL={len(results)}")
+    if tests:
+        echo(test_counts(tests))
+
+
+def test_summary(tests: list[TestResult], seconds: float, echo: Echo) -> None:
+    """The closing block of ``runner test``: the tests that failed, then the counts."""
+    echo("")
+    echo(f"Finished running {len(tests)} data test(s) in {seconds:.2f}s.")
+    _failed_tests(tests, echo)
+    echo(test_counts(tests))
+
+
+def _failed_tests(tests: list[TestResult], echo: Echo) -> None:
+    """The tests that failed or could not run, each where it is declared and what it found."""
+    failed = [t for t in tests if t.status in ("fail", "error")]
+    if failed:
+        echo(f"{len(failed)} data test(s) failed:")
+    for test in failed:
+        echo(f"  {test.name}: {failure_summary(test)}")
+
+
+def test_counts(tests: list[TestResult]) -> str:
+    """``Data tests: PASS=5 WARN=1 FAIL=0 ERROR=0 SKIP=0 TOTAL=6``."""
+    counts = " ".join(f"{s.upper()}={sum(t.status == s for t in tests)}"
+                      for s in TEST_STATUSES)
+    return f"Data tests: {counts.replace('SKIPPED', 'SKIP')} TOTAL={len(tests)}"
 
 
 class SlowCompile:

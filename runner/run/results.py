@@ -6,7 +6,7 @@ import html
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runner.compile.plan import CompiledModel
+from runner.compile.plan import CompiledModel, CompiledTest
 
 if TYPE_CHECKING:
     import pandas
@@ -14,6 +14,37 @@ if TYPE_CHECKING:
     from destinations import ExportResult
 
 OK_STATUSES = ("success", "noop")
+
+
+@dataclass
+class TestResult:
+    """The outcome of one data test (one ``test.`` entry of run_results.json).
+
+    ``status`` is dbt's: ``pass``, ``fail`` (an error-severity test found rows), ``warn`` (a
+    warn-severity one did), ``error`` (its query failed) or ``skipped`` (its model was not
+    built); ``failures`` counts the failing rows and ``sample`` holds the first of them.
+    """
+
+    __test__ = False  # not a pytest class
+
+    test: CompiledTest
+    status: str
+    failures: int | None = None
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""
+    seconds: float = 0.0
+    started_at: float | None = None
+    completed_at: float | None = None
+    thread: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.test.name
+
+    @property
+    def stops(self) -> bool:
+        """Whether it stops its model's descendants (an error-severity test that did not pass)."""
+        return self.status in ("fail", "error") and self.test.severity == "error"
 
 
 @dataclass
@@ -37,6 +68,7 @@ class ModelResult:
     thread: str = ""                  # the worker thread that ran it
     # an incremental model's interval: full, watermark_before, watermark_after, rows_inserted
     increment: dict[str, Any] | None = None
+    tests: list[TestResult] = field(default_factory=list)  # its data tests, run after it
 
     @classmethod
     def of(cls, model: CompiledModel, status: str, **details: Any) -> ModelResult:
@@ -48,6 +80,12 @@ class ModelResult:
     @property
     def ok(self) -> bool:
         return self.status in OK_STATUSES
+
+    @property
+    def tested(self) -> bool:
+        """Built (or up to date) and no error-severity test of it failed: what may be
+        exported and read by its descendants."""
+        return self.ok and not any(t.stops for t in self.tests)
 
     @property
     def done(self) -> str:
@@ -68,8 +106,13 @@ class BuildResult:
 
     @property
     def ok(self) -> bool:
-        return (all(r.ok for r in self.results)
+        return (all(r.tested for r in self.results)
                 and all(e.status != "error" for e in self.exports))
+
+    @property
+    def tests(self) -> list[TestResult]:
+        """Every data test's result, in build order."""
+        return [t for r in self.results for t in r.tests]
 
     @property
     def exit_code(self) -> int:

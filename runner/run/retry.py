@@ -2,7 +2,8 @@
 retry``).
 
 The last run is ``target/run_results.json``. Its models with status ``error`` or ``skipped``
-are selected (``result:error result:skipped``, see ``runner.run.history``) and built with that
+are selected (``result:error result:skipped``, see ``runner.run.history``), with the models an
+error-severity data test of failed (tested again first), and built with that
 run's vars, ``--full-refresh``, ``--fail-fast``, threads and exports switch, so what it built
 keeps its versions and only the rest runs (with the project as it is now: the fix included). A
 model an interrupted run never started is not in its results; ``runner build`` builds it.
@@ -60,6 +61,8 @@ def retry(root: str | Path, options: BuildOptions | None = None, echo: Echo = pr
     prefix = f"model.{config.name}."
     again = [r["unique_id"][len(prefix):] for r in last.get("results") or []
              if r.get("status") in AGAIN and str(r.get("unique_id", "")).startswith(prefix)]
+    tested = _failed_tests(last.get("results") or [], config.name)
+    again += [name for name in tested if name not in again]
     if not again:
         export = any(r.get("status") == "error" for r in last.get("results") or []
                      if str(r.get("unique_id", "")).startswith("exposure."))
@@ -70,11 +73,22 @@ def retry(root: str | Path, options: BuildOptions | None = None, echo: Echo = pr
     echo(f"Retrying {len(again)} model(s) that failed or were skipped in the last run: "
          f"{', '.join(again)}")
     return build(root, replace(
-        options, target=target, select=[f"result:{status}" for status in AGAIN], exclude=None,
+        options, target=target, select=[*(f"result:{status}" for status in AGAIN), *tested],
+        exclude=None,
         state=None, vars=_vars(args.get("vars") or {}, config.vars),
         full_refresh=bool(args.get("full_refresh")), fail_fast=bool(args.get("fail_fast")),
         threads=options.threads or args.get("threads"), exports=args.get("exports", True)),
         echo, bar, events)
+
+
+def _failed_tests(results: list[dict[str, Any]], project: str) -> list[str]:
+    """The models an error-severity data test of failed (their descendants were skipped), so
+    they are tested again before the descendants are built."""
+    found = {(r.get("adapter_response") or {}).get("model") for r in results
+             if str(r.get("unique_id", "")).startswith(f"test.{project}.")
+             and r.get("status") in ("fail", "error")
+             and (r.get("adapter_response") or {}).get("severity") == "error"}
+    return sorted(m for m in found if isinstance(m, str))
 
 
 def _vars(last: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sqlglot import exp
 from destinations import ExportSpec, parse_exports
 from runner.adapters import Adapter, check_target
 from runner.compile.compiler import compile_plan
+from runner.compile.data_tests import compile_tests
 from runner.compile.plan import Plan
 from runner.errors import ProjectError
 from runner.graph.selection import select
@@ -177,6 +178,8 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
                                 source_types=types if adapter.runs_translated_sql else {},
                                 source_versions=versions, on_model=slow.model,
                                 cache=Cache(workspace.paths.cache))
+        plan.tests = compile_tests(project, adapter, plan,
+                                   types if adapter.runs_translated_sql else {})
     except BaseException:
         adapter.close()
         raise
