@@ -46,7 +46,7 @@ from runner.graph.dag import SOURCE_PREFIX
 from runner.project.cache import Cache
 from runner.project.loader import REFERENCE, Project
 from runner.project.model import Model
-from runner.project.parsing import position
+from runner.project.parsing import position, too_deep
 from runner.validation import did_you_mean
 
 FINGERPRINT_LENGTH = 10
@@ -286,6 +286,8 @@ def _compile_model(project: Project, name: str, adapter: Adapter,
         _check_unique_columns(translated.query, translated.columns)
     except ProjectError as err:
         raise err.at(model.path) from None
+    except RecursionError:
+        raise too_deep(model.path) from None
     _check_functions(translated.query, adapter, model, project.macros)
     result_types = {column: dtype for column, dtype in translated.columns or ()
                     if column and dtype is not None and not dtype.is_type(T.UNKNOWN)}

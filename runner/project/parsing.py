@@ -40,6 +40,8 @@ def parse_query(sql: str, path: str, dialect: str) -> exp.Query:
         raise syntax_error(err, path, "cannot parse SQL") from None
     except TokenError as err:
         raise token_error(sql, path, err) from None
+    except RecursionError:
+        raise too_deep(path) from None
     if not statements:
         raise ProjectError("the file holds no SQL; write one SELECT query", path)
     starts = statement_starts(sql, dialect, tokens)
@@ -57,7 +59,65 @@ def parse_query(sql: str, path: str, dialect: str) -> exp.Query:
         check_spark_text(sql, path, query, tokens)
     for node in query.walk():
         node.comments = None
+    return balance_set_operations(query)
+
+
+# A chain of this many branches or more of one set operation is rebalanced (see below); shorter
+# chains, the usual case, keep the parser's tree and so their fingerprints.
+LONG_CHAIN = 32
+_CHAIN_ARGS = {"this", "expression", "distinct"}
+
+
+def balance_set_operations(query: exp.Query) -> exp.Query:
+    """Rebalance long chains of one associative set operation (``A UNION ALL B UNION ALL ...``).
+
+    The parser nests ``n`` branches ``n`` levels deep on the left, and sqlglot's scope and
+    qualification passes then cost O(n^2) and recurse n deep (a few thousand branches exceeded
+    Python's stack). UNION [ALL] and INTERSECT [ALL] of one kind are associative and keep the
+    branches' order, so a balanced tree of depth log2(n) is the same query (the generator still
+    prints it flat); EXCEPT is not associative and is left alone, and so is a branch that
+    carries its own modifiers.
+    """
+    for node in list(query.find_all(exp.Union, exp.Intersect)):
+        if isinstance(node.parent, exp.SetOperation) and _same_kind(node.parent, node):
+            continue  # an inner link: its chain's top rebalances it
+        branches, link = [], node
+        while True:
+            branches.append(link.expression)
+            inner = link.this
+            if not (isinstance(inner, type(node)) and _same_kind(node, inner)
+                    and set(k for k, v in inner.args.items() if v) <= _CHAIN_ARGS):
+                branches.append(inner)
+                break
+            link = inner
+        if len(branches) < LONG_CHAIN:
+            continue
+        branches.reverse()
+        half = len(branches) // 2
+        node.set("this", _balanced(node, branches[:half]))
+        node.set("expression", _balanced(node, branches[half:]))
     return query
+
+
+def _same_kind(a: exp.Expression, b: exp.Expression) -> bool:
+    return type(a) is type(b) and bool(a.args.get("distinct")) == bool(b.args.get("distinct"))
+
+
+def _balanced(top: exp.SetOperation, branches: list[exp.Expression]) -> exp.Expression:
+    if len(branches) == 1:
+        return branches[0]
+    half = len(branches) // 2
+    return type(top)(this=_balanced(top, branches[:half]),
+                     expression=_balanced(top, branches[half:]),
+                     distinct=top.args.get("distinct"))
+
+
+def too_deep(path: str) -> ProjectError:
+    """The error for a query nested past Python's stack (hundreds of nested function calls,
+    parentheses or subqueries)."""
+    return ProjectError("the query nests too deeply to compile (expressions or subqueries "
+                        "hundreds of levels inside one another); split it into CTEs or models",
+                        path)
 
 
 _TOKEN = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: \d+.*?>")

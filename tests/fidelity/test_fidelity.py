@@ -36,7 +36,7 @@ REFUSED = [case for case in CORPUS["cases"] if "refuse" in case]
 NEEDS_SCHEMA = {"sum_avg_ignore_nulls", "decimal_arithmetic", "ceil_floor_types",
                 "running_sum_rows_frame", "range_frame_with_ties", "sum_of_empty_is_null",
                 "sum_int_is_bigint", "avg_decimal", "aggregates_with_filter", "window_sum_with_filter",
-                "decimal_division_is_exact"}
+                "decimal_division_is_exact", "long_union_all_chain"}
 # Without column types, this generator cannot tell a map from an array (explode):
 # DuckDB raises, nothing differs.
 FAILS_WITHOUT_SCHEMA = {"explode_map_default_names"}

@@ -156,7 +156,6 @@ def is_int(dtype: exp.DataType) -> bool:
     return dtype.is_type(exp.DataType.Type.INT)
 
 
-_WRAP = "CAST(((CAST(_a AS HUGEINT) {op} CAST(_b AS HUGEINT) + {b}) % {m} + {m}) % {m} - {b} AS _t)"
 _BITS = {exp.DataType.Type.TINYINT: 8, exp.DataType.Type.SMALLINT: 16, exp.DataType.Type.INT: 32,
          exp.DataType.Type.BIGINT: 64}
 
@@ -174,17 +173,53 @@ def arithmetic(rule: Rule | None = None) -> Rule:
         bits = _BITS.get(node.type.this) if node.type is not None else None
         if bits is not None and kind(node.this) == "int" and kind(node.expression) == "int" \
                 and not _constant_fits(node, bits):
-            op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*"}[type(node)]
-            wrapped = tpl(_WRAP.format(op=op, b=2 ** (bits - 1), m=2 ** bits),
-                          a=node.this, b=node.expression, t=node.type)
-            wrapped.type = node.type.copy()
-            return wrapped
+            return _wrapped(node, bits)
         if isinstance(node, exp.Mul) and kind(node) == "decimal" and _wide(node):
             return wide_product(node)
         if isinstance(node, (exp.Add, exp.Sub)) and kind(node) == "decimal" and _wide(node):
             return wide_sum(node)
         return decimal(node)
     return spark_arithmetic
+
+
+_WRAPPED = "runner_wrapped_bits"
+
+
+def _wrapped(node: exp.Expression, bits: int) -> exp.Expression:
+    """``node`` (+ - * of integers) computed in HUGEINT and wrapped into its ``bits``-bit type.
+
+    A chain ``a + b - c + ...`` of one type is summed in HUGEINT and wrapped once: wrapping is
+    arithmetic modulo 2^bits, so this is Spark's step-by-step value, and the SQL stays one level
+    per operand (a 200-column sum wrapped at each step nested too deeply for the generator).
+    """
+    def hugeint(operand: exp.Expression) -> exp.Expression:
+        return exp.Cast(this=exp.Paren(this=operand) if isinstance(operand, exp.Binary) else operand,
+                        to=exp.DataType.build("HUGEINT", dialect="duckdb"))
+    # only the left operand continues a chain: a - (b - c) is not a - b - c
+    left = _wrapped_sum(node.this, bits) if not isinstance(node, exp.Mul) else None
+    total = type(node)(this=left if left is not None else hugeint(node.this),
+                       expression=hugeint(node.expression))
+    half, full = exp.Literal.number(2 ** (bits - 1)), exp.Literal.number(2 ** bits)
+    shifted = exp.Mod(this=exp.Paren(this=exp.Add(this=total, expression=half)), expression=full)
+    positive = exp.Mod(this=exp.Paren(this=exp.Add(this=shifted, expression=full.copy())),
+                       expression=full.copy())
+    cast = exp.Cast(this=exp.Sub(this=positive, expression=half.copy()), to=node.type.copy())
+    cast.type = node.type.copy()
+    if not isinstance(node, exp.Mul):
+        cast.meta[_WRAPPED] = bits
+    return cast
+
+
+def _wrapped_sum(operand: exp.Expression, bits: int) -> exp.Expression | None:
+    """The HUGEINT sum inside ``operand`` if it is a +/- chain ``_wrapped`` made for ``bits``."""
+    if not isinstance(operand, exp.Cast) or operand.meta.get(_WRAPPED) != bits:
+        return None
+    node = operand.this
+    for step in (exp.Sub, exp.Mod, exp.Paren, exp.Add, exp.Mod, exp.Paren, exp.Add):
+        if not isinstance(node, step):
+            return None
+        node = node.this
+    return node
 
 
 def _wide(node: exp.Expression) -> bool:
@@ -248,13 +283,25 @@ def wide_product(node: exp.Mul) -> exp.Expression:
 
 def _constant_fits(node: exp.Expression, bits: int) -> bool:
     """Whether ``node`` is an operation on integer literals whose result fits its type."""
-    try:
-        values = [int(operand.sql("spark")) for operand in (node.this, node.expression)]
-    except ValueError:
+    values = [_integer(operand) for operand in (node.this, node.expression)]
+    if None in values:
         return False
     left, right = values
     result = {exp.Add: left + right, exp.Sub: left - right, exp.Mul: left * right}[type(node)]
     return -(2 ** (bits - 1)) <= result < 2 ** (bits - 1)
+
+
+def _integer(node: exp.Expression) -> int | None:
+    """The value of an integer literal (or its negation), else None."""
+    sign = 1
+    if isinstance(node, exp.Neg):
+        sign, node = -1, node.this
+    if not isinstance(node, exp.Literal) or node.is_string:
+        return None
+    try:
+        return sign * int(node.this)
+    except ValueError:
+        return None
 
 
 def then_cast(rule: Rule | None, wanted: Callable[[exp.DataType], bool]) -> Rule:
