@@ -9,14 +9,23 @@ each built dataset's labels, and the sources' labels are read back in the shape 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 import requests
+import yaml
 
 from aep_emulator import Emulator, EmulatorError
-from emulator_fixtures import fast_client
+from emulator_fixtures import (PG_DSN, distiller_target, engine_rows, fast_client,
+                               require_postgres)
+from runner import BuildOptions, build
 from runner.errors import PlatformError
 from runner.platform.client import PlatformClient
 from runner.platform.labels import apply_labels, read_labels
+from runner.run.labels import apply_built_labels, platform_source_labels
+from runner.run.session import open_session
 
 pytestmark = pytest.mark.postgres
 
@@ -334,3 +343,146 @@ def test_a_fault_on_the_write_still_writes_exactly_once(emulator: Emulator, faul
     assert emulator.labels(ds_id)["labels"] == ["C2"]
     # the POSTs the service itself saw: one served; with a lost answer, the resent one is a 409
     assert writes == (["POST"] if fault == "fail" else ["POST", "POST"])
+
+
+# -- a build on the emulated Data Distiller ----------------------------------------------------
+SECRET = "labels-build-secret-7c1d"
+MODELS = {
+    "users_clean": "SELECT user_id, lower(email) AS email, tier FROM raw_users",
+    "user_features": "SELECT user_id, tier, length(email) AS email_length FROM users_clean",
+}
+DERIVED = {"users_clean": {"user_id": frozenset({"C2"}), "email": frozenset({"I1", "C12"}),
+                           "tier": frozenset()},
+           "user_features": {"user_id": frozenset({"C2"}), "email_length": frozenset({"C12"})}}
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    require_postgres()
+    with Emulator(engine_dsn=PG_DSN, client_secret=SECRET) as server:
+        server.run_sql("CREATE TABLE raw_users AS SELECT * FROM (VALUES ('u1', 'A@x.com', 'gold'),"
+                       " ('u2', 'b@y.org', 'silver')) AS t(user_id, email, tier)")
+        yield server
+
+
+@pytest.fixture
+def dd_root(tmp_path: Path, emu: Emulator) -> Path:
+    config = {"name": "labelled", "sources": {"raw_users": {}}, "default_target": "aep",
+              "targets": {"aep": distiller_target(emu, tmp_path)}}
+    (tmp_path / "project.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    (tmp_path / "models").mkdir()
+    for name, sql in MODELS.items():
+        (tmp_path / "models" / f"{name}.sql").write_text(sql + "\n", encoding="utf-8")
+    return tmp_path
+
+
+def label_calls(emu: Emulator) -> list[tuple[str, str]]:
+    return [(r.method, r.path.split("/")[-2]) for r in emu.requests_to("/data/foundation/dataset")]
+
+
+def test_without_the_hook_a_build_sends_no_label_call(dd_root: Path, emu: Emulator) -> None:
+    result = build(dd_root, BuildOptions(), echo=lambda line: None)
+    assert result.ok and label_calls(emu) == []
+
+
+def test_a_build_applies_each_models_derived_labels(dd_root: Path, emu: Emulator) -> None:
+    lines: list[str] = []
+    result = build(dd_root, BuildOptions(), echo=lines.append, labels_for=DERIVED.__getitem__)
+    assert result.ok, [r.message for r in result.results]
+    ids = {r.name: r.dataset_id for r in result.results}
+    assert label_calls(emu) == [  # in dependency order (the schemaRef comes from Catalog)
+        ("GET", ids["users_clean"]), ("POST", ids["users_clean"]),
+        ("GET", ids["user_features"]), ("POST", ids["user_features"])]
+
+    def payload(model: str, fields: dict[str, list[str]]) -> dict:
+        schema = emu.dataset(ids[model])["schemaRef"]["id"]
+        return {"entityId": {"namespace": "AEP", "id": ids[model], "type": "dataset"},
+                "labels": [], "optionalLabels": [
+                    {"option": {"id": schema, "contentType": XED,
+                                "schemaPath": f"/properties/{column}"}, "labels": labels}
+                    for column, labels in fields.items()]}
+
+    posts = {r.path.split("/")[-2]: r.json
+             for r in emu.requests_to("/data/foundation/dataset", "POST")}
+    assert posts == {
+        ids["users_clean"]: payload("users_clean", {"email": ["C12", "I1"], "user_id": ["C2"]}),
+        ids["user_features"]: payload("user_features", {"email_length": ["C12"],
+                                                        "user_id": ["C2"]})}
+    assert emu.labels(ids["users_clean"])["optionalLabels"] == payload(
+        "users_clean", {"email": ["C12", "I1"], "user_id": ["C2"]})["optionalLabels"]
+
+    run_results = json.loads((dd_root / "target/run_results.json").read_text())
+    responses = {r["unique_id"]: r["adapter_response"] for r in run_results["results"]}
+    assert responses["model.labelled.users_clean"]["data_usage_labels"] == {
+        "outcome": "created", "dataset": [], "fields": {"email": ["C12", "I1"],
+                                                        "user_id": ["C2"]}}
+
+    emu.requests.clear()  # up to date: the labels are read, and they are right
+    again = build(dd_root, BuildOptions(), echo=lines.append, labels_for=DERIVED.__getitem__)
+    assert {r.status for r in again.results} == {"noop"}
+    assert label_calls(emu) == [("GET", ids["users_clean"]), ("GET", ids["user_features"])]
+    assert {r.labels["outcome"] for r in again.results} == {"unchanged"}
+
+    emu.requests.clear()  # the lineage changed: the up-to-date dataset is corrected
+    fewer = {**DERIVED, "user_features": {}}
+    third = build(dd_root, BuildOptions(), echo=lines.append, labels_for=fewer.__getitem__)
+    assert third.by_name()["user_features"].labels["outcome"] == "deleted"
+    assert label_calls(emu)[-2:] == [("GET", ids["user_features"]),
+                                     ("DELETE", ids["user_features"])]
+    assert emu.labels(ids["user_features"]) is None
+
+
+def test_the_sources_labels_read_back_in_the_lineage_shape(dd_root: Path, emu: Emulator) -> None:
+    from aep_emulator.catalog import catalog
+
+    cat = catalog(emu)
+    cat.sync()
+    (source_id,) = cat.datasets
+    emu.seed_labels(source_id, ["C9"], {"email": ["I1", "C12"], "tier": []})
+    session = open_session(dd_root, BuildOptions(), echo=lambda line: None)
+    try:
+        labels = platform_source_labels(session.adapter, session.project.config, ["raw_users"])
+    finally:
+        session.adapter.close()
+    assert labels == {"raw_users": {"dataset": {"C9"}, "fields": {"email": {"I1", "C12"}}}}
+
+
+def test_a_failed_label_call_fails_the_model_and_keeps_its_table(dd_root: Path,
+                                                                 emu: Emulator) -> None:
+    wrong = {**DERIVED, "users_clean": {"email": frozenset({"NOT-A-LABEL"})}}
+    lines: list[str] = []
+    result = build(dd_root, BuildOptions(), echo=lines.append, labels_for=wrong.__getitem__)
+    outcome = result.by_name()
+    assert result.exit_code == 1
+    assert outcome["users_clean"].status == "error"
+    ds_id = outcome["users_clean"].dataset_id
+    assert outcome["users_clean"].message == (
+        f"built {outcome['users_clean'].physical} (kept), but its data usage labels were not "
+        f"applied: POST {LABELS.format(id=ds_id)} failed: 400 BadRequestError: "
+        "'optionalLabels[0].labels': unknown data usage label 'NOT-A-LABEL'; known labels are "
+        "C1, C10, C11, C12, C2, C3, C4, C5, C6, C7, C8, C9, I1, I2, PSPD, RHD, S1, S2, "
+        "Third-Party; run the build again to apply them")
+    assert outcome["user_features"].status == "skipped"  # an unlabelled copy goes no further
+    assert [row[0] for row in engine_rows(emu, "SELECT user_id FROM users_clean ORDER BY 1")] == [
+        "u1", "u2"]  # the build stays, the pointer moved
+    text = "\n".join(lines)
+    assert f"  models/users_clean.sql: {outcome['users_clean'].message}" in text
+    tokens = {r.headers["authorization"].split()[1] for r in emu.requests
+              if "authorization" in r.headers}
+    artifacts = "\n".join(p.read_text() for p in (dd_root / "target").rglob("*.json"))
+    for secret in [SECRET, *tokens]:
+        assert secret not in text and secret not in artifacts
+
+    fixed = build(dd_root, BuildOptions(), echo=lines.append, labels_for=DERIVED.__getitem__)
+    assert fixed.ok and fixed.by_name()["users_clean"].status == "noop"
+    assert fixed.by_name()["users_clean"].labels["outcome"] == "created"
+
+
+def test_apply_built_labels_labels_each_dataset(emulator: Emulator,
+                                                platform_client: PlatformClient) -> None:
+    a, b = dataset(emulator, "model_a"), dataset(emulator, "model_b")
+    done = apply_built_labels(platform_client, {"model_a": a, "model_b": b},
+                              {"model_a": {"total": frozenset({"C12"})}})
+    assert done == {"model_a": "created", "model_b": "unchanged"}
+    assert emulator.labels(a)["optionalLabels"][0]["labels"] == ["C12"]
+    assert emulator.labels(b) is None
