@@ -457,8 +457,8 @@ def test_a_failed_label_call_fails_the_model_and_keeps_its_table(dd_root: Path,
     assert outcome["users_clean"].status == "error"
     ds_id = outcome["users_clean"].dataset_id
     assert outcome["users_clean"].message == (
-        f"built {outcome['users_clean'].physical} (kept), but its data usage labels were not "
-        f"applied: POST {LABELS.format(id=ds_id)} failed: 400 BadRequestError: "
+        f"{outcome['users_clean'].physical} is built and kept, but its data usage labels were "
+        f"not applied: POST {LABELS.format(id=ds_id)} failed: 400 BadRequestError: "
         "'optionalLabels[0].labels': unknown data usage label 'NOT-A-LABEL'; known labels are "
         "C1, C10, C11, C12, C2, C3, C4, C5, C6, C7, C8, C9, I1, I2, PSPD, RHD, S1, S2, "
         "Third-Party; run the build again to apply them")

@@ -102,8 +102,8 @@ def label_built(adapter: Adapter, result: ModelResult, labels_for: LabelsFor) ->
     except Exception as err:  # noqa: BLE001 - reported on the model, never fatal
         reason = str(err) if isinstance(err, RunnerError) else f"{type(err).__name__}: {err}"
         result.status = "error"
-        result.message = (f"built {result.physical} (kept), but its data usage labels were "
-                          f"not applied: {reason}; run the build again to apply them")
+        result.message = (f"{result.physical} is built and kept, but its data usage labels "
+                          f"were not applied: {reason}; run the build again to apply them")
         return result
     result.labels = {"outcome": done, "dataset": [],
                      "fields": {column: sorted(v) for column, v in sorted(wanted.items())}}
