@@ -12,6 +12,7 @@ import os
 import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,6 +56,17 @@ def fast_client(emu: Emulator, **overrides: Any) -> PlatformClient:
     """A PlatformClient for ``emu`` whose retries wait milliseconds, not seconds."""
     return PlatformClient(emulator_credentials(emu, **overrides), client_hosts(emu), retries=3,
                           backoff=0.001, timeout=10.0, retry_after_max=0.05)
+
+
+def distiller_target(emu: Emulator, root: Path, **extra: Any) -> dict[str, Any]:
+    """A ``data_distiller`` target block for ``emu``, with its credential written to
+    ``root/aep.ini`` (the ``credentials_file``)."""
+    (root / "aep.ini").write_text(
+        f"[Credential]\nims_org_id = {emu.org_id}\nsandbox_name = {emu.sandbox}\n"
+        f"client_id = {emu.client_id}\nclient_secret = {emu.client_secret}\n"
+        "scopes = openid, AdobeID, read_organizations\ntech_acct_id = t@techacct.adobe.com\n")
+    return {"type": "data_distiller", "credentials_file": "aep.ini", "ims_host": emu.url,
+            "platform_host": emu.url, "sslmode": "disable", "poll_interval": 0.02, **extra}
 
 
 def engine_rows(emu: Emulator, sql: str) -> list[tuple]:

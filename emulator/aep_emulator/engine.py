@@ -105,6 +105,18 @@ class Engine:
         finally:
             conn.close()
 
+    def columns(self, table: str) -> list[str]:
+        """The column names of ``table`` in the public schema, in table order."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT column_name FROM information_schema.columns WHERE "
+                            "table_schema = 'public' AND table_name = %s "
+                            "ORDER BY ordinal_position", (table,))
+                return [row[0] for row in cur.fetchall()]
+        finally:
+            conn.close()
+
     def read_table(self, table: str) -> pyarrow.Table:
         """Every row of ``table`` as an Arrow table (columns in table order).
 

@@ -10,7 +10,7 @@ PUT or PATCH with a body must say ``Content-Type: application/json``.
 A request passes through, in order: recording (``Emulator.requests``), fault injection
 (:mod:`aep_emulator.faults`), the gateway checks, and the :class:`Router`, which hands it to
 a service module (:mod:`~aep_emulator.ims`, :mod:`~aep_emulator.query`,
-:mod:`~aep_emulator.catalog`, Flow Service). Each service module has
+:mod:`~aep_emulator.catalog`, Flow Service, :mod:`~aep_emulator.labels`). Each service module has
 ``register(router, emu)``; :mod:`aep_emulator.services` lists them.
 
 The SQL engine is a real PostgreSQL (``engine_dsn``, trust authentication). Each emulator
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from .faults import FaultPlan
@@ -197,6 +197,33 @@ class Emulator:
         from .catalog import catalog
 
         return catalog(self).get(dataset_id)
+
+    def seed_labels(self, dataset_id: str, labels: Iterable[str] = (),
+                    field_labels: Mapping[str, Iterable[str]] | None = None) -> str:
+        """Give dataset ``dataset_id`` data usage labels, as a data steward would (§7): dataset
+        labels and labels per column (``/properties/<column>`` of its schema). Returns the
+        new etag.
+
+        Raises:
+            EmulatorError: the dataset is unknown, or a label or column is not valid.
+        """
+        from .errors import EmulatorError
+        from .labels import Invalid, labels_store, seed
+
+        try:
+            return seed(self, labels_store(self), dataset_id, labels, field_labels or {})
+        except Invalid as exc:
+            raise EmulatorError(f"seed_labels({dataset_id!r}): {exc}") from None
+
+    def labels(self, dataset_id: str) -> dict | None:
+        """The labels of ``dataset_id`` as GET answers them (the inner object), or None."""
+        from .labels import labels_store
+
+        store, record = labels_store(self), self.dataset(dataset_id)
+        with store.lock:
+            if record is None or dataset_id not in store.entities:
+                return None
+            return store.body(dataset_id, record)[f"AEP:dataset:{dataset_id}"]
 
     def read_table(self, table: str) -> pyarrow.Table:
         """Every row of ``table`` in the sandbox database."""

@@ -332,6 +332,11 @@ class Adapter(ABC):
         so models reading a source rebuild when it changes; tables without one are left out."""
         return {}
 
+    def dataset_ids(self, tables: list[str]) -> dict[str, str]:
+        """The Platform dataset id of each table on a target on Platform (whose data usage
+        labels live with the dataset); tables without exactly one are left out."""
+        return {}
+
     def bind_sql(self, query: str) -> str:
         """A statement that binds ``query`` (names, types, functions) without running it."""
         return f"EXPLAIN {query}"

@@ -333,14 +333,28 @@ class DataDistillerAdapter(Adapter):
         """
         versions: dict[str, str] = {}
         for table in tables:
-            found = self.platform.get(DATASETS, params={
-                "name": table, "properties": "name,tags,updated"}) or {}
-            matches = [record for record in found.values() if isinstance(record, dict)
-                       and str((record.get("tags") or {}).get(PQS_TABLE_TAG, [record.get("name")])
-                               [0]).lower() == table.lower()]
-            if len(matches) == 1 and matches[0].get("updated") is not None:
-                versions[table] = f"catalog updated {matches[0]['updated']}"
+            matches = self._table_datasets(table, "name,tags,updated")
+            if len(matches) == 1 and matches[0][1].get("updated") is not None:
+                versions[table] = f"catalog updated {matches[0][1]['updated']}"
         return versions
+
+    def dataset_ids(self, tables: list[str]) -> dict[str, str]:
+        """The id of each table's dataset (found as in ``data_versions``); a table without
+        exactly one is left out."""
+        ids = {}
+        for table in tables:
+            matches = self._table_datasets(table, "name,tags")
+            if len(matches) == 1:
+                ids[table] = matches[0][0]
+        return ids
+
+    def _table_datasets(self, table: str, properties: str) -> list[tuple[str, dict[str, Any]]]:
+        """The (id, record) of each dataset named ``table`` whose query table (§3.2) it is."""
+        found = self.platform.get(DATASETS, params={"name": table,
+                                                    "properties": properties}) or {}
+        return [(ds_id, record) for ds_id, record in found.items() if isinstance(record, dict)
+                and str((record.get("tags") or {}).get(PQS_TABLE_TAG, [record.get("name")])
+                        [0]).lower() == table.lower()]
 
     # -- interactive queries ---------------------------------------------------------------
     def _read_key(self, sql: str) -> str:

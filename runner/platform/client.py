@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -285,6 +286,17 @@ class PlatformClient:
         Raises:
             PlatformError: for a final status >= 400 or when Platform cannot be reached.
         """
+        return self.exchange(method, path, json=json, params=params, headers=headers,
+                             once=once)[0]
+
+    def exchange(self, method: str, path: str, *, json: Any = None,
+                 params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+                 once: bool = False) -> tuple[Any, Mapping[str, str]]:
+        """:meth:`request`, returning the response headers too (an ``ETag``), case-insensitive.
+
+        Raises:
+            PlatformError: for a final status >= 400 or when Platform cannot be reached.
+        """
         method = method.upper()
         url = path if path.startswith(("http://", "https://")) else (
             self.hosts.platform.rstrip("/") + "/" + path.lstrip("/"))
@@ -304,7 +316,7 @@ class PlatformClient:
         if response.status_code >= 400:
             raise platform_error(f"{method} {path}", response, self.credentials.client_secret,
                                  self.auth.cached)
-        return _parse(response)
+        return _parse(response), response.headers
 
     def get(self, path: str, **kw: Any) -> Any:
         """``request("GET", path, ...)``."""

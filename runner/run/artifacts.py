@@ -140,6 +140,8 @@ def _model_result(session: Session, r: ModelResult, dropped: list[str]) -> dict[
         response["dropped_versions"] = dropped
     if r.increment is not None:
         response["incremental"] = r.increment
+    if r.labels is not None:
+        response["data_usage_labels"] = r.labels
     return {"unique_id": model_id(session.project.config.name, r.name),
             "status": _STATUS[r.status], "timing": timing, "thread_id": r.thread or "main",
             "execution_time": round(r.seconds, 3), "adapter_response": response,

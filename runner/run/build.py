@@ -23,6 +23,7 @@ from runner.run.exports import run_build_exports
 from runner.run.materialize import drop_old_versions, strategy
 from runner.run.options import DEFAULT_THREADS, BuildOptions
 from runner.run.events import EventLog
+from runner.run.labels import LabelsFor, label_built
 from runner.run.manifest import export_id
 from runner.run.progress import BarFactory, Echo, Progress, ProgressOptions, summary
 from runner.run.results import BuildResult, ModelResult
@@ -32,12 +33,15 @@ from runner.run.state import target_lock
 
 
 def build(root: str | Path, options: BuildOptions | None = None, echo: Echo = print,
-          bar: BarFactory | None = None, events: EventLog | None = None) -> BuildResult:
+          bar: BarFactory | None = None, events: EventLog | None = None,
+          labels_for: LabelsFor | None = None) -> BuildResult:
     """Materialize the selected models in dependency order, then run the exports.
 
     ``echo`` takes each line of progress; ``bar`` (``runner.run.bar.terminal_bar`` in a
     terminal or a notebook) shows the models' progress as a bar, with the lines above it;
-    ``events`` takes the machine-readable events (``runner.run.events``).
+    ``events`` takes the machine-readable events (``runner.run.events``); ``labels_for``
+    (model -> column -> data usage labels) has each built dataset labelled on a target on
+    Platform (``runner.run.labels``; without it no label call is made).
 
     Raises:
         ProjectError: the project or the options are wrong (nothing has run).
@@ -52,7 +56,7 @@ def build(root: str | Path, options: BuildOptions | None = None, echo: Echo = pr
             events.secrets = session.adapter.secrets
         return _build(session, options, echo, started, ProgressOptions(
             verbose=options.verbose, heartbeat=options.heartbeat, bar=bar, events=events,
-            project=session.project.config.name))
+            project=session.project.config.name), labels_for)
 
 
 def threads_for(session: Session, options: BuildOptions) -> int:
@@ -63,7 +67,7 @@ def threads_for(session: Session, options: BuildOptions) -> int:
 
 
 def _build(session: Session, options: BuildOptions, echo: Echo, started: float,
-           shown: ProgressOptions) -> BuildResult:
+           shown: ProgressOptions, labels_for: LabelsFor | None = None) -> BuildResult:
     project, adapter, plan = session.project, session.adapter, session.plan
     threads = threads_for(session, options)
     result = BuildResult(target=session.target)
@@ -75,7 +79,7 @@ def _build(session: Session, options: BuildOptions, echo: Echo, started: float,
         progress.line(f"Running {len(plan.selected)} model(s) on target '{session.target}' "
                       f"({adapter.type}, {threads} thread(s))")
         with progress:
-            results = _run_models(session, progress, threads, options, started)
+            results = _run_models(session, progress, threads, options, started, labels_for)
         result.results = [results[n] for n in plan.selected]
         if options.exports and session.workspace.exports:
             result.exports = run_build_exports(session, result.results, echo)
@@ -106,7 +110,7 @@ def _export_events(events: EventLog | None, project: str, result: BuildResult) -
 
 
 def _run_models(session: Session, progress: Progress, threads: int, options: BuildOptions,
-                started: float) -> dict[str, ModelResult]:
+                started: float, labels_for: LabelsFor | None = None) -> dict[str, ModelResult]:
     """Each selected model through its materialization, over the DAG with ``threads``."""
     plan, adapter = session.plan, session.adapter
     results: dict[str, ModelResult] = {}
@@ -126,6 +130,8 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
                 message = located(session, name, message) or message
             outcome = ModelResult.of(model, "error", message=message,
                                      seconds=time.monotonic() - began)
+        if labels_for is not None:  # its dataset's labels, once it is built (or up to date)
+            outcome = label_built(adapter, outcome, labels_for)
         outcome.started_at, outcome.completed_at = started_at, time.time()
         outcome.thread = threading.current_thread().name
         progress.finish(outcome)

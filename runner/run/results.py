@@ -69,6 +69,8 @@ class ModelResult:
     # an incremental model's interval: full, watermark_before, watermark_after, rows_inserted
     increment: dict[str, Any] | None = None
     tests: list[TestResult] = field(default_factory=list)  # its data tests, run after it
+    # the data usage labels written to its dataset (runner.run.labels): outcome and fields
+    labels: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, model: CompiledModel, status: str, **details: Any) -> ModelResult:
