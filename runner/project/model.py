@@ -251,6 +251,9 @@ def _parse_config(yaml_text: str, rel: str, first_line: int, dialect: str) -> Mo
         raise fail("incremental: only incremental models have it; remove it or use "
                    "materialized: incremental")
     as_of = _parse_as_of(raw["as_of"], where) if raw.get("as_of") is not None else None
+    if as_of is not None and materialized == "ephemeral":
+        raise where.error(("as_of",), "as_of: an ephemeral model is never built, so its rows "
+                          "cannot be audited; put as_of on a model that reads it")
     return ModelConfig(materialized=materialized, tags=tuple(tags), description=description,
                        columns=columns, ddl=ddl, incremental=incremental, data_tests=data_tests,
                        as_of=as_of)

@@ -47,7 +47,7 @@ from runner.run.fixtures import Located, check_columns, typed_table
 from runner.run.history import BuildHistory
 from runner.run.options import BuildOptions
 from runner.run.paths import TargetPaths
-from runner.run.progress import WIDTH
+from runner.run.progress import check_lines, check_summary
 from runner.run.recorded import known_sources
 from runner.run.results import TestResult
 from runner.run.row_diff import RowDiff, diff_rows
@@ -55,7 +55,6 @@ from runner.run.session import load
 from runner.sources.prepare import check_source_file, synth_options
 
 Echo = Callable[[str], None]
-_LABELS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
 
 
 @dataclass
@@ -246,27 +245,15 @@ def _report(result: TestResult, echo: Echo, events: EventLog | None, project: st
         events.emit("test", unique_id=unit_test_id(project, result), model=test.model,
                     status=result.status, severity=test.severity, failures=result.failures,
                     execution_time=round(result.seconds, 3), message=result.message or None)
-    label = _LABELS[result.status]
     count = f" {result.failures}" if result.failures else ""
-    left, right = f"{label} unit test {test.model}::{test.name}", \
-        f"[{label}{count} in {result.seconds:.2f}s]"
-    stamp = time.strftime("%H:%M:%S")
-    echo(f"{stamp}  {left} {'.' * max(3, WIDTH - len(left))} {right}")
-    if result.status != "pass":
-        pad = " " * len(stamp)
-        echo(f"{pad}    {test.path}:{test.line}: {result.message}")
-        for line in result.details:
-            echo(f"{pad}      {line}")
+    for line in check_lines(result, f"unit test {test.model}::{test.name}",
+                            f"{result.status.upper()}{count} in {result.seconds:.2f}s",
+                            f"{test.path}:{test.line}"):
+        echo(line)
 
 
 def _summary(run: UnitTestRun, echo: Echo) -> None:
-    echo("")
-    echo(f"Finished running {len(run.results)} unit test(s) in {run.seconds:.2f}s.")
-    failed = [r for r in run.results if r.status != "pass"]
-    if failed:
-        echo(f"{len(failed)} unit test(s) failed:")
-    for r in failed:
-        echo(f"  {r.test.model}::{r.test.name}: {r.test.path}:{r.test.line}: {r.message}")
-    counts = " ".join(f"{s.upper()}={sum(r.status == s for r in run.results)}"
-                      for s in ("pass", "fail", "error"))
-    echo(f"Unit tests: {counts} TOTAL={len(run.results)}")
+    check_summary([(f"{r.test.model}::{r.test.name}: {r.test.path}:{r.test.line}", r)
+                   for r in run.results],
+                  f"Finished running {len(run.results)} unit test(s) in {run.seconds:.2f}s.",
+                  "{n} unit test(s) failed:", "Unit tests", echo)
