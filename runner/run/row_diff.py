@@ -2,9 +2,9 @@
 
 Rows are compared over the expected columns, as values (``Decimal('1.50') == Decimal('1.5')``,
 a DOUBLE exactly): each expected row that is produced (as many times as it is expected) is a
-match. Of the rest, an expected row and a produced one that agree on some columns are paired
-and shown as one row whose other columns differ; the others are missing (expected, not
-produced) or extra (produced, not expected)::
+match. Of the rest, an expected row and a produced one that agree on the first column (a key,
+usually) or on half the columns or more are paired (the most alike first) and shown as one row whose other columns differ; the others
+are missing (expected, not produced) or extra (produced, not expected)::
 
     >>> d = diff_rows([{"id": 1, "n": 2}], [{"id": 1, "n": 3}], ["id", "n"])
     >>> d.lines()
@@ -85,7 +85,8 @@ def diff_rows(expected: list[dict[str, Any]], actual: list[dict[str, Any]], colu
         best, score = None, 0
         for index, other in enumerate(extra):
             same = sum(_same(row[c], other[c]) for c in columns)
-            if same > score:
+            alike = _same(row[columns[0]], other[columns[0]]) or 2 * same >= len(columns)
+            if alike and same > score:
                 best, score = index, same
         if best is None:
             diff.missing.append(row)
