@@ -54,7 +54,7 @@ ORDERS_GIVEN = """\
     - {order_id: 2, user_id: u1, amount: 20.25, ordered_at: 2026-05-02 11:30:00}
     - {order_id: 3, user_id: u2, amount: 5, ordered_at: 2026-05-03 00:00:00}
     - {order_id: 4, user_id: u3, amount: -1, ordered_at: 2026-05-04 00:00:00}
-"""  # the rows of the orders source most tests give ({orders} in a test file)
+"""  # the rows of the orders source most tests give (totals_test)
 
 
 @pytest.fixture
@@ -72,16 +72,20 @@ def shop(tmp_path: Path) -> Path:
 
 
 def write_tests(root: Path, text: str, name: str = "shop.yml") -> Path:
-    """Write a unit test file; a line ``{orders}`` becomes ``ORDERS_GIVEN`` at its indent."""
-    lines = []
-    for line in textwrap.dedent(text).lstrip("\n").splitlines(keepends=True):
-        if line.strip() == "{orders}":
-            line = textwrap.indent(ORDERS_GIVEN, line[:line.index("{")])
-        lines.append(line)
     path = root / "unit_tests" / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(lines), encoding="utf-8")
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
     return path
+
+
+def totals_test(*expect: str, name: str = "totals_per_user", overrides: str = "") -> str:
+    """A unit test of order_totals given ``ORDERS_GIVEN`` and expecting the rows ``expect``
+    (YAML flow mappings), as an entry of a ``unit_tests:`` list."""
+    lines = [f"  - name: {name}", "    model: order_totals",
+             *([f"    overrides: {overrides}"] if overrides else []), "    given:",
+             textwrap.indent(ORDERS_GIVEN, "      ").rstrip("\n"), "    expect:",
+             "      rows:", *(f"        - {row}" for row in expect)]
+    return "\n".join(lines) + "\n"
 
 
 def run(root: Path, **options: object) -> tuple[object, list[str]]:
@@ -91,17 +95,9 @@ def run(root: Path, **options: object) -> tuple[object, list[str]]:
 
 
 def test_passing_unit_test_reads_values_as_the_columns_types(shop: Path) -> None:
-    write_tests(shop, """
-        unit_tests:
-          - name: totals_per_user
-            model: order_totals
-            given:
-              {orders}
-            expect:
-              rows:
-                - {user_id: u1, orders: 2, total: 30.750, last_order_at: 2026-05-02 11:30:00}
-                - {user_id: u2, orders: 1, total: "5", last_order_at: "2026-05-03T00:00:00"}
-        """)
+    write_tests(shop, "unit_tests:\n" + totals_test(
+        "{user_id: u1, orders: 2, total: 30.750, last_order_at: 2026-05-02 11:30:00}",
+        '{user_id: u2, orders: 1, total: "5", last_order_at: "2026-05-03T00:00:00"}'))
     result, lines = run(shop)
     assert [(r.test.name, r.status, r.failures) for r in result.results] == [
         ("totals_per_user", "pass", 0)]
@@ -114,17 +110,8 @@ def test_passing_unit_test_reads_values_as_the_columns_types(shop: Path) -> None
 
 
 def test_failing_unit_test_shows_differing_missing_and_extra_rows(shop: Path) -> None:
-    write_tests(shop, """
-        unit_tests:
-          - name: totals_per_user
-            model: order_totals
-            given:
-              {orders}
-            expect:
-              rows:
-                - {user_id: u1, orders: 2, total: 30.00}
-                - {user_id: u9, orders: 7, total: 1.00}
-        """)
+    write_tests(shop, "unit_tests:\n" + totals_test("{user_id: u1, orders: 2, total: 30.00}",
+                                                   "{user_id: u9, orders: 7, total: 1.00}"))
     result, lines = run(shop)
     (outcome,) = result.results
     assert (outcome.status, outcome.failures, result.exit_code) == ("fail", 3, 1)
@@ -171,7 +158,7 @@ def test_rows_are_a_multiset_and_omitted_columns_are_null(shop: Path) -> None:
 
 
 def test_inputs_not_given_are_empty_and_vars_can_be_overridden(shop: Path) -> None:
-    write_tests(shop, """
+    write_tests(shop, textwrap.dedent("""
         unit_tests:
           - name: no_orders_no_totals
             model: user_tiers
@@ -180,30 +167,15 @@ def test_inputs_not_given_are_empty_and_vars_can_be_overridden(shop: Path) -> No
                 rows: [{user_id: u1, tier: gold}]
             expect:
               rows: [{user_id: u1, tier: gold, orders: 0, total: null}]
-          - name: min_amount_filters
-            model: order_totals
-            overrides: {vars: {min_amount: 10}}
-            given:
-              {orders}
-            expect:
-              rows: [{user_id: u1, total: 30.75}]
-        """)
+        """) + totals_test("{user_id: u1, total: 30.75}", name="min_amount_filters",
+                          overrides="{vars: {min_amount: 10}}"))
     result, _ = run(shop)
     assert [(r.test.name, r.status) for r in result.results] == [
         ("no_orders_no_totals", "pass"), ("min_amount_filters", "pass")]
 
 
 def test_decimals_are_never_rounded_to_match(shop: Path) -> None:
-    write_tests(shop, """
-        unit_tests:
-          - name: totals_per_user
-            model: order_totals
-            given:
-              {orders}
-            expect:
-              rows:
-                - {user_id: u1, total: 30.749}
-        """)
+    write_tests(shop, "unit_tests:\n" + totals_test("{user_id: u1, total: 30.749}"))
     with pytest.raises(ProjectError) as err:
         run(shop)
     assert str(err.value) == ("unit_tests/shop.yml:13: expect, row 1: column 'total': 30.749 "
@@ -211,27 +183,15 @@ def test_decimals_are_never_rounded_to_match(shop: Path) -> None:
 
 
 def test_runner_test_unit_exit_codes_artifacts_and_events(shop: Path, capsys) -> None:
-    write_tests(shop, """
-        unit_tests:
-          - name: passes
-            model: order_totals
-            given:
-              {orders}
-            expect:
-              rows: [{user_id: u1, orders: 2}, {user_id: u2, orders: 1}]
-          - name: fails
-            model: order_totals
-            given:
-              {orders}
-            expect:
-              rows: [{user_id: u1, orders: 1}, {user_id: u2, orders: 1}]
-        """)
+    write_tests(shop, "unit_tests:\n" + totals_test(
+        "{user_id: u1, orders: 2}", "{user_id: u2, orders: 1}", name="passes") + totals_test(
+        "{user_id: u1, orders: 1}", "{user_id: u2, orders: 1}", name="fails"))
     assert main(["test", "--unit", "--project-dir", str(shop)]) == 1
     out = capsys.readouterr().out
     assert "PASS unit test order_totals::passes" in out
     assert "FAIL unit test order_totals::fails" in out
     assert "      differs: user_id='u1': orders expected 1, got 2\n" in out
-    assert "  order_totals::fails: unit_tests/shop.yml:13: 1 row differs, 0 missing, 0 extra " \
+    assert "  order_totals::fails: unit_tests/shop.yml:15: 1 row differs, 0 missing, 0 extra " \
            "(2 rows expected, 2 produced)\n" in out
     results = json.loads((shop / "target" / "run_results.json").read_text())
     assert results["args"]["which"] == "unit-test"
@@ -241,7 +201,7 @@ def test_runner_test_unit_exit_codes_artifacts_and_events(shop: Path, capsys) ->
     assert results["results"][1]["adapter_response"]["sample"] == [
         {"diff": "differs", "expected": {"user_id": "u1", "orders": 1},
          "actual": {"user_id": "u1", "orders": 2}}]
-    assert results["results"][1]["adapter_response"]["declared_at"] == "unit_tests/shop.yml:13"
+    assert results["results"][1]["adapter_response"]["declared_at"] == "unit_tests/shop.yml:15"
     lines: list[str] = []
     run_unit_tests(shop, BuildOptions(), echo=lambda line: None, events=EventLog([lines.append]))
     events = [json.loads(line) for line in lines]
@@ -266,100 +226,43 @@ def test_unit_test_folder_is_configurable(shop: Path) -> None:
     assert [(r.test.path, r.status) for r in result.results] == [("checks/t.yml", "pass")]
 
 
-@pytest.mark.parametrize("body, message", [
-    ("""
-     unit_tests:
-       - name: t
-         model: order_total
-         expect: {rows: []}
-     """, "unit_tests/shop.yml:3: model: 'order_total' is not a model (did you mean "
-          "'order_totals'?)"),
-    ("""
-     unit_tests:
-       - name: t
-         model: order_totals
-         expects: {rows: []}
-     """, "unit_tests/shop.yml:4: a unit test: unknown key 'expects' (did you mean 'expect'?) "
-          "(allowed: config, description, expect, given, model, name, overrides)"),
-    ("""
-     unit_tests:
-       - name: t
-         model: order_totals
-         given:
-           - input: ref('order_total')
-             rows: []
-         expect: {rows: []}
-     """, "unit_tests/shop.yml:5: input: 'order_total' is not a model (did you mean "
-          "'order_totals'?)"),
-    ("""
-     unit_tests:
-       - name: t
-         model: order_totals
-         given:
-           - input: users
-             rows: []
-         expect: {rows: []}
-     """, "unit_tests/shop.yml:5: input: 'order_totals' does not read 'users'; its inputs are "
-          "orders"),
-    ("""
-     unit_tests:
-       - name: t
-         model: order_totals
-         given:
-           - input: orders
-             rows:
-               - {order_id: 1}
-               - {order_id: 2, amout: 3}
-         expect: {rows: []}
-     """, "unit_tests/shop.yml:8: input orders, row 2: unknown column 'amout' (did you mean "
-          "'amount'?) (columns: order_id, user_id, amount, ordered_at)"),
-    ("""
-     unit_tests:
-       - name: t
-         model: order_totals
-         given:
-           - input: orders
-             rows:
-               - {order_id: one}
-         expect: {rows: []}
-     """, "unit_tests/shop.yml:7: input orders, row 1: column 'order_id': 'one' is not a whole "
-          "number"),
-    ("""
-     unit_tests:
-       - name: t
-         model: order_totals
-         expect:
-           rows:
-             - {user_id: u1, totl: 1}
-     """, "unit_tests/shop.yml:6: expect, row 1: unknown column 'totl' (did you mean 'total'?) "
-          "(columns: user_id, orders, total, last_order_at)"),
-    ("""
-     unit_tests:
-       - name: t
-         model: order_totals
-         given:
-           - input: orders
-             format: cvs
-             rows: ""
-         expect: {rows: []}
-     """, "unit_tests/shop.yml:6: format: 'cvs' is not one of dict, csv (did you mean 'csv'?)"),
-    ("""
-     unit_tests:
-       - name: t
-         model: order_totals
-         given:
-           - input: orders
-             format: csv
-             rows: |
-               order_id,user_id
-               1
-         expect: {rows: []}
-     """, "unit_tests/shop.yml:9: rows: CSV row 1 has 1 values for 2 columns (order_id, user_id)"),
-    ("unit_tests:\n  - name: t\n    model: [x\n", "unit_tests/shop.yml:4:1: not valid YAML"),
+BAD_HEAD = "unit_tests:\n  - name: t\n"  # line 1 and 2 of each bad file below
+
+
+@pytest.mark.parametrize("entry, message", [
+    (["model: order_total", "expect: {rows: []}"],
+     "unit_tests/shop.yml:3: model: 'order_total' is not a model (did you mean 'order_totals'?)"),
+    (["model: order_totals", "expects: {rows: []}"],
+     "unit_tests/shop.yml:4: a unit test: unknown key 'expects' (did you mean 'expect'?) "
+     "(allowed: config, description, expect, given, model, name, overrides)"),
+    (["model: order_totals", "given:", "  - {input: \"ref('order_total')\", rows: []}",
+      "expect: {rows: []}"],
+     "unit_tests/shop.yml:5: input: 'order_total' is not a model (did you mean "
+     "'order_totals'?)"),
+    (["model: order_totals", "given: [{input: users}]", "expect: {rows: []}"],
+     "unit_tests/shop.yml:4: input: 'order_totals' does not read 'users'; its inputs are orders"),
+    (["model: order_totals", "given:", "  - input: orders", "    rows:",
+      "      - {order_id: 1}", "      - {order_id: 2, amout: 3}", "expect: {rows: []}"],
+     "unit_tests/shop.yml:8: input orders, row 2: unknown column 'amout' (did you mean "
+     "'amount'?) (columns: order_id, user_id, amount, ordered_at)"),
+    (["model: order_totals", "given: [{input: orders, rows: [{order_id: one}]}]",
+      "expect: {rows: []}"],
+     "unit_tests/shop.yml:4: input orders, row 1: column 'order_id': 'one' is not a whole "
+     "number"),
+    (["model: order_totals", "expect:", "  rows:", "    - {user_id: u1, totl: 1}"],
+     "unit_tests/shop.yml:6: expect, row 1: unknown column 'totl' (did you mean 'total'?) "
+     "(columns: user_id, orders, total, last_order_at)"),
+    (["model: order_totals", "given:", "  - input: orders", "    format: cvs",
+      "expect: {rows: []}"],
+     "unit_tests/shop.yml:6: format: 'cvs' is not one of dict, csv (did you mean 'csv'?)"),
+    (["model: order_totals", "given:", "  - input: orders", "    format: csv", "    rows: |",
+      "      order_id,user_id", "      1", "expect: {rows: []}"],
+     "unit_tests/shop.yml:9: rows: CSV row 1 has 1 values for 2 columns (order_id, user_id)"),
+    (["model: [x"], "unit_tests/shop.yml:4:1: not valid YAML"),
 ])
-def test_bad_unit_test_files_name_the_file_and_line(shop: Path, capsys, body: str,
+def test_bad_unit_test_files_name_the_file_and_line(shop: Path, capsys, entry: list[str],
                                                     message: str) -> None:
-    write_tests(shop, body)
+    write_tests(shop, BAD_HEAD + "".join(f"    {line}\n" for line in entry))
     assert main(["test", "--unit", "--project-dir", str(shop)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"Error: {message}"), err
