@@ -9,9 +9,9 @@ and their ancestors there three times, through the same compile as a build:
 
 1. on the sources as they are;
 2. with every row at or after the cutoff removed;
-3. with those rows perturbed: each takes the other columns of the next such row (in table
-   order) and its own time one day later, so every value after the cutoff changes and stays
-   after it.
+3. with those rows perturbed: each keeps its time, one day later, and takes each other
+   column from another such row (the j-th column from the j-th next row, in table order), so
+   the values after the cutoff and their combinations change and stay after it.
 
 Each audited model's rows are matched on its key across the builds; a column whose value
 differs in build 2 or 3 reads data at or after the cutoff, and the model fails naming it and
@@ -214,18 +214,24 @@ def _check_column(adapter: Adapter, ident: str, column: str, source: str) -> Non
 
 
 def _perturb(adapter: Adapter, ident: str, column: str, after: str) -> None:
-    """Each row at or after the cutoff takes the other columns of the next such row (in table
-    order, the last the first's) and its own time one day later."""
+    """Each row at or after the cutoff gets its own time one day later and, for its j-th other
+    column, the value of the j-th next such row (in table order, wrapping round), so the
+    values change and their combinations too."""
     types = adapter.column_types(ident)
-    table = _quoted(ident)
-    shifted = f"CAST(a.{_quoted(column)} + INTERVAL 1 DAY AS {types[column].sql('duckdb')})"
-    columns = ", ".join(shifted if c == column else f"b.{_quoted(c)}" for c in types)
+    table, others = _quoted(ident), [c for c in types if c != column]
     adapter.execute(f"CREATE TABLE __post AS SELECT *, row_number() OVER (ORDER BY rowid) AS "
                     f"__n, count(*) OVER () AS __c FROM {table} WHERE {after}")
+    lists = ", ".join(f"list({_quoted(c)} ORDER BY __n) AS {_quoted(c)}" for c in others)
+    adapter.execute(f"CREATE TABLE __lists AS SELECT {lists or '1 AS __none'} FROM __post")
+    shifted = f"CAST(a.{_quoted(column)} + INTERVAL 1 DAY AS {types[column].sql('duckdb')})"
+    picked = {c: f"l.{_quoted(c)}[(a.__n - 1 + {j}) % a.__c + 1]"
+              for j, c in enumerate(others, start=1)}
+    columns = ", ".join(shifted if c == column else picked[c] for c in types)
     adapter.execute(f"DELETE FROM {table} WHERE {after}")
-    adapter.execute(f"INSERT INTO {table} SELECT {columns} FROM __post AS a JOIN __post AS b "
-                    "ON b.__n = a.__n % a.__c + 1 ORDER BY a.__n")
+    adapter.execute(f"INSERT INTO {table} SELECT {columns} FROM __post AS a, __lists AS l "
+                    "ORDER BY a.__n")
     adapter.execute("DROP TABLE __post")
+    adapter.execute("DROP TABLE __lists")
 
 
 def _build(adapter: Adapter, plan: Plan) -> None:
@@ -289,7 +295,7 @@ def _compare(project: Project, base: Adapter, plan: Plan, name: str, cutoff: str
 
 def _counts(counts: dict[str, int]) -> str:
     """``36 rows differ with the rows at or after the cutoff removed, 36 with them perturbed``."""
-    parts = [f"{n:,}{' row' + ('s' if n != 1 else '') + ' differ' if not i else ''} "
+    parts = [f"{n:,}{(' row differs' if n == 1 else ' rows differ') if not i else ''} "
              f"{VARIANTS[v]}" for i, (v, n) in enumerate(counts.items())]
     return ", ".join(parts)
 
