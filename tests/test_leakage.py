@@ -122,6 +122,8 @@ def test_only_tagged_models_are_audited(shop: Path) -> None:
     (("project.yml", "time_column: ts", "time_column: tss"),
      "project.yml: sources.events.time_column: 'tss' is not a column of events (did you mean "
      "'ts'?)"),
+    (("project.yml", "time_column: ts", "time_column: 3"),
+     "project.yml: sources.events.time_column: expected a string, got int 3"),
     (("project.yml", ", time_column: ts", ""),
      "project.yml: the point-in-time audit needs to know when rows happened: declare "
      "sources.<name>.time_column for events (e.g. time_column: timestamp)"),
@@ -222,7 +224,8 @@ USER_PURCHASES_OLD = """  SELECT user_id, order_total, age_days
   FROM events_history
   WHERE event_type = 'commerce.purchases'
 """
-USER_PURCHASES_ONE_DAY_PAST = """  SELECT user_id, order_total, minutes_between(event_ts, as_of_ts()) / 1440 AS age_days
+USER_PURCHASES_ONE_DAY_PAST = """\
+  SELECT user_id, order_total, minutes_between(event_ts, as_of_ts()) / 1440 AS age_days
   FROM stg_events
   WHERE event_type = 'commerce.purchases'
     AND event_ts < CAST(date_add(CAST(var('as_of_date') AS DATE), 1) AS TIMESTAMP)

@@ -124,9 +124,9 @@ def test_failing_unit_test_shows_differing_missing_and_extra_rows(shop: Path) ->
     assert lines[2].endswith("    unit_tests/shop.yml:2: 1 row differs, 1 missing, 1 extra "
                              "(2 rows expected, 2 produced)")
     assert lines[3].strip() == "differs: user_id='u1', orders=2: total expected 30.00, got 30.75"
-    assert outcome.sample[0] == {"diff": "differs",
-                                 "expected": {"user_id": "u1", "orders": 2, "total": Decimal("30.00")},
-                                 "actual": {"user_id": "u1", "orders": 2, "total": Decimal("30.75")}}
+    assert outcome.sample[0] == {
+        "diff": "differs", "expected": {"user_id": "u1", "orders": 2, "total": Decimal("30.00")},
+        "actual": {"user_id": "u1", "orders": 2, "total": Decimal("30.75")}}
 
 
 def test_rows_are_a_multiset_and_omitted_columns_are_null(shop: Path) -> None:
@@ -224,6 +224,11 @@ def test_unit_test_folder_is_configurable(shop: Path) -> None:
         """, name="../checks/t.yml")
     result, _ = run(shop)
     assert [(r.test.path, r.status) for r in result.results] == [("checks/t.yml", "pass")]
+    (shop / "project.yml").write_text(textwrap.dedent(PROJECT) + "unit_test_paths: [1]\n")
+    with pytest.raises(ProjectError) as err:
+        run(shop)
+    assert str(err.value) == ("project.yml: unit_test_paths[0]: expected a folder relative to "
+                              "the project, got int 1")
 
 
 BAD_HEAD = "unit_tests:\n  - name: t\n"  # line 1 and 2 of each bad file below

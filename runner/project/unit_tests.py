@@ -104,7 +104,8 @@ def unit_test_files(root: Path, folders: tuple[str, ...]) -> list[Path]:
     for folder in folders:
         base = root / folder
         if base.is_dir():
-            files.update(f for f in base.rglob("*") if f.suffix in (".yml", ".yaml") and f.is_file())
+            files.update(f for f in base.rglob("*")
+                         if f.suffix in (".yml", ".yaml") and f.is_file())
     return sorted(files)
 
 
@@ -244,7 +245,8 @@ def _check_keys(where: _File, path: tuple[Any, ...], raw: dict[str, Any], allowe
 def _inputs(project: Project, model: str) -> set[str]:
     """What a model reads as a build runs it: its built parents and the sources it reads,
     looking through the ephemeral models it inlines."""
-    return {*project.build_parents(model), *(SOURCE_PREFIX + s for s in project.sources_read(model))}
+    return {*project.build_parents(model),
+            *(SOURCE_PREFIX + s for s in project.sources_read(model))}
 
 
 def _not_read(project: Project, model: str, node: str, readable: set[str]) -> str:
@@ -285,7 +287,7 @@ def _rows(where: _File, path: tuple[Any, ...], raw: dict[str, Any]) -> Rows:
     fmt = raw.get("format", "dict")
     if fmt not in _FORMATS:
         raise where.error((*path, "format"), f"format: '{fmt}' is not one of "
-                                             f"{', '.join(_FORMATS)}{did_you_mean(str(fmt), _FORMATS)}")
+                          f"{', '.join(_FORMATS)}{did_you_mean(str(fmt), _FORMATS)}")
     rows, line = raw.get("rows"), where.line((*path, "rows"))
     if fmt == "csv":
         if not isinstance(rows, str):

@@ -99,11 +99,13 @@ def _read(value: Any, dtype: pa.DataType, where: Located, index: int, name: str)
         if not isinstance(value, dict):
             raise TypeError(value)
         return [(_read(k, dtype.key_type, where, index, f"{name} key"),
-                 _read(v, dtype.item_type, where, index, f"{name}[{k!r}]")) for k, v in value.items()]
+                 _read(v, dtype.item_type, where, index, f"{name}[{k!r}]"))
+                for k, v in value.items()]
     if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
         if not isinstance(value, list):
             raise TypeError(value)
-        return [_read(v, dtype.value_type, where, index, f"{name}[{i}]") for i, v in enumerate(value)]
+        return [_read(v, dtype.value_type, where, index, f"{name}[{i}]")
+                for i, v in enumerate(value)]
     return _scalar(value, dtype)
 
 

@@ -129,13 +129,12 @@ def _cutoff(project: Project, name: str) -> str:
 
 def _time_columns(project: Project, sources: list[str]) -> dict[str, str]:
     """Each needed source's time column, by source; ProjectError when none declares one."""
-    timed = {s: project.config.sources[s].time_column for s in sources
-             if project.config.sources[s].time_column}
+    timed = {s: column for s in sources if (column := project.config.sources[s].time_column)}
     if not timed:
         raise ProjectError(f"the point-in-time audit needs to know when rows happened: declare "
                            f"sources.<name>.time_column for {', '.join(sources)} (e.g. "
                            "time_column: timestamp)", PROJECT_FILE)
-    return timed  # type: ignore[return-value]
+    return timed
 
 
 def _copy_sources(workspace: Workspace, sources: list[str], echo: Echo) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 Rows are compared over the expected columns, as values (``Decimal('1.50') == Decimal('1.5')``,
 a DOUBLE exactly): each expected row that is produced (as many times as it is expected) is a
 match. Of the rest, an expected row and a produced one that agree on the first column (a key,
-usually) or on half the columns or more are paired (the most alike first) and shown as one row whose other columns differ; the others
-are missing (expected, not produced) or extra (produced, not expected)::
+usually) or on half the columns or more are paired (the most alike first) and shown as one row
+whose other columns differ; the others are missing (expected, not produced) or extra (produced,
+not expected)::
 
     >>> d = diff_rows([{"id": 1, "n": 2}], [{"id": 1, "n": 3}], ["id", "n"])
     >>> d.lines()

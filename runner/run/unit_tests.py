@@ -156,7 +156,8 @@ def _source_table(project: Project, adapter: Adapter, source: SourceConfig, rows
     """The source as an empty table of its columns, then the given rows."""
     table = _quoted(source.identifier)
     if "." in source.identifier:
-        adapter.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(source.identifier.rpartition('.')[0])}")
+        schema = source.identifier.rpartition(".")[0]
+        adapter.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema)}")
     if source.synthetic:
         from runner.sources import synth
 
