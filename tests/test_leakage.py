@@ -19,6 +19,7 @@ from runner.errors import ProjectError
 from runner.run.events import EventLog
 from runner.run.leakage import run_leakage_audit
 from runner.run.options import BuildOptions
+from test_artifacts import validate
 from test_example_project import copy_example
 
 EVENTS = """\
@@ -98,6 +99,7 @@ def test_runner_test_leakage_exit_codes_artifacts_and_events(shop: Path, capsys)
     assert "    models/spend.sql: spend.spend, spend.events read data at or after the cutoff " \
            "(as_of = 2026-05-10): 2 of 3 rows affected\n" in out
     results = json.loads((shop / "target" / "run_results.json").read_text())
+    validate(results, "run-results_v6.json")
     assert results["args"]["which"] == "leakage"
     assert [(r["unique_id"], r["status"], r["failures"]) for r in results["results"]] == [
         ("test.shop.no_leakage_spend", "fail", 2),

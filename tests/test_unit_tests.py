@@ -23,6 +23,7 @@ from runner.errors import ProjectError
 from runner.run.events import EventLog
 from runner.run.options import BuildOptions
 from runner.run.unit_tests import run_unit_tests
+from test_artifacts import validate
 from test_example_project import REPO, copy_example
 
 PROJECT = """
@@ -194,6 +195,7 @@ def test_runner_test_unit_exit_codes_artifacts_and_events(shop: Path, capsys) ->
     assert "  order_totals::fails: unit_tests/shop.yml:15: 1 row differs, 0 missing, 0 extra " \
            "(2 rows expected, 2 produced)\n" in out
     results = json.loads((shop / "target" / "run_results.json").read_text())
+    validate(results, "run-results_v6.json")
     assert results["args"]["which"] == "unit-test"
     assert [(r["unique_id"], r["status"], r["failures"]) for r in results["results"]] == [
         ("unit_test.shop.order_totals.passes", "pass", 0),
