@@ -1,5 +1,6 @@
 /* config
 tags: [training]
+as_of: {var: as_of_date, ignore: [subscribed]}  # the label looks after the as-of date
 description: >
   One row per user eligible at the as-of date: every feature (computed only from events before
   the as-of instant) and the label `subscribed`, ready to export for training.

@@ -82,8 +82,8 @@ def test_config_block_is_read_and_validated(project) -> None:
     with pytest.raises(ProjectError) as info:
         load(project.root)
     assert str(info.value) == ("models/v.sql:2: config block: unknown key 'materialised' (did you "
-                               "mean 'materialized'?) (allowed: columns, data_tests, description, "
-                               "incremental, materialized, tags, tests, with)")
+                               "mean 'materialized'?) (allowed: as_of, columns, data_tests, "
+                               "description, incremental, materialized, tags, tests, with)")
 
 
 def test_config_block_bad_materialization(project) -> None:

@@ -1,5 +1,6 @@
 /* config
 tags: [features]
+as_of: {var: as_of_date}       # point-in-time: runner test --leakage audits it
 description: >
   Per user, engagement ratios over the 90 days before the as-of instant, in percent (NULL when
   the denominator is 0).

@@ -1,5 +1,6 @@
 /* config
 tags: [features]
+as_of: {var: as_of_date}       # point-in-time: runner test --leakage audits it
 description: >
   Per user, how many events of each type happened in the 7, 30 and 90 days before the as-of
   instant (0 when none; every user of the population has a row).

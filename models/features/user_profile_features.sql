@@ -1,5 +1,6 @@
 /* config
 tags: [features]
+as_of: {var: as_of_date}       # point-in-time: runner test --leakage audits it
 description: Profile attributes of each user of the population, as of the as-of date.
 columns:
   age: years between the birth year and the as-of year (NULL when the birth year is unknown)

@@ -1,5 +1,6 @@
 /* config
 tags: [features]
+as_of: {var: as_of_date}       # point-in-time: runner test --leakage audits it
 description: >
   Per user, what they spent before the as-of instant (commerce.order.priceTotal of purchases;
   0 for users who bought nothing).

@@ -1,5 +1,6 @@
 /* config
 tags: [features]
+as_of: {var: as_of_date}       # point-in-time: runner test --leakage audits it
 description: >
   Per user, minutes from the last event of each type to the as-of instant (NULL when the user
   never had one), the Week2 notebook's TIME_BETWEEN_PREVIOUS_MATCH features at a fixed instant.

@@ -185,6 +185,10 @@ def _test_command(sub: Any, comparing: argparse.ArgumentParser) -> None:
                        help="run the data tests of the selected models on what is built")
     p.add_argument("--threads", type=_positive, help="models tested at once (default 4)")
     p.add_argument("--verbose", action="store_true", help="a line for each passing test too")
+    p.add_argument("--unit", action="store_true",
+                   help="run the unit tests (unit_tests/*.yml) on in-memory DuckDB instead")
+    p.add_argument("--leakage", action="store_true",
+                   help="audit the point-in-time models (as_of) for reads at or after the cutoff")
     p.set_defaults(func=_cmd_test)
 
 
@@ -192,6 +196,17 @@ def _cmd_test(args: argparse.Namespace) -> int:
     from runner.run.testing import run_data_tests
 
     options = _options(args, threads=args.threads, verbose=args.verbose)
+    codes = []
+    if args.unit:
+        from runner.run.unit_tests import run_unit_tests
+
+        codes.append(run_unit_tests(args.project_dir, options, _echo, args.events).exit_code)
+    if args.leakage:
+        from runner.run.leakage import run_leakage_audit
+
+        codes.append(run_leakage_audit(args.project_dir, options, _echo, args.events).exit_code)
+    if codes:
+        return max(codes)
     return run_data_tests(args.project_dir, options, echo=_echo, events=args.events).exit_code
 
 

@@ -42,6 +42,7 @@ class SourceConfig:
     columns: dict[str, str] = field(default_factory=dict)
     synthetic: str | None = None
     path: str | None = None
+    time_column: str | None = None  # when each row happened (the point-in-time audit)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class ProjectConfig:
     exports: list[Any] = field(default_factory=list)  # as written; ``destinations`` validates
     keep_versions: int = 1
     approximate: str = "exact"
+    unit_test_paths: tuple[str, ...] = ("unit_tests",)  # folders of unit test files
 
     def target(self, name: str | None) -> tuple[str, dict[str, Any]]:
         """The named (or default) target block with ``${ENV}`` references substituted."""
@@ -116,7 +118,7 @@ def parse_project(raw: Any, root: Path) -> ProjectConfig:
     """Validate the parsed YAML of project.yml and build a ProjectConfig."""
     expect(raw, dict, "the top level", "a mapping of keys such as name, sources, targets")
     check_keys(raw, {"name", "dialect", "default_target", "targets", "vars", "sources", "synth",
-                     "exports", "keep_versions", "approximate"}, "")
+                     "exports", "keep_versions", "approximate", "unit_test_paths"}, "")
     if "name" not in raw:
         raise ProjectError("name: missing; give the project a name (name: my_features)", PROJECT_FILE)
     name = expect(substitute_env(raw["name"], "name"), str, "name", "a string")
@@ -141,9 +143,15 @@ def parse_project(raw: Any, root: Path) -> ProjectConfig:
         raise ProjectError(f"approximate: '{approximate}' is not one of exact, refuse"
                            f"{did_you_mean(approximate, APPROXIMATE)}; it says how the local "
                            "engine runs percentile_approx and approx_count_distinct", PROJECT_FILE)
+    unit_test_paths = raw.get("unit_test_paths", ["unit_tests"])
+    unit_test_paths = [unit_test_paths] if isinstance(unit_test_paths, str) else unit_test_paths
+    expect(unit_test_paths, list, "unit_test_paths", "a list of folders")
+    for index, folder in enumerate(unit_test_paths):
+        expect(folder, str, f"unit_test_paths[{index}]", "a folder relative to the project")
     return ProjectConfig(name=name, root=root, dialect=dialect, default_target=default_target,
                          targets=targets, vars=vars_, sources=sources, synth=synth, exports=exports,
-                         keep_versions=keep, approximate=approximate)
+                         keep_versions=keep, approximate=approximate,
+                         unit_test_paths=tuple(unit_test_paths))
 
 
 def _parse_targets(raw: Any) -> dict[str, dict[str, Any]]:
@@ -170,12 +178,13 @@ def _parse_sources(raw: Any) -> dict[str, SourceConfig]:
         keypath = f"sources.{name}"
         block = substitute_env(block or {}, keypath)
         expect(block, dict, keypath, "a mapping (or empty)")
-        check_keys(block, {"description", "columns", "identifier", "synthetic", "path"}, keypath)
+        check_keys(block, {"description", "columns", "identifier", "synthetic", "path",
+                           "time_column"}, keypath)
         columns = block.get("columns") or {}
         if isinstance(columns, list):
             columns = {str(c): "" for c in columns}
         expect(columns, dict, f"{keypath}.columns", "a mapping of column name to description")
-        for key in ("description", "identifier", "synthetic", "path"):
+        for key in ("description", "identifier", "synthetic", "path", "time_column"):
             if key in block:
                 expect(block[key], str, f"{keypath}.{key}", "a string")
         if "synthetic" in block and "path" in block:
@@ -188,7 +197,8 @@ def _parse_sources(raw: Any) -> dict[str, SourceConfig]:
             name=key, identifier=block.get("identifier", str(name)),
             description=block.get("description", ""),
             columns={str(k): str(v or "") for k, v in columns.items()},
-            synthetic=block.get("synthetic"), path=block.get("path"))
+            synthetic=block.get("synthetic"), path=block.get("path"),
+            time_column=block.get("time_column"))
     return sources
 
 

@@ -44,7 +44,8 @@ from runner.project.parsing import parse_query
 MATERIALIZATIONS = ("table", "view", "ephemeral", "incremental")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _CONFIG_KEYS = {"materialized", "tags", "description", "columns", "with", "incremental",
-                "data_tests", "tests"}
+                "data_tests", "tests", "as_of"}
+_AS_OF_KEYS = {"var", "ignore", "key"}
 _WITH_KEYS = {"schema", "rowvalidation", "label"}
 _INCREMENTAL_KEYS = {"time_column", "lookback", "unique_key"}
 _SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
@@ -77,6 +78,22 @@ class IncrementalConfig:
 
 
 @dataclass(frozen=True)
+class AsOfConfig:
+    """A point-in-time model (``runner test --leakage``): its columns must not depend on
+    source rows at or after the instant ``var`` names.
+
+    Attributes:
+        var: the var holding the as-of date (or timestamp).
+        ignore: columns that may look past it (a label).
+        key: the columns that identify a row (default ``user_id`` if the model has it).
+    """
+
+    var: str
+    ignore: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The config block of a model file."""
 
@@ -87,6 +104,7 @@ class ModelConfig:
     ddl: ModelDDLConfig = field(default_factory=ModelDDLConfig)
     incremental: IncrementalConfig | None = None
     data_tests: tuple[DataTest, ...] = ()  # its columns' and its own (runner.project.data_tests)
+    as_of: AsOfConfig | None = None
 
     def fingerprint_items(self) -> dict[str, Any]:
         """What of the config changes the built table (tags and docs do not)."""
@@ -232,8 +250,35 @@ def _parse_config(yaml_text: str, rel: str, first_line: int, dialect: str) -> Mo
     elif "incremental" in raw:
         raise fail("incremental: only incremental models have it; remove it or use "
                    "materialized: incremental")
+    as_of = _parse_as_of(raw["as_of"], where) if raw.get("as_of") is not None else None
+    if as_of is not None and materialized == "ephemeral":
+        raise where.error(("as_of",), "as_of: an ephemeral model is never built, so its rows "
+                          "cannot be audited; put as_of on a model that reads it")
     return ModelConfig(materialized=materialized, tags=tuple(tags), description=description,
-                       columns=columns, ddl=ddl, incremental=incremental, data_tests=data_tests)
+                       columns=columns, ddl=ddl, incremental=incremental, data_tests=data_tests,
+                       as_of=as_of)
+
+
+def _parse_as_of(raw: Any, where: BlockLines) -> AsOfConfig:
+    """``as_of: as_of_date`` or ``as_of: {var: as_of_date, ignore: [label], key: user_id}``."""
+    raw = {"var": raw} if isinstance(raw, str) else raw
+    if not isinstance(raw, dict) or not isinstance(raw.get("var"), str):
+        raise where.error(("as_of",), "as_of: expected the var holding the as-of date, e.g. "
+                          "as_of: {var: as_of_date, ignore: [subscribed]}")
+    for key in raw:
+        if key not in _AS_OF_KEYS:
+            raise where.error(("as_of", key), f"as_of: unknown key '{key}'"
+                              f"{did_you_mean(str(key), _AS_OF_KEYS)} (allowed: "
+                              f"{', '.join(sorted(_AS_OF_KEYS))})")
+    lists = {}
+    for key in ("ignore", "key"):
+        value = raw.get(key, [])
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise where.error(("as_of", key), f"as_of.{key}: expected a column name or a list "
+                                              "of them")
+        lists[key] = tuple(v.lower() for v in value)
+    return AsOfConfig(raw["var"], lists["ignore"], lists["key"])
 
 
 def _parse_incremental(raw: Any, fail: Any) -> IncrementalConfig:

@@ -109,6 +109,20 @@ def write_run_artifacts(session: Session, result: BuildResult, seconds: float,
     }, compact=True)
 
 
+def write_run_results(path: Path, results: list[dict[str, Any]], seconds: float,
+                      args: dict[str, Any]) -> None:
+    """A ``run_results.json`` of a command that builds nothing on a target (``runner test
+    --unit``, ``--leakage``): its ``results`` entries and ``args`` as given."""
+    started_at = time.time() - seconds
+    write_json(path, {
+        "metadata": {"dbt_schema_version": RUN_RESULTS_SCHEMA,
+                     "generated_at": timestamp(started_at + seconds),
+                     "invocation_id": str(uuid.uuid4()),
+                     "invocation_started_at": timestamp(started_at),
+                     "env": {"runner_version": __version__}},
+        "elapsed_time": round(seconds, 3), "args": args, "results": results}, compact=True)
+
+
 def data_test_result(project: str, t: TestResult) -> dict[str, Any]:
     """A data test's entry in run_results.json (dbt's shape: ``status`` pass, fail, warn,
     error or skipped, ``failures``); what dbt keeps in the manifest's test node (the model,

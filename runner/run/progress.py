@@ -289,6 +289,35 @@ def test_counts(tests: list[TestResult]) -> str:
     return f"Data tests: {counts.replace('SKIPPED', 'SKIP')} TOTAL={len(tests)}"
 
 
+def check_lines(result: TestResult, title: str, right: str, where: str) -> list[str]:
+    """A unit test's or an audit's line, ``HH:MM:SS  FAIL <title> ..... [<right>]``, and unless
+    it passed, ``<where>: <message>`` and its details under it."""
+    stamp = time.strftime("%H:%M:%S")
+    left = f"{_TEST_LABELS[result.status]} {title}"
+    lines = [f"{stamp}  {left} {'.' * max(3, WIDTH - len(left))} [{right}]"]
+    if result.status != "pass":
+        pad = " " * len(stamp)
+        lines += [f"{pad}    {where}: {result.message}",
+                  *(f"{pad}      {line}" for line in result.details)]
+    return lines
+
+
+def check_summary(results: list[tuple[str, TestResult]], heading: str, failed: str,
+                  counts: str, echo: Echo) -> None:
+    """The closing block of ``runner test --unit`` or ``--leakage``: ``heading``, the checks
+    that did not pass (each ``<name>: <where>: <message>``, under ``failed``), the counts."""
+    echo("")
+    echo(heading)
+    bad = [(where, r) for where, r in results if r.status != "pass"]
+    if bad:
+        echo(failed.format(n=len(bad)))
+    for where, r in bad:
+        echo(f"  {where}: {r.message}")
+    shown = " ".join(f"{s.upper()}={sum(r.status == s for _, r in results)}"
+                     for s in ("pass", "fail", "error"))
+    echo(f"{counts}: {shown} TOTAL={len(results)}")
+
+
 class SlowCompile:
     """Says which model is being compiled when one takes longer than ``after`` seconds (a very
     large generated model), so a long compile is never silent. One watcher thread for the

@@ -36,6 +36,7 @@ class TestResult:
     started_at: float | None = None
     completed_at: float | None = None
     thread: str = ""
+    details: list[str] = field(default_factory=list)  # a unit test's diff, one line each
 
     @property
     def name(self) -> str:

@@ -322,6 +322,12 @@ def _profile_row(user: _User, start: datetime.datetime, tenant: str) -> dict[str
     }
 
 
+def schemas(tenant: str = "_acmeinc") -> dict[str, pa.Schema]:
+    """The schema of each table ``generate`` makes, by name (empty tables of them are what a
+    unit test's inputs start from)."""
+    return {"experience_events": events_schema(tenant), "profiles": profiles_schema(tenant)}
+
+
 def generate(options: SynthOptions, on_user: Callable[[], None] | None = None
              ) -> dict[str, pa.Table]:
     """Simulate the population and return ``{'experience_events': ..., 'profiles': ...}``.

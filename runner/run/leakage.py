@@ -1,0 +1,342 @@
+"""``runner test --leakage``: prove the point-in-time models read nothing at or after their cutoff.
+
+A model whose config has ``as_of: {var: as_of_date}`` is point-in-time: its columns (but those
+in ``ignore``, such as a label, and its ``key``) must not depend on source rows at or after the
+instant that var names (``CAST(var AS TIMESTAMP)``: midnight UTC for a date). Each source
+declares when its rows happened (``time_column`` in project.yml). The audit copies the sources
+the selected models need from the target into a scratch in-memory DuckDB and builds the models
+and their ancestors there three times, through the same compile as a build:
+
+1. on the sources as they are;
+2. with every row at or after the cutoff removed;
+3. with those rows perturbed: each keeps its time, one day later, and takes each other
+   column from another such row (the j-th column from the j-th next row, in table order), so
+   the values after the cutoff and their combinations change and stay after it.
+
+Each audited model's rows are matched on its key across the builds; a column whose value
+differs in build 2 or 3 reads data at or after the cutoff, and the model fails naming it and
+the rows affected (rows present in one build only are a difference of every column). DOUBLE
+columns are compared to a relative 1e-9 (a sum's order may change its last bits), every other
+type exactly. The target must hold the sources locally (``Adapter.creates_local_sources``:
+DuckDB); on another one the audit is refused, to be run on a local target over a sample.
+
+    run = run_leakage_audit(Path("."), BuildOptions(select=["training_set"]))
+    [(r.test.model, r.status, r.details) for r in run.results]
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+
+from runner.adapters import Adapter, adapter_class
+from runner.compile.compiler import compile_plan
+from runner.compile.plan import CompiledTest, Plan
+from runner.errors import ProjectError
+from runner.graph.selection import select
+from runner.project.cache import Cache
+from runner.project.loader import Project
+from runner.project.model import AsOfConfig
+from runner.run.artifacts import data_test_result, write_run_results
+from runner.run.events import EventLog
+from runner.run.history import BuildHistory
+from runner.run.options import BuildOptions
+from runner.run.progress import check_lines, check_summary
+from runner.run.results import TestResult
+from runner.run.session import Workspace, open_workspace
+from runner.run.state import target_lock
+from runner.sources.prepare import prepare_local_sources
+from runner.validation import PROJECT_FILE, did_you_mean
+
+Echo = Callable[[str], None]
+VARIANTS = {"removed": "with the rows at or after the cutoff removed",
+            "perturbed": "with them perturbed"}
+TOLERANCE = 1e-9
+
+
+@dataclass
+class LeakageRun:
+    """What ``runner test --leakage`` found: one result per audited model."""
+
+    results: list[TestResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(r.status != "pass" for r in self.results) else 0
+
+
+def run_leakage_audit(root: str | Path, options: BuildOptions | None = None, echo: Echo = print,
+                      events: EventLog | None = None) -> LeakageRun:
+    """Audit the selected models that have an ``as_of`` config (see the module docstring).
+
+    Raises:
+        ProjectError: the target does not hold local sources, an ``as_of`` var is not a var,
+            a source time column does not exist, or a key is not unique.
+    """
+    started = time.monotonic()
+    options = options or BuildOptions()
+    workspace = open_workspace(root, options)
+    project, adapter = workspace.project, workspace.adapter
+    if not adapter.creates_local_sources:
+        raise ProjectError(f"runner test --leakage runs on targets that hold the sources "
+                           f"locally (duckdb) for now; target '{workspace.target}' is "
+                           f"{adapter.type}: run it on a local target (-t local) over a sample "
+                           "of the sources (sources.<name>.path)")
+    chosen = select(options.select, options.exclude, project.dag, project.models,
+                    BuildHistory(project, workspace.target, workspace.paths, options.state))
+    audited = [n for n in project.order(chosen) if project.models[n].config.as_of is not None]
+    if not audited:
+        echo("Nothing to audit: no selected model has an as_of config "
+             "(as_of: {var: as_of_date} in its config block).")
+        return LeakageRun()
+    groups: dict[str, list[str]] = {}
+    for name in audited:
+        groups.setdefault(_cutoff(project, name), []).append(name)
+    needed = {s for n in audited for a in (n, *project.dag.upstream(n)) if a in project.models
+              for s in project.sources_read(a)}
+    timed = _time_columns(project, sorted(needed))
+    copies = _copy_sources(workspace, sorted(needed), echo)
+    run = LeakageRun()
+    for cutoff, names in groups.items():
+        run.results += _audit(project, names, cutoff, copies, timed, workspace, echo, events)
+    run.seconds = time.monotonic() - started
+    _summary(run, echo)
+    write_run_results(workspace.paths.run_results,
+                      [data_test_result(project.config.name, r) for r in run.results],
+                      run.seconds, {"which": "leakage", "target": workspace.target,
+                                    "select": options.select, "exclude": options.exclude,
+                                    "vars": project.vars})
+    return run
+
+
+def _cutoff(project: Project, name: str) -> str:
+    """The cutoff instant of a model's ``as_of`` var, as a timestamp text."""
+    as_of = project.models[name].config.as_of
+    assert as_of is not None
+    if as_of.var not in project.vars:
+        raise ProjectError(f"config block: as_of.var: '{as_of.var}' is not a var"
+                           f"{did_you_mean(as_of.var, project.vars)}; declare it under vars: "
+                           "in project.yml", project.models[name].path)
+    return str(project.vars[as_of.var])
+
+
+def _time_columns(project: Project, sources: list[str]) -> dict[str, str]:
+    """Each needed source's time column, by source; ProjectError when none declares one."""
+    timed = {s: column for s in sources if (column := project.config.sources[s].time_column)}
+    if not timed:
+        raise ProjectError(f"the point-in-time audit needs to know when rows happened: declare "
+                           f"sources.<name>.time_column for {', '.join(sources)} (e.g. "
+                           "time_column: timestamp)", PROJECT_FILE)
+    return timed
+
+
+def _copy_sources(workspace: Workspace, sources: list[str], echo: Echo) -> dict[str, Any]:
+    """The sources' rows read from the target (made ready as a build makes them), as Arrow."""
+    config, adapter = workspace.project.config, workspace.adapter
+    with target_lock(workspace.paths), adapter:
+        prepare_local_sources(config, adapter, sources, echo)
+        return {s: adapter.fetch_arrow(f"SELECT * FROM {_quoted(config.sources[s].identifier)}")
+                for s in sources}
+
+
+def _scratch(project: Project) -> Adapter:
+    adapter = adapter_class("duckdb")("leakage", {"type": "duckdb", "path": ":memory:"},
+                                      project.root)
+    adapter.open()
+    adapter.execute("SET threads = 1")  # one order of rows: sums of doubles repeat exactly
+    return adapter
+
+
+def _audit(project: Project, names: list[str], cutoff: str, copies: dict[str, Any],
+           timed: dict[str, str], workspace: Workspace, echo: Echo,
+           events: EventLog | None) -> list[TestResult]:
+    """Build ``names`` three times on scratch databases and compare (one cutoff)."""
+    began, started_at = time.monotonic(), time.time()
+    base = _scratch(project)
+    variants = {v: _scratch(project) for v in VARIANTS}
+    try:
+        literal = exp.Literal.string(cutoff).sql("duckdb")
+        echo(f"{time.strftime('%H:%M:%S')}  Auditing {len(names)} point-in-time model(s) at "
+             f"{cutoff} on a scratch DuckDB: built on the sources as they are, with their rows "
+             "at or after the cutoff removed, and with those rows perturbed")
+        for source, table in copies.items():
+            ident = project.config.sources[source].identifier
+            for adapter in (base, *variants.values()):
+                adapter.load_arrow({ident: table})
+            column = timed.get(source)
+            if column is None:
+                echo(f"  source {source}: no time_column, copied as it is")
+                continue
+            _check_column(base, ident, column, source)
+            after = f"CAST({_quoted(column)} AS TIMESTAMP) >= CAST({literal} AS TIMESTAMP)"
+            (count,), = base.fetch(f"SELECT count(*) FROM {_quoted(ident)} WHERE {after}")
+            echo(f"  source {source}: {count:,} of {table.num_rows:,} rows at or after the "
+                 f"cutoff ({column})")
+            variants["removed"].execute(f"DELETE FROM {_quoted(ident)} WHERE {after}")
+            _perturb(variants["perturbed"], ident, column, after)
+        types = {project.config.sources[s].identifier:
+                 base.column_types(project.config.sources[s].identifier) for s in copies}
+        plan = compile_plan(project, base, set(names), source_types=types,
+                            cache=Cache(workspace.paths.cache))
+        for adapter in (base, *variants.values()):
+            _build(adapter, plan)
+        for variant, adapter in variants.items():
+            for name in names:
+                base.load_arrow({f"__{variant}_{name}": adapter.fetch_arrow(
+                    f"SELECT * FROM {_quoted(plan[name].physical or name)}")})
+        results = []
+        for name in names:
+            result = _compare(project, base, plan, name, cutoff)
+            result.seconds, result.started_at, result.completed_at = (
+                time.monotonic() - began, started_at, time.time())
+            result.thread = threading.current_thread().name
+            _report(result, echo, events, project.config.name)
+            results.append(result)
+        return results
+    finally:
+        for adapter in (base, *variants.values()):
+            adapter.close()
+
+
+def _check_column(adapter: Adapter, ident: str, column: str, source: str) -> None:
+    columns = list(adapter.column_types(ident))
+    if column not in columns:
+        raise ProjectError(f"sources.{source}.time_column: '{column}' is not a column of "
+                           f"{ident}{did_you_mean(column, columns)}", PROJECT_FILE)
+
+
+def _perturb(adapter: Adapter, ident: str, column: str, after: str) -> None:
+    """Each row at or after the cutoff gets its own time one day later and, for its j-th other
+    column, the value of the j-th next such row (in table order, wrapping round), so the
+    values change and their combinations too."""
+    types = adapter.column_types(ident)
+    table, others = _quoted(ident), [c for c in types if c != column]
+    adapter.execute(f"CREATE TABLE __post AS SELECT *, row_number() OVER (ORDER BY rowid) AS "
+                    f"__n, count(*) OVER () AS __c FROM {table} WHERE {after}")
+    lists = ", ".join(f"list({_quoted(c)} ORDER BY __n) AS {_quoted(c)}" for c in others)
+    adapter.execute(f"CREATE TABLE __lists AS SELECT {lists or '1 AS __none'} FROM __post")
+    shifted = f"CAST(a.{_quoted(column)} + INTERVAL 1 DAY AS {types[column].sql('duckdb')})"
+    picked = {c: f"l.{_quoted(c)}[(a.__n - 1 + {j}) % a.__c + 1]"
+              for j, c in enumerate(others, start=1)}
+    columns = ", ".join(shifted if c == column else picked[c] for c in types)
+    adapter.execute(f"DELETE FROM {table} WHERE {after}")
+    adapter.execute(f"INSERT INTO {table} SELECT {columns} FROM __post AS a, __lists AS l "
+                    "ORDER BY a.__n")
+    adapter.execute("DROP TABLE __post")
+    adapter.execute("DROP TABLE __lists")
+
+
+def _build(adapter: Adapter, plan: Plan) -> None:
+    """Every built model of the plan as a table, in build order."""
+    for model in plan:
+        if model.built:
+            adapter.execute(f"CREATE TABLE {_quoted(model.physical or model.name)} AS "
+                            f"{model.select_sql}")
+
+
+def _compare(project: Project, base: Adapter, plan: Plan, name: str, cutoff: str) -> TestResult:
+    """The model's rows in each variant against the base build, column by column."""
+    model, as_of = plan[name], project.models[name].config.as_of
+    assert as_of is not None and model.physical is not None
+    types = base.column_types(model.physical)
+    key = _key(as_of, list(types), project.models[name].path)
+    table = _quoted(model.physical)
+    keys = ", ".join(_quoted(k) for k in key)
+    (dupes,), = base.fetch(f"SELECT count(*) FROM (SELECT {keys} FROM {table} GROUP BY {keys} "
+                           "HAVING count(*) > 1)")
+    if dupes:
+        raise ProjectError(f"config block: as_of.key: ({', '.join(key)}) is not unique in "
+                           f"{name} ({dupes} values repeat); set as_of.key to the columns that "
+                           "identify a row", project.models[name].path)
+    features = [c for c in types if c not in key and c.lower() not in as_of.ignore]
+    changed: dict[str, dict[str, int]] = {}
+    affected = 0
+    rows = base.row_count(model.physical)
+    for variant in VARIANTS:
+        other = _quoted(f"__{variant}_{name}")
+        on = " AND ".join(f"b.{_quoted(k)} IS NOT DISTINCT FROM v.{_quoted(k)}" for k in key)
+        counts = [f"count(*) FILTER (WHERE b.__in IS NULL OR v.__in IS NULL)",
+                  "count(*) FILTER (WHERE b.__in IS NULL OR v.__in IS NULL OR NOT (" +
+                  " AND ".join(_same(c, types[c]) for c in features) + "))" if features else "0",
+                  *(f"count(*) FILTER (WHERE b.__in IS NULL OR v.__in IS NULL OR NOT "
+                    f"{_same(c, types[c])})" for c in features)]
+        values = base.fetch(f"SELECT {', '.join(counts)} FROM (SELECT *, true AS __in FROM "
+                            f"{table}) AS b FULL OUTER JOIN (SELECT *, true AS __in FROM "
+                            f"{other}) AS v ON {on}")[0]
+        affected = max(affected, int(values[1]))
+        for column, count in zip(features, values[2:]):
+            if count:
+                changed.setdefault(column, {})[variant] = int(count)
+        if values[0]:
+            changed.setdefault("(rows)", {})[variant] = int(values[0])
+    test = CompiledTest(name=f"no_leakage_{name}", model=name, kind="no_leakage", column=None,
+                        severity="error", path=model.path, line=1, sql=model.select_sql,
+                        expects=f"no column depends on rows at or after {cutoff}")
+    if not changed:
+        return TestResult(test, "pass", failures=0,
+                          message=f"{len(features)} column(s) unchanged in {rows:,} rows")
+    details = [f"{column}: {_counts(counts)}" for column, counts in changed.items()]
+    columns = [c for c in changed if c != "(rows)"]
+    shown = ", ".join(f"{name}.{c}" for c in columns) or "its rows"
+    message = (f"{shown} read{'s' if len(columns) == 1 else ''} data at or after the cutoff "
+               f"({as_of.var} = {cutoff}): {affected:,} of {rows:,} rows affected")
+    sample = [{"column": c, **counts} for c, counts in changed.items()]
+    return TestResult(test, "fail", failures=affected, sample=sample, message=message,
+                      details=details)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """``36 rows differ with the rows at or after the cutoff removed, 36 with them perturbed``."""
+    parts = [f"{n:,}{(' row differs' if n == 1 else ' rows differ') if not i else ''} "
+             f"{VARIANTS[v]}" for i, (v, n) in enumerate(counts.items())]
+    return ", ".join(parts)
+
+
+def _key(as_of: AsOfConfig, columns: list[str], path: str) -> list[str]:
+    key = list(as_of.key) or (["user_id"] if "user_id" in columns else [])
+    if not key:
+        raise ProjectError("config block: as_of.key: the model has no user_id column; set "
+                           "as_of.key to the columns that identify a row", path)
+    for column in key:
+        if column not in columns:
+            raise ProjectError(f"config block: as_of.key: '{column}' is not a column"
+                               f"{did_you_mean(column, columns)}", path)
+    return key
+
+
+def _same(column: str, dtype: exp.DataType) -> str:
+    """SQL: the column has the same value in ``b`` and ``v`` (DOUBLEs to ``TOLERANCE``)."""
+    b, v = f"b.{_quoted(column)}", f"v.{_quoted(column)}"
+    if dtype.this in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT):
+        return (f"({b} IS NOT DISTINCT FROM {v} OR abs({b} - {v}) <= {TOLERANCE} * "
+                f"greatest(abs({b}), abs({v})))")
+    return f"({b} IS NOT DISTINCT FROM {v})"
+
+
+def _quoted(name: str) -> str:
+    return ".".join(exp.to_identifier(p, quoted=True).sql("duckdb") for p in name.split("."))
+
+
+def _report(result: TestResult, echo: Echo, events: EventLog | None, project: str) -> None:
+    test = result.test
+    if events is not None:
+        events.emit("test", unique_id=f"test.{project}.{test.name}", model=test.model,
+                    status=result.status, severity=test.severity, failures=result.failures,
+                    execution_time=round(result.seconds, 3), message=result.message or None)
+    count = f" {result.failures:,}" if result.failures else ""
+    for line in check_lines(result, f"leakage {test.model}", f"{result.status.upper()}{count}",
+                            test.path):
+        echo(line)
+
+
+def _summary(run: LeakageRun, echo: Echo) -> None:
+    check_summary([(f"{r.test.model}: {r.test.path}", r) for r in run.results],
+                  f"Audited {len(run.results)} point-in-time model(s) in {run.seconds:.2f}s.",
+                  "{n} model(s) read data at or after their cutoff:", "Leakage", echo)

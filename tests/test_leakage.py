@@ -1,0 +1,267 @@
+"""The point-in-time audit (``runner test --leakage``): models tagged ``as_of`` rebuilt on the
+sources without their rows at or after the cutoff, and with them perturbed, and compared.
+
+A four-row event source shows each count by hand; the example project passes, and fails
+naming the columns when one feature is edited to read a day past the as-of date, or when the
+label is no longer ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runner.cli.main import main
+from runner.errors import ProjectError
+from runner.run.events import EventLog
+from runner.run.leakage import run_leakage_audit
+from runner.run.options import BuildOptions
+from test_artifacts import validate
+from test_example_project import copy_example
+
+EVENTS = """\
+user_id,ts,amount
+u1,2026-05-01 00:00:00,10
+u1,2026-05-12 00:00:00,5
+u2,2026-05-11 00:00:00,7
+u3,2026-05-02 00:00:00,1
+"""
+# the cutoff is 2026-05-10: u1's second event and u2's only one are after it
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    write(root, "project.yml", """
+        name: shop
+        vars: {as_of: "2026-05-10"}
+        targets:
+          local: {type: duckdb}
+          distiller: {type: data_distiller, sandbox: prod}
+        sources:
+          events: {path: data/events.csv, time_column: ts}
+        """)
+    write(root, "data/events.csv", EVENTS)
+    write(root, "models/spend.sql", """
+        /* config
+        as_of: {var: as_of}
+        */
+        SELECT user_id, SUM(amount) AS spend, COUNT(*) AS events FROM events GROUP BY user_id
+        """)
+    write(root, "models/spend_before.sql", """
+        /* config
+        as_of: as_of
+        */
+        SELECT user_id, SUM(amount) AS spend FROM events
+        WHERE ts < CAST(var('as_of') AS TIMESTAMP) GROUP BY user_id
+        """)
+    return root
+
+
+def write(root: Path, rel: str, text: str) -> None:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+
+
+def audit(root: Path, **options: object):  # noqa: ANN201 - a LeakageRun
+    lines: list[str] = []
+    return run_leakage_audit(root, BuildOptions(**options), echo=lines.append), lines
+
+
+def test_a_model_reading_after_the_cutoff_fails_naming_its_columns(shop: Path) -> None:
+    run, lines = audit(shop)
+    spend, before = run.results
+    assert (before.test.model, before.status) == ("spend_before", "pass")
+    assert before.message == "1 column(s) unchanged in 2 rows"
+    assert (spend.test.model, spend.status, spend.failures, run.exit_code) == (
+        "spend", "fail", 2, 1)
+    assert spend.message == ("spend.spend, spend.events read data at or after the cutoff "
+                             "(as_of = 2026-05-10): 2 of 3 rows affected")
+    # removed: u1 15 -> 10 and u2 gone; perturbed: u1 gets u2's 7 (17), u2 gets u1's 5
+    assert spend.details == [
+        "spend: 2 rows differ with the rows at or after the cutoff removed, 2 with them perturbed",
+        "events: 2 rows differ with the rows at or after the cutoff removed",
+        "(rows): 1 row differs with the rows at or after the cutoff removed"]
+    assert "  source events: 2 of 4 rows at or after the cutoff (ts)" in lines
+    assert lines[-1] == "Leakage: PASS=1 FAIL=1 ERROR=0 TOTAL=2"
+    assert spend.sample == [{"column": "spend", "removed": 2, "perturbed": 2},
+                            {"column": "events", "removed": 2},
+                            {"column": "(rows)", "removed": 1}]
+
+
+def test_runner_test_leakage_exit_codes_artifacts_and_events(shop: Path, capsys) -> None:
+    assert main(["test", "--leakage", "--project-dir", str(shop)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL leakage spend " in out and "PASS leakage spend_before " in out
+    assert "    models/spend.sql: spend.spend, spend.events read data at or after the cutoff " \
+           "(as_of = 2026-05-10): 2 of 3 rows affected\n" in out
+    results = json.loads((shop / "target" / "run_results.json").read_text())
+    validate(results, "run-results_v6.json")
+    assert results["args"]["which"] == "leakage"
+    assert [(r["unique_id"], r["status"], r["failures"]) for r in results["results"]] == [
+        ("test.shop.no_leakage_spend", "fail", 2),
+        ("test.shop.no_leakage_spend_before", "pass", 0)]
+    assert main(["test", "--leakage", "--project-dir", str(shop), "-s", "spend_before"]) == 0
+    lines: list[str] = []
+    run_leakage_audit(shop, BuildOptions(select=["spend"]), echo=lambda line: None,
+                      events=EventLog([lines.append]))
+    assert [(e["event"], e["unique_id"], e["status"], e["failures"])
+            for e in map(json.loads, lines)] == [("test", "test.shop.no_leakage_spend", "fail", 2)]
+
+
+def test_only_tagged_models_are_audited(shop: Path) -> None:
+    write(shop, "models/other.sql", "SELECT user_id FROM events\n")
+    run, lines = audit(shop, select=["other"])
+    assert run.results == [] and run.exit_code == 0
+    assert lines == ["Nothing to audit: no selected model has an as_of config "
+                     "(as_of: {var: as_of_date} in its config block)."]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("project.yml", "time_column: ts", "time_column: tss"),
+     "project.yml: sources.events.time_column: 'tss' is not a column of events (did you mean "
+     "'ts'?)"),
+    (("project.yml", "time_column: ts", "time_column: 3"),
+     "project.yml: sources.events.time_column: expected a string, got int 3"),
+    (("project.yml", ", time_column: ts", ""),
+     "project.yml: the point-in-time audit needs to know when rows happened: declare "
+     "sources.<name>.time_column for events (e.g. time_column: timestamp)"),
+    (("models/spend.sql", "as_of: {var: as_of}", "as_of: {var: as_of_dat}"),
+     "models/spend.sql: config block: as_of.var: 'as_of_dat' is not a var (did you mean "
+     "'as_of'?); declare it under vars: in project.yml"),
+    (("models/spend.sql", "as_of: {var: as_of}", "as_of: {var: as_of, igonre: [x]}"),
+     "models/spend.sql:2: config block: as_of: unknown key 'igonre' (did you mean 'ignore'?) "
+     "(allowed: ignore, key, var)"),
+    (("models/spend.sql", "as_of: {var: as_of}", "as_of: {var: as_of, key: spnd}"),
+     "models/spend.sql: config block: as_of.key: 'spnd' is not a column (did you mean "
+     "'spend'?)"),
+    (("models/spend.sql", "SELECT user_id,", "SELECT 1 AS k, user_id AS who,"),
+     "models/spend.sql: config block: as_of.key: the model has no user_id column; set "
+     "as_of.key to the columns that identify a row"),
+])
+def test_audit_config_errors_name_the_file(shop: Path, capsys, edit: tuple[str, str, str],
+                                           message: str) -> None:
+    rel, old, new = edit
+    text = (shop / rel).read_text()
+    assert old in text
+    (shop / rel).write_text(text.replace(old, new))
+    if "SELECT 1 AS k" in new:
+        (shop / rel).write_text(text.replace(old, new).replace("GROUP BY user_id", "GROUP BY 2"))
+    assert main(["test", "--leakage", "--project-dir", str(shop), "-s", "spend"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"Error: {message}\n"
+
+
+def test_key_must_identify_a_row(shop: Path) -> None:
+    write(shop, "models/spend.sql", """
+        /* config
+        as_of: as_of
+        */
+        SELECT user_id, amount FROM events WHERE ts < CAST(var('as_of') AS TIMESTAMP)
+        """)
+    write(shop, "data/events.csv", EVENTS + "u1,2026-05-03 00:00:00,2\n")
+    with pytest.raises(ProjectError) as err:
+        audit(shop, select=["spend"])
+    assert str(err.value) == ("models/spend.sql: config block: as_of.key: (user_id) is not "
+                              "unique in spend (1 values repeat); set as_of.key to the columns "
+                              "that identify a row")
+
+
+def test_data_distiller_targets_are_refused(shop: Path, capsys) -> None:
+    assert main(["test", "--leakage", "--project-dir", str(shop), "-t", "distiller"]) == 2
+    assert capsys.readouterr().err == (
+        "Error: runner test --leakage runs on targets that hold the sources locally (duckdb) "
+        "for now; target 'distiller' is data_distiller: run it on a local target (-t local) "
+        "over a sample of the sources (sources.<name>.path)\n")
+
+
+def test_as_of_on_an_ephemeral_model_is_refused(shop: Path, capsys) -> None:
+    write(shop, "models/spend.sql", """
+        /* config
+        materialized: ephemeral
+        as_of: as_of
+        */
+        SELECT user_id FROM events
+        """)
+    assert main(["ls", "--project-dir", str(shop)]) == 2
+    assert capsys.readouterr().err == (
+        "Error: models/spend.sql:3: config block: as_of: an ephemeral model is never built, so "
+        "its rows cannot be audited; put as_of on a model that reads it\n")
+
+
+# -- the example project ----------------------------------------------------------------------
+USERS = 400  # the example's sources at a fifth of their size: the same audit, quicker
+
+
+@pytest.fixture(scope="module")
+def example_events(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's synthetic sources generated once, as the local DuckDB file to copy."""
+    root = copy_example(tmp_path_factory.mktemp("leakage") / "example", users=USERS)
+    assert main(["synth", "--project-dir", str(root)]) == 0
+    return root / "target" / "local.duckdb"
+
+
+def example(tmp_path: Path, database: Path) -> Path:
+    root = copy_example(tmp_path / "example", users=USERS)
+    (root / "target").mkdir()
+    (root / "target" / "local.duckdb").write_bytes(database.read_bytes())
+    return root
+
+
+def test_the_example_passes(tmp_path: Path, example_events: Path) -> None:
+    run, lines = audit(example(tmp_path, example_events))
+    assert [(r.test.model, r.status) for r in run.results] == [
+        ("user_recency", "pass"), ("user_event_counts", "pass"), ("user_engagement", "pass"),
+        ("user_profile_features", "pass"), ("user_purchases", "pass"),
+        ("training_set", "pass")], "\n".join(lines)
+    assert run.exit_code == 0
+    # the label looks after the as-of date: ignored, so only the features are compared
+    assert run.results[-1].message == "61 column(s) unchanged in 274 rows"
+
+
+USER_PURCHASES_OLD = """  SELECT user_id, order_total, age_days
+  FROM events_history
+  WHERE event_type = 'commerce.purchases'
+"""
+USER_PURCHASES_ONE_DAY_PAST = """\
+  SELECT user_id, order_total, minutes_between(event_ts, as_of_ts()) / 1440 AS age_days
+  FROM stg_events
+  WHERE event_type = 'commerce.purchases'
+    AND event_ts < CAST(date_add(CAST(var('as_of_date') AS DATE), 1) AS TIMESTAMP)
+"""
+
+
+def test_a_feature_reading_one_day_past_the_as_of_date_fails(tmp_path: Path, capsys,
+                                                             example_events: Path) -> None:
+    root = example(tmp_path, example_events)
+    path = root / "models" / "features" / "user_purchases.sql"
+    text = path.read_text(encoding="utf-8")
+    assert USER_PURCHASES_OLD in text
+    path.write_text(text.replace(USER_PURCHASES_OLD, USER_PURCHASES_ONE_DAY_PAST))
+    assert main(["test", "--leakage", "--project-dir", str(root)]) == 1
+    out = capsys.readouterr().out
+    failed = [line.split(": ", 1)[1] for line in out.splitlines()
+              if line.startswith(("  user_purchases: ", "  training_set: "))]
+    columns = "revenue_30d, {m}.revenue_90d, {m}.avg_order_value_90d, {m}.revenue_to_date"
+    assert [line.split(" read data", 1)[0] for line in failed] == [
+        "models/features/user_purchases.sql: user_purchases." + columns.format(m="user_purchases"),
+        "models/training_set.sql: training_set." + columns.format(m="training_set")]
+    assert "PASS leakage user_event_counts" in out and "PASS leakage user_recency" in out
+    assert out.rstrip().endswith("Leakage: PASS=4 FAIL=2 ERROR=0 TOTAL=6")
+
+
+def test_the_label_fails_when_not_ignored(tmp_path: Path, example_events: Path) -> None:
+    root = example(tmp_path, example_events)
+    path = root / "models" / "training_set.sql"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("as_of: {var: as_of_date, ignore: [subscribed]}",
+                                 "as_of: {var: as_of_date}"))
+    run, _ = audit(root, select=["training_set"])
+    (result,) = run.results
+    assert result.status == "fail"
+    assert result.message.startswith("training_set.subscribed reads data at or after the "
+                                     "cutoff (as_of_date = 2026-05-31): ")
+    assert [line.split(":")[0] for line in result.details] == ["subscribed"]
