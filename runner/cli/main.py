@@ -17,6 +17,7 @@ from typing import IO, Any, NoReturn
 
 import yaml
 
+from runner.cli.docs import add_docs_command
 from runner.errors import RunnerError
 from runner.graph.selection import select
 from runner.project.loader import Project
@@ -121,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _model_commands(sub, comparing, selecting, common)
     _other_commands(sub, common, selecting)
+    add_docs_command(sub, common, _yaml_mapping)
     return parser
 
 
