@@ -105,7 +105,7 @@ def _model(session: Session, name: str, extension: dict[str, Any],
     config = model.config
     built = _built_types(session, name) if connected else {}
     spark = compiled.type_names if compiled else {}
-    names = [*config.columns, *(c for c in [*built, *spark] if c not in config.columns)]
+    names = [*(built or spark), *config.columns]  # the result's order; declared-only after
     labels, lineage = extension.get("labels") or {}, extension.get("lineage") or {}
     columns = [{"name": c, "description": config.columns.get(c, ""),
                 "type": built.get(c) or spark.get(c),
