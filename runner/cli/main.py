@@ -228,7 +228,7 @@ def _other_commands(sub: Any, common: argparse.ArgumentParser,
                    help="write the AEP_* variables a data_distiller target needs to this file "
                         "(default with --detach and --stop: emu.env)")
     p.add_argument("--landing", type=Path, help="where exports land (default: a temp folder)")
-    p.add_argument("--latency", type=_seconds, default=0.0,
+    p.add_argument("--latency", type=_latency, default=0.0,
                    help="seconds added to every round trip (each HTTP request, each message to "
                         "the PostgreSQL endpoint), to feel a remote service's latency")
     p.add_argument("--detach", action="store_true",
@@ -435,7 +435,8 @@ def _positive(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def _latency(text: str) -> float:
+    """``--latency``: seconds from 0 to 60 (a round trip slower than a minute is no test)."""
     try:
         value = float(text)
     except ValueError:
