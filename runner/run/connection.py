@@ -11,6 +11,10 @@ version) and source names through their identifiers, translated for the target l
         project.build()
         df = project.query("SELECT user_id, date_sub(last_seen, 1) AS d FROM user_features")
 
+``query(sql, into="name")`` runs it as a batch query instead, ``CREATE TABLE name AS`` on the
+target (on Data Distiller a batch query into a new dataset: no 10-minute or 50,000-row limit of
+an ad hoc query), and returns a ``QueryDataset`` naming it; ``table("name")`` then reads it.
+
 No global state: two connections in one process are independent. The project is loaded on
 first use (again after a build, which may follow edits); the target is connected only for the
 length of a call, so a ``runner build`` from a terminal is never kept waiting by an idle
@@ -19,7 +23,9 @@ connection.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import html
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +34,7 @@ from sqlglot import exp
 from runner.compile.dialect.translate import to_target
 from runner.errors import ProjectError
 from runner.project.macros import expand
+from runner.project.model import ModelDDLConfig
 from runner.project.parsing import parse_query, position, reference_name, table_references
 from runner.project.spark_rejects import check_functions
 from runner.run.build import build
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
     import pyarrow
 
 QUERY_PATH = "<query>"
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class Connection:
@@ -52,6 +60,7 @@ class Connection:
         self.root = Path(root)
         self.options = BuildOptions(target=target, vars=vars)
         self._workspace: Workspace | None = None
+        self._datasets: set[str] = set()  # the tables query(..., into=) made, table() reads
 
     @property
     def workspace(self) -> Workspace:
@@ -66,20 +75,53 @@ class Connection:
         self.close()
         return build(self.root, replace(self.options, **options), echo=echo)
 
-    def query(self, sql: str, *, arrow: bool = False) -> pandas.DataFrame | pyarrow.Table:
+    def query(self, sql: str, *, arrow: bool = False, into: str | None = None
+              ) -> pandas.DataFrame | pyarrow.Table | QueryDataset:
         """Run ``sql`` (the project's dialect) on the target; a DataFrame, or an Arrow table.
+
+        On Data Distiller it is an ad hoc query over the PostgreSQL interface, within its
+        limits (10 minutes, 50,000 rows). With ``into`` it is a batch query creating the table
+        (dataset) ``into`` instead, and the result names it.
 
         Raises:
             ProjectError: the SQL is wrong or refused, or names no model or source of the
-                project, or a model that is not built on this target (``<query>:line:col``).
-            RunError: the target cannot be reached or the engine fails the query.
+                project, or a model that is not built on this target (``<query>:line:col``);
+                ``into`` is no plain name, or names a model, a source or an existing table.
+            RunError: the target cannot be reached, the engine fails the query, or it went
+                past an interactive limit (the message says to use ``into``).
         """
+        if into is not None:
+            return self._query_into(sql, into)
         adapter = self.workspace.adapter
         try:
-            table = adapter.fetch_arrow(self.translate(sql))
+            table = adapter.query_arrow(self.translate(sql))
         finally:
             adapter.close()  # held only during the call: a terminal's build never waits for it
         return table if arrow else table.to_pandas()
+
+    def _query_into(self, sql: str, into: str) -> QueryDataset:
+        """``CREATE TABLE into AS <sql>`` on the target, through the adapter's batch path."""
+        project, adapter = self.workspace.project, self.workspace.adapter
+        if not _NAME.fullmatch(into):
+            raise ProjectError(f"into={into!r} is not a table name; use letters, digits and "
+                               "underscores, starting with a letter", QUERY_PATH)
+        if into.lower() in {n.lower() for n in [*project.models, *project.config.sources]}:
+            raise ProjectError(f"into='{into}' is a model or source of the project; pick "
+                               "another name for the query's table", QUERY_PATH)
+        try:
+            select = self.translate(sql)
+            if adapter.exists(into):
+                raise ProjectError(f"into='{into}': a table of that name exists on target "
+                                   f"'{self.workspace.target}'; pick another name (or drop "
+                                   "it)", QUERY_PATH)
+            result = adapter.materialize(adapter.create_table_sql(into, select, ModelDDLConfig()),
+                                         model=into, physical=into)
+            rows = result.rows if result.rows is not None else adapter.row_count(into)
+        finally:
+            adapter.close()
+        self._datasets.add(into.lower())
+        return QueryDataset(into, self.workspace.target, rows, result.dataset_id,
+                            result.query_id)
 
     def table(self, model: str, limit: int | None = None) -> pandas.DataFrame:
         """A built model's current version as a DataFrame (its first ``limit`` rows)."""
@@ -122,6 +164,8 @@ class Connection:
             relation = name
         elif name in project.config.sources:
             relation = project.config.sources[name].identifier
+        elif name.lower() in self._datasets:
+            relation = name
         else:
             known = [*project.models, *project.config.sources]
             raise ProjectError(f"'{name}' is no model or source of the project"
@@ -146,6 +190,26 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"Connection({str(self.root)!r}, target={self.options.target!r})"
+
+
+@dataclass(frozen=True)
+class QueryDataset:
+    """The table a ``query(sql, into=name)`` created (on Data Distiller a dataset), which
+    ``Connection.table(name)`` reads."""
+
+    name: str
+    target: str
+    rows: int | None = None
+    dataset_id: str | None = None
+    query_id: str | None = None
+
+    def __str__(self) -> str:
+        rows = "" if self.rows is None else f" ({self.rows:,} rows)"
+        where = f", dataset {self.dataset_id}" if self.dataset_id else ""
+        return f"table {self.name} on target '{self.target}'{rows}{where}"
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(str(self))}; read it with <code>table({self.name!r})</code></p>"
 
 
 def connect(root: str | Path, target: str | None = None,
