@@ -52,16 +52,17 @@ def layout(dag: DAG, max_per_row: int | None = None) -> Layout:
         The layout; an edge's parent is always on a row above its child's.
     """
     order = dag.order()
-    layer = _layers(dag, order)
+    layer = layers(dag, order)
     rows = _ordered(dag, layer, order)
     per_row = max_per_row or max(8, math.ceil(2 * math.sqrt(max(len(order), 1))))
     return _place(rows, layer, per_row)
 
 
-def _layers(dag: DAG, order: list[str]) -> dict[str, int]:
-    """Longest-path layering: a root at 0, any other node one below its deepest parent."""
+def layers(dag: DAG, order: list[str] | None = None) -> dict[str, int]:
+    """Longest-path layering: a root at 0, any other node one below its deepest parent
+    (``order``: ``dag.order()`` when the caller has it already)."""
     layer: dict[str, int] = {}
-    for node in order:
+    for node in order if order is not None else dag.order():
         layer[node] = 1 + max((layer[p] for p in dag.parents(node)), default=-1)
     return layer
 

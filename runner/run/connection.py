@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from runner.compile.dialect.translate import to_target
-from runner.errors import ProjectError
+from runner.errors import ProjectError, RunnerError
+from runner.graph.dag import SOURCE_PREFIX
+from runner.graph.layout import layers
 from runner.project.macros import expand
 from runner.project.model import ModelDDLConfig
 from runner.project.parsing import parse_query, position, reference_name, table_references
@@ -190,6 +192,36 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"Connection({str(self.root)!r}, target={self.options.target!r})"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view of the project: its target, a summary of the DAG and a table of
+        the models (read from the project files and the target's state: nothing connects)."""
+        try:
+            workspace = self.workspace
+        except RunnerError as err:
+            return f"<p><b>Error</b>: {html.escape(str(err))}</p>"
+        project, state = workspace.project, workspace.state()
+        dag, models = project.dag, project.models
+        depth = layers(dag)
+        built = sum(1 for name in models if state.get(name).current)
+        kinds = {kind: sum(m.config.materialized == kind for m in models.values())
+                 for kind in sorted({m.config.materialized for m in models.values()})}
+        head = (f"<p><b>{html.escape(project.config.name)}</b> on target "
+                f"<code>{html.escape(workspace.target)}</code> "
+                f"({html.escape(workspace.adapter.type)}): {len(models)} models ("
+                + ", ".join(f"{n} {k}" for k, n in kinds.items())
+                + f"), {built} built; {len(project.config.sources)} sources, "
+                f"{len(workspace.exports)} exports; DAG of {len(dag.edges())} edges over "
+                f"{1 + max(depth.values(), default=-1)} layers</p>")
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+                name, models[name].config.materialized, depth[name],
+                ", ".join(p.removeprefix(SOURCE_PREFIX) for p in dag.parents(name)),
+                state.get(name).current or "not built", models[name].config.description))
+            + "</tr>" for name in project.order())
+        return (head + "<table><tr><th>model</th><th>materialized</th><th>layer</th>"
+                "<th>reads</th><th>current version</th><th>description</th></tr>" + rows
+                + "</table>")
 
 
 @dataclass(frozen=True)
