@@ -15,7 +15,8 @@ version) and source names through their identifiers, translated for the target l
 target (on Data Distiller a batch query into a new dataset: no 10-minute or 50,000-row limit of
 an ad hoc query), and returns a ``QueryDataset`` naming it; ``table("name")`` then reads it.
 
-No global state: two connections in one process are independent. The project is loaded on
+No global state: two connections in one process are independent. Threads of one kernel may
+share a connection: its calls take turns (one engine session is never used by two at once). The project is loaded on
 first use (again after a build, which may follow edits); the target is connected only for the
 length of a call, so a ``runner build`` from a terminal is never kept waiting by an idle
 connection.
@@ -23,11 +24,14 @@ connection.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlglot import exp
 
@@ -54,6 +58,19 @@ QUERY_PATH = "<query>"
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _one_at_a_time(method: F) -> F:
+    """Run ``method`` holding the connection's lock: threads sharing a connection take turns
+    (an engine connection, DuckDB's among them, serves one call at a time)."""
+    @functools.wraps(method)
+    def turn(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        with self._turn:
+            return method(self, *args, **kwargs)
+    return turn  # type: ignore[return-value]
+
+
 class Connection:
     """A project and its target, for building and querying from Python."""
 
@@ -62,6 +79,7 @@ class Connection:
         self.root = Path(root)
         self.options = BuildOptions(target=target, vars=vars)
         self._workspace: Workspace | None = None
+        self._turn = threading.RLock()  # one call at a time (see _one_at_a_time)
         self._datasets: set[str] = set()  # the tables query(..., into=) made, table() reads
 
     @property
@@ -71,12 +89,14 @@ class Connection:
             self._workspace = open_workspace(self.root, self.options)
         return self._workspace
 
+    @_one_at_a_time
     def build(self, echo: Echo = print, **options: Any) -> BuildResult:
         """``runner build`` with these ``BuildOptions`` fields (select, threads, full_refresh,
         ...); the target and vars are the connection's."""
         self.close()
         return build(self.root, replace(self.options, **options), echo=echo)
 
+    @_one_at_a_time
     def query(self, sql: str, *, arrow: bool = False, into: str | None = None
               ) -> pandas.DataFrame | pyarrow.Table | QueryDataset:
         """Run ``sql`` (the project's dialect) on the target; a DataFrame, or an Arrow table.
@@ -133,6 +153,7 @@ class Connection:
         """The first ``n`` rows of a built model (a notebook displays the DataFrame)."""
         return self.table(model, limit=n)
 
+    @_one_at_a_time
     def translate(self, sql: str) -> str:
         """The SQL ``query`` sends to the target for ``sql``."""
         workspace = self.workspace
@@ -178,6 +199,7 @@ class Connection:
         table.replace(pointed)
         return relation
 
+    @_one_at_a_time
     def close(self) -> None:
         """Release the target and forget the loaded project (the next call loads it again)."""
         if self._workspace is not None:
@@ -193,6 +215,7 @@ class Connection:
     def __repr__(self) -> str:
         return f"Connection({str(self.root)!r}, target={self.options.target!r})"
 
+    @_one_at_a_time
     def _repr_html_(self) -> str:
         """A notebook's view of the project: its target, a summary of the DAG and a table of
         the models (read from the project files and the target's state: nothing connects)."""
