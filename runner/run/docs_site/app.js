@@ -124,7 +124,9 @@ function runSearch() {
   for (const el of viewport.querySelectorAll(".node.match")) el.classList.remove("match");
   if (!q) { hits.hidden = true; found = []; return; }
   found = G.nodes.filter((n) => n.name.toLowerCase().includes(q) ||
-    (n.kind === "model" && (DATA.models[n.id].tags || []).some((t) => t.toLowerCase() === q)));
+    (n.kind === "model" && (DATA.models[n.id].tags || []).some((t) => t.toLowerCase() === q)))
+    .sort((a, b) => (a.name.toLowerCase().startsWith(q) ? 0 : 1) - (b.name.toLowerCase().startsWith(q) ? 0 : 1) ||
+      (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const ids = new Set(found.map((n) => n.id));
   for (const el of viewport.querySelectorAll(".node")) if (ids.has(el.dataset.id)) el.classList.add("match");
   active = 0;
