@@ -167,6 +167,20 @@ def test_data_cannot_close_the_script_element(shop) -> None:
     assert "'</script><b>x'" in site_data(shop.root / "target" / "docs")["models"]["stg"]["sql"]
 
 
+def test_data_distiller_docs_connect_to_nothing(shop) -> None:
+    """On Data Distiller the site is made offline (as ``runner compile``): no credentials are
+    needed, the SQL is the Spark SQL the target runs, and no built types are read."""
+    with (shop.root / "project.yml").open("a") as yml:
+        yml.write("default_target: aep\ntargets:\n  aep: {type: data_distiller, "
+                  "credentials_file: missing.ini, platform_host: 'http://127.0.0.1:9'}\n")
+    assert docs(shop) == 0
+    data = site_data(shop.root / "target" / "docs")
+    assert (data["target"], data["adapter"]) == ("aep", "data_distiller")
+    totals = data["models"]["totals"]
+    assert "date_add(" in totals["compiled"].lower()  # Spark SQL, as Data Distiller runs it
+    assert {c["type_from"] for c in totals["columns"]} <= {"compiled", None}
+
+
 def test_project_error_exits_2(shop, capsys) -> None:
     shop.model("totals", "SELECT * FROM stgg")
     assert docs(shop) == 2
