@@ -228,3 +228,14 @@ def test_serve_on_loopback_and_stop(shop) -> None:
             proc.kill()
     assert proc.returncode == 0, err
     assert out == "Stopped serving the docs\n" and err == ""
+
+
+def test_serve_on_a_taken_port_is_one_line(shop, capsys) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert docs(shop, "--serve", "--port", str(port)) == 1
+    err = capsys.readouterr().err
+    assert err == (f"Error: cannot serve the docs on 127.0.0.1:{port}: Address already in use; "
+                   "pick another --port (0: any free one)\n")

@@ -9,6 +9,7 @@ import http.server
 from pathlib import Path
 from typing import Any
 
+from runner.errors import RunError
 from runner.run.docs import write_site
 from runner.run.options import BuildOptions
 
@@ -49,9 +50,18 @@ def run_docs(args: argparse.Namespace) -> int:
 
 
 def serve(folder: Path, port: int) -> None:
-    """Serve ``folder`` on 127.0.0.1:``port`` until interrupted (Ctrl-C or SIGINT)."""
+    """Serve ``folder`` on 127.0.0.1:``port`` until interrupted (Ctrl-C or SIGINT).
+
+    Raises:
+        RunError: the port is taken (or not ours to bind).
+    """
     handler = functools.partial(_Quiet, directory=str(folder))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as err:
+        raise RunError(f"cannot serve the docs on 127.0.0.1:{port}: {err.strerror or err}; "
+                       "pick another --port (0: any free one)") from None
+    with server:
         print(f"Serving the docs at http://127.0.0.1:{server.server_address[1]}/ "
               "(Ctrl-C to stop)", flush=True)
         try:
