@@ -205,7 +205,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_on_loopback_and_stop(shop) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_serve_on_loopback_and_stop(shop, stop) -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "emulator")])}
     proc = subprocess.Popen(
@@ -221,7 +222,7 @@ def test_serve_on_loopback_and_stop(shop) -> None:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/{name}", timeout=10) as reply:
                 assert reply.status == 200
                 assert reply.read() == (folder / (name or "index.html")).read_bytes()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def run_docs(args: argparse.Namespace) -> int:
 
 
 def serve(folder: Path, port: int) -> None:
-    """Serve ``folder`` on 127.0.0.1:``port`` until interrupted (Ctrl-C or SIGINT).
+    """Serve ``folder`` on 127.0.0.1:``port`` until interrupted (Ctrl-C, SIGINT or SIGTERM).
 
     Raises:
         RunError: the port is taken (or not ours to bind).
@@ -61,6 +62,7 @@ def serve(folder: Path, port: int) -> None:
     except OSError as err:
         raise RunError(f"cannot serve the docs on 127.0.0.1:{port}: {err.strerror or err}; "
                        "pick another --port (0: any free one)") from None
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as Ctrl-C does
     with server:
         print(f"Serving the docs at http://127.0.0.1:{server.server_address[1]}/ "
               "(Ctrl-C to stop)", flush=True)
@@ -68,6 +70,12 @@ def serve(folder: Path, port: int) -> None:
             server.serve_forever()
         except KeyboardInterrupt:
             print("Stopped serving the docs", flush=True)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
