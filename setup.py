@@ -3,7 +3,8 @@
 test suite needs (the emulator, pyspark with its Spark Connect client for the Spark reference tier
 and the ``spark`` target, aepp for the client tier, jsonschema to validate the artifacts against
 dbt's schemas, IPython for the ``%%runner`` cell magic, nbclient, ipykernel and scikit-learn to
-run the example notebook); ``notebook`` what ``examples/propensity.ipynb`` needs; ``spark`` the
+run the example notebook, selenium to drive headless Chromium over the ``runner docs`` site);
+``notebook`` what ``examples/propensity.ipynb`` needs; ``spark`` the
 ``type: spark`` target (a local session), ``spark-connect`` that target reaching a Spark Connect
 server (``remote:``)."""
 
@@ -20,5 +21,5 @@ setup(extras_require={
     "notebook": ["pandas>=2", "scikit-learn>=1.3", "ipykernel>=6"],
     "test": ["pytest>=8", "pandas>=2", "pyspark[connect]>=4,<5", "aepp==0.6.0",
              "hypothesis>=6.100", "jsonschema>=4.18", "ipython>=8", "ipykernel>=6",
-             "nbclient>=0.9", "nbformat>=5", "scikit-learn>=1.3", EMULATOR],
+             "nbclient>=0.9", "nbformat>=5", "scikit-learn>=1.3", "selenium>=4.10", EMULATOR],
 })

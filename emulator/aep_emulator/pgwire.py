@@ -20,6 +20,14 @@ With a ``latency`` (``{"latency": seconds}`` in the settings file, read as each 
 connects) each chunk the client sends after authentication (a statement, or the messages of
 one) waits that long before it is relayed: one simulated round trip.
 
+The interactive limits of an ad hoc query (contract §2.4) hold as on Platform: a statement runs
+at most ``interactive_timeout`` seconds (10 minutes; the engine's ``statement_timeout``, set
+for the session at startup), and one past it fails with SQLSTATE 53400; a result gives a
+PostgreSQL client at most ``row_limit`` rows (50,000): the rows past it are not sent and the
+command tag says how many were (an output limit, not an error). The proxy reads the server's
+messages for that (each framed by its type and length) and relays the others untouched. Batch
+queries do not come this way, so neither limit touches them.
+
 A ``CancelRequest`` is forwarded as is: the backend key data the client holds is the real
 server's, so cancellation survives the proxy.
 
@@ -43,6 +51,11 @@ from pathlib import Path
 
 PROTOCOL_3 = 196608
 SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST = 80877103, 80877104, 80877102
+# The emulator's own copy of the contract's interactive limits (§2.4).
+INTERACTIVE_TIMEOUT = 600.0   # seconds an ad hoc query may run
+ROW_LIMIT = 50_000            # rows a result gives a PostgreSQL client
+TIMEOUT_STATE = "53400"       # the SQLSTATE of an ad hoc query past its time
+STATEMENT_TIMEOUT_STATE = "57014"  # PostgreSQL's query_canceled
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
@@ -94,6 +107,79 @@ def _close(sock: socket.socket) -> None:
     sock.close()
 
 
+def error_fields(body: bytes) -> list[tuple[bytes, bytes]]:
+    """The ``(tag, value)`` fields of an ``ErrorResponse`` body (its bytes after the length)."""
+    fields = []
+    for part in body.split(b"\0"):
+        if part:
+            fields.append((part[:1], part[1:]))
+    return fields
+
+
+def _message(kind: bytes, body: bytes) -> bytes:
+    return kind + struct.pack("!i", len(body) + 4) + body
+
+
+def _past_time(message: bytes, seconds: float) -> bytes:
+    """A ``statement_timeout`` cancellation re-told as Data Distiller's ad hoc time limit."""
+    fields = error_fields(message[5:])
+    if (b"C", STATEMENT_TIMEOUT_STATE.encode()) not in fields or not any(
+            tag == b"M" and b"statement timeout" in value for tag, value in fields):
+        return message
+    text = (f"Query exceeded the maximum execution time of {seconds:g} seconds for an ad hoc "
+            "query; run it as a batch query (CREATE TABLE ... AS) instead").encode()
+    kept = [(tag, TIMEOUT_STATE.encode() if tag == b"C" else text if tag == b"M" else value)
+            for tag, value in fields if tag not in (b"F", b"L", b"R")]
+    return _message(b"E", b"".join(tag + value + b"\0" for tag, value in kept) + b"\0")
+
+
+def _cut_tag(message: bytes, limit: int) -> bytes:
+    """A ``CommandComplete`` whose row count is the rows that were sent (``SELECT <limit>``)."""
+    words = message[5:].rstrip(b"\0").split(b" ")
+    if words[-1].isdigit():
+        words[-1] = str(limit).encode()
+    return _message(b"C", b" ".join(words) + b"\0")
+
+
+def _relay_results(source: socket.socket, sink: socket.socket, row_limit: int,
+                   timeout: float) -> None:
+    """Copy the server's messages to the client until either side closes, holding each result
+    to ``row_limit`` rows and re-telling a statement timeout as SQLSTATE 53400."""
+    pending, rows, cut = b"", 0, False
+    try:
+        while data := source.recv(65536):
+            pending += data
+            out, pos = [], 0
+            while len(pending) - pos >= 5:
+                (length,) = struct.unpack("!i", pending[pos + 1:pos + 5])
+                if len(pending) - pos < 1 + length:
+                    break
+                message, kind = pending[pos:pos + 1 + length], pending[pos:pos + 1]
+                pos += 1 + length
+                if kind == b"T":
+                    rows, cut = 0, False
+                elif kind == b"D":
+                    rows += 1
+                    if rows > row_limit:
+                        cut = True
+                        continue
+                elif kind == b"C":
+                    if cut:
+                        message = _cut_tag(message, row_limit)
+                    rows, cut = 0, False
+                elif kind == b"E":
+                    message = _past_time(message, timeout)
+                out.append(message)
+            pending = pending[pos:]
+            if out:
+                sink.sendall(b"".join(out))
+    except OSError:
+        pass
+    finally:
+        _close(sink)
+        _close(source)
+
+
 def _pump(source: socket.socket, sink: socket.socket, latency: float = 0.0) -> None:
     """Copy bytes from ``source`` to ``sink`` until either side closes, each chunk ``latency``
     seconds late."""
@@ -117,8 +203,10 @@ class Relay:
         sandbox: the emulator's sandbox name.
         dbname: the real database, ``<sandbox>:all``.
         tokens: the JSON file ``{token: monotonic expiry}`` of valid IMS tokens.
-        settings: the JSON file ``{"latency": seconds}``: how long each client chunk of a new
-            session waits before it is relayed (0 when the file is missing).
+        settings: the JSON file ``{"latency": seconds, "interactive_timeout": seconds,
+            "row_limit": rows}`` read as each session connects: how long each client chunk
+            waits before it is relayed (0 when missing) and the interactive limits (the
+            contract's when missing).
     """
 
     def __init__(self, upstream: tuple[str, int], sandbox: str, dbname: str, tokens: Path,
@@ -136,11 +224,15 @@ class Relay:
             return False
         return expiry is not None and time.monotonic() < expiry
 
-    def latency(self) -> float:
+    def setting(self, key: str, default: float) -> float:
+        """A value of the settings file (``default`` when it or the key is missing)."""
         try:
-            return float(json.loads(self.settings.read_text()).get("latency", 0.0))
+            return float(json.loads(self.settings.read_text()).get(key, default))
         except (AttributeError, OSError, ValueError):
-            return 0.0
+            return default
+
+    def latency(self) -> float:
+        return self.setting("latency", 0.0)
 
     def serve(self, listener: socket.socket) -> None:
         while True:
@@ -168,8 +260,13 @@ class Relay:
             return _close(client)
         if upstream is None:
             return _close(client)
-        threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
+        limits = (int(self.setting("row_limit", ROW_LIMIT)), self.timeout())
+        threading.Thread(target=_relay_results, args=(upstream, client, *limits),
+                         daemon=True).start()
         _pump(client, upstream, self.latency())
+
+    def timeout(self) -> float:
+        return self.setting("interactive_timeout", INTERACTIVE_TIMEOUT)
 
     def authenticate(self, client: socket.socket, params: dict[str, str]) -> socket.socket | None:
         """Check database and token; the connection to the engine, or None after an error."""
@@ -189,6 +286,8 @@ class Relay:
                                          "(the password is an IMS access token; fetch a new one)"))
             return None
         params["database"] = self.dbname
+        limit = f"-c statement_timeout={int(self.timeout() * 1000)}"
+        params["options"] = f"{params['options']} {limit}" if params.get("options") else limit
         upstream = socket.create_connection(self.upstream)
         upstream.sendall(build_startup(params))
         return upstream

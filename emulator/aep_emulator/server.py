@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from .faults import FaultPlan
+from .pgwire import INTERACTIVE_TIMEOUT, ROW_LIMIT
 from .routing import Handler, Request, Response, Router, gateway_error, problem
 
 if TYPE_CHECKING:
@@ -85,13 +86,18 @@ class Emulator:
             the table it creates or writes: a mapping of case-insensitive ``fnmatch`` patterns
             (the first that matches wins; a table none matches takes 0) or a function of the
             table name. A query writing several tables takes the largest.
+        interactive_timeout, row_limit: the limits of an ad hoc query on the PostgreSQL
+            endpoint (contract §2.4: 600 seconds, then SQLSTATE 53400; 50,000 rows a result);
+            smaller ones let a test reach them. Changed while serving, they hold for the
+            sessions that connect afterwards.
     """
 
     def __init__(self, *, engine_dsn: str = DEFAULT_DSN, org_id: str = "EMU0000000000000000000001@AdobeOrg",
                  client_id: str = "emulator-client-id", client_secret: str = "emulator-client-secret",
                  token_ttl: int = 86399, sandbox: str | None = None, query_delay: float = 0.0,
                  landing: str | Path | None = None, latency: float = 0.0,
-                 table_latency: Mapping[str, float] | Callable[[str], float] | None = None
+                 table_latency: Mapping[str, float] | Callable[[str], float] | None = None,
+                 interactive_timeout: float = INTERACTIVE_TIMEOUT, row_limit: int = ROW_LIMIT
                  ) -> None:
         from .engine import Engine
         from .ims import Tokens
@@ -103,6 +109,7 @@ class Emulator:
         self.sandbox = sandbox or f"emu-{_random.token_hex(4)}"
         self.query_delay = query_delay
         self._latency = latency
+        self._limits = {"interactive_timeout": interactive_timeout, "row_limit": row_limit}
         self.table_latency = table_latency
         self.query_gate = threading.Event()  # cleared by a test to hold queries in SUBMITTED
         self.query_gate.set()
@@ -261,9 +268,23 @@ class Emulator:
     @latency.setter
     def latency(self, seconds: float) -> None:
         self._latency = seconds
-        if self._workdir is not None:  # serving: tell the PostgreSQL proxy too
+        self._write_settings()
+
+    def set_interactive_limits(self, *, interactive_timeout: float | None = None,
+                               row_limit: int | None = None) -> None:
+        """Change the ad hoc query limits of the PostgreSQL endpoint (new sessions)."""
+        for key, value in (("interactive_timeout", interactive_timeout),
+                           ("row_limit", row_limit)):
+            if value is not None:
+                self._limits[key] = value
+        self._write_settings()
+
+    def _write_settings(self) -> None:
+        """The settings file the PostgreSQL proxy reads as each session connects."""
+        if self._workdir is not None:  # serving
             path = self._workdir / "wire.json"
-            path.with_suffix(".tmp").write_text(json.dumps({"latency": seconds}))
+            path.with_suffix(".tmp").write_text(json.dumps({"latency": self._latency,
+                                                            **self._limits}))
             path.with_suffix(".tmp").replace(path)
 
     def table_seconds(self, table: str) -> float:

@@ -277,6 +277,16 @@ class Adapter(ABC):
         engine has them)."""
         raise NotImplementedError(f"{type(self).__name__} cannot return Arrow tables")
 
+    def query_arrow(self, sql: str) -> pyarrow.Table:
+        """A user's ad hoc query (``Connection.query``) as an Arrow table, held to the engine's
+        limits for interactive queries (an engine without any runs ``fetch_arrow``).
+
+        Raises:
+            RunError: the engine failed the query, or it went past a limit (saying what to
+                do instead).
+        """
+        return self.fetch_arrow(sql)
+
     # -- local sources (engines with creates_local_sources) ----------------------------------
     def load_arrow(self, tables: dict[str, pyarrow.Table]) -> dict[str, int]:
         """``CREATE OR REPLACE TABLE`` each named Arrow table (nested types kept); returns

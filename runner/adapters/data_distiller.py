@@ -52,6 +52,9 @@ QUERY = "/data/foundation/query"
 CONNECTION_PARAMETERS = f"{QUERY}/connection_parameters"
 PQS_TABLE_TAG = "adobe/pqs/table"
 DATASETS = "/data/foundation/catalog/dataSets"
+# The contract's limits of an ad hoc query over the PostgreSQL interface (§2.4).
+INTERACTIVE_ROW_LIMIT = 50_000
+INTERACTIVE_TIMEOUT_STATE = "53400"
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 # key -> (its type, what it must be), in the order a block is checked.
@@ -371,6 +374,38 @@ class DataDistillerAdapter(Adapter):
         rows, description, _ = self.sessions.run(sql, key=self._read_key(sql), fetch=True,
                                                  retry=True)
         return rows_to_arrow(rows, description)
+
+    def query_arrow(self, sql: str) -> pyarrow.Table:
+        """An ad hoc query over the PostgreSQL interface, within its limits (§2.4): 10 minutes
+        (past them the service fails it with SQLSTATE 53400) and ``INTERACTIVE_ROW_LIMIT`` rows
+        (the service sends no more, so a full result is checked with a count of one row more).
+
+        Raises:
+            RunError: past either limit, saying to run it as a batch query into a dataset.
+        """
+        try:
+            table = self.fetch_arrow(sql)
+        except RunError as err:
+            if getattr(err, "pgcode", None) != INTERACTIVE_TIMEOUT_STATE:
+                raise
+            raise RunError(f"{self.label}: the query ran past Data Distiller's 10-minute limit "
+                           f"for an ad hoc query (SQLSTATE {INTERACTIVE_TIMEOUT_STATE}); run it "
+                           f"as a batch query into a dataset: query(sql, into='<name>')") from None
+        limit = INTERACTIVE_ROW_LIMIT
+        if table.num_rows >= limit and self._more_rows_than(sql, limit):
+            raise RunError(f"{self.label}: the query returns more than {limit:,} rows, Data "
+                           f"Distiller's limit for an ad hoc query over its PostgreSQL "
+                           f"interface; add a LIMIT or aggregate, or run it as a batch query "
+                           f"into a dataset: query(sql, into='<name>')")
+        return table
+
+    def _more_rows_than(self, sql: str, limit: int) -> bool:
+        """Whether ``sql`` has more than ``limit`` rows (counted by the engine)."""
+        query = exp.select(exp.Count(this=exp.Star())).from_(
+            exp.select("1").from_(exp.maybe_parse(sql, dialect=self.dialect).subquery("q"))
+            .limit(limit + 1).subquery("c"))
+        (count,), = self.fetch(query.sql(dialect=self.dialect))
+        return int(count) > limit
 
     def check_exists(self, name: str) -> bool:
         """Data Distiller's own ``SELECT table_exists('name')`` (§3.1)."""

@@ -17,6 +17,7 @@ from typing import IO, Any, NoReturn
 
 import yaml
 
+from runner.cli.docs import add_docs_command
 from runner.errors import RunnerError
 from runner.graph.selection import select
 from runner.project.loader import Project
@@ -121,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _model_commands(sub, comparing, selecting, common)
     _other_commands(sub, common, selecting)
+    add_docs_command(sub, common, _yaml_mapping)
     return parser
 
 
@@ -241,7 +243,7 @@ def _other_commands(sub: Any, common: argparse.ArgumentParser,
                    help="write the AEP_* variables a data_distiller target needs to this file "
                         "(default with --detach and --stop: emu.env)")
     p.add_argument("--landing", type=Path, help="where exports land (default: a temp folder)")
-    p.add_argument("--latency", type=_seconds, default=0.0,
+    p.add_argument("--latency", type=_latency, default=0.0,
                    help="seconds added to every round trip (each HTTP request, each message to "
                         "the PostgreSQL endpoint), to feel a remote service's latency")
     p.add_argument("--detach", action="store_true",
@@ -448,7 +450,8 @@ def _positive(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def _latency(text: str) -> float:
+    """``--latency``: seconds from 0 to 60 (a round trip slower than a minute is no test)."""
     try:
         value = float(text)
     except ValueError:

@@ -11,7 +11,12 @@ version) and source names through their identifiers, translated for the target l
         project.build()
         df = project.query("SELECT user_id, date_sub(last_seen, 1) AS d FROM user_features")
 
-No global state: two connections in one process are independent. The project is loaded on
+``query(sql, into="name")`` runs it as a batch query instead, ``CREATE TABLE name AS`` on the
+target (on Data Distiller a batch query into a new dataset: no 10-minute or 50,000-row limit of
+an ad hoc query), and returns a ``QueryDataset`` naming it; ``table("name")`` then reads it.
+
+No global state: two connections in one process are independent. Threads of one kernel may
+share a connection: its calls take turns (one engine session is never used by two at once). The project is loaded on
 first use (again after a build, which may follow edits); the target is connected only for the
 length of a call, so a ``runner build`` from a terminal is never kept waiting by an idle
 connection.
@@ -19,15 +24,23 @@ connection.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import functools
+import html
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlglot import exp
 
 from runner.compile.dialect.translate import to_target
-from runner.errors import ProjectError
+from runner.errors import ProjectError, RunnerError
+from runner.graph.dag import SOURCE_PREFIX
+from runner.graph.layout import layers
 from runner.project.macros import expand
+from runner.project.model import ModelDDLConfig
 from runner.project.parsing import parse_query, position, reference_name, table_references
 from runner.project.spark_rejects import check_functions
 from runner.run.build import build
@@ -42,6 +55,20 @@ if TYPE_CHECKING:
     import pyarrow
 
 QUERY_PATH = "<query>"
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _one_at_a_time(method: F) -> F:
+    """Run ``method`` holding the connection's lock: threads sharing a connection take turns
+    (an engine connection, DuckDB's among them, serves one call at a time)."""
+    @functools.wraps(method)
+    def turn(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        with self._turn:
+            return method(self, *args, **kwargs)
+    return turn  # type: ignore[return-value]
 
 
 class Connection:
@@ -52,6 +79,8 @@ class Connection:
         self.root = Path(root)
         self.options = BuildOptions(target=target, vars=vars)
         self._workspace: Workspace | None = None
+        self._turn = threading.RLock()  # one call at a time (see _one_at_a_time)
+        self._datasets: set[str] = set()  # the tables query(..., into=) made, table() reads
 
     @property
     def workspace(self) -> Workspace:
@@ -60,26 +89,61 @@ class Connection:
             self._workspace = open_workspace(self.root, self.options)
         return self._workspace
 
+    @_one_at_a_time
     def build(self, echo: Echo = print, **options: Any) -> BuildResult:
         """``runner build`` with these ``BuildOptions`` fields (select, threads, full_refresh,
         ...); the target and vars are the connection's."""
         self.close()
         return build(self.root, replace(self.options, **options), echo=echo)
 
-    def query(self, sql: str, *, arrow: bool = False) -> pandas.DataFrame | pyarrow.Table:
+    @_one_at_a_time
+    def query(self, sql: str, *, arrow: bool = False, into: str | None = None
+              ) -> pandas.DataFrame | pyarrow.Table | QueryDataset:
         """Run ``sql`` (the project's dialect) on the target; a DataFrame, or an Arrow table.
+
+        On Data Distiller it is an ad hoc query over the PostgreSQL interface, within its
+        limits (10 minutes, 50,000 rows). With ``into`` it is a batch query creating the table
+        (dataset) ``into`` instead, and the result names it.
 
         Raises:
             ProjectError: the SQL is wrong or refused, or names no model or source of the
-                project, or a model that is not built on this target (``<query>:line:col``).
-            RunError: the target cannot be reached or the engine fails the query.
+                project, or a model that is not built on this target (``<query>:line:col``);
+                ``into`` is no plain name, or names a model, a source or an existing table.
+            RunError: the target cannot be reached, the engine fails the query, or it went
+                past an interactive limit (the message says to use ``into``).
         """
+        if into is not None:
+            return self._query_into(sql, into)
         adapter = self.workspace.adapter
         try:
-            table = adapter.fetch_arrow(self.translate(sql))
+            table = adapter.query_arrow(self.translate(sql))
         finally:
             adapter.close()  # held only during the call: a terminal's build never waits for it
         return table if arrow else table.to_pandas()
+
+    def _query_into(self, sql: str, into: str) -> QueryDataset:
+        """``CREATE TABLE into AS <sql>`` on the target, through the adapter's batch path."""
+        project, adapter = self.workspace.project, self.workspace.adapter
+        if not _NAME.fullmatch(into):
+            raise ProjectError(f"into={into!r} is not a table name; use letters, digits and "
+                               "underscores, starting with a letter", QUERY_PATH)
+        if into.lower() in {n.lower() for n in [*project.models, *project.config.sources]}:
+            raise ProjectError(f"into='{into}' is a model or source of the project; pick "
+                               "another name for the query's table", QUERY_PATH)
+        try:
+            select = self.translate(sql)
+            if adapter.exists(into):
+                raise ProjectError(f"into='{into}': a table of that name exists on target "
+                                   f"'{self.workspace.target}'; pick another name (or drop "
+                                   "it)", QUERY_PATH)
+            result = adapter.materialize(adapter.create_table_sql(into, select, ModelDDLConfig()),
+                                         model=into, physical=into)
+            rows = result.rows if result.rows is not None else adapter.row_count(into)
+        finally:
+            adapter.close()
+        self._datasets.add(into.lower())
+        return QueryDataset(into, self.workspace.target, rows, result.dataset_id,
+                            result.query_id)
 
     def table(self, model: str, limit: int | None = None) -> pandas.DataFrame:
         """A built model's current version as a DataFrame (its first ``limit`` rows)."""
@@ -89,6 +153,7 @@ class Connection:
         """The first ``n`` rows of a built model (a notebook displays the DataFrame)."""
         return self.table(model, limit=n)
 
+    @_one_at_a_time
     def translate(self, sql: str) -> str:
         """The SQL ``query`` sends to the target for ``sql``."""
         workspace = self.workspace
@@ -122,6 +187,8 @@ class Connection:
             relation = name
         elif name in project.config.sources:
             relation = project.config.sources[name].identifier
+        elif name.lower() in self._datasets:
+            relation = name
         else:
             known = [*project.models, *project.config.sources]
             raise ProjectError(f"'{name}' is no model or source of the project"
@@ -132,6 +199,7 @@ class Connection:
         table.replace(pointed)
         return relation
 
+    @_one_at_a_time
     def close(self) -> None:
         """Release the target and forget the loaded project (the next call loads it again)."""
         if self._workspace is not None:
@@ -146,6 +214,57 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"Connection({str(self.root)!r}, target={self.options.target!r})"
+
+    @_one_at_a_time
+    def _repr_html_(self) -> str:
+        """A notebook's view of the project: its target, a summary of the DAG and a table of
+        the models (read from the project files and the target's state: nothing connects)."""
+        try:
+            workspace = self.workspace
+        except RunnerError as err:
+            return f"<p><b>Error</b>: {html.escape(str(err))}</p>"
+        project, state = workspace.project, workspace.state()
+        dag, models = project.dag, project.models
+        depth = layers(dag)
+        built = sum(1 for name in models if state.get(name).current)
+        kinds = {kind: sum(m.config.materialized == kind for m in models.values())
+                 for kind in sorted({m.config.materialized for m in models.values()})}
+        head = (f"<p><b>{html.escape(project.config.name)}</b> on target "
+                f"<code>{html.escape(workspace.target)}</code> "
+                f"({html.escape(workspace.adapter.type)}): {len(models)} models ("
+                + ", ".join(f"{n} {k}" for k, n in kinds.items())
+                + f"), {built} built; {len(project.config.sources)} sources, "
+                f"{len(workspace.exports)} exports; DAG of {len(dag.edges())} edges over "
+                f"{1 + max(depth.values(), default=-1)} layers</p>")
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+                name, models[name].config.materialized, depth[name],
+                ", ".join(p.removeprefix(SOURCE_PREFIX) for p in dag.parents(name)),
+                state.get(name).current or "not built", models[name].config.description))
+            + "</tr>" for name in project.order())
+        return (head + "<table><tr><th>model</th><th>materialized</th><th>layer</th>"
+                "<th>reads</th><th>current version</th><th>description</th></tr>" + rows
+                + "</table>")
+
+
+@dataclass(frozen=True)
+class QueryDataset:
+    """The table a ``query(sql, into=name)`` created (on Data Distiller a dataset), which
+    ``Connection.table(name)`` reads."""
+
+    name: str
+    target: str
+    rows: int | None = None
+    dataset_id: str | None = None
+    query_id: str | None = None
+
+    def __str__(self) -> str:
+        rows = "" if self.rows is None else f" ({self.rows:,} rows)"
+        where = f", dataset {self.dataset_id}" if self.dataset_id else ""
+        return f"table {self.name} on target '{self.target}'{rows}{where}"
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(str(self))}; read it with <code>table({self.name!r})</code></p>"
 
 
 def connect(root: str | Path, target: str | None = None,
