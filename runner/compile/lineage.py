@@ -252,13 +252,14 @@ class _Walker:
 
     def outputs(self, scope: Scope) -> tuple[dict[str, ColumnLineage], ColumnLineage | None]:
         if id(scope) not in self._done:
-            self._done[id(scope)] = (self._set_operation(scope) if scope.is_set_operation
+            self._done[id(scope)] = (self._set_operation(scope)
+                                     if isinstance(scope.expression, exp.SetOperation)
                                      else self._select(scope))
         return self._done[id(scope)]
 
     def _set_operation(self, scope: Scope
                        ) -> tuple[dict[str, ColumnLineage], ColumnLineage | None]:
-        branches = [self.outputs(s) for s in scope.union_scopes]
+        branches = [self.outputs(s) for s in scope.set_operation_scopes]
         names = list(branches[0][0])
         columns = {}
         for index, name in enumerate(names):
