@@ -115,10 +115,6 @@ class ProjectLineage:
             return self.trace(relation, column.partition(".")[0])
         return ColumnLineage(value=frozenset([ref]))
 
-    def hops(self, model: str, column: str) -> ModelLineage | ColumnLineage | None:
-        """The column's own lineage in its model (its direct parents' columns)."""
-        return self.models[model].get(column) if model in self.models else None
-
 
 def derived_labels(lineage: ProjectLineage, source_labels: SourceLabels
                    ) -> dict[str, dict[str, frozenset[str]]]:

@@ -62,7 +62,7 @@ def check_labels(raw: Any, keypath: tuple[Any, ...], known: Iterable[str], root:
         ProjectError: not a list of strings, or a name that is no core or custom label (the
             line in project.yml, and the closest name).
     """
-    shown = ".".join(str(k) for k in keypath)
+    shown = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keypath).lstrip(".")
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
