@@ -283,3 +283,52 @@ def test_example_project_refuses_the_export_of_a_c9_field(tmp_path: Path) -> Non
         "those columns from the model, or add `allow_labels: {C9: \"<reason>\"}` to exports[0] "
         "in project.yml (an audited override)")
     assert f"export training_set -> local: error: {local.message}" in lines
+
+
+SECRET = "labels-build-secret-9c1d"
+
+
+@pytest.mark.postgres
+def test_flow_service_export_is_refused_before_any_flow(tmp_path: Path) -> None:
+    """On Data Distiller (emulated), the refused export sends no Flow Service request; with
+    the override the same export creates its flow and runs."""
+    from aep_emulator import Emulator
+    from aep_emulator.flowservice import flowservice
+    from emulator_fixtures import PG_DSN, require_postgres
+
+    require_postgres()
+    with Emulator(engine_dsn=PG_DSN, client_secret=SECRET) as emu:
+        conn = emu.engine.connect()
+        with conn, conn.cursor() as cur:
+            cur.execute(SEED)
+        conn.close()
+        (tmp_path / "p").mkdir()
+        (tmp_path / "p" / "aep.ini").write_text(
+            f"[Credential]\nims_org_id = {emu.org_id}\nsandbox_name = {emu.sandbox}\n"
+            f"client_id = {emu.client_id}\nclient_secret = {SECRET}\n"
+            "scopes = openid, AdobeID, read_organizations\ntech_acct_id = t@techacct.adobe.com\n")
+        target = {"aep": {"type": "data_distiller", "credentials_file": "aep.ini",
+                          "ims_host": emu.url, "platform_host": emu.url, "sslmode": "disable",
+                          "poll_interval": 0.02}}
+        dlz = {"model": "training_set", "destination": {"type": "data_landing_zone", "path": "ml"},
+               "wait": {"adhoc_retry_wait": 0, "poll_interval": 0, "run_timeout": 60}}
+        root = write(tmp_path / "p", orders=C9_STATUS, targets=target, default_target="aep",
+                     exports=[dlz])
+        result, lines = run(root)
+        assert result.exit_code == 1
+        assert [r.status for r in result.results] == ["success"] * 4
+        assert result.exports[0].status == "error"
+        assert result.exports[0].message == REFUSED_C9
+        assert [r.path for r in emu.requests if "flowservice" in r.path] == []
+        assert all(not objs for objs in flowservice(emu).objects.values())
+        assert export_entry(root)["adapter_response"]["labels"]["refused"][0] == {
+            "column": "tier", "label": "C9", "source": "raw_orders.status", "via": True}
+
+        write(root, orders=C9_STATUS, targets=target, default_target="aep",
+              exports=[{**dlz, "allow_labels": {"C9": "approved for the churn pilot"}}])
+        result, lines = run(root)
+        assert result.ok, lines
+        assert result.exports[0].status == "success"
+        assert len(flowservice(emu).objects["flows"]) == 1
+        assert export_entry(root)["adapter_response"]["labels"]["allowed"] == {
+            "C9": {"reason": "approved for the churn pilot", "columns": ["tier", "spend"]}}
