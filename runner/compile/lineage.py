@@ -27,12 +27,11 @@ columns then derive from ``<relation>.*`` (every field of it) and a warning name
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 
 from runner.graph.dag import SOURCE_PREFIX
@@ -52,6 +51,9 @@ class ColumnLineage:
 
     def to_dict(self) -> dict[str, list[str]]:
         return {"value": sorted(self.value), "via": sorted(self.via - self.value)}
+
+    def refs(self) -> tuple[set[str], set[str]]:
+        return set(self.value), set(self.via)
 
 
 @dataclass(frozen=True)
@@ -192,26 +194,18 @@ def model_lineage(query: exp.Query, parents: Mapping[str, list[str] | None], pat
         parents: each parent relation's columns by name, None where they are unknown.
         path: the model's file, for warnings.
     """
-    spelled = _spellings(query, parents)
-    tables = {}
-    for table in query.find_all(exp.Table):
-        node = _node_name(table.meta[REFERENCE][1]) if REFERENCE in table.meta else table.name
-        if node in parents and not table.args.get("db"):
-            tables[table.name] = node
-    schema = {t: {c: "string" for c in parents[n]} for t, n in tables.items() if parents[n]}
-    problem = "not a query"
     try:
-        root = build_scope(qualify(query.copy(), schema=schema, dialect="spark",
-                                   validate_qualify_columns=False, identify=False,
-                                   quote_identifiers=False))
+        root = build_scope(query)
     except SqlglotError as err:
         root, problem = None, str(err).splitlines()[0]
+    else:
+        problem = "not a query"
     if root is None:
         every = frozenset(f"{n}.{ALL}" for n in parents)
         return ModelLineage({}, ColumnLineage(every), (
             f"{path}: lineage could not be traced ({problem}); every column is taken to "
             "derive from every field of its inputs",))
-    walker = _Walker(parents, spelled)
+    walker = _Walker(parents)
     outputs, rest = walker.outputs(root)
     warnings = []
     if walker.unknown:
@@ -219,156 +213,231 @@ def model_lineage(query: exp.Query, parents: Mapping[str, list[str] | None], pat
         warnings.append(f"{path}: SELECT * over {names}, whose columns are unknown: its columns "
                         f"are taken to derive from every field of {names}; declare them under "
                         "`sources.<name>.columns` in project.yml (or build once) to trace them")
-    return ModelLineage({spelled(c): v for c, v in outputs.items()}, rest, tuple(warnings))
-
-
-def _spellings(query: exp.Query, parents: Mapping[str, list[str] | None]
-               ) -> Callable[[str], str]:
-    """Identifiers as written (qualify lower-cases them): the parents' columns first."""
-    spelling: dict[str, str] = {}
-    for node in query.find_all(exp.Identifier):
-        spelling.setdefault(node.name.lower(), node.name)
-    for columns in parents.values():
-        for column in columns or ():
-            spelling[column.lower()] = column
-    return lambda name: spelling.get(name.lower(), name)
+    return ModelLineage(outputs, rest, tuple(warnings))
 
 
 Refs = tuple[set[str], set[str]]  # (value, via)
+Outputs = tuple[dict[str, ColumnLineage], "ColumnLineage | None"]
 
 
 class _Walker:
-    """Result columns of each scope, bottom up, as refs to the parents' columns."""
+    """Result columns of each scope, bottom up, as refs to the parents' columns.
 
-    def __init__(self, parents: Mapping[str, list[str] | None],
-                 spelled: Callable[[str], str]) -> None:
-        self.parents, self.spelled = parents, spelled
+    Columns are placed the way Spark resolves them, case-insensitively: ``alias.column``; an
+    unqualified name in the one relation (of its scope, then of the outer ones) that has it;
+    else a lateral view's or an earlier select item's alias. A name no known relation has goes
+    to the relations whose columns are unknown. Each ``SELECT *`` is expanded from the known
+    columns (``USING`` columns once, first, from every side). sqlglot's ``qualify`` would do the
+    same, but copying and qualifying each query cost five times the rest (measured on
+    bench/scale.py's N=200 project), and the lineage of a query needs no rewritten tree.
+    """
+
+    def __init__(self, parents: Mapping[str, list[str] | None]) -> None:
+        self.parents = parents
         self.unknown: set[str] = set()  # relations a star could not expand
-        self._done: dict[int, tuple[dict[str, ColumnLineage], ColumnLineage | None]] = {}
+        self._done: dict[int, Outputs] = {}
+        self._lower = {n: {c.lower(): c for c in cols} if cols is not None else None
+                       for n, cols in parents.items()}
 
-    def outputs(self, scope: Scope) -> tuple[dict[str, ColumnLineage], ColumnLineage | None]:
+    def outputs(self, scope: Scope) -> Outputs:
         if id(scope) not in self._done:
             self._done[id(scope)] = (self._set_operation(scope)
                                      if isinstance(scope.expression, exp.SetOperation)
                                      else self._select(scope))
         return self._done[id(scope)]
 
-    def _set_operation(self, scope: Scope
-                       ) -> tuple[dict[str, ColumnLineage], ColumnLineage | None]:
+    def _set_operation(self, scope: Scope) -> Outputs:
         branches = [self.outputs(s) for s in scope.set_operation_scopes]
         names = list(branches[0][0])
         columns = {}
         for index, name in enumerate(names):
             parts = [list(b[0].values())[index] for b in branches if index < len(b[0])]
-            columns[name] = ColumnLineage(frozenset().union(*(p.value for p in parts)),
-                                          frozenset().union(*(p.via for p in parts)))
+            columns[name] = _union(parts)
         rests = [b[1] for b in branches if b[1] is not None]
-        rest = (ColumnLineage(frozenset().union(*(r.value for r in rests)),
-                              frozenset().union(*(r.via for r in rests))) if rests else None)
-        return columns, rest
+        return columns, _union(rests) if rests else None
 
-    def _select(self, scope: Scope) -> tuple[dict[str, ColumnLineage], ColumnLineage | None]:
+    def _select(self, scope: Scope) -> Outputs:
         select = scope.expression
         if not isinstance(select, exp.Select):
             return {}, None
         subqueries = {id(s.expression): s for s in scope.subquery_scopes}
+        laterals: dict[str, Refs] = {}
+        for lateral in select.args.get("laterals") or ():
+            got = self._refs(lateral.this, scope, subqueries, {}, laterals)
+            alias = lateral.args.get("alias")
+            for name in ([alias.name, *(c.name for c in alias.columns)] if alias else []):
+                laterals[name.lower()] = got
+        aliases: dict[str, Refs] = {}  # earlier select items, for Spark's lateral alias refs
         shared: set[str] = set()
         for key in ("where", "group", "having", "qualify"):
             if select.args.get(key) is not None:
-                value, via = self._refs(select.args[key], scope, subqueries)
+                value, via = self._refs(select.args[key], scope, subqueries, laterals, aliases,
+                                        all_aliases=select)
                 shared |= value | via
+        using: list[str] = []
         for join in select.args.get("joins") or ():
-            for key in ("on", "using"):
-                if join.args.get(key):
-                    for part in (join.args[key] if isinstance(join.args[key], list)
-                                 else [join.args[key]]):
-                        value, via = self._refs(part, scope, subqueries)
-                        shared |= value | via
+            if join.args.get("on") is not None:
+                value, via = self._refs(join.args["on"], scope, subqueries, laterals, {})
+                shared |= value | via
+            for name in join.args.get("using") or ():
+                using.append(name.name)
+                value, via = self._from_sources(name.name, list(scope.sources.values()))
+                shared |= value | via
         columns: dict[str, ColumnLineage] = {}
         rest: ColumnLineage | None = None
         for projection in select.expressions:
             if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column)
                                                    and projection.is_star):
-                value, via = self._star(projection, scope)
-                rest = ColumnLineage(frozenset(value), frozenset(via | shared))
+                expanded, unknown = self._star(projection, select, scope, using)
+                for name, (value, via) in expanded.items():
+                    columns.setdefault(name, ColumnLineage(frozenset(value),
+                                                           frozenset(via | shared)))
+                if unknown is not None:
+                    rest = ColumnLineage(frozenset(unknown[0]), frozenset(unknown[1] | shared))
                 continue
-            value, via = self._refs(projection, scope, subqueries)
-            columns[projection.alias_or_name] = ColumnLineage(frozenset(value),
-                                                              frozenset(via | shared))
+            value, via = self._refs(projection, scope, subqueries, laterals, aliases)
+            name = projection.alias_or_name
+            aliases[name.lower()] = (value, via)
+            columns[name] = ColumnLineage(frozenset(value), frozenset(via | shared))
         return columns, rest
 
-    def _star(self, star: exp.Expression, scope: Scope) -> Refs:
-        """A star sqlglot could not expand: every field of the relations it covers."""
+    def _star(self, star: exp.Expression, select: exp.Select, scope: Scope, using: list[str]
+              ) -> tuple[dict[str, Refs], Refs | None]:
+        """The columns a star stands for, and what the columns of relations whose columns are
+        unknown derive from (None when every relation is known)."""
         table = star.table if isinstance(star, exp.Column) else ""
+        order = [select.args["from_"].this] if select.args.get("from_") else []
+        order += [j.this for j in select.args.get("joins") or ()]
+        names = [n.alias_or_name for n in order if n.alias_or_name in scope.sources]
+        names += [n for n in scope.sources if n not in names]
+        expanded: dict[str, Refs] = {}
+        if not table:
+            for name in using:
+                expanded[name] = self._from_sources(name, list(scope.sources.values()))
+        taken = {n.lower() for n in expanded}
         value: set[str] = set()
         via: set[str] = set()
-        for alias, source in scope.sources.items():
-            if table and alias != table:
+        unknown = False
+        for alias in names:
+            if table and alias.lower() != table.lower():
                 continue
-            if isinstance(source, Scope):
-                columns, rest = self.outputs(source)
-                for lineage in [*columns.values(), *([rest] if rest else [])]:
-                    value |= lineage.value
-                    via |= lineage.via
-            elif isinstance(source, exp.Table):
-                node = self._node(source)
-                if node is not None:
-                    value.add(f"{node}.{ALL}")
-                    if not self.parents.get(node):
-                        self.unknown.add(node)
-        return value, via
+            source = scope.sources[alias]
+            known = self._columns_of(source)
+            if known is None:
+                unknown = True
+                got = self._everything(source)
+                value |= got[0]
+                via |= got[1]
+                continue
+            for column in known:
+                if column.lower() not in taken or table:
+                    expanded.setdefault(column, self._in_source(source, [column]))
+                    taken.add(column.lower())
+        return expanded, (value, via) if unknown else None
 
-    def _refs(self, node: exp.Expression, scope: Scope, subqueries: dict[int, Scope]) -> Refs:
+    def _columns_of(self, source: object) -> list[str] | None:
+        """The columns of a relation in a scope, None when unknown."""
+        if isinstance(source, Scope):
+            columns, rest = self.outputs(source)
+            return None if rest is not None else list(columns)
+        node = self._node(source) if isinstance(source, exp.Table) else None
+        return self.parents.get(node) if node is not None else None
+
+    def _everything(self, source: object) -> Refs:
+        """Every field of a relation whose columns are unknown."""
+        if isinstance(source, Scope):
+            columns, rest = self.outputs(source)
+            return _union([*columns.values(), *([rest] if rest else [])]).refs()
+        node = self._node(source) if isinstance(source, exp.Table) else None
+        if node is None:
+            return set(), set()
+        if self.parents.get(node) is None:
+            self.unknown.add(node)
+        return {f"{node}.{ALL}"}, set()
+
+    def _refs(self, node: exp.Expression, scope: Scope, subqueries: dict[int, Scope],
+              laterals: dict[str, Refs], aliases: dict[str, Refs],
+              all_aliases: exp.Select | None = None) -> Refs:
         """The refs of the columns ``node`` reads in ``scope``."""
         value: set[str] = set()
         via: set[str] = set()
         for column, as_via in _columns(node):
             if isinstance(column, exp.Column):
-                got_value, got_via = self._column(column, scope)
+                got_value, got_via = self._column(column, scope, laterals, aliases, all_aliases,
+                                                  subqueries)
             else:  # a subquery: its results, and what decides its rows
                 inner = subqueries.get(id(column)) or subqueries.get(id(column.this))
-                got_value, got_via = set(), set()
-                if inner is not None:
-                    columns, rest = self.outputs(inner)
-                    for lineage in [*columns.values(), *([rest] if rest else [])]:
-                        got_value |= lineage.value
-                        got_via |= lineage.via
+                got_value, got_via = (_union(list(self.outputs(inner)[0].values()) + (
+                    [self.outputs(inner)[1]] if self.outputs(inner)[1] else [])).refs()
+                    if inner is not None else (set(), set()))
             (via if as_via else value).update(got_value)
             via.update(got_via)
         return value, via
 
-    def _column(self, column: exp.Column, scope: Scope) -> Refs:
+    def _column(self, column: exp.Column, scope: Scope, laterals: dict[str, Refs],
+                aliases: dict[str, Refs], all_aliases: exp.Select | None,
+                subqueries: dict[int, Scope]) -> Refs:
         if column.is_star:
-            return self._star(column, scope)
-        sources = _visible(scope)
-        if column.table:
-            found = [sources[column.table]] if column.table in sources else []
-        else:  # unqualified: sqlglot could not place it; its scope's only relation, or any unknown one
-            found = list(scope.sources.values())
-            if len(found) > 1:
-                found = [s for s in found if self._unknown_columns(s)]
+            return self._everything_visible(scope, column.table)
+        parts = [p.name for p in column.parts]
+        name = parts[0].lower()
+        current: Scope | None = scope
+        while current is not None:  # its own scope first, then the outer ones (correlation)
+            by_alias = {a.lower(): s for a, s in current.sources.items()}
+            if len(parts) > 1 and name in by_alias:
+                return self._in_source(by_alias[name], parts[1:] + _dots(column))
+            having = [s for s in current.sources.values()
+                      if name in {c.lower() for c in self._columns_of(s) or ()}]
+            if having:
+                return self._from_sources(parts[0], having, parts[1:] + _dots(column))
+            if current is scope:
+                if name in laterals:
+                    return laterals[name]
+                if name in aliases:
+                    return aliases[name]
+                for item in all_aliases.expressions if all_aliases is not None else ():
+                    if item.alias_or_name.lower() == name and not isinstance(item, exp.Column):
+                        return self._refs(item, scope, subqueries, laterals, {})  # HAVING x
+            unknown = [s for s in current.sources.values() if self._columns_of(s) is None]
+            if unknown:
+                return self._from_sources(parts[0], unknown, parts[1:] + _dots(column))
+            current = current.parent
+        return set(), set()
+
+    def _everything_visible(self, scope: Scope, table: str) -> Refs:
         value: set[str] = set()
         via: set[str] = set()
-        for source in found:
-            if isinstance(source, Scope):
-                lineage = self.outputs(source)[0].get(column.name)
-                if lineage is None:
-                    lineage = next((c for n, c in self.outputs(source)[0].items()
-                                    if n.lower() == column.name.lower()), self.outputs(source)[1])
-                if lineage is not None:
-                    value |= lineage.value
-                    via |= lineage.via
-            elif isinstance(source, exp.Table):
-                node = self._node(source)
-                if node is not None:
-                    value.add(".".join([node, *map(self.spelled, _field_path(column))]))
+        for alias, source in scope.sources.items():
+            if not table or alias.lower() == table.lower():
+                got = (self._in_source(source, [c]) for c in self._columns_of(source) or ())
+                for v, w in [*got, *([self._everything(source)]
+                                     if self._columns_of(source) is None else [])]:
+                    value |= v
+                    via |= w
         return value, via
 
-    def _unknown_columns(self, source: object) -> bool:
+    def _from_sources(self, name: str, sources: list[object], path: list[str] | None = None
+                      ) -> Refs:
+        value: set[str] = set()
+        via: set[str] = set()
+        for source in sources:
+            got = self._in_source(source, [name, *(path or [])])
+            value |= got[0]
+            via |= got[1]
+        return value, via
+
+    def _in_source(self, source: object, path: list[str]) -> Refs:
+        """The refs of ``path`` (a column and the struct fields read of it) in one relation."""
         if isinstance(source, Scope):
-            return self.outputs(source)[1] is not None
+            columns, rest = self.outputs(source)
+            wanted = path[0].lower()
+            found = next((c for n, c in columns.items() if n.lower() == wanted), rest)
+            return found.refs() if found is not None else (set(), set())
         node = self._node(source) if isinstance(source, exp.Table) else None
-        return node is not None and not self.parents.get(node)
+        if node is None:
+            return set(), set()
+        spelled = (self._lower.get(node) or {}).get(path[0].lower(), path[0])
+        return {".".join([node, spelled, *path[1:]])}, set()
 
     def _node(self, table: exp.Table) -> str | None:
         if REFERENCE in table.meta:
@@ -376,21 +445,15 @@ class _Walker:
         return table.name if table.name in self.parents else None
 
 
-def _visible(scope: Scope) -> dict[str, object]:
-    """The relations a column of ``scope`` may name: its own, then its outer scopes'."""
-    sources: dict[str, object] = {}
-    current: Scope | None = scope
-    while current is not None:
-        for alias, source in current.sources.items():
-            sources.setdefault(alias, source)
-        current = current.parent
-    return sources
+def _union(parts: list[ColumnLineage]) -> ColumnLineage:
+    return ColumnLineage(frozenset().union(*(p.value for p in parts)),
+                         frozenset().union(*(p.via for p in parts)))
 
 
-def _field_path(column: exp.Column) -> list[str]:
-    """The column and the struct fields read of it (``commerce.order.priceTotal``); a map
-    or array subscript ends the path."""
-    path = [column.name]
+def _dots(column: exp.Column) -> list[str]:
+    """The struct fields read of a column by ``.field`` after it (``col.a.b`` parsed as a
+    Dot chain); a map or array subscript ends the path."""
+    path = []
     node: exp.Expression = column
     while isinstance(node.parent, exp.Dot) and node.parent.this is node:
         node = node.parent
