@@ -1,10 +1,11 @@
 """Column-level lineage: for every model column, the source columns it derives from.
 
 A model's query (macros and vars expanded, as ``runner.project.loader.Queries`` gives it) is
-qualified by sqlglot against the columns its parents are known to have (project.yml's source
+split into sqlglot's scopes (CTEs, subqueries, set operations); each column is placed in the
+relation that has it, by the columns its parents are known to have (project.yml's source
 ``columns:``, the columns the engine reported for a source, each upstream model's own result
-columns), which also expands ``SELECT *``, ``t.*`` and ``USING``. sqlglot's scopes then give, for
-each result column of each scope (CTEs, subqueries, set operations), the columns it reads:
+columns), which also expands ``SELECT *``, ``t.*`` and ``USING``. Each result column of each
+scope then reads:
 
 - ``value``: what the value is computed from (the projection, CASE conditions included);
 - ``via``: what decides which rows or groups it sees (WHERE, JOIN conditions, GROUP BY, HAVING,
