@@ -332,3 +332,21 @@ def test_flow_service_export_is_refused_before_any_flow(tmp_path: Path) -> None:
         assert len(flowservice(emu).objects["flows"]) == 1
         assert export_entry(root)["adapter_response"]["labels"]["allowed"] == {
             "C9": {"reason": "approved for the churn pilot", "columns": ["tier", "spend"]}}
+
+
+def test_runner_export_applies_the_same_policy(tmp_path: Path, capsys) -> None:
+    root = write(tmp_path / "p", orders=C9_STATUS)
+    run(root)
+    capsys.readouterr()
+    assert main(["export", "--project-dir", str(root)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"export training_set -> local: error: {REFUSED_C9}"]
+    assert not (root / "target" / "exports").exists()
+    write(root, orders=C9_STATUS, exports=[
+        {"model": "training_set", "destination": {"type": "local", "path": "ml"},
+         "allow_labels": {"C9": "pilot"}}])
+    assert main(["export", "--project-dir", str(root)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ("export training_set -> local: allowed by allow_labels in exports[0]: C9 on "
+                      "tier, spend (reason: pilot)")
+    assert out[-1].startswith("export training_set -> local: success: wrote 2 rows to ")
