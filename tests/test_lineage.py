@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,26 @@ def test_runner_lineage_unknown_names(project, capsys, arg: str, message: str) -
     assert main(["lineage", arg, "--project-dir", str(project.root)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == [message]
+
+
+def test_runner_lineage_on_the_example_project(tmp_path: Path, capsys) -> None:
+    """The issue's example: the example project's declared source columns suffice."""
+    repo, root = Path(__file__).resolve().parents[1], tmp_path / "example"
+    root.mkdir()
+    shutil.copy(repo / "project.yml", root)
+    for folder in ("models", "macros"):
+        shutil.copytree(repo / folder, root / folder)
+    assert main(["lineage", "training_set.emails_opened_30d", "--project-dir", str(root)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "training_set.emails_opened_30d",
+        "└─ user_event_counts.emails_opened_30d",
+        "   ├─ events_history.age_days",
+        "   │  └─ stg_events.event_ts",
+        "   │     └─ experience_events.timestamp (source)",
+        "   └─ events_history.event_type",
+        "      └─ stg_events.event_type",
+        "         └─ experience_events.eventType (source)",
+        "sources: experience_events.eventType, experience_events.timestamp",
+        "via (join keys, filters, groupings): experience_events.identityMap, "
+        "experience_events.web.webPageDetails.name, profiles.createdAt, profiles.identityMap",
+    ]
