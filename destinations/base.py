@@ -71,7 +71,8 @@ class ExportContext:
 
 @dataclass
 class ExportResult:
-    """The outcome of one export (``plan`` lists the calls of a dry run)."""
+    """The outcome of one export (``plan`` lists the calls of a dry run; ``labels`` what the
+    label policy refused or let through by override, ``runner.run.label_policy``)."""
 
     model: str
     destination: str
@@ -84,6 +85,7 @@ class ExportResult:
     files: int | None = None
     path: str | None = None
     plan: list[str] = field(default_factory=list)
+    labels: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict for run_results.json."""

@@ -9,6 +9,11 @@ An export sends one model's built table somewhere an ML environment reads it::
         compression: gzip          # gzip | none (json is always gzip)
         schedule: ad_hoc           # or {time_unit: hour, interval: 3, start_time, end_time, export_mode}
         targets: [prod]            # optional: the project targets it applies to
+        purpose: ml                # ml (default: C9 data is refused) | analytics | ...
+        allow_labels: {C9: "why"}  # an audited override of the label policy (reason required)
+
+A destination block may add ``refuse_labels: [C2]``: the data usage labels it never receives
+(``runner.run.label_policy``).
 
 Credentials are given only by reference: a ``*_env`` key names an environment variable read when
 the export runs. Unknown keys, wrong types, missing fields and combinations Flow Service refuses
@@ -35,7 +40,7 @@ from runner.errors import ProjectError
 
 TYPES = ("local", *DESTINATION_TYPES)
 _EXPORT_KEYS = {"model", "name", "destination", "format", "compression", "schedule", "targets",
-                "wait"}
+                "wait", "purpose", "allow_labels"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,9 @@ class ExportSpec:
 
     ``params`` holds the destination block without ``type`` (secrets only as ``*_env`` names);
     ``schedule`` is None for an ad hoc export; ``keypath`` (``exports[0]``) locates it in messages.
+    ``purpose`` (``ml`` unless said), ``refuse_labels`` (the destination's) and ``allow_labels``
+    (label -> the reason it is exported anyway) feed the label policy; label names are checked
+    against the project's labels by the run stage.
     """
 
     model: str
@@ -77,6 +85,9 @@ class ExportSpec:
     targets: tuple[str, ...] | None = None
     wait: Wait = Wait()
     keypath: str = "exports"
+    purpose: str = "ml"
+    refuse_labels: tuple[str, ...] = ()
+    allow_labels: dict[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def is_local(self) -> bool:
@@ -128,7 +139,12 @@ def _parse_export(item: Any, keypath: str) -> ExportSpec:
         if key not in item:
             raise _fail(keypath, f"missing `{key}`")
     model = normalize_name(expect(item["model"], str, f"{keypath}.model", "a model name"))
-    dtype, params = _parse_destination(item["destination"], f"{keypath}.destination")
+    destination = item["destination"]
+    refuse: list[str] = []
+    if isinstance(destination, dict) and "refuse_labels" in destination:
+        destination = dict(destination)
+        refuse = _names(destination.pop("refuse_labels"), f"{keypath}.destination.refuse_labels")
+    dtype, params = _parse_destination(destination, f"{keypath}.destination")
     fmt = _choice(item.get("format", "parquet"), ("parquet", "json"), f"{keypath}.format")
     compression = _choice(item.get("compression", "gzip"), ("gzip", "none"),
                           f"{keypath}.compression")
@@ -148,9 +164,26 @@ def _parse_export(item: Any, keypath: str) -> ExportSpec:
         for i, t in enumerate(targets):
             expect(t, str, f"{keypath}.targets[{i}]", "a target name")
         targets = tuple(targets)
+    purpose = expect(item.get("purpose", "ml"), str, f"{keypath}.purpose", "a purpose such as ml")
+    allow = expect(item.get("allow_labels") or {}, dict, f"{keypath}.allow_labels",
+                   "a mapping of label to the reason it may be exported anyway")
+    for label, reason in allow.items():
+        if not isinstance(reason, str) or not reason.strip():
+            raise _fail(f"{keypath}.allow_labels.{label}", "give the reason this export may "
+                        f"carry {label} (an audited override: {label}: \"approved by ...\")")
     return ExportSpec(model=model, name=name, type=dtype, params=params, format=fmt,
                       compression=compression, schedule=schedule, targets=targets,
-                      wait=_parse_wait(item.get("wait"), f"{keypath}.wait"), keypath=keypath)
+                      wait=_parse_wait(item.get("wait"), f"{keypath}.wait"), keypath=keypath,
+                      purpose=purpose.strip().lower(), refuse_labels=tuple(refuse),
+                      allow_labels={str(k): v.strip() for k, v in allow.items()})
+
+
+def _names(raw: Any, keypath: str) -> list[str]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise _fail(keypath, f"expected a list of label names such as [C2], got {raw!r}")
+    return raw
 
 
 def _choice(value: Any, choices: tuple[str, ...], keypath: str) -> str:

@@ -167,10 +167,10 @@ def test_clean_removes_the_cache(shop, monkeypatch, capsys) -> None:
     before = plan_of(shop)
     cache = shop.root / "target" / "cache"
     assert main(["clean", "--dry-run", "--project-dir", str(shop.root)]) == 0
-    assert "would remove the parse and compile cache (target/cache, 12 entries)" in \
+    assert "would remove the parse and compile cache (target/cache, 16 entries)" in \
         capsys.readouterr().out and cache.is_dir()
     assert main(["clean", "--project-dir", str(shop.root)]) == 0
-    assert "removed the parse and compile cache (target/cache, 12 entries)" in \
+    assert "removed the parse and compile cache (target/cache, 16 entries)" in \
         capsys.readouterr().out and not cache.exists()
     work = Work(monkeypatch)
     assert plan_of(shop) == before and len(work.compiled) == 4
@@ -185,7 +185,7 @@ def _touched(stat):
 def test_a_corrupted_entry_is_a_miss_never_a_wrong_answer(shop, monkeypatch) -> None:
     before = plan_of(shop)
     entries = [p for p in (shop.root / "target" / "cache").rglob("*") if p.is_file()]
-    assert len(entries) == 12  # a parse, a compile and a statements entry per model
+    assert len(entries) == 16  # a parse, a compile, a lineage and a statements entry per model
     for index, entry in enumerate(entries):  # truncated, garbage, empty
         data = entry.read_bytes()
         entry.write_bytes(data[:len(data) // 2] if index % 3 == 0 else

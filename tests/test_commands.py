@@ -165,7 +165,7 @@ def test_target_files_have_normal_modes_and_an_empty_clean_says_so(project, caps
     assert run(project, "clean", "--dry-run") == 0
     assert capsys.readouterr().out == (
         "Nothing to drop on target 'local': every version is in use.\n"
-        "would remove the parse and compile cache (target/cache, 3 entries)\n")
+        "would remove the parse and compile cache (target/cache, 4 entries)\n")
 
 
 def test_the_runner_imports_no_posix_only_module() -> None:

@@ -63,8 +63,8 @@ def test_defaults_and_every_type() -> None:
     ({"destination": S3},
      "exports[0]: missing `model`"),
     ({"model": "t", "destination": S3, "fromat": "json"},
-     "exports[0].fromat: unknown key (did you mean 'format'?) (allowed: compression, "
-     "destination, format, model, name, schedule, targets, wait)"),
+     "exports[0].fromat: unknown key (did you mean 'format'?) (allowed: allow_labels, "
+     "compression, destination, format, model, name, purpose, schedule, targets, wait)"),
     ({"model": "t", "destination": {**S3, "type": "s3"}},
      "exports[0].destination.type: expected one of local, amazon_s3, azure_blob, adls_gen2, "
      "data_landing_zone, google_cloud_storage, sftp, got 's3'"),

@@ -247,7 +247,7 @@ def test_a_failed_export_is_an_error_result(ctx: ExportContext) -> None:
     assert res.to_dict() == {"model": "training_set", "destination": "local", "status": "error",
                              "message": res.message, "flow_id": None, "run_id": None,
                              "records": None, "bytes": None, "files": None, "path": None,
-                             "plan": []}
+                             "plan": [], "labels": None}
 
 
 def test_sftp_ssh_key_is_sent_base64(ctx: ExportContext, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ from typing import IO, Any, NoReturn
 import yaml
 
 from runner.cli.docs import add_docs_command
+from runner.cli.lineage import add_lineage_command, print_labels
 from runner.errors import RunnerError
 from runner.graph.selection import select
 from runner.project.loader import Project
@@ -123,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     _model_commands(sub, comparing, selecting, common)
     _other_commands(sub, common, selecting)
     add_docs_command(sub, common, _yaml_mapping)
+    add_lineage_command(sub, common)
     return parser
 
 
@@ -170,6 +172,7 @@ def _model_commands(sub: Any, comparing: argparse.ArgumentParser,
 
     p = sub.add_parser("ls", parents=[comparing], help="list the selected models in build order")
     p.add_argument("--output", choices=["name", "path", "json"], default="name")
+    p.add_argument("--labels", action="store_true", help="each model's labelled columns")
     p.set_defaults(func=_cmd_ls)
 
     p = sub.add_parser("graph", parents=[comparing], help="print the DAG")
@@ -352,6 +355,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 def _cmd_ls(args: argparse.Namespace) -> int:
     project, chosen = _selection(args)
+    if args.labels:
+        return print_labels(args.project_dir, args.target, args.vars, project.order(chosen))
     for name in project.order(chosen):
         model = project.models[name]
         if args.output == "path":

@@ -20,6 +20,7 @@ import yaml
 from dotenv import dotenv_values
 
 from runner.errors import ProjectError
+from runner.project.labels import CORE_LABELS, SourceLabels, check_labels
 from runner.validation import (PROJECT_FILE, check_keys, did_you_mean, expect, load_yaml,
                                normalize_name, read_text, substitute_env, yaml_problem)
 
@@ -34,6 +35,8 @@ class SourceConfig:
 
     ``identifier`` is the table's name in the engine (defaults to the source name); locally a
     source may be produced by the synthetic generator (``synthetic``) or read from a file (``path``).
+    ``labels`` are its dataset-level data usage labels, ``column_labels`` its fields'
+    (``runner.project.labels``).
     """
 
     name: str
@@ -43,6 +46,8 @@ class SourceConfig:
     synthetic: str | None = None
     path: str | None = None
     time_column: str | None = None  # when each row happened (the point-in-time audit)
+    labels: frozenset[str] = frozenset()
+    column_labels: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,13 @@ class ProjectConfig:
     keep_versions: int = 1
     approximate: str = "exact"
     unit_test_paths: tuple[str, ...] = ("unit_tests",)  # folders of unit test files
+    custom_labels: tuple[str, ...] = ()
+
+    def source_labels(self) -> SourceLabels:
+        """The data usage labels project.yml gives the sources (``runner.project.labels``)."""
+        return {name: {"dataset": set(s.labels),
+                       "fields": {c: set(v) for c, v in s.column_labels.items()}}
+                for name, s in self.sources.items() if s.labels or s.column_labels}
 
     def target(self, name: str | None) -> tuple[str, dict[str, Any]]:
         """The named (or default) target block with ``${ENV}`` references substituted."""
@@ -118,7 +130,8 @@ def parse_project(raw: Any, root: Path) -> ProjectConfig:
     """Validate the parsed YAML of project.yml and build a ProjectConfig."""
     expect(raw, dict, "the top level", "a mapping of keys such as name, sources, targets")
     check_keys(raw, {"name", "dialect", "default_target", "targets", "vars", "sources", "synth",
-                     "exports", "keep_versions", "approximate", "unit_test_paths"}, "")
+                     "exports", "keep_versions", "approximate", "unit_test_paths",
+                     "custom_labels"}, "")
     if "name" not in raw:
         raise ProjectError("name: missing; give the project a name (name: my_features)", PROJECT_FILE)
     name = expect(substitute_env(raw["name"], "name"), str, "name", "a string")
@@ -132,7 +145,8 @@ def parse_project(raw: Any, root: Path) -> ProjectConfig:
         raise ProjectError(f"default_target: '{default_target}' is not one of targets "
                            f"({', '.join(sorted(targets))})", PROJECT_FILE)
     vars_ = substitute_env(expect(raw.get("vars") or {}, dict, "vars", "a mapping"), "vars")
-    sources = _parse_sources(raw.get("sources") or {})
+    custom = _parse_custom_labels(raw.get("custom_labels") or [])
+    sources = _parse_sources(raw.get("sources") or {}, (*CORE_LABELS, *custom), root)
     synth = _parse_synth(raw.get("synth") or {})
     keep = expect(raw.get("keep_versions", 1), int, "keep_versions", "a whole number >= 1")
     if keep < 1:
@@ -150,8 +164,17 @@ def parse_project(raw: Any, root: Path) -> ProjectConfig:
         expect(folder, str, f"unit_test_paths[{index}]", "a folder relative to the project")
     return ProjectConfig(name=name, root=root, dialect=dialect, default_target=default_target,
                          targets=targets, vars=vars_, sources=sources, synth=synth, exports=exports,
-                         keep_versions=keep, approximate=approximate,
+                         keep_versions=keep, approximate=approximate, custom_labels=custom,
                          unit_test_paths=tuple(unit_test_paths))
+
+
+def _parse_custom_labels(raw: Any) -> tuple[str, ...]:
+    expect(raw, list, "custom_labels", "a list of label names")
+    for index, label in enumerate(raw):
+        if not isinstance(label, str) or not label.strip() or label in CORE_LABELS:
+            raise ProjectError(f"custom_labels[{index}]: expected a new label name (a string "
+                               f"that is not a core label), got {label!r}", PROJECT_FILE)
+    return tuple(label.strip() for label in raw)
 
 
 def _parse_targets(raw: Any) -> dict[str, dict[str, Any]]:
@@ -171,7 +194,8 @@ def _parse_targets(raw: Any) -> dict[str, dict[str, Any]]:
     return targets
 
 
-def _parse_sources(raw: Any) -> dict[str, SourceConfig]:
+def _parse_sources(raw: Any, known: tuple[str, ...] = tuple(CORE_LABELS),
+                   root: Path = Path(".")) -> dict[str, SourceConfig]:
     expect(raw, dict, "sources", "a mapping of source table name to settings")
     sources: dict[str, SourceConfig] = {}
     for name, block in raw.items():
@@ -179,7 +203,7 @@ def _parse_sources(raw: Any) -> dict[str, SourceConfig]:
         block = substitute_env(block or {}, keypath)
         expect(block, dict, keypath, "a mapping (or empty)")
         check_keys(block, {"description", "columns", "identifier", "synthetic", "path",
-                           "time_column"}, keypath)
+                           "time_column", "labels"}, keypath)
         columns = block.get("columns") or {}
         if isinstance(columns, list):
             columns = {str(c): "" for c in columns}
@@ -189,6 +213,9 @@ def _parse_sources(raw: Any) -> dict[str, SourceConfig]:
                 expect(block[key], str, f"{keypath}.{key}", "a string")
         if "synthetic" in block and "path" in block:
             raise ProjectError(f"{keypath}: give either 'synthetic' or 'path', not both", PROJECT_FILE)
+        descriptions, column_labels = _parse_columns(columns, name, known, root)
+        labels = (check_labels(block["labels"], ("sources", name, "labels"), known, root)
+                  if "labels" in block else frozenset())
         key = normalize_name(str(name))
         if key in sources:
             raise ProjectError(f"{keypath}: declared twice (source names are case-insensitive)",
@@ -196,10 +223,27 @@ def _parse_sources(raw: Any) -> dict[str, SourceConfig]:
         sources[key] = SourceConfig(
             name=key, identifier=block.get("identifier", str(name)),
             description=block.get("description", ""),
-            columns={str(k): str(v or "") for k, v in columns.items()},
-            synthetic=block.get("synthetic"), path=block.get("path"),
-            time_column=block.get("time_column"))
+            columns=descriptions, synthetic=block.get("synthetic"), path=block.get("path"),
+            time_column=block.get("time_column"), labels=labels, column_labels=column_labels)
     return sources
+
+
+def _parse_columns(columns: dict[Any, Any], source: str, known: tuple[str, ...], root: Path
+                   ) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
+    """A source's ``columns:``: each a description, or ``{description, labels}``."""
+    descriptions: dict[str, str] = {}
+    labels: dict[str, frozenset[str]] = {}
+    for column, entry in columns.items():
+        keypath = f"sources.{source}.columns.{column}"
+        if isinstance(entry, dict):
+            check_keys(entry, {"description", "labels"}, keypath)
+            if "labels" in entry:
+                labels[str(column)] = check_labels(
+                    entry["labels"], ("sources", source, "columns", column, "labels"), known, root)
+            entry = expect(entry.get("description") or "", str, f"{keypath}.description",
+                           "a string")
+        descriptions[str(column)] = str(entry or "")
+    return descriptions, {c: v for c, v in labels.items() if v}
 
 
 def _parse_synth(raw: Any) -> SynthConfig:

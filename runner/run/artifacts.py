@@ -177,7 +177,8 @@ def _timing(name: str, started: float, completed: float) -> dict[str, str]:
 
 def _export_result(project: str, e: ExportResult) -> dict[str, Any]:
     details = {"flow_id": e.flow_id, "run_id": e.run_id, "records": e.records,
-               "bytes": e.bytes, "files": e.files, "path": e.path}
+               "bytes": e.bytes, "files": e.files, "path": e.path,
+               **({"labels": e.labels} if e.labels is not None else {})}
     return {"unique_id": export_id(project, e.model, e.destination),
             "status": "error" if e.status == "error" else
             "skipped" if e.status == "skipped" else "success",

@@ -9,10 +9,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from destinations import BuiltDataset, ExportContext, ExportResult, run_exports
+from destinations import BuiltDataset, ExportContext, ExportResult, ExportSpec, run_exports
+from runner.compile.lineage import ProjectLineage
+from runner.project.labels import SourceLabels
+from runner.run.label_policy import judge, override_message, refusal_message
 from runner.run.progress import Echo
 from runner.run.results import ModelResult
-from runner.run.session import Session, Workspace
+from runner.run.session import Session, Workspace, workspace_lineage
 
 
 def run_build_exports(session: Session, results: list[ModelResult], echo: Echo
@@ -22,8 +25,8 @@ def run_build_exports(session: Session, results: list[ModelResult], echo: Echo
     datasets = {r.name: BuiltDataset(model=r.name, relation=r.physical or r.name,
                                      fingerprint=r.fingerprint or "", dataset_id=r.dataset_id)
                 for r in results if r.tested}  # never one whose error test failed
-    exported = run_exports(session.workspace.exports, datasets,
-                           export_context(session.workspace, echo))
+    exported = _guarded(session.workspace, datasets, echo, session.lineage, session.labels,
+                        session.source_labels)
     untested = {r.name for r in results if r.ok and not r.tested}
     for export in exported:
         if export.status != "skipped":
@@ -38,8 +41,45 @@ def export_current(workspace: Workspace, datasets: Mapping[str, BuiltDataset], e
                    dry_run: bool = False, delete: bool = False, force: bool = False
                    ) -> list[ExportResult]:
     """``runner export``: export the given current versions (the adapter is open)."""
-    return run_exports(workspace.exports, dict(datasets), export_context(workspace, echo),
-                       dry_run=dry_run, delete=delete, force=force)
+    if delete:  # removing what an export made is never refused
+        return run_exports(workspace.exports, dict(datasets), export_context(workspace, echo),
+                           dry_run=dry_run, delete=delete, force=force)
+    lineage, labels, given = workspace_lineage(workspace)
+    return _guarded(workspace, datasets, echo, lineage, labels, given, dry_run=dry_run,
+                    force=force)
+
+
+def _guarded(workspace: Workspace, datasets: Mapping[str, BuiltDataset], echo: Echo,
+             lineage: ProjectLineage | None, labels: dict[str, dict[str, frozenset[str]]],
+             source_labels: SourceLabels, **kw: bool) -> list[ExportResult]:
+    """``run_exports`` of the exports the label policy allows; each refused one an error
+    result in its place (nothing of it runs), each override printed and recorded."""
+    refused: dict[int, ExportResult] = {}
+    records: dict[int, dict] = {}
+    allowed: list[ExportSpec] = []
+    for index, spec in enumerate(workspace.exports):
+        applies = ((spec.targets is None or workspace.target in spec.targets)
+                   and spec.model in datasets)
+        verdict = judge(spec, labels, lineage, source_labels) if applies and lineage else None
+        if verdict is not None and verdict.refused:
+            refused[index] = ExportResult(spec.model, spec.name, "error",
+                                          refusal_message(spec, verdict), labels=verdict.record())
+            continue
+        if verdict is not None and verdict.allowed:
+            echo(override_message(spec, verdict))
+            records[index] = verdict.record()
+        allowed.append(spec)
+    ran = iter(run_exports(allowed, dict(datasets), export_context(workspace, echo), **kw))
+    results = []
+    for index in range(len(workspace.exports)):
+        if index in refused:
+            results.append(refused[index])
+            continue
+        outcome = next(ran)
+        if index in records:
+            outcome.labels = records[index]
+        results.append(outcome)
+    return results
 
 
 def export_context(workspace: Workspace, echo: Echo) -> ExportContext:

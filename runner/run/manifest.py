@@ -15,6 +15,9 @@ node's ``meta.runner`` (the extension key)::
     sources["source.demo.sources.raw"]["meta"]["runner"]
     {"target": "local", "data_version": "file [...]"}
 
+``lineage`` maps each result column to the sources' columns it derives from (``value``: what its
+value is computed from; ``via``: join keys, filters, groupings; ``runner.compile.lineage``) and
+``labels`` each labelled column to its data usage labels (the union over its lineage).
 ``inputs`` are the fingerprint's components (``runner.run.changes``; null for a model this
 command did not compile, as its ``fingerprint`` is); an incremental model adds ``incremental``
 (``time_column``, ``lookback`` in seconds, ``unique_key``). A source's column types, as the engine
@@ -124,7 +127,8 @@ def _model_node(session: Session, name: str, generations: dict[str, int]) -> dic
                                 "unique_key": list(config.incremental.unique_key)}}
                if config.incremental else {}),
             "inputs": inputs_of(project, session.plan, name, generations,
-                                session.source_versions).to_dict() if compiled else None}},
+                                session.source_versions).to_dict() if compiled else None,
+            **_lineage(session, name)}},
         "relation_name": name if built else None, "raw_code": model.text, "language": "sql",
         "refs": [{"name": p} for p in project.dag.parents(name)
                  if not p.startswith(SOURCE_PREFIX)],
@@ -136,6 +140,16 @@ def _model_node(session: Session, name: str, generations: dict[str, int]) -> dic
         "compiled": compiled is not None,
         "compiled_code": compiled.select_sql if compiled else None,
     }
+
+
+def _lineage(session: Session, name: str) -> dict[str, Any]:
+    """The model's ``lineage`` and ``labels`` entries of ``meta.runner``."""
+    lineage = session.lineage
+    if lineage is None or name not in lineage.models:
+        return {}
+    labels = session.labels.get(name) or {}
+    return {"lineage": {c: lineage.trace(name, c).to_dict() for c in lineage.columns(name)},
+            "labels": {c: sorted(v) for c, v in labels.items()}}
 
 
 def _source_node(session: Session, name: str) -> dict[str, Any]:

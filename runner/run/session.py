@@ -22,11 +22,13 @@ from destinations import ExportSpec, parse_exports
 from runner.adapters import Adapter, check_target
 from runner.compile.compiler import compile_plan
 from runner.compile.data_tests import compile_tests
+from runner.compile.lineage import ProjectLineage, derived_labels, project_lineage
 from runner.compile.plan import Plan
 from runner.errors import ProjectError
 from runner.graph.selection import select
 from runner.project.cache import Cache
 from runner.project.config import ProjectConfig, load_project
+from runner.project.labels import CORE_LABELS, SourceLabels, check_labels
 from runner.project.loader import Project, assemble
 from runner.run.history import BuildHistory
 from runner.run.materialize import strategy
@@ -54,7 +56,18 @@ def check_config(config: ProjectConfig) -> list[ExportSpec]:
     adapter, and ``exports:`` by ``destinations`` (returned, parsed)."""
     for name, block in config.targets.items():
         check_target(block, f"targets.{name}")
-    return parse_exports(config.exports, "exports")
+    exports = parse_exports(config.exports, "exports")
+    known = (*CORE_LABELS, *config.custom_labels)
+    for index, spec in enumerate(exports):
+        check_labels(list(spec.refuse_labels), ("exports", index, "destination", "refuse_labels"),
+                     known, config.root)
+        allowed = check_labels(list(spec.allow_labels), ("exports", index, "allow_labels"),
+                               known, config.root)
+        if "C12" in allowed:
+            raise ProjectError(f"exports[{index}].allow_labels.C12: C12 data is never exported "
+                               "and cannot be allowed; remove the C12 columns from "
+                               f"{spec.model} instead", PROJECT_FILE)
+    return exports
 
 
 def _checked(root: Path, vars_override: dict[str, Any] | None
@@ -106,7 +119,10 @@ class Session:
     """A workspace with its compiled plan: what ``build`` and ``compile`` run.
 
     ``source_types`` (by identifier) and ``source_versions`` (by source name) are what the plan
-    was compiled with; the manifest records them.
+    was compiled with; the manifest records them. ``lineage`` is every model's column lineage,
+    ``source_labels`` the sources' data usage labels (project.yml's; a caller that reads more,
+    such as Platform's labels API, unions them in and derives ``labels`` again with
+    ``runner.compile.lineage.derived_labels``), ``labels`` each model column's labels.
     """
 
     workspace: Workspace
@@ -114,6 +130,9 @@ class Session:
     plan: Plan
     source_types: dict[str, dict[str, exp.DataType]] = field(default_factory=dict)
     source_versions: dict[str, str] = field(default_factory=dict)
+    lineage: ProjectLineage | None = None
+    source_labels: SourceLabels = field(default_factory=dict)
+    labels: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
 
     @property
     def project(self) -> Project:
@@ -173,6 +192,8 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
                                             adapter.dialect)
         else:
             types, versions = _source_facts(project, adapter, used, echo, prepare_sources)
+        # before compiling: the queries it parses are the ones the compiler then takes
+        lineage = _lineage(project, types, Cache(workspace.paths.cache), echo)
         with SlowCompile(echo) as slow:
             plan = compile_plan(project, adapter, chosen, generations=state.generations(),
                                 source_types=types if adapter.runs_translated_sql else {},
@@ -184,7 +205,31 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
         adapter.close()
         raise
     _render_statements(plan, adapter, Cache(workspace.paths.cache))
-    return Session(workspace, state, plan, types, versions)
+    given = project.config.source_labels()
+    return Session(workspace, state, plan, types, versions, lineage, given,
+                   derived_labels(lineage, given))
+
+
+def workspace_lineage(workspace: Workspace, echo: Echo | None = None
+                      ) -> tuple[ProjectLineage, dict[str, dict[str, frozenset[str]]], SourceLabels]:
+    """The lineage, derived labels and source labels of a workspace without connecting: the
+    sources' columns are project.yml's and those the last build on its target recorded."""
+    types, _ = known_sources(workspace.paths.manifest, workspace.target,
+                             workspace.adapter.dialect)
+    lineage = _lineage(workspace.project, types, Cache(workspace.paths.cache), echo)
+    given = workspace.project.config.source_labels()
+    return lineage, derived_labels(lineage, given), given
+
+
+def _lineage(project: Project, types: dict[str, dict[str, exp.DataType]], cache: Cache,
+             echo: Echo | None) -> ProjectLineage:
+    """Every model's lineage over the sources' known columns; its warnings echoed."""
+    columns = {name: list(types.get(source.identifier) or ())
+               for name, source in project.config.sources.items()}
+    lineage = project_lineage(project, columns, cache)
+    for warning in lineage.warnings if echo is not None else ():
+        echo(f"Warning: {warning}")
+    return lineage
 
 
 def _render_statements(plan: Plan, adapter: Adapter, cache: Cache) -> None:
