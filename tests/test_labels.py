@@ -350,3 +350,52 @@ def test_runner_export_applies_the_same_policy(tmp_path: Path, capsys) -> None:
     assert out[0] == ("export training_set -> local: allowed by allow_labels in exports[0]: C9 on "
                       "tier, spend (reason: pilot)")
     assert out[-1].startswith("export training_set -> local: success: wrote 2 rows to ")
+
+
+@pytest.mark.postgres
+def test_a_c9_label_on_platform_refuses_the_export_and_labels_the_built_datasets(
+        tmp_path: Path, capsys) -> None:
+    """Nothing in project.yml: a data steward put C9 on raw_orders.status in Platform. The
+    Data Distiller build reads it (contract §7), the derived labels are written to the built
+    datasets, and the ML export is refused, by the build and by `runner export` alike."""
+    from aep_emulator import Emulator
+    from aep_emulator.catalog import catalog
+    from aep_emulator.flowservice import flowservice
+    from emulator_fixtures import PG_DSN, require_postgres
+
+    require_postgres()
+    with Emulator(engine_dsn=PG_DSN, client_secret=SECRET) as emu:
+        conn = emu.engine.connect()
+        with conn, conn.cursor() as cur:
+            cur.execute(SEED)
+        conn.close()
+        cat = catalog(emu)
+        cat.sync()
+        (orders,) = [k for k, v in cat.datasets.items() if v["name"] == "raw_orders"]
+        emu.seed_labels(orders, [], {"status": ["C9"]})
+        (tmp_path / "p").mkdir()
+        (tmp_path / "p" / "aep.ini").write_text(
+            f"[Credential]\nims_org_id = {emu.org_id}\nsandbox_name = {emu.sandbox}\n"
+            f"client_id = {emu.client_id}\nclient_secret = {SECRET}\n"
+            "scopes = openid, AdobeID, read_organizations\ntech_acct_id = t@techacct.adobe.com\n")
+        target = {"aep": {"type": "data_distiller", "credentials_file": "aep.ini",
+                          "ims_host": emu.url, "platform_host": emu.url, "sslmode": "disable",
+                          "poll_interval": 0.02}}
+        dlz = {"model": "training_set", "destination": {"type": "data_landing_zone", "path": "ml"},
+               "wait": {"adhoc_retry_wait": 0, "poll_interval": 0, "run_timeout": 60}}
+        root = write(tmp_path / "p", targets=target, default_target="aep", exports=[dlz])
+        result, lines = run(root)
+        assert [r.status for r in result.results] == ["success"] * 4
+        assert result.exit_code == 1 and result.exports[0].message == REFUSED_C9
+        assert [r.path for r in emu.requests if "flowservice" in r.path] == []
+        built = {r.name: r.dataset_id for r in result.results if r.dataset_id}
+        training = emu.labels(built["training_set"])
+        assert {o["option"]["schemaPath"]: o["labels"] for o in training["optionalLabels"]} == {
+            "/properties/tier": ["C9"], "/properties/spend": ["C9"]}
+        capsys.readouterr()
+        from runner.cli.main import main as runner_main
+
+        assert runner_main(["export", "--project-dir", str(root)]) == 1
+        assert capsys.readouterr().out.splitlines() == [
+            f"export training_set -> data_landing_zone: error: {REFUSED_C9}"]
+        assert all(not objs for objs in flowservice(emu).objects.values())

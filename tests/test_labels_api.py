@@ -380,9 +380,46 @@ def label_calls(emu: Emulator) -> list[tuple[str, str]]:
     return [(r.method, r.path.split("/")[-2]) for r in emu.requests_to("/data/foundation/dataset")]
 
 
-def test_without_the_hook_a_build_sends_no_label_call(dd_root: Path, emu: Emulator) -> None:
+def source_dataset(emu: Emulator, table: str) -> str:
+    from aep_emulator.catalog import catalog
+
+    cat = catalog(emu)
+    cat.sync()
+    (ds_id,) = [k for k, v in cat.datasets.items() if v["name"] == table]
+    return ds_id
+
+
+def test_with_no_labels_anywhere_a_build_only_reads_its_sources_labels(dd_root: Path,
+                                                                       emu: Emulator) -> None:
     result = build(dd_root, BuildOptions(), echo=lambda line: None)
-    assert result.ok and label_calls(emu) == []
+    assert result.ok and label_calls(emu) == [("GET", source_dataset(emu, "raw_users"))]
+    emu.requests.clear()
+    assert build(dd_root, BuildOptions(), echo=lambda line: None).ok  # no-op: the same one read
+    assert label_calls(emu) == [("GET", source_dataset(emu, "raw_users"))]
+
+
+def test_labels_on_the_source_dataset_follow_lineage_to_each_built_dataset(
+        dd_root: Path, emu: Emulator) -> None:
+    """No hook: a data steward labelled raw_users on Platform (C2 on the dataset, C12 on email);
+    the build reads them, derives each model column's labels through lineage, and writes them."""
+    raw = source_dataset(emu, "raw_users")
+    emu.seed_labels(raw, ["C2"], {"email": ["C12"]})
+    result = build(dd_root, BuildOptions(), echo=lambda line: None)
+    assert result.ok, [r.message for r in result.results]
+    ids = {r.name: r.dataset_id for r in result.results}
+    assert label_calls(emu) == [("GET", raw), ("GET", ids["users_clean"]),
+                                ("POST", ids["users_clean"]), ("GET", ids["user_features"]),
+                                ("POST", ids["user_features"])]
+    written = {model: {o["option"]["schemaPath"]: o["labels"]
+                       for o in emu.labels(ids[model])["optionalLabels"]} for model in ids}
+    assert written == {
+        "users_clean": {"/properties/user_id": ["C2"], "/properties/email": ["C12", "C2"],
+                        "/properties/tier": ["C2"]},
+        "user_features": {"/properties/user_id": ["C2"], "/properties/tier": ["C2"],
+                          "/properties/email_length": ["C12", "C2"]}}
+    manifest = json.loads((dd_root / "target/manifest.json").read_text())
+    assert manifest["nodes"]["model.labelled.user_features"]["meta"]["runner"]["labels"][
+        "email_length"] == ["C12", "C2"]
 
 
 def test_a_build_applies_each_models_derived_labels(dd_root: Path, emu: Emulator) -> None:
@@ -390,8 +427,9 @@ def test_a_build_applies_each_models_derived_labels(dd_root: Path, emu: Emulator
     result = build(dd_root, BuildOptions(), echo=lines.append, labels_for=DERIVED.__getitem__)
     assert result.ok, [r.message for r in result.results]
     ids = {r.name: r.dataset_id for r in result.results}
-    assert label_calls(emu) == [  # in dependency order (the schemaRef comes from Catalog)
-        ("GET", ids["users_clean"]), ("POST", ids["users_clean"]),
+    raw = source_dataset(emu, "raw_users")
+    assert label_calls(emu) == [  # the source's, then in dependency order (schemaRef: Catalog)
+        ("GET", raw), ("GET", ids["users_clean"]), ("POST", ids["users_clean"]),
         ("GET", ids["user_features"]), ("POST", ids["user_features"])]
 
     def payload(model: str, fields: dict[str, list[str]]) -> dict:
@@ -420,7 +458,8 @@ def test_a_build_applies_each_models_derived_labels(dd_root: Path, emu: Emulator
     emu.requests.clear()  # up to date: the labels are read, and they are right
     again = build(dd_root, BuildOptions(), echo=lines.append, labels_for=DERIVED.__getitem__)
     assert {r.status for r in again.results} == {"noop"}
-    assert label_calls(emu) == [("GET", ids["users_clean"]), ("GET", ids["user_features"])]
+    assert label_calls(emu) == [("GET", raw), ("GET", ids["users_clean"]),
+                                ("GET", ids["user_features"])]
     assert {r.labels["outcome"] for r in again.results} == {"unchanged"}
 
     emu.requests.clear()  # the lineage changed: the up-to-date dataset is corrected

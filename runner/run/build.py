@@ -41,7 +41,9 @@ def build(root: str | Path, options: BuildOptions | None = None, echo: Echo = pr
     terminal or a notebook) shows the models' progress as a bar, with the lines above it;
     ``events`` takes the machine-readable events (``runner.run.events``); ``labels_for``
     (model -> column -> data usage labels) has each built dataset labelled on a target on
-    Platform (``runner.run.labels``; without it no label call is made).
+    Platform (``runner.run.labels``); by default those are the labels derived through lineage
+    from the sources' (project.yml's and, on Platform, their datasets'), and a project with no
+    labels anywhere makes no label call for its models.
 
     Raises:
         ProjectError: the project or the options are wrong (nothing has run).
@@ -54,6 +56,9 @@ def build(root: str | Path, options: BuildOptions | None = None, echo: Echo = pr
         session = compile_session(workspace, options, echo)
         if events is not None:
             events.secrets = session.adapter.secrets
+        if labels_for is None and session.adapter.platform is not None and any(
+                session.labels.values()):  # each built dataset gets its columns' derived labels
+            labels_for = lambda name: session.labels.get(name, {})  # noqa: E731
         return _build(session, options, echo, started, ProgressOptions(
             verbose=options.verbose, heartbeat=options.heartbeat, bar=bar, events=events,
             project=session.project.config.name), labels_for)

@@ -44,7 +44,7 @@ def export_current(workspace: Workspace, datasets: Mapping[str, BuiltDataset], e
     if delete:  # removing what an export made is never refused
         return run_exports(workspace.exports, dict(datasets), export_context(workspace, echo),
                            dry_run=dry_run, delete=delete, force=force)
-    lineage, labels, given = workspace_lineage(workspace)
+    lineage, labels, given = workspace_lineage(workspace, platform=True)
     return _guarded(workspace, datasets, echo, lineage, labels, given, dry_run=dry_run,
                     force=force)
 

@@ -28,9 +28,10 @@ from runner.errors import ProjectError
 from runner.graph.selection import select
 from runner.project.cache import Cache
 from runner.project.config import ProjectConfig, load_project
-from runner.project.labels import CORE_LABELS, SourceLabels, check_labels
+from runner.project.labels import CORE_LABELS, SourceLabels, check_labels, merge_labels
 from runner.project.loader import Project, assemble
 from runner.run.history import BuildHistory
+from runner.run.labels import platform_source_labels
 from runner.run.materialize import strategy
 from runner.run.options import BuildOptions
 from runner.run.paths import TargetPaths
@@ -206,18 +207,30 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
         raise
     _render_statements(plan, adapter, Cache(workspace.paths.cache))
     given = project.config.source_labels()
+    if not offline and adapter.platform is not None:  # and what Platform's datasets carry (§7)
+        try:
+            given = merge_labels(given, platform_source_labels(adapter, project.config, used))
+        except BaseException:
+            adapter.close()
+            raise
     return Session(workspace, state, plan, types, versions, lineage, given,
                    derived_labels(lineage, given))
 
 
-def workspace_lineage(workspace: Workspace, echo: Echo | None = None
+def workspace_lineage(workspace: Workspace, echo: Echo | None = None, *, platform: bool = False
                       ) -> tuple[ProjectLineage, dict[str, dict[str, frozenset[str]]], SourceLabels]:
-    """The lineage, derived labels and source labels of a workspace without connecting: the
-    sources' columns are project.yml's and those the last build on its target recorded."""
+    """The lineage, derived labels and source labels of a workspace without compiling: the
+    sources' columns are project.yml's and those the last build on its target recorded; the
+    labels project.yml's and, with ``platform`` on a target on Platform (its adapter open), those
+    the sources' datasets carry."""
+    project = workspace.project
     types, _ = known_sources(workspace.paths.manifest, workspace.target,
                              workspace.adapter.dialect)
-    lineage = _lineage(workspace.project, types, Cache(workspace.paths.cache), echo)
-    given = workspace.project.config.source_labels()
+    lineage = _lineage(project, types, Cache(workspace.paths.cache), echo)
+    given = project.config.source_labels()
+    if platform and workspace.adapter.platform is not None:
+        used = sorted({s for n in project.models for s in project.sources_read(n)})
+        given = merge_labels(given, platform_source_labels(workspace.adapter, project.config, used))
     return lineage, derived_labels(lineage, given), given
 
 
