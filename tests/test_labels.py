@@ -288,6 +288,26 @@ def test_example_project_refuses_the_export_of_a_c9_field(tmp_path: Path) -> Non
 SECRET = "labels-build-secret-9c1d"
 
 
+def distiller(root: Path, emu) -> tuple[dict, dict]:
+    """The sandbox seeded with the raw tables, and (the targets block of an emulated Data
+    Distiller target whose credentials file is in ``root``, a Data Landing Zone export)."""
+    conn = emu.engine.connect()
+    with conn, conn.cursor() as cur:
+        cur.execute(SEED)
+    conn.close()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "aep.ini").write_text(
+        f"[Credential]\nims_org_id = {emu.org_id}\nsandbox_name = {emu.sandbox}\n"
+        f"client_id = {emu.client_id}\nclient_secret = {SECRET}\n"
+        "scopes = openid, AdobeID, read_organizations\ntech_acct_id = t@techacct.adobe.com\n")
+    target = {"aep": {"type": "data_distiller", "credentials_file": "aep.ini",
+                      "ims_host": emu.url, "platform_host": emu.url, "sslmode": "disable",
+                      "poll_interval": 0.02}}
+    dlz = {"model": "training_set", "destination": {"type": "data_landing_zone", "path": "ml"},
+           "wait": {"adhoc_retry_wait": 0, "poll_interval": 0, "run_timeout": 60}}
+    return target, dlz
+
+
 @pytest.mark.postgres
 def test_flow_service_export_is_refused_before_any_flow(tmp_path: Path) -> None:
     """On Data Distiller (emulated), the refused export sends no Flow Service request; with
@@ -298,20 +318,7 @@ def test_flow_service_export_is_refused_before_any_flow(tmp_path: Path) -> None:
 
     require_postgres()
     with Emulator(engine_dsn=PG_DSN, client_secret=SECRET) as emu:
-        conn = emu.engine.connect()
-        with conn, conn.cursor() as cur:
-            cur.execute(SEED)
-        conn.close()
-        (tmp_path / "p").mkdir()
-        (tmp_path / "p" / "aep.ini").write_text(
-            f"[Credential]\nims_org_id = {emu.org_id}\nsandbox_name = {emu.sandbox}\n"
-            f"client_id = {emu.client_id}\nclient_secret = {SECRET}\n"
-            "scopes = openid, AdobeID, read_organizations\ntech_acct_id = t@techacct.adobe.com\n")
-        target = {"aep": {"type": "data_distiller", "credentials_file": "aep.ini",
-                          "ims_host": emu.url, "platform_host": emu.url, "sslmode": "disable",
-                          "poll_interval": 0.02}}
-        dlz = {"model": "training_set", "destination": {"type": "data_landing_zone", "path": "ml"},
-               "wait": {"adhoc_retry_wait": 0, "poll_interval": 0, "run_timeout": 60}}
+        target, dlz = distiller(tmp_path / "p", emu)
         root = write(tmp_path / "p", orders=C9_STATUS, targets=target, default_target="aep",
                      exports=[dlz])
         result, lines = run(root)
@@ -365,24 +372,11 @@ def test_a_c9_label_on_platform_refuses_the_export_and_labels_the_built_datasets
 
     require_postgres()
     with Emulator(engine_dsn=PG_DSN, client_secret=SECRET) as emu:
-        conn = emu.engine.connect()
-        with conn, conn.cursor() as cur:
-            cur.execute(SEED)
-        conn.close()
+        target, dlz = distiller(tmp_path / "p", emu)
         cat = catalog(emu)
         cat.sync()
         (orders,) = [k for k, v in cat.datasets.items() if v["name"] == "raw_orders"]
         emu.seed_labels(orders, [], {"status": ["C9"]})
-        (tmp_path / "p").mkdir()
-        (tmp_path / "p" / "aep.ini").write_text(
-            f"[Credential]\nims_org_id = {emu.org_id}\nsandbox_name = {emu.sandbox}\n"
-            f"client_id = {emu.client_id}\nclient_secret = {SECRET}\n"
-            "scopes = openid, AdobeID, read_organizations\ntech_acct_id = t@techacct.adobe.com\n")
-        target = {"aep": {"type": "data_distiller", "credentials_file": "aep.ini",
-                          "ims_host": emu.url, "platform_host": emu.url, "sslmode": "disable",
-                          "poll_interval": 0.02}}
-        dlz = {"model": "training_set", "destination": {"type": "data_landing_zone", "path": "ml"},
-               "wait": {"adhoc_retry_wait": 0, "poll_interval": 0, "run_timeout": 60}}
         root = write(tmp_path / "p", targets=target, default_target="aep", exports=[dlz])
         result, lines = run(root)
         assert [r.status for r in result.results] == ["success"] * 4
