@@ -28,8 +28,7 @@ from runner.run.manifest import export_id
 from runner.run.progress import BarFactory, Echo, Progress, ProgressOptions, summary
 from runner.run.results import BuildResult, ModelResult
 from runner.run.scheduler import run_dag
-from runner.run.session import Session, compile_session, open_workspace
-from runner.run.state import target_lock
+from runner.run.session import Session, locked_session
 
 
 def build(root: str | Path, options: BuildOptions | None = None, echo: Echo = print,
@@ -51,11 +50,7 @@ def build(root: str | Path, options: BuildOptions | None = None, echo: Echo = pr
     """
     started = time.monotonic()
     options = options or BuildOptions()
-    workspace = open_workspace(root, options)
-    with target_lock(workspace.paths):
-        session = compile_session(workspace, options, echo)
-        if events is not None:
-            events.secrets = session.adapter.secrets
+    with locked_session(root, options, echo, events) as session:
         if labels_for is None and session.adapter.platform is not None and any(
                 session.labels.values()):  # each built dataset gets its columns' derived labels
             labels_for = lambda name: session.labels.get(name, {})  # noqa: E731

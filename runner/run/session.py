@@ -12,9 +12,11 @@ every command. ``open_workspace`` binds it to a target (its adapter made, not op
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -37,9 +39,12 @@ from runner.run.options import BuildOptions
 from runner.run.paths import TargetPaths
 from runner.run.progress import Echo, SlowCompile
 from runner.run.recorded import known_sources
-from runner.run.state import TargetState
+from runner.run.state import TargetState, target_lock
 from runner.sources.prepare import prepare_local_sources, source_versions
 from runner.validation import PROJECT_FILE, did_you_mean
+
+if TYPE_CHECKING:
+    from runner.run.events import EventLog
 
 
 def load(root: str | Path, vars_override: dict[str, Any] | None = None) -> Project:
@@ -157,6 +162,19 @@ def open_session(root: str | Path, options: BuildOptions | None = None, echo: Ec
     """``open_workspace`` then ``compile_session``; the caller closes ``session.adapter``."""
     options = options or BuildOptions()
     return compile_session(open_workspace(root, options), options, echo)
+
+
+@contextmanager
+def locked_session(root: str | Path, options: BuildOptions, echo: Echo = print,
+                   events: EventLog | None = None) -> Iterator[Session]:
+    """A compiled session holding the target's lock (``runner build`` and ``runner test``);
+    ``events`` learn the adapter's secrets, to mask them. The caller closes the adapter."""
+    workspace = open_workspace(root, options)
+    with target_lock(workspace.paths):
+        session = compile_session(workspace, options, echo)
+        if events is not None:
+            events.secrets = session.adapter.secrets
+        yield session
 
 
 def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = print, *,

@@ -25,8 +25,7 @@ from runner.run.options import BuildOptions
 from runner.run.progress import Echo, Progress, ProgressOptions, test_summary
 from runner.run.results import BuildResult, ModelResult
 from runner.run.scheduler import run_dag
-from runner.run.session import Session, compile_session, open_workspace
-from runner.run.state import target_lock
+from runner.run.session import Session, locked_session
 
 
 def run_data_tests(root: str | Path, options: BuildOptions | None = None, echo: Echo = print,
@@ -41,18 +40,12 @@ def run_data_tests(root: str | Path, options: BuildOptions | None = None, echo: 
     """
     started = time.monotonic()
     options = options or BuildOptions()
-    workspace = open_workspace(root, options)
-    with target_lock(workspace.paths):
-        session = compile_session(workspace, options, echo)
-        if events is not None:
-            events.secrets = session.adapter.secrets
-        with session.adapter:
-            write_compiled(session)
-            result = _run(session, options, echo, events)
-            if result.tests:
-                test_summary(result.tests, time.monotonic() - started, echo)
-            write_run_artifacts(session, result, time.monotonic() - started, options,
-                                which="test")
+    with locked_session(root, options, echo, events) as session, session.adapter:
+        write_compiled(session)
+        result = _run(session, options, echo, events)
+        if result.tests:
+            test_summary(result.tests, time.monotonic() - started, echo)
+        write_run_artifacts(session, result, time.monotonic() - started, options, which="test")
     return result
 
 
