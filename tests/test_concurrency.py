@@ -148,3 +148,44 @@ def test_a_reader_that_stays_past_lock_wait_fails_the_build_with_one_line(tmp_pa
     assert lines[0].endswith("another process with the database open (such as a notebook's "
                              "duckdb.connect); close that connection (con.close(), or restart the "
                              "kernel) and run again, or raise targets.local.lock_wait")
+
+
+def test_ls_compile_docs_graph_and_a_read_run_while_a_build_writes(tmp_path) -> None:
+    """While a build is writing a slow model, `runner ls`, `compile`, `docs` and `graph` of the
+    same target finish correctly, and a notebook's read waits for the write, then sees the new
+    version; the build is unaffected."""
+    root = tmp_path / "demo"
+    (root / "models").mkdir(parents=True)
+    (root / "project.yml").write_text("name: demo\ntargets:\n  local: {type: duckdb}\n")
+    (root / "models" / "a.sql").write_text("SELECT 1 AS n")
+    (root / "models" / "b.sql").write_text(  # seconds of work for DuckDB
+        "SELECT count(*) AS c, sum(r.id % 7) AS s FROM a, range(2000000000) AS r(id)")
+    assert runner(root, "build").wait(timeout=300) == 0
+    (root / "models" / "a.sql").write_text("SELECT 2 AS n")
+    build = runner(root, "build")
+    for line in build.stdout:  # wait until the build is writing b
+        if "START table model b" in line:
+            break
+    commands = {c[0]: runner(root, *c) for c in (["ls"], ["compile"], ["docs", "--out", str(root / "site")],
+                                                  ["graph"])}
+    outputs = {}
+    for name, proc in commands.items():  # at once, while b is being written
+        out, err = proc.communicate(timeout=120)
+        assert (proc.returncode, err) == (0, ""), name
+        outputs[name] = out
+        if len(outputs) == 1:
+            still_writing = build.poll() is None
+    read = subprocess.run([sys.executable, "-c", "import runner; print(runner.connect("
+                           f"{str(root)!r}).table('a')['n'].tolist())"],
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                          text=True, timeout=300)
+    out, err = build.communicate(timeout=300)
+    assert build.returncode == 0, err
+    assert "Done. PASS=2" in out
+    assert still_writing  # the commands above ran while the build was writing
+    assert outputs["ls"].split() == ["a", "b"]
+    assert "Compiled 2 model(s)" in outputs["compile"]
+    assert "b" in outputs["graph"] and "a" in outputs["graph"]
+    page = (root / "site" / "index.html").read_text()
+    assert '"b"' in page and '"a"' in page
+    assert (read.returncode, read.stdout) == (0, "[2]\n"), read.stderr
