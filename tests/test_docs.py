@@ -80,6 +80,7 @@ def test_site_of_a_built_project(shop, capsys) -> None:
     assert f"FROM {stg_physical}" in totals["compiled"]
     assert "date_add" not in totals["compiled"].lower()
     assert totals["statements"][0].startswith(f"CREATE TABLE {totals['physical']}")
+    assert "\0" in totals["statements"][0] and totals["compiled"] not in totals["statements"][0]
     # columns: the declared ones first with their descriptions, types read from the built table
     assert [(c["name"], c["description"], c["type"], c["type_from"]) for c in totals["columns"]] \
         == [("user_id", "the user", "TEXT", "built"), ("total", "summed amounts", "DECIMAL(13, 1)", "built"),

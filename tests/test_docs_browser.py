@@ -107,7 +107,11 @@ def test_dag_model_page_search_and_screenshot(site, browser) -> None:
     assert browser.find_element(By.CSS_SELECTOR, "#panel h2").text == "user_engagement"
     sql = browser.find_element(By.ID, "sql").get_attribute("textContent")
     assert sql == (root / "models" / "features" / "user_engagement.sql").read_text()
-    assert "FROM" in browser.find_element(By.ID, "compiled-sql").get_attribute("textContent")
+    compiled = browser.find_element(By.ID, "compiled-sql").get_attribute("textContent")
+    assert "FROM" in compiled
+    statements = browser.find_element(By.ID, "statements").get_attribute("textContent")
+    assert statements.startswith("CREATE TABLE user_engagement__") and compiled in statements
+    assert "\0" not in statements  # the page put the compiled query back into its statements
     assert {"selected", "lit"} <= classes(browser, "user_engagement")
     assert {"up", "lit"} <= classes(browser, "user_event_counts")
     assert {"up", "lit"} <= classes(browser, "source:experience_events")

@@ -193,7 +193,7 @@ function modelPage(name) {
     m.tests.map((t) => `<tr><td><code>${esc(t.name)}</code></td><td>${esc(t.kind)}</td><td>${esc(t.column || "")}</td><td>${esc(t.severity)}</td><td>${esc(t.declared_at)}</td><td>${t.last_run ? status(t.last_run) : ""}</td></tr>`).join("") + `</table>`
     : `<p class="meta">none</p>`;
   const compiled = m.compiled === null ? `<p class="unknown">not compiled</p>` :
-    `<pre id="compiled-sql">${esc(m.compiled)}</pre>` + (m.statements.length ? `<details><summary>statements run on target ${esc(DATA.target)}</summary><pre id="statements">${esc(m.statements.join(";\n\n") + ";")}</pre></details>` : "");
+    `<pre id="compiled-sql">${esc(m.compiled)}</pre>` + (m.statements.length ? `<details><summary>statements run on target ${esc(DATA.target)}</summary><pre id="statements">${esc(m.statements.map(s => s.split("\0").join(m.compiled)).join(";\n\n") + ";")}</pre></details>` : "");
   return `<article class="model" data-model="${esc(name)}">
     <h2>${esc(name)}</h2>
     <div class="meta"><code>${esc(m.path)}</code> &middot; ${esc(m.materialized)} ${m.tags.map((t) => `<span class="tag">${esc(t)}</span>`).join("")}</div>
