@@ -139,25 +139,30 @@ def test_docs_build_nothing(shop) -> None:
     assert data["run"] == {}
 
 
-def test_labels_and_lineage_from_the_manifest(shop) -> None:
-    """``meta.runner.labels`` and ``meta.runner.lineage`` of a manifest node reach the model's
-    columns (another part of the runner writes them)."""
-    assert main(["build", "--project-dir", str(shop.root)]) == 0
-    path = shop.root / "target" / "manifest.json"
-    manifest = json.loads(path.read_text())
-    meta = manifest["nodes"]["model.demo.totals"]["meta"]["runner"]
-    meta["labels"] = {"user_id": ["I1", "C2"]}
-    meta["lineage"] = {"total": {"value": ["raw_orders.amount"], "via": ["stg.amount"]},
-                       "user_id": {"value": ["raw_orders.user_id"], "via": []}}
-    path.write_text(json.dumps(manifest))
+def test_labels_and_lineage_of_each_column(shop) -> None:
+    """Each column's lineage back to source columns and its labels (from project.yml, through
+    lineage), as the manifest records them, reach the model's page, built or not."""
+    yml = shop.root / "project.yml"
+    yml.write_text(yml.read_text().replace(
+        "    description: orders as they arrive\n",
+        "    description: orders as they arrive\n    labels: [C2]\n"
+        "    columns:\n      user_id: {description: the buyer, labels: [I1]}\n"))
     assert docs(shop) == 0
     columns = {c["name"]: c for c in site_data(shop.root / "target" / "docs")["models"]["totals"]
                ["columns"]}
-    assert columns["user_id"]["labels"] == ["I1", "C2"]
-    assert columns["total"]["labels"] == [] and columns["next_day"]["lineage"] is None
-    assert columns["total"]["lineage"] == {"value": ["raw_orders.amount"], "via": ["stg.amount"]}
+    assert columns["user_id"]["labels"] == ["C2", "I1"]
+    # grouped by user_id: every column derives from it (via), so carries its labels
+    assert columns["total"]["labels"] == ["C2", "I1"] and columns["next_day"]["labels"] == [
+        "C2", "I1"]
+    assert columns["next_day"]["lineage"] == {"value": [], "via": ["raw_orders.user_id"]}
+    assert columns["total"]["lineage"] == {"value": ["raw_orders.amount"],
+                                           "via": ["raw_orders.user_id"]}
     assert columns["user_id"]["lineage"] == {"value": ["raw_orders.user_id"], "via": []}
-
+    assert main(["build", "--project-dir", str(shop.root)]) == 0
+    manifest = json.loads((shop.root / "target" / "manifest.json").read_text())
+    meta = manifest["nodes"]["model.demo.totals"]["meta"]["runner"]
+    assert meta["labels"]["total"] == ["C2", "I1"] and meta["lineage"]["total"] == columns["total"][
+        "lineage"]
 
 def test_data_cannot_close_the_script_element(shop) -> None:
     shop.model("stg", "SELECT order_id, user_id, amount, '</script><b>x' AS s FROM raw_orders",

@@ -9,7 +9,6 @@ Skipped when Chromium or selenium is missing, except under ``CI=true``, where it
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -40,17 +39,16 @@ def require_chromium() -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> tuple[Path, Path]:
-    """The example project (a copy) and its docs page, with labels and lineage in a manifest."""
+    """The example project (a copy, its sources' identityMap labelled I1) and its docs page."""
     root = tmp_path_factory.mktemp("docs") / "example"
     root.mkdir()
     shutil.copy(REPO / "project.yml", root)
     for folder in ("models", "macros"):
         shutil.copytree(REPO / folder, root / folder)
-    (root / "target").mkdir()
-    (root / "target" / "manifest.json").write_text(json.dumps({"nodes": {
-        "model.propensity.training_set": {"meta": {"runner": {
-            "labels": {"user_id": ["I1"]},
-            "lineage": {"user_id": {"value": ["profiles.user_id"], "via": ["stg_profiles"]}}}}}}}))
+    yml = root / "project.yml"  # one labelled field, as a data steward would declare it
+    yml.write_text(yml.read_text().replace(
+        "      identityMap: \"map of namespace to identities; identityMap['ECID'][0].id is the person\"\n",
+        "      identityMap: {description: identities by namespace, labels: [I1]}\n"))
     assert main(["docs", "--project-dir", str(root)]) == 0
     return root, root / "target" / "docs" / "index.html"
 
@@ -138,7 +136,9 @@ def test_dag_model_page_search_and_screenshot(site, browser) -> None:
     labels = browser.find_elements(By.CSS_SELECTOR, 'tr[data-column="user_id"] .label')
     assert [label.text for label in labels] == ["I1"]
     lineage = browser.find_element(By.CSS_SELECTOR, 'tr[data-column="user_id"] .lineage').text
-    assert lineage == "profiles.user_id via stg_profiles"
+    assert lineage == ("experience_events.identityMap, profiles.identityMap via "
+                       "experience_events.eventType, experience_events.timestamp, "
+                       "experience_events.web.webPageDetails.name, profiles.createdAt")
 
     # a source page, and the pages of the header
     browser.find_element(By.CSS_SELECTOR, 'g.node[data-id="source:profiles"]').click()

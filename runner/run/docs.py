@@ -4,8 +4,8 @@ The site is ``index.html`` (the project's data embedded as JSON, so it opens fro
 next to the page's own script and style sheet, copied from ``runner/run/docs_site/``: nothing
 is fetched from a network. It shows every model (description, tags, materialization, SQL as
 written and as compiled for the target, columns with descriptions and types, data tests, the
-last run's result, and the labels and lineage the manifest's ``meta.runner`` holds when it
-has them), the sources, the exports and an interactive DAG laid out here
+last run's result, each column's lineage back to source columns and its data usage labels,
+as the manifest records them), the sources, the exports and an interactive DAG laid out here
 (``runner.graph.layout``). Nothing is built: the project is compiled as ``runner compile``
 compiles it, and column types are read from the built relations only where the target is
 connected anyway (DuckDB, PostgreSQL); elsewhere they are the compiler's Spark types or
@@ -26,10 +26,9 @@ from runner.errors import RunnerError
 from runner.graph.dag import SOURCE_PREFIX
 from runner.graph.layout import layout
 from runner.run.atomic import write_text
-from runner.run.manifest import export_id, model_id, test_id
+from runner.run.manifest import export_id, lineage_meta, model_id, test_id
 from runner.run.options import BuildOptions
 from runner.run.progress import Echo
-from runner.run.recorded import EXTENSION
 from runner.run.session import Session, compile_session, open_workspace
 
 ASSETS = Path(__file__).with_name("docs_site")
@@ -75,9 +74,8 @@ def site_data(session: Session, connected: bool) -> dict[str, Any]:
     built models' column types can be read)."""
     project = session.project
     name = project.config.name
-    extension = _manifest_extension(session.paths.manifest)
     results = _run_results(session.paths.run_results)
-    models = {m: _model(session, m, extension.get(model_id(name, m), {}), results, connected)
+    models = {m: _model(session, m, lineage_meta(session, m), results, connected)
               for m in project.order()}
     box = layout(project.dag)
     nodes = [{"id": node, "kind": "source" if node.startswith(SOURCE_PREFIX) else "model",
@@ -166,14 +164,6 @@ def _export(spec: Any, result: dict[str, Any] | None) -> dict[str, Any]:
             "compression": spec.compression, "params": dict(spec.params),
             "schedule": str(spec.schedule) if spec.schedule else None,
             "targets": list(spec.targets) if spec.targets else None, "last_run": result}
-
-
-def _manifest_extension(path: Path) -> dict[str, dict[str, Any]]:
-    """Each manifest node's ``meta.runner`` (labels and lineage live there), by unique id."""
-    manifest = _read_json(path)
-    nodes = manifest.get("nodes", {}) if isinstance(manifest, dict) else {}
-    return {uid: (node.get("meta") or {}).get(EXTENSION) or {}
-            for uid, node in nodes.items() if isinstance(node, dict)}
 
 
 def _run_results(path: Path) -> dict[str, dict[str, Any]]:

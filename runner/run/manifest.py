@@ -128,7 +128,7 @@ def _model_node(session: Session, name: str, generations: dict[str, int]) -> dic
                if config.incremental else {}),
             "inputs": inputs_of(project, session.plan, name, generations,
                                 session.source_versions).to_dict() if compiled else None,
-            **_lineage(session, name)}},
+            **lineage_meta(session, name)}},
         "relation_name": name if built else None, "raw_code": model.text, "language": "sql",
         "refs": [{"name": p} for p in project.dag.parents(name)
                  if not p.startswith(SOURCE_PREFIX)],
@@ -142,7 +142,7 @@ def _model_node(session: Session, name: str, generations: dict[str, int]) -> dic
     }
 
 
-def _lineage(session: Session, name: str) -> dict[str, Any]:
+def lineage_meta(session: Session, name: str) -> dict[str, Any]:
     """The model's ``lineage`` and ``labels`` entries of ``meta.runner``."""
     lineage = session.lineage
     if lineage is None or name not in lineage.models:
