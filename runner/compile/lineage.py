@@ -28,6 +28,7 @@ columns then derive from ``<relation>.*`` (every field of it) and a warning name
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, build_scope
 
+from runner.compile.workers import Ready, Workers
 from runner.graph.dag import SOURCE_PREFIX
 from runner.project.cache import Cache
 from runner.project.labels import SourceLabels, labels_of
@@ -166,19 +168,57 @@ def project_lineage(project: Project, source_columns: Mapping[str, list[str]] | 
         lowered = {c.lower() for c in declared}
         merged = declared + [c for c in engine if c.lower() not in lowered]
         known[name] = merged or None
+    order = project.order()
     models: dict[str, ModelLineage] = {}
-    for name in project.order():
-        parents = {_node_name(p): known.get(_node_name(p)) for p in project.dag.parents(name)}
-        key = Cache.key("lineage", project.keys.get(name, name), sorted(
-            (p, tuple(c) if c is not None else None) for p, c in parents.items()))
-        entry = cache.get(key) if cache is not None else None
-        if entry is None:
-            entry = model_lineage(project.queries[name], parents, project.models[name].path)
-            if cache is not None:
-                cache.put(key, entry)
+    keys: dict[str, str] = {}
+
+    def done(name: str, entry: ModelLineage) -> None:
         models[name] = entry
         known[name] = list(entry.columns) if entry.rest is None else None
-    return ProjectLineage(models, set(project.config.sources))
+        ready.done(name)
+
+    # misses go to worker processes when there are enough of them (as the compiler's do): a
+    # model is ready once its parents' lineage is known; a worker that fails leaves it to here
+    ready, workers, tried = Ready(project.dag, order), None, False
+    try:
+        while ready or (workers is not None and workers.running):
+            while ready:
+                name = ready.pop()
+                parents = {_node_name(p): known.get(_node_name(p))
+                           for p in project.dag.parents(name)}
+                keys[name] = Cache.key("lineage", project.keys.get(name, name), sorted(
+                    (p, tuple(c) if c is not None else None) for p, c in parents.items()))
+                entry = cache.get(keys[name]) if cache is not None else None
+                if entry is None and not tried:
+                    tried = True
+                    workers = Workers.start(len(order) - len(models),
+                                            functools.partial(_model_lineage, project))
+                if entry is None and workers is not None:
+                    workers.submit(name, 0.0, parents)
+                    continue
+                if entry is None:
+                    entry = _model_lineage(project, name, parents)
+                    if cache is not None:
+                        cache.put(keys[name], entry)
+                done(name, entry)
+            if workers is not None and workers.running:
+                for name, _, entry in workers.wait():
+                    if entry is None:  # the worker had a problem: meet it here
+                        parents = {_node_name(p): known.get(_node_name(p))
+                                   for p in project.dag.parents(name)}
+                        entry = _model_lineage(project, name, parents)
+                    if cache is not None:
+                        cache.put(keys[name], entry)
+                    done(name, entry)
+    finally:
+        if workers is not None:
+            workers.stop()
+    return ProjectLineage({name: models[name] for name in order}, set(project.config.sources))
+
+
+def _model_lineage(project: Project, name: str, parents: Mapping[str, list[str] | None]
+                   ) -> ModelLineage:
+    return model_lineage(project.queries[name], parents, project.models[name].path)
 
 
 def _node_name(node: str) -> str:
