@@ -272,29 +272,40 @@ def test_dataset_ids_are_kept_per_version(tmp_path) -> None:
     assert TargetState(tmp_path / "state.json").get("m").dataset_ids == {"m__1": "ds1"}
 
 
-def test_a_slow_compile_says_which_model(project, monkeypatch) -> None:
-    """A model whose compilation takes longer than SlowCompile's delay is named while it runs."""
+@pytest.mark.parametrize("module, function, verb", [
+    ("runner.compile.compiler", "_resolve_tables", "compiling"),  # (project, name, ...)
+    ("runner.project.model", "parse_query", "reading")])          # (sql, path, dialect)
+def test_a_slow_model_is_named_while_it_is_read_or_compiled(project, monkeypatch, module,
+                                                            function, verb) -> None:
+    """A model whose reading (parse, checks) or compilation takes longer than SlowStep's delay
+    is named while it runs (a very large generated model); a second build, from the caches,
+    says nothing."""
+    import importlib
     import time
 
-    import runner.compile.compiler as compiler
     import runner.run.session as session
-    from runner.run.progress import SlowCompile
+    from runner.run.progress import SlowStep
 
-    real = compiler._resolve_tables
+    real = getattr(importlib.import_module(module), function)
 
-    def slow_resolve(project_, name, *args):  # noqa: ANN001, ANN002
-        if name == "big":
+    def slow(*args):  # noqa: ANN002
+        if args[1] in ("big", "models/big.sql"):
             time.sleep(0.5)
-        return real(project_, name, *args)
+        return real(*args)
 
-    monkeypatch.setattr(compiler, "_resolve_tables", slow_resolve)
-    monkeypatch.setattr(session, "SlowCompile", lambda echo: SlowCompile(echo, after=0.2))
-    project.model("small", "SELECT * FROM raw_orders")
-    project.model("big", "SELECT user_id, count(*) AS n FROM small GROUP BY 1")
+    monkeypatch.setattr(importlib.import_module(module), function, slow)
+    monkeypatch.setattr(session, "SlowStep", lambda echo, verb: SlowStep(echo, verb, after=0.2))
+    project.model("a_small", "SELECT * FROM raw_orders")
+    project.model("big", "SELECT user_id, count(*) AS n FROM a_small GROUP BY 1")
     lines: list[str] = []
     assert build(project.root, BuildOptions(), echo=lines.append).ok
-    slow = [line for line in lines if "still compiling" in line]
-    assert len(slow) == 1 and slow[0].endswith("still compiling models/big.sql (model 2, 0 s so far)")
+    slow_lines = [line for line in lines if "still " in line]
+    assert len(slow_lines) == 1
+    assert slow_lines[0].endswith(f"still {verb} models/big.sql (model 2, 0 s so far)")
+    assert project.sql("SELECT count(*) FROM big") == [(3,)]
+    lines.clear()
+    assert build(project.root, BuildOptions(), echo=lines.append).ok
+    assert not [line for line in lines if "still " in line]
 
 
 def test_a_no_op_build_lists_the_target_once_and_asks_nothing_per_model(project, monkeypatch

@@ -74,7 +74,7 @@ def run_export(root: Path, options: BuildOptions, *, dry_run: bool = False,
                delete: bool = False, force: bool = False, echo: Echo = print) -> int:
     """Export the current versions of the exported models, without building (nothing is
     compiled: the target's state says which version of each model is current)."""
-    workspace = open_workspace(root, options)
+    workspace = open_workspace(root, options, echo)
     adapter = workspace.adapter
     if not workspace.exports:
         raise ProjectError("no exports: declared in project.yml; add one (see README, Exports)")

@@ -326,7 +326,7 @@ def _echo(line: str) -> None:
 
 def _cmd_compile(args: argparse.Namespace) -> int:
     options = _options(args)
-    workspace = open_workspace(args.project_dir, options)
+    workspace = open_workspace(args.project_dir, options, print)
     session = compile_session(workspace, options, offline=workspace.compiles_offline)
     try:
         errors, unchecked = bind_check(session)

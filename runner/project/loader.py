@@ -7,7 +7,7 @@ wrong with a project is found here, before any engine is touched.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,13 +102,15 @@ def load(root: Path, vars_override: dict[str, Any] | None = None) -> Project:
 
 
 def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None,
-             cache: Cache | None = None) -> Project:
+             cache: Cache | None = None, on_model: Callable[[str], None] | None = None
+             ) -> Project:
     """The project of a loaded ``config``: its models, macros and DAG (see ``load``).
 
     With ``cache``, a model file whose text (with these macros and vars, this runner and
     sqlglot) was loaded before is not parsed: its config and table references come from the
     cache, and its query is parsed only if something reads it (a compile cache miss). Many
-    files the cache does not know are parsed in worker processes (``runner.project.processes``).
+    files the cache does not know are parsed in worker processes (``runner.project.processes``);
+    ``on_model`` is told each file read in this process as it starts (progress).
     """
     root = config.root
     vars_ = {**config.vars, **(vars_override or {})}
@@ -130,7 +132,7 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None,
                                "model file or the source", model.path)
     queries = Queries(models, macros, vars_, config)
     misses = [name for name, entry in entries.items() if entry is None]
-    for name, entry in _parse(misses, models, queries).items():
+    for name, entry in _parse(misses, models, queries, on_model).items():
         entries[name] = entry
         if cache is not None:
             cache.put(keys[name], entry)
@@ -159,7 +161,8 @@ def assemble(config: ProjectConfig, vars_override: dict[str, Any] | None = None,
 _LOADING: tuple[dict[str, Model], Queries] | None = None  # what a parse worker reads
 
 
-def _parse(names: list[str], models: dict[str, Model], queries: Queries) -> dict[str, Any]:
+def _parse(names: list[str], models: dict[str, Model], queries: Queries,
+           on_model: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Parse the model files ``names`` (in path order) into parse cache entries: their config,
     table references and query hash. Many go to worker processes; the rest, and any a worker
     could not parse, are parsed here, config blocks and syntax first and references after, so
@@ -186,8 +189,12 @@ def _parse(names: list[str], models: dict[str, Model], queries: Queries) -> dict
         rest = [name for name in names if name not in found]
         for name in rest:
             model = models[name]
+            if on_model is not None:
+                on_model(model.path)
             models[name] = read_model(model.text, model.path, name, model.dialect)
         for name in rest:
+            if on_model is not None:
+                on_model(models[name].path)
             found[name] = _entry(name, models, queries)
     finally:
         if paused:

@@ -44,7 +44,7 @@ def write_site(root: Path, options: BuildOptions, out: Path | None = None,
     Raises:
         ProjectError: the project does not load or compile.
     """
-    workspace = open_workspace(root, options)
+    workspace = open_workspace(root, options, echo)
     offline = workspace.compiles_offline
     session = compile_session(workspace, BuildOptions(target=options.target, vars=options.vars),
                               echo, offline=offline)

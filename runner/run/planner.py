@@ -106,7 +106,7 @@ def plan(root: str | Path, options: BuildOptions | None = None, echo: Echo = pri
         RunError: the target cannot be reached.
     """
     options = options or BuildOptions()
-    session = compile_session(open_workspace(root, options), options, echo,
+    session = compile_session(open_workspace(root, options, echo), options, echo,
                               prepare_sources=False)
     with session.adapter:
         existing = session.adapter.relations()

@@ -318,27 +318,28 @@ def check_summary(results: list[tuple[str, TestResult]], heading: str, failed: s
     echo(f"{counts}: {shown} TOTAL={len(results)}")
 
 
-class SlowCompile:
-    """Says which model is being compiled when one takes longer than ``after`` seconds (a very
-    large generated model), so a long compile is never silent. One watcher thread for the
-    whole compile; telling it which model starts costs an assignment.
+class SlowStep:
+    """Says which model is being read or compiled (``verb``) when one takes longer than
+    ``after`` seconds (a very large generated model), so a long load or compile is never
+    silent. One watcher thread for the whole step; telling it which model starts costs an
+    assignment.
 
-        with SlowCompile(echo) as slow:
+        with SlowStep(echo, "compiling") as slow:
             compile_plan(..., on_model=slow.model)
     """
 
-    def __init__(self, echo: Echo, after: float = 5.0) -> None:
-        self._echo, self._after = echo, after
+    def __init__(self, echo: Echo, verb: str, after: float = 5.0) -> None:
+        self._echo, self._verb, self._after = echo, verb, after
         self._current: tuple[str, int, float] | None = None  # path, index, start
         self._reported: tuple[str, int, float] | None = None
-        self._count = 0
+        self._index: dict[str, int] = {}  # each path's place, by its first start
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="slow-compile", daemon=True)
 
     def model(self, path: str) -> None:
-        """``path`` starts compiling: report it if it is still compiling ``after`` s from now."""
-        self._count += 1
-        self._current = (path, self._count, time.monotonic())
+        """``path`` starts: report it if it is still at it ``after`` s from now."""
+        index = self._index.setdefault(path, len(self._index) + 1)
+        self._current = (path, index, time.monotonic())
 
     def _watch(self) -> None:
         while not self._stop.wait(min(self._after, 0.5)):
@@ -348,10 +349,10 @@ class SlowCompile:
             path, index, started = current
             if time.monotonic() - started >= self._after:
                 self._reported = current
-                self._echo(f"{time.strftime('%H:%M:%S')}  still compiling {path} (model "
+                self._echo(f"{time.strftime('%H:%M:%S')}  still {self._verb} {path} (model "
                            f"{index}, {time.monotonic() - started:.0f} s so far)")
 
-    def __enter__(self) -> SlowCompile:
+    def __enter__(self) -> SlowStep:
         self._watcher.start()
         return self
 

@@ -37,7 +37,7 @@ from runner.run.labels import platform_source_labels
 from runner.run.materialize import strategy
 from runner.run.options import BuildOptions
 from runner.run.paths import TargetPaths
-from runner.run.progress import Echo, SlowCompile
+from runner.run.progress import Echo, SlowStep
 from runner.run.recorded import known_sources
 from runner.run.state import TargetState, target_lock
 from runner.sources.prepare import prepare_local_sources, source_versions
@@ -76,11 +76,16 @@ def check_config(config: ProjectConfig) -> list[ExportSpec]:
     return exports
 
 
-def _checked(root: Path, vars_override: dict[str, Any] | None
+def _checked(root: Path, vars_override: dict[str, Any] | None, echo: Echo | None = None
              ) -> tuple[Project, list[ExportSpec]]:
     config = load_project(root)
     exports = check_config(config)
-    project = assemble(config, vars_override, Cache(TargetPaths(root, "").cache))
+    cache = Cache(TargetPaths(root, "").cache)
+    if echo is None:
+        project = assemble(config, vars_override, cache)
+    else:
+        with SlowStep(echo, "reading") as slow:
+            project = assemble(config, vars_override, cache, on_model=slow.model)
     for index, spec in enumerate(exports):
         if spec.model not in project.models:
             raise ProjectError(f"exports[{index}].model: '{spec.model}' is not a model"
@@ -110,9 +115,11 @@ class Workspace:
         return not (self.adapter.binds or self.adapter.creates_local_sources)
 
 
-def open_workspace(root: str | Path, options: BuildOptions) -> Workspace:
-    """Load the project and make (not open) the adapter of the chosen target."""
-    project, exports = _checked(Path(root), options.vars)
+def open_workspace(root: str | Path, options: BuildOptions, echo: Echo | None = None
+                   ) -> Workspace:
+    """Load the project and make (not open) the adapter of the chosen target; with ``echo``, a
+    model file that takes long to read (parse, check, expand) is named while it is read."""
+    project, exports = _checked(Path(root), options.vars, echo)
     target, block = project.config.target(options.target)
     adapter_cls = check_target(block, f"targets.{target}")
     adapter_cls.validate_config(block, f"targets.{target}")
@@ -161,7 +168,7 @@ def open_session(root: str | Path, options: BuildOptions | None = None, echo: Ec
                  ) -> Session:
     """``open_workspace`` then ``compile_session``; the caller closes ``session.adapter``."""
     options = options or BuildOptions()
-    return compile_session(open_workspace(root, options), options, echo)
+    return compile_session(open_workspace(root, options, echo), options, echo)
 
 
 @contextmanager
@@ -169,7 +176,7 @@ def locked_session(root: str | Path, options: BuildOptions, echo: Echo = print,
                    events: EventLog | None = None) -> Iterator[Session]:
     """A compiled session holding the target's lock (``runner build`` and ``runner test``);
     ``events`` learn the adapter's secrets, to mask them. The caller closes the adapter."""
-    workspace = open_workspace(root, options)
+    workspace = open_workspace(root, options, echo)
     with target_lock(workspace.paths):
         session = compile_session(workspace, options, echo)
         if events is not None:
@@ -213,7 +220,7 @@ def compile_session(workspace: Workspace, options: BuildOptions, echo: Echo = pr
             types, versions = _source_facts(project, adapter, used, echo, prepare_sources)
         # before compiling: the queries it parses are the ones the compiler then takes
         lineage = _lineage(project, types, Cache(workspace.paths.cache), echo)
-        with SlowCompile(echo) as slow:
+        with SlowStep(echo, "compiling") as slow:
             plan = compile_plan(project, adapter, chosen, generations=state.generations(),
                                 source_types=types if adapter.runs_translated_sql else {},
                                 source_versions=versions, on_model=slow.model,
