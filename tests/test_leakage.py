@@ -265,3 +265,107 @@ def test_the_label_fails_when_not_ignored(tmp_path: Path, example_events: Path) 
     assert result.message.startswith("training_set.subscribed reads data at or after the "
                                      "cutoff (as_of_date = 2026-05-31): ")
     assert [line.split(":")[0] for line in result.details] == ["subscribed"]
+
+
+# -- the no_leakage data test ---------------------------------------------------------------
+AS_OF_LINE = "as_of: {var: as_of_date}       # point-in-time: runner test --leakage audits it\n"
+
+
+def with_no_leakage(root: Path, test: str = "data_tests: [no_leakage]", *,
+                    one_day_past: bool = False) -> Path:
+    """The example with a no_leakage data test on user_purchases (line 4 of its file), its
+    purchases read one day past the as-of date when ``one_day_past``."""
+    path = root / "models" / "features" / "user_purchases.sql"
+    text = path.read_text(encoding="utf-8")
+    assert AS_OF_LINE in text and USER_PURCHASES_OLD in text
+    text = text.replace(AS_OF_LINE, AS_OF_LINE + test + "\n")
+    if one_day_past:
+        text = text.replace(USER_PURCHASES_OLD, USER_PURCHASES_ONE_DAY_PAST)
+    path.write_text(text, encoding="utf-8")
+    return root
+
+
+def run_results(root: Path) -> dict[str, dict]:
+    results = json.loads((root / "target" / "run_results.json").read_text())
+    validate(results, "run-results_v6.json")
+    return {r["unique_id"].split(".")[-1]: r for r in results["results"]}
+
+
+def test_no_leakage_passes_in_runner_build_and_runner_test(tmp_path: Path, capsys,
+                                                          example_events: Path) -> None:
+    root = with_no_leakage(example(tmp_path, example_events))
+    assert main(["build", "--project-dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "PASS test no_leakage_user_purchases " in out
+    built = run_results(root)
+    test = built["no_leakage_user_purchases"]
+    assert (test["status"], test["failures"], test["message"]) == (
+        "pass", 0, "4 column(s) unchanged in 376 rows")
+    assert built["training_set"]["status"] == "success"
+    assert main(["test", "--project-dir", str(root), "-s", "user_purchases"]) == 0
+    assert "PASS test no_leakage_user_purchases " in capsys.readouterr().out
+    assert run_results(root)["no_leakage_user_purchases"]["status"] == "pass"
+    compiled = root / "target" / "compiled" / "local" / "tests" / "no_leakage_user_purchases.sql"
+    assert compiled.read_text().startswith(
+        "-- no_leakage test of user_purchases (models/features/user_purchases.sql:4): the query "
+        "audited on a scratch DuckDB\n")
+
+
+COLUMNS = ("user_purchases.revenue_30d, user_purchases.revenue_90d, "
+           "user_purchases.avg_order_value_90d, user_purchases.revenue_to_date")
+
+
+def test_a_failing_no_leakage_test_stops_the_descendants(tmp_path: Path, capsys,
+                                                        example_events: Path) -> None:
+    root = with_no_leakage(example(tmp_path, example_events), one_day_past=True)
+    assert main(["build", "--project-dir", str(root)]) == 1
+    out = capsys.readouterr().out
+    message = (f"{COLUMNS} read data at or after the cutoff (as_of_date = 2026-05-31): 5 of "
+               "376 rows affected")
+    lines = [line.strip() for line in out.splitlines()]
+    at = lines.index(f"models/features/user_purchases.sql:4: {message}")
+    assert "FAIL test no_leakage_user_purchases ." in lines[at - 1]
+    assert "[FAIL 5 in " in lines[at - 1]
+    assert lines[at + 1:at + 5] == [
+        f"{c}: 5 rows differ with the rows at or after the cutoff removed, 5 with them perturbed"
+        for c in ("revenue_30d", "revenue_90d", "avg_order_value_90d", "revenue_to_date")]
+    built = run_results(root)
+    test = built["no_leakage_user_purchases"]
+    assert (test["status"], test["failures"], test["message"]) == ("fail", 5, message)
+    assert built["user_purchases"]["status"] == "success"
+    assert (built["training_set"]["status"], built["training_set"]["message"]) == (
+        "skipped", "skipped: upstream model 'user_purchases' failed a data test")
+    assert built["user_recency"]["status"] == "success"  # not a descendant
+    assert main(["test", "--project-dir", str(root), "-s", "user_purchases"]) == 1
+
+
+def test_a_warn_no_leakage_test_lets_the_build_go_on(tmp_path: Path, capsys,
+                                                    example_events: Path) -> None:
+    root = with_no_leakage(example(tmp_path, example_events),
+                           "data_tests:\n  - no_leakage: {config: {severity: warn}}",
+                           one_day_past=True)
+    assert main(["build", "--project-dir", str(root)]) == 0
+    assert "WARN test no_leakage_user_purchases " in capsys.readouterr().out
+    built = run_results(root)
+    assert built["no_leakage_user_purchases"]["status"] == "warn"
+    assert built["no_leakage_user_purchases"]["message"].startswith(COLUMNS + " read data")
+    assert built["training_set"]["status"] == "success"
+
+
+@pytest.mark.parametrize("block, message", [
+    ("data_tests: [no_leakage]",
+     "models/spend.sql:2: config block: no_leakage: the model has no as_of config, so there is "
+     "no cutoff to audit; add as_of: {var: as_of_date} (the var holding the as-of date)"),
+    ("as_of: as_of\ndata_tests:\n  - no_leakage: {config: {where: \"spend > 0\"}}",
+     "models/spend.sql:4: config block: data_tests[0].config.where: no_leakage audits every "
+     "row of the model; remove where"),
+    ("as_of: as_of\ncolumns:\n  spend: {data_tests: [no_leakage]}",
+     "models/spend.sql:4: config block: columns.spend.data_tests[0]: unknown data test "
+     "'no_leakage' (no_leakage tests the whole model: put it under the model's data_tests) "
+     "(allowed: not_null, unique, accepted_values, relationships)"),
+])
+def test_no_leakage_declaration_errors(shop: Path, capsys, block: str, message: str) -> None:
+    write(shop, "models/spend.sql", f"/* config\n{block}\n*/\n"
+          "SELECT user_id, SUM(amount) AS spend FROM events GROUP BY user_id\n")
+    assert main(["build", "--project-dir", str(shop)]) == 2
+    assert capsys.readouterr().err == f"Error: {message}\n"
