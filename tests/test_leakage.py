@@ -8,7 +8,9 @@ label is no longer ignored.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -126,6 +128,8 @@ def test_only_tagged_models_are_audited(shop: Path) -> None:
      "'ts'?)"),
     (("project.yml", "time_column: ts", "time_column: 3"),
      "project.yml: sources.events.time_column: expected a string, got int 3"),
+    (("project.yml", "time_column: ts", "time_column: ts, entity_column: [a]"),
+     "project.yml: sources.events.entity_column: expected a string, got list ['a']"),
     (("project.yml", ", time_column: ts", ""),
      "project.yml: the point-in-time audit needs to know when rows happened: declare "
      "sources.<name>.time_column for events (e.g. time_column: timestamp)"),
@@ -168,14 +172,6 @@ def test_key_must_identify_a_row(shop: Path) -> None:
     assert str(err.value) == ("models/spend.sql: config block: as_of.key: (user_id) is not "
                               "unique in spend (1 values repeat); set as_of.key to the columns "
                               "that identify a row")
-
-
-def test_data_distiller_targets_are_refused(shop: Path, capsys) -> None:
-    assert main(["test", "--leakage", "--project-dir", str(shop), "-t", "distiller"]) == 2
-    assert capsys.readouterr().err == (
-        "Error: runner test --leakage runs on targets that hold the sources locally (duckdb) "
-        "for now; target 'distiller' is data_distiller: run it on a local target (-t local) "
-        "over a sample of the sources (sources.<name>.path)\n")
 
 
 def test_as_of_on_an_ephemeral_model_is_refused(shop: Path, capsys) -> None:
@@ -369,3 +365,85 @@ def test_no_leakage_declaration_errors(shop: Path, capsys, block: str, message: 
           "SELECT user_id, SUM(amount) AS spend FROM events GROUP BY user_id\n")
     assert main(["build", "--project-dir", str(shop)]) == 2
     assert capsys.readouterr().err == f"Error: {message}\n"
+
+
+# -- on the emulated Data Distiller: a sample of the sources --------------------------------
+DEMO = Path(__file__).resolve().parent.parent / "examples" / "distiller_demo"
+PURCHASES_OLD = "FROM stg_events\nWHERE event_type = 'purchase'"
+PURCHASES_ONE_DAY_PAST = ("FROM web_events\nWHERE ts < CAST(date_add(CAST(var('as_of_date') AS "
+                          "DATE), 1) AS TIMESTAMP) AND event_type = 'purchase'")
+
+
+@pytest.fixture
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - (root, sent)
+    """examples/distiller_demo on the emulated Data Distiller, with every statement the
+    adapter reads with recorded."""
+    from aep_emulator import Emulator
+    from emulator_fixtures import PG_DSN, require_postgres
+    from runner.adapters.data_distiller import DataDistillerAdapter
+
+    require_postgres()
+    sent: list[str] = []
+    real = DataDistillerAdapter.fetch_arrow
+
+    def recording(self, sql: str):  # noqa: ANN001, ANN202 - the real call, recorded
+        sent.append(sql)
+        return real(self, sql)
+
+    monkeypatch.setattr(DataDistillerAdapter, "fetch_arrow", recording)
+    with Emulator(engine_dsn=PG_DSN) as emu:
+        emu.run_sql((DEMO / "seed.sql").read_text())
+        for key, value in emu.environment().items():
+            monkeypatch.setenv(key, value)
+        root = tmp_path / "distiller_demo"
+        shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns("target"))
+        yield root, sent
+
+
+def first_by_md5(count: int) -> list[str]:
+    """The seed's customer ids (every web_events user is one), ordered by md5 as Python has it."""
+    ids = [f"c{i:03d}" for i in range(1, 201)]
+    return sorted(ids, key=lambda i: hashlib.md5(i.encode()).hexdigest())[:count]  # noqa: S324
+
+
+@pytest.mark.postgres
+def test_data_distiller_is_audited_on_a_sample_of_entities(demo, capsys) -> None:
+    root, sent = demo
+    assert main(["test", "--leakage", "--project-dir", str(root), "--sample", "50"]) == 0
+    out = capsys.readouterr().out
+    ids = first_by_md5(50)
+    listed = ", ".join(f"'{i}'" for i in ids)
+    assert sent == [
+        'SELECT entity FROM (SELECT "user_id" AS entity FROM "customers" UNION SELECT "user_id" '
+        'AS entity FROM "web_events") AS entities WHERE entity IS NOT NULL ORDER BY '
+        "md5(concat(entity, '')) LIMIT 50",
+        f'SELECT * FROM "customers" WHERE "user_id" IN ({listed})',
+        f'SELECT * FROM "web_events" WHERE "user_id" IN ({listed})']
+    assert ("Copying a sample of 50 entities (the first 50 ids by md5) from target 'emulated' "
+            "(data_distiller): every row of each") in out
+    # every event of a sampled user is kept: 6,000 events over 200 users, 30 each
+    assert "  source web_events: 504 of 1,500 rows at or after the cutoff (ts)\n" in out
+    assert "  source customers: 8 of 50 rows at or after the cutoff (signup_date)\n" in out
+    for model in ("event_counts", "purchases", "recency", "training_set"):
+        assert f"PASS leakage {model} ." in out
+    assert out.rstrip().endswith("Leakage: PASS=4 FAIL=0 ERROR=0 TOTAL=4")
+    results = json.loads((root / "target" / "run_results.json").read_text())["results"]
+    assert results[-1]["message"] == (
+        "7 column(s) unchanged in 42 rows, on a sample of 50 entities")
+
+
+@pytest.mark.postgres
+def test_a_demo_feature_reading_past_the_cutoff_fails_on_the_sample(demo, capsys) -> None:
+    root, _ = demo
+    path = root / "models" / "features" / "purchases.sql"
+    assert PURCHASES_OLD in path.read_text()
+    path.write_text(path.read_text().replace(PURCHASES_OLD, PURCHASES_ONE_DAY_PAST))
+    assert main(["test", "--leakage", "--project-dir", str(root), "--sample", "50"]) == 1
+    out = capsys.readouterr().out
+    assert ("    models/features/purchases.sql: purchases.purchases, purchases.purchase_value read "
+            "data at or after the cutoff (as_of_date = 2026-05-31): 2 of 50 rows affected, on a "
+            "sample of 50 entities\n") in out
+    assert ("    models/training_set.sql: training_set.purchases, training_set.purchase_value "
+            "read data at or after the cutoff (as_of_date = 2026-05-31): 1 of 42 rows affected, "
+            "on a sample of 50 entities\n") in out
+    assert out.rstrip().endswith("Leakage: PASS=2 FAIL=2 ERROR=0 TOTAL=4")

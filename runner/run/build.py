@@ -115,7 +115,8 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
     """Each selected model through its materialization, over the DAG with ``threads``."""
     plan, adapter = session.plan, session.adapter
     results: dict[str, ModelResult] = {}
-    audit = LeakageAudit(session.project, adapter, session.paths.cache).run_test
+    audit = LeakageAudit(session.project, adapter, session.paths.cache,
+                         options.sample).run_test
 
     def work(name: str) -> bool:
         model = plan[name]

@@ -17,8 +17,11 @@ Each audited model's rows are matched on its key across the builds; a column who
 differs in build 2 or 3 reads data at or after the cutoff, and the model fails naming it and
 the rows affected (rows present in one build only are a difference of every column). DOUBLE
 columns are compared to a relative 1e-9 (a sum's order may change its last bits), every other
-type exactly. The target must hold the sources locally (``Adapter.creates_local_sources``:
-DuckDB); on another one the audit is refused, to be run on a local target over a sample.
+type exactly. A target that holds the sources locally (``Adapter.creates_local_sources``:
+DuckDB) gives them whole; from another one (Data Distiller) the audit reads a sample of
+entities over its interactive interface: the first ``sample`` ids by md5 over the sources'
+``entity_column`` (default ``user_id``), then every row of them from each source, so every
+sampled entity's features are exact (``sample_sql``, ``sampled_rows_sql``).
 
 A ``no_leakage`` data test (``data_tests: [no_leakage]``) runs the same audit on its model
 after it is built, or in ``runner test``: ``LeakageAudit.run_test``, which copies each source
@@ -42,7 +45,7 @@ from sqlglot import exp
 from runner.adapters import Adapter, adapter_class
 from runner.compile.compiler import compile_plan
 from runner.compile.plan import CompiledTest, Plan
-from runner.errors import ProjectError
+from runner.errors import ProjectError, RunError
 from runner.graph.selection import select
 from runner.project.cache import Cache
 from runner.project.loader import Project
@@ -50,7 +53,7 @@ from runner.project.model import AsOfConfig
 from runner.run.artifacts import data_test_result, write_run_results
 from runner.run.events import EventLog
 from runner.run.history import BuildHistory
-from runner.run.options import BuildOptions
+from runner.run.options import DEFAULT_SAMPLE, BuildOptions
 from runner.run.progress import check_lines, check_summary
 from runner.run.results import TestResult
 from runner.run.session import open_workspace
@@ -81,9 +84,11 @@ class LeakageAudit:
     scratch builds. ``runner test --leakage`` runs it over every tagged model; a ``no_leakage``
     data test (``runner.run.data_tests``) over its model, one at a time."""
 
-    def __init__(self, project: Project, adapter: Adapter, cache: Path) -> None:
-        self.project, self.adapter, self.cache = project, adapter, cache
+    def __init__(self, project: Project, adapter: Adapter, cache: Path,
+                 sample: int = DEFAULT_SAMPLE) -> None:
+        self.project, self.adapter, self.cache, self.sample = project, adapter, cache, sample
         self.copies: dict[str, Any] = {}
+        self.entities: list[Any] | None = None  # the sampled ids, on a remote target
         self._lock = threading.Lock()
 
     def sources(self, names: list[str]) -> list[str]:
@@ -92,13 +97,45 @@ class LeakageAudit:
         return sorted({s for n in names for a in (n, *project.dag.upstream(n))
                        if a in project.models for s in project.sources_read(a)})
 
-    def copy(self, sources: list[str]) -> None:
-        """Read the sources not yet copied from the target (which must be open), as Arrow."""
-        _check_local(self.adapter)
-        for source in sources:
-            if source not in self.copies:
-                ident = self.project.config.sources[source].identifier
-                self.copies[source] = self.adapter.fetch_arrow(f"SELECT * FROM {_quoted(ident)}")
+    def copy(self, sources: list[str], echo: Echo = lambda line: None) -> None:
+        """Read the sources not yet copied from the target (which must be open), as Arrow:
+        whole where the target holds them locally, else every row of ``sample`` entities (the
+        first ids by md5 over the sources of the first copy, the same in every source)."""
+        missing = [s for s in sources if s not in self.copies]
+        if not missing:
+            return
+        if self.adapter.creates_local_sources:
+            for source in missing:
+                ident = _quoted(self.project.config.sources[source].identifier)
+                self.copies[source] = self.adapter.fetch_arrow(f"SELECT * FROM {ident}")
+            return
+        if self.entities is None:
+            self.entities = self._read(sample_sql(self._entity_columns(missing), self.sample),
+                                       "the sampled entities").column(0).to_pylist()
+            echo(f"{time.strftime('%H:%M:%S')}  Copying a sample of {len(self.entities):,} "
+                 f"entities (the first {self.sample:,} ids by md5) from target "
+                 f"'{self.adapter.name}' ({self.adapter.type}): every row of each")
+        for source in missing:
+            ((ident, column),) = self._entity_columns([source]).items()
+            self.copies[source] = self._read(sampled_rows_sql(ident, column, self.entities),
+                                             f"source {source}")
+
+    def _entity_columns(self, sources: list[str]) -> dict[str, str]:
+        """Each source's identifier and the column holding its entity (default user_id)."""
+        config = self.project.config.sources
+        return {config[s].identifier: config[s].entity_column or "user_id" for s in sources}
+
+    def _read(self, sql: str, what: str) -> Any:
+        try:
+            return self.adapter.query_arrow(sql)
+        except RunError as err:
+            raise RunError(f"the point-in-time audit's sample: {what}: {err} (a smaller "
+                           "--sample reads fewer rows)") from None
+
+    @property
+    def scope(self) -> str:
+        """What the audit ran on, for its messages: ``, on a sample of 1,000 entities``."""
+        return "" if self.entities is None else f", on a sample of {len(self.entities):,} entities"
 
     def run(self, tests: list[CompiledTest], echo: Echo = lambda line: None
             ) -> list[TestResult]:
@@ -115,11 +152,13 @@ class LeakageAudit:
         with self._lock:
             sources = self.sources([t.model for t in tests])
             timed = _time_columns(self.project, sources)
-            self.copy(sources)
+            self.copy(sources, echo)
             done = {r.test.name: r for cutoff, group in groups.items()
                     for r in _audit(self.project, group, cutoff,
                                     {s: self.copies[s] for s in sources}, timed, self.cache,
                                     echo)}
+        for result in done.values():
+            result.message += self.scope
         return [done[t.name] for t in tests]
 
     def run_test(self, test: CompiledTest) -> TestResult:
@@ -141,14 +180,14 @@ def run_leakage_audit(root: str | Path, options: BuildOptions | None = None, ech
     """Audit the selected models that have an ``as_of`` config (see the module docstring).
 
     Raises:
-        ProjectError: the target does not hold local sources, an ``as_of`` var is not a var,
-            a source time column does not exist, or a key is not unique.
+        ProjectError: an ``as_of`` var is not a var, a source time column does not exist, or
+            a key is not unique.
+        RunError: the target cannot be reached, or the sample passes its row limit.
     """
     started = time.monotonic()
     options = options or BuildOptions()
     workspace = open_workspace(root, options)
     project, adapter = workspace.project, workspace.adapter
-    _check_local(adapter)
     chosen = select(options.select, options.exclude, project.dag, project.models,
                     BuildHistory(project, workspace.target, workspace.paths, options.state))
     audited = [n for n in project.order(chosen) if project.models[n].config.as_of is not None]
@@ -159,12 +198,12 @@ def run_leakage_audit(root: str | Path, options: BuildOptions | None = None, ech
     tests = [audit_test(project, n) for n in audited]
     for name in audited:
         _cutoff(project, name)
-    audit = LeakageAudit(project, adapter, workspace.paths.cache)
+    audit = LeakageAudit(project, adapter, workspace.paths.cache, options.sample)
     needed = audit.sources(audited)
     _time_columns(project, needed)
     with target_lock(workspace.paths), adapter:
         prepare_local_sources(project.config, adapter, needed, echo)
-        audit.copy(needed)
+        audit.copy(needed, echo)
     run = LeakageRun(audit.run(tests, echo))
     for result in run.results:
         _report(result, echo, events, project.config.name)
@@ -178,12 +217,19 @@ def run_leakage_audit(root: str | Path, options: BuildOptions | None = None, ech
     return run
 
 
-def _check_local(adapter: Adapter) -> None:
-    if not adapter.creates_local_sources:
-        raise ProjectError(f"runner test --leakage runs on targets that hold the sources "
-                           f"locally (duckdb) for now; target '{adapter.name}' is "
-                           f"{adapter.type}: run it on a local target (-t local) over a sample "
-                           "of the sources (sources.<name>.path)")
+def sample_sql(entities: dict[str, str], count: int) -> str:
+    """The first ``count`` entity ids by md5 of their text, over the sources' entity columns
+    (identifier -> column); plain SQL that Spark and PostgreSQL read alike."""
+    union = " UNION ".join(f"SELECT {_quoted(column)} AS entity FROM {_quoted(ident)}"
+                           for ident, column in entities.items())
+    return (f"SELECT entity FROM ({union}) AS entities WHERE entity IS NOT NULL "
+            f"ORDER BY md5(concat(entity, '')) LIMIT {count}")
+
+
+def sampled_rows_sql(ident: str, column: str, entities: list[Any]) -> str:
+    """Every row of a source whose entity is one of ``entities``."""
+    values = ", ".join(exp.convert(v).sql("postgres") for v in entities) or "NULL"
+    return f"SELECT * FROM {_quoted(ident)} WHERE {_quoted(column)} IN ({values})"
 
 
 def _cutoff(project: Project, name: str) -> str:

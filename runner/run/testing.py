@@ -71,7 +71,8 @@ def _run(session: Session, options: BuildOptions, echo: Echo, events: EventLog |
     progress.line(f"Running {total} data test(s) of {len(tested)} model(s) on target "
                   f"'{session.target}' ({adapter.type}, {threads} thread(s))")
     results: dict[str, ModelResult] = {}
-    audit = LeakageAudit(session.project, adapter, session.paths.cache).run_test
+    audit = LeakageAudit(session.project, adapter, session.paths.cache,
+                         options.sample).run_test
 
     def work(name: str) -> bool:
         outcome = ModelResult.of(plan[name], "noop", message="tested",
