@@ -8,6 +8,7 @@ label is no longer ignored.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import shutil
@@ -400,6 +401,23 @@ def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - (ro
         yield root, sent
 
 
+def seed_events() -> list[tuple[str, str, datetime.datetime]]:
+    """examples/distiller_demo/seed.sql's web_events (user_id, event_type, ts), in Python."""
+    types = ["page_view", "product_view", "email_click", "purchase", "subscribe"]
+    start = datetime.datetime(2026, 4, 1)
+    return [(f"c{1 + (n * 37) % 200:03d}", types[(n * 7 + n // 11) % 5],
+             start + datetime.timedelta(minutes=n * 613 % (91 * 24 * 60)))
+            for n in range(1, 6001)]
+
+
+def bought_on_the_as_of_date(users: set[str] | None = None) -> int:
+    """How many users bought on 2026-05-31: what a read one day past the cutoff adds."""
+    day = datetime.datetime(2026, 5, 31)
+    return len({u for u, kind, ts in seed_events() if kind == "purchase"
+                and day <= ts < day + datetime.timedelta(days=1)
+                and (users is None or u in users)})
+
+
 def first_by_md5(count: int) -> list[str]:
     """The seed's customer ids (every web_events user is one), ordered by md5 as Python has it."""
     ids = [f"c{i:03d}" for i in range(1, 201)]
@@ -414,14 +432,17 @@ def test_data_distiller_is_audited_on_a_sample_of_entities(demo, capsys) -> None
     ids = first_by_md5(50)
     listed = ", ".join(f"'{i}'" for i in ids)
     assert sent == [
-        'SELECT entity FROM (SELECT "user_id" AS entity FROM "customers" UNION SELECT "user_id" '
-        'AS entity FROM "web_events") AS entities WHERE entity IS NOT NULL ORDER BY '
+        'SELECT entity FROM (SELECT DISTINCT "user_id" AS entity FROM "customers" UNION SELECT '
+        'DISTINCT "user_id" AS entity FROM "web_events") AS entities WHERE entity IS NOT NULL ORDER BY '
         "md5(concat(entity, '')) LIMIT 50",
         f'SELECT * FROM "customers" WHERE "user_id" IN ({listed})',
         f'SELECT * FROM "web_events" WHERE "user_id" IN ({listed})']
     assert ("Copying a sample of 50 entities (the first 50 ids by md5) from target 'emulated' "
             "(data_distiller): every row of each") in out
-    # every event of a sampled user is kept: 6,000 events over 200 users, 30 each
+    # every event of a sampled user is kept
+    sampled = [e for e in seed_events() if e[0] in set(ids)]
+    after = sum(ts >= datetime.datetime(2026, 5, 31) for _, _, ts in sampled)
+    assert (after, len(sampled)) == (504, 1500)
     assert "  source web_events: 504 of 1,500 rows at or after the cutoff (ts)\n" in out
     assert "  source customers: 8 of 50 rows at or after the cutoff (signup_date)\n" in out
     for model in ("event_counts", "purchases", "recency", "training_set"):
@@ -435,6 +456,7 @@ def test_data_distiller_is_audited_on_a_sample_of_entities(demo, capsys) -> None
 @pytest.mark.postgres
 def test_a_demo_feature_reading_past_the_cutoff_fails_on_the_sample(demo, capsys) -> None:
     root, _ = demo
+    assert bought_on_the_as_of_date(set(first_by_md5(50))) == 2
     path = root / "models" / "features" / "purchases.sql"
     assert PURCHASES_OLD in path.read_text()
     path.write_text(path.read_text().replace(PURCHASES_OLD, PURCHASES_ONE_DAY_PAST))
@@ -447,3 +469,29 @@ def test_a_demo_feature_reading_past_the_cutoff_fails_on_the_sample(demo, capsys
             "read data at or after the cutoff (as_of_date = 2026-05-31): 1 of 42 rows affected, "
             "on a sample of 50 entities\n") in out
     assert out.rstrip().endswith("Leakage: PASS=2 FAIL=2 ERROR=0 TOTAL=4")
+
+
+@pytest.mark.postgres
+def test_a_no_leakage_data_test_on_data_distiller_samples_and_stops_the_descendants(
+        demo, capsys) -> None:
+    root, sent = demo
+    path = root / "models" / "features" / "purchases.sql"
+    text = path.read_text()
+    path.write_text(text.replace("as_of: as_of_date", "as_of: as_of_date\ndata_tests: "
+                                 "[no_leakage]").replace(PURCHASES_OLD, PURCHASES_ONE_DAY_PAST))
+    assert main(["build", "--project-dir", str(root), "--no-export"]) == 1
+    capsys.readouterr()
+    built = run_results(root)
+    test = built["no_leakage_purchases"]
+    # the default sample of 1,000 takes all 200 users: the audit sees every row
+    affected = bought_on_the_as_of_date()
+    assert affected == 6
+    assert (test["status"], test["failures"], test["message"]) == (
+        "fail", affected, "purchases.purchases, purchases.purchase_value read data at or after "
+        f"the cutoff (as_of_date = 2026-05-31): {affected} of 200 rows affected, on a sample of "
+        "200 entities")
+    assert built["training_set"]["status"] == "skipped"
+    assert built["event_counts"]["status"] == "success"
+    assert sent.count('SELECT entity FROM (SELECT DISTINCT "user_id" AS entity FROM "web_events") AS '
+                      "entities WHERE entity IS NOT NULL ORDER BY md5(concat(entity, '')) "
+                      "LIMIT 1000") == 1

@@ -220,8 +220,8 @@ def run_leakage_audit(root: str | Path, options: BuildOptions | None = None, ech
 def sample_sql(entities: dict[str, str], count: int) -> str:
     """The first ``count`` entity ids by md5 of their text, over the sources' entity columns
     (identifier -> column); plain SQL that Spark and PostgreSQL read alike."""
-    union = " UNION ".join(f"SELECT {_quoted(column)} AS entity FROM {_quoted(ident)}"
-                           for ident, column in entities.items())
+    union = " UNION ".join(f"SELECT DISTINCT {_quoted(column)} AS entity FROM "
+                           f"{_quoted(ident)}" for ident, column in entities.items())
     return (f"SELECT entity FROM ({union}) AS entities WHERE entity IS NOT NULL "
             f"ORDER BY md5(concat(entity, '')) LIMIT {count}")
 
