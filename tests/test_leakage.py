@@ -432,11 +432,11 @@ def test_data_distiller_is_audited_on_a_sample_of_entities(demo, capsys) -> None
     ids = first_by_md5(50)
     listed = ", ".join(f"'{i}'" for i in ids)
     assert sent == [
-        'SELECT entity FROM (SELECT DISTINCT "user_id" AS entity FROM "customers" UNION SELECT '
-        'DISTINCT "user_id" AS entity FROM "web_events") AS entities WHERE entity IS NOT NULL ORDER BY '
+        'SELECT entity FROM (SELECT DISTINCT user_id AS entity FROM customers UNION SELECT '
+        'DISTINCT user_id AS entity FROM web_events) AS entities WHERE entity IS NOT NULL ORDER BY '
         "md5(concat(entity, '')) LIMIT 50",
-        f'SELECT * FROM "customers" WHERE "user_id" IN ({listed})',
-        f'SELECT * FROM "web_events" WHERE "user_id" IN ({listed})']
+        f'SELECT * FROM customers WHERE user_id IN ({listed})',
+        f'SELECT * FROM web_events WHERE user_id IN ({listed})']
     assert ("Copying a sample of 50 entities (the first 50 ids by md5) from target 'emulated' "
             "(data_distiller): every row of each") in out
     # every event of a sampled user is kept
@@ -492,6 +492,19 @@ def test_a_no_leakage_data_test_on_data_distiller_samples_and_stops_the_descenda
         "200 entities")
     assert built["training_set"]["status"] == "skipped"
     assert built["event_counts"]["status"] == "success"
-    assert sent.count('SELECT entity FROM (SELECT DISTINCT "user_id" AS entity FROM "web_events") AS '
+    assert sent.count('SELECT entity FROM (SELECT DISTINCT user_id AS entity FROM web_events) AS '
                       "entities WHERE entity IS NOT NULL ORDER BY md5(concat(entity, '')) "
                       "LIMIT 1000") == 1
+
+
+@pytest.mark.postgres
+def test_a_sample_past_the_interactive_row_limit_is_a_run_error(demo, capsys,
+                                                                monkeypatch) -> None:
+    root, sent = demo
+    monkeypatch.setattr("runner.adapters.data_distiller.INTERACTIVE_ROW_LIMIT", 1000)
+    assert main(["test", "--leakage", "--project-dir", str(root), "--sample", "50"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: the point-in-time audit's sample: source web_events: ")
+    assert "more than 1,000 rows" in err
+    assert err.endswith("; for the audit, a smaller --sample reads fewer rows\n")
+    assert len(err.splitlines()) == 1

@@ -110,15 +110,15 @@ class LeakageAudit:
                 self.copies[source] = self.adapter.fetch_arrow(f"SELECT * FROM {ident}")
             return
         if self.entities is None:
-            self.entities = self._read(sample_sql(self._entity_columns(missing), self.sample),
-                                       "the sampled entities").column(0).to_pylist()
+            query = sample_sql(self._entity_columns(missing), self.sample, self.adapter.dialect)
+            self.entities = self._read(query, "the sampled entities").column(0).to_pylist()
             echo(f"{time.strftime('%H:%M:%S')}  Copying a sample of {len(self.entities):,} "
                  f"entities (the first {self.sample:,} ids by md5) from target "
                  f"'{self.adapter.name}' ({self.adapter.type}): every row of each")
         for source in missing:
             ((ident, column),) = self._entity_columns([source]).items()
-            self.copies[source] = self._read(sampled_rows_sql(ident, column, self.entities),
-                                             f"source {source}")
+            query = sampled_rows_sql(ident, column, self.entities, self.adapter.dialect)
+            self.copies[source] = self._read(query, f"source {source}")
 
     def _entity_columns(self, sources: list[str]) -> dict[str, str]:
         """Each source's identifier and the column holding its entity (default user_id)."""
@@ -129,8 +129,8 @@ class LeakageAudit:
         try:
             return self.adapter.query_arrow(sql)
         except RunError as err:
-            raise RunError(f"the point-in-time audit's sample: {what}: {err} (a smaller "
-                           "--sample reads fewer rows)") from None
+            raise RunError(f"the point-in-time audit's sample: {what}: {err}; for the audit, "
+                           "a smaller --sample reads fewer rows") from None
 
     @property
     def scope(self) -> str:
@@ -217,19 +217,29 @@ def run_leakage_audit(root: str | Path, options: BuildOptions | None = None, ech
     return run
 
 
-def sample_sql(entities: dict[str, str], count: int) -> str:
+def sample_sql(entities: dict[str, str], count: int, dialect: str) -> str:
     """The first ``count`` entity ids by md5 of their text, over the sources' entity columns
-    (identifier -> column); plain SQL that Spark and PostgreSQL read alike."""
-    union = " UNION ".join(f"SELECT DISTINCT {_quoted(column)} AS entity FROM "
-                           f"{_quoted(ident)}" for ident, column in entities.items())
+    (identifier -> column), names rendered in ``dialect``: plain SQL that Spark and
+    PostgreSQL read alike."""
+    union = " UNION ".join(f"SELECT DISTINCT {_name(column, dialect)} AS entity FROM "
+                           f"{_table(ident, dialect)}" for ident, column in entities.items())
     return (f"SELECT entity FROM ({union}) AS entities WHERE entity IS NOT NULL "
             f"ORDER BY md5(concat(entity, '')) LIMIT {count}")
 
 
-def sampled_rows_sql(ident: str, column: str, entities: list[Any]) -> str:
+def sampled_rows_sql(ident: str, column: str, entities: list[Any], dialect: str) -> str:
     """Every row of a source whose entity is one of ``entities``."""
-    values = ", ".join(exp.convert(v).sql("postgres") for v in entities) or "NULL"
-    return f"SELECT * FROM {_quoted(ident)} WHERE {_quoted(column)} IN ({values})"
+    values = ", ".join(exp.convert(v).sql(dialect) for v in entities) or "NULL"
+    return (f"SELECT * FROM {_table(ident, dialect)} WHERE {_name(column, dialect)} "
+            f"IN ({values})")
+
+
+def _name(name: str, dialect: str) -> str:
+    return exp.to_identifier(name).sql(dialect)
+
+
+def _table(ident: str, dialect: str) -> str:
+    return exp.to_table(ident).sql(dialect)
 
 
 def _cutoff(project: Project, name: str) -> str:
