@@ -107,6 +107,9 @@ def test_runner_test_leakage_exit_codes_artifacts_and_events(shop: Path, capsys)
     assert [(r["unique_id"], r["status"], r["failures"]) for r in results["results"]] == [
         ("test.shop.no_leakage_spend", "fail", 2),
         ("test.shop.no_leakage_spend_before", "pass", 0)]
+    assert results["results"][0]["compiled_code"] == (
+        "SELECT user_id, CAST(SUM(amount) AS BIGINT) AS spend, COUNT(*) AS events FROM events "
+        "GROUP BY user_id")
     assert main(["test", "--leakage", "--project-dir", str(shop), "-s", "spend_before"]) == 0
     lines: list[str] = []
     run_leakage_audit(shop, BuildOptions(select=["spend"]), echo=lambda line: None,

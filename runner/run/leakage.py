@@ -309,6 +309,7 @@ def _audit(project: Project, tests: list[CompiledTest], cutoff: str, copies: dic
                     f"SELECT * FROM {_quoted(plan[name].physical or name)}")})
         results = []
         for test in tests:
+            test.sql = test.sql or plan[test.model].select_sql  # what was audited
             result = _compare(project, base, plan, test, cutoff)
             result.seconds, result.started_at, result.completed_at = (
                 time.monotonic() - began, started_at, time.time())
