@@ -28,7 +28,7 @@ from runner.run.build import build
 from runner.run.clean import clean
 from runner.run.events import EventLog
 from runner.run.history import BuildHistory
-from runner.run.options import DEFAULT_HEARTBEAT, BuildOptions
+from runner.run.options import DEFAULT_HEARTBEAT, DEFAULT_SAMPLE, BuildOptions
 from runner.run.paths import TargetPaths
 from runner.run.planner import plan
 from runner.run.progress import BarFactory
@@ -194,13 +194,17 @@ def _test_command(sub: Any, comparing: argparse.ArgumentParser) -> None:
                    help="run the unit tests (unit_tests/*.yml) on in-memory DuckDB instead")
     p.add_argument("--leakage", action="store_true",
                    help="audit the point-in-time models (as_of) for reads at or after the cutoff")
+    p.add_argument("--sample", type=_positive, default=DEFAULT_SAMPLE,
+                   help="entities the audit copies from a target without local sources "
+                        f"(default {DEFAULT_SAMPLE})")
     p.set_defaults(func=_cmd_test)
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
     from runner.run.testing import run_data_tests
 
-    options = _options(args, threads=args.threads, verbose=args.verbose)
+    options = _options(args, threads=args.threads, verbose=args.verbose,
+                       sample=args.sample)
     codes = []
     if args.unit:
         from runner.run.unit_tests import run_unit_tests

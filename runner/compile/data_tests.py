@@ -15,6 +15,8 @@ expanded in its predicates, then translated for the target like a model
     expression       SELECT * FROM m WHERE NOT (<predicate>)
     row_count        SELECT * FROM (SELECT COUNT(*) AS row_count FROM m) AS counted
                      WHERE row_count < min OR row_count > max
+    no_leakage       no query: the point-in-time audit (runner.run.leakage) of the model's
+                     compiled SELECT, kept as its sql
 
 NULLs fail ``not_null`` only, as in dbt. A ``relationships`` target is read through its
 physical version when the plan has one, else through its pointer view (its current version);
@@ -109,6 +111,11 @@ def _compile(project: Project, adapter: Adapter, plan: Plan, name: str, test: Da
              source_types: dict[str, dict[str, exp.DataType]]) -> CompiledTest:
     model, compiled = project.models[name], plan[name]
     assert compiled.physical is not None  # only built models have tests (checked on loading)
+    if test.kind == "no_leakage":  # run by runner.run.leakage, not as a query on the target
+        return CompiledTest(name=data_test_name(name, test), model=name, kind=test.kind,
+                            column=None, severity=test.severity, path=model.path,
+                            line=test.line, sql=compiled.select_sql,
+                            expects="no column depends on rows at or after its cutoff")
     schema: dict[str, Any] = {}
     if compiled.columns:
         schema[compiled.physical] = compiled.columns

@@ -46,6 +46,7 @@ class SourceConfig:
     synthetic: str | None = None
     path: str | None = None
     time_column: str | None = None  # when each row happened (the point-in-time audit)
+    entity_column: str | None = None  # whose row it is (the audit's sample on a remote target)
     labels: frozenset[str] = frozenset()
     column_labels: dict[str, frozenset[str]] = field(default_factory=dict)
 
@@ -203,12 +204,13 @@ def _parse_sources(raw: Any, known: tuple[str, ...] = tuple(CORE_LABELS),
         block = substitute_env(block or {}, keypath)
         expect(block, dict, keypath, "a mapping (or empty)")
         check_keys(block, {"description", "columns", "identifier", "synthetic", "path",
-                           "time_column", "labels"}, keypath)
+                           "time_column", "entity_column", "labels"}, keypath)
         columns = block.get("columns") or {}
         if isinstance(columns, list):
             columns = {str(c): "" for c in columns}
         expect(columns, dict, f"{keypath}.columns", "a mapping of column name to description")
-        for key in ("description", "identifier", "synthetic", "path", "time_column"):
+        for key in ("description", "identifier", "synthetic", "path", "time_column",
+                    "entity_column"):
             if key in block:
                 expect(block[key], str, f"{keypath}.{key}", "a string")
         if "synthetic" in block and "path" in block:
@@ -224,7 +226,8 @@ def _parse_sources(raw: Any, known: tuple[str, ...] = tuple(CORE_LABELS),
             name=key, identifier=block.get("identifier", str(name)),
             description=block.get("description", ""),
             columns=descriptions, synthetic=block.get("synthetic"), path=block.get("path"),
-            time_column=block.get("time_column"), labels=labels, column_labels=column_labels)
+            time_column=block.get("time_column"), entity_column=block.get("entity_column"),
+            labels=labels, column_labels=column_labels)
     return sources
 
 

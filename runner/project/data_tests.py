@@ -19,7 +19,8 @@ A column may be a description or a mapping with its tests (``data_tests:``, or d
 
 Column tests: ``not_null``, ``unique``, ``accepted_values`` (``values``, ``quote``, default
 true), ``relationships`` (``to``: a model or source, ``field``); model tests: ``expression`` (a
-boolean Spark SQL predicate every row must satisfy) and ``row_count`` (``min``, ``max``). A
+boolean Spark SQL predicate every row must satisfy), ``row_count`` (``min``, ``max``) and
+``no_leakage`` (the point-in-time audit, ``runner.run.leakage``, of a model with ``as_of``). A
 column test may also be a model test naming its ``column_name`` (dbt's form). Each takes
 ``config: {severity: warn | error, where: <predicate>}`` (default error). Anything else is an
 error naming the file, the line and the key. ``runner.compile.data_tests`` makes each a query
@@ -41,12 +42,12 @@ from runner.errors import ProjectError
 from runner.validation import did_you_mean, normalize_name, yaml_lines
 
 COLUMN_TESTS = ("not_null", "unique", "accepted_values", "relationships")
-MODEL_TESTS = ("expression", "row_count")
+MODEL_TESTS = ("expression", "row_count", "no_leakage")
 SEVERITIES = ("error", "warn")
 _ALIASES = {"expression_is_true": "expression", "dbt_utils.expression_is_true": "expression"}
 _ARGUMENTS = {"not_null": set(), "unique": set(), "accepted_values": {"values", "quote"},
               "relationships": {"to", "field"}, "expression": {"expression"},
-              "row_count": {"min", "max"}}
+              "row_count": {"min", "max"}, "no_leakage": set()}
 _REQUIRED = {"accepted_values": ("values",), "relationships": ("to", "field"),
              "expression": ("expression",)}
 _CONFIG = {"severity", "where"}
@@ -267,6 +268,10 @@ def _parse_test(entry: Any, column: str | None, path: Path, where: Where, shown:
         raise _fail(where, place, f"{shown}.config.severity: '{settings['severity']}' is not one of "
                     "error, warn")
     condition = settings.get("where")
+    if kind == "no_leakage" and condition is not None:
+        raise _fail(where, (*at, "config", "where") if "where" in config else (*at, "where"),
+                    f"{shown}.config.where: no_leakage audits every row of the model; remove "
+                    "where")
     if condition is not None:
         _predicate(condition, where, at, f"{shown}.config.where", dialect)
     checked = _arguments(kind, args, where, at, shown, dialect)

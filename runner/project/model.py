@@ -254,6 +254,11 @@ def _parse_config(yaml_text: str, rel: str, first_line: int, dialect: str) -> Mo
     if as_of is not None and materialized == "ephemeral":
         raise where.error(("as_of",), "as_of: an ephemeral model is never built, so its rows "
                           "cannot be audited; put as_of on a model that reads it")
+    unaudited = next((t for t in data_tests if t.kind == "no_leakage" and as_of is None), None)
+    if unaudited is not None:
+        raise ProjectError("config block: no_leakage: the model has no as_of config, so there is "
+                           "no cutoff to audit; add as_of: {var: as_of_date} (the var holding "
+                           "the as-of date)", where.rel, unaudited.line)
     return ModelConfig(materialized=materialized, tags=tuple(tags), description=description,
                        columns=columns, ddl=ddl, incremental=incremental, data_tests=data_tests,
                        as_of=as_of)

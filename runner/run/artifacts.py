@@ -56,8 +56,10 @@ def write_compiled(session: Session) -> list[Path]:
     for tests in session.plan.tests.values():
         for test in tests:
             path = session.paths.compiled / "tests" / f"{test.name}.sql"
-            text = f"-- {test.kind} test of {test.model} ({test.path}:{test.line}): the " \
-                   f"failing rows\n{test.sql};\n"
+            what = ("the query audited on a scratch DuckDB" if test.kind == "no_leakage"
+                    else "the failing rows")
+            text = f"-- {test.kind} test of {test.model} ({test.path}:{test.line}): {what}" \
+                   f"\n{test.sql};\n"
             if _text_of(path) != text:
                 write_text(path, text)
             written.append(path)

@@ -24,6 +24,7 @@ from runner.run.materialize import drop_old_versions, strategy
 from runner.run.options import DEFAULT_THREADS, BuildOptions
 from runner.run.events import EventLog
 from runner.run.labels import LabelsFor, label_built
+from runner.run.leakage import LeakageAudit
 from runner.run.manifest import export_id
 from runner.run.progress import BarFactory, Echo, Progress, ProgressOptions, summary
 from runner.run.results import BuildResult, ModelResult
@@ -114,6 +115,8 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
     """Each selected model through its materialization, over the DAG with ``threads``."""
     plan, adapter = session.plan, session.adapter
     results: dict[str, ModelResult] = {}
+    audit = LeakageAudit(session.project, adapter, session.paths.cache,
+                         options.sample).run_test
 
     def work(name: str) -> bool:
         model = plan[name]
@@ -136,7 +139,7 @@ def _run_models(session: Session, progress: Progress, threads: int, options: Bui
         outcome.thread = threading.current_thread().name
         progress.finish(outcome)
         tests = plan.tests.get(name, [])
-        outcome.tests = (run_tests(tests, adapter) if outcome.ok
+        outcome.tests = (run_tests(tests, adapter, audit) if outcome.ok
                          else skipped(tests, "the model failed"))
         progress.tested(outcome, passes=outcome.status != "noop")
         results[name] = outcome

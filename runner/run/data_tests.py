@@ -4,7 +4,8 @@ Each compiled test (``runner.compile.data_tests``) is a query returning the fail
 runs as ``SELECT COUNT(*) FROM (<test>)`` and, only when rows fail, ``SELECT * FROM (<test>)
 LIMIT 5`` for the sample. A test passes when no row fails; otherwise it fails (severity
 ``error``: its model's descendants are skipped) or warns (``warn``). A query the engine refuses
-is an ``error`` of that test, never of the run.
+is an ``error`` of that test, never of the run. A ``no_leakage`` test is the point-in-time
+audit of its model (``runner.run.leakage``), not a query on the target.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import datetime
 import decimal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from runner.adapters.base import Adapter
@@ -21,25 +23,31 @@ from runner.errors import RunnerError
 from runner.run.results import TestResult
 
 
-def run_tests(tests: list[CompiledTest], adapter: Adapter) -> list[TestResult]:
+Audit = Callable[[CompiledTest], TestResult]  # runs a no_leakage test (runner.run.leakage)
+
+
+def run_tests(tests: list[CompiledTest], adapter: Adapter, audit: Audit) -> list[TestResult]:
     """Each test's result, in order (a test whose query fails is an ``error`` result)."""
-    return [run_test(test, adapter) for test in tests]
+    return [run_test(test, adapter, audit) for test in tests]
 
 
-def run_test(test: CompiledTest, adapter: Adapter) -> TestResult:
-    """Run one test: its count, and the sample when rows fail."""
+def run_test(test: CompiledTest, adapter: Adapter, audit: Audit) -> TestResult:
+    """Run one test: its count, and the sample when rows fail; a ``no_leakage`` test through
+    ``audit``."""
     began, started_at = time.monotonic(), time.time()
     try:
-        (count,), = adapter.fetch(test.count_sql)
-        failures = int(count)
-        sample = adapter.fetch_arrow(test.sample_sql).to_pylist() if failures else []
+        if test.kind == "no_leakage":
+            result = audit(test)
+        else:
+            (count,), = adapter.fetch(test.count_sql)
+            failures = int(count)
+            sample = adapter.fetch_arrow(test.sample_sql).to_pylist() if failures else []
+            status = "pass" if not failures else "warn" if test.severity == "warn" else "fail"
+            result = TestResult(test, status, failures=failures, sample=sample,
+                                message=_message(test, failures, sample))
     except Exception as err:  # noqa: BLE001 - reported as the test's result, never fatal
         message = str(err) if isinstance(err, RunnerError) else f"{type(err).__name__}: {err}"
         result = TestResult(test, "error", message=message)
-    else:
-        status = "pass" if not failures else "warn" if test.severity == "warn" else "fail"
-        result = TestResult(test, status, failures=failures, sample=sample,
-                            message=_message(test, failures, sample))
     result.seconds, result.started_at, result.completed_at = (
         time.monotonic() - began, started_at, time.time())
     result.thread = threading.current_thread().name
@@ -58,6 +66,8 @@ def failure_lines(result: TestResult) -> list[str]:
     where = f"{test.path}:{test.line}"
     if result.status == "error":
         return [f"{where}: {result.message}"]
+    if result.details:  # a no_leakage test: each changed column's counts
+        return [f"{where}: {result.message}", *(f"  {line}" for line in result.details)]
     shown = len(result.sample)
     head = f"{where}: {result.message}" + (f"; the first {shown}:" if shown and shown < (
         result.failures or 0) else ":" if shown else "")

@@ -17,8 +17,15 @@ Each audited model's rows are matched on its key across the builds; a column who
 differs in build 2 or 3 reads data at or after the cutoff, and the model fails naming it and
 the rows affected (rows present in one build only are a difference of every column). DOUBLE
 columns are compared to a relative 1e-9 (a sum's order may change its last bits), every other
-type exactly. The target must hold the sources locally (``Adapter.creates_local_sources``:
-DuckDB); on another one the audit is refused, to be run on a local target over a sample.
+type exactly. A target that holds the sources locally (``Adapter.creates_local_sources``:
+DuckDB) gives them whole; from another one (Data Distiller) the audit reads a sample of
+entities over its interactive interface: the first ``sample`` ids by md5 over the sources'
+``entity_column`` (default ``user_id``), then every row of them from each source, so every
+sampled entity's features are exact (``sample_sql``, ``sampled_rows_sql``).
+
+A ``no_leakage`` data test (``data_tests: [no_leakage]``) runs the same audit on its model
+after it is built, or in ``runner test``: ``LeakageAudit.run_test``, which copies each source
+from the target once per command and reports ``warn`` rather than ``fail`` at severity warn.
 
     run = run_leakage_audit(Path("."), BuildOptions(select=["training_set"]))
     [(r.test.model, r.status, r.details) for r in run.results]
@@ -38,7 +45,7 @@ from sqlglot import exp
 from runner.adapters import Adapter, adapter_class
 from runner.compile.compiler import compile_plan
 from runner.compile.plan import CompiledTest, Plan
-from runner.errors import ProjectError
+from runner.errors import ProjectError, RunError
 from runner.graph.selection import select
 from runner.project.cache import Cache
 from runner.project.loader import Project
@@ -46,10 +53,10 @@ from runner.project.model import AsOfConfig
 from runner.run.artifacts import data_test_result, write_run_results
 from runner.run.events import EventLog
 from runner.run.history import BuildHistory
-from runner.run.options import BuildOptions
+from runner.run.options import DEFAULT_SAMPLE, BuildOptions
 from runner.run.progress import check_lines, check_summary
 from runner.run.results import TestResult
-from runner.run.session import Workspace, open_workspace
+from runner.run.session import open_workspace
 from runner.run.state import target_lock
 from runner.sources.prepare import prepare_local_sources
 from runner.validation import PROJECT_FILE, did_you_mean
@@ -72,23 +79,115 @@ class LeakageRun:
         return 1 if any(r.status != "pass" for r in self.results) else 0
 
 
+class LeakageAudit:
+    """The audit on one open target: the sources it copies from there (each once) and the
+    scratch builds. ``runner test --leakage`` runs it over every tagged model; a ``no_leakage``
+    data test (``runner.run.data_tests``) over its model, one at a time."""
+
+    def __init__(self, project: Project, adapter: Adapter, cache: Path,
+                 sample: int = DEFAULT_SAMPLE) -> None:
+        self.project, self.adapter, self.cache, self.sample = project, adapter, cache, sample
+        self.copies: dict[str, Any] = {}
+        self.entities: list[Any] | None = None  # the sampled ids, on a remote target
+        self._lock = threading.Lock()
+
+    def sources(self, names: list[str]) -> list[str]:
+        """The sources that ``names`` and their ancestors read, sorted."""
+        project = self.project
+        return sorted({s for n in names for a in (n, *project.dag.upstream(n))
+                       if a in project.models for s in project.sources_read(a)})
+
+    def copy(self, sources: list[str], echo: Echo = lambda line: None) -> None:
+        """Read the sources not yet copied from the target (which must be open), as Arrow:
+        whole where the target holds them locally, else every row of ``sample`` entities (the
+        first ids by md5 over the sources of the first copy, the same in every source)."""
+        missing = [s for s in sources if s not in self.copies]
+        if not missing:
+            return
+        if self.adapter.creates_local_sources:
+            for source in missing:
+                ident = _quoted(self.project.config.sources[source].identifier)
+                self.copies[source] = self.adapter.fetch_arrow(f"SELECT * FROM {ident}")
+            return
+        if self.entities is None:
+            query = sample_sql(self._entity_columns(missing), self.sample, self.adapter.dialect)
+            self.entities = self._read(query, "the sampled entities").column(0).to_pylist()
+            echo(f"{time.strftime('%H:%M:%S')}  Copying a sample of {len(self.entities):,} "
+                 f"entities (the first {self.sample:,} ids by md5) from target "
+                 f"'{self.adapter.name}' ({self.adapter.type}): every row of each")
+        for source in missing:
+            ((ident, column),) = self._entity_columns([source]).items()
+            query = sampled_rows_sql(ident, column, self.entities, self.adapter.dialect)
+            self.copies[source] = self._read(query, f"source {source}")
+
+    def _entity_columns(self, sources: list[str]) -> dict[str, str]:
+        """Each source's identifier and the column holding its entity (default user_id)."""
+        config = self.project.config.sources
+        return {config[s].identifier: config[s].entity_column or "user_id" for s in sources}
+
+    def _read(self, sql: str, what: str) -> Any:
+        try:
+            return self.adapter.query_arrow(sql)
+        except RunError as err:
+            raise RunError(f"the point-in-time audit's sample: {what}: {err}; for the audit, "
+                           "a smaller --sample reads fewer rows") from None
+
+    @property
+    def scope(self) -> str:
+        """What the audit ran on, for its messages: ``, on a sample of 1,000 entities``."""
+        return "" if self.entities is None else f", on a sample of {len(self.entities):,} entities"
+
+    def run(self, tests: list[CompiledTest], echo: Echo = lambda line: None
+            ) -> list[TestResult]:
+        """Each test's result, its model audited against its own cutoff (grouped by cutoff,
+        one set of scratch builds each), in the order given.
+
+        Raises:
+            ProjectError: an ``as_of`` var is not a var, no source declares a time column, a
+                time column does not exist, or a key is not unique.
+        """
+        groups: dict[str, list[CompiledTest]] = {}
+        for test in tests:
+            groups.setdefault(_cutoff(self.project, test.model), []).append(test)
+        with self._lock:
+            sources = self.sources([t.model for t in tests])
+            timed = _time_columns(self.project, sources)
+            self.copy(sources, echo)
+            done = {r.test.name: r for cutoff, group in groups.items()
+                    for r in _audit(self.project, group, cutoff,
+                                    {s: self.copies[s] for s in sources}, timed, self.cache,
+                                    echo)}
+        for result in done.values():
+            result.message += self.scope
+        return [done[t.name] for t in tests]
+
+    def run_test(self, test: CompiledTest) -> TestResult:
+        """A ``no_leakage`` data test's result."""
+        (result,) = self.run([test])
+        return result
+
+
+def audit_test(project: Project, model: str) -> CompiledTest:
+    """The check ``runner test --leakage`` makes of a tagged model (error severity)."""
+    compiled = project.models[model]
+    return CompiledTest(name=f"no_leakage_{model}", model=model, kind="no_leakage", column=None,
+                        severity="error", path=compiled.path, line=1, sql="",
+                        expects="no column depends on rows at or after its cutoff")
+
+
 def run_leakage_audit(root: str | Path, options: BuildOptions | None = None, echo: Echo = print,
                       events: EventLog | None = None) -> LeakageRun:
     """Audit the selected models that have an ``as_of`` config (see the module docstring).
 
     Raises:
-        ProjectError: the target does not hold local sources, an ``as_of`` var is not a var,
-            a source time column does not exist, or a key is not unique.
+        ProjectError: an ``as_of`` var is not a var, a source time column does not exist, or
+            a key is not unique.
+        RunError: the target cannot be reached, or the sample passes its row limit.
     """
     started = time.monotonic()
     options = options or BuildOptions()
     workspace = open_workspace(root, options)
     project, adapter = workspace.project, workspace.adapter
-    if not adapter.creates_local_sources:
-        raise ProjectError(f"runner test --leakage runs on targets that hold the sources "
-                           f"locally (duckdb) for now; target '{workspace.target}' is "
-                           f"{adapter.type}: run it on a local target (-t local) over a sample "
-                           "of the sources (sources.<name>.path)")
     chosen = select(options.select, options.exclude, project.dag, project.models,
                     BuildHistory(project, workspace.target, workspace.paths, options.state))
     audited = [n for n in project.order(chosen) if project.models[n].config.as_of is not None]
@@ -96,16 +195,18 @@ def run_leakage_audit(root: str | Path, options: BuildOptions | None = None, ech
         echo("Nothing to audit: no selected model has an as_of config "
              "(as_of: {var: as_of_date} in its config block).")
         return LeakageRun()
-    groups: dict[str, list[str]] = {}
+    tests = [audit_test(project, n) for n in audited]
     for name in audited:
-        groups.setdefault(_cutoff(project, name), []).append(name)
-    needed = {s for n in audited for a in (n, *project.dag.upstream(n)) if a in project.models
-              for s in project.sources_read(a)}
-    timed = _time_columns(project, sorted(needed))
-    copies = _copy_sources(workspace, sorted(needed), echo)
-    run = LeakageRun()
-    for cutoff, names in groups.items():
-        run.results += _audit(project, names, cutoff, copies, timed, workspace, echo, events)
+        _cutoff(project, name)
+    audit = LeakageAudit(project, adapter, workspace.paths.cache, options.sample)
+    needed = audit.sources(audited)
+    _time_columns(project, needed)
+    with target_lock(workspace.paths), adapter:
+        prepare_local_sources(project.config, adapter, needed, echo)
+        audit.copy(needed, echo)
+    run = LeakageRun(audit.run(tests, echo))
+    for result in run.results:
+        _report(result, echo, events, project.config.name)
     run.seconds = time.monotonic() - started
     _summary(run, echo)
     write_run_results(workspace.paths.run_results,
@@ -114,6 +215,31 @@ def run_leakage_audit(root: str | Path, options: BuildOptions | None = None, ech
                                     "select": options.select, "exclude": options.exclude,
                                     "vars": project.vars})
     return run
+
+
+def sample_sql(entities: dict[str, str], count: int, dialect: str) -> str:
+    """The first ``count`` entity ids by md5 of their text, over the sources' entity columns
+    (identifier -> column), names rendered in ``dialect``: plain SQL that Spark and
+    PostgreSQL read alike."""
+    union = " UNION ".join(f"SELECT DISTINCT {_name(column, dialect)} AS entity FROM "
+                           f"{_table(ident, dialect)}" for ident, column in entities.items())
+    return (f"SELECT entity FROM ({union}) AS entities WHERE entity IS NOT NULL "
+            f"ORDER BY md5(concat(entity, '')) LIMIT {count}")
+
+
+def sampled_rows_sql(ident: str, column: str, entities: list[Any], dialect: str) -> str:
+    """Every row of a source whose entity is one of ``entities``."""
+    values = ", ".join(exp.convert(v).sql(dialect) for v in entities) or "NULL"
+    return (f"SELECT * FROM {_table(ident, dialect)} WHERE {_name(column, dialect)} "
+            f"IN ({values})")
+
+
+def _name(name: str, dialect: str) -> str:
+    return exp.to_identifier(name).sql(dialect)
+
+
+def _table(ident: str, dialect: str) -> str:
+    return exp.to_table(ident).sql(dialect)
 
 
 def _cutoff(project: Project, name: str) -> str:
@@ -137,15 +263,6 @@ def _time_columns(project: Project, sources: list[str]) -> dict[str, str]:
     return timed
 
 
-def _copy_sources(workspace: Workspace, sources: list[str], echo: Echo) -> dict[str, Any]:
-    """The sources' rows read from the target (made ready as a build makes them), as Arrow."""
-    config, adapter = workspace.project.config, workspace.adapter
-    with target_lock(workspace.paths), adapter:
-        prepare_local_sources(config, adapter, sources, echo)
-        return {s: adapter.fetch_arrow(f"SELECT * FROM {_quoted(config.sources[s].identifier)}")
-                for s in sources}
-
-
 def _scratch(project: Project) -> Adapter:
     adapter = adapter_class("duckdb")("leakage", {"type": "duckdb", "path": ":memory:"},
                                       project.root)
@@ -154,11 +271,11 @@ def _scratch(project: Project) -> Adapter:
     return adapter
 
 
-def _audit(project: Project, names: list[str], cutoff: str, copies: dict[str, Any],
-           timed: dict[str, str], workspace: Workspace, echo: Echo,
-           events: EventLog | None) -> list[TestResult]:
-    """Build ``names`` three times on scratch databases and compare (one cutoff)."""
+def _audit(project: Project, tests: list[CompiledTest], cutoff: str, copies: dict[str, Any],
+           timed: dict[str, str], cache: Path, echo: Echo) -> list[TestResult]:
+    """Build the tests' models three times on scratch databases and compare (one cutoff)."""
     began, started_at = time.monotonic(), time.time()
+    names = [t.model for t in tests]
     base = _scratch(project)
     variants = {v: _scratch(project) for v in VARIANTS}
     try:
@@ -183,8 +300,7 @@ def _audit(project: Project, names: list[str], cutoff: str, copies: dict[str, An
             _perturb(variants["perturbed"], ident, column, after)
         types = {project.config.sources[s].identifier:
                  base.column_types(project.config.sources[s].identifier) for s in copies}
-        plan = compile_plan(project, base, set(names), source_types=types,
-                            cache=Cache(workspace.paths.cache))
+        plan = compile_plan(project, base, set(names), source_types=types, cache=Cache(cache))
         for adapter in (base, *variants.values()):
             _build(adapter, plan)
         for variant, adapter in variants.items():
@@ -192,12 +308,12 @@ def _audit(project: Project, names: list[str], cutoff: str, copies: dict[str, An
                 base.load_arrow({f"__{variant}_{name}": adapter.fetch_arrow(
                     f"SELECT * FROM {_quoted(plan[name].physical or name)}")})
         results = []
-        for name in names:
-            result = _compare(project, base, plan, name, cutoff)
+        for test in tests:
+            test.sql = test.sql or plan[test.model].select_sql  # what was audited
+            result = _compare(project, base, plan, test, cutoff)
             result.seconds, result.started_at, result.completed_at = (
                 time.monotonic() - began, started_at, time.time())
             result.thread = threading.current_thread().name
-            _report(result, echo, events, project.config.name)
             results.append(result)
         return results
     finally:
@@ -241,8 +357,10 @@ def _build(adapter: Adapter, plan: Plan) -> None:
                             f"{model.select_sql}")
 
 
-def _compare(project: Project, base: Adapter, plan: Plan, name: str, cutoff: str) -> TestResult:
+def _compare(project: Project, base: Adapter, plan: Plan, test: CompiledTest, cutoff: str
+             ) -> TestResult:
     """The model's rows in each variant against the base build, column by column."""
+    name = test.model
     model, as_of = plan[name], project.models[name].config.as_of
     assert as_of is not None and model.physical is not None
     types = base.column_types(model.physical)
@@ -276,9 +394,6 @@ def _compare(project: Project, base: Adapter, plan: Plan, name: str, cutoff: str
                 changed.setdefault(column, {})[variant] = int(count)
         if values[0]:
             changed.setdefault("(rows)", {})[variant] = int(values[0])
-    test = CompiledTest(name=f"no_leakage_{name}", model=name, kind="no_leakage", column=None,
-                        severity="error", path=model.path, line=1, sql=model.select_sql,
-                        expects=f"no column depends on rows at or after {cutoff}")
     if not changed:
         return TestResult(test, "pass", failures=0,
                           message=f"{len(features)} column(s) unchanged in {rows:,} rows")
@@ -288,8 +403,8 @@ def _compare(project: Project, base: Adapter, plan: Plan, name: str, cutoff: str
     message = (f"{shown} read{'s' if len(columns) == 1 else ''} data at or after the cutoff "
                f"({as_of.var} = {cutoff}): {affected:,} of {rows:,} rows affected")
     sample = [{"column": c, **counts} for c, counts in changed.items()]
-    return TestResult(test, "fail", failures=affected, sample=sample, message=message,
-                      details=details)
+    return TestResult(test, "warn" if test.severity == "warn" else "fail", failures=affected,
+                      sample=sample, message=message, details=details)
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_THREADS = 4
+DEFAULT_SAMPLE = 1000
 DEFAULT_HEARTBEAT = 30.0
 
 
@@ -25,3 +26,4 @@ class BuildOptions:
     verbose: bool = False            # a line for each up-to-date model too
     heartbeat: float = DEFAULT_HEARTBEAT  # seconds between lines naming a long-running model
     state: Path | None = None        # an earlier build's artifacts, for state:/result: selectors
+    sample: int = DEFAULT_SAMPLE     # entities the point-in-time audit copies from a remote target

@@ -21,6 +21,7 @@ from runner.run.artifacts import write_compiled, write_run_artifacts
 from runner.run.build import threads_for
 from runner.run.data_tests import run_tests
 from runner.run.events import EventLog
+from runner.run.leakage import LeakageAudit
 from runner.run.options import BuildOptions
 from runner.run.progress import Echo, Progress, ProgressOptions, test_summary
 from runner.run.results import BuildResult, ModelResult
@@ -70,10 +71,12 @@ def _run(session: Session, options: BuildOptions, echo: Echo, events: EventLog |
     progress.line(f"Running {total} data test(s) of {len(tested)} model(s) on target "
                   f"'{session.target}' ({adapter.type}, {threads} thread(s))")
     results: dict[str, ModelResult] = {}
+    audit = LeakageAudit(session.project, adapter, session.paths.cache,
+                         options.sample).run_test
 
     def work(name: str) -> bool:
         outcome = ModelResult.of(plan[name], "noop", message="tested",
-                                 tests=run_tests(plan.tests[name], adapter))
+                                 tests=run_tests(plan.tests[name], adapter, audit))
         progress.tested(outcome)
         results[name] = outcome
         return True

@@ -1,3 +1,6 @@
+/* config
+as_of: {var: as_of_date, ignore: [subscribed]}  # the label looks after the as-of date
+*/
 SELECT c.user_id, c.tier,
        coalesce(n.events, 0) AS events,
        coalesce(n.product_views, 0) AS product_views,

@@ -1,3 +1,6 @@
+/* config
+as_of: as_of_date   # point-in-time: runner test --leakage audits it
+*/
 SELECT user_id,
        count(*) AS events,
        sum(CASE WHEN event_type = 'product_view' THEN 1 ELSE 0 END) AS product_views,
