@@ -25,6 +25,7 @@ from runner.cli.main import main
 from runner.errors import ProjectError, RunError
 from test_distiller_build import SECRET, TRAINING_SET, dd_root, emu  # noqa: F401 - fixtures
 from test_example_project import copy_example
+from test_labels import write as write_labelled
 
 USERS = 200
 QUIET = {"echo": lambda line: None}
@@ -133,6 +134,19 @@ def test_refusals_say_what_and_how(example, call, message) -> None:
     with runner.connect(example) as conn, pytest.raises(ProjectError) as err:
         call(conn)
     assert str(err.value) == message
+
+
+def test_labels_locally_are_the_projects(tmp_path) -> None:
+    """A model's labels are those its build derived (the manifest), a source's project.yml's
+    (``""``: the whole dataset)."""
+    root = write_labelled(tmp_path / "p", orders={"amount": {"description": "", "labels": ["C9"]}},
+                          users={"labels": ["C5"]}, exports=[])
+    assert runner.build(root, **QUIET).ok
+    with runner.connect(root) as conn:
+        listed = {d.name: d.labels for d in conn.datasets()}
+        shown = conn.dataset("training_set").labels
+    assert listed["training_set"] == shown == {"tier": {"C5"}, "spend": {"C5", "C9"}}
+    assert (listed["raw_orders"], listed["raw_users"]) == ({"amount": {"C9"}}, {"": {"C5"}})
 
 
 # -- the CLI, locally -------------------------------------------------------------------------
