@@ -21,6 +21,7 @@ import pytest
 
 import runner
 from aep_emulator import Emulator
+from aep_emulator.catalog import catalog
 from runner.cli.main import main
 from runner.errors import ProjectError, RunError
 from test_distiller_build import SECRET, TRAINING_SET, dd_root, emu  # noqa: F401 - fixtures
@@ -290,3 +291,17 @@ def test_distiller_cli_write_is_refused_with_one_line(distiller, tmp_path, capsy
     assert cli(distiller, "ls") == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training_set"))
     assert line.split()[:5] == ["training_set", "model", "~5", "-", "no"]
+
+
+def test_distiller_show_and_rm_of_a_query_dataset(distiller, emu, capsys) -> None:
+    with runner.connect(distiller) as conn:
+        made = conn.query("SELECT tier, count(*) AS users FROM training_set GROUP BY tier",
+                          into="tier_counts")
+    assert cli(distiller, "show", "tier_counts") == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[:3] == ["name: tier_counts", "kind: table", f"id: {made.dataset_id}"]
+    assert "rows: 3" in shown and "columns (2):" in shown and "profile: no" in shown
+    assert cli(distiller, "rm", "tier_counts", "--yes") == 0
+    assert capsys.readouterr().out == "Dropped dataset tier_counts on target 'aep'\n"
+    catalog(emu).sync()
+    assert "tier_counts" not in {r["name"] for r in catalog(emu).datasets.values()}

@@ -82,9 +82,7 @@ def _ls(args: argparse.Namespace) -> int:
         (d.name, d.kind, _rows(d), "-" if d.columns is None else str(len(d.columns)),
          "yes" if d.profile else "no", datasets.as_json(d)["updated"] or "-", d.id or "-")
         for d in listed]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    _print_rows(rows)
     print(f"{len(listed)} dataset(s) on target '{target}'")
     return 0
 
@@ -122,8 +120,11 @@ def _read(args: argparse.Namespace) -> int:
         pq.write_table(table, args.out)
         print(f"Wrote {table.num_rows:,} row(s) of {args.name} to {args.out}")
         return 0
-    print(table.to_pandas().to_string(index=False) if table.num_rows else
-          f"{args.name}: no rows")
+    if not table.num_rows:
+        print(f"{args.name}: no rows")
+        return 0
+    _print_rows([table.column_names] + [["NULL" if v is None else str(v) for v in row.values()]
+                                        for row in table.to_pylist()])
     return 0
 
 
@@ -144,6 +145,13 @@ def _rm(args: argparse.Namespace) -> int:
     info, target = _on_target(args, lambda w: datasets.drop(w, args.name))
     print(f"Dropped dataset {info.name} on target '{target}'")
     return 0
+
+
+def _print_rows(rows: list[list[str]] | list[tuple[str, ...]]) -> None:
+    """Rows of text in columns padded to their widest cell (no pandas needed)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 def _rows(info: DatasetInfo) -> str:

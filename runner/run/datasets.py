@@ -200,7 +200,7 @@ def _to_arrow(data: Any) -> pyarrow.Table:
 
     try:
         import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency
+    except ImportError:  # pandas is the notebook extra's: without it nothing is a DataFrame
         pd = None
     if pd is None or not isinstance(data, pd.DataFrame):
         raise ProjectError(f"expected a pandas DataFrame or a pyarrow Table to write, got "
