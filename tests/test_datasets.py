@@ -5,7 +5,8 @@ Python (``Connection.datasets/dataset/read/write/drop``) and the CLI (``runner d
 Locally the example project is built on DuckDB and its training set checked against the
 database file itself; on the emulated Data Distiller the listing is checked against the exact
 Catalog requests the emulator recorded, the read against the engine's rows, and a write is
-refused (Batch Ingestion is a later step).
+refused (Batch Ingestion is a later step); on PostgreSQL the interface's defaults list,
+describe and read, and a write is refused.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from aep_emulator import Emulator
 from aep_emulator.catalog import catalog
 from runner.cli.main import main
 from runner.errors import ProjectError, RunError
-from test_distiller_build import SECRET, TRAINING_SET, dd_root, emu  # noqa: F401 - fixtures
+from test_distiller_build import SECRET, TABLES, TRAINING_SET
+from test_distiller_build import dd_root, emu, pg_root  # noqa: F401 - fixtures, used by name
 from test_example_project import copy_example
 from test_labels import write as write_labelled
 
@@ -305,3 +307,21 @@ def test_distiller_show_and_rm_of_a_query_dataset(distiller, emu, capsys) -> Non
     assert capsys.readouterr().out == "Dropped dataset tier_counts on target 'aep'\n"
     catalog(emu).sync()
     assert "tier_counts" not in {r["name"] for r in catalog(emu).datasets.values()}
+
+
+# -- PostgreSQL: the interface's defaults -----------------------------------------------------
+def test_postgres_lists_describes_and_reads_and_refuses_writes(pg_root) -> None:
+    root, _, _ = pg_root
+    assert runner.build(root, **QUIET).ok
+    with runner.connect(root) as conn:
+        listed = conn.datasets()
+        described = conn.dataset("training_set")
+        df = conn.read("training_set", columns=["user_id", "label"], limit=10)
+        with pytest.raises(RunError) as err:
+            conn.write("scores", frame())
+    assert sorted(d.name for d in listed) == sorted(["stg_orders", *TABLES])
+    assert (described.rows, list(described.columns)) == (
+        5, ["user_id", "tier", "n_orders", "total", "label"])
+    assert sorted(map(tuple, df.itertuples(index=False))) == [
+        (u, label) for u, _, _, _, label in TRAINING_SET]
+    assert str(err.value) == "target 'pg' (postgres) cannot write datasets"
