@@ -456,6 +456,38 @@ def test_catalog_limit_and_start_page_by_creation(emulator: Emulator,
     assert str(info.value).endswith("Query parameter 'limit' must be an integer from 1 to 100")
 
 
+def test_catalog_listing_defaults_orders_and_snapshots_metrics(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    """Ingest contract §6: 20 a page by default, at most 20 with observableSchema, orderBy
+    keys, and the lakehouse metrics as a snapshot that a write over the wire does not move."""
+    conn = emulator.engine.connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("".join(f"CREATE TABLE t{n:02d} AS SELECT generate_series(1, {n}) AS a;"
+                            for n in range(1, 23)))
+    conn.close()
+    assert len(platform_client.get(CATALOG)) == 20
+    assert len(platform_client.get(CATALOG, params={"limit": 100})) == 22
+    by_name = platform_client.get(CATALOG, params={"orderBy": "desc:name", "limit": 3,
+                                                   "properties": "name,extensions"})
+    assert [r["name"] for r in by_name.values()] == ["t22", "t21", "t20"]
+    assert [r["extensions"]["adobe_lakeHouse"]["metrics"]["rowCount"] for r in
+            by_name.values()] == [22, 21, 20]
+    assert all(set(r) == {"name", "extensions"} for r in by_name.values())
+    for params, message in [
+            ({"properties": "name,observableSchema", "limit": 21},
+             "Query parameter 'limit' must be an integer from 1 to 20"),
+            ({"orderBy": "up:name"}, "Query parameter 'orderBy' has an invalid key 'up:name'")]:
+        with pytest.raises(PlatformError) as info:
+            platform_client.get(CATALOG, params=params)
+        assert message in str(info.value)
+    conn = emulator.engine.connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO t01 VALUES (2), (3)")
+    conn.close()
+    t01 = platform_client.get(CATALOG, params={"name": "t01"})
+    assert next(iter(t01.values()))["extensions"]["adobe_lakeHouse"]["metrics"]["rowCount"] == 1
+
+
 # -- faults, recording, routing, lifecycle ---------------------------------------------------
 def test_terminate_fault_kills_engine_connections(emulator: Emulator,
                                                   platform_client: PlatformClient) -> None:

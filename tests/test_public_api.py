@@ -15,6 +15,14 @@ def test_exported_members() -> None:
         assert hasattr(runner, name), name
 
 
+def test_connection_methods() -> None:
+    """The notebook API is deliberate too: a Connection's public methods."""
+    assert sorted(name for name in vars(runner.Connection) if not name.startswith("_")) == [
+        "build", "close", "dataset", "datasets", "drop", "query", "read", "show", "table",
+        "translate", "workspace", "write",
+    ]
+
+
 def test_error_tree() -> None:
     assert issubclass(runner.ProjectError, runner.RunnerError)
     assert issubclass(runner.RunError, runner.RunnerError)

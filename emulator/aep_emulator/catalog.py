@@ -7,9 +7,16 @@ database whenever the Catalog is read and after every batch query: a new table g
 a dropped table loses its dataset, and ``DELETE /dataSets/{id}`` drops the table. A CTAS sent
 over the PostgreSQL wire therefore registers a dataset too, as it does on Platform.
 
-Paths (base ``/data/foundation/catalog``): ``GET /dataSets?name=&limit=&start=&properties=``
-answers an object keyed by dataset id (no wrapper, no links); ``GET /dataSets/{id}`` the same
-shape with one key; ``DELETE /dataSets/{id}`` answers ``["@/dataSets/<id>"]``.
+Paths (base ``/data/foundation/catalog``): ``GET /dataSets?name=&limit=&start=&properties=
+&orderBy=`` answers an object keyed by dataset id (no wrapper, no links); ``GET /dataSets/{id}``
+the same shape with one key; ``DELETE /dataSets/{id}`` answers ``["@/dataSets/<id>"]``.
+
+Listing (ingest contract §6): ``limit`` 1..100, default 20, at most 20 when ``properties``
+names ``observableSchema``; ``start`` a 0-based offset; ``orderBy`` comma-separated
+``[asc:|desc:]<field>`` keys (default ascending) over top-level fields; ``properties`` keeps the
+top-level fields named. A record's ``extensions.adobe_lakeHouse.metrics`` (``rowCount``,
+``storageSize``, ``asOf``) is a snapshot taken when its table was registered or written by a
+batch query, so it lags a write over the PostgreSQL interface, as the contract warns.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ if TYPE_CHECKING:
 
 BASE = "/data/foundation/catalog"
 PQS_TAG = "adobe/pqs/table"
+DEFAULT_LIMIT, MAX_LIMIT, MAX_LIMIT_OBSERVABLE = 20, 100, 20
 
 
 def now_ms() -> int:
@@ -70,11 +78,26 @@ class Catalog:
                     self.options.pop(ds_id, None)
 
     def touch(self, table: str) -> None:
-        """Mark the dataset of ``table`` updated (rows were written to it)."""
+        """Mark the dataset of ``table`` updated (rows were written to it) and take a new
+        snapshot of its lakehouse metrics."""
         with self._lock:
             for record in self.datasets.values():
                 if record["tags"][PQS_TAG][0] == table:
                     record["updated"] = now_ms()
+                    record["extensions"] = self._lakehouse(table)
+
+    def _lakehouse(self, table: str) -> dict[str, Any]:
+        """``extensions`` with a snapshot of the table's ``adobe_lakeHouse`` metrics now."""
+        conn = self.emu.engine.connect()
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(sql.SQL("SELECT count(*), pg_total_relation_size({}) FROM {}").format(
+                    sql.Literal(table), sql.Identifier(table)))
+                rows, size = cur.fetchone()
+        finally:
+            conn.close()
+        return {"adobe_lakeHouse": {"metrics": {"storageSize": int(size), "rowCount": int(rows),
+                                                "asOf": now_ms()}}}
 
     def _register(self, table: str) -> None:
         pending = self._pending.pop(table, {})
@@ -105,6 +128,7 @@ class Catalog:
             # table has no behaviour of its own, so the emulator says "record".
             "classification": {"dataBehavior": "record", "managedBy": "CUSTOMER"},
             "lastBatchStatus": "success",
+            "extensions": self._lakehouse(table),
         }
         if schema:
             record["schemaRef"]["title"] = schema
@@ -148,6 +172,28 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return int(raw)
 
 
+def _order_keys(raw: str | None) -> list[tuple[str, bool]] | Response:
+    """``orderBy=asc:created,desc:updated,name`` as (field, descending) pairs."""
+    if raw is None:
+        return []
+    keys = []
+    for part in raw.split(","):
+        direction, _, name = part.strip().rpartition(":")
+        if direction not in ("", "asc", "desc") or not name:
+            return problem(400, "BadRequestError",
+                           f"Query parameter 'orderBy' has an invalid key '{part}'; use "
+                           "[asc:|desc:]<property>, comma-separated")
+        keys.append((name, direction == "desc"))
+    return keys
+
+
+def _sort_value(value: Any) -> tuple[int, Any]:
+    """A record's value to sort on: numbers before text."""
+    if isinstance(value, (int, float)):
+        return (0, value)
+    return (1, str(value))
+
+
 def register(router: Router, emu: Emulator) -> None:
     """Add the Catalog dataset paths."""
     cat = catalog(emu)
@@ -159,17 +205,27 @@ def register(router: Router, emu: Emulator) -> None:
         return {k: v for k, v in record.items() if k in keep}
 
     def list_datasets(request: Request, params: dict[str, str]) -> Response:
-        limit = _int_param(request, "limit", 50, 1, 100)
+        properties = request.param("properties")
+        observable = "observableSchema" in {p.strip() for p in (properties or "").split(",")}
+        limit = _int_param(request, "limit", DEFAULT_LIMIT, 1,
+                           MAX_LIMIT_OBSERVABLE if observable else MAX_LIMIT)
         start = _int_param(request, "start", 0, 0, 10**9)
         for value in (limit, start):
             if isinstance(value, Response):
                 return value
+        keys = _order_keys(request.param("orderBy"))
+        if isinstance(keys, Response):
+            return keys
         cat.sync()
         name = request.param("name")
         with cat._lock:
             items = [(k, v) for k, v in cat.datasets.items() if name is None or v["name"] == name]
+        for key, descending in reversed(keys):  # stable sorts, last key first; missing last
+            present = [item for item in items if item[1].get(key) is not None]
+            present.sort(key=lambda item: _sort_value(item[1][key]), reverse=descending)
+            items = present + [item for item in items if item[1].get(key) is None]
         page = items[start:start + limit]
-        return Response(200, {k: project(v, request.param("properties")) for k, v in page})
+        return Response(200, {k: project(v, properties) for k, v in page})
 
     def get_dataset(request: Request, params: dict[str, str]) -> Response:
         record = cat.get(params["id"])

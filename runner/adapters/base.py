@@ -21,12 +21,14 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
+from runner.errors import RunError
 from runner.project.model import IncrementalConfig, ModelDDLConfig
 from runner.validation import check_keys
 
@@ -39,6 +41,11 @@ def relation(name: str) -> exp.Table:
     if _PLAIN.fullmatch(name):
         return exp.Table(this=exp.Identifier(this=name, quoted=False))
     return exp.to_table(name)
+
+
+def spark_name(data_type: exp.DataType) -> str:
+    """A column type as Spark names it (``STRING``, ``ARRAY<STRUCT<id: STRING>>``)."""
+    return data_type.sql(dialect="spark")
 
 
 # a query to put in a statement: rendered already (a compiled model's SQL), or an expression
@@ -61,6 +68,31 @@ class ExecResult:
     query_id: str | None = None
     dataset_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetInfo:
+    """A table of the target seen as a dataset (``runner datasets``, ``Connection.datasets``).
+
+    An adapter names a dataset by its table; the run stage renames a model's current version
+    to the model (the name a notebook reads). A field an engine does not know is None:
+    ``created``/``updated`` (DuckDB keeps no times), ``columns`` (column -> Spark type; not
+    read in a Catalog listing), ``rows`` (``rows_exact`` False: a hint such as Catalog's
+    lakehouse metric, which may lag), ``labels`` (column -> data usage labels, ``""`` for the
+    whole dataset; not read in a listing on Platform).
+    """
+
+    name: str
+    table: str
+    kind: str = "table"  # table | view, and after the run stage: model | source
+    id: str | None = None
+    created: datetime | None = None
+    updated: datetime | None = None
+    columns: dict[str, str] | None = None
+    rows: int | None = None
+    rows_exact: bool = False
+    labels: dict[str, frozenset[str]] | None = None
+    profile: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,10 +139,13 @@ class Adapter(ABC):
             sources are loaded into it (``load_arrow``), ``path:`` sources become views over
             files (``file_view_sql``), and the runner records their versions in it.
         file_suffixes: the file types ``file_view_sql`` reads (lower-case, with the dot).
+        writes_datasets: ``write_dataset`` creates, replaces and appends to tables from Arrow
+            tables; where False, ``writes_refused()`` says why in one line.
     """
 
     CAPABILITIES: ClassVar[tuple[str, ...]] = (
-        "binds", "runs_translated_sql", "creates_local_sources", "file_suffixes")
+        "binds", "runs_translated_sql", "creates_local_sources", "file_suffixes",
+        "writes_datasets")
 
     type: ClassVar[str]
     dialect: ClassVar[str]
@@ -121,6 +156,7 @@ class Adapter(ABC):
     runs_translated_sql: ClassVar[bool]
     creates_local_sources: ClassVar[bool]
     file_suffixes: ClassVar[frozenset[str]]
+    writes_datasets: ClassVar[bool]
 
     config: TargetConfig
 
@@ -379,6 +415,46 @@ class Adapter(ABC):
             yield
         finally:
             self._listed = None
+
+    # -- datasets (runner datasets, Connection.datasets/read/write/drop) --------------------
+    def datasets(self) -> list[DatasetInfo]:
+        """Every table and view of the target as a dataset named by its table, with what the
+        engine tells cheaply (the default: names and kinds only)."""
+        return [DatasetInfo(name=name, table=name, kind=kind)
+                for name, kind in sorted(self.relations().items())]
+
+    def describe_dataset(self, info: DatasetInfo) -> DatasetInfo:
+        """``info`` completed with its columns (Spark types) and its exact row count."""
+        columns = {name: spark_name(data_type)
+                   for name, data_type in self.column_types(info.table).items()}
+        return replace(info, columns=columns, rows=self.row_count(info.table), rows_exact=True)
+
+    def read_dataset(self, table: str, columns: list[str] | None = None,
+                     limit: int | None = None) -> pyarrow.Table:
+        """``SELECT columns FROM table LIMIT limit`` as an Arrow table (within the engine's
+        limits for an interactive query: ``query_arrow``)."""
+        picked = [exp.column(exp.to_identifier(c)) for c in columns] if columns else [exp.Star()]
+        select = exp.select(*picked).from_(relation(table))
+        if limit is not None:
+            select = select.limit(limit)
+        return self.query_arrow(select.sql(dialect=self.dialect))
+
+    def write_dataset(self, table: str, data: pyarrow.Table, mode: str) -> int:
+        """Write ``data`` as ``table``: ``mode`` is ``create`` (it must not exist), ``replace``
+        or ``append`` (columns matched by name); returns the table's rows afterwards.
+
+        Raises:
+            RunError: the engine refused, or the target cannot write (``writes_refused``).
+        """
+        raise self.writes_refused()
+
+    def writes_refused(self) -> RunError:
+        """The error of a write on a target that does not write datasets (one line)."""
+        return RunError(f"target '{self.name}' ({self.type}) cannot write datasets")
+
+    def drop_dataset(self, table: str, kind: str) -> None:
+        """Drop the table or view ``table``."""
+        self.execute(self.drop_sql(table, kind))
 
     def row_count(self, name: str) -> int:
         """Rows in ``name``."""

@@ -27,13 +27,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
-from runner.adapters.base import Adapter, ExecResult, Query, TargetConfig, relation
+from runner.adapters.base import (Adapter, DatasetInfo, ExecResult, Query, TargetConfig,
+                                  relation)
 from runner.adapters.batch_queries import BatchQueries
 from runner.adapters.pg_common import (PgSessions, StatementInfo, list_relations,
                                        rows_to_arrow, statement_info)
@@ -52,6 +54,10 @@ QUERY = "/data/foundation/query"
 CONNECTION_PARAMETERS = f"{QUERY}/connection_parameters"
 PQS_TABLE_TAG = "adobe/pqs/table"
 DATASETS = "/data/foundation/catalog/dataSets"
+# A Catalog listing (ingest contract §6): pages of 100 (the most), oldest first so a dataset
+# created while paging lands on a later page, top-level properties only.
+LIST_PAGE = 100
+LIST_PROPERTIES = "name,created,updated,tags,extensions"
 # The contract's limits of an ad hoc query over the PostgreSQL interface (§2.4).
 INTERACTIVE_ROW_LIMIT = 50_000
 INTERACTIVE_TIMEOUT_STATE = "53400"
@@ -112,6 +118,7 @@ class DataDistillerAdapter(Adapter):
     runs_translated_sql: ClassVar[bool] = False
     creates_local_sources: ClassVar[bool] = False
     file_suffixes: ClassVar[frozenset[str]] = frozenset()
+    writes_datasets: ClassVar[bool] = False
     config_class: ClassVar[type[TargetConfig]] = DataDistillerConfig
     config_keys: ClassVar[dict[str, str]] = {
         "sandbox": "sandbox name (wins over the credentials file and AEP_SANDBOX)",
@@ -359,6 +366,41 @@ class DataDistillerAdapter(Adapter):
                 and str((record.get("tags") or {}).get(PQS_TABLE_TAG, [record.get("name")])
                         [0]).lower() == table.lower()]
 
+    # -- datasets --------------------------------------------------------------------------
+    def datasets(self) -> list[DatasetInfo]:
+        """Every dataset of the sandbox from Catalog (``GET /dataSets``, paged while a page is
+        full; ingest contract §6), named by its query table (``tags["adobe/pqs/table"]``), with
+        the lakehouse row count as a hint (a periodic snapshot that may lag); columns and
+        labels are not in a listing (``describe_dataset`` reads them)."""
+        records: list[tuple[str, dict[str, Any]]] = []
+        start = 0
+        while True:
+            page = self.platform.get(DATASETS, params={
+                "limit": LIST_PAGE, "start": start, "properties": LIST_PROPERTIES,
+                "orderBy": "asc:created"}) or {}
+            records.extend((ds_id, rec) for ds_id, rec in page.items() if isinstance(rec, dict))
+            if len(page) < LIST_PAGE:
+                return [_catalog_info(ds_id, record) for ds_id, record in records]
+            start += LIST_PAGE
+
+    def describe_dataset(self, info: DatasetInfo) -> DatasetInfo:
+        """``info`` with its columns and exact row count over the PostgreSQL interface (a
+        ``SELECT COUNT(*)``, §6's exact option) and its data usage labels (contract §7)."""
+        from runner.platform.labels import read_labels
+
+        described = super().describe_dataset(info)
+        if info.id is None:
+            return described
+        labels = read_labels(self.platform, info.id)
+        return replace(described, labels={**labels.fields, **({"": labels.dataset}
+                                                              if labels.dataset else {})})
+
+    def writes_refused(self) -> RunError:
+        return RunError(f"target '{self.name}' (data_distiller) cannot write datasets yet: "
+                        "that goes through Platform's Batch Ingestion API, a later step; "
+                        "create one from SQL with query(sql, into='<name>'), or write it on a "
+                        "local target")
+
     # -- interactive queries ---------------------------------------------------------------
     def _read_key(self, sql: str) -> str:
         """The session (database) a read runs in: '<sandbox>:<table>' when scoped, else ''."""
@@ -416,3 +458,25 @@ class DataDistillerAdapter(Adapter):
     def relations(self) -> dict[str, str]:
         """Tables and views the interactive session sees, outside the system schemas."""
         return list_relations(self.fetch, None, self.dialect)
+
+
+def _catalog_info(ds_id: str, record: dict[str, Any]) -> DatasetInfo:
+    """A Catalog dataset record (§6) as a dataset named by its query table."""
+    tags = record.get("tags") or {}
+    table = str((tags.get(PQS_TABLE_TAG) or [record.get("name") or ds_id])[0])
+    metrics = ((record.get("extensions") or {}).get("adobe_lakeHouse") or {}).get("metrics") or {}
+    rows = metrics.get("rowCount")
+    profile = any(str(tag).replace(" ", "").lower() == "enabled:true"
+                  for tag in tags.get("unifiedProfile") or [])
+    return DatasetInfo(name=table, table=table, kind="table", id=ds_id,
+                       created=_from_ms(record.get("created")),
+                       updated=_from_ms(record.get("updated")),
+                       rows=int(rows) if isinstance(rows, (int, float)) else None,
+                       profile=profile)
+
+
+def _from_ms(value: Any) -> datetime | None:
+    """A Catalog time (epoch milliseconds) in UTC."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return datetime.fromtimestamp(value / 1000, tz=UTC)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlglot import exp
 
-from runner.adapters.base import Adapter, TargetConfig, relation
+from runner.adapters.base import Adapter, DatasetInfo, TargetConfig, relation, spark_name
 from runner.validation import PROJECT_FILE, expect
 from runner.errors import ProjectError, RunError
 
@@ -103,6 +103,7 @@ class DuckDBAdapter(Adapter):
     runs_translated_sql: ClassVar[bool] = True
     creates_local_sources: ClassVar[bool] = True
     file_suffixes: ClassVar[frozenset[str]] = frozenset(FILE_READERS)
+    writes_datasets: ClassVar[bool] = True
     config_class: ClassVar[type[TargetConfig]] = DuckDBConfig
     config_keys: ClassVar[dict[str, str]] = {
         "path": "the database file, relative to the project (default target/local.duckdb); "
@@ -260,6 +261,38 @@ class DuckDBAdapter(Adapter):
                           "WHERE table_schema = current_schema()")
         return {name.lower(): "view" if kind == "VIEW" else "table" for name, kind in rows}
 
+    def datasets(self) -> list[DatasetInfo]:
+        """Every relation with its columns (one catalog query) and, for a table, its exact
+        row count (a view's rows would cost running it)."""
+        columns: dict[str, dict[str, str]] = {}
+        for table, column, data_type in self.fetch(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"):
+            columns.setdefault(table.lower(), {})[column] = _spark_type(data_type)
+        return [DatasetInfo(name=name, table=name, kind=kind, columns=columns.get(name, {}),
+                            rows=self.row_count(name) if kind == "table" else None,
+                            rows_exact=kind == "table")
+                for name, kind in sorted(self.relations().items())]
+
+    def write_dataset(self, table: str, data: pyarrow.Table, mode: str) -> int:
+        """``CREATE [OR REPLACE] TABLE table AS`` the Arrow table (nested types kept), or
+        ``INSERT INTO table BY NAME`` it (``append``: columns matched by name)."""
+        import duckdb
+
+        target = relation(table).sql(dialect=self.dialect)
+        head = {"create": f"CREATE TABLE {target} AS",
+                "replace": f"CREATE OR REPLACE TABLE {target} AS",
+                "append": f"INSERT INTO {target} BY NAME"}[mode]
+        cursor, view = self.connection, "__runner_write"
+        cursor.register(view, data)
+        try:
+            cursor.execute(f'{head} SELECT * FROM "{view}"')
+        except duckdb.Error as err:
+            raise RunError(f"target '{self.name}': writing {table}: {_first_line(err)}") from None
+        finally:
+            cursor.unregister(view)
+        return self.row_count(table)
+
 
 def load_arrow_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pyarrow.Table]
                       ) -> dict[str, int]:
@@ -279,6 +312,14 @@ def load_arrow_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pyarrow.
             con.unregister(view)
         counts[name] = int(con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
     return counts
+
+
+def _spark_type(data_type: str) -> str:
+    """A DuckDB column type as Spark names it; DuckDB's own name where sqlglot cannot read it."""
+    try:
+        return spark_name(exp.DataType.build(data_type, dialect="duckdb"))
+    except Exception:  # noqa: BLE001 - an engine-specific type: keep the engine's name
+        return data_type
 
 
 def _first_line(err: BaseException) -> str:

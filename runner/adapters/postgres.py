@@ -89,6 +89,7 @@ class PostgresAdapter(Adapter):
     runs_translated_sql: ClassVar[bool] = True
     creates_local_sources: ClassVar[bool] = False
     file_suffixes: ClassVar[frozenset[str]] = frozenset()
+    writes_datasets: ClassVar[bool] = False
     config_class: ClassVar[type[TargetConfig]] = PostgresConfig
     config_keys: ClassVar[dict[str, str]] = {
         "dsn": "libpq connection string or URL, e.g. postgresql://user:${PGPASSWORD}@host/db",

@@ -127,6 +127,7 @@ class SparkAdapter(Adapter):
     runs_translated_sql: ClassVar[bool] = False
     creates_local_sources: ClassVar[bool] = True
     file_suffixes: ClassVar[frozenset[str]] = frozenset(FILE_FORMATS)
+    writes_datasets: ClassVar[bool] = False
     config_class: ClassVar[type[TargetConfig]] = SparkConfig
     config_keys: ClassVar[dict[str, str]] = {
         "master": "a local session's master (default local[2]); its catalog persists under "

@@ -17,6 +17,8 @@ from typing import IO, Any, NoReturn
 
 import yaml
 
+from runner.cli.arguments import whole_number
+from runner.cli.datasets import add_datasets_command
 from runner.cli.docs import add_docs_command
 from runner.cli.lineage import add_lineage_command, print_labels
 from runner.errors import RunnerError
@@ -125,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     _other_commands(sub, common, selecting)
     add_docs_command(sub, common, _yaml_mapping)
     add_lineage_command(sub, common)
+    add_datasets_command(sub, common, _yaml_mapping)
     return parser
 
 
@@ -449,14 +452,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+_positive = whole_number(1)
 
 
 def _latency(text: str) -> float:

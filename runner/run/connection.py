@@ -11,6 +11,11 @@ version) and source names through their identifiers, translated for the target l
         project.build()
         df = project.query("SELECT user_id, date_sub(last_seen, 1) AS d FROM user_features")
 
+``datasets()`` lists the target's datasets (models by name, sources, tables written with
+``write``) and ``dataset(name)`` describes one; ``read(name, columns=, limit=)`` reads one,
+``write(name, df, replace=, append=)`` writes one and ``drop(name)`` drops one
+(``runner.run.datasets``).
+
 ``query(sql, into="name")`` runs it as a batch query instead, ``CREATE TABLE name AS`` on the
 target (on Data Distiller a batch query into a new dataset: no 10-minute or 50,000-row limit of
 an ad hoc query), and returns a ``QueryDataset`` naming it; ``table("name")`` then reads it.
@@ -35,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlglot import exp
 
+from runner.adapters.base import DatasetInfo
 from runner.compile.dialect.translate import to_target
 from runner.errors import ProjectError, RunnerError
 from runner.graph.dag import SOURCE_PREFIX
@@ -43,6 +49,7 @@ from runner.project.macros import expand
 from runner.project.model import ModelDDLConfig
 from runner.project.parsing import parse_query, position, reference_name, table_references
 from runner.project.spark_rejects import check_functions
+from runner.run import datasets as _datasets
 from runner.run.build import build
 from runner.run.options import BuildOptions
 from runner.run.progress import Echo
@@ -59,6 +66,7 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def _one_at_a_time(method: F) -> F:
@@ -144,6 +152,60 @@ class Connection:
         self._datasets.add(into.lower())
         return QueryDataset(into, self.workspace.target, rows, result.dataset_id,
                             result.query_id)
+
+    def _on_target(self, work: Callable[[Workspace], T]) -> T:
+        """``work(workspace)``, holding the target only for the length of the call."""
+        workspace = self.workspace
+        try:
+            return work(workspace)
+        finally:
+            workspace.adapter.close()
+
+    @_one_at_a_time
+    def datasets(self) -> list[DatasetInfo]:
+        """The target's datasets: built models by name, sources, and other tables (those
+        ``write`` and ``query(into=)`` made), each with what the target tells cheaply (on Data
+        Distiller: Catalog's record, its row count a hint)."""
+        return self._on_target(_datasets.list_datasets)
+
+    @_one_at_a_time
+    def dataset(self, name: str) -> DatasetInfo:
+        """The dataset ``name`` with its columns (Spark types), exact row count and labels.
+
+        Raises:
+            ProjectError: there is no dataset ``name`` on the target.
+        """
+        return self._on_target(lambda w: _datasets.describe(w, name))
+
+    @_one_at_a_time
+    def read(self, name: str, columns: list[str] | None = None, limit: int | None = None, *,
+             arrow: bool = False) -> pandas.DataFrame | pyarrow.Table:
+        """The dataset ``name`` (a model, a source or another table) as a DataFrame (or an
+        Arrow table): only ``columns``, and the first ``limit`` rows, when given."""
+        table = self._on_target(lambda w: _datasets.read(w, name, columns, limit))
+        return table if arrow else table.to_pandas()
+
+    @_one_at_a_time
+    def write(self, name: str, data: pandas.DataFrame | pyarrow.Table, *,
+              replace: bool = False, append: bool = False) -> DatasetInfo:
+        """Write a DataFrame or Arrow table as the new dataset ``name``; a dataset of that
+        name is an error unless ``replace`` (write it anew) or ``append`` (add the rows).
+
+        Raises:
+            ProjectError: the name is taken (without a flag), or is a model's or a source's.
+            RunError: the target does not write datasets (Data Distiller: not yet).
+        """
+        info = self._on_target(lambda w: _datasets.write(w, name, data, replace=replace,
+                                                         append=append))
+        self._datasets.add(name.lower())
+        return info
+
+    @_one_at_a_time
+    def drop(self, name: str) -> DatasetInfo:
+        """Drop the dataset ``name`` (never a model's or a source's); returns what it was."""
+        info = self._on_target(lambda w: _datasets.drop(w, name))
+        self._datasets.discard(name.lower())
+        return info
 
     def table(self, model: str, limit: int | None = None) -> pandas.DataFrame:
         """A built model's current version as a DataFrame (its first ``limit`` rows)."""

@@ -1,0 +1,327 @@
+"""Datasets, one interface on every target: listed with metadata, read (columns, a row limit),
+written (new, replace, append; a taken name is an error naming the flags) and dropped, from
+Python (``Connection.datasets/dataset/read/write/drop``) and the CLI (``runner datasets``).
+
+Locally the example project is built on DuckDB and its training set checked against the
+database file itself; on the emulated Data Distiller the listing is checked against the exact
+Catalog requests the emulator recorded, the read against the engine's rows, and a write is
+refused (Batch Ingestion is a later step); on PostgreSQL the interface's defaults list,
+describe and read, and a write is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import runner
+from aep_emulator import Emulator
+from aep_emulator.catalog import catalog
+from runner.cli.main import main
+from runner.errors import ProjectError, RunError
+from test_distiller_build import SECRET, TABLES, TRAINING_SET
+from test_distiller_build import dd_root, emu, pg_root  # noqa: F401 - fixtures, used by name
+from test_example_project import copy_example
+from test_labels import write as write_labelled
+
+USERS = 200
+QUIET = {"echo": lambda line: None}
+DATASETS = "/data/foundation/catalog/dataSets"
+
+
+def duck(root, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(root / "target" / "local.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory):
+    """The example project built locally (one build for the module)."""
+    root = copy_example(tmp_path_factory.mktemp("datasets") / "example", users=USERS)
+    result = runner.build(root, **QUIET)
+    assert result.ok
+    return root
+
+
+def frame() -> pd.DataFrame:
+    return pd.DataFrame({"user_id": ["a", "b", None], "score": [0.5, 0.25, 1.0],
+                         "n": [1, 2, 3], "day": [dt.date(2026, 1, d) for d in (1, 2, 3)]})
+
+
+# -- Python, locally --------------------------------------------------------------------------
+def test_ls_lists_the_training_set_with_its_columns_types_and_rows(example) -> None:
+    with runner.connect(example) as conn:
+        listed = {d.name: d for d in conn.datasets()}
+    (rows,), = duck(example, "SELECT count(*) FROM training_set")
+    types = dict(duck(example, "SELECT column_name, data_type FROM information_schema.columns "
+                               "WHERE table_name = 'training_set' ORDER BY ordinal_position"))
+    training = listed["training_set"]
+    assert (training.kind, training.rows, training.rows_exact, training.profile) == (
+        "model", rows, True, False)
+    assert rows > 100 and list(training.columns) == list(types)
+    assert {k: training.columns[k] for k in ("as_of_date", "user_id", "age", "emails_sent_7d",
+                                             "open_rate_90d", "subscribed")} == {
+        "as_of_date": "DATE", "user_id": "STRING", "age": "INT", "emails_sent_7d": "BIGINT",
+        "open_rate_90d": "DOUBLE", "subscribed": "INT"}
+    assert training.table.startswith("training_set__")  # its current version underneath
+    assert listed["experience_events"].kind == "source"
+    assert listed["experience_events"].columns["identityMap"].startswith("MAP<STRING, ARRAY<")
+    # no versions, pointers or the runner's own tables
+    assert not [name for name in listed if "__" in name or name.startswith("_")]
+
+
+def test_read_with_columns_and_limit_returns_exactly_those_rows(example) -> None:
+    with runner.connect(example) as conn:
+        df = conn.read("training_set", columns=["user_id", "subscribed"], limit=3)
+        table = conn.read("training_set", columns=["subscribed"], arrow=True)
+        info = conn.dataset("training_set")
+    expected = duck(example, "SELECT user_id, subscribed FROM training_set LIMIT 3")
+    assert list(df.columns) == ["user_id", "subscribed"]
+    assert [tuple(r) for r in df.itertuples(index=False)] == expected
+    assert isinstance(table, pa.Table) and table.num_rows == info.rows
+    assert table.column_names == ["subscribed"]
+
+
+def test_write_new_then_read_back_equal_and_a_taken_name_needs_a_flag(example) -> None:
+    with runner.connect(example) as conn:
+        info = conn.write("scores", frame())
+        assert (info.name, info.rows, info.columns) == (
+            "scores", 3, {"user_id": "STRING", "score": "DOUBLE", "n": "BIGINT", "day": "DATE"})
+        pd.testing.assert_frame_equal(conn.read("scores"), frame())
+        with pytest.raises(ProjectError) as err:
+            conn.write("scores", frame())
+        assert str(err.value) == (
+            "dataset 'scores' exists on target 'local'; pass replace=True to replace it or "
+            "append=True to add the rows to it (runner datasets write --replace / --append)")
+        assert conn.write("scores", frame(), append=True).rows == 6
+        assert conn.write("scores", frame().head(1), replace=True).rows == 1
+        assert conn.read("scores")["user_id"].tolist() == ["a"]
+        assert conn.query("SELECT count(*) AS n FROM scores")["n"].tolist() == [1]
+        assert "scores" in {d.name for d in conn.datasets()}
+        assert conn.drop("scores").name == "scores"
+        assert "scores" not in {d.name for d in conn.datasets()}
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda c: c.write("training_set", frame(), replace=True),
+     "'training_set' is a model of the project (or a version of one), which runner build "
+     "writes; pick another name for the dataset"),
+    (lambda c: c.write("profiles", frame()),
+     "'profiles' is a source of the project (project.yml declares it); pick another name for "
+     "the dataset"),
+    (lambda c: c.write("x", frame(), replace=True, append=True),
+     "replace=True and append=True exclude each other; pick one"),
+    (lambda c: c.write("nowhere", frame(), append=True),
+     "append=True: no dataset 'nowhere' on target 'local' to append to; write it without "
+     "append=True first"),
+    (lambda c: c.write("bad name", frame()),
+     "'bad name' is not a dataset name; use letters, digits and underscores, starting with a "
+     "letter"),
+    (lambda c: c.drop("training_set"),
+     "'training_set' is a model of the project; runner datasets drops only other datasets "
+     "(remove the model and run runner clean)"),
+    (lambda c: c.dataset("training_sett"),
+     "no dataset 'training_sett' on target 'local' (did you mean 'training_set'?); runner "
+     "datasets ls lists them"),
+])
+def test_refusals_say_what_and_how(example, call, message) -> None:
+    with runner.connect(example) as conn, pytest.raises(ProjectError) as err:
+        call(conn)
+    assert str(err.value) == message
+
+
+def test_labels_locally_are_the_projects(tmp_path) -> None:
+    """A model's labels are those its build derived (the manifest), a source's project.yml's
+    (``""``: the whole dataset)."""
+    root = write_labelled(tmp_path / "p", orders={"amount": {"description": "", "labels": ["C9"]}},
+                          users={"labels": ["C5"]}, exports=[])
+    assert runner.build(root, **QUIET).ok
+    with runner.connect(root) as conn:
+        listed = {d.name: d.labels for d in conn.datasets()}
+        shown = conn.dataset("training_set").labels
+    assert listed["training_set"] == shown == {"tier": {"C5"}, "spend": {"C5", "C9"}}
+    assert (listed["raw_orders"], listed["raw_users"]) == ({"amount": {"C9"}}, {"": {"C5"}})
+
+
+# -- the CLI, locally -------------------------------------------------------------------------
+def cli(root, *args: str) -> int:
+    """``runner datasets ARGS --project-dir root``'s exit code (argparse exits on a usage
+    error, as the console script does)."""
+    try:
+        return main(["datasets", *args, "--project-dir", str(root)])
+    except SystemExit as exit_:
+        return int(exit_.code)
+
+
+def test_cli_ls_show_read_write_rm(example, tmp_path, capsys) -> None:
+    (rows,), = duck(example, "SELECT count(*) FROM training_set")
+    assert cli(example, "ls") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["name", "kind", "rows", "columns", "profile", "updated", "id"]
+    assert next(line for line in out if line.startswith("training_set ")).split() == [
+        "training_set", "model", str(rows), "63", "no", "-", "-"]
+    assert out[-1] == "11 dataset(s) on target 'local'"
+
+    assert cli(example, "ls", "--output", "json") == 0
+    training = next(json.loads(line) for line in capsys.readouterr().out.splitlines()
+                    if json.loads(line)["name"] == "training_set")
+    assert training["rows"] == rows and training["columns"]["user_id"] == "STRING"
+
+    assert cli(example, "show", "training_set") == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[:2] == ["name: training_set", f"kind: model (table {training['table']})"]
+    assert f"rows: {rows}" in shown and "columns (63):" in shown
+    assert any(line.split() == ["subscribed", "INT"] for line in shown)
+
+    assert cli(example, "read", "training_set", "--columns", "user_id,subscribed",
+               "--limit", "2") == 0
+    printed = capsys.readouterr().out.splitlines()
+    expected = duck(example, "SELECT user_id, subscribed FROM training_set LIMIT 2")
+    assert [line.split() for line in printed] == [["user_id", "subscribed"]] + [
+        [u, str(s)] for u, s in expected]
+
+    out_file = tmp_path / "ts.parquet"
+    assert cli(example, "read", "training_set", "--out", str(out_file)) == 0
+    assert capsys.readouterr().out == f"Wrote {rows:,} row(s) of training_set to {out_file}\n"
+    assert pq.read_table(out_file).num_rows == rows
+
+    csv_file = tmp_path / "scores.csv"
+    frame().to_csv(csv_file, index=False)
+    assert cli(example, "write", "cli_scores", str(csv_file)) == 0
+    assert capsys.readouterr().out == (
+        f"Wrote dataset cli_scores on target 'local' from {csv_file}: 3 row(s), 4 column(s)\n")
+    assert cli(example, "write", "cli_scores", str(csv_file)) == 2
+    assert "dataset 'cli_scores' exists on target 'local'" in capsys.readouterr().err
+    assert cli(example, "write", "cli_scores", str(out_file), "--append") == 1  # other columns
+    assert "writing cli_scores" in capsys.readouterr().err
+    assert cli(example, "write", "cli_scores", str(csv_file), "--append") == 0
+    assert "Appended to dataset cli_scores" in capsys.readouterr().out
+    assert duck(example, "SELECT count(*) FROM cli_scores") == [(6,)]
+
+    assert cli(example, "rm", "cli_scores") == 2
+    assert capsys.readouterr().err == (
+        "Error: runner datasets rm cli_scores drops the dataset for good; add --yes to confirm\n")
+    assert cli(example, "rm", "cli_scores", "--yes") == 0
+    assert capsys.readouterr().out == "Dropped dataset cli_scores on target 'local'\n"
+    assert cli(example, "rm", "cli_scores", "--yes") == 2
+    assert "no dataset 'cli_scores' on target 'local'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [
+    (), ("lsx",), ("show",), ("read", "training_set", "--limit", "-1"),
+    ("read", "training_set", "--out", "rows.csv"), ("write", "x"),
+    ("write", "x", "f.parquet", "--replace", "--append"), ("write", "x", "f.json"),
+])
+def test_cli_usage_errors_exit_2(example, args, capsys) -> None:
+    assert cli(example, *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and err.count("\n") == 1
+
+
+# -- the emulated Data Distiller --------------------------------------------------------------
+@pytest.fixture
+def distiller(dd_root, emu: Emulator):
+    """The seven-model project of test_distiller_build, built on the emulated Data Distiller."""
+    assert runner.build(dd_root, **QUIET).ok
+    return dd_root
+
+
+def test_distiller_ls_from_catalog_read_over_pg_and_write_refused(distiller, emu) -> None:
+    before = len(emu.requests)
+    with runner.connect(distiller) as conn:
+        listed = {d.name: d for d in conn.datasets()}
+        calls = [r for r in emu.requests[before:] if r.path.startswith(DATASETS)]
+        assert [(r.method, r.path, r.query) for r in calls] == [
+            ("GET", DATASETS, {"limit": ["100"], "start": ["0"],
+                               "properties": ["name,created,updated,tags,extensions"],
+                               "orderBy": ["asc:created"]})]
+        headers = calls[0].headers
+        assert (headers["x-api-key"], headers["x-gw-ims-org-id"], headers["x-sandbox-name"],
+                headers["accept"]) == (emu.client_id, emu.org_id, emu.sandbox,
+                                       "application/json")
+        assert headers["authorization"].startswith("Bearer ") and SECRET not in str(headers)
+
+        training = listed["training_set"]
+        state = json.loads((distiller / "target" / "state" / "aep.json").read_text())
+        assert (training.kind, training.table, training.id) == (
+            "model", state["models"]["training_set"]["current"],
+            state["models"]["training_set"]["dataset_id"])
+        assert (training.rows, training.rows_exact, training.columns) == (5, False, None)
+        assert training.created is not None and training.updated >= training.created
+        assert listed["user_orders"].profile and not training.profile  # label: PROFILE
+        assert {"raw_orders", "raw_users"} <= listed.keys()
+        assert not [name for name in listed if "__" in name]
+
+        before = len(emu.requests)
+        described = conn.dataset("training_set")
+        assert (described.rows, described.rows_exact) == (5, True)  # SELECT COUNT(*) over PG
+        assert list(described.columns) == ["user_id", "tier", "n_orders", "total", "label"]
+        assert described.labels == {}
+        assert [r.path for r in emu.requests[before:] if "/labels" in r.path] == [
+            f"/data/foundation/dataset/datasets/{training.id}/labels"]
+
+        df = conn.read("training_set", columns=["user_id", "label"], limit=10)
+        assert sorted(map(tuple, df.itertuples(index=False))) == [
+            (u, label) for u, _, _, _, label in TRAINING_SET]
+        before = len(emu.requests)
+        with pytest.raises(RunError) as err:
+            conn.write("scores", frame())
+    assert str(err.value) == (
+        "target 'aep' (data_distiller) cannot write datasets yet: that goes through Platform's "
+        "Batch Ingestion API, a later step; create one from SQL with query(sql, "
+        "into='<name>'), or write it on a local target")
+    assert not [r for r in emu.requests[before:] if r.method != "GET"]  # nothing was sent
+
+
+def test_distiller_cli_write_is_refused_with_one_line(distiller, tmp_path, capsys) -> None:
+    path = tmp_path / "scores.parquet"
+    pq.write_table(pa.Table.from_pandas(frame()), path)
+    assert cli(distiller, "write", "scores", str(path)) == 1
+    assert capsys.readouterr().err == (
+        "Error: target 'aep' (data_distiller) cannot write datasets yet: that goes through "
+        "Platform's Batch Ingestion API, a later step; create one from SQL with query(sql, "
+        "into='<name>'), or write it on a local target\n")
+    assert cli(distiller, "ls") == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training_set"))
+    assert line.split()[:5] == ["training_set", "model", "~5", "-", "no"]
+
+
+def test_distiller_show_and_rm_of_a_query_dataset(distiller, emu, capsys) -> None:
+    with runner.connect(distiller) as conn:
+        made = conn.query("SELECT tier, count(*) AS users FROM training_set GROUP BY tier",
+                          into="tier_counts")
+    assert cli(distiller, "show", "tier_counts") == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[:3] == ["name: tier_counts", "kind: table", f"id: {made.dataset_id}"]
+    assert "rows: 3" in shown and "columns (2):" in shown and "profile: no" in shown
+    assert cli(distiller, "rm", "tier_counts", "--yes") == 0
+    assert capsys.readouterr().out == "Dropped dataset tier_counts on target 'aep'\n"
+    catalog(emu).sync()
+    assert "tier_counts" not in {r["name"] for r in catalog(emu).datasets.values()}
+
+
+# -- PostgreSQL: the interface's defaults -----------------------------------------------------
+def test_postgres_lists_describes_and_reads_and_refuses_writes(pg_root) -> None:
+    root, _, _ = pg_root
+    assert runner.build(root, **QUIET).ok
+    with runner.connect(root) as conn:
+        listed = conn.datasets()
+        described = conn.dataset("training_set")
+        df = conn.read("training_set", columns=["user_id", "label"], limit=10)
+        with pytest.raises(RunError) as err:
+            conn.write("scores", frame())
+    assert sorted(d.name for d in listed) == sorted(["stg_orders", *TABLES])
+    assert (described.rows, list(described.columns)) == (
+        5, ["user_id", "tier", "n_orders", "total", "label"])
+    assert sorted(map(tuple, df.itertuples(index=False))) == [
+        (u, label) for u, _, _, _, label in TRAINING_SET]
+    assert str(err.value) == "target 'pg' (postgres) cannot write datasets"
