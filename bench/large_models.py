@@ -2,7 +2,7 @@
 
 For each shape and size (MB of SQL), a project of one seeded source and one generated model
 ``big.sql``; a cold ``runner build`` (no compile cache) in a child process is timed, with the
-moment its first "still compiling" line appeared (a long compile is never silent). Shapes:
+moment its first "still reading" or "still compiling" line appeared (never silent). Shapes:
 
 - ``case_columns``: a wide select list, one ``CASE WHEN amount > i THEN amount * i ELSE 0 END``
   column per item (a generated feature matrix);
@@ -79,7 +79,7 @@ def project(shape: str, megabytes: float) -> Path:
 
 
 def build(root: Path) -> tuple[float, float | None, int]:
-    """Seconds of a cold ``runner build``, seconds until its first "still compiling" line, and
+    """Seconds of a cold ``runner build``, seconds until its first "still ..." line, and
     the exit code."""
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "runner.cli.main", "build", "--project-dir",
@@ -90,7 +90,7 @@ def build(root: Path) -> tuple[float, float | None, int]:
     def read() -> None:
         assert child.stdout is not None
         for line in child.stdout:
-            if "still compiling" in line and not first:
+            if "still " in line and not first:
                 first.append(time.perf_counter() - started)
 
     reader = threading.Thread(target=read)
