@@ -78,26 +78,30 @@ def project(shape: str, megabytes: float) -> Path:
     return root
 
 
-def build(root: Path) -> tuple[float, float | None, int]:
-    """Seconds of a cold ``runner build``, seconds until its first "still ..." line, and
-    the exit code."""
+def build(root: Path) -> tuple[float, float | None, float | None, int]:
+    """Seconds of a cold ``runner build``, seconds until its first "still ..." line, until the
+    model starts running ("Running 1 model(s)": read and compiled), and the exit code."""
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "runner.cli.main", "build", "--project-dir",
                               str(root)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, cwd=ROOT)
     first: list[float] = []
+    compiled: list[float] = []
 
     def read() -> None:
         assert child.stdout is not None
         for line in child.stdout:
             if "still " in line and not first:
                 first.append(time.perf_counter() - started)
+            if "Running 1 model(s)" in line and not compiled:
+                compiled.append(time.perf_counter() - started)
 
     reader = threading.Thread(target=read)
     reader.start()
     code = child.wait()
     reader.join()
-    return time.perf_counter() - started, (first[0] if first else None), code
+    return (time.perf_counter() - started, (first[0] if first else None),
+            (compiled[0] if compiled else None), code)
 
 
 def main() -> None:
@@ -107,13 +111,15 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"append to {RESULTS.name}")
     args = parser.parse_args()
     sizes = [float(s) for s in args.sizes.split(",")]
-    rows = ["| shape | MB | build s | s per MB | first progress line at | exit |",
-            "|---|---:|---:|---:|---:|---:|"]
+    rows = ["| shape | MB | build s | s per MB | read + compile s | s per MB | run s "
+            "| first progress line at | exit |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for shape in args.shapes.split(","):
         for megabytes in sizes:
-            seconds, first, code = build(project(shape, megabytes))
+            seconds, first, compiled, code = build(project(shape, megabytes))
             shown = f"{first:.1f} s" if first is not None else "none"
+            ready = compiled if compiled is not None else seconds
             rows.append(f"| {shape} | {megabytes:g} | {seconds:.1f} | {seconds / megabytes:.1f} "
+                        f"| {ready:.1f} | {ready / megabytes:.1f} | {seconds - ready:.1f} "
                         f"| {shown} | {code} |")
             print(rows[-1], flush=True)
     text = (f"`python bench/large_models.py --sizes {args.sizes}` on "
