@@ -11,7 +11,9 @@ none (partial ingestion is not emulated).
 Error codes: ``106`` (an empty file) is Adobe's; ``TypeCompatibilityException`` (a field the
 schema lacks, a type it does not accept, a value PostgreSQL cannot convert) is named after BI-OV's
 exception, its code being undocumented [inferred]; an unreadable file is ``0070000017``,
-Adobe's "Unknown error occurred." code.
+Adobe's "Unknown error occurred." code. A JSON Lines line that holds an array is read as that
+many rows: aepp uploads a list as one array on one line and Adobe's CMLE notebooks' batches
+sent so succeeded (contract-ingest §1.7).
 """
 
 from __future__ import annotations
@@ -137,6 +139,8 @@ def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str
                          f"{'multi-line JSON' if multiline else 'JSON Lines'}: {exc}") from None
     if multiline and not isinstance(objects, list):
         objects = [objects]
+    if not multiline:  # a line holding an array is its rows (aepp sends a list so) [inferred]
+        objects = [o for line in objects for o in (line if isinstance(line, list) else [line])]
     columns: list[str] = []
     for obj in objects:
         if not isinstance(obj, dict):
