@@ -4,7 +4,7 @@ One :func:`ingest_table` call is one batch:
 
 1. ``POST /data/foundation/import/batches`` ``{"datasetId", "inputFormat": {"format":
    "parquet"}}`` -> 201 with the batch ``id`` (sent at most once: a retried create could leave a
-   second batch behind);
+   second batch behind; a lost answer leaves one empty batch, which Platform abandons);
 2. ``PUT /data/foundation/import/batches/{id}/datasets/{dataset}/files/part-00000.parquet``
    for each file, the raw bytes as ``application/octet-stream``; the table is split into
    Parquet files under ``max_file_bytes`` (256 MB, the small-file limit). A PUT names where the
