@@ -57,7 +57,7 @@ def platform_calls(emu: Emulator) -> list[tuple[str, str, dict, str | None]]:
 
 
 def wire_rows(client: PlatformClient, sql: str) -> list[tuple]:
-    """Rows of ``sql`` on the emulated PostgreSQL interface, as a Data Distiller client sees them."""
+    """Rows of ``sql`` on the emulated PostgreSQL interface, as Data Distiller clients see them."""
     params = client.get("/data/foundation/query/connection_parameters")
     return fetch_rows(psycopg2.connect(
         dbname=params["dbName"], host=params["host"], port=params["port"],
