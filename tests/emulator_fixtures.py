@@ -71,7 +71,11 @@ def distiller_target(emu: Emulator, root: Path, **extra: Any) -> dict[str, Any]:
 
 def engine_rows(emu: Emulator, sql: str) -> list[tuple]:
     """Rows of ``sql`` run directly on the emulator's SQL engine (the sandbox database)."""
-    conn = emu.engine.connect()
+    return fetch_rows(emu.engine.connect(), sql)
+
+
+def fetch_rows(conn: Any, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on ``conn``, a DB-API connection this closes."""
     try:
         with conn.cursor() as cur:
             cur.execute(sql)

@@ -423,3 +423,31 @@ def test_dataset_export_sequence_adhoc_run_patch_and_actions(aepp: Any, emulator
     assert fs.getFlow(flow_id)["state"] == "enabled"
     assert [f["id"] for f in fs.getFlows()] == [flow_id]
     assert fs.postFlowAction(flow_id, "pause")["status"] == 400
+
+
+# -- Batch ingestion --------------------------------------------------------------------------
+def test_batch_ingestion_the_way_the_notebooks_do_it(aepp: Any, emulator: Emulator) -> None:
+    from aepp import catalog, ingestion
+
+    ds_id = table(emulator, "scored", 0)
+    ing = ingestion.DataIngestion()
+    batch = ing.createBatch(ds_id, format="json")
+    assert (batch["status"], batch["relatedObjects"], batch["inputFormat"]) == (
+        "loading", [{"type": "dataSet", "id": ds_id}], {"format": "json"})
+    [create] = emulator.requests_to("/data/foundation/import/batches", "POST")
+    assert create.json == {"datasetId": ds_id,
+                           "inputFormat": {"format": "json", "isMultiLineJson": False}}
+    # aepp sends the list as one JSON array on one line (contract-ingest §1.7)
+    rows = [{"user_id": 7, "score": 0.5}, {"user_id": 8, "score": 2.25}]
+    assert ing.uploadSmallFile(batch["id"], ds_id, "scores.json", rows) == {}
+    assert ing.uploadSmallFileFinish(batch["id"]) == {}
+    cat = catalog.Catalog()
+    record = wait(lambda: cat.getBatch(batch["id"])[batch["id"]],
+                  lambda r: r["status"] not in ("loading", "staging"))
+    assert (record["status"], record["errors"], record["metrics"]["outputRecordCount"]) == (
+        "success", [], 2)
+    assert engine_rows(emulator, "SELECT user_id, score FROM scored ORDER BY 1") == [
+        (7, 0.5), (8, 2.25)]
+    late = ing.uploadSmallFile(batch["id"], ds_id, "more.json", rows)
+    assert late["status"] == 400 and "files can only be uploaded while it is loading" in (
+        late["detail"])

@@ -64,10 +64,13 @@ class Router:
         Args:
             method: the HTTP method.
             pattern: like ``/data/foundation/flowservice/flows/{id}``; a ``{name}`` matches one
-                path segment and is passed to the handler as ``params[name]``.
+                path segment and is passed to the handler as ``params[name]``; a ``{name*}``
+                matches the rest of the path, slashes included.
             handler: called with the request and the path parameters.
         """
-        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(pattern.rstrip("/") or "/"))
+        regex = re.escape(pattern.rstrip("/") or "/")
+        regex = re.sub(r"\\\{(\w+)\\\*\\\}", r"(?P<\1>.+)", regex)
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", regex)
         self._routes.append((method.upper(), re.compile(f"^{regex}/?$"), handler))
 
     def dispatch(self, request: Request) -> Response:

@@ -5,12 +5,14 @@ The :class:`Emulator` serves both the IMS token endpoint and the Platform servic
 follows /work/shared/aep-contract.md strictly
 and rejects what the real gateway rejects: every Platform path (everything but ``/ims/``) is
 checked for the §1.2 headers and answered with the exact §9 gateway error bodies, and a POST,
-PUT or PATCH with a body must say ``Content-Type: application/json``.
+PUT or PATCH with a body must say ``Content-Type: application/json`` (except on the paths a
+service lists in ``raw_body_paths``, such as batch file uploads, which it checks itself).
 
 A request passes through, in order: recording (``Emulator.requests``), fault injection
 (:mod:`aep_emulator.faults`), the gateway checks, and the :class:`Router`, which hands it to
 a service module (:mod:`~aep_emulator.ims`, :mod:`~aep_emulator.query`,
-:mod:`~aep_emulator.catalog`, Flow Service, :mod:`~aep_emulator.labels`). Each service module has
+:mod:`~aep_emulator.catalog`, Flow Service, :mod:`~aep_emulator.labels`,
+:mod:`~aep_emulator.ingest`). Each service module has
 ``register(router, emu)``; :mod:`aep_emulator.services` lists them.
 
 The SQL engine is a real PostgreSQL (``engine_dsn``, trust authentication). Each emulator
@@ -129,6 +131,8 @@ class Emulator:
         self.wire: WireProxy | None = None  # the PostgreSQL endpoint, see aep_emulator.pgwire
         self._thread: threading.Thread | None = None
         self.state: dict[str, Any] = {}  # per-service state, keyed by service name
+        # fnmatch patterns of paths whose bodies are raw bytes, not JSON (a service checks them)
+        self.raw_body_paths: list[str] = []
         register_all(self.router, self)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -366,7 +370,8 @@ class Emulator:
             # Not in the contract: the emulator's only sandbox is its random one [inferred].
             return problem(403, "Forbidden", f"Sandbox '{sandbox}' does not exist in org "
                            f"{self.org_id} or the credential has no access to it")
-        if request.method in ("POST", "PUT", "PATCH") and request.body:
+        raw = any(fnmatch.fnmatchcase(request.path, p) for p in self.raw_body_paths)
+        if request.method in ("POST", "PUT", "PATCH") and request.body and not raw:
             ctype = h.get("content-type", "").split(";")[0].strip().lower()
             if ctype != "application/json":
                 return problem(400, "BadRequestError", "A valid content-type must be specified")

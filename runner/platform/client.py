@@ -269,7 +269,7 @@ class PlatformClient:
         return {"x-api-key": c.client_id, "x-gw-ims-org-id": c.org_id,
                 "x-sandbox-name": c.sandbox, "Accept": "application/json"}
 
-    def request(self, method: str, path: str, *, json: Any = None,
+    def request(self, method: str, path: str, *, json: Any = None, data: bytes | None = None,
                 params: dict[str, Any] | None = None,
                 headers: dict[str, str] | None = None, once: bool = False) -> Any:
         """Call Platform and return the parsed JSON body (None for an empty body).
@@ -279,6 +279,7 @@ class PlatformClient:
             path: absolute on the platform host (``/data/foundation/catalog/dataSets``), or a
                 full URL (a ``statusURL`` returned by a service).
             json: the JSON body; sets ``Content-Type: application/json``.
+            data: a raw body instead (the caller says its ``Content-Type`` in ``headers``).
             params: query-string parameters.
             headers: headers that override or add to the standard ones (``Accept``, ``If-Match``).
             once: never resend a request that may have been served (see the module docstring).
@@ -286,10 +287,10 @@ class PlatformClient:
         Raises:
             PlatformError: for a final status >= 400 or when Platform cannot be reached.
         """
-        return self.exchange(method, path, json=json, params=params, headers=headers,
-                             once=once)[0]
+        return self.exchange(method, path, json=json, data=data, params=params,
+                             headers=headers, once=once)[0]
 
-    def exchange(self, method: str, path: str, *, json: Any = None,
+    def exchange(self, method: str, path: str, *, json: Any = None, data: bytes | None = None,
                  params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
                  once: bool = False) -> tuple[Any, Mapping[str, str]]:
         """:meth:`request`, returning the response headers too (an ``ETag``), case-insensitive.
@@ -306,8 +307,8 @@ class PlatformClient:
         sent.update(headers or {})
         try:
             session = self._once if once else self.session
-            response = session.request(method, url, json=json, params=params, headers=sent,
-                                            auth=self.auth, timeout=self.timeout)
+            response = session.request(method, url, json=json, data=data, params=params,
+                                       headers=sent, auth=self.auth, timeout=self.timeout)
         except requests.RequestException as exc:
             raise PlatformError(mask(
                 f"{method} {path}: cannot reach Platform at {self.hosts.platform} "

@@ -1,0 +1,190 @@
+"""Loading a batch's files into its dataset's table (what Platform does after ``COMPLETE``).
+
+A dataset of the emulator is a table of the sandbox database, so the table's columns are the
+dataset's schema. A file's fields must be a subset of them (contract-ingest §1.2), each of a
+type the dataset's type accepts under BI-OV's coercion rules: strings convert to numbers and
+dates, numbers to strings, epoch-millisecond integers to timestamps, but booleans and arrays are
+never converted. The first file that breaks a rule fails the whole batch with one error
+``{"code", "description", "rows": []}``; all rows of a batch are written in one transaction, or
+none (partial ingestion is not emulated).
+
+Error codes: ``106`` (an empty file) is Adobe's; ``TypeCompatibilityException`` (a field the
+schema lacks, a type it does not accept, a value PostgreSQL cannot convert) is named after BI-OV's
+exception, its code being undocumented [inferred]; an unreadable file is ``0070000017``,
+Adobe's "Unknown error occurred." code. A JSON Lines line that holds an array is read as that
+many rows: aepp uploads a list as one array on one line and Adobe's CMLE notebooks' batches
+sent so succeeded (contract-ingest §1.7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extras import Json, execute_values
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+EMPTY, MISMATCH, UNKNOWN = "106", "TypeCompatibilityException", "0070000017"
+NUMERIC = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
+TEXT = {"text", "character varying", "character"}
+TEMPORAL = {"date", "timestamp without time zone", "timestamp with time zone"}
+# What each target type accepts, by the kind of the source value (BI-OV's coercion table).
+ACCEPTS: dict[str, set[str]] = {
+    **{t: {"int", "float", "decimal", "string"} for t in NUMERIC},
+    **{t: {"int", "float", "decimal", "string", "date", "timestamp"} for t in TEXT},
+    "date": {"date", "timestamp", "string"},
+    "timestamp without time zone": {"date", "timestamp", "string", "int"},
+    "timestamp with time zone": {"date", "timestamp", "string", "int"},
+    "boolean": {"bool"},
+    "ARRAY": {"list"},
+    "json": {"list", "struct", "string"},
+    "jsonb": {"list", "struct", "string"},
+    "bytea": {"binary"},
+}
+
+
+class LoadFailed(Exception):
+    """A batch that fails: ``error`` is its Catalog ``errors[]`` item."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(description)
+        self.error = {"code": code, "description": description, "rows": []}
+
+
+def column_types(engine: Engine, table: str) -> dict[str, str]:
+    """``{column: information_schema data_type}`` of ``table``, in table order."""
+    conn = engine.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE "
+                        "table_schema = 'public' AND table_name = %s ORDER BY ordinal_position",
+                        (table,))
+            return dict(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def arrow_kind(dtype: Any) -> str:
+    """The coercion kind of an Arrow type."""
+    import pyarrow.types as t
+
+    for test, kind in ((t.is_null, "null"), (t.is_boolean, "bool"), (t.is_integer, "int"),
+                       (t.is_floating, "float"), (t.is_decimal, "decimal"),
+                       (t.is_string, "string"), (t.is_large_string, "string"),
+                       (t.is_date, "date"), (t.is_timestamp, "timestamp"),
+                       (t.is_list, "list"), (t.is_large_list, "list"), (t.is_struct, "struct"),
+                       (t.is_map, "struct"), (t.is_binary, "binary")):
+        if test(dtype):
+            return kind
+    return str(dtype)
+
+
+def value_kind(value: Any) -> str:
+    """The coercion kind of a JSON value."""
+    for kind, python in (("null", type(None)), ("bool", bool), ("int", int), ("float", float),
+                         ("string", str), ("list", list), ("struct", dict)):
+        if isinstance(value, python):
+            return kind
+    return type(value).__name__
+
+
+def check(field: str, kind: str, types: dict[str, str], name: str) -> None:
+    """Refuse a field the schema lacks or whose kind its type does not accept.
+
+    Raises:
+        LoadFailed: with a TypeCompatibilityException error.
+    """
+    if field not in types:
+        raise LoadFailed(MISMATCH, f"File '{name}': field '{field}' is not in the dataset's "
+                         f"schema (fields: {', '.join(types)})")
+    target = types[field]
+    if kind != "null" and kind not in ACCEPTS.get(target, set()):
+        raise LoadFailed(MISMATCH, f"File '{name}': field '{field}' of type {kind} cannot be "
+                         f"converted to the schema's type {target}")
+
+
+def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str, str]
+              ) -> tuple[list[str], list[tuple]]:
+    """The checked columns and rows of one uploaded file.
+
+    Raises:
+        LoadFailed: the file is empty, unreadable or does not fit the schema.
+    """
+    if not data:
+        raise LoadFailed(EMPTY, "Dataset file is empty. Please upload file with data.")
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(io.BytesIO(data))
+        except (pa.ArrowException, OSError) as exc:
+            raise LoadFailed(UNKNOWN, f"File '{name}' is not a readable Parquet file: "
+                             f"{exc}") from None
+        for field in table.schema:
+            check(field.name, arrow_kind(field.type), types, name)
+        return table.column_names, [tuple(row.values()) for row in table.to_pylist()]
+    try:
+        text = data.decode("utf-8")
+        objects = json.loads(text) if multiline else [json.loads(line) for line in
+                                                      text.splitlines() if line.strip()]
+    except ValueError as exc:
+        raise LoadFailed(UNKNOWN, f"File '{name}' is not valid "
+                         f"{'multi-line JSON' if multiline else 'JSON Lines'}: {exc}") from None
+    if multiline and not isinstance(objects, list):
+        objects = [objects]
+    if not multiline:  # a line holding an array is its rows (aepp sends a list so) [inferred]
+        objects = [o for line in objects for o in (line if isinstance(line, list) else [line])]
+    columns: list[str] = []
+    for obj in objects:
+        if not isinstance(obj, dict):
+            raise LoadFailed(MISMATCH, f"File '{name}': a row is not a JSON object")
+        for field, value in obj.items():
+            check(field, value_kind(value), types, name)
+            if field not in columns:
+                columns.append(field)
+    return columns, [tuple(obj.get(c) for c in columns) for obj in objects]
+
+
+def convert(value: Any, target: str) -> Any:
+    """A value as psycopg2 should send it to a column of type ``target``."""
+    if value is None:
+        return None
+    if target in ("json", "jsonb"):
+        return Json(value)
+    if target.startswith("timestamp") and isinstance(value, int) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value / 1000, tz=dt.timezone.utc)
+    return value
+
+
+def load(engine: Engine, table: str, files: list[tuple[str, list[str], list[tuple]]],
+         types: dict[str, str]) -> int:
+    """Insert every file's rows into ``table`` in one transaction; the number of rows.
+
+    Raises:
+        LoadFailed: PostgreSQL refused a value (nothing was written).
+    """
+    conn = engine.connect()
+    total = 0
+    try:
+        with conn, conn.cursor() as cur:
+            for name, columns, rows in files:
+                statement = sql.SQL("INSERT INTO {} ({}) VALUES %s").format(
+                    sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+                values = [tuple(convert(v, types[c]) for v, c in zip(row, columns))
+                          for row in rows]
+                try:
+                    execute_values(cur, statement, values, page_size=1000)
+                except psycopg2.Error as exc:
+                    raise LoadFailed(MISMATCH, f"File '{name}': "
+                                     f"{str(exc).splitlines()[0]}") from None
+                total += len(rows)
+    finally:
+        conn.close()
+    return total
