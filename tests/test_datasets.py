@@ -12,6 +12,7 @@ describe and read, and a write is refused.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import duckdb
@@ -235,7 +236,7 @@ def distiller(dd_root, emu: Emulator):
     return dd_root
 
 
-def test_distiller_ls_from_catalog_read_over_pg_and_write_refused(distiller, emu) -> None:
+def test_distiller_ls_from_catalog_read_over_pg_and_create_refused(distiller, emu) -> None:
     before = len(emu.requests)
     with runner.connect(distiller) as conn:
         listed = {d.name: d for d in conn.datasets()}
@@ -275,21 +276,59 @@ def test_distiller_ls_from_catalog_read_over_pg_and_write_refused(distiller, emu
         before = len(emu.requests)
         with pytest.raises(RunError) as err:
             conn.write("scores", frame())
-    assert str(err.value) == (
-        "target 'aep' (data_distiller) cannot write datasets yet: that goes through Platform's "
-        "Batch Ingestion API, a later step; create one from SQL with query(sql, "
-        "into='<name>'), or write it on a local target")
+    assert str(err.value) == CREATE_REFUSED
     assert not [r for r in emu.requests[before:] if r.method != "GET"]  # nothing was sent
 
 
-def test_distiller_cli_write_is_refused_with_one_line(distiller, tmp_path, capsys) -> None:
+CREATE_REFUSED = (
+    "target 'aep' (data_distiller) cannot create a dataset from rows: Platform needs an XDM "
+    "schema for it; make it with SQL (query(sql, into='scores'), whose CTAS makes one), then "
+    "append to it (append=True; runner datasets write --append), which goes through Platform's "
+    "Batch Ingestion API")
+
+
+def test_distiller_appends_a_dataframe_through_batch_ingestion(distiller, emu) -> None:
+    """A dataset made with SQL takes a DataFrame's rows as one Parquet batch: create, upload,
+    complete, then Catalog polled to success; the rows read back over PG."""
+    with runner.connect(distiller) as conn:
+        made = conn.query("SELECT user_id, CAST(0.0 AS DOUBLE) AS score, 0 AS n, "
+                          "CAST(NULL AS DATE) AS day FROM training_set WHERE 1 = 0",
+                          into="scores")
+        assert conn.dataset("scores").rows == 0
+        before = len(emu.requests)
+        written = conn.write("scores", frame(), append=True)
+        sent = [r for r in emu.requests[before:] if "/batches" in r.path]
+        batch_id = sent[1].path.split("/")[5]
+        batch = f"/data/foundation/import/batches/{batch_id}"
+        assert [(r.method, r.path, r.query) for r in sent[:3]] == [
+            ("POST", "/data/foundation/import/batches", {}),
+            ("PUT", f"{batch}/datasets/{made.dataset_id}/files/part-00000.parquet", {}),
+            ("POST", batch, {"action": ["COMPLETE"]})]
+        assert {(r.method, r.path) for r in sent[3:]} == {
+            ("GET", f"/data/foundation/catalog/batches/{batch_id}")}
+        assert sent[0].json == {"datasetId": made.dataset_id, "inputFormat": {"format": "parquet"}}
+        assert sent[1].headers["content-type"] == "application/octet-stream"
+        assert pq.read_table(io.BytesIO(sent[1].body)).to_pandas().equals(frame())
+        assert (written.rows, written.rows_exact) == (3, True)
+        back = conn.read("scores")
+        with pytest.raises(RunError) as err:
+            conn.write("scores", frame(), replace=True)
+    assert sorted(map(tuple, back.astype(object).where(back.notna(), None)
+                      .itertuples(index=False)), key=str) == sorted(
+        map(tuple, frame().astype(object).where(frame().notna(), None)
+            .itertuples(index=False)), key=str)
+    assert str(err.value) == (
+        "target 'aep' (data_distiller) cannot replace a dataset's rows; drop it (runner datasets "
+        "rm scores), make it again with SQL (query(sql, into='scores')), then append to it "
+        "(append=True; runner datasets write --append), which goes through Platform's Batch "
+        "Ingestion API")
+
+
+def test_distiller_cli_write_of_a_new_dataset_is_refused_with_one_line(distiller, tmp_path, capsys) -> None:
     path = tmp_path / "scores.parquet"
     pq.write_table(pa.Table.from_pandas(frame()), path)
     assert cli(distiller, "write", "scores", str(path)) == 1
-    assert capsys.readouterr().err == (
-        "Error: target 'aep' (data_distiller) cannot write datasets yet: that goes through "
-        "Platform's Batch Ingestion API, a later step; create one from SQL with query(sql, "
-        "into='<name>'), or write it on a local target\n")
+    assert capsys.readouterr().err == f"Error: {CREATE_REFUSED}\n"
     assert cli(distiller, "ls") == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training_set"))
     assert line.split()[:5] == ["training_set", "model", "~5", "-", "no"]

@@ -118,7 +118,7 @@ class DataDistillerAdapter(Adapter):
     runs_translated_sql: ClassVar[bool] = False
     creates_local_sources: ClassVar[bool] = False
     file_suffixes: ClassVar[frozenset[str]] = frozenset()
-    writes_datasets: ClassVar[bool] = False
+    writes_datasets: ClassVar[bool] = True  # appends, through the Batch Ingestion API
     config_class: ClassVar[type[TargetConfig]] = DataDistillerConfig
     config_keys: ClassVar[dict[str, str]] = {
         "sandbox": "sandbox name (wins over the credentials file and AEP_SANDBOX)",
@@ -395,11 +395,32 @@ class DataDistillerAdapter(Adapter):
         return replace(described, labels={**labels.fields, **({"": labels.dataset}
                                                               if labels.dataset else {})})
 
-    def writes_refused(self) -> RunError:
-        return RunError(f"target '{self.name}' (data_distiller) cannot write datasets yet: "
-                        "that goes through Platform's Batch Ingestion API, a later step; "
-                        "create one from SQL with query(sql, into='<name>'), or write it on a "
-                        "local target")
+    def write_dataset(self, table: str, data: pyarrow.Table, mode: str) -> int:
+        """Append ``data`` to the dataset whose query table is ``table`` as one Parquet batch
+        of the Batch Ingestion API (``runner.platform.ingest``; polled every
+        ``poll_interval`` s up to ``query_timeout``). Creating a dataset needs an XDM schema
+        and replacing one a delete of its batches, which the runner does not make: a dataset
+        to append to is made with SQL (``query(sql, into=...)``, whose CTAS makes its schema)."""
+        from runner.platform.ingest import ingest_table
+
+        then = (f"then append to it (append=True; runner datasets write --append), which goes "
+                "through Platform's Batch Ingestion API")
+        if mode == "create":
+            raise RunError(f"target '{self.name}' (data_distiller) cannot create a dataset from "
+                           "rows: Platform needs an XDM schema for it; make it with SQL "
+                           f"(query(sql, into='{table}'), whose CTAS makes one), {then}")
+        if mode == "replace":
+            raise RunError(f"target '{self.name}' (data_distiller) cannot replace a dataset's "
+                           f"rows; drop it (runner datasets rm {table}), make it again with SQL "
+                           f"(query(sql, into='{table}')), {then}")
+        ids = self.dataset_ids([table])
+        if table not in ids:
+            raise RunError(f"no single Platform dataset has the query table '{table}' (Catalog, "
+                           "tags['adobe/pqs/table']); name the dataset to append to by its "
+                           "table name")
+        ingest_table(self.platform, ids[table], data, poll_interval=self.config.poll_interval,
+                     timeout=self.config.query_timeout)
+        return self.row_count(table)
 
     # -- interactive queries ---------------------------------------------------------------
     def _read_key(self, sql: str) -> str:
