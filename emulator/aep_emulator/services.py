@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .server import Emulator, Router
 
-SERVICES = ["ims", "queryroutes", "schedules", "catalog", "flowroutes", "labels"]
+SERVICES = ["ims", "queryroutes", "schedules", "catalog", "flowroutes", "labels", "schemas"]
 
 
 def register_all(router: Router, emu: Emulator, services: list[str] | None = None) -> list[str]:
