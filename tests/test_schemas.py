@@ -370,3 +370,33 @@ def test_rows_are_shaped_under_the_tenant() -> None:
         xdm_row({"userid": "u1", "extra": 1}, "acme", ["userid"])
     assert str(caught.value) == ("column(s) extra are not fields of the Profile dataset "
                                  "(fields: userid)")
+
+
+@pytest.mark.parametrize("path, lookup", [
+    (f"{REG}/tenant/fieldgroups", f"{REG}/tenant/fieldgroups"),
+    (f"{REG}/tenant/schemas", f"{REG}/tenant/schemas"),
+    (f"{REG}/tenant/descriptors", f"{REG}/tenant/descriptors"),
+    (DATASETS, DATASETS),
+])
+def test_a_create_whose_answer_is_lost_is_found_not_sent_again(
+        emulator: Emulator, platform_client: PlatformClient, path: str, lookup: str) -> None:
+    emulator.faults.lose_answer(path, method="POST", status=502)
+    result = ensure_profile_dataset(platform_client, "churn scores", FIELDS, "userid")
+    assert result.created == ("fieldgroup", "schema", "identity", "union", "dataset")
+    sent = [(m, p) for m, p, *_ in recorded(emulator)]
+    at = sent.index(("POST", path))
+    assert sent[at + 1] == ("GET", lookup)  # looked up, not resent
+    assert sent.count(("POST", path)) == 1
+    registry = emulator.state["schemas"]
+    assert (len(registry.fieldgroups), len(registry.schemas), len(registry.descriptors)) == (1, 1, 1)
+    assert [k for k, v in emulator.state["catalog"].datasets.items()
+            if v["name"] == "churn scores"] == [result.dataset_id]
+
+
+def test_a_create_that_failed_and_made_nothing_fails(emulator: Emulator,
+                                                     platform_client: PlatformClient) -> None:
+    emulator.faults.add("status", DATASETS, method="POST", status=502)
+    with pytest.raises(PlatformError, match=rf"^POST {DATASETS}"):
+        ensure_profile_dataset(platform_client, "churn scores", FIELDS, "userid")
+    assert [(m, p) for m, p, *_ in recorded(emulator)][-2:] == [("POST", DATASETS),
+                                                                ("GET", DATASETS)]

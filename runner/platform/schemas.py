@@ -6,6 +6,8 @@ primary identity descriptor on the identity field; the schema's ``union`` tag (P
 Catalog dataset of the schema tagged ``unifiedProfile`` and ``unifiedIdentity``
 ``enabled:true``. :func:`ensure_profile_dataset` finds each by name before it creates it, so a
 second run sends only GETs; what exists but differs from what is asked is refused, not changed.
+Creates are sent at most once; a create that fails is looked up by name before the failure
+stands (its answer may have been lost after it was served).
 
 The names: the dataset is ``name``, the schema is titled ``name`` and the field group
 ``<name> fields``. Every column, the identity too, is a field of ``_<tenant>``
@@ -21,11 +23,11 @@ The names: the dataset is ``name``, the schema is titled ``name`` and the field 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.errors import ProjectError, RunError
+from runner.errors import PlatformError, ProjectError, RunError
 from runner.platform.client import PlatformClient
 
 REGISTRY = "/data/foundation/schemaregistry"
@@ -151,8 +153,26 @@ def _find(client: PlatformClient, kind: str, title: str) -> dict[str, Any] | Non
     return found[0] if found else None
 
 
-def _post(client: PlatformClient, path: str, body: Any, key: str, what: str) -> Any:
-    answer = client.post(path, json=body)
+def _create(client: PlatformClient, path: str, body: Any,
+            lookup: Callable[[], Any | None]) -> Any:
+    """POST ``body`` once; when that fails, ``lookup()`` finds what it may have made anyway.
+
+    A create is sent with ``once=True`` (never resent after it may have been served: a second
+    copy would be a duplicate); if it fails, the thing is looked up by name, and only when it
+    is not there does the failure stand.
+    """
+    try:
+        return client.post(path, json=body, once=True)
+    except PlatformError:
+        found = lookup()
+        if found is None:
+            raise
+        return found
+
+
+def _post(client: PlatformClient, path: str, body: Any, key: str, what: str,
+          lookup: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    answer = _create(client, path, body, lookup)
     if not isinstance(answer, dict) or key not in answer:
         raise RunError(f"POST {path}: the answer has no '{key}', so the {what} cannot be used")
     return answer
@@ -164,7 +184,8 @@ def _fieldgroup(client: PlatformClient, tenant: str, title: str, columns: Mappin
     group = _find(client, "fieldgroups", title)
     done["fieldgroup"] = group is None
     if group is None:
-        return _post(client, f"{REGISTRY}/tenant/fieldgroups", wanted, "$id", "field group")
+        return _post(client, f"{REGISTRY}/tenant/fieldgroups", wanted, "$id", "field group",
+                     lambda: _find(client, "fieldgroups", title))
     if _tenant_props(group, tenant) != _tenant_props(wanted, tenant):
         raise RunError(f"field group '{title}' ({group.get('$id')}) exists with other fields than "
                        f"{', '.join(f'{c}:{t}' for c, t in columns.items())}; change or rename "
@@ -178,7 +199,7 @@ def _schema(client: PlatformClient, name: str, group: Mapping[str, Any],
     done["schema"] = schema is None
     if schema is None:
         return _post(client, f"{REGISTRY}/tenant/schemas", schema_body(name, group["$id"]),
-                     "$id", "schema")
+                     "$id", "schema", lambda: _find(client, "schemas", name))
     refs = [item.get("$ref") for item in schema.get("allOf", [])]
     if schema.get("meta:class") != PROFILE_CLASS or group["$id"] not in refs:
         raise RunError(f"schema '{name}' ({schema.get('$id')}) exists but is not of the Profile "
@@ -187,20 +208,26 @@ def _schema(client: PlatformClient, name: str, group: Mapping[str, Any],
     return schema
 
 
+def _primary(client: PlatformClient, schema_id: str) -> dict[str, Any] | None:
+    """The primary identity descriptor of ``schema_id`` (None without one)."""
+    listed = client.get(f"{REGISTRY}/tenant/descriptors",
+                        params={"property": f"xdm:sourceSchema=={schema_id}"},
+                        headers={"Accept": XDM_FULL}) or {}
+    return next((d for d in listed.get("xdm:descriptorIdentity", []) if isinstance(d, dict)
+                 and d.get("xdm:sourceSchema") == schema_id and d.get("xdm:isPrimary")), None)
+
+
 def _identity(client: PlatformClient, schema: Mapping[str, Any], want: Mapping[str, Any],
               done: dict[str, bool]) -> None:
-    listed = client.get(f"{REGISTRY}/tenant/descriptors",
-                        params={"property": f"xdm:sourceSchema=={schema['$id']}"},
-                        headers={"Accept": XDM_FULL}) or {}
-    primary = [d for d in listed.get("xdm:descriptorIdentity", []) if isinstance(d, dict)
-               and d.get("xdm:sourceSchema") == schema["$id"] and d.get("xdm:isPrimary")]
-    done["identity"] = not primary
-    if not primary:
-        _post(client, f"{REGISTRY}/tenant/descriptors", want, "@id", "descriptor")
-    elif any(primary[0].get(k) != want[k] for k in ("xdm:sourceProperty", "xdm:namespace")):
+    primary = _primary(client, schema["$id"])
+    done["identity"] = primary is None
+    if primary is None:
+        _post(client, f"{REGISTRY}/tenant/descriptors", want, "@id", "descriptor",
+              lambda: _primary(client, schema["$id"]))
+    elif any(primary.get(k) != want[k] for k in ("xdm:sourceProperty", "xdm:namespace")):
         raise RunError(f"schema '{schema.get('title')}' has the primary identity "
-                       f"{primary[0].get('xdm:sourceProperty')} ({primary[0].get('xdm:namespace')})"
-                       f", not {want['xdm:sourceProperty']} ({want['xdm:namespace']})")
+                       f"{primary.get('xdm:sourceProperty')} ({primary.get('xdm:namespace')}), "
+                       f"not {want['xdm:sourceProperty']} ({want['xdm:namespace']})")
 
 
 def _union(client: PlatformClient, schema: Mapping[str, Any], done: dict[str, bool]) -> None:
@@ -210,12 +237,18 @@ def _union(client: PlatformClient, schema: Mapping[str, Any], done: dict[str, bo
                      json=[{"op": "add", "path": "/meta:immutableTags", "value": ["union"]}])
 
 
-def _dataset(client: PlatformClient, name: str, schema_id: str, done: dict[str, bool]) -> str:
+def _named(client: PlatformClient, name: str) -> dict[str, dict[str, Any]]:
+    """Catalog's datasets named ``name``, by id (name, schemaRef and tags only)."""
     listed = client.get(DATASETS, params={"name": name, "properties": "name,schemaRef,tags"}) or {}
-    matches = {k: v for k, v in listed.items() if isinstance(v, dict) and v.get("name") == name}
+    return {k: v for k, v in listed.items() if isinstance(v, dict) and v.get("name") == name}
+
+
+def _dataset(client: PlatformClient, name: str, schema_id: str, done: dict[str, bool]) -> str:
+    matches = _named(client, name)
     done["dataset"] = not matches
     if not matches:
-        answer = client.post(DATASETS, json=dataset_body(name, schema_id))
+        answer = _create(client, DATASETS, dataset_body(name, schema_id),
+                         lambda: [f"@/dataSets/{k}" for k in _named(client, name)] or None)
         if not (isinstance(answer, list) and answer and str(answer[0]).startswith("@/dataSets/")):
             raise RunError(f"POST {DATASETS}: the answer {answer!r} names no dataset")
         return str(answer[0]).rpartition("/")[2]
