@@ -320,6 +320,15 @@ def test_catalog_patch_demands_json_patch(emulator: Emulator,
     right = raw(emulator, platform_client, "PATCH", f"{DATASETS}/{made.dataset_id}", ops,
                 Content_Type="application/json-patch+json")
     assert (right.status_code, right.json()) == (200, [f"@/dataSets/{made.dataset_id}"])
+    emulator.run_sql("CREATE TABLE adhoc AS SELECT 'u1' AS userid")
+    emulator.state["catalog"].sync()
+    (adhoc,) = [k for k, v in emulator.state["catalog"].datasets.items() if v["name"] == "adhoc"]
+    refused = raw(emulator, platform_client, "PATCH", f"{DATASETS}/{adhoc}", ops,
+                  Content_Type="application/json-patch+json")
+    assert (refused.status_code, refused.json()["detail"]) == (
+        400, "A dataset can be enabled for Profile only when its schema is: add "
+        "meta:immutableTags [\"union\"] to the schema first")
+    assert emulator.dataset(adhoc)["tags"] == {"adobe/pqs/table": ["adhoc"]}
     bad_ref = raw(emulator, platform_client, "POST", DATASETS, {
         "name": "x", "schemaRef": {"id": made.schema_id, "contentType": "application/json"}},
         Content_Type="application/json")
@@ -359,12 +368,18 @@ def test_an_unsupported_type_is_refused_before_any_call() -> None:
 
 
 def test_rows_are_shaped_under_the_tenant() -> None:
-    row = {"userid": "u1", "propensity": 0.25, "scored_at": dt.datetime(2026, 12, 3, 14, 5),
+    paris = dt.timezone(dt.timedelta(hours=1))
+    row = {"userid": "u1", "propensity": 0.25,
+           "scored_at": dt.datetime(2026, 12, 3, 15, 5, 0, 250000, tzinfo=paris),
            "day": dt.date(2026, 12, 3), "flag": None}
     columns = ["userid", "propensity", "scored_at", "day", "flag"]
     assert xdm_row(row, "acme", columns) == {"_acme": {
-        "userid": "u1", "propensity": 0.25, "scored_at": "2026-12-03T14:05:00",
+        "userid": "u1", "propensity": 0.25, "scored_at": "2026-12-03T14:05:00.250000Z",
         "day": "2026-12-03", "flag": None}}
+    with pytest.raises(ProjectError) as naive:
+        xdm_row({"scored_at": dt.datetime(2026, 12, 3, 14, 5)}, "acme", columns)
+    assert str(naive.value) == ("column 'scored_at' has a timestamp without a time zone "
+                                "(2026-12-03T14:05:00); XDM date-time needs one (make it UTC)")
     assert xdm_row({"userid": "u2"}, "acme", columns) == {"_acme": {"userid": "u2"}}
     with pytest.raises(ProjectError) as caught:
         xdm_row({"userid": "u1", "extra": 1}, "acme", ["userid"])

@@ -117,8 +117,14 @@ def dataset_body(name: str, schema_id: str) -> dict[str, Any]:
             "tags": {tag: [ENABLED] for tag in PROFILE_TAGS}}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
+def _plain(column: str, value: Any) -> Any:
+    """A JSON value: a date as ``YYYY-MM-DD``, a timestamp as RFC 3339 in UTC (``...Z``)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ProjectError(f"column '{column}' has a timestamp without a time zone "
+                               f"({value.isoformat()}); XDM date-time needs one (make it UTC)")
+        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
         return value.isoformat()
     return value
 
@@ -127,13 +133,15 @@ def xdm_row(row: Mapping[str, Any], tenant: str, columns: Sequence[str]) -> dict
     """``row`` shaped for the dataset: every column under ``_<tenant>``, dates as ISO-8601.
 
     Raises:
-        ProjectError: ``row`` has a column the dataset's field group does not.
+        ProjectError: ``row`` has a column the dataset's field group does not, or a
+            timestamp without a time zone.
     """
     extra = sorted(set(row) - set(columns))
     if extra:
         raise ProjectError(f"column(s) {', '.join(extra)} are not fields of the Profile dataset "
                            f"(fields: {', '.join(columns)})")
-    return {f"_{tenant}": {column: _plain(row[column]) for column in columns if column in row}}
+    return {f"_{tenant}": {column: _plain(column, row[column]) for column in columns
+                           if column in row}}
 
 
 def _tenant_props(resource: Mapping[str, Any], tenant: str) -> dict[str, Any]:
