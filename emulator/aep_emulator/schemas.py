@@ -14,15 +14,17 @@ The minimal setup of a Profile-enabled dataset, base ``/data/foundation/schemare
   must be a string field of the schema; one primary identity per schema.
 
 GETs must send an ``Accept`` the Registry knows: lists ``application/vnd.adobe.xed-id+json`` or
-``application/vnd.adobe.xed+json``; a lookup by id (``meta:altId`` or URL-encoded ``$id``) an
-``application/vnd.adobe.xed[-full][-notext]+json`` with ``version=1`` [doc]; descriptor lists
-``application/vnd.adobe.xdm-link+json``, ``xdm-id+json`` or ``xdm+json`` and a descriptor
-lookup ``application/vnd.adobe.xdm+json`` [doc]. Anything else is 406 [inferred: the code is
-not in the contract], as is ``/stats`` without an ``xed`` Accept [inferred from aepp's header].
-Lists answer ``{"results": [...], "_page": {"orderby", "next", "count"}, "_links": {}}``
-[inferred] filtered by ``property=<field>==<value>`` (top-level fields, ``meta:immutableTags``
-matching a member); descriptor lists are keyed by ``@type`` and may be filtered by
-``property=xdm:sourceSchema==<$id>`` [inferred].
+``application/vnd.adobe.xed+json`` [doc] (``xdm+json``, ``xdm-id+json`` too: aepp's
+``getFieldGroups`` default); a lookup by id (``meta:altId`` or URL-encoded ``$id``) an
+``application/vnd.adobe.{xed|xdm}[-full][-notext|-desc|-flat|-deprecated]+json`` with
+``version=1`` [doc, aepp]; descriptor lists ``application/vnd.adobe.xdm-link+json``,
+``xdm-id+json`` or ``xdm+json`` (keyed by ``@type``) [doc] or their paged ``xdm-v2[-link|-id]``
+forms (``{"results", "_page"}``) [aepp], and a descriptor lookup ``application/vnd.adobe.xdm+json``
+[doc]. Anything else is 406 [inferred: the code is not in the contract], as is ``/stats``
+without an ``xed`` Accept [inferred from aepp's header]. Lists answer ``{"results": [...],
+"_page": {"orderby", "next", "count"}, "_links": {}}`` [inferred] filtered by
+``property=<field>==<value>`` or ``!=`` (top-level fields, a list field matching a member;
+several in one parameter comma-separated, as aepp sends them) [doc, aepp].
 
 Catalog (base ``/data/foundation/catalog``): ``POST /dataSets`` with ``name`` and ``schemaRef``
 (a Registry schema, ``contentType`` ``application/vnd.adobe.xed[-full][-notext]+json;
@@ -51,10 +53,17 @@ PROFILE_CLASS = "https://ns.adobe.com/xdm/context/profile"
 CLASSES = {PROFILE_CLASS: ("XDM Individual Profile", "record"),
            "https://ns.adobe.com/xdm/context/experienceevent": ("XDM ExperienceEvent",
                                                                "time-series")}
-LIST_ACCEPT = {"application/vnd.adobe.xed-id+json", "application/vnd.adobe.xed+json"}
-LOOKUP_ACCEPT = re.compile(r"application/vnd\.adobe\.xed(-full)?(-notext)?\+json;\s*version=1")
-DESCRIPTOR_LIST_ACCEPT = {"application/vnd.adobe.xdm-link+json", "application/vnd.adobe.xdm-id+json",
-                          "application/vnd.adobe.xdm+json"}
+LIST_ACCEPT = {"application/vnd.adobe.xed-id+json", "application/vnd.adobe.xed+json",
+               "application/vnd.adobe.xdm-id+json", "application/vnd.adobe.xdm+json"}
+LOOKUP_ACCEPT = re.compile(r"application/vnd\.adobe\.(xed|xdm)(-full)?"
+                           r"(-notext|-desc|-flat|-deprecated)*\+json;\s*version=1")
+REF_TYPE = re.compile(r"application/vnd\.adobe\.xed(-full)?(-notext)?\+json;\s*version=1")
+DESCRIPTOR_LISTS = {"application/vnd.adobe.xdm-link+json": "link",
+                    "application/vnd.adobe.xdm-id+json": "id", "application/vnd.adobe.xdm+json": "full",
+                    "application/vnd.adobe.xdm-v2-link+json": "link",
+                    "application/vnd.adobe.xdm-v2-id+json": "id",
+                    "application/vnd.adobe.xdm-v2+json": "full"}
+_FILTER_SPLIT = re.compile(r",(?=[\w:@.]+(?:==|!=))")
 SCALARS = {"string", "number", "integer", "boolean"}
 FORMATS = {"date", "date-time"}
 JSON_PATCH = "application/json-patch+json"
@@ -279,14 +288,27 @@ def _not_acceptable(request: Request, wanted: str) -> Response:
                    f"supported on {request.method} {request.path}; send {wanted}")
 
 
-def _matches(resource: dict[str, Any], expressions: list[str]) -> bool:
-    """``property=<field>==<value>`` filters, all of them (a list field matches a member)."""
-    for expression in expressions:
-        field, sep, value = expression.partition("==")
-        if not sep:
-            raise Invalid(f"property filter {expression!r} is not '<field>==<value>'")
+def _filters(request: Request) -> list[tuple[str, bool, str]]:
+    """``property=<field>==<value>`` / ``!=`` filters as (field, equal, value); one parameter
+    may hold several, comma-separated (aepp's ``getDescriptors``)."""
+    out = []
+    for raw in request.query.get("property", []):
+        for expression in _FILTER_SPLIT.split(raw):
+            field, sep, value = expression.partition("!=")
+            if not sep:
+                field, sep, value = expression.partition("==")
+            if not sep or not field:
+                raise Invalid(f"property filter {expression!r} is not '<field>==<value>' or "
+                              "'<field>!=<value>'")
+            out.append((field, sep == "==", value))
+    return out
+
+
+def _matches(resource: dict[str, Any], filters: list[tuple[str, bool, str]]) -> bool:
+    """All ``filters`` hold for ``resource`` (a list field matches a member)."""
+    for field, equal, value in filters:
         have = resource.get(field)
-        if not (value in have if isinstance(have, list) else have == value):
+        if (value in have if isinstance(have, list) else have == value) != equal:
             return False
     return True
 
@@ -295,7 +317,8 @@ def _listing(request: Request, store: dict[str, dict[str, Any]]) -> Response:
     accept = _accept(request).split(";")[0]
     if accept not in LIST_ACCEPT:
         return _not_acceptable(request, " or ".join(sorted(LIST_ACCEPT)))
-    found = [r for r in store.values() if _matches(r, request.query.get("property", []))]
+    filters = _filters(request)
+    found = [r for r in store.values() if _matches(r, filters)]
     if accept == "application/vnd.adobe.xed-id+json":
         found = [{k: r[k] for k in ("$id", "meta:altId", "version", "title")} for r in found]
     return Response(200, {"results": found, "_page": {"orderby": "title", "next": None,
@@ -345,13 +368,15 @@ def register(router: Router, emu: Emulator) -> None:
 
     def list_descriptors(request: Request, params: dict[str, str]) -> Response:
         accept = _accept(request).split(";")[0]
-        if accept not in DESCRIPTOR_LIST_ACCEPT:
-            return _not_acceptable(request, " or ".join(sorted(DESCRIPTOR_LIST_ACCEPT)))
-        found = [d for d in reg.descriptors.values()
-                 if _matches(d, request.query.get("property", []))]
-        shape = {"application/vnd.adobe.xdm-link+json": lambda d: f"/descriptors/{d['@id']}",
-                 "application/vnd.adobe.xdm-id+json": lambda d: d["@id"],
-                 "application/vnd.adobe.xdm+json": lambda d: d}[accept]
+        if accept not in DESCRIPTOR_LISTS:
+            return _not_acceptable(request, " or ".join(sorted(DESCRIPTOR_LISTS)))
+        filters = _filters(request)
+        found = [d for d in reg.descriptors.values() if _matches(d, filters)]
+        shape = {"link": lambda d: f"/descriptors/{d['@id']}", "id": lambda d: d["@id"],
+                 "full": lambda d: d}[DESCRIPTOR_LISTS[accept]]
+        if "-v2" in accept:  # the paged form aepp asks for [aepp; the page shape is inferred]
+            return Response(200, {"results": [shape(d) for d in found],
+                                  "_page": {"next": None, "count": len(found)}, "_links": {}})
         return Response(200, {"xdm:descriptorIdentity": [shape(d) for d in found]} if found else {})
 
     def get_descriptor(request: Request, params: dict[str, str]) -> Response:
@@ -370,8 +395,8 @@ def register(router: Router, emu: Emulator) -> None:
         schema = reg.schemas.get(ref.get("id", ""))
         if schema is None:
             raise Invalid(f"schemaRef.id {ref.get('id')!r} is not a schema of the tenant")
-        if not LOOKUP_ACCEPT.fullmatch(" ".join(str(ref.get("contentType")).split())
-                                       .replace("; ", ";")):
+        if not REF_TYPE.fullmatch(" ".join(str(ref.get("contentType")).split())
+                                  .replace("; ", ";")):
             raise Invalid(f"schemaRef.contentType {ref.get('contentType')!r} must be "
                           "application/vnd.adobe.xed[-full][-notext]+json;version=1")
         tags = _tags(body.get("tags", {}))
@@ -434,7 +459,8 @@ def register(router: Router, emu: Emulator) -> None:
 
 def _check_profile(tags: dict[str, list[str]], schema: dict[str, Any] | None) -> None:
     """Refuse ``unifiedProfile`` ``enabled:true`` unless the schema is union-tagged."""
-    if "enabled:true" in tags.get("unifiedProfile", []) and (
+    enabled = {t.replace(" ", "") for t in tags.get("unifiedProfile", [])}  # aepp adds spaces
+    if "enabled:true" in enabled and (
             schema is None or "union" not in schema.get("meta:immutableTags", [])):
         raise Invalid("A dataset can be enabled for Profile only when its schema is: add "
                       "meta:immutableTags [\"union\"] to the schema first")

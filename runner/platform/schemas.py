@@ -145,11 +145,13 @@ def xdm_row(row: Mapping[str, Any], tenant: str, columns: Sequence[str]) -> dict
 
 
 def _tenant_props(resource: Mapping[str, Any], tenant: str) -> dict[str, Any]:
-    """The ``_<tenant>`` fields of a field group resource (empty when it has none)."""
+    """The ``_<tenant>`` fields of a field group resource, without their titles and
+    descriptions (empty when it has none)."""
     for definition in (resource.get("definitions") or {}).values():
         props = (((definition or {}).get("properties") or {}).get(f"_{tenant}") or {})
         if props.get("properties"):
-            return props["properties"]
+            return {name: {k: v for k, v in spec.items() if k not in ("title", "description")}
+                    for name, spec in props["properties"].items() if isinstance(spec, dict)}
     return {}
 
 
