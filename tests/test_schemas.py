@@ -317,6 +317,10 @@ def test_catalog_patch_demands_json_patch(emulator: Emulator,
         "type": "/placeholder/type/uri", "status": 400, "title": "BadRequestError",
         "detail": "Content-type does not match json-patch body format, value of Content-type "
                   "should be application/json-patch+json."})
+    not_a_patch = raw(emulator, platform_client, "POST", DATASETS, {"name": "x"},
+                      Content_Type="application/json-patch+json")
+    assert (not_a_patch.status_code, not_a_patch.json()) == (400, problem(
+        400, "BadRequestError", "A valid content-type must be specified"))
     right = raw(emulator, platform_client, "PATCH", f"{DATASETS}/{made.dataset_id}", ops,
                 Content_Type="application/json-patch+json")
     assert (right.status_code, right.json()) == (200, [f"@/dataSets/{made.dataset_id}"])

@@ -5,8 +5,7 @@ The :class:`Emulator` serves both the IMS token endpoint and the Platform servic
 follows /work/shared/aep-contract.md strictly
 and rejects what the real gateway rejects: every Platform path (everything but ``/ims/``) is
 checked for the §1.2 headers and answered with the exact §9 gateway error bodies, and a POST,
-PUT or PATCH with a body must say ``Content-Type: application/json`` (or
-``application/json-patch+json``, which Catalog's PATCH demands).
+PUT or PATCH with a body must say ``Content-Type: application/json``.
 
 A request passes through, in order: recording (``Emulator.requests``), fault injection
 (:mod:`aep_emulator.faults`), the gateway checks, and the :class:`Router`, which hands it to
@@ -56,6 +55,8 @@ __all__ = ["Emulator", "Handler", "Hosts", "Request", "Response", "Router", "gat
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# the body types the gateway lets through: [not PATCH, PATCH] (Catalog's PATCH demands json-patch)
+JSON_TYPES = (("application/json",), ("application/json", "application/json-patch+json"))
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -369,7 +370,7 @@ class Emulator:
                            f"{self.org_id} or the credential has no access to it")
         if request.method in ("POST", "PUT", "PATCH") and request.body:
             ctype = h.get("content-type", "").split(";")[0].strip().lower()
-            if ctype not in ("application/json", "application/json-patch+json"):
+            if ctype not in JSON_TYPES[request.method == "PATCH"]:
                 return problem(400, "BadRequestError", "A valid content-type must be specified")
         return None
 
