@@ -317,6 +317,13 @@ def test_catalog_patch_demands_json_patch(emulator: Emulator,
         "type": "/placeholder/type/uri", "status": 400, "title": "BadRequestError",
         "detail": "Content-type does not match json-patch body format, value of Content-type "
                   "should be application/json-patch+json."})
+    for bad in ([1], [{"op": "remove", "path": "/tags/unifiedProfile"}],
+                [{"op": "add", "path": "/name", "value": "x"}]):
+        refused = raw(emulator, platform_client, "PATCH", f"{DATASETS}/{made.dataset_id}", bad,
+                      Content_Type="application/json-patch+json")
+        assert (refused.status_code, refused.json()["detail"]) == (
+            400, f"Operation {bad[0]!r} is not supported; the emulator knows add or replace of "
+            "/tags/<name>")
     not_a_patch = raw(emulator, platform_client, "POST", DATASETS, {"name": "x"},
                       Content_Type="application/json-patch+json")
     assert (not_a_patch.status_code, not_a_patch.json()) == (400, problem(

@@ -187,7 +187,7 @@ class Registry:
                     "xdm:property"):
             if key not in body:
                 raise Invalid(f"The descriptor has no '{key}'")
-        schema = self.schemas.get(body["xdm:sourceSchema"])
+        schema = self.schemas.get(str(body["xdm:sourceSchema"]))
         if schema is None:
             raise Invalid(f"xdm:sourceSchema '{body['xdm:sourceSchema']}' is not a tenant schema")
         if body["xdm:sourceVersion"] != 1:
@@ -392,7 +392,7 @@ def register(router: Router, emu: Emulator) -> None:
         if not isinstance(body.get("name"), str) or not body["name"]:
             raise Invalid("A dataset needs a 'name'")
         ref = _object(body.get("schemaRef"), "schemaRef")
-        schema = reg.schemas.get(ref.get("id", ""))
+        schema = reg.schemas.get(str(ref.get("id", "")))
         if schema is None:
             raise Invalid(f"schemaRef.id {ref.get('id')!r} is not a schema of the tenant")
         if not REF_TYPE.fullmatch(" ".join(str(ref.get("contentType")).split())
@@ -428,8 +428,8 @@ def register(router: Router, emu: Emulator) -> None:
             raise Invalid("The PATCH body must be a JSON Patch array of operations")
         tags = {k: list(v) for k, v in record["tags"].items()}
         for op in request.json:
-            path = op.get("path", "") if isinstance(op, dict) else ""
-            if op.get("op") not in ("add", "replace") or not path.startswith("/tags/"):
+            path = str(op.get("path", "")) if isinstance(op, dict) else ""
+            if not path.startswith("/tags/") or op.get("op") not in ("add", "replace"):
                 raise Invalid(f"Operation {op!r} is not supported; the emulator knows add or "
                               "replace of /tags/<name>")
             tags[path.removeprefix("/tags/")] = op.get("value")
