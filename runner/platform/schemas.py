@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import PlatformError, ProjectError, RunError
@@ -62,8 +62,8 @@ class ProfileDataset:
     fieldgroup_id: str
     schema_id: str
     dataset_id: str
-    created: tuple[str, ...] = field(default=())
-    found: tuple[str, ...] = field(default=())
+    created: tuple[str, ...] = ()
+    found: tuple[str, ...] = ()
 
 
 def xdm_field(spark_type: str) -> dict[str, Any]:
