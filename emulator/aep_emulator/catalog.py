@@ -69,7 +69,8 @@ class Catalog:
         """Create a dataset for every new table and delete those whose table is gone."""
         with self._lock:  # the table list must not go stale while records change
             tables = self.emu.engine.tables()
-            known = {rec["tags"][PQS_TAG][0]: ds_id for ds_id, rec in self.datasets.items()}
+            known = {rec["tags"][PQS_TAG][0]: ds_id for ds_id, rec in self.datasets.items()
+                     if PQS_TAG in rec["tags"]}  # a dataset made by POST /dataSets has no table
             for table in sorted(tables - known.keys()):
                 self._register(table)
             for table, ds_id in known.items():
@@ -82,7 +83,7 @@ class Catalog:
         snapshot of its lakehouse metrics."""
         with self._lock:
             for record in self.datasets.values():
-                if record["tags"][PQS_TAG][0] == table:
+                if record["tags"].get(PQS_TAG, [None])[0] == table:
                     record["updated"] = now_ms()
                     record["extensions"] = self._lakehouse(table)
 
@@ -146,6 +147,10 @@ class Catalog:
         record = self.get(ds_id)
         if record is None:
             return False
+        if PQS_TAG not in record["tags"]:  # made by POST /dataSets: no table to drop
+            with self._lock:
+                self.datasets.pop(ds_id, None)
+            return True
         conn = self.emu.engine.connect()
         try:
             with conn, conn.cursor() as cur:

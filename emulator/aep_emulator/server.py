@@ -57,6 +57,8 @@ __all__ = ["Emulator", "Handler", "Hosts", "Request", "Response", "Router", "gat
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# the body types the gateway lets through: [not PATCH, PATCH] (Catalog's PATCH demands json-patch)
+JSON_TYPES = (("application/json",), ("application/json", "application/json-patch+json"))
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -373,7 +375,7 @@ class Emulator:
         raw = any(fnmatch.fnmatchcase(request.path, p) for p in self.raw_body_paths)
         if request.method in ("POST", "PUT", "PATCH") and request.body and not raw:
             ctype = h.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/json":
+            if ctype not in JSON_TYPES[request.method == "PATCH"]:
                 return problem(400, "BadRequestError", "A valid content-type must be specified")
         return None
 

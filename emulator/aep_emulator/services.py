@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .server import Emulator, Router
 
-SERVICES = ["ims", "queryroutes", "schedules", "catalog", "flowroutes", "labels", "ingest"]
+SERVICES = ["ims", "queryroutes", "schedules", "catalog", "flowroutes", "labels", "ingest",
+            "schemas"]
 
 
 def register_all(router: Router, emu: Emulator, services: list[str] | None = None) -> list[str]:
