@@ -122,7 +122,7 @@ def main() -> None:
                         f"| {ready:.1f} | {ready / megabytes:.1f} | {seconds - ready:.1f} "
                         f"| {shown} | {code} |")
             print(rows[-1], flush=True)
-    text = (f"`python bench/large_models.py --sizes {args.sizes}` on "
+    text = (f"`python bench/large_models.py --sizes {args.sizes} --shapes {args.shapes}` on "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: a cold `runner build` of one "
             "generated model (child process, no compile cache)\n\n" + "\n".join(rows) + "\n")
     print(text)
