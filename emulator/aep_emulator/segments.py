@@ -1,0 +1,418 @@
+"""The emulated Segmentation Service and audience activation (ingest contract §4, §5, §7.3-4).
+
+Base ``/data/core/ups``:
+
+- ``POST /segment/definitions`` checks the body (keys of §4.1 only; ``name`` unique in the
+  sandbox, else 409 [inferred code]; ``schema.name`` ``_xdm.context.profile`` or a
+  ``schema.id``; ``expression`` ``{"type": "PQL", "format": "pql/text", "value"}``; an
+  ``evaluationInfo`` of ``batch``/``continuous``/``synchronous`` ``{"enabled": bool}``) and
+  answers 200 with the stored definition. ``GET /segment/definitions`` pages with ``limit``
+  (1-100, default 20 [inferred]) and ``start`` (a 0-based offset [inferred]), sorts with
+  ``sort=<field>:asc|desc`` and filters with ``evaluationInfo.continuous.enabled=true|false``;
+  the contract documents no name filter, so none is accepted (an unknown parameter is a 400
+  [inferred]). ``GET /segment/definitions/{id}`` answers one definition or 404.
+- The PQL this emulator understands is a conjunction (``and``) of comparisons
+  ``_<tenant>.<field>[.<field>…] <op> <number>`` with ``op`` one of ``= != > >= < <=`` (§4.1);
+  anything else, or another tenant than the org's, is a 400 naming the offending text.
+- ``POST /segment/jobs`` takes a JSON array ``[{"segmentId"}]`` of known definitions and
+  answers 200 with the job in state ``NEW``; each ``GET /segment/jobs/{id}`` moves it on:
+  ``PROCESSING`` for ``job_polls`` reads, then ``SUCCEEDED`` with ``metrics.totalProfiles`` and
+  ``segmentedProfileCounter``/``segmentedProfileByStatusCounter`` per segment.
+
+The profiles a job evaluates are a **seeded profile store** (``segmentation(emu).profiles``,
+filled by :func:`seed_profiles`), not the rows of a dataset: no emulated service merges
+dataset rows into profiles yet, so a test states the profiles it expects to be segmented.
+
+Activation (§5): a JSON Patch on ``/transformations/…`` of a destination flow is applied here
+(:func:`patch_transformation`, called by :mod:`aep_emulator.flowservice`): ``add``, ``replace``
+and ``remove`` at a JSON Pointer whose parent exists (``-`` appends to a list). Every segment
+selector is then checked (:func:`check_selectors`): ``type`` ``PLATFORM_SEGMENT``, a known
+segment id not selected twice, and, every emulated destination being file-based, a
+``filenameTemplate`` with ``%DESTINATION_NAME%`` and ``%SEGMENT_ID%``, an ``exportMode`` and a
+``schedule`` valid for it. The flow's ``If-Match`` and etag rules are Flow Service's own.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .flowservice import Invalid as FlowInvalid
+from .routing import Request, Response, Router, problem
+
+if TYPE_CHECKING:
+    from .server import Emulator
+
+BASE = "/data/core/ups"
+PROFILE_SCHEMA = "_xdm.context.profile"
+DEFINITION_KEYS = {"name", "profileInstanceId", "description", "expression", "evaluationInfo",
+                   "schema", "payloadSchema", "ttlInDays", "mergePolicyId"}
+EVALUATION_KINDS = {"batch", "continuous", "synchronous"}
+OPS = {"=": float.__eq__, "!=": float.__ne__, ">": float.__gt__, ">=": float.__ge__,
+       "<": float.__lt__, "<=": float.__le__}
+_COMPARISON = re.compile(r"(_[A-Za-z0-9]+(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*(>=|<=|!=|=|>|<)\s*"
+                         r"(-?\d+(?:\.\d+)?)")
+SELECTOR_KEYS = {"id", "name", "description", "filenameTemplate", "exportMode", "schedule",
+                 "createTime", "updateTime"}
+EXPORT_FREQUENCIES = {"DAILY_FULL_EXPORT": {"ONCE", "DAILY"},
+                      "FIRST_FULL_THEN_INCREMENTAL": {"DAILY", "EVERY_3_HOURS", "EVERY_6_HOURS",
+                                                      "EVERY_8_HOURS", "EVERY_12_HOURS"}}
+TRIGGERS = {"AFTER_SEGMENT_EVAL", "SCHEDULED"}
+_DATE, _TIME = re.compile(r"\d{4}-\d{2}-\d{2}"), re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+
+Comparison = tuple[tuple[str, ...], str, float]
+
+
+class Invalid(FlowInvalid):
+    """A request the Segmentation Service, or a segment selector patch, refuses (a 400)."""
+
+
+class Segmentation:
+    """The segment definitions, jobs and seeded profiles of one emulated sandbox."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.tenant = emu.org_id.split("@")[0].lower()  # as the Schema Registry's /stats
+        self.definitions: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.profiles: list[dict[str, Any]] = []
+        self.job_polls = 1  # GETs a job answers PROCESSING before SUCCEEDED
+        self.lock = threading.RLock()
+
+    def define(self, body: Any) -> dict[str, Any]:
+        """Check and store a segment definition; the stored definition."""
+        if not isinstance(body, dict):
+            raise Invalid("The request body must be a JSON object")
+        unknown = sorted(set(body) - DEFINITION_KEYS)
+        if unknown:
+            raise Invalid(f"Unknown field(s) {', '.join(unknown)}; allowed: "
+                          f"{', '.join(sorted(DEFINITION_KEYS))}")
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise Invalid("'name' is required (a non-empty string)")
+        schema = body.get("schema")
+        if not isinstance(schema, dict) or not (schema.get("name") == PROFILE_SCHEMA
+                                                or isinstance(schema.get("id"), str)):
+            raise Invalid(f"'schema' must be {{\"name\": \"{PROFILE_SCHEMA}\"}} or name an id")
+        expression = body.get("expression")
+        if not isinstance(expression, dict) or expression.get("type") != "PQL":
+            raise Invalid("'expression.type' must be PQL")
+        if expression.get("format") != "pql/text":
+            raise Invalid("'expression.format' must be pql/text on create")
+        parse_pql(expression.get("value"), self.tenant)
+        _evaluation(body.get("evaluationInfo", {}))
+        if any(d["name"] == name for d in self.definitions.values()):
+            raise Conflict(f"A segment definition named '{name}' already exists")
+        now = time.time()
+        sandbox = {"sandboxId": self.emu.sandbox, "sandboxName": self.emu.sandbox,
+                   "type": "development", "default": False}
+        stored = {"ttlInDays": 30, "profileInstanceId": "ups", "description": "",
+                  "evaluationInfo": {}, **copy.deepcopy(body), "id": str(uuid.uuid4()),
+                  "imsOrgId": self.emu.org_id, "sandbox": sandbox,
+                  "dataGovernancePolicy": {"excludeOptOut": True},
+                  "creationTime": int(now * 1000), "updateEpoch": int(now),
+                  "updateTime": int(now * 1000)}
+        self.definitions[stored["id"]] = stored
+        return stored
+
+    def start_job(self, body: Any) -> dict[str, Any]:
+        """Check and store a segment job (state NEW); the job."""
+        if not isinstance(body, list) or not body:
+            raise Invalid('The request body must be a non-empty JSON array [{"segmentId": ...}]')
+        segments = []
+        for i, item in enumerate(body):
+            if not isinstance(item, dict) or set(item) != {"segmentId"}:
+                raise Invalid(f"Item {i} must be an object with exactly 'segmentId'")
+            definition = self.definitions.get(item["segmentId"])
+            if definition is None:
+                raise Invalid(f"Segment definition '{item['segmentId']}' was not found")
+            segments.append({"segmentId": definition["id"], "segment": {
+                "id": definition["id"], "expression": definition["expression"]}})
+        now = int(time.time() * 1000)
+        job_id = str(uuid.uuid4())
+        job = {"id": job_id, "status": "NEW", "segments": segments, "metrics": {},
+               "requestId": str(uuid.uuid4()), "schema": {"name": PROFILE_SCHEMA},
+               "_links": {"cancel": {"href": f"{BASE}/segment/jobs/{job_id}", "method": "DELETE"},
+                          "checkStatus": {"href": f"{BASE}/segment/jobs/{job_id}",
+                                          "method": "GET"}},
+               "creationTime": now, "updateTime": now, "_polls": 0}
+        self.jobs[job_id] = job
+        return job
+
+    def poll(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Move ``job`` on one read (NEW -> PROCESSING x ``job_polls`` -> SUCCEEDED)."""
+        if job["status"] in ("NEW", "PROCESSING"):
+            job["_polls"] += 1
+            if job["_polls"] <= self.job_polls:
+                job["status"] = "PROCESSING"
+            else:
+                self._finish(job)
+        return self.view(job)
+
+    @staticmethod
+    def view(job: dict[str, Any]) -> dict[str, Any]:
+        """``job`` as the service answers it (without the emulator's poll counter)."""
+        return copy.deepcopy({k: v for k, v in job.items() if k != "_polls"})
+
+    def _finish(self, job: dict[str, Any]) -> None:
+        counts = {}
+        for item in job["segments"]:
+            rule = parse_pql(item["segment"]["expression"]["value"], self.tenant)
+            counts[item["segmentId"]] = sum(matches(p, rule) for p in self.profiles)
+        now = int(time.time() * 1000)
+        spent = {"startTimeInMs": job["creationTime"], "endTimeInMs": now,
+                 "totalTimeInMs": now - job["creationTime"]}
+        job.update(status="SUCCEEDED", updateTime=now, metrics={
+            "totalTime": spent, "profileSegmentationTime": spent,
+            "totalProfiles": len(self.profiles), "segmentedProfileCounter": counts,
+            "segmentedProfileByStatusCounter": {s: {"realized": n, "exited": 0}
+                                                for s, n in counts.items()}})
+
+
+class Conflict(Invalid):
+    """A definition whose name is taken (answered 409)."""
+
+
+def segmentation(emu: Emulator) -> Segmentation:
+    """The Segmentation Service of ``emu`` (created on first use)."""
+    return emu.service_state("segments", lambda: Segmentation(emu))
+
+
+def seed_profiles(emu: Emulator, profiles: Iterable[Mapping[str, Any]]) -> None:
+    """Replace the profiles segment jobs evaluate (XDM-shaped: ``{"_<tenant>": {"score": 0.9}}``)."""
+    store = segmentation(emu)
+    with store.lock:
+        store.profiles = [copy.deepcopy(dict(p)) for p in profiles]
+
+
+def parse_pql(text: Any, tenant: str) -> list[Comparison]:
+    """The comparisons of a PQL conjunction on ``_<tenant>`` fields.
+
+    >>> parse_pql("_t.score >= 0.5 and _t.score < 1", "t")
+    [(('_t', 'score'), '>=', 0.5), (('_t', 'score'), '<', 1.0)]
+
+    Raises:
+        Invalid: the text is not such a conjunction, or names another tenant.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise Invalid("'expression.value' must be a non-empty PQL string")
+    rule = []
+    for part in re.split(r"\s+and\s+", text.strip()):
+        match = _COMPARISON.fullmatch(part.strip())
+        if match is None:
+            raise Invalid(f"Invalid PQL expression '{text}': cannot parse '{part.strip()}' "
+                          "(expected _<tenant>.<field> <op> <number>, joined by 'and')")
+        path = tuple(match.group(1).split("."))
+        if path[0] != f"_{tenant}":
+            raise Invalid(f"Invalid PQL expression '{text}': '{path[0]}' is not this org's "
+                          f"tenant namespace _{tenant}")
+        rule.append((path, match.group(2), float(match.group(3))))
+    return rule
+
+
+def matches(profile: Mapping[str, Any], rule: list[Comparison]) -> bool:
+    """Whether every comparison of ``rule`` holds for ``profile`` (a missing field: no)."""
+    for path, op, number in rule:
+        value: Any = profile
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if not OPS[op](float(value), number):
+            return False
+    return True
+
+
+def _evaluation(info: Any) -> None:
+    if not isinstance(info, dict) or set(info) - EVALUATION_KINDS:
+        raise Invalid(f"'evaluationInfo' may only have {', '.join(sorted(EVALUATION_KINDS))}")
+    for kind, value in info.items():
+        if not isinstance(value, dict) or not isinstance(value.get("enabled"), bool):
+            raise Invalid(f"'evaluationInfo.{kind}' must be {{\"enabled\": true|false}}")
+
+
+# -- activation: JSON Patch on a destination flow's transformations ------------------------
+def patch_transformation(flow: dict[str, Any], op: dict[str, Any]) -> None:
+    """Apply one JSON Patch ``add``/``replace``/``remove`` under ``/transformations`` of ``flow``.
+
+    Raises:
+        Invalid: the operation or its path is not valid on this flow.
+    """
+    kind, path = str(op.get("op")).lower(), str(op.get("path", ""))
+    if kind not in ("add", "replace", "remove"):
+        raise Invalid(f"Unsupported patch operation {op.get('op')!r} on {path}")
+    keys = path.strip("/").split("/")
+    node: Any = flow
+    for depth, key in enumerate(keys[:-1]):
+        node = _child(node, key, "/" + "/".join(keys[:depth + 1]))
+    last = keys[-1]
+    if isinstance(node, list):
+        size = len(node) + (kind == "add")
+        if last == "-" and kind == "add":
+            node.append(copy.deepcopy(op.get("value")))
+            return
+        if not last.isdigit() or int(last) >= size:
+            raise Invalid(f"Path '{path}' does not exist: index {last} of a list of {len(node)}")
+        if kind == "add":
+            node.insert(int(last), copy.deepcopy(op.get("value")))
+        elif kind == "replace":
+            node[int(last)] = copy.deepcopy(op.get("value"))
+        else:
+            del node[int(last)]
+    elif isinstance(node, dict):
+        if kind != "add" and last not in node:
+            raise Invalid(f"Path '{path}' does not exist")
+        if kind == "remove":
+            del node[last]
+        else:
+            node[last] = copy.deepcopy(op.get("value"))
+    else:
+        raise Invalid(f"Path '{path}' does not exist")
+
+
+def _child(node: Any, key: str, where: str) -> Any:
+    if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+        return node[int(key)]
+    if isinstance(node, dict) and key in node:
+        return node[key]
+    raise Invalid(f"Path '{where}' does not exist in the flow")
+
+
+def check_selectors(emu: Emulator, flow: dict[str, Any]) -> None:
+    """Invalid unless every segment selector of ``flow`` is valid for a file-based destination."""
+    seen: set[str] = set()
+    store = segmentation(emu)
+    for t, transformation in enumerate(flow.get("transformations") or []):
+        params = transformation.get("params") if isinstance(transformation, dict) else None
+        selectors = ((params or {}).get("segmentSelectors") or {}).get("selectors", [])
+        if not isinstance(selectors, list):
+            raise Invalid(f"transformations[{t}].params.segmentSelectors.selectors must be a list")
+        for i, selector in enumerate(selectors):
+            where = f"transformations[{t}].params.segmentSelectors.selectors[{i}]"
+            if not isinstance(selector, dict) or selector.get("type") != "PLATFORM_SEGMENT":
+                raise Invalid(f"{where}.type must be PLATFORM_SEGMENT")
+            value = selector.get("value")
+            if not isinstance(value, dict) or set(selector) != {"type", "value"}:
+                raise Invalid(f"{where} must be exactly {{\"type\", \"value\"}}")
+            unknown = sorted(set(value) - SELECTOR_KEYS)
+            if unknown:
+                raise Invalid(f"{where}.value: unknown field(s) {', '.join(unknown)}")
+            segment_id = value.get("id")
+            if segment_id not in store.definitions:
+                raise Invalid(f"{where}.value.id: segment definition {segment_id!r} was not found")
+            if segment_id in seen:
+                raise Invalid(f"{where}: segment '{segment_id}' is already in this dataflow")
+            seen.add(segment_id)
+            _file_fields(value, f"{where}.value")
+            value.setdefault("name", store.definitions[segment_id]["name"])
+            now = int(time.time() * 1000)
+            value.setdefault("createTime", now)
+            value.setdefault("updateTime", now)
+
+
+def _file_fields(value: dict[str, Any], where: str) -> None:
+    """Invalid unless the file-based export fields of a selector value are valid (§5 step 2)."""
+    template = value.get("filenameTemplate")
+    if not isinstance(template, str) or not all(m in template for m in
+                                                ("%DESTINATION_NAME%", "%SEGMENT_ID%")):
+        raise Invalid(f"{where}.filenameTemplate is required by a file-based destination and "
+                      "must contain %DESTINATION_NAME% and %SEGMENT_ID%")
+    mode = value.get("exportMode")
+    if mode not in EXPORT_FREQUENCIES:
+        raise Invalid(f"{where}.exportMode must be one of {', '.join(EXPORT_FREQUENCIES)}, "
+                      f"got {mode!r}")
+    schedule = value.get("schedule")
+    if not isinstance(schedule, dict):
+        raise Invalid(f"{where}.schedule is required by a file-based destination")
+    frequency = schedule.get("frequency")
+    if frequency not in EXPORT_FREQUENCIES[mode]:
+        raise Invalid(f"{where}.schedule.frequency {frequency!r} is not valid with {mode} "
+                      f"(one of {', '.join(sorted(EXPORT_FREQUENCIES[mode]))})")
+    if not isinstance(schedule.get("startDate"), str) or not _DATE.fullmatch(schedule["startDate"]):
+        raise Invalid(f"{where}.schedule.startDate must be YYYY-MM-DD")
+    if mode == "DAILY_FULL_EXPORT":
+        trigger = schedule.get("triggerType")
+        if trigger not in TRIGGERS:
+            raise Invalid(f"{where}.schedule.triggerType must be one of "
+                          f"{', '.join(sorted(TRIGGERS))} with DAILY_FULL_EXPORT")
+        if trigger == "SCHEDULED" and not _TIME.fullmatch(str(schedule.get("startTime", ""))):
+            raise Invalid(f"{where}.schedule.startTime (HH:mm UTC) is required with SCHEDULED")
+        if frequency == "ONCE" and "endDate" in schedule:
+            raise Invalid(f"{where}.schedule.endDate does not apply to a ONCE export")
+
+
+# -- HTTP --------------------------------------------------------------------------------
+def _page(store: Segmentation, request: Request) -> dict[str, Any]:
+    """One page of ``GET /segment/definitions`` (see the module docstring)."""
+    allowed = {"start", "limit", "sort", "evaluationInfo.continuous.enabled"}
+    unknown = sorted(set(request.query) - allowed)
+    if unknown:
+        raise Invalid(f"Unknown query parameter(s) {', '.join(unknown)}; allowed: "
+                      f"{', '.join(sorted(allowed))}")
+    start, limit = request.param("start", "0") or "", request.param("limit", "20") or ""
+    if not (start.isdigit() and limit.isdigit() and 0 < int(limit) <= 100):
+        raise Invalid(f"start must be >= 0 and limit 1-100, got start={start!r} limit={limit!r}")
+    items = list(store.definitions.values())
+    continuous = request.param("evaluationInfo.continuous.enabled")
+    if continuous is not None:
+        if continuous not in ("true", "false"):
+            raise Invalid("evaluationInfo.continuous.enabled must be true or false")
+        items = [d for d in items if (d["evaluationInfo"].get("continuous") or {}).get(
+            "enabled", False) == (continuous == "true")]
+    field, _, order = (request.param("sort") or "updateTime:desc").partition(":")
+    if field not in ("name", "creationTime", "updateTime") or order not in ("asc", "desc"):
+        raise Invalid("sort must be name, creationTime or updateTime, then :asc or :desc")
+    made = {d["id"]: n for n, d in enumerate(store.definitions.values())}  # ties: creation order
+    items.sort(key=lambda d: (d[field], made[d["id"]]), reverse=order == "desc")
+    s, n = int(start), int(limit)
+    return {"segments": items[s:s + n], "page": {
+        "totalCount": len(items), "totalPages": -(-len(items) // n), "sortField": field,
+        "sort": order, "pageSize": len(items[s:s + n]), "limit": n}, "link": {}}
+
+
+def register(router: Router, emu: Emulator) -> None:
+    """Add the segment definition and segment job paths."""
+    store = segmentation(emu)
+
+    def guarded(fn: Any) -> Any:
+        def handler(request: Request, params: dict[str, str]) -> Response:
+            with store.lock:
+                try:
+                    return fn(request, params)
+                except Conflict as exc:
+                    return problem(409, "Conflict", str(exc))
+                except Invalid as exc:
+                    return problem(400, "BadRequestError", str(exc))
+        return handler
+
+    def create_definition(request: Request, params: dict[str, str]) -> Response:
+        return Response(200, store.define(request.json))
+
+    def list_definitions(request: Request, params: dict[str, str]) -> Response:
+        return Response(200, _page(store, request))
+
+    def get_definition(request: Request, params: dict[str, str]) -> Response:
+        definition = store.definitions.get(params["id"])
+        if definition is None:
+            return problem(404, "NotFoundError", f"Segment definition '{params['id']}' was not found")
+        return Response(200, definition)
+
+    def create_job(request: Request, params: dict[str, str]) -> Response:
+        return Response(200, store.view(store.start_job(request.json)))
+
+    def get_job(request: Request, params: dict[str, str]) -> Response:
+        job = store.jobs.get(params["id"])
+        if job is None:
+            return problem(404, "NotFoundError", f"Segment job '{params['id']}' was not found")
+        return Response(200, store.poll(job))
+
+    router.add("POST", f"{BASE}/segment/definitions", guarded(create_definition))
+    router.add("GET", f"{BASE}/segment/definitions", guarded(list_definitions))
+    router.add("GET", f"{BASE}/segment/definitions/{{id}}", guarded(get_definition))
+    router.add("POST", f"{BASE}/segment/jobs", guarded(create_job))
+    router.add("GET", f"{BASE}/segment/jobs/{{id}}", guarded(get_job))
