@@ -207,6 +207,38 @@ def test_a_job_body_must_be_an_array_of_known_segments(emulator: Emulator,
     assert answer.json() == bad_request("Segment definition 'nope' was not found")
 
 
+# -- preview and estimate ---------------------------------------------------------------------
+def test_a_preview_runs_then_answers_the_matching_profiles_and_an_exact_estimate(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    profiles = [{f"_{TENANT}": {"propensity": p}} for p in (0.9, 0.85, 0.2)]
+    seed_profiles(emulator, profiles)
+    body = {"predicateExpression": HIGH, "predicateType": "pql/text",
+            "predicateModel": "_xdm.context.profile", "graphType": "none"}
+    answer = raw(emulator, platform_client, "POST", f"{UPS}/preview", body)
+    created = answer.json()
+    assert (answer.status_code, created["state"], created["previewQueryStatus"]) == (
+        201, "NEW", "NEW")
+    preview_id = created["previewId"]
+    running = raw(emulator, platform_client, "GET", f"{UPS}/preview/{preview_id}").json()
+    assert (running["state"], running["results"]) == ("RUNNING", [])
+    ready = raw(emulator, platform_client, "GET", f"{UPS}/preview/{preview_id}").json()
+    assert ready == {"results": profiles[:2], "state": "RESULT_READY",
+                     "links": {"_self": f"{UPS}/preview/{preview_id}", "next": "", "prev": ""},
+                     "page": {"offset": 0, "size": 2}}
+    estimate = raw(emulator, platform_client, "GET", f"{UPS}/estimate/{preview_id}").json()
+    assert estimate == {
+        "estimatedSize": 2, "numRowsToRead": 3, "estimatedNamespaceDistribution": [],
+        "state": "RESULT_READY", "profilesReadSoFar": 3, "standardError": 0.0,
+        "error": {"description": "", "traceback": ""}, "profilesMatchedSoFar": 2,
+        "totalRows": 3, "confidenceInterval": "95%",
+        "_links": {"preview": f"{UPS}/preview/{preview_id}"}}
+    wrong = raw(emulator, platform_client, "POST", f"{UPS}/preview",
+                {**body, "predicateType": "pql/json"})
+    assert wrong.json() == bad_request("'predicateType' must be pql/text")
+    missing = raw(emulator, platform_client, "GET", f"{UPS}/estimate/nope")
+    assert (missing.status_code, missing.json()["detail"]) == (404, "Preview 'nope' was not found")
+
+
 # -- activation -------------------------------------------------------------------------------
 @pytest.fixture
 def flow(emulator: Emulator, platform_client: PlatformClient, tmp_path: Path) -> str:

@@ -17,7 +17,15 @@ Base ``/data/core/ups``:
 - ``POST /segment/jobs`` takes a JSON array ``[{"segmentId"}]`` of known definitions and
   answers 200 with the job in state ``NEW``; each ``GET /segment/jobs/{id}`` moves it on:
   ``PROCESSING`` for ``job_polls`` reads, then ``SUCCEEDED`` with ``metrics.totalProfiles`` and
-  ``segmentedProfileCounter``/``segmentedProfileByStatusCounter`` per segment.
+  ``segmentedProfileCounter``/``segmentedProfileByStatusCounter`` per segment. (The doc's create
+  sample shows ``PROCESSING``; ``NEW`` is a documented state too, so a client must poll either.)
+- ``POST /preview`` (``predicateExpression`` PQL as above, ``predicateType`` ``pql/text``,
+  ``predicateModel`` ``_xdm.context.profile``, ``graphType`` ``none``|``pdg``) answers 201 in
+  state ``NEW``; each ``GET /preview/{previewId}`` or ``GET /estimate/{previewId}`` moves it on:
+  ``RUNNING`` for ``job_polls`` reads, then ``RESULT_READY`` (§4.3). Under a million profiles
+  the sample is every profile, so the estimate is exact, with a standard error of 0; the seeded
+  profiles carry no identity namespaces, so ``estimatedNamespaceDistribution`` is empty and a
+  preview's ``results`` are the matching profiles as seeded [inferred].
 
 The profiles a job evaluates are a **seeded profile store** (``segmentation(emu).profiles``,
 filled by :func:`seed_profiles`), not the rows of a dataset: no emulated service merges
@@ -34,6 +42,7 @@ segment id not selected twice, and, every emulated destination being file-based,
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 import threading
@@ -52,6 +61,7 @@ BASE = "/data/core/ups"
 PROFILE_SCHEMA = "_xdm.context.profile"
 DEFINITION_KEYS = {"name", "profileInstanceId", "description", "expression", "evaluationInfo",
                    "schema", "payloadSchema", "ttlInDays", "mergePolicyId"}
+PREVIEW_KEYS = {"predicateExpression", "predicateType", "predicateModel", "graphType"}
 EVALUATION_KINDS = {"batch", "continuous", "synchronous"}
 OPS = {"=": float.__eq__, "!=": float.__ne__, ">": float.__gt__, ">=": float.__ge__,
        "<": float.__lt__, "<=": float.__le__}
@@ -81,7 +91,8 @@ class Segmentation:
         self.definitions: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.profiles: list[dict[str, Any]] = []
-        self.job_polls = 1  # GETs a job answers PROCESSING before SUCCEEDED
+        self.previews: dict[str, dict[str, Any]] = {}
+        self.job_polls = 1  # reads a job (preview) answers PROCESSING (RUNNING) before done
         self.lock = threading.RLock()
 
     def define(self, body: Any) -> dict[str, Any]:
@@ -172,6 +183,46 @@ class Segmentation:
             "totalProfiles": len(self.profiles), "segmentedProfileCounter": counts,
             "segmentedProfileByStatusCounter": {s: {"realized": n, "exited": 0}
                                                 for s, n in counts.items()}})
+
+
+    def preview(self, body: Any) -> dict[str, Any]:
+        """Check and store a preview (state NEW); what ``POST /preview`` answers."""
+        if not isinstance(body, dict) or set(body) - PREVIEW_KEYS:
+            raise Invalid(f"The request body must be an object with only "
+                          f"{', '.join(sorted(PREVIEW_KEYS))}")
+        if body.get("predicateType") != "pql/text":
+            raise Invalid("'predicateType' must be pql/text")
+        if body.get("predicateModel") != PROFILE_SCHEMA:
+            raise Invalid(f"'predicateModel' must be {PROFILE_SCHEMA}")
+        if body.get("graphType", "none") not in ("none", "pdg"):
+            raise Invalid("'graphType' must be none or pdg")
+        rule = parse_pql(body.get("predicateExpression"), self.tenant)
+        preview_id = base64.b64encode(f"app-{uuid.uuid4()}:0".encode()).decode().rstrip("=")
+        self.previews[preview_id] = {"rule": rule, "state": "NEW", "polls": 0}
+        return {"state": "NEW", "previewQueryId": str(uuid.uuid4()), "previewQueryStatus": "NEW",
+                "previewId": preview_id, "previewExecutionId": len(self.previews)}
+
+    def read_preview(self, preview_id: str, estimate: bool) -> dict[str, Any]:
+        """``GET /preview/{id}`` (``estimate`` False) or ``GET /estimate/{id}``, one read on."""
+        preview = self.previews.get(preview_id)
+        if preview is None:
+            raise LookupError(f"Preview '{preview_id}' was not found")
+        preview["polls"] += 1
+        ready = preview["polls"] > self.job_polls
+        preview["state"] = "RESULT_READY" if ready else "RUNNING"
+        matched = [p for p in self.profiles if matches(p, preview["rule"])] if ready else []
+        read = len(self.profiles) if ready else 0
+        if not estimate:
+            return {"results": copy.deepcopy(matched), "state": preview["state"],
+                    "links": {"_self": f"{BASE}/preview/{preview_id}", "next": "", "prev": ""},
+                    "page": {"offset": 0, "size": len(matched)}}
+        return {"estimatedSize": len(matched), "numRowsToRead": len(self.profiles),
+                "estimatedNamespaceDistribution": [], "state": preview["state"],
+                "profilesReadSoFar": read, "standardError": 0.0,
+                "error": {"description": "", "traceback": ""},
+                "profilesMatchedSoFar": len(matched), "totalRows": len(self.profiles),
+                "confidenceInterval": "95%",
+                "_links": {"preview": f"{BASE}/preview/{preview_id}"}}
 
 
 class Conflict(Invalid):
@@ -376,7 +427,7 @@ def _page(store: Segmentation, request: Request) -> dict[str, Any]:
 
 
 def register(router: Router, emu: Emulator) -> None:
-    """Add the segment definition and segment job paths."""
+    """Add the segment definition, segment job, preview and estimate paths."""
     store = segmentation(emu)
 
     def guarded(fn: Any) -> Any:
@@ -411,8 +462,22 @@ def register(router: Router, emu: Emulator) -> None:
             return problem(404, "NotFoundError", f"Segment job '{params['id']}' was not found")
         return Response(200, store.poll(job))
 
+    def create_preview(request: Request, params: dict[str, str]) -> Response:
+        return Response(201, store.preview(request.json))
+
+    def read(estimate: bool) -> Any:
+        def handler(request: Request, params: dict[str, str]) -> Response:
+            try:
+                return Response(200, store.read_preview(params["id"], estimate))
+            except LookupError as exc:
+                return problem(404, "NotFoundError", str(exc))
+        return handler
+
     router.add("POST", f"{BASE}/segment/definitions", guarded(create_definition))
     router.add("GET", f"{BASE}/segment/definitions", guarded(list_definitions))
     router.add("GET", f"{BASE}/segment/definitions/{{id}}", guarded(get_definition))
     router.add("POST", f"{BASE}/segment/jobs", guarded(create_job))
     router.add("GET", f"{BASE}/segment/jobs/{{id}}", guarded(get_job))
+    router.add("POST", f"{BASE}/preview", guarded(create_preview))
+    router.add("GET", f"{BASE}/preview/{{id}}", guarded(read(estimate=False)))
+    router.add("GET", f"{BASE}/estimate/{{id}}", guarded(read(estimate=True)))
