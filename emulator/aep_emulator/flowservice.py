@@ -140,12 +140,12 @@ class FlowService:
         """A checked copy of ``obj`` with the JSON Patch ``ops`` applied, new etag."""
         if not isinstance(ops, list) or not ops:
             raise Invalid("The body must be a non-empty JSON Patch list")
-        from .segments import check_selectors, patch_transformation
+        from .activation import check_selectors, patch_transformation
 
         updated = copy.deepcopy(obj)
         for op in ops:
             if isinstance(op, dict) and str(op.get("path", "")).startswith("/transformations/"):
-                patch_transformation(updated, op)  # segment selectors (§5), aep_emulator.segments
+                patch_transformation(updated, op)  # segment selectors (§5), aep_emulator.activation
                 continue
             if not isinstance(op, dict) or str(op.get("op")).lower() not in ("replace", "add"):
                 raise Invalid(f"Unsupported patch operation {op!r}: use replace or add")

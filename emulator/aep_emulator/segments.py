@@ -1,4 +1,4 @@
-"""The emulated Segmentation Service and audience activation (ingest contract §4, §5, §7.3-4).
+"""The emulated Segmentation Service: definitions, jobs, previews (ingest contract §4, §7.3).
 
 Base ``/data/core/ups``:
 
@@ -31,13 +31,7 @@ The profiles a job evaluates are a **seeded profile store** (``segmentation(emu)
 filled by :func:`seed_profiles`), not the rows of a dataset: no emulated service merges
 dataset rows into profiles yet, so a test states the profiles it expects to be segmented.
 
-Activation (§5): a JSON Patch on ``/transformations/…`` of a destination flow is applied here
-(:func:`patch_transformation`, called by :mod:`aep_emulator.flowservice`): ``add``, ``replace``
-and ``remove`` at a JSON Pointer whose parent exists (``-`` appends to a list). Every segment
-selector is then checked (:func:`check_selectors`): ``type`` ``PLATFORM_SEGMENT``, a known
-segment id not selected twice, and, every emulated destination being file-based, a
-``filenameTemplate`` with ``%DESTINATION_NAME%`` and ``%SEGMENT_ID%``, an ``exportMode`` and a
-``schedule`` valid for it. The flow's ``If-Match`` and etag rules are Flow Service's own.
+Segment selectors on destination dataflows (§5) are checked by :mod:`aep_emulator.activation`.
 """
 
 from __future__ import annotations
@@ -67,13 +61,6 @@ OPS = {"=": float.__eq__, "!=": float.__ne__, ">": float.__gt__, ">=": float.__g
        "<": float.__lt__, "<=": float.__le__}
 _COMPARISON = re.compile(r"(_[A-Za-z0-9]+(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*(>=|<=|!=|=|>|<)\s*"
                          r"(-?\d+(?:\.\d+)?)")
-SELECTOR_KEYS = {"id", "name", "description", "filenameTemplate", "exportMode", "schedule",
-                 "createTime", "updateTime"}
-EXPORT_FREQUENCIES = {"DAILY_FULL_EXPORT": {"ONCE", "DAILY"},
-                      "FIRST_FULL_THEN_INCREMENTAL": {"DAILY", "EVERY_3_HOURS", "EVERY_6_HOURS",
-                                                      "EVERY_8_HOURS", "EVERY_12_HOURS"}}
-TRIGGERS = {"AFTER_SEGMENT_EVAL", "SCHEDULED"}
-_DATE, _TIME = re.compile(r"\d{4}-\d{2}-\d{2}"), re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 
 Comparison = tuple[tuple[str, ...], str, float]
 
@@ -235,7 +222,7 @@ def segmentation(emu: Emulator) -> Segmentation:
 
 
 def seed_profiles(emu: Emulator, profiles: Iterable[Mapping[str, Any]]) -> None:
-    """Replace the profiles segment jobs evaluate (XDM-shaped: ``{"_<tenant>": {"score": 0.9}}``)."""
+    """Replace the profiles jobs and previews evaluate (XDM: ``{"_<tenant>": {"score": 0.9}}``)."""
     store = segmentation(emu)
     with store.lock:
         store.profiles = [copy.deepcopy(dict(p)) for p in profiles]
@@ -285,116 +272,6 @@ def _evaluation(info: Any) -> None:
     for kind, value in info.items():
         if not isinstance(value, dict) or not isinstance(value.get("enabled"), bool):
             raise Invalid(f"'evaluationInfo.{kind}' must be {{\"enabled\": true|false}}")
-
-
-# -- activation: JSON Patch on a destination flow's transformations ------------------------
-def patch_transformation(flow: dict[str, Any], op: dict[str, Any]) -> None:
-    """Apply one JSON Patch ``add``/``replace``/``remove`` under ``/transformations`` of ``flow``.
-
-    Raises:
-        Invalid: the operation or its path is not valid on this flow.
-    """
-    kind, path = str(op.get("op")).lower(), str(op.get("path", ""))
-    if kind not in ("add", "replace", "remove"):
-        raise Invalid(f"Unsupported patch operation {op.get('op')!r} on {path}")
-    keys = path.strip("/").split("/")
-    node: Any = flow
-    for depth, key in enumerate(keys[:-1]):
-        node = _child(node, key, "/" + "/".join(keys[:depth + 1]))
-    last = keys[-1]
-    if isinstance(node, list):
-        size = len(node) + (kind == "add")
-        if last == "-" and kind == "add":
-            node.append(copy.deepcopy(op.get("value")))
-            return
-        if not last.isdigit() or int(last) >= size:
-            raise Invalid(f"Path '{path}' does not exist: index {last} of a list of {len(node)}")
-        if kind == "add":
-            node.insert(int(last), copy.deepcopy(op.get("value")))
-        elif kind == "replace":
-            node[int(last)] = copy.deepcopy(op.get("value"))
-        else:
-            del node[int(last)]
-    elif isinstance(node, dict):
-        if kind != "add" and last not in node:
-            raise Invalid(f"Path '{path}' does not exist")
-        if kind == "remove":
-            del node[last]
-        else:
-            node[last] = copy.deepcopy(op.get("value"))
-    else:
-        raise Invalid(f"Path '{path}' does not exist")
-
-
-def _child(node: Any, key: str, where: str) -> Any:
-    if isinstance(node, list) and key.isdigit() and int(key) < len(node):
-        return node[int(key)]
-    if isinstance(node, dict) and key in node:
-        return node[key]
-    raise Invalid(f"Path '{where}' does not exist in the flow")
-
-
-def check_selectors(emu: Emulator, flow: dict[str, Any]) -> None:
-    """Invalid unless every segment selector of ``flow`` is valid for a file-based destination."""
-    seen: set[str] = set()
-    store = segmentation(emu)
-    for t, transformation in enumerate(flow.get("transformations") or []):
-        params = transformation.get("params") if isinstance(transformation, dict) else None
-        selectors = ((params or {}).get("segmentSelectors") or {}).get("selectors", [])
-        if not isinstance(selectors, list):
-            raise Invalid(f"transformations[{t}].params.segmentSelectors.selectors must be a list")
-        for i, selector in enumerate(selectors):
-            where = f"transformations[{t}].params.segmentSelectors.selectors[{i}]"
-            if not isinstance(selector, dict) or selector.get("type") != "PLATFORM_SEGMENT":
-                raise Invalid(f"{where}.type must be PLATFORM_SEGMENT")
-            value = selector.get("value")
-            if not isinstance(value, dict) or set(selector) != {"type", "value"}:
-                raise Invalid(f"{where} must be exactly {{\"type\", \"value\"}}")
-            unknown = sorted(set(value) - SELECTOR_KEYS)
-            if unknown:
-                raise Invalid(f"{where}.value: unknown field(s) {', '.join(unknown)}")
-            segment_id = value.get("id")
-            if segment_id not in store.definitions:
-                raise Invalid(f"{where}.value.id: segment definition {segment_id!r} was not found")
-            if segment_id in seen:
-                raise Invalid(f"{where}: segment '{segment_id}' is already in this dataflow")
-            seen.add(segment_id)
-            _file_fields(value, f"{where}.value")
-            value.setdefault("name", store.definitions[segment_id]["name"])
-            now = int(time.time() * 1000)
-            value.setdefault("createTime", now)
-            value.setdefault("updateTime", now)
-
-
-def _file_fields(value: dict[str, Any], where: str) -> None:
-    """Invalid unless the file-based export fields of a selector value are valid (§5 step 2)."""
-    template = value.get("filenameTemplate")
-    if not isinstance(template, str) or not all(m in template for m in
-                                                ("%DESTINATION_NAME%", "%SEGMENT_ID%")):
-        raise Invalid(f"{where}.filenameTemplate is required by a file-based destination and "
-                      "must contain %DESTINATION_NAME% and %SEGMENT_ID%")
-    mode = value.get("exportMode")
-    if mode not in EXPORT_FREQUENCIES:
-        raise Invalid(f"{where}.exportMode must be one of {', '.join(EXPORT_FREQUENCIES)}, "
-                      f"got {mode!r}")
-    schedule = value.get("schedule")
-    if not isinstance(schedule, dict):
-        raise Invalid(f"{where}.schedule is required by a file-based destination")
-    frequency = schedule.get("frequency")
-    if frequency not in EXPORT_FREQUENCIES[mode]:
-        raise Invalid(f"{where}.schedule.frequency {frequency!r} is not valid with {mode} "
-                      f"(one of {', '.join(sorted(EXPORT_FREQUENCIES[mode]))})")
-    if not isinstance(schedule.get("startDate"), str) or not _DATE.fullmatch(schedule["startDate"]):
-        raise Invalid(f"{where}.schedule.startDate must be YYYY-MM-DD")
-    if mode == "DAILY_FULL_EXPORT":
-        trigger = schedule.get("triggerType")
-        if trigger not in TRIGGERS:
-            raise Invalid(f"{where}.schedule.triggerType must be one of "
-                          f"{', '.join(sorted(TRIGGERS))} with DAILY_FULL_EXPORT")
-        if trigger == "SCHEDULED" and not _TIME.fullmatch(str(schedule.get("startTime", ""))):
-            raise Invalid(f"{where}.schedule.startTime (HH:mm UTC) is required with SCHEDULED")
-        if frequency == "ONCE" and "endDate" in schedule:
-            raise Invalid(f"{where}.schedule.endDate does not apply to a ONCE export")
 
 
 # -- HTTP --------------------------------------------------------------------------------
@@ -450,7 +327,8 @@ def register(router: Router, emu: Emulator) -> None:
     def get_definition(request: Request, params: dict[str, str]) -> Response:
         definition = store.definitions.get(params["id"])
         if definition is None:
-            return problem(404, "NotFoundError", f"Segment definition '{params['id']}' was not found")
+            return problem(404, "NotFoundError",
+                           f"Segment definition '{params['id']}' was not found")
         return Response(200, definition)
 
     def create_job(request: Request, params: dict[str, str]) -> Response:
