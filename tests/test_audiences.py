@@ -19,7 +19,7 @@ from test_destinations_flow import Project
 from aep_emulator import Emulator
 from aep_emulator.flowservice import flowservice
 from aep_emulator.segments import seed_profiles, segmentation
-from runner.errors import ProjectError
+from runner.errors import PlatformError, ProjectError
 from runner.platform.audiences import (FileExport, add_to_dataflow, audience_pql,
                                        ensure_audience, run_segment_job)
 from runner.platform.client import PlatformClient
@@ -135,6 +135,16 @@ def test_the_definition_list_pages_until_it_finds_the_name(
                                                   {"start": ["100"], "limit": ["100"]}]
 
 
+def test_a_create_whose_answer_was_lost_is_found_by_name_not_made_twice(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    emulator.faults.lose_answer(DEFS, method="POST")  # served, then a 504; the client resends
+    audience = ensure_audience(platform_client, "high", "propensity", 0.8, tenant=TENANT)
+    (seg_id,) = segmentation(emulator).definitions
+    assert audience == (seg_id, "high", HIGH, False)
+    assert [(r[0], r[1]) for r in recorded(emulator)] == [("GET", DEFS), ("POST", DEFS),
+                                                          ("POST", DEFS), ("GET", DEFS)]
+
+
 # -- the emulator's strictness ----------------------------------------------------------------
 @pytest.mark.parametrize(("pql", "detail"), [
     (f"_{TENANT}.propensity >> 0.8", f"Invalid PQL expression '_{TENANT}.propensity >> 0.8': "
@@ -195,6 +205,25 @@ def test_a_segment_job_is_polled_to_succeeded_and_counts_the_profiles(
                                            "segmentedProfileByStatusCounter")} == {
         "totalProfiles": 5, "segmentedProfileCounter": {audience.id: 2},
         "segmentedProfileByStatusCounter": {audience.id: {"realized": 2, "exited": 0}}}
+
+
+def test_a_segment_job_that_does_not_finish_in_time_is_an_error(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    segmentation(emulator).job_polls = 100
+    audience = ensure_audience(platform_client, "high", "propensity", 0.8, tenant=TENANT)
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with pytest.raises(PlatformError) as info:
+        run_segment_job(platform_client, audience.id, timeout=10, poll_interval=4, sleep=sleep,
+                        clock=lambda: now[0])
+    (job_id,) = segmentation(emulator).jobs
+    assert str(info.value) == (f"GET {UPS}/segment/jobs/{job_id}: segment job for {audience.id} "
+                               "still PROCESSING after 10 s (raise the timeout or check the job "
+                               "in Platform)")
+    assert len(emulator.requests_to(f"{UPS}/segment/jobs/", "GET")) == 4  # at 0, 4, 8 and 12 s
 
 
 def test_a_job_body_must_be_an_array_of_known_segments(emulator: Emulator,
@@ -282,6 +311,19 @@ def test_add_to_dataflow_patches_once_with_if_match(emulator: Emulator,
     assert add_to_dataflow(platform_client, flow, audience.id, name="high",
                            file_export=EXPORT) is False
     assert recorded(emulator) == [("GET", f"{FLOWS}/{flow}", {}, None)]
+
+
+def test_a_flow_without_segment_selectors_is_refused_without_a_patch(
+        emulator: Emulator, platform_client: PlatformClient, tmp_path: Path) -> None:
+    proj = Project(emulator, platform_client, tmp_path)
+    proj.run(proj.table("training_set__a1", rows=5))
+    (flow_id,) = flowservice(emulator).objects["flows"]
+    emulator.requests.clear()
+    with pytest.raises(ProjectError) as info:
+        add_to_dataflow(platform_client, flow_id, "any", file_export=EXPORT)
+    assert str(info.value) == (f"dataflow {flow_id} has no transformations[0].params."
+                               "segmentSelectors: it is not an audience activation dataflow")
+    assert [r[0] for r in recorded(emulator)] == ["GET"]
 
 
 def test_a_stale_etag_is_answered_412_and_retried_with_a_fresh_get(
