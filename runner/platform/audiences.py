@@ -114,6 +114,9 @@ def definition_body(name: str, pql: str, description: str = "") -> dict[str, Any
 def find_definition(client: PlatformClient, name: str) -> dict[str, Any] | None:
     """The segment definition named ``name``, paging through the list; None if there is none.
 
+    The list has no documented name filter; it pages with ``limit`` and ``start``, read as an
+    offset [inferred: the contract names the parameter, not its unit].
+
     Raises:
         PlatformError: a call failed.
     """
