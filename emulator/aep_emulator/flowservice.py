@@ -140,8 +140,13 @@ class FlowService:
         """A checked copy of ``obj`` with the JSON Patch ``ops`` applied, new etag."""
         if not isinstance(ops, list) or not ops:
             raise Invalid("The body must be a non-empty JSON Patch list")
+        from .activation import check_selectors, patch_transformation
+
         updated = copy.deepcopy(obj)
         for op in ops:
+            if isinstance(op, dict) and str(op.get("path", "")).startswith("/transformations/"):
+                patch_transformation(updated, op)  # segment selectors (§5), aep_emulator.activation
+                continue
             if not isinstance(op, dict) or str(op.get("op")).lower() not in ("replace", "add"):
                 raise Invalid(f"Unsupported patch operation {op!r}: use replace or add")
             keys = str(op.get("path", "")).strip("/").split("/")
@@ -155,6 +160,8 @@ class FlowService:
                 value = {**node.get("scheduleParams", {}), **value}  # see the module docstring
             node[keys[-1]] = value
         self.check(kind, updated)
+        if kind == "flows":
+            check_selectors(self.emu, updated)
         updated.update(etag=f'"{uuid.uuid4()}"', updatedAt=int(time.time() * 1000))
         return updated
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .server import Emulator, Router
 
 SERVICES = ["ims", "queryroutes", "schedules", "catalog", "flowroutes", "labels", "ingest",
-            "schemas"]
+            "schemas", "segments"]
 
 
 def register_all(router: Router, emu: Emulator, services: list[str] | None = None) -> list[str]:
