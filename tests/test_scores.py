@@ -105,6 +105,12 @@ def test_a_built_models_scores_are_read_back_equal(example) -> None:
      "column once, not the identity 'user_id', and at least one"),
     ({"identity": "user_id", "dataset": "bad name"}, "'bad name' is not a dataset name; use "
      "letters, digits and underscores, starting with a letter"),
+    ({"identity": "user_id", "data": frame().assign(at=pd.Timestamp("2026-01-01"))},
+     "column 'at' is a timestamp without a time zone; XDM date-time needs one (make it UTC)"),
+    ({"identity": "user_id", "data": pa.table({"user_id": ["u1"], "p": pa.array(
+        [1], pa.decimal128(5, 2))})}, "column type 'decimal128(5, 2)' cannot be a Profile "
+     "field; supported: string, boolean, double, float, int, bigint, date, timestamp (cast the "
+     "column to one of them)"),
     ({"identity": "user_id", "data": "propensty"}, "'propensty' is no model of the project "
      "(did you mean 'propensity'?); pass a model's name, a DataFrame or an Arrow table"),
 ])

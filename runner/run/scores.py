@@ -72,11 +72,13 @@ def spark_type(dtype: pa.DataType) -> str:
     """The Spark SQL name of an Arrow type (``str(dtype)`` for one without a counterpart
     here, which ``xdm_field`` then refuses)."""
     t = pa.types
+    if t.is_uint64(dtype):  # past a long's range
+        return str(dtype)
     for test, name in ((t.is_string, "string"), (t.is_large_string, "string"),
                        (t.is_boolean, "boolean"), (t.is_int64, "bigint"), (t.is_uint32, "bigint"),
                        (t.is_integer, "int"), (t.is_float64, "double"), (t.is_floating, "float"),
                        (t.is_date, "date"), (t.is_timestamp, "timestamp")):
-        if test(dtype) and not t.is_uint64(dtype):
+        if test(dtype):
             return name
     return str(dtype)
 
