@@ -8,6 +8,7 @@ are checked with raw requests and their exact RFC 7807 bodies.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import psycopg2
@@ -419,3 +420,20 @@ def test_a_profile_dataset_takes_xdm_shaped_rows_into_its_flattened_columns(
     assert (failed.status, failed.errors) == ("failed", (BatchError(
         "TypeCompatibilityException", "File 'part-00000.parquet': field 'other' is not in the "
         "dataset's schema (fields: userid, score)"),))
+
+
+def test_json_lines_shaped_as_xdm_land_in_a_profile_datasets_columns(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    made = ensure_profile_dataset(platform_client, "json scores", {"score": "double",
+                                                                   "day": "date"}, "userid")
+    tenant = f"_{made.tenant}"
+    batch = create(emulator, platform_client, {"datasetId": made.dataset_id,
+                                               "inputFormat": {"format": "json"}}).json()["id"]
+    put(emulator, platform_client, batch, made.dataset_id, name="a.json", data=(
+        f'{{"{tenant}": {{"userid": "j1", "score": 0.5, "day": "2026-01-02"}}}}\n'
+        f'{{"{tenant}": {{"userid": "j2"}}}}\n').encode())
+    act(emulator, platform_client, batch, "COMPLETE")
+    record = wait_final(platform_client, batch)
+    assert (record["status"], record["metrics"]["outputRecordCount"]) == ("success", 2)
+    assert engine_rows(emulator, "SELECT userid, score, day FROM json_scores ORDER BY 1") == [
+        ("j1", 0.5, dt.date(2026, 1, 2)), ("j2", None, None)]
