@@ -8,6 +8,7 @@ are checked with raw requests and their exact RFC 7807 bodies.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import psycopg2
@@ -23,6 +24,7 @@ from emulator_fixtures import engine_rows, fetch_rows
 from runner.errors import PlatformError, RunError
 from runner.platform.client import PlatformClient
 from runner.platform.ingest import BatchError, IngestResult, ingest_table
+from runner.platform.schemas import ensure_profile_dataset
 
 pytestmark = pytest.mark.postgres
 
@@ -399,3 +401,39 @@ def test_an_empty_file_fails_with_106_and_json_lines_are_checked_per_field(
         "text")
     assert engine_rows(emulator, "SELECT user_id, score, n FROM scores ORDER BY user_id") == [
         ("j1", 2.5, 7), ("j2", None, None)]
+
+
+def test_a_profile_dataset_takes_xdm_shaped_rows_into_its_flattened_columns(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    """A dataset made through the Schema Registry and Catalog (``ensure_profile_dataset``)
+    has a table; a batch of ``{"_<tenant>": {...}}`` rows lands in its columns."""
+    made = ensure_profile_dataset(platform_client, "churn scores", {"score": "double"}, "userid")
+    tenant = f"_{made.tenant}"
+    rows = pa.table({tenant: pa.array([{"userid": "u1", "score": 0.5},
+                                       {"userid": "u2", "score": None}])})
+    result = ingest(platform_client, made.dataset_id, rows)
+    assert result == IngestResult(result.batch_id, "success", 2, 1, ())
+    assert wire_rows(platform_client, "SELECT userid, score FROM churn_scores ORDER BY 1") == [
+        ("u1", 0.5), ("u2", None)]
+    wrong = pa.table({tenant: pa.array([{"userid": "u3", "other": 1}])})
+    failed = ingest(platform_client, made.dataset_id, wrong, check=False)
+    assert (failed.status, failed.errors) == ("failed", (BatchError(
+        "TypeCompatibilityException", "File 'part-00000.parquet': field 'other' is not in the "
+        "dataset's schema (fields: userid, score)"),))
+
+
+def test_json_lines_shaped_as_xdm_land_in_a_profile_datasets_columns(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    made = ensure_profile_dataset(platform_client, "json scores", {"score": "double",
+                                                                   "day": "date"}, "userid")
+    tenant = f"_{made.tenant}"
+    batch = create(emulator, platform_client, {"datasetId": made.dataset_id,
+                                               "inputFormat": {"format": "json"}}).json()["id"]
+    put(emulator, platform_client, batch, made.dataset_id, name="a.json", data=(
+        f'{{"{tenant}": {{"userid": "j1", "score": 0.5, "day": "2026-01-02"}}}}\n'
+        f'{{"{tenant}": {{"userid": "j2"}}}}\n').encode())
+    act(emulator, platform_client, batch, "COMPLETE")
+    record = wait_final(platform_client, batch)
+    assert (record["status"], record["metrics"]["outputRecordCount"]) == ("success", 2)
+    assert engine_rows(emulator, "SELECT userid, score, day FROM json_scores ORDER BY 1") == [
+        ("j1", 0.5, dt.date(2026, 1, 2)), ("j2", None, None)]

@@ -109,7 +109,8 @@ def test_first_run_sends_the_contract_sequence(emulator: Emulator,
     assert (record["name"], record["schemaRef"]["id"], record["tags"],
             record["classification"]) == (
         "churn scores", schema_id,
-        {"unifiedProfile": ["enabled:true"], "unifiedIdentity": ["enabled:true"]},
+        {"unifiedProfile": ["enabled:true"], "unifiedIdentity": ["enabled:true"],
+         "adobe/pqs/table": ["churn_scores"]},
         {"dataBehavior": "record", "managedBy": "CUSTOMER"})
     assert schema[schema_id]["meta:immutableTags"] == ["union"]
 
@@ -170,6 +171,7 @@ def test_a_dataset_without_profile_tags_is_enabled_with_a_json_patch(
         [{"op": "add", "path": "/tags/unifiedProfile", "value": ["enabled:true"]},
          {"op": "add", "path": "/tags/unifiedIdentity", "value": ["enabled:true"]}])
     assert emulator.dataset(plain_id)["tags"] == {"unifiedProfile": ["enabled:true"],
+                                                 "adobe/pqs/table": ["plain"],
                                                  "unifiedIdentity": ["enabled:true"]}
 
 
@@ -426,3 +428,32 @@ def test_a_create_that_failed_and_made_nothing_fails(emulator: Emulator,
         ensure_profile_dataset(platform_client, "churn scores", FIELDS, "userid")
     assert [(m, p) for m, p, *_ in recorded(emulator)][-2:] == [("POST", DATASETS),
                                                                 ("GET", DATASETS)]
+
+
+def test_a_created_dataset_has_a_table_of_its_flattened_tenant_fields(
+        emulator: Emulator, platform_client: PlatformClient) -> None:
+    """The table is named as Data Distiller names it and its columns are the ``_<tenant>``
+    fields; a second dataset whose table name is taken is refused."""
+    made = ensure_profile_dataset(platform_client, "Churn scores-v2",
+                                  {**FIELDS, "n": "bigint", "ok": "boolean", "day": "date"},
+                                  "userid")
+    assert emulator.dataset(made.dataset_id)["tags"]["adobe/pqs/table"] == ["churn_scores_v2"]
+    conn = emulator.engine.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE "
+                        "table_name = 'churn_scores_v2' ORDER BY ordinal_position")
+            columns = cur.fetchall()
+    finally:
+        conn.close()
+    assert columns == [("userid", "text"), ("propensity", "double precision"),
+                       ("scored_at", "timestamp with time zone"), ("n", "bigint"),
+                       ("ok", "boolean"), ("day", "date")]
+    taken = raw(emulator, platform_client, "POST", DATASETS, {
+        "name": "churn_scores_v2", "schemaRef": {"id": made.schema_id,
+                                                 "contentType": "application/vnd.adobe.xed+json;version=1"}},
+        Content_Type="application/json")
+    assert (taken.status_code, taken.json()) == (400, problem(
+        400, "BadRequestError", "Dataset name 'churn_scores_v2' needs the table "
+        "'churn_scores_v2', which already exists in the sandbox; pick another name"))
+    assert [v["name"] for v in emulator.state["catalog"].datasets.values()] == ["Churn scores-v2"]

@@ -70,7 +70,7 @@ class Catalog:
         with self._lock:  # the table list must not go stale while records change
             tables = self.emu.engine.tables()
             known = {rec["tags"][PQS_TAG][0]: ds_id for ds_id, rec in self.datasets.items()
-                     if PQS_TAG in rec["tags"]}  # a dataset made by POST /dataSets has no table
+                     if PQS_TAG in rec["tags"]}
             for table in sorted(tables - known.keys()):
                 self._register(table)
             for table, ds_id in known.items():
@@ -147,7 +147,7 @@ class Catalog:
         record = self.get(ds_id)
         if record is None:
             return False
-        if PQS_TAG not in record["tags"]:  # made by POST /dataSets: no table to drop
+        if PQS_TAG not in record["tags"]:  # a record a test made by hand: no table to drop
             with self._lock:
                 self.datasets.pop(ds_id, None)
             return True

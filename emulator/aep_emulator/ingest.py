@@ -24,7 +24,8 @@ Catalog ``GET /data/foundation/catalog/batches/{batchId}`` answers ``{"<id>": {.
 ``outputRecordCount``, ``inputByteSize``, ``outputByteSize``, ``inputFileCount``,
 ``outputFileCount``, ``partitionCount``; the contract found no ``recordCount``). A successful
 batch's rows are in the dataset's table, so SQL reads them at once, and the dataset's
-``lastBatchId``/``lastBatchStatus`` name it.
+``lastBatchId``/``lastBatchStatus`` name it. A Profile dataset's rows arrive shaped as XDM
+(``_<tenant>`` an object) and land in its flattened columns (:mod:`~aep_emulator.schemas`).
 
 Not emulated: CSV, chunked large-file upload, ``REVERT``/``FAIL``, replay, partial ingestion,
 and Catalog's batch list (``GET /batches?dataSet=``).
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from .catalog import PQS_TAG, catalog, now_ms
 from .ingestload import EMPTY, UNKNOWN, LoadFailed, column_types, load, read_rows
 from .routing import Request, Response, Router, problem
+from .schemas import registry
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -130,8 +132,9 @@ class Batches:
             table = record["tags"][PQS_TAG][0]
             types = column_types(self.emu.engine, table)
             fmt = batch.record["inputFormat"]
+            namespace = f"_{registry(self.emu).tenant}"
             files = [(name, *read_rows(name, data, fmt["format"],
-                                       fmt.get("isMultiLineJson", False), types))
+                                       fmt.get("isMultiLineJson", False), types, namespace))
                      for name, data in batch.files.items()]
             metrics["inputRecordCount"] = sum(len(rows) for _, _, rows in files)
             with self.lock:  # an ABORT that won the race stops the load

@@ -14,6 +14,10 @@ exception, its code being undocumented [inferred]; an unreadable file is ``00700
 Adobe's "Unknown error occurred." code. A JSON Lines line that holds an array is read as that
 many rows: aepp uploads a list as one array on one line and Adobe's CMLE notebooks' batches
 sent so succeeded (contract-ingest §1.7).
+
+A row shaped as XDM for a Profile dataset (``{"_<tenant>": {"userid": ..., "propensity": ...}}``,
+a struct column in Parquet) has its ``namespace`` object unpacked first: its fields are the
+flattened columns of the dataset's table (:mod:`~aep_emulator.schemas`).
 """
 
 from __future__ import annotations
@@ -109,9 +113,36 @@ def check(field: str, kind: str, types: dict[str, str], name: str) -> None:
                          f"converted to the schema's type {target}")
 
 
-def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str, str]
-              ) -> tuple[list[str], list[tuple]]:
-    """The checked columns and rows of one uploaded file.
+def _unpack_table(table: Any, namespace: str | None, types: dict[str, str]) -> Any:
+    """``table`` with its struct column ``namespace`` (not a column itself) replaced by its
+    fields."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if namespace is None or namespace in types or namespace not in table.column_names:
+        return table
+    column = table.column(namespace)
+    if not pa.types.is_struct(column.type):
+        return table
+    index = table.column_names.index(namespace)
+    table = table.remove_column(index)
+    for offset, child in enumerate(column.type):
+        table = table.add_column(index + offset, child.name, pc.struct_field(column, [offset]))
+    return table
+
+
+def _unpack_object(obj: Any, namespace: str | None, types: dict[str, str]) -> Any:
+    """A JSON row with its ``namespace`` object (not a column itself) replaced by its fields."""
+    if (namespace is None or namespace in types or not isinstance(obj, dict)
+            or not isinstance(obj.get(namespace), dict)):
+        return obj
+    return {**{k: v for k, v in obj.items() if k != namespace}, **obj[namespace]}
+
+
+def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str, str],
+              namespace: str | None = None) -> tuple[list[str], list[tuple]]:
+    """The checked columns and rows of one uploaded file (``namespace``: the tenant object
+    whose fields are columns, ``_<tenant>``).
 
     Raises:
         LoadFailed: the file is empty, unreadable or does not fit the schema.
@@ -127,6 +158,7 @@ def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str
         except (pa.ArrowException, OSError) as exc:
             raise LoadFailed(UNKNOWN, f"File '{name}' is not a readable Parquet file: "
                              f"{exc}") from None
+        table = _unpack_table(table, namespace, types)
         for field in table.schema:
             check(field.name, arrow_kind(field.type), types, name)
         return table.column_names, [tuple(row.values()) for row in table.to_pylist()]
@@ -141,6 +173,7 @@ def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str
         objects = [objects]
     if not multiline:  # a line holding an array is its rows (aepp sends a list so) [inferred]
         objects = [o for line in objects for o in (line if isinstance(line, list) else [line])]
+    objects = [_unpack_object(obj, namespace, types) for obj in objects]
     columns: list[str] = []
     for obj in objects:
         if not isinstance(obj, dict):

@@ -30,8 +30,21 @@ Catalog (base ``/data/foundation/catalog``): ``POST /dataSets`` with ``name`` an
 (a Registry schema, ``contentType`` ``application/vnd.adobe.xed[-full][-notext]+json;
 version=1``) answers 201 ``["@/dataSets/<24 hex>"]``; ``PATCH /dataSets/{id}`` demands
 ``Content-Type: application/json-patch+json`` (else AEPP#15's 400 body) and adds tags. A
-``unifiedProfile`` tag with ``enabled:true`` needs a union-tagged schema. Such a dataset has no
-table in the sandbox database (no ``adobe/pqs/table`` tag) until something writes one.
+``unifiedProfile`` tag with ``enabled:true`` needs a union-tagged schema.
+
+A dataset made by ``POST /dataSets`` gets a table in the sandbox database at once, named as
+Data Distiller names a dataset's table (the name lowercased, every character that cannot be in
+an identifier an underscore: ``churn scores`` -> ``churn_scores``; a name whose table exists is
+a 400 [inferred]) and recorded in its ``adobe/pqs/table`` tag. Its columns are the schema's
+``_<tenant>`` fields, **flattened**: ``_<tenant>.propensity`` is the column ``propensity``
+(``string`` -> text, ``date`` -> date, ``date-time`` -> timestamptz, ``number`` -> double
+precision, ``integer`` -> bigint, ``boolean`` -> boolean, an object -> jsonb). The batch loader
+unpacks a row's ``_<tenant>`` object into those columns (:mod:`~aep_emulator.ingestload`), so
+rows are sent shaped as XDM and read back with plain SQL (``SELECT userid, propensity FROM
+churn_scores``). Real Data Distiller keeps the XDM shape instead: the table has a struct column
+``_<tenant>`` (and the Profile class's own fields), read as ``SELECT _<tenant>.propensity``
+(Spark struct access); flat columns are the simplest form PostgreSQL queries and the loader
+fills, at the cost of SQL that differs from Platform's for these datasets.
 """
 
 from __future__ import annotations
@@ -42,7 +55,9 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from .catalog import BASE as CATALOG, catalog, now_ms
+from psycopg2 import sql
+
+from .catalog import BASE as CATALOG, PQS_TAG, catalog, now_ms
 from .routing import Request, Response, Router, problem
 
 if TYPE_CHECKING:
@@ -65,6 +80,11 @@ DESCRIPTOR_LISTS = {"application/vnd.adobe.xdm-link+json": "link",
                     "application/vnd.adobe.xdm-v2+json": "full"}
 _FILTER_SPLIT = re.compile(r",(?=[\w:@.]+(?:==|!=))")
 SCALARS = {"string", "number", "integer", "boolean"}
+# The column type of a tenant field: by XDM type, a string by its format.
+COLUMN_TYPES = {"string": "text", "date": "date", "date-time": "timestamp with time zone",
+                "number": "double precision", "integer": "bigint", "boolean": "boolean",
+                "object": "jsonb"}
+_NOT_IDENTIFIER = re.compile(r"[^a-z0-9_]")
 FORMATS = {"date", "date-time"}
 JSON_PATCH = "application/json-patch+json"
 PATCH_TYPE_ERROR = {"type": "/placeholder/type/uri", "status": 400, "title": "BadRequestError",
@@ -171,6 +191,17 @@ class Registry:
             for definition in self.fieldgroups[ref]["definitions"].values():
                 _walk(definition.get("properties", {}), "", fields)
         return fields
+
+    def columns_of(self, schema: dict[str, Any]) -> dict[str, str]:
+        """The table columns of a schema's dataset: each ``_<tenant>`` field, by name, with
+        its PostgreSQL type."""
+        columns = {}
+        for path, node in self.fields_of(schema).items():
+            parts = path.split("/")[1:]
+            if len(parts) == 2 and parts[0] == f"_{self.tenant}":
+                kind = node.get("format") if node.get("type") == "string" else node.get("type")
+                columns[parts[1]] = COLUMN_TYPES.get(str(kind), "text")
+        return columns
 
     def primary(self, schema_id: str) -> dict[str, Any] | None:
         """The primary identity descriptor of ``schema_id`` (None without one)."""
@@ -403,8 +434,10 @@ def register(router: Router, emu: Emulator) -> None:
         _check_profile(tags, schema)
         ds_id = secrets.token_hex(12)
         created = now_ms()
+        table = table_name(body["name"])
         record = {"name": body["name"], "description": body.get("description", ""),
-                  "imsOrg": emu.org_id, "sandboxName": emu.sandbox, "tags": tags,
+                  "imsOrg": emu.org_id, "sandboxName": emu.sandbox,
+                  "tags": {**tags, PQS_TAG: [table]},
                   "version": "1.0.0", "created": created, "updated": created,
                   "createdClient": emu.client_id,
                   "createdUser": f"{emu.client_id}@techacct.adobe.com",
@@ -413,7 +446,11 @@ def register(router: Router, emu: Emulator) -> None:
                   "files": f"@/dataSetFiles?dataSetId={ds_id}",
                   "classification": {"dataBehavior": CLASSES[schema["meta:class"]][1],
                                      "managedBy": "CUSTOMER"}}
-        with cat._lock:
+        with cat._lock:  # no sync may see the table before its dataset
+            if table in emu.engine.tables():
+                raise Invalid(f"Dataset name '{body['name']}' needs the table '{table}', which "
+                              "already exists in the sandbox; pick another name")
+            _create_table(emu, table, reg.columns_of(schema))
             cat.datasets[ds_id] = record
         return Response(201, [f"@/dataSets/{ds_id}"])
 
@@ -455,6 +492,28 @@ def register(router: Router, emu: Emulator) -> None:
     router.add("GET", f"{BASE}/tenant/descriptors/{{id}}", guarded(get_descriptor))
     router.add("POST", f"{CATALOG}/dataSets", guarded(create_dataset))
     router.add("PATCH", f"{CATALOG}/dataSets/{{id}}", guarded(patch_dataset))
+
+
+def _create_table(emu: Emulator, table: str, columns: dict[str, str]) -> None:
+    """``CREATE TABLE table (column type, ...)`` in the sandbox database."""
+    statement = sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(table), sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(kind))
+        for column, kind in columns.items()))
+    conn = emu.engine.connect()
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def table_name(dataset: str) -> str:
+    """The table of a dataset named ``dataset``, as Data Distiller names it.
+
+    >>> table_name("Churn scores-v2")
+    'churn_scores_v2'
+    """
+    return _NOT_IDENTIFIER.sub("_", dataset.lower())
 
 
 def _check_profile(tags: dict[str, list[str]], schema: dict[str, Any] | None) -> None:

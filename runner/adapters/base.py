@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     import pyarrow
 
     from runner.platform.client import PlatformClient
+    from runner.platform.ingest import IngestResult
 
 
 @dataclass
@@ -447,6 +448,17 @@ class Adapter(ABC):
             RunError: the engine refused, or the target cannot write (``writes_refused``).
         """
         raise self.writes_refused()
+
+    def ingest(self, dataset_id: str, data: pyarrow.Table, *, check: bool = True
+               ) -> IngestResult:
+        """Write ``data`` into the Platform dataset ``dataset_id`` as one Batch Ingestion
+        batch (a target on Platform only); the batch's result.
+
+        Raises:
+            RunError: the target is not on Platform, or the batch failed (with ``check``).
+        """
+        raise RunError(f"target '{self.name}' ({self.type}) is not on Adobe Experience "
+                       "Platform: it has no Platform datasets to ingest into")
 
     def writes_refused(self) -> RunError:
         """The error of a write on a target that does not write datasets (one line)."""

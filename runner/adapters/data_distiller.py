@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from psycopg2.extensions import connection as Connection
 
     from runner.platform.client import PlatformClient
+    from runner.platform.ingest import IngestResult
 
 QUERY = "/data/foundation/query"
 CONNECTION_PARAMETERS = f"{QUERY}/connection_parameters"
@@ -401,8 +402,6 @@ class DataDistillerAdapter(Adapter):
         ``poll_interval`` s up to ``query_timeout``). Creating a dataset needs an XDM schema
         and replacing one a delete of its batches, which the runner does not make: a dataset
         to append to is made with SQL (``query(sql, into=...)``, whose CTAS makes its schema)."""
-        from runner.platform.ingest import ingest_table
-
         then = (f"then append to it (append=True; runner datasets write --append), which goes "
                 "through Platform's Batch Ingestion API")
         if mode == "create":
@@ -418,9 +417,18 @@ class DataDistillerAdapter(Adapter):
             raise RunError(f"no single Platform dataset has the query table '{table}' (Catalog, "
                            "tags['adobe/pqs/table']); name the dataset to append to by its "
                            "table name")
-        ingest_table(self.platform, ids[table], data, poll_interval=self.config.poll_interval,
-                     timeout=self.config.query_timeout)
+        self.ingest(ids[table], data)
         return self.row_count(table)
+
+    def ingest(self, dataset_id: str, data: pyarrow.Table, *, check: bool = True
+               ) -> IngestResult:
+        """One batch of ``data`` into ``dataset_id`` (``runner.platform.ingest``), polled every
+        ``poll_interval`` s up to ``query_timeout``."""
+        from runner.platform.ingest import ingest_table
+
+        return ingest_table(self.platform, dataset_id, data, check=check,
+                            poll_interval=self.config.poll_interval,
+                            timeout=self.config.query_timeout)
 
     # -- interactive queries ---------------------------------------------------------------
     def _read_key(self, sql: str) -> str:

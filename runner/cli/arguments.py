@@ -23,3 +23,11 @@ def whole_number(low: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def column_names(text: str) -> list[str]:
+    """The argument type of column names separated by commas (``a,b``)."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected column names separated by commas, got {text!r}")
+    return names

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from runner.adapters.base import DatasetInfo
-from runner.cli.arguments import whole_number
+from runner.cli.arguments import column_names, whole_number
 from runner.errors import ProjectError
 from runner.run import datasets
 from runner.run.options import BuildOptions
@@ -44,7 +44,7 @@ def add_datasets_command(sub: Any, common: argparse.ArgumentParser, vars_type: A
                            help=f"print a dataset's first rows (default {PRINTED_ROWS}), or "
                                 "write them to Parquet with --out")
     a.add_argument("name")
-    a.add_argument("--columns", type=_columns, metavar="A,B", help="only these columns")
+    a.add_argument("--columns", type=column_names, metavar="A,B", help="only these columns")
     a.add_argument("--limit", type=whole_number(0), metavar="N",
                    help=f"at most N rows (default {PRINTED_ROWS} printed; all with --out)")
     a.add_argument("--out", type=_parquet_path, metavar="FILE.parquet")
@@ -162,13 +162,6 @@ def _rows(info: DatasetInfo) -> str:
 
 def _names(labels: frozenset[str]) -> str:
     return ", ".join(sorted(labels)) or "-"
-
-
-def _columns(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",")]
-    if not all(names):
-        raise argparse.ArgumentTypeError(f"expected column names separated by commas, got {text!r}")
-    return names
 
 
 def _parquet_path(text: str) -> Path:

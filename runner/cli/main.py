@@ -21,6 +21,7 @@ from runner.cli.arguments import whole_number
 from runner.cli.datasets import add_datasets_command
 from runner.cli.docs import add_docs_command
 from runner.cli.lineage import add_lineage_command, print_labels
+from runner.cli.scores import add_scores_command
 from runner.errors import RunnerError
 from runner.graph.selection import select
 from runner.project.loader import Project
@@ -128,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     add_docs_command(sub, common, _yaml_mapping)
     add_lineage_command(sub, common)
     add_datasets_command(sub, common, _yaml_mapping)
+    add_scores_command(sub, common, _yaml_mapping)
     return parser
 
 

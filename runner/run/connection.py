@@ -14,7 +14,8 @@ version) and source names through their identifiers, translated for the target l
 ``datasets()`` lists the target's datasets (models by name, sources, tables written with
 ``write``) and ``dataset(name)`` describes one; ``read(name, columns=, limit=)`` reads one,
 ``write(name, df, replace=, append=)`` writes one and ``drop(name)`` drops one
-(``runner.run.datasets``).
+(``runner.run.datasets``); ``ingest_scores(df, dataset=, identity=)`` writes scores as a Profile
+dataset (``runner.run.scores``).
 
 ``query(sql, into="name")`` runs it as a batch query instead, ``CREATE TABLE name AS`` on the
 target (on Data Distiller a batch query into a new dataset: no 10-minute or 50,000-row limit of
@@ -60,6 +61,8 @@ from runner.validation import did_you_mean
 if TYPE_CHECKING:
     import pandas
     import pyarrow
+
+    from runner.run.scores import ScoresResult
 
 QUERY_PATH = "<query>"
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -199,6 +202,25 @@ class Connection:
                                                          append=append))
         self._datasets.add(name.lower())
         return info
+
+    @_one_at_a_time
+    def ingest_scores(self, data: pandas.DataFrame | pyarrow.Table | str, dataset: str,
+                      identity: str, scores: list[str] | None = None,
+                      namespace: str = "ECID") -> ScoresResult:
+        """Write scores (a DataFrame, an Arrow table, or a built model's name) as the Profile
+        dataset ``dataset``: on Data Distiller its Schema Registry and Catalog setup (made once,
+        then found) and one Batch Ingestion batch; locally the local dataset, appended to
+        (``runner.run.scores``). ``scores``: the score columns (default all but ``identity``).
+
+        Raises:
+            ProjectError: a bad name, column, type or identity (nothing is sent).
+        """
+        from runner.run.scores import ingest_scores
+
+        result = self._on_target(lambda w: ingest_scores(w, data, dataset, identity, scores,
+                                                         namespace))
+        self._datasets.add(dataset.lower())
+        return result
 
     @_one_at_a_time
     def drop(self, name: str) -> DatasetInfo:

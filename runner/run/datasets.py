@@ -167,8 +167,6 @@ def write(workspace: Workspace, name: str, data: pandas.DataFrame | pyarrow.Tabl
         RunError: the target does not write datasets (one line saying why), or the engine
             refused the data.
     """
-    import pyarrow as pa
-
     check_name(name)
     if replace and append:
         raise ProjectError("replace=True and append=True exclude each other; pick one")
@@ -181,7 +179,7 @@ def write(workspace: Workspace, name: str, data: pandas.DataFrame | pyarrow.Tabl
                            "pick another name for the dataset")
     if not adapter.writes_datasets:
         raise adapter.writes_refused()
-    table = data if isinstance(data, pa.Table) else _to_arrow(data)
+    table = as_arrow(data)
     exists = adapter.exists(name)
     if exists and not (replace or append):
         raise ProjectError(f"dataset '{name}' exists on target '{target}'; pass replace=True to "
@@ -195,9 +193,16 @@ def write(workspace: Workspace, name: str, data: pandas.DataFrame | pyarrow.Tabl
     return adapter.describe_dataset(DatasetInfo(name=name, table=name))
 
 
-def _to_arrow(data: Any) -> pyarrow.Table:
+def as_arrow(data: Any) -> pyarrow.Table:
+    """``data``, a pandas DataFrame or an Arrow table, as an Arrow table (no index).
+
+    Raises:
+        ProjectError: ``data`` is neither.
+    """
     import pyarrow as pa
 
+    if isinstance(data, pa.Table):
+        return data
     try:
         import pandas as pd
     except ImportError:  # pandas is the notebook extra's: without it nothing is a DataFrame

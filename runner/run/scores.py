@@ -1,0 +1,182 @@
+"""Scores back into Platform: a table of per-profile scores written as a Profile dataset
+(``runner scores ingest``, ``Connection.ingest_scores``).
+
+On a target on Platform (Data Distiller) one call makes the dataset ready through the Schema
+Registry and Catalog (``runner.platform.schemas.ensure_profile_dataset``: the identity and the
+score columns as fields of ``_<tenant>``, their types from the data), shapes every row as XDM
+(``xdm_row``) and writes the rows as one Batch Ingestion batch (``ingest_table``); a second
+call finds the setup by name and appends a second batch. Off Platform (DuckDB) the same call
+writes the rows as the local dataset of that name, or appends them to it, with no credentials.
+Everything that can be checked locally (the columns, their types, the identity) is checked
+before anything is sent.
+
+>>> spark_type(pa.float64()), spark_type(pa.int32()), spark_type(pa.timestamp("us", "UTC"))
+('double', 'int', 'timestamp')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from runner.errors import ProjectError
+from runner.platform.ingest import SUCCESS, BatchError, IngestResult
+from runner.platform.schemas import ensure_profile_dataset, xdm_field, xdm_row
+from runner.run import datasets
+from runner.validation import did_you_mean
+
+if TYPE_CHECKING:
+    import pandas
+
+    from runner.run.session import Workspace
+
+Scores = Any  # a pandas DataFrame, a pyarrow Table, or a model's name
+
+
+@dataclass(frozen=True)
+class ScoresResult:
+    """What one ingest of scores did: the batch (None locally), its status, the records
+    written, the batch's failures, and which setup steps it created or found."""
+
+    dataset: str
+    target: str
+    status: str
+    records: int
+    batch_id: str | None = None
+    dataset_id: str | None = None
+    failures: tuple[BatchError, ...] = ()
+    created: tuple[str, ...] = ()
+    found: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """The rows were written."""
+        return self.status in SUCCESS
+
+    def summary(self) -> str:
+        """One line: what was written where, and what setup was created or found."""
+        where = f"dataset {self.dataset}" + (f" ({self.dataset_id})" if self.dataset_id else "")
+        if not self.ok:
+            return IngestResult(str(self.batch_id), self.status, self.records, 0,
+                                self.failures).describe(self.dataset_id or self.dataset)
+        batch = f" as batch {self.batch_id}" if self.batch_id else ""
+        setup = "; ".join(f"{what}: {', '.join(steps)}" for what, steps in
+                          (("created", self.created), ("found", self.found)) if steps)
+        return (f"Ingested {self.records:,} record(s) into {where} on target "
+                f"'{self.target}'{batch}" + (f" ({setup})" if setup else ""))
+
+
+def spark_type(dtype: pa.DataType) -> str:
+    """The Spark SQL name of an Arrow type (``str(dtype)`` for one without a counterpart
+    here, which ``xdm_field`` then refuses)."""
+    t = pa.types
+    if t.is_uint64(dtype):  # past a long's range
+        return str(dtype)
+    for test, name in ((t.is_string, "string"), (t.is_large_string, "string"),
+                       (t.is_boolean, "boolean"), (t.is_int64, "bigint"), (t.is_uint32, "bigint"),
+                       (t.is_integer, "int"), (t.is_float64, "double"), (t.is_floating, "float"),
+                       (t.is_date, "date"), (t.is_timestamp, "timestamp")):
+        if test(dtype):
+            return name
+    return str(dtype)
+
+
+def _table(workspace: Workspace, data: Scores) -> pa.Table:
+    """``data`` as an Arrow table; a model's name reads its built table."""
+    if isinstance(data, str):
+        models = workspace.project.models
+        if data not in models:
+            raise ProjectError(f"'{data}' is no model of the project{did_you_mean(data, models)}; "
+                               "pass a model's name, a DataFrame or an Arrow table")
+        return datasets.read(workspace, data)
+    return datasets.as_arrow(data)
+
+
+def _columns(table: pa.Table, identity: str, scores: list[str] | None) -> list[str]:
+    """The identity and the score columns, checked against ``table``."""
+    have = table.column_names
+    if identity not in have:
+        raise ProjectError(f"identity column '{identity}' is not a column of the scores"
+                           f"{did_you_mean(identity, have)} (columns: {', '.join(have)})")
+    picked = [c for c in have if c != identity] if scores is None else list(scores)
+    missing = [c for c in picked if c not in have]
+    if missing:
+        raise ProjectError(f"score column(s) {', '.join(missing)} are not columns of the scores "
+                           f"(columns: {', '.join(have)})")
+    if identity in picked or len(set(picked)) != len(picked) or not picked:
+        raise ProjectError(f"scores={picked!r}: name each score column once, not the identity "
+                           f"'{identity}', and at least one")
+    return [identity, *picked]
+
+
+def _fields(table: pa.Table, identity: str) -> dict[str, str]:
+    """Each column's Spark type, checked as a Profile field (the identity a string without
+    nulls, a timestamp with a time zone)."""
+    fields = {}
+    for field in table.schema:
+        fields[field.name] = kind = spark_type(field.type)
+        xdm_field(kind)
+        if kind == "timestamp" and field.type.tz is None:
+            raise ProjectError(f"column '{field.name}' is a timestamp without a time zone; XDM "
+                               "date-time needs one (make it UTC)")
+    if fields[identity] != "string":
+        raise ProjectError(f"identity column '{identity}' is {fields[identity]}; an identity "
+                           "must be a string (cast it)")
+    nulls = table.column(identity).null_count
+    if nulls:
+        raise ProjectError(f"identity column '{identity}' has {nulls} null value(s); every "
+                           "profile record needs its identity")
+    if table.num_rows == 0:
+        raise ProjectError("the scores have no rows; there is nothing to ingest")
+    return fields
+
+
+def xdm_table(table: pa.Table, tenant: str) -> pa.Table:
+    """``table``'s rows shaped as XDM: one struct column ``_<tenant>`` of the columns (dates
+    and timestamps as ISO-8601 strings, as ``xdm_row`` makes them)."""
+    struct = pa.struct([pa.field(f.name, pa.string() if pa.types.is_temporal(f.type) else f.type)
+                        for f in table.schema])
+    rows = [xdm_row(row, tenant, table.column_names) for row in table.to_pylist()]
+    return pa.Table.from_pylist(rows, schema=pa.schema([pa.field(f"_{tenant}", struct)]))
+
+
+def ingest_scores(workspace: Workspace, data: pandas.DataFrame | pa.Table | str, dataset: str,
+                  identity: str, scores: list[str] | None = None,
+                  namespace: str = "ECID") -> ScoresResult:
+    """Write the scores in ``data`` as the Profile dataset ``dataset`` of the target.
+
+    Args:
+        workspace: the project and its target.
+        data: a DataFrame, an Arrow table, or a model's name (its built table is read).
+        dataset: the dataset's name (letters, digits, underscores).
+        identity: the identity column (strings, no nulls).
+        scores: the score columns (default: every other column).
+        namespace: the identity namespace of the primary identity (Platform only).
+
+    Returns:
+        The batch (None off Platform), its status, the records written, the batch's failures,
+        and which setup steps were created and which found.
+
+    Raises:
+        ProjectError: a bad name, column, type or identity (nothing is sent).
+        RunError: the target cannot write the rows, or something on Platform differs from
+            what is asked (``ensure_profile_dataset``).
+        PlatformError: a call failed.
+    """
+    datasets.check_name(dataset)
+    table = _table(workspace, data)
+    table = table.select(_columns(table, identity, scores))
+    fields = _fields(table, identity)
+    adapter, target = workspace.adapter, workspace.target
+    client = adapter.platform
+    if client is None:
+        existed = adapter.exists(dataset)
+        datasets.write(workspace, dataset, table, append=existed)
+        return ScoresResult(dataset, target, "success", table.num_rows,
+                            **{"found" if existed else "created": ("dataset",)})
+    setup = ensure_profile_dataset(client, dataset, fields, identity, namespace)
+    batch = adapter.ingest(setup.dataset_id, xdm_table(table, setup.tenant), check=False)
+    return ScoresResult(dataset, target, batch.status, batch.records, batch.batch_id,
+                        setup.dataset_id, batch.errors, setup.created, setup.found)
