@@ -1,18 +1,38 @@
-"""The example notebook runs top to bottom (nbclient, a real Jupyter kernel) on a copy of the
-example project: build, explore in Spark SQL, train, score."""
+"""The example notebooks run top to bottom (nbclient, a real Jupyter kernel): on a copy of the
+example project build, explore in Spark SQL, train, score; on a copy of examples/distiller_demo
+built on the emulated Data Distiller, score, ingest the scores as a Profile dataset and make an
+audience on them."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from aep_emulator import Emulator
+
+from emulator_fixtures import engine_rows
 from test_example_project import copy_example
 
-NOTEBOOK = Path(__file__).parents[1] / "examples" / "propensity.ipynb"
+EXAMPLES = Path(__file__).parents[1] / "examples"
+NOTEBOOK = EXAMPLES / "propensity.ipynb"
+LOOP = EXAMPLES / "close_the_loop.ipynb"
+
+
+def run_notebook(path: Path) -> list[list[dict]]:
+    """Execute the notebook in a real kernel; each code cell's outputs."""
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return [cell.get("outputs", []) for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def stdout(outputs: list[dict]) -> str:
+    return "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout")
 
 
 def test_the_example_notebook_runs_top_to_bottom(tmp_path, monkeypatch) -> None:
@@ -20,15 +40,46 @@ def test_the_example_notebook_runs_top_to_bottom(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("RUNNER_PROJECT", str(root))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(NOTEBOOK.parents[1]), os.environ.get("PYTHONPATH", "")]))
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    outputs = [cell.get("outputs", []) for cell in notebook.cells if cell.cell_type == "code"]
+    outputs = run_notebook(NOTEBOOK)
     build_view = outputs[0][0]["data"]["text/html"]
     assert build_view.startswith("<p><b>OK</b> on target <code>local</code>:")
     assert "<td>training_set</td><td>success</td>" in build_view
-    printed = "".join(o.get("text", "") for o in outputs[2] if o.get("name") == "stdout")
+    printed = stdout(outputs[2])
     assert " users, " in printed and "test AUC 0." in printed
     auc = float(printed.split("test AUC ")[1].split()[0])
     assert auc > 0.58  # the synthetic data plants a signal (0.645 with scikit-learn 1.9)
     assert "propensity" in outputs[3][0]["data"]["text/plain"]
+
+
+@pytest.mark.postgres
+def test_the_loop_notebook_ingests_scores_on_the_emulated_platform(emulator: Emulator, tmp_path,
+                                                                   monkeypatch) -> None:
+    emulator.run_sql((EXAMPLES / "distiller_demo" / "seed.sql").read_text())
+    for key, value in emulator.environment().items():
+        monkeypatch.setenv(key, value)
+    root = tmp_path / "distiller_demo"
+    shutil.copytree(EXAMPLES / "distiller_demo", root, ignore=shutil.ignore_patterns("target"))
+    monkeypatch.setenv("RUNNER_PROJECT", str(root))
+    outputs = run_notebook(LOOP)
+
+    assert "<td>training_set</td><td>success</td>" in outputs[0][0]["data"]["text/html"]
+    assert stdout(outputs[1]).startswith("171 users scored, propensity from 0.")
+    first, second = stdout(outputs[2]).splitlines()
+    assert first.startswith("Ingested 171 record(s) into dataset propensity_scores (")
+    assert first.endswith("(created: fieldgroup, schema, identity, union, dataset)")
+    assert second.startswith("Ingested 171 record(s) into dataset propensity_scores (")
+    assert "created" not in second and "(found: " in second
+    # what the emulator saw: one setup, two batches, each loaded with every scored user
+    posts = [r.path for r in emulator.requests if r.method == "POST"
+             and r.path.startswith("/data/foundation/schemaregistry/")]
+    assert sorted(posts) == ["/data/foundation/schemaregistry/tenant/descriptors",
+                             "/data/foundation/schemaregistry/tenant/fieldgroups",
+                             "/data/foundation/schemaregistry/tenant/schemas"]
+    datasets = [r for r in emulator.requests if r.method == "POST"
+                and r.path == "/data/foundation/catalog/dataSets"]
+    batches = [r for r in emulator.requests if r.method == "POST"
+               and r.path == "/data/foundation/import/batches"]
+    assert len(datasets) == 1 and len(batches) == 2
+    rows = engine_rows(emulator, "SELECT count(*), count(DISTINCT user_id), min(propensity) > 0, "
+                                 "max(propensity) < 1 FROM propensity_scores")
+    assert rows == [(342, 171, True, True)]
