@@ -67,7 +67,8 @@ def test_aepp_makes_the_setup_and_the_runner_finds_it(aepp: Any, emulator: Emula
     (ref,) = answer
     dataset_id = ref.removeprefix("@/dataSets/")
     assert emulator.dataset(dataset_id)["tags"] == {"unifiedProfile": ["enabled:true"],
-                                                   "unifiedIdentity": ["enabled:true"]}
+                                                   "unifiedIdentity": ["enabled:true"],
+                                                   "adobe/pqs/table": ["scores"]}  # its table
 
     emulator.requests.clear()
     found = ensure_profile_dataset(platform_client, "scores", {"propensity": "double"}, "userid")
