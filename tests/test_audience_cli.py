@@ -27,6 +27,7 @@ from runner.cli.main import main
 from runner.errors import ProjectError
 from runner.run.audiences import AudienceResult
 from test_distiller_build import dd_root, emu  # noqa: F401 - fixtures, used by name
+from test_example_project import copy_example
 
 QUIET = {"echo": lambda line: None}
 TENANT = "emu0000000000000000000001"
@@ -92,6 +93,14 @@ def test_a_job_counts_the_identities_in_range_then_a_second_call_only_reads(dd_r
     assert second_sent == [("GET", f"{REG}/stats"), ("GET", DEFS)]
     assert first.summary() == (f"Audience high (segment {first.segment_id}) created on target "
                                f"'aep': {HIGH}; 4 profile(s)")
+    client = fast_client(emu)  # an estimate counts the same profiles
+    preview = client.post("/data/core/ups/preview", json={
+        "predicateExpression": HIGH, "predicateType": "pql/text",
+        "predicateModel": "_xdm.context.profile", "graphType": "none"})
+    estimate = client.get(f"/data/core/ups/estimate/{preview['previewId']}")
+    client.close()
+    assert (estimate["state"], estimate["estimatedSize"], estimate["totalRows"]) == (
+        "RESULT_READY", 4, 6)
 
 
 def test_cli_on_distiller_prints_one_line_and_exits_0_or_2(dd_root, emu, capsys) -> None:
@@ -192,7 +201,34 @@ def test_a_flow_whose_destination_refuses_the_labels_is_refused_with_no_patch(
     assert patch.json[0]["value"]["value"]["id"] == segment_id
 
 
+def test_the_notebook_flow_on_distiller(labelled, emu) -> None:
+    """Read the training set, compute a score, ingest it, make and run an audience on it."""
+    segmentation(emu).job_polls = 0
+    with runner.connect(labelled) as conn:
+        df = conn.read("training_set")
+        df["propensity"] = df["total"].astype(float) / 30.0  # numeric: Decimals
+        conn.ingest_scores(df[["user_id", "propensity"]], "nb_scores", "user_id")
+        audience = conn.create_audience("nb_high", "propensity", 0.8, run=True)
+    assert (audience.created, audience.profiles) == (True, 2)  # u1 (25/30) and u2 (30/30)
+
+
 # -- locally ----------------------------------------------------------------------------------
+def test_the_notebook_flow_locally_needs_no_credentials(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "example", users=200)
+    assert runner.build(root, **QUIET).ok
+    with runner.connect(root) as conn:
+        df = conn.read("training_set")
+        df["propensity"] = 0.25 + 0.5 * df["open_rate_90d"]
+        scored = df[["user_id", "propensity"]].drop_duplicates("user_id", keep="last")
+        conn.ingest_scores(scored, "nb_scores", "user_id")
+        audience = conn.create_audience("nb_high", "propensity", 0.5, dataset="nb_scores")
+        members = conn.read("audience_nb_high")
+    expected = sorted(scored.loc[scored["propensity"] >= 0.5, "user_id"])
+    assert 0 < len(expected) < len(scored)
+    assert (audience.segment_id, audience.profiles) == (None, len(expected))
+    assert members["user_id"].tolist() == expected
+
+
 @pytest.fixture
 def local(tmp_path: Path) -> Path:
     root = tmp_path / "demo"
