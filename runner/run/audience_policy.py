@@ -9,7 +9,9 @@ dataflow the project made for an export of project.yml (named
 ``refuse_labels``. A dataflow no export names is related to nothing the project declares, so
 only C12 is checked there, and the result says so [inferred: the destination's own policy is
 Platform's to enforce]. C9 (no data science) is not applied: activating an audience is not
-training on its data.
+training on its data. The export policy has no rule of its own for C2 (no ad activation) at
+third-party destinations, so neither has this one: a destination refuses C2 through its
+``refuse_labels``. The dataflow is read once here and once more by ``add_to_dataflow``.
 """
 
 from __future__ import annotations
