@@ -269,17 +269,24 @@ def test_a_preview_runs_then_answers_the_matching_profiles_and_an_exact_estimate
 
 
 # -- activation -------------------------------------------------------------------------------
-@pytest.fixture
-def flow(emulator: Emulator, platform_client: PlatformClient, tmp_path: Path) -> str:
-    """A Data Landing Zone dataflow made by the exporter, turned into an activation flow as
-    the UI leaves one (a GeneralTransform with no segment selectors yet); requests cleared."""
-    proj = Project(emulator, platform_client, tmp_path)
+def activation_flow(emu: Emulator, client: PlatformClient, root: Path) -> str:
+    """A Data Landing Zone dataflow the exporter made (project ``demo``, model training_set),
+    turned into an activation flow as the UI leaves one (a GeneralTransform with no segment
+    selectors yet)."""
+    proj = Project(emu, client, root)
     proj.run(proj.table("training_set__a1", rows=5))
-    (flow_id,) = flowservice(emulator).objects["flows"]
-    etag = flowservice(emulator).objects["flows"][flow_id]["etag"]
-    platform_client.patch(f"{FLOWS}/{flow_id}", headers={"If-Match": etag}, json=[{
+    (flow_id,) = flowservice(emu).objects["flows"]
+    etag = flowservice(emu).objects["flows"][flow_id]["etag"]
+    client.patch(f"{FLOWS}/{flow_id}", headers={"If-Match": etag}, json=[{
         "op": "replace", "path": "/transformations", "value": [{
             "name": "GeneralTransform", "params": {"segmentSelectors": {"selectors": []}}}]}])
+    return flow_id
+
+
+@pytest.fixture
+def flow(emulator: Emulator, platform_client: PlatformClient, tmp_path: Path) -> str:
+    """:func:`activation_flow`, with the requests cleared."""
+    flow_id = activation_flow(emulator, platform_client, tmp_path)
     emulator.requests.clear()
     return flow_id
 

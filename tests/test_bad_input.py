@@ -121,7 +121,7 @@ CASES = [
     Case("an unknown command",
          lambda r: None, ("bild",), 2,
          "Error: runner: argument COMMAND: invalid choice: 'bild' (choose from 'build', "
-         "'test', 'retry', 'plan', 'compile', 'ls', 'graph', 'clean', 'synth', 'export', 'debug', 'emulate', 'docs', 'lineage', 'datasets', 'scores') (see runner "
+         "'test', 'retry', 'plan', 'compile', 'ls', 'graph', 'clean', 'synth', 'export', 'debug', 'emulate', 'docs', 'lineage', 'datasets', 'scores', 'audience') (see runner "
          "--help)\n"),
     Case("target/state is a file, not a folder",
          lambda r: (shutil.rmtree(r / "target" / "state"), write(r, "target/state", "x")),

@@ -27,9 +27,19 @@ Base ``/data/core/ups``:
   profiles carry no identity namespaces, so ``estimatedNamespaceDistribution`` is empty and a
   preview's ``results`` are the matching profiles as seeded [inferred].
 
-The profiles a job evaluates are a **seeded profile store** (``segmentation(emu).profiles``,
-filled by :func:`seed_profiles`), not the rows of a dataset: no emulated service merges
-dataset rows into profiles yet, so a test states the profiles it expects to be segmented.
+The profiles a job (or a preview) evaluates are the **seeded profiles**
+(``segmentation(emu).profiles``, filled by :func:`seed_profiles`) followed by the profiles of the
+**Profile-enabled datasets** (:func:`dataset_profiles`): every Catalog dataset tagged
+``unifiedProfile`` ``enabled:true`` whose schema has a primary identity descriptor (a scores
+dataset made through the Schema Registry, as ``ingest_scores`` makes one). Each distinct value
+of the identity column (the descriptor's ``xdm:sourceProperty`` ``/_<tenant>/<column>``) in
+such a dataset's table is one profile, keyed by namespace and value; its ``_<tenant>.<field>``
+values are the table's columns (the emulator keeps ``_<tenant>`` fields as flat columns, see
+:mod:`~aep_emulator.schemas`). Rows of one identity, in one dataset or several, are merged into
+one profile, a later row's non-null value replacing an earlier one (Profile's default merge
+policy is most recent wins; "later" is the table's read order here [inferred]). Seeded profiles
+carry no identity, so they are never merged with these. Ingesting ``u1: 0.9, u2: 0.5`` then
+running a job on ``_<tenant>.propensity >= 0.8`` counts exactly ``u1``.
 
 Segment selectors on destination dataflows (§5) are checked by :mod:`aep_emulator.activation`.
 """
@@ -45,8 +55,10 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .catalog import PQS_TAG, catalog
 from .flowservice import Invalid as FlowInvalid
 from .routing import Request, Response, Router, problem
+from .schemas import registry
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -157,17 +169,22 @@ class Segmentation:
         """``job`` as the service answers it (without the emulator's poll counter)."""
         return copy.deepcopy({k: v for k, v in job.items() if k != "_polls"})
 
+    def evaluated(self) -> list[dict[str, Any]]:
+        """The profiles a job or preview evaluates: the seeded ones, then the datasets'."""
+        return [*self.profiles, *dataset_profiles(self.emu)]
+
     def _finish(self, job: dict[str, Any]) -> None:
         counts = {}
+        profiles = self.evaluated()
         for item in job["segments"]:
             rule = parse_pql(item["segment"]["expression"]["value"], self.tenant)
-            counts[item["segmentId"]] = sum(matches(p, rule) for p in self.profiles)
+            counts[item["segmentId"]] = sum(matches(p, rule) for p in profiles)
         now = int(time.time() * 1000)
         spent = {"startTimeInMs": job["creationTime"], "endTimeInMs": now,
                  "totalTimeInMs": now - job["creationTime"]}
         job.update(status="SUCCEEDED", updateTime=now, metrics={
             "totalTime": spent, "profileSegmentationTime": spent,
-            "totalProfiles": len(self.profiles), "segmentedProfileCounter": counts,
+            "totalProfiles": len(profiles), "segmentedProfileCounter": counts,
             "segmentedProfileByStatusCounter": {s: {"realized": n, "exited": 0}
                                                 for s, n in counts.items()}})
 
@@ -197,17 +214,18 @@ class Segmentation:
         preview["polls"] += 1
         ready = preview["polls"] > self.job_polls
         preview["state"] = "RESULT_READY" if ready else "RUNNING"
-        matched = [p for p in self.profiles if matches(p, preview["rule"])] if ready else []
-        read = len(self.profiles) if ready else 0
+        profiles = self.evaluated()
+        matched = [p for p in profiles if matches(p, preview["rule"])] if ready else []
+        read = len(profiles) if ready else 0
         if not estimate:
             return {"results": copy.deepcopy(matched), "state": preview["state"],
                     "links": {"_self": f"{BASE}/preview/{preview_id}", "next": "", "prev": ""},
                     "page": {"offset": 0, "size": len(matched)}}
-        return {"estimatedSize": len(matched), "numRowsToRead": len(self.profiles),
+        return {"estimatedSize": len(matched), "numRowsToRead": len(profiles),
                 "estimatedNamespaceDistribution": [], "state": preview["state"],
                 "profilesReadSoFar": read, "standardError": 0.0,
                 "error": {"description": "", "traceback": ""},
-                "profilesMatchedSoFar": len(matched), "totalRows": len(self.profiles),
+                "profilesMatchedSoFar": len(matched), "totalRows": len(profiles),
                 "confidenceInterval": "95%",
                 "_links": {"preview": f"{BASE}/preview/{preview_id}"}}
 
@@ -226,6 +244,29 @@ def seed_profiles(emu: Emulator, profiles: Iterable[Mapping[str, Any]]) -> None:
     store = segmentation(emu)
     with store.lock:
         store.profiles = [copy.deepcopy(dict(p)) for p in profiles]
+
+
+def dataset_profiles(emu: Emulator) -> list[dict[str, Any]]:
+    """The profiles of the Profile-enabled datasets (see the module docstring), as XDM
+    ``{"_<tenant>": {<column>: value, ...}}``, in the order their identities were first read."""
+    store, reg = catalog(emu), registry(emu)
+    store.sync()
+    tenant = emu.org_id.split("@")[0].lower()
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in list(store.datasets.values()):
+        tags = record["tags"]
+        if "enabled:true" not in tags.get("unifiedProfile", []) or PQS_TAG not in tags:
+            continue
+        descriptor = reg.primary(str((record.get("schemaRef") or {}).get("id")))
+        if descriptor is None:
+            continue
+        column = str(descriptor["xdm:sourceProperty"]).rsplit("/", 1)[-1]
+        for row in emu.engine.read_table(tags[PQS_TAG][0]).to_pylist():
+            if row.get(column) is not None:
+                key = (str(descriptor.get("xdm:namespace")), str(row[column]))
+                merged.setdefault(key, {}).update(
+                    {name: value for name, value in row.items() if value is not None})
+    return [{f"_{tenant}": fields} for fields in merged.values()]
 
 
 def parse_pql(text: Any, tenant: str) -> list[Comparison]:

@@ -18,6 +18,7 @@ from typing import IO, Any, NoReturn
 import yaml
 
 from runner.cli.arguments import whole_number
+from runner.cli.audience import add_audience_command
 from runner.cli.datasets import add_datasets_command
 from runner.cli.docs import add_docs_command
 from runner.cli.lineage import add_lineage_command, print_labels
@@ -130,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     add_lineage_command(sub, common)
     add_datasets_command(sub, common, _yaml_mapping)
     add_scores_command(sub, common, _yaml_mapping)
+    add_audience_command(sub, common, _yaml_mapping)
     return parser
 
 

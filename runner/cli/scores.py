@@ -8,24 +8,19 @@ error exit 2, as everywhere.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from runner.cli.arguments import column_names
+from runner.cli.target_action import add_target_action, run_target_action
 from runner.run import datasets
-from runner.run.options import BuildOptions
-from runner.run.session import open_workspace
 
 
 def add_scores_command(sub: Any, common: argparse.ArgumentParser, vars_type: Any) -> None:
     """Register ``runner scores`` and its action ``ingest`` (``vars_type`` parses ``--vars``)."""
-    p = sub.add_parser("scores", help="write scores back into Platform as a Profile dataset")
-    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    a = actions.add_parser("ingest", parents=[common],
-                           help="write a model's or a file's scores as a Profile dataset")
-    a.add_argument("-t", "--target", help="target from project.yml (default: default_target)")
-    a.add_argument("--vars", type=vars_type, metavar="YAML", help="override project vars")
+    a = add_target_action(sub, "scores", "write scores back into Platform as a Profile dataset",
+                          "ingest", "write a model's or a file's scores as a Profile dataset",
+                          common, vars_type)
     a.add_argument("--dataset", required=True, metavar="NAME", help="the dataset to write")
     a.add_argument("--identity", required=True, metavar="COL", help="the identity column")
     a.add_argument("--scores", type=column_names, metavar="A,B",
@@ -42,14 +37,5 @@ def _ingest(args: argparse.Namespace) -> int:
     from runner.run.scores import ingest_scores
 
     data = args.model if args.model is not None else datasets.table_from_file(args.file)
-    workspace = open_workspace(args.project_dir, BuildOptions(target=args.target, vars=args.vars))
-    try:
-        result = ingest_scores(workspace, data, args.dataset, args.identity, args.scores,
-                               args.namespace)
-    finally:
-        workspace.adapter.close()
-    if not result.ok:
-        print(f"Error: {result.summary()}", file=sys.stderr)
-        return 1
-    print(result.summary())
-    return 0
+    return run_target_action(args, lambda w: ingest_scores(
+        w, data, args.dataset, args.identity, args.scores, args.namespace))

@@ -281,6 +281,20 @@ def _dataset(client: PlatformClient, name: str, schema_id: str, done: dict[str, 
     return dataset_id
 
 
+def tenant_id(client: PlatformClient) -> str:
+    """The org's tenant id (``GET /stats``), without the ``_``.
+
+    Raises:
+        RunError: the answer has no tenant id.
+        PlatformError: the call failed.
+    """
+    stats = client.get(f"{REGISTRY}/stats", headers={"Accept": XED}) or {}
+    tenant = stats.get("tenantId")
+    if not tenant:
+        raise RunError(f"GET {REGISTRY}/stats: the answer has no tenantId")
+    return str(tenant)
+
+
 def ensure_profile_dataset(client: PlatformClient, name: str, fields: Mapping[str, str],
                            identity: str, namespace: str = "ECID") -> ProfileDataset:
     """Make dataset ``name`` ready to take Profile rows, creating only what is missing.
@@ -308,10 +322,7 @@ def ensure_profile_dataset(client: PlatformClient, name: str, fields: Mapping[st
     columns = {identity: "string", **{c: t for c, t in fields.items() if c != identity}}
     for kind in columns.values():
         xdm_field(kind)
-    stats = client.get(f"{REGISTRY}/stats", headers={"Accept": XED}) or {}
-    tenant = stats.get("tenantId")
-    if not tenant:
-        raise RunError(f"GET {REGISTRY}/stats: the answer has no tenantId")
+    tenant = tenant_id(client)
     done: dict[str, bool] = {}
     group = _fieldgroup(client, tenant, f"{name} fields", columns, done)
     schema = _schema(client, name, group, done)

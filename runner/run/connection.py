@@ -15,7 +15,8 @@ version) and source names through their identifiers, translated for the target l
 ``write``) and ``dataset(name)`` describes one; ``read(name, columns=, limit=)`` reads one,
 ``write(name, df, replace=, append=)`` writes one and ``drop(name)`` drops one
 (``runner.run.datasets``); ``ingest_scores(df, dataset=, identity=)`` writes scores as a Profile
-dataset (``runner.run.scores``).
+dataset (``runner.run.scores``); ``create_audience(name, field, minimum=)`` makes an audience on a
+score field (``runner.run.audiences``).
 
 ``query(sql, into="name")`` runs it as a batch query instead, ``CREATE TABLE name AS`` on the
 target (on Data Distiller a batch query into a new dataset: no 10-minute or 50,000-row limit of
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     import pandas
     import pyarrow
 
+    from runner.run.audiences import AudienceResult
     from runner.run.scores import ScoresResult
 
 QUERY_PATH = "<query>"
@@ -220,6 +222,27 @@ class Connection:
         result = self._on_target(lambda w: ingest_scores(w, data, dataset, identity, scores,
                                                          namespace))
         self._datasets.add(dataset.lower())
+        return result
+
+    @_one_at_a_time
+    def create_audience(self, name: str, field: str, minimum: float | None = None,
+                        maximum: float | None = None, *, run: bool = False,
+                        flow: str | None = None, dataset: str | None = None) -> AudienceResult:
+        """Make the audience ``name`` of profiles with ``minimum <= field <= maximum``: on Data
+        Distiller a segment definition (made once, then found), with ``run`` a segment job's
+        profile count, with ``flow`` added to that destination dataflow unless the label policy
+        refuses it; locally the table ``audience_<name>`` of the identities of ``dataset``
+        (required) in range (``runner.run.audiences``).
+
+        Raises:
+            ProjectError: a bad bound, field, name or dataset (nothing is sent).
+        """
+        from runner.run.audiences import create_audience
+
+        result = self._on_target(lambda w: create_audience(w, name, field, minimum, maximum,
+                                                           run=run, flow=flow, dataset=dataset))
+        if result.table is not None:
+            self._datasets.add(result.table.lower())
         return result
 
     @_one_at_a_time

@@ -43,7 +43,13 @@ class Verdict:
 
 def refused_labels(spec: ExportSpec) -> set[str]:
     """The labels ``spec`` may not carry without an override."""
-    return {NEVER, *((FOR_ML,) if spec.purpose == "ml" else ()), *spec.refuse_labels}
+    return destination_refuses(spec) | ({FOR_ML} if spec.purpose == "ml" else set())
+
+
+def destination_refuses(spec: ExportSpec | None) -> set[str]:
+    """The labels nothing may carry to ``spec``'s destination whatever its purpose: C12 and
+    the destination's ``refuse_labels`` (C12 alone for a destination no export names)."""
+    return {NEVER, *(spec.refuse_labels if spec is not None else ())}
 
 
 def judge(spec: ExportSpec, labels: dict[str, dict[str, frozenset[str]]],

@@ -5,7 +5,11 @@ On a target on Platform (Data Distiller) one call makes the dataset ready throug
 Registry and Catalog (``runner.platform.schemas.ensure_profile_dataset``: the identity and the
 score columns as fields of ``_<tenant>``, their types from the data), shapes every row as XDM
 (``xdm_row``) and writes the rows as one Batch Ingestion batch (``ingest_table``); a second
-call finds the setup by name and appends a second batch. Off Platform (DuckDB) the same call
+call finds the setup by name and appends a second batch. Scores from a model are labelled like
+the data they derive from: the union of the model's derived labels over the columns written is
+applied to the dataset through the labels API (``runner.platform.labels``) before the batch,
+only when there are labels [field labels are not applied: the emulator keeps ``_<tenant>``
+fields as flat columns, Platform as a struct, so their schema paths differ]. Off Platform (DuckDB) the same call
 writes the rows as the local dataset of that name, or appends them to it, with no credentials.
 Everything that can be checked locally (the columns, their types, the identity) is checked
 before anything is sent.
@@ -23,8 +27,10 @@ import pyarrow as pa
 
 from runner.errors import ProjectError
 from runner.platform.ingest import SUCCESS, BatchError, IngestResult
+from runner.platform.labels import apply_labels
 from runner.platform.schemas import ensure_profile_dataset, xdm_field, xdm_row
 from runner.run import datasets
+from runner.run.session import workspace_lineage
 from runner.validation import did_you_mean
 
 if TYPE_CHECKING:
@@ -38,7 +44,8 @@ Scores = Any  # a pandas DataFrame, a pyarrow Table, or a model's name
 @dataclass(frozen=True)
 class ScoresResult:
     """What one ingest of scores did: the batch (None locally), its status, the records
-    written, the batch's failures, and which setup steps it created or found."""
+    written, the batch's failures, which setup steps it created or found, and the data usage
+    labels applied to the Platform dataset (a model's derived labels)."""
 
     dataset: str
     target: str
@@ -49,6 +56,7 @@ class ScoresResult:
     failures: tuple[BatchError, ...] = ()
     created: tuple[str, ...] = ()
     found: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -64,8 +72,9 @@ class ScoresResult:
         batch = f" as batch {self.batch_id}" if self.batch_id else ""
         setup = "; ".join(f"{what}: {', '.join(steps)}" for what, steps in
                           (("created", self.created), ("found", self.found)) if steps)
+        labels = f"; labels {', '.join(self.labels)}" if self.labels else ""
         return (f"Ingested {self.records:,} record(s) into {where} on target "
-                f"'{self.target}'{batch}" + (f" ({setup})" if setup else ""))
+                f"'{self.target}'{batch}" + (f" ({setup})" if setup else "") + labels)
 
 
 def spark_type(dtype: pa.DataType) -> str:
@@ -177,6 +186,17 @@ def ingest_scores(workspace: Workspace, data: pandas.DataFrame | pa.Table | str,
         return ScoresResult(dataset, target, "success", table.num_rows,
                             **{"found" if existed else "created": ("dataset",)})
     setup = ensure_profile_dataset(client, dataset, fields, identity, namespace)
+    labels = model_labels(workspace, data, table.column_names) if isinstance(data, str) else ()
+    if labels:
+        apply_labels(client, setup.dataset_id, labels, {})
     batch = adapter.ingest(setup.dataset_id, xdm_table(table, setup.tenant), check=False)
     return ScoresResult(dataset, target, batch.status, batch.records, batch.batch_id,
-                        setup.dataset_id, batch.errors, setup.created, setup.found)
+                        setup.dataset_id, batch.errors, setup.created, setup.found, labels)
+
+
+def model_labels(workspace: Workspace, model: str, columns: list[str]) -> tuple[str, ...]:
+    """The labels the model's ``columns`` carry (its derived labels, as the session's lineage
+    makes them, the sources' Platform labels included), united and sorted."""
+    _, labels, _ = workspace_lineage(workspace, platform=True)
+    carried = labels.get(model) or {}
+    return tuple(sorted(set().union(*(carried.get(c, frozenset()) for c in columns))))

@@ -1,0 +1,157 @@
+"""Audiences on a score field (``runner audience create``, ``Connection.create_audience``).
+
+On a target on Platform (Data Distiller) an audience is a segment definition on
+``_<tenant>.<field>`` (``runner.platform.audiences``): made once, then found by name; with
+``run`` a segment job evaluates it and reports how many profiles qualified; with ``flow`` it is
+added to that destination dataflow, unless the label policy refuses the flow
+(:func:`flow_refusal`). The tenant comes from the Schema Registry's ``/stats``, as
+``ingest_scores`` gets it.
+
+Off Platform (DuckDB, no credentials) there are no profiles: the audience is the set of
+identities of the local scores dataset ``dataset`` whose ``field`` is in range, written as the
+local table ``audience_<name>`` (the identity column: the dataset's first column, where
+``ingest_scores`` puts it), rebuilt on each call; its row count is the count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from runner.errors import ProjectError
+from runner.platform.audiences import (FileExport, add_to_dataflow, audience_pql,
+                                       ensure_audience, run_segment_job)
+from runner.platform.schemas import tenant_id
+from runner.run import datasets
+from runner.run.audience_policy import dataset_labels, judge_flow
+from runner.validation import did_you_mean
+
+if TYPE_CHECKING:
+    from runner.run.session import Workspace
+
+LOCAL_PREFIX = "audience_"
+
+
+@dataclass(frozen=True)
+class AudienceResult:
+    """What one ``create_audience`` did: the audience (segment id on Platform, the local
+    table's name locally), its PQL (locally the same condition with tenant ``local``),
+    whether it was created or found, the profiles counted (None without ``run`` on Platform),
+    and the dataflow: None when none was given, else patched or not, the export of project.yml
+    it belongs to (``exports[0]``; None: none), and ``refused``, why the label policy kept the
+    audience out of it (nothing was sent to the flow then)."""
+
+    name: str
+    target: str
+    pql: str
+    created: bool
+    segment_id: str | None = None
+    table: str | None = None
+    profiles: int | None = None
+    flow: str | None = None
+    flow_patched: bool | None = None
+    export: str | None = None
+    refused: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Nothing was refused."""
+        return self.refused is None
+
+    def summary(self) -> str:
+        """One line: the audience, created or found, its count and the flow."""
+        if self.refused is not None:
+            return f"audience {self.name}: dataflow {self.flow} {self.refused}"
+        what = f"segment {self.segment_id}" if self.segment_id else f"table {self.table}"
+        line = (f"Audience {self.name} ({what}) {'created' if self.created else 'found'} on "
+                f"target '{self.target}': {self.pql}")
+        if self.profiles is not None:
+            line += f"; {self.profiles:,} profile(s)"
+        if self.flow is not None:
+            line += (f"; added to dataflow {self.flow}" if self.flow_patched
+                     else f"; already in dataflow {self.flow}")
+            line += f" ({self.export})" if self.export else " (no export of project.yml: " \
+                "only the C12 rule was checked)"
+        return line
+
+
+def create_audience(workspace: Workspace, name: str, field: str, minimum: float | None = None,
+                    maximum: float | None = None, *, run: bool = False, flow: str | None = None,
+                    dataset: str | None = None) -> AudienceResult:
+    """Make the audience ``name`` of profiles with ``minimum <= field <= maximum``.
+
+    Args:
+        workspace: the project and its target.
+        name: the audience's name (a segment definition's; locally letters, digits, ``_``).
+        field: the score field (under ``_<tenant>`` on Platform; locally a column of ``dataset``).
+        minimum, maximum: inclusive bounds; at least one.
+        run: evaluate it now (a segment job) and report the count (always counted locally).
+        flow: a destination dataflow id to add it to (Platform only).
+        dataset: the local scores dataset (required locally, unused on Platform).
+
+    Raises:
+        ProjectError: a bad bound, field, name or dataset; a definition named ``name`` with
+            another PQL; ``flow`` locally.
+        PlatformError: a call failed.
+    """
+    client = workspace.adapter.platform
+    if client is None:
+        return _local(workspace, name, field, minimum, maximum, flow, dataset)
+    audience_pql(field, minimum, maximum, tenant="t")  # checked before anything is sent
+    if flow is not None and dataset is None:
+        raise ProjectError(f"audience {name}: flow={flow!r} needs the scores dataset the field "
+                           "comes from (dataset=, --dataset), whose labels the dataflow's "
+                           "destination must accept")
+    tenant = tenant_id(client)
+    audience = ensure_audience(client, name, field, minimum, maximum, tenant=tenant)
+    result = AudienceResult(name, workspace.target, audience.pql, audience.created, audience.id)
+    if run:
+        result = replace(result, profiles=run_segment_job(client, audience.id))
+    if flow is None or dataset is None:
+        return result
+    verdict = judge_flow(workspace, client, flow, dataset_labels(client, dataset))
+    result = replace(result, flow=flow, export=verdict.export.keypath if verdict.export else None)
+    if verdict.refused is not None:
+        return replace(result, refused=verdict.refused)
+    export = FileExport(start_date=dt.datetime.now(dt.timezone.utc).date().isoformat())
+    patched = add_to_dataflow(client, flow, audience.id, name=name, file_export=export)
+    return replace(result, flow_patched=patched)
+
+
+def _local(workspace: Workspace, name: str, field: str, minimum: float | None,
+           maximum: float | None, flow: str | None, dataset: str | None) -> AudienceResult:
+    """The audience as the local table ``audience_<name>`` (see the module docstring)."""
+    if dataset is None:
+        raise ProjectError(f"audience {name}: on target '{workspace.target}' (off Platform) "
+                           "give the scores dataset whose identities it selects (dataset=, "
+                           "--dataset)")
+    if flow is not None:
+        raise ProjectError(f"audience {name}: flow={flow!r} needs a target on Platform; "
+                           f"target '{workspace.target}' has no dataflows")
+    table_name = LOCAL_PREFIX + datasets.check_name(name)
+    pql = audience_pql(field, minimum, maximum, tenant="local")
+    scores = datasets.read(workspace, dataset)
+    have = scores.column_names
+    if field not in have[1:]:
+        raise ProjectError(f"audience {name}: '{field}' is not a score column of dataset "
+                           f"'{dataset}'{did_you_mean(field, have[1:])} (identity: {have[0]}; "
+                           f"scores: {', '.join(have[1:])})")
+    values = scores.column(field)
+    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+        raise ProjectError(f"audience {name}: column '{field}' of dataset '{dataset}' is "
+                           f"{values.type}, not a number")
+    keep = pc.is_valid(values)
+    if minimum is not None:
+        keep = pc.and_(keep, pc.greater_equal(values, minimum))
+    if maximum is not None:
+        keep = pc.and_(keep, pc.less_equal(values, maximum))
+    members = scores.filter(pc.fill_null(keep, False)).select([have[0]])
+    members = pa.table({have[0]: pc.unique(members.column(0))}).sort_by(have[0])
+    existed = workspace.adapter.exists(table_name)
+    datasets.write(workspace, table_name, members, replace=existed)
+    return AudienceResult(name, workspace.target, pql, not existed, table=table_name,
+                          profiles=members.num_rows)
