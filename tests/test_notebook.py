@@ -83,3 +83,17 @@ def test_the_loop_notebook_ingests_scores_on_the_emulated_platform(emulator: Emu
     rows = engine_rows(emulator, "SELECT count(*), count(DISTINCT user_id), min(propensity) > 0, "
                                  "max(propensity) < 1 FROM propensity_scores")
     assert rows == [(342, 171, True, True)]
+    # the audience: one definition on the score, one job counting the users in range
+    created, compared = stdout(outputs[3]).splitlines()
+    threshold = float(compared.split(" at or above ")[1])
+    (expected,), = engine_rows(emulator, "SELECT count(DISTINCT user_id) FROM propensity_scores "
+                                         f"WHERE propensity >= {threshold}")
+    assert compared == f"{expected} scored users at or above {threshold}" and expected > 0
+    assert created.startswith("Audience high_propensity (segment ")
+    assert created.endswith(f".propensity >= {threshold}; {expected} profile(s)")
+    definitions = [r.json for r in emulator.requests if r.method == "POST"
+                   and r.path == "/data/core/ups/segment/definitions"]
+    assert [d["expression"]["value"] for d in definitions] == [
+        f"_{emulator.org_id.split('@')[0].lower()}.propensity >= {threshold}"]
+    assert [r.path for r in emulator.requests if r.method == "POST"
+            and r.path.startswith("/data/core/ups/segment/jobs")] == ["/data/core/ups/segment/jobs"]

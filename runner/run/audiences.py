@@ -110,7 +110,10 @@ def create_audience(workspace: Workspace, name: str, field: str, minimum: float 
     audience = ensure_audience(client, name, field, minimum, maximum, tenant=tenant)
     result = AudienceResult(name, workspace.target, audience.pql, audience.created, audience.id)
     if run:
-        result = replace(result, profiles=run_segment_job(client, audience.id))
+        config = workspace.adapter.config  # the target's polling, as its queries are polled
+        result = replace(result, profiles=run_segment_job(
+            client, audience.id, timeout=getattr(config, "query_timeout", 3600.0),
+            poll_interval=getattr(config, "poll_interval", 60.0)))
     if flow is None or dataset is None:
         return result
     verdict = judge_flow(workspace, client, flow, dataset_labels(client, dataset))
