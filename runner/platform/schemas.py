@@ -18,6 +18,9 @@ The names: the dataset is ``name``, the schema is titled ``name`` and the field 
 {'type': 'integer', 'minimum': -9007199254740991, 'maximum': 9007199254740991}
 >>> xdm_row({"userid": "u1", "propensity": 0.5}, "acme", ["userid", "propensity"])
 {'_acme': {'userid': 'u1', 'propensity': 0.5}}
+>>> import pyarrow as pa
+>>> spark_type(pa.float64()), spark_type(pa.int32()), spark_type(pa.timestamp("us", "UTC"))
+('double', 'int', 'timestamp')
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import PlatformError, ProjectError, RunError
 from runner.platform.client import PlatformClient
+
+if TYPE_CHECKING:
+    import pyarrow
 
 REGISTRY = "/data/foundation/schemaregistry"
 DATASETS = "/data/foundation/catalog/dataSets"
@@ -84,10 +90,12 @@ def _title(column: str) -> str:
     return column.replace("_", " ").strip().title()
 
 
-def fieldgroup_body(title: str, tenant: str, fields: Mapping[str, str]) -> dict[str, Any]:
+def fieldgroup_body(title: str, tenant: str, fields: Mapping[str, str],
+                   profile: bool = True) -> dict[str, Any]:
     """The ``POST /tenant/fieldgroups`` body (§2.2) with ``fields`` under ``_<tenant>``."""
     props = {column: {"title": _title(column), **xdm_field(kind)} for column, kind in fields.items()}
-    return {"type": "object", "title": title, "description": f"Score fields of {title}",
+    what = "Score fields" if profile else "Fields"
+    return {"type": "object", "title": title, "description": f"{what} of {title}",
             "allOf": [{"$ref": "#/definitions/customFields"}], "meta:containerId": "tenant",
             "meta:resourceType": "mixins", "meta:xdmType": "object",
             "definitions": {"customFields": {"type": "object", "properties": {
@@ -95,9 +103,10 @@ def fieldgroup_body(title: str, tenant: str, fields: Mapping[str, str]) -> dict[
             "meta:intendedToExtend": [PROFILE_CLASS]}
 
 
-def schema_body(title: str, fieldgroup_id: str) -> dict[str, Any]:
+def schema_body(title: str, fieldgroup_id: str, profile: bool = True) -> dict[str, Any]:
     """The ``POST /tenant/schemas`` body (§2.3): the Profile class and the field group."""
-    return {"title": title, "description": f"Profile schema of {title}", "type": "object",
+    what = "Profile schema" if profile else "Schema"
+    return {"title": title, "description": f"{what} of {title}", "type": "object",
             "allOf": [{"$ref": PROFILE_CLASS, "type": "object", "meta:xdmType": "object"},
                       {"$ref": fieldgroup_id, "type": "object", "meta:xdmType": "object"}]}
 
@@ -109,12 +118,15 @@ def identity_body(schema_id: str, tenant: str, identity: str, namespace: str) ->
             "xdm:namespace": namespace, "xdm:property": "xdm:id", "xdm:isPrimary": True}
 
 
-def dataset_body(name: str, schema_id: str) -> dict[str, Any]:
-    """The ``POST /dataSets`` body (§2.6), enabled for Profile and Identity at creation."""
-    return {"name": name, "schemaRef": {"id": schema_id, "contentType": XED_REF},
-            "fileDescription": {"persisted": True, "containerFormat": "parquet",
-                                "format": "parquet"},
-            "tags": {tag: [ENABLED] for tag in PROFILE_TAGS}}
+def dataset_body(name: str, schema_id: str, profile: bool = True) -> dict[str, Any]:
+    """The ``POST /dataSets`` body (§2.6), with ``profile`` enabled for Profile and Identity
+    at creation."""
+    body: dict[str, Any] = {"name": name, "schemaRef": {"id": schema_id, "contentType": XED_REF},
+                            "fileDescription": {"persisted": True, "containerFormat": "parquet",
+                                                "format": "parquet"}}
+    if profile:
+        body["tags"] = {tag: [ENABLED] for tag in PROFILE_TAGS}
+    return body
 
 
 def _plain(column: str, value: Any) -> Any:
@@ -142,6 +154,50 @@ def xdm_row(row: Mapping[str, Any], tenant: str, columns: Sequence[str]) -> dict
                            f"(fields: {', '.join(columns)})")
     return {f"_{tenant}": {column: _plain(column, row[column]) for column in columns
                            if column in row}}
+
+
+def spark_type(dtype: pyarrow.DataType) -> str:
+    """The Spark SQL name of an Arrow type (``str(dtype)`` for one without a counterpart
+    here, which ``xdm_field`` then refuses)."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_uint64(dtype):  # past a long's range
+        return str(dtype)
+    for test, name in ((t.is_string, "string"), (t.is_large_string, "string"),
+                       (t.is_boolean, "boolean"), (t.is_int64, "bigint"), (t.is_uint32, "bigint"),
+                       (t.is_integer, "int"), (t.is_float64, "double"), (t.is_floating, "float"),
+                       (t.is_date, "date"), (t.is_timestamp, "timestamp")):
+        if test(dtype):
+            return name
+    return str(dtype)
+
+
+def arrow_fields(table: pyarrow.Table) -> dict[str, str]:
+    """Each column's Spark type, checked as an XDM field (a timestamp needs a time zone).
+
+    Raises:
+        ProjectError: a type without an XDM counterpart, or a timestamp without a time zone.
+    """
+    fields = {}
+    for field in table.schema:
+        fields[field.name] = kind = spark_type(field.type)
+        xdm_field(kind)
+        if kind == "timestamp" and field.type.tz is None:
+            raise ProjectError(f"column '{field.name}' is a timestamp without a time zone; XDM "
+                               "date-time needs one (make it UTC)")
+    return fields
+
+
+def xdm_table(table: pyarrow.Table, tenant: str) -> pyarrow.Table:
+    """``table``'s rows shaped as XDM: one struct column ``_<tenant>`` of the columns (dates
+    and timestamps as ISO-8601 strings, as ``xdm_row`` makes them)."""
+    import pyarrow as pa
+
+    struct = pa.struct([pa.field(f.name, pa.string() if pa.types.is_temporal(f.type) else f.type)
+                        for f in table.schema])
+    rows = [xdm_row(row, tenant, table.column_names) for row in table.to_pylist()]
+    return pa.Table.from_pylist(rows, schema=pa.schema([pa.field(f"_{tenant}", struct)]))
 
 
 def _tenant_props(resource: Mapping[str, Any], tenant: str) -> dict[str, Any]:
@@ -188,27 +244,47 @@ def _post(client: PlatformClient, path: str, body: Any, key: str, what: str,
     return answer
 
 
-def _fieldgroup(client: PlatformClient, tenant: str, title: str, columns: Mapping[str, str],
-               done: dict[str, bool]) -> dict[str, Any]:
-    wanted = fieldgroup_body(title, tenant, columns)
+def existing_fieldgroup(client: PlatformClient, tenant: str, name: str,
+                        fields: Mapping[str, str]) -> dict[str, Any] | None:
+    """The field group ``<name> fields`` when it exists (None when not).
+
+    Raises:
+        RunError: it exists with other ``_<tenant>`` fields than ``fields``.
+    """
+    title = f"{name} fields"
     group = _find(client, "fieldgroups", title)
-    done["fieldgroup"] = group is None
-    if group is None:
-        return _post(client, f"{REGISTRY}/tenant/fieldgroups", wanted, "$id", "field group",
-                     lambda: _find(client, "fieldgroups", title))
-    if _tenant_props(group, tenant) != _tenant_props(wanted, tenant):
+    if group is not None and _tenant_props(group, tenant) != _tenant_props(
+            fieldgroup_body(title, tenant, fields), tenant):
         raise RunError(f"field group '{title}' ({group.get('$id')}) exists with other fields than "
-                       f"{', '.join(f'{c}:{t}' for c, t in columns.items())}; change or rename "
+                       f"{', '.join(f'{c}:{t}' for c, t in fields.items())}; change or rename "
                        "it in the Schema Registry")
     return group
 
 
-def _schema(client: PlatformClient, name: str, group: Mapping[str, Any],
+def _fieldgroup(client: PlatformClient, tenant: str, name: str, columns: Mapping[str, str],
+                profile: bool, done: dict[str, bool]) -> dict[str, Any]:
+    title = f"{name} fields"
+    group = existing_fieldgroup(client, tenant, name, columns)
+    done["fieldgroup"] = group is None
+    if group is None:
+        return _post(client, f"{REGISTRY}/tenant/fieldgroups",
+                     fieldgroup_body(title, tenant, columns, profile), "$id", "field group",
+                     lambda: _find(client, "fieldgroups", title))
+    return group
+
+
+def find_schema(client: PlatformClient, name: str) -> dict[str, Any] | None:
+    """The tenant schema titled ``name`` (None without one)."""
+    return _find(client, "schemas", name)
+
+
+def _schema(client: PlatformClient, name: str, group: Mapping[str, Any], profile: bool,
             done: dict[str, bool]) -> dict[str, Any]:
     schema = _find(client, "schemas", name)
     done["schema"] = schema is None
     if schema is None:
-        return _post(client, f"{REGISTRY}/tenant/schemas", schema_body(name, group["$id"]),
+        return _post(client, f"{REGISTRY}/tenant/schemas",
+                     schema_body(name, group["$id"], profile),
                      "$id", "schema", lambda: _find(client, "schemas", name))
     refs = [item.get("$ref") for item in schema.get("allOf", [])]
     if schema.get("meta:class") != PROFILE_CLASS or group["$id"] not in refs:
@@ -253,11 +329,12 @@ def _named(client: PlatformClient, name: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in listed.items() if isinstance(v, dict) and v.get("name") == name}
 
 
-def _dataset(client: PlatformClient, name: str, schema_id: str, done: dict[str, bool]) -> str:
+def _dataset(client: PlatformClient, name: str, schema_id: str, profile: bool,
+             done: dict[str, bool]) -> str:
     matches = _named(client, name)
     done["dataset"] = not matches
     if not matches:
-        answer = _create(client, DATASETS, dataset_body(name, schema_id),
+        answer = _create(client, DATASETS, dataset_body(name, schema_id, profile),
                          lambda: [f"@/dataSets/{k}" for k in _named(client, name)] or None)
         if not (isinstance(answer, list) and answer and str(answer[0]).startswith("@/dataSets/")):
             raise RunError(f"POST {DATASETS}: the answer {answer!r} names no dataset")
@@ -270,6 +347,8 @@ def _dataset(client: PlatformClient, name: str, schema_id: str, done: dict[str, 
     if have != schema_id:
         raise RunError(f"dataset '{name}' ({dataset_id}) has schema {have}, not {schema_id}; "
                        "rename it")
+    if not profile:
+        return dataset_id
     tags = record.get("tags") or {}
     missing = [tag for tag in PROFILE_TAGS if ENABLED not in tags.get(tag, [])]
     done["profile tags"] = bool(missing)
@@ -295,9 +374,58 @@ def tenant_id(client: PlatformClient) -> str:
     return str(tenant)
 
 
+def ensure_dataset(client: PlatformClient, name: str, fields: Mapping[str, str], *,
+                   profile: bool = False, identity: str | None = None,
+                   namespace: str = "ECID") -> ProfileDataset:
+    """Make dataset ``name`` of the Profile class ready to take rows, creating only what is
+    missing: the field group, the schema and the dataset, and with ``profile`` the primary
+    identity descriptor on ``identity``, the schema's union tag and the dataset's Profile tags.
+
+    Args:
+        client: the Platform client.
+        name: the dataset name and schema title (the field group is ``<name> fields``).
+        fields: column -> Spark type (:data:`XDM_TYPES`), in order.
+        profile: enable the dataset for Profile (needs ``identity``).
+        identity: the identity column (a string field; added first when not in ``fields``).
+        namespace: the identity namespace code of the primary identity.
+
+    Returns:
+        The tenant, the field group, schema and dataset ids, and which steps created
+        something and which found it done.
+
+    Raises:
+        ProjectError: a column type has no XDM counterpart, or the identity is not a string.
+        RunError: something exists under these names but differs from what is asked.
+        PlatformError: a call failed.
+    """
+    if profile and identity is None:
+        raise ProjectError(f"dataset '{name}': a Profile dataset needs an identity column")
+    columns = dict(fields)
+    if identity is not None:
+        if identity in fields and xdm_field(fields[identity]) != XDM_TYPES["string"]:
+            raise ProjectError(f"identity column '{identity}' is {fields[identity]}; an "
+                               "identity must be a string (cast it)")
+        columns = {identity: "string", **{c: t for c, t in fields.items() if c != identity}}
+    for kind in columns.values():
+        xdm_field(kind)
+    tenant = tenant_id(client)
+    done: dict[str, bool] = {}
+    group = _fieldgroup(client, tenant, name, columns, profile, done)
+    schema = _schema(client, name, group, profile, done)
+    if profile and identity is not None:
+        _identity(client, schema, identity_body(schema["$id"], tenant, identity, namespace),
+                  done)
+        _union(client, schema, done)
+    dataset_id = _dataset(client, name, schema["$id"], profile, done)
+    return ProfileDataset(tenant, group["$id"], schema["$id"], dataset_id,
+                          tuple(k for k, v in done.items() if v),
+                          tuple(k for k, v in done.items() if not v))
+
+
 def ensure_profile_dataset(client: PlatformClient, name: str, fields: Mapping[str, str],
                            identity: str, namespace: str = "ECID") -> ProfileDataset:
-    """Make dataset ``name`` ready to take Profile rows, creating only what is missing.
+    """Make dataset ``name`` ready to take Profile rows, creating only what is missing
+    (:func:`ensure_dataset` with ``profile=True``).
 
     Args:
         client: the Platform client.
@@ -316,19 +444,5 @@ def ensure_profile_dataset(client: PlatformClient, name: str, fields: Mapping[st
         RunError: something exists under these names but differs from what is asked.
         PlatformError: a call failed.
     """
-    if identity in fields and xdm_field(fields[identity]) != XDM_TYPES["string"]:
-        raise ProjectError(f"identity column '{identity}' is {fields[identity]}; an identity "
-                           "must be a string (cast it)")
-    columns = {identity: "string", **{c: t for c, t in fields.items() if c != identity}}
-    for kind in columns.values():
-        xdm_field(kind)
-    tenant = tenant_id(client)
-    done: dict[str, bool] = {}
-    group = _fieldgroup(client, tenant, f"{name} fields", columns, done)
-    schema = _schema(client, name, group, done)
-    _identity(client, schema, identity_body(schema["$id"], tenant, identity, namespace), done)
-    _union(client, schema, done)
-    dataset_id = _dataset(client, name, schema["$id"], done)
-    return ProfileDataset(tenant, group["$id"], schema["$id"], dataset_id,
-                          tuple(k for k, v in done.items() if v),
-                          tuple(k for k, v in done.items() if not v))
+    return ensure_dataset(client, name, fields, profile=True, identity=identity,
+                          namespace=namespace)

@@ -14,8 +14,6 @@ writes the rows as the local dataset of that name, or appends them to it, with n
 Everything that can be checked locally (the columns, their types, the identity) is checked
 before anything is sent.
 
->>> spark_type(pa.float64()), spark_type(pa.int32()), spark_type(pa.timestamp("us", "UTC"))
-('double', 'int', 'timestamp')
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ import pyarrow as pa
 from runner.errors import ProjectError
 from runner.platform.ingest import SUCCESS, BatchError, IngestResult
 from runner.platform.labels import apply_labels
-from runner.platform.schemas import ensure_profile_dataset, xdm_field, xdm_row
+from runner.platform.schemas import arrow_fields, ensure_profile_dataset, xdm_table
 from runner.run import datasets
 from runner.run.session import workspace_lineage
 from runner.validation import did_you_mean
@@ -77,21 +75,6 @@ class ScoresResult:
                 f"'{self.target}'{batch}" + (f" ({setup})" if setup else "") + labels)
 
 
-def spark_type(dtype: pa.DataType) -> str:
-    """The Spark SQL name of an Arrow type (``str(dtype)`` for one without a counterpart
-    here, which ``xdm_field`` then refuses)."""
-    t = pa.types
-    if t.is_uint64(dtype):  # past a long's range
-        return str(dtype)
-    for test, name in ((t.is_string, "string"), (t.is_large_string, "string"),
-                       (t.is_boolean, "boolean"), (t.is_int64, "bigint"), (t.is_uint32, "bigint"),
-                       (t.is_integer, "int"), (t.is_float64, "double"), (t.is_floating, "float"),
-                       (t.is_date, "date"), (t.is_timestamp, "timestamp")):
-        if test(dtype):
-            return name
-    return str(dtype)
-
-
 def _table(workspace: Workspace, data: Scores) -> pa.Table:
     """``data`` as an Arrow table; a model's name reads its built table."""
     if isinstance(data, str):
@@ -123,13 +106,7 @@ def _columns(table: pa.Table, identity: str, scores: list[str] | None) -> list[s
 def _fields(table: pa.Table, identity: str) -> dict[str, str]:
     """Each column's Spark type, checked as a Profile field (the identity a string without
     nulls, a timestamp with a time zone)."""
-    fields = {}
-    for field in table.schema:
-        fields[field.name] = kind = spark_type(field.type)
-        xdm_field(kind)
-        if kind == "timestamp" and field.type.tz is None:
-            raise ProjectError(f"column '{field.name}' is a timestamp without a time zone; XDM "
-                               "date-time needs one (make it UTC)")
+    fields = arrow_fields(table)
     if fields[identity] != "string":
         raise ProjectError(f"identity column '{identity}' is {fields[identity]}; an identity "
                            "must be a string (cast it)")
@@ -140,15 +117,6 @@ def _fields(table: pa.Table, identity: str) -> dict[str, str]:
     if table.num_rows == 0:
         raise ProjectError("the scores have no rows; there is nothing to ingest")
     return fields
-
-
-def xdm_table(table: pa.Table, tenant: str) -> pa.Table:
-    """``table``'s rows shaped as XDM: one struct column ``_<tenant>`` of the columns (dates
-    and timestamps as ISO-8601 strings, as ``xdm_row`` makes them)."""
-    struct = pa.struct([pa.field(f.name, pa.string() if pa.types.is_temporal(f.type) else f.type)
-                        for f in table.schema])
-    rows = [xdm_row(row, tenant, table.column_names) for row in table.to_pylist()]
-    return pa.Table.from_pylist(rows, schema=pa.schema([pa.field(f"_{tenant}", struct)]))
 
 
 def ingest_scores(workspace: Workspace, data: pandas.DataFrame | pa.Table | str, dataset: str,
