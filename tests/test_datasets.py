@@ -4,8 +4,8 @@ Python (``Connection.datasets/dataset/read/write/drop``) and the CLI (``runner d
 
 Locally the example project is built on DuckDB and its training set checked against the
 database file itself; on the emulated Data Distiller the listing is checked against the exact
-Catalog requests the emulator recorded, the read against the engine's rows, and a write is
-refused (Batch Ingestion is a later step); on PostgreSQL the interface's defaults list,
+Catalog requests the emulator recorded, the read against the engine's rows, and a write
+against the exact Schema Registry, Catalog and Batch Ingestion requests it sends; on PostgreSQL the interface's defaults list,
 describe and read, and a write is refused.
 """
 
@@ -24,6 +24,7 @@ import pytest
 import runner
 from aep_emulator import Emulator
 from aep_emulator.catalog import catalog
+from aep_emulator.schemas import registry
 from runner.cli.main import main
 from runner.errors import ProjectError, RunError
 from test_distiller_build import SECRET, TABLES, TRAINING_SET
@@ -34,6 +35,10 @@ from test_labels import write as write_labelled
 USERS = 200
 QUIET = {"echo": lambda line: None}
 DATASETS = "/data/foundation/catalog/dataSets"
+REGISTRY = "/data/foundation/schemaregistry"
+BATCHES = "/data/foundation/import/batches"
+BATCH_STATUS = "/data/foundation/catalog/batches/"
+PROFILE_CLASS = "https://ns.adobe.com/xdm/context/profile"
 
 
 def duck(root, sql: str) -> list[tuple]:
@@ -236,7 +241,7 @@ def distiller(dd_root, emu: Emulator):
     return dd_root
 
 
-def test_distiller_ls_from_catalog_read_over_pg_and_create_refused(distiller, emu) -> None:
+def test_distiller_ls_from_catalog_and_read_over_pg(distiller, emu) -> None:
     before = len(emu.requests)
     with runner.connect(distiller) as conn:
         listed = {d.name: d for d in conn.datasets()}
@@ -273,18 +278,157 @@ def test_distiller_ls_from_catalog_read_over_pg_and_create_refused(distiller, em
         df = conn.read("training_set", columns=["user_id", "label"], limit=10)
         assert sorted(map(tuple, df.itertuples(index=False))) == [
             (u, label) for u, _, _, _, label in TRAINING_SET]
+
+
+def calls(emu: Emulator, before: int) -> list[tuple[str, str, dict]]:
+    """The Schema Registry, Catalog dataset and batch requests sent since ``before`` (the
+    polls of a batch's status left out)."""
+    return [(r.method, r.path, r.query) for r in emu.requests[before:]
+            if r.path.startswith((REGISTRY, DATASETS, BATCHES))]
+
+
+def batch_calls(emu: Emulator, before: int, dataset_id: str) -> list[tuple[str, str, dict]]:
+    """The three requests of one batch into ``dataset_id`` (its id read from the upload)."""
+    batch_id = next(r.path.split("/")[5] for r in emu.requests[before:] if r.method == "PUT")
+    batch = f"{BATCHES}/{batch_id}"
+    return [("POST", BATCHES, {}),
+            ("PUT", f"{batch}/datasets/{dataset_id}/files/part-00000.parquet", {}),
+            ("POST", batch, {"action": ["COMPLETE"]})]
+
+
+def rows_of(df: pd.DataFrame) -> list[tuple]:
+    """``df``'s rows as tuples (nulls as None), sorted."""
+    return sorted(map(tuple, df.astype(object).where(df.notna(), None)
+                      .itertuples(index=False)), key=str)
+
+
+def uploaded(emu: Emulator, before: int) -> list[dict]:
+    """The rows of the Parquet file uploaded since ``before``."""
+    put = next(r for r in emu.requests[before:] if r.method == "PUT")
+    assert put.headers["content-type"] == "application/octet-stream"
+    return pq.read_table(io.BytesIO(put.body)).to_pylist()
+
+
+def test_distiller_write_creates_a_dataset_from_a_dataframe(distiller, emu) -> None:
+    """A new dataset: a field group of the columns under ``_<tenant>``, a schema of the
+    Profile class, a Catalog dataset without Profile tags, then the rows shaped as XDM in one
+    batch; read back over PG and listed."""
+    reg, tenant = registry(emu), f"_{registry(emu).tenant}"
+    with runner.connect(distiller) as conn:
+        before = len(emu.requests)
+        written = conn.write("scores", frame())
+        group = next(g for g in reg.fieldgroups.values() if g["title"] == "scores fields")
+        schema = next(s for s in reg.schemas.values() if s["title"] == "scores")
+        ds_id = next(k for k, v in catalog(emu).datasets.items() if v["name"] == "scores")
+        polls = [r for r in emu.requests[before:] if r.path.startswith(BATCH_STATUS)]
+        assert calls(emu, before) == [
+            ("GET", f"{REGISTRY}/stats", {}),
+            ("GET", f"{REGISTRY}/tenant/fieldgroups", {"property": ["title==scores fields"]}),
+            ("POST", f"{REGISTRY}/tenant/fieldgroups", {}),
+            ("GET", f"{REGISTRY}/tenant/schemas", {"property": ["title==scores"]}),
+            ("POST", f"{REGISTRY}/tenant/schemas", {}),
+            ("GET", DATASETS, {"name": ["scores"], "properties": ["name,schemaRef,tags"]}),
+            ("POST", DATASETS, {}), *batch_calls(emu, before, ds_id)]
+        posts = [r.json for r in emu.requests[before:] if r.method == "POST" and r.json]
+        assert posts == [
+            {"type": "object", "title": "scores fields", "description": "Fields of scores fields",
+             "allOf": [{"$ref": "#/definitions/customFields"}], "meta:containerId": "tenant",
+             "meta:resourceType": "mixins", "meta:xdmType": "object",
+             "definitions": {"customFields": {"type": "object", "properties": {tenant: {
+                 "type": "object", "properties": {
+                     "user_id": {"title": "User Id", "type": "string"},
+                     "score": {"title": "Score", "type": "number"},
+                     "n": {"title": "N", "type": "integer", "minimum": -(2**53 - 1),
+                           "maximum": 2**53 - 1},
+                     "day": {"title": "Day", "type": "string", "format": "date"}}}}}},
+             "meta:intendedToExtend": [PROFILE_CLASS]},
+            {"title": "scores", "description": "Schema of scores", "type": "object",
+             "allOf": [{"$ref": PROFILE_CLASS, "type": "object", "meta:xdmType": "object"},
+                       {"$ref": group["$id"], "type": "object", "meta:xdmType": "object"}]},
+            {"name": "scores", "schemaRef": {"id": schema["$id"],
+                                             "contentType": "application/vnd.adobe.xed+json;version=1"},
+             "fileDescription": {"persisted": True, "containerFormat": "parquet",
+                                 "format": "parquet"}},
+            {"datasetId": ds_id, "inputFormat": {"format": "parquet"}}]
+        assert polls and {(r.method, r.path) for r in polls} == {("GET", polls[0].path)}
+        assert uploaded(emu, before) == [
+            {tenant: {"user_id": "a", "score": 0.5, "n": 1, "day": "2026-01-01"}},
+            {tenant: {"user_id": "b", "score": 0.25, "n": 2, "day": "2026-01-02"}},
+            {tenant: {"user_id": None, "score": 1.0, "n": 3, "day": "2026-01-03"}}]
+        assert catalog(emu).datasets[ds_id]["tags"] == {"adobe/pqs/table": ["scores"]}
+        assert (written.rows, written.rows_exact, written.columns) == (
+            3, True, {"user_id": "STRING", "score": "DOUBLE", "n": "BIGINT", "day": "DATE"})
+        assert rows_of(conn.read("scores")) == rows_of(frame())
+        listed = {d.name: d for d in conn.datasets()}
+        assert (listed["scores"].kind, listed["scores"].id, listed["scores"].profile) == (
+            "table", ds_id, False)
+        before = len(emu.requests)
+        with pytest.raises(ProjectError) as err:
+            conn.write("scores", frame())
+    assert str(err.value) == (
+        "dataset 'scores' exists on target 'aep'; pass replace=True to replace it or "
+        "append=True to add the rows to it (runner datasets write --replace / --append)")
+    assert calls(emu, before) == []  # nothing was sent
+
+
+def test_distiller_replace_deletes_the_dataset_and_makes_it_again(distiller, emu) -> None:
+    """replace=True: the dataset is looked up, checked as made from rows, deleted in Catalog
+    and made again with the schema it had (found by name), then the new rows ingested."""
+    reg = registry(emu)
+    with runner.connect(distiller) as conn:
+        conn.write("scores", frame())
+        old_id = next(k for k, v in catalog(emu).datasets.items() if v["name"] == "scores")
+        before = len(emu.requests)
+        written = conn.write("scores", frame().head(2), replace=True)
+        new_id = next(k for k, v in catalog(emu).datasets.items() if v["name"] == "scores")
+        schema = next(s for s in reg.schemas.values() if s["title"] == "scores")
+        assert new_id != old_id and old_id not in catalog(emu).datasets
+        assert calls(emu, before) == [
+            ("GET", DATASETS, {"name": ["scores"], "properties": ["name,tags,schemaRef"]}),
+            ("GET", f"{REGISTRY}/tenant/schemas", {"property": ["title==scores"]}),
+            ("GET", f"{REGISTRY}/stats", {}),
+            ("GET", f"{REGISTRY}/tenant/fieldgroups", {"property": ["title==scores fields"]}),
+            ("DELETE", f"{DATASETS}/{old_id}", {}),
+            ("GET", f"{REGISTRY}/stats", {}),
+            ("GET", f"{REGISTRY}/tenant/fieldgroups", {"property": ["title==scores fields"]}),
+            ("GET", f"{REGISTRY}/tenant/schemas", {"property": ["title==scores"]}),
+            ("GET", DATASETS, {"name": ["scores"], "properties": ["name,schemaRef,tags"]}),
+            ("POST", DATASETS, {}), *batch_calls(emu, before, new_id)]
+        assert [r.json for r in emu.requests[before:] if r.method == "POST" and r.json] == [
+            {"name": "scores", "schemaRef": {"id": schema["$id"],
+                                             "contentType": "application/vnd.adobe.xed+json;version=1"},
+             "fileDescription": {"persisted": True, "containerFormat": "parquet",
+                                 "format": "parquet"}},
+            {"datasetId": new_id, "inputFormat": {"format": "parquet"}}]
+        assert written.rows == 2
+        assert rows_of(conn.read("scores")) == rows_of(frame().head(2))
         before = len(emu.requests)
         with pytest.raises(RunError) as err:
-            conn.write("scores", frame())
-    assert str(err.value) == CREATE_REFUSED
-    assert not [r for r in emu.requests[before:] if r.method != "GET"]  # nothing was sent
+            conn.write("scores", frame().drop(columns=["day"]), replace=True)
+        assert str(err.value).startswith("field group 'scores fields' (")
+        assert str(err.value).endswith(") exists with other fields than user_id:string, "
+                                       "score:double, n:bigint; change or rename it in the "
+                                       "Schema Registry")
+        assert [r for r in emu.requests[before:] if r.method != "GET"] == []  # not deleted
+        assert rows_of(conn.read("scores")) == rows_of(frame().head(2))
 
 
-CREATE_REFUSED = (
-    "target 'aep' (data_distiller) cannot create a dataset from rows: Platform needs an XDM "
-    "schema for it; make it with SQL (query(sql, into='scores'), whose CTAS makes one), then "
-    "append to it (append=True; runner datasets write --append), which goes through Platform's "
-    "Batch Ingestion API")
+def test_distiller_append_after_create_adds_the_rows_as_xdm(distiller, emu) -> None:
+    tenant = f"_{registry(emu).tenant}"
+    with runner.connect(distiller) as conn:
+        conn.write("scores", frame().head(1))
+        ds_id = next(k for k, v in catalog(emu).datasets.items() if v["name"] == "scores")
+        before = len(emu.requests)
+        written = conn.write("scores", frame().tail(2), append=True)
+        assert calls(emu, before) == [
+            ("GET", DATASETS, {"name": ["scores"], "properties": ["name,tags,schemaRef"]}),
+            ("GET", f"{REGISTRY}/tenant/schemas", {"property": ["title==scores"]}),
+            ("GET", f"{REGISTRY}/stats", {}), *batch_calls(emu, before, ds_id)]
+        assert uploaded(emu, before) == [
+            {tenant: {"user_id": "b", "score": 0.25, "n": 2, "day": "2026-01-02"}},
+            {tenant: {"user_id": None, "score": 1.0, "n": 3, "day": "2026-01-03"}}]
+        assert written.rows == 3
+        assert rows_of(conn.read("scores")) == rows_of(frame())
 
 
 def test_distiller_appends_a_dataframe_through_batch_ingestion(distiller, emu) -> None:
@@ -311,27 +455,38 @@ def test_distiller_appends_a_dataframe_through_batch_ingestion(distiller, emu) -
         assert pq.read_table(io.BytesIO(sent[1].body)).to_pandas().equals(frame())
         assert (written.rows, written.rows_exact) == (3, True)
         back = conn.read("scores")
+        before = len(emu.requests)
         with pytest.raises(RunError) as err:
             conn.write("scores", frame(), replace=True)
-    assert sorted(map(tuple, back.astype(object).where(back.notna(), None)
-                      .itertuples(index=False)), key=str) == sorted(
-        map(tuple, frame().astype(object).where(frame().notna(), None)
-            .itertuples(index=False)), key=str)
+        assert [r for r in emu.requests[before:] if r.method != "GET"] == []  # nothing sent
+    assert rows_of(back) == rows_of(frame())
     assert str(err.value) == (
-        "target 'aep' (data_distiller) cannot replace a dataset's rows; drop it (runner datasets "
-        "rm scores), make it again with SQL (query(sql, into='scores')), then append to it "
-        "(append=True; runner datasets write --append), which goes through Platform's Batch "
-        "Ingestion API")
+        "target 'aep' (data_distiller) cannot replace dataset 'scores': it was not made from "
+        "rows (its schema is not the Schema Registry's 'scores'), so replacing it would lose its "
+        "schema; drop it (runner datasets rm scores) and make it again with SQL "
+        "(query(sql, into='scores')), or write the rows under another name")
 
 
-def test_distiller_cli_write_of_a_new_dataset_is_refused_with_one_line(distiller, tmp_path, capsys) -> None:
+def test_distiller_cli_write_creates_then_replaces(distiller, tmp_path, capsys) -> None:
     path = tmp_path / "scores.parquet"
     pq.write_table(pa.Table.from_pandas(frame()), path)
-    assert cli(distiller, "write", "scores", str(path)) == 1
-    assert capsys.readouterr().err == f"Error: {CREATE_REFUSED}\n"
+    assert cli(distiller, "write", "scores", str(path)) == 0
+    assert capsys.readouterr().out == (
+        f"Wrote dataset scores on target 'aep' from {path}: 3 row(s), 4 column(s)\n")
+    assert cli(distiller, "write", "scores", str(path)) == 2
+    assert capsys.readouterr().err == (
+        "Error: dataset 'scores' exists on target 'aep'; pass replace=True to replace it or "
+        "append=True to add the rows to it (runner datasets write --replace / --append)\n")
+    pq.write_table(pa.Table.from_pandas(frame().head(1)), path)
+    assert cli(distiller, "write", "scores", str(path), "--replace") == 0
+    assert capsys.readouterr().out == (
+        f"Replaced dataset scores on target 'aep' from {path}: 1 row(s), 4 column(s)\n")
     assert cli(distiller, "ls") == 0
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training_set"))
+    out = capsys.readouterr().out.splitlines()
+    line = next(x for x in out if x.startswith("training_set"))
     assert line.split()[:5] == ["training_set", "model", "~5", "-", "no"]
+    assert next(x for x in out if x.startswith("scores")).split()[:5] == [
+        "scores", "table", "~1", "-", "no"]
 
 
 def test_distiller_show_and_rm_of_a_query_dataset(distiller, emu, capsys) -> None:

@@ -119,7 +119,7 @@ class DataDistillerAdapter(Adapter):
     runs_translated_sql: ClassVar[bool] = False
     creates_local_sources: ClassVar[bool] = False
     file_suffixes: ClassVar[frozenset[str]] = frozenset()
-    writes_datasets: ClassVar[bool] = True  # appends, through the Batch Ingestion API
+    writes_datasets: ClassVar[bool] = True  # Schema Registry, Catalog, Batch Ingestion
     config_class: ClassVar[type[TargetConfig]] = DataDistillerConfig
     config_keys: ClassVar[dict[str, str]] = {
         "sandbox": "sandbox name (wins over the credentials file and AEP_SANDBOX)",
@@ -397,28 +397,70 @@ class DataDistillerAdapter(Adapter):
                                                               if labels.dataset else {})})
 
     def write_dataset(self, table: str, data: pyarrow.Table, mode: str) -> int:
-        """Append ``data`` to the dataset whose query table is ``table`` as one Parquet batch
-        of the Batch Ingestion API (``runner.platform.ingest``; polled every
-        ``poll_interval`` s up to ``query_timeout``). Creating a dataset needs an XDM schema
-        and replacing one a delete of its batches, which the runner does not make: a dataset
-        to append to is made with SQL (``query(sql, into=...)``, whose CTAS makes its schema)."""
-        then = (f"then append to it (append=True; runner datasets write --append), which goes "
-                "through Platform's Batch Ingestion API")
-        if mode == "create":
-            raise RunError(f"target '{self.name}' (data_distiller) cannot create a dataset from "
-                           "rows: Platform needs an XDM schema for it; make it with SQL "
-                           f"(query(sql, into='{table}'), whose CTAS makes one), {then}")
+        """Write ``data`` as the dataset ``table`` through the Schema Registry, Catalog and
+        Batch Ingestion APIs; returns its row count.
+
+        ``create`` makes a dataset of the Profile class (not enabled for Profile) whose
+        schema ``table`` has the columns as ``_<tenant>`` fields
+        (``runner.platform.schemas.ensure_dataset``), then ingests the rows shaped as XDM as
+        one batch. ``replace`` deletes a dataset made so (``DELETE /dataSets/{id}``) and
+        creates it again; a dataset of another schema (made with SQL) or enabled for Profile
+        is refused, since its schema would be lost. ``append`` ingests one batch into the
+        dataset whose query table is ``table`` (shaped as XDM when it was made from rows).
+        Batches are polled every ``poll_interval`` s up to ``query_timeout``.
+
+        Raises:
+            ProjectError: a column type has no XDM counterpart.
+            RunError: a refused replace, no single dataset to append to, or a failed batch.
+        """
+        from runner.platform.schemas import (arrow_fields, ensure_dataset, existing_fieldgroup,
+                                             tenant_id, xdm_table)
+
+        if mode == "append":
+            ds_id, record = self._one_dataset(table)
+            rows = xdm_table(data, tenant_id(self.platform)) if self._from_rows(record) else data
+            self.ingest(ds_id, rows)
+            return self.row_count(table)
+        fields = arrow_fields(data)
         if mode == "replace":
-            raise RunError(f"target '{self.name}' (data_distiller) cannot replace a dataset's "
-                           f"rows; drop it (runner datasets rm {table}), make it again with SQL "
-                           f"(query(sql, into='{table}')), {then}")
-        ids = self.dataset_ids([table])
-        if table not in ids:
-            raise RunError(f"no single Platform dataset has the query table '{table}' (Catalog, "
-                           "tags['adobe/pqs/table']); name the dataset to append to by its "
-                           "table name")
-        self.ingest(ids[table], data)
+            ds_id, record = self._one_dataset(table)
+            self._check_replace(table, record)
+            existing_fieldgroup(self.platform, tenant_id(self.platform), table, fields)
+            self.platform.delete(f"{DATASETS}/{ds_id}")
+        setup = ensure_dataset(self.platform, table, fields)
+        if data.num_rows:
+            self.ingest(setup.dataset_id, xdm_table(data, setup.tenant))
         return self.row_count(table)
+
+    def _one_dataset(self, table: str) -> tuple[str, dict[str, Any]]:
+        """The (id, record) of the one dataset whose query table is ``table``."""
+        matches = self._table_datasets(table, "name,tags,schemaRef")
+        if len(matches) != 1:
+            raise RunError(f"no single Platform dataset has the query table '{table}' (Catalog, "
+                           "tags['adobe/pqs/table']); name the dataset by its table name")
+        return matches[0]
+
+    def _from_rows(self, record: dict[str, Any]) -> bool:
+        """Whether the dataset was made from rows: its schema is the Registry schema titled
+        by its name (``write_dataset``'s create)."""
+        from runner.platform.schemas import find_schema
+
+        schema = find_schema(self.platform, str(record.get("name")))
+        return schema is not None and schema.get("$id") == (record.get("schemaRef") or {}).get("id")
+
+    def _check_replace(self, table: str, record: dict[str, Any]) -> None:
+        """Refuse to replace a dataset whose schema would be lost (made with SQL, or enabled
+        for Profile)."""
+        where = f"target '{self.name}' (data_distiller) cannot replace dataset '{table}'"
+        if _catalog_info("", record).profile:
+            raise RunError(f"{where}: it is enabled for Profile (runner scores ingest made it) "
+                           "and replacing it would lose its identity; ingest the scores again "
+                           "(runner scores ingest) or write the rows under another name")
+        if not self._from_rows(record):
+            raise RunError(f"{where}: it was not made from rows (its schema is not the Schema "
+                           f"Registry's '{table}'), so replacing it would lose its schema; drop "
+                           f"it (runner datasets rm {table}) and make it again with SQL "
+                           f"(query(sql, into='{table}')), or write the rows under another name")
 
     def ingest(self, dataset_id: str, data: pyarrow.Table, *, check: bool = True
                ) -> IngestResult:
