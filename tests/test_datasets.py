@@ -413,6 +413,19 @@ def test_distiller_replace_deletes_the_dataset_and_makes_it_again(distiller, emu
         assert rows_of(conn.read("scores")) == rows_of(frame().head(2))
 
 
+def test_distiller_replace_of_a_profile_dataset_is_refused(distiller, emu) -> None:
+    with runner.connect(distiller) as conn:
+        conn.ingest_scores(frame().head(2), "scores", identity="user_id")
+        before = len(emu.requests)
+        with pytest.raises(RunError) as err:
+            conn.write("scores", frame().head(2), replace=True)
+        assert [r for r in emu.requests[before:] if r.method != "GET"] == []  # nothing sent
+    assert str(err.value) == (
+        "target 'aep' (data_distiller) cannot replace dataset 'scores': it is enabled for "
+        "Profile (runner scores ingest made it) and replacing it would lose its identity; "
+        "ingest the scores again (runner scores ingest) or write the rows under another name")
+
+
 def test_distiller_append_after_create_adds_the_rows_as_xdm(distiller, emu) -> None:
     tenant = f"_{registry(emu).tenant}"
     with runner.connect(distiller) as conn:

@@ -198,7 +198,8 @@ class Connection:
 
         Raises:
             ProjectError: the name is taken (without a flag), or is a model's or a source's.
-            RunError: the target does not write datasets (Data Distiller: not yet).
+            RunError: the target does not write datasets (PostgreSQL), or refused the rows
+                (Data Distiller: a replace of a dataset not made from rows).
         """
         info = self._on_target(lambda w: _datasets.write(w, name, data, replace=replace,
                                                          append=append))
