@@ -172,6 +172,9 @@ def project_lineage(project: Project, source_columns: Mapping[str, list[str]] | 
     models: dict[str, ModelLineage] = {}
     keys: dict[str, str] = {}
 
+    def parents_of(name: str) -> dict[str, list[str] | None]:
+        return {_node_name(p): known.get(_node_name(p)) for p in project.dag.parents(name)}
+
     def done(name: str, entry: ModelLineage) -> None:
         models[name] = entry
         known[name] = list(entry.columns) if entry.rest is None else None
@@ -184,8 +187,7 @@ def project_lineage(project: Project, source_columns: Mapping[str, list[str]] | 
         while ready or (workers is not None and workers.running):
             while ready:
                 name = ready.pop()
-                parents = {_node_name(p): known.get(_node_name(p))
-                           for p in project.dag.parents(name)}
+                parents = parents_of(name)
                 keys[name] = Cache.key("lineage", project.keys.get(name, name), sorted(
                     (p, tuple(c) if c is not None else None) for p, c in parents.items()))
                 entry = cache.get(keys[name]) if cache is not None else None
@@ -204,9 +206,7 @@ def project_lineage(project: Project, source_columns: Mapping[str, list[str]] | 
             if workers is not None and workers.running:
                 for name, _, entry in workers.wait():
                     if entry is None:  # the worker had a problem: meet it here
-                        parents = {_node_name(p): known.get(_node_name(p))
-                                   for p in project.dag.parents(name)}
-                        entry = _model_lineage(project, name, parents)
+                        entry = _model_lineage(project, name, parents_of(name))
                     if cache is not None:
                         cache.put(keys[name], entry)
                     done(name, entry)

@@ -334,7 +334,7 @@ class SlowStep:
         self._reported: tuple[str, int, float] | None = None
         self._index: dict[str, int] = {}  # each path's place, by its first start
         self._stop = threading.Event()
-        self._watcher = threading.Thread(target=self._watch, name="slow-compile", daemon=True)
+        self._watcher = threading.Thread(target=self._watch, name="slow-step", daemon=True)
 
     def model(self, path: str) -> None:
         """``path`` starts: report it if it is still at it ``after`` s from now."""
