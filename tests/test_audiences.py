@@ -234,6 +234,9 @@ def test_a_job_body_must_be_an_array_of_known_segments(emulator: Emulator,
         'The request body must be a non-empty JSON array [{"segmentId": ...}]')
     answer = raw(emulator, platform_client, "POST", jobs, [{"segmentId": "nope"}])
     assert answer.json() == bad_request("Segment definition 'nope' was not found")
+    answer = raw(emulator, platform_client, "POST", jobs, [{"segmentId": ["x"]}])  # not a 500
+    assert answer.json() == bad_request("Item 0 must be an object with exactly 'segmentId', "
+                                        "a string")
 
 
 # -- preview and estimate ---------------------------------------------------------------------
@@ -387,6 +390,14 @@ def test_the_emulator_checks_if_match_and_the_file_based_fields(
     answer = raw(emulator, platform_client, "PATCH", path, op({"id": "nope", **EXPORT_FIELDS}),
                  If_Match=etag)
     assert answer.json() == bad_request(f"{where}.id: segment definition 'nope' was not found")
+    answer = raw(emulator, platform_client, "PATCH", path, op({"id": ["x"], **EXPORT_FIELDS}),
+                 If_Match=etag)  # an id that is no string: a 400, not a 500
+    assert answer.json() == bad_request(f"{where}.id: segment definition ['x'] was not found")
+    answer = raw(emulator, platform_client, "PATCH", path, [{
+        "op": "add", "path": "/transformations/0/params/segmentSelectors", "value": "x"}],
+        If_Match=etag)
+    assert answer.json() == bad_request(
+        "transformations[0].params.segmentSelectors must be an object")
     answer = raw(emulator, platform_client, "PATCH", path,
                  [{**full[0], "path": "/transformations/1/params/segmentSelectors/selectors/-"}],
                  If_Match=etag)

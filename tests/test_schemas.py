@@ -255,6 +255,12 @@ def test_profile_enabling_is_refused_without_a_primary_identity(
     assert (removed.status_code, removed.json()["detail"]) == (
         400, "meta:immutableTags can only be added, with an array value; it cannot be removed or "
         "replaced")
+    objects = raw(emulator, platform_client, "PATCH", f"{REG}/tenant/schemas/{encoded}",
+                  [{"op": "add", "path": "/meta:immutableTags", "value": [{}]}],
+                  Content_Type="application/json")  # tags that are no strings: a 400, not a 500
+    assert (objects.status_code, objects.json()["detail"]) == (
+        400, "meta:immutableTags can only be added, with an array value; it cannot be removed or "
+        "replaced")
 
 
 def test_registry_gets_need_their_accept_headers(emulator: Emulator,

@@ -86,7 +86,10 @@ def check_selectors(emu: Emulator, flow: dict[str, Any]) -> None:
     store = segmentation(emu)
     for t, transformation in enumerate(flow.get("transformations") or []):
         params = transformation.get("params") if isinstance(transformation, dict) else None
-        selectors = ((params or {}).get("segmentSelectors") or {}).get("selectors", [])
+        chosen = params.get("segmentSelectors") if isinstance(params, dict) else None
+        if chosen is not None and not isinstance(chosen, dict):
+            raise Invalid(f"transformations[{t}].params.segmentSelectors must be an object")
+        selectors = (chosen or {}).get("selectors", [])
         if not isinstance(selectors, list):
             raise Invalid(f"transformations[{t}].params.segmentSelectors.selectors must be a list")
         for i, selector in enumerate(selectors):
@@ -100,7 +103,7 @@ def check_selectors(emu: Emulator, flow: dict[str, Any]) -> None:
             if unknown:
                 raise Invalid(f"{where}.value: unknown field(s) {', '.join(unknown)}")
             segment_id = value.get("id")
-            if segment_id not in store.definitions:
+            if not isinstance(segment_id, str) or segment_id not in store.definitions:
                 raise Invalid(f"{where}.value.id: segment definition {segment_id!r} was not found")
             if segment_id in seen:
                 raise Invalid(f"{where}: segment '{segment_id}' is already in this dataflow")

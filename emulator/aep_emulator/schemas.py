@@ -141,8 +141,11 @@ class Registry:
             name = ref.removeprefix("#/definitions/")
             if name == ref or name not in body["definitions"]:
                 raise Invalid(f"allOf $ref '{ref}' is not '#/definitions/<a definition>'")
-        for cls in body.get("meta:intendedToExtend", []):
-            if cls not in CLASSES:
+        extends = body.get("meta:intendedToExtend", [])
+        if not isinstance(extends, list):
+            raise Invalid("meta:intendedToExtend must be an array of class ids")
+        for cls in extends:
+            if not isinstance(cls, str) or cls not in CLASSES:
                 raise Invalid(f"meta:intendedToExtend names unknown class '{cls}'")
         for name, definition in body["definitions"].items():
             props = _object(definition, f"definitions.{name}").get("properties", {})
@@ -251,7 +254,8 @@ class Registry:
             if not isinstance(op, dict) or op.get("path") != "/meta:immutableTags":
                 raise Invalid(f"Operation {op!r} is not supported; the emulator knows "
                               "add /meta:immutableTags")
-            if op.get("op") != "add" or not isinstance(op.get("value"), list):
+            if op.get("op") != "add" or not isinstance(op.get("value"), list) \
+                    or not all(isinstance(tag, str) for tag in op["value"]):
                 raise Invalid("meta:immutableTags can only be added, with an array value; it "
                               "cannot be removed or replaced")
             if set(op["value"]) != {"union"}:
@@ -513,7 +517,7 @@ def table_name(dataset: str) -> str:
     >>> table_name("Churn scores-v2")
     'churn_scores_v2'
     """
-    return _NOT_IDENTIFIER.sub("_", dataset.lower())
+    return _NOT_IDENTIFIER.sub("_", dataset.lower())[:63]  # PostgreSQL's identifier length
 
 
 def _check_profile(tags: dict[str, list[str]], schema: dict[str, Any] | None) -> None:

@@ -136,8 +136,9 @@ class Segmentation:
             raise Invalid('The request body must be a non-empty JSON array [{"segmentId": ...}]')
         segments = []
         for i, item in enumerate(body):
-            if not isinstance(item, dict) or set(item) != {"segmentId"}:
-                raise Invalid(f"Item {i} must be an object with exactly 'segmentId'")
+            if not isinstance(item, dict) or set(item) != {"segmentId"} \
+                    or not isinstance(item["segmentId"], str):
+                raise Invalid(f"Item {i} must be an object with exactly 'segmentId', a string")
             definition = self.definitions.get(item["segmentId"])
             if definition is None:
                 raise Invalid(f"Segment definition '{item['segmentId']}' was not found")
