@@ -106,7 +106,15 @@ def create_audience(workspace: Workspace, name: str, field: str, minimum: float 
         raise ProjectError(f"audience {name}: flow={flow!r} needs the scores dataset the field "
                            "comes from (dataset=, --dataset), whose labels the dataflow's "
                            "destination must accept")
+    # a dataflow is judged first: one its destination refuses leaves nothing made
+    verdict = judge_flow(workspace, client, flow, dataset_labels(client, dataset)) \
+        if flow is not None and dataset is not None else None
+    export = verdict.export.keypath if verdict is not None and verdict.export else None
     tenant = tenant_id(client)
+    if verdict is not None and verdict.refused is not None:
+        return AudienceResult(name, workspace.target,
+                              audience_pql(field, minimum, maximum, tenant=tenant), False,
+                              flow=flow, export=export, refused=verdict.refused)
     audience = ensure_audience(client, name, field, minimum, maximum, tenant=tenant)
     result = AudienceResult(name, workspace.target, audience.pql, audience.created, audience.id)
     if run:
@@ -114,15 +122,11 @@ def create_audience(workspace: Workspace, name: str, field: str, minimum: float 
         result = replace(result, profiles=run_segment_job(
             client, audience.id, timeout=getattr(config, "query_timeout", 3600.0),
             poll_interval=getattr(config, "poll_interval", 60.0)))
-    if flow is None or dataset is None:
+    if verdict is None:
         return result
-    verdict = judge_flow(workspace, client, flow, dataset_labels(client, dataset))
-    result = replace(result, flow=flow, export=verdict.export.keypath if verdict.export else None)
-    if verdict.refused is not None:
-        return replace(result, refused=verdict.refused)
-    export = FileExport(start_date=dt.datetime.now(dt.timezone.utc).date().isoformat())
-    patched = add_to_dataflow(client, flow, audience.id, name=name, file_export=export)
-    return replace(result, flow_patched=patched)
+    selector = FileExport(start_date=dt.datetime.now(dt.timezone.utc).date().isoformat())
+    patched = add_to_dataflow(client, flow, audience.id, name=name, file_export=selector)
+    return replace(result, flow=flow, export=export, flow_patched=patched)
 
 
 def _local(workspace: Workspace, name: str, field: str, minimum: float | None,
