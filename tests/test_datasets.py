@@ -350,7 +350,9 @@ def test_distiller_write_creates_a_dataset_from_a_dataframe(distiller, emu) -> N
              "fileDescription": {"persisted": True, "containerFormat": "parquet",
                                  "format": "parquet"}},
             {"datasetId": ds_id, "inputFormat": {"format": "parquet"}}]
-        assert polls and {(r.method, r.path) for r in polls} == {("GET", polls[0].path)}
+        batch_id = next(r.path.split("/")[5] for r in emu.requests[before:] if r.method == "PUT")
+        assert polls and {(r.method, r.path) for r in polls} == {
+            ("GET", BATCH_STATUS + batch_id)}
         assert uploaded(emu, before) == [
             {tenant: {"user_id": "a", "score": 0.5, "n": 1, "day": "2026-01-01"}},
             {tenant: {"user_id": "b", "score": 0.25, "n": 2, "day": "2026-01-02"}},
