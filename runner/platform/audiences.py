@@ -231,7 +231,7 @@ def add_to_dataflow(client: PlatformClient, flow_id: str, segment_id: str, *,
             "value": {"type": "PLATFORM_SEGMENT", "value": value}}]
     path = f"{FLOWS}/{flow_id}"
     for attempt in (1, 2):
-        flow = (client.get(path).get("items") or [{}])[0]
+        flow = ((client.get(path) or {}).get("items") or [{}])[0]
         if any((s.get("value") or {}).get("id") == segment_id for s in _selectors(flow, flow_id)):
             return False
         try:

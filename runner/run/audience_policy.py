@@ -51,6 +51,9 @@ def dataset_labels(client: PlatformClient, name: str) -> frozenset[str]:
     if not ids:
         raise ProjectError(f"no dataset '{name}' on Platform: give the scores dataset the "
                            "audience's field comes from (runner scores ingest makes it)")
+    if len(ids) > 1:  # the labels of either could be the wrong ones
+        raise ProjectError(f"{len(ids)} datasets on Platform are named '{name}' "
+                           f"({', '.join(sorted(ids))}); rename all but one, or give another")
     labels = read_labels(client, ids[0])
     return labels.dataset.union(*labels.fields.values())
 
