@@ -143,8 +143,12 @@ class Batches:
                 written = load(self.emu.engine, table, files, types)
                 metrics.update(outputRecordCount=written, outputByteSize=size,
                                outputFileCount=len(files), partitionCount=1)
+                # the dataset shows the batch before the batch says success: a client that
+                # reads the dataset on success sees its rows counted
+                record.update(lastBatchId=batch.record["id"], lastBatchStatus="success")
+                catalog(self.emu).touch(table)
                 self._set(batch, status="success", metrics=metrics, completed=now_ms())
-            status = "success"
+            return
         except Exception as exc:  # noqa: BLE001 - a worker must end its batch, whatever failed
             failure = exc if isinstance(exc, LoadFailed) else LoadFailed(
                 UNKNOWN, f"Unknown error occurred. {type(exc).__name__}: {exc}")
@@ -154,11 +158,8 @@ class Batches:
                 metrics["failureReason"] = failure.error["description"]
                 self._set(batch, status="failed", errors=[failure.error], metrics=metrics,
                           completed=now_ms())
-            status = "failed"
         if record is not None:
-            record.update(lastBatchId=batch.record["id"], lastBatchStatus=status)
-            if status == "success":
-                catalog(self.emu).touch(record["tags"][PQS_TAG][0])
+            record.update(lastBatchId=batch.record["id"], lastBatchStatus="failed")
 
     def stop(self) -> None:
         """Abort the batches still loading and wait for the workers (the emulator stops)."""
