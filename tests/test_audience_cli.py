@@ -267,3 +267,89 @@ def test_locally_the_audience_is_a_table_of_the_identities_in_range(local, capsy
     assert capsys.readouterr().err == (
         "Error: audience high: 'propensty' is not a score column of dataset 'churn' (did you "
         "mean 'propensity'?) (identity: user_id; scores: propensity)\n")
+
+
+# -- estimates ------------------------------------------------------------------------------
+def estimate_cli(root: Path, *args: str) -> int:
+    try:
+        return main(["audience", "estimate", *args, "--project-dir", str(root)])
+    except SystemExit as exit_:
+        return int(exit_.code)
+
+
+def test_an_estimate_on_distiller_previews_and_polls_and_makes_nothing(dd_root, emu,
+                                                                       capsys) -> None:
+    seed_profiles(emu, [{f"_{TENANT}": {"propensity": 0.99}}, {f"_{TENANT}": {"propensity": 0.1}}])
+    with runner.connect(dd_root) as conn:
+        conn.ingest_scores(scores({"u1": 0.95, "u2": 0.8, "u3": 0.5}), "est_scores", "user_id")
+        segmentation(emu).job_polls = 1  # the first read answers RUNNING, the second is ready
+        before = len(emu.requests)
+        found = conn.estimate_audience("propensity", 0.8)
+        made = sent(emu, before)
+    (preview_id,) = segmentation(emu).previews
+    assert (found.pql, found.profiles, found.total, found.standard_error, found.confidence) == (
+        HIGH, 3, 5, 0.0, "95%")
+    assert made == [("GET", f"{REG}/stats"), ("POST", "/data/core/ups/preview"),
+                    ("GET", f"/data/core/ups/estimate/{preview_id}"),
+                    ("GET", f"/data/core/ups/estimate/{preview_id}")]
+    assert emu.requests_to("/data/core/ups/preview", "POST")[0].json == {
+        "predicateExpression": HIGH, "predicateType": "pql/text",
+        "predicateModel": "_xdm.context.profile", "graphType": "none"}
+    assert segmentation(emu).definitions == {} and segmentation(emu).jobs == {}
+    segmentation(emu).job_polls = 0
+    assert estimate_cli(dd_root, "--field", "propensity", "--max", "0.5") == 0
+    assert capsys.readouterr().out == (f"Estimate on target 'aep': _{TENANT}.propensity <= 0.5 "
+                                       "selects 2 of 5 profile(s) (standard error 0, 95% "
+                                       "confidence)\n")
+    before = len(emu.requests)
+    assert estimate_cli(dd_root, "--field", "propensity") == 2
+    assert capsys.readouterr().err == ("Error: audience on propensity: give a minimum, a maximum "
+                                       "or both\n")
+    assert sent(emu, before) == []
+
+
+def test_a_failed_or_endless_estimate_is_an_error_naming_the_state() -> None:
+    from runner.errors import PlatformError
+    from runner.platform.audiences import estimate_audience
+
+    class Client:
+        def __init__(self, states: list[dict]) -> None:
+            self.states = states
+
+        def post(self, path: str, json: object) -> dict:
+            return {"previewId": "p1", "state": "NEW"}
+
+        def get(self, path: str) -> dict:
+            return self.states.pop(0) if len(self.states) > 1 else self.states[0]
+
+    failed = Client([{"state": "RUNNING"}, {"state": "FAILED", "error": {
+        "description": "Unknown field _t.nope"}}])
+    with pytest.raises(PlatformError) as err:
+        estimate_audience(failed, "_t.nope >= 1", sleep=lambda s: None)  # type: ignore[arg-type]
+    assert str(err.value) == ("GET /data/core/ups/estimate/p1: the estimate of '_t.nope >= 1' "
+                              "ended FAILED: Unknown field _t.nope")
+    ticks = iter(range(100))
+    with pytest.raises(PlatformError) as err:
+        estimate_audience(Client([{"state": "RUNNING"}]), "_t.p >= 1", timeout=3,  # type: ignore[arg-type]
+                          sleep=lambda s: None, clock=lambda: float(next(ticks)))
+    assert str(err.value) == ("GET /data/core/ups/estimate/p1: the estimate of '_t.p >= 1' "
+                              "still RUNNING after 3 s (raise the timeout or preview it in "
+                              "Platform)")
+
+
+def test_locally_an_estimate_counts_the_identities_and_writes_nothing(local, capsys) -> None:
+    with runner.connect(local) as conn:
+        conn.ingest_scores(scores({"u1": 0.95, "u2": 0.8, "u3": 0.5, "u4": None}), "churn",
+                           "user_id")
+        found = conn.estimate_audience("propensity", 0.8, dataset="churn")
+        names = [d.name for d in conn.datasets()]
+    assert (found.pql, found.profiles, found.total) == ("_local.propensity >= 0.8", 2, 4)
+    assert "audience_high" not in names and not any(n.startswith("audience_") for n in names)
+    assert estimate_cli(local, "--field", "propensity", "--min", "0.5", "--max", "0.9",
+                        "--dataset", "churn") == 0
+    assert capsys.readouterr().out == ("Estimate on target 'local': _local.propensity >= 0.5 "
+                                       "and _local.propensity <= 0.9 selects 2 of 4 profile(s)\n")
+    assert estimate_cli(local, "--field", "propensity", "--min", "0.5") == 2
+    assert capsys.readouterr().err == (
+        "Error: estimate on propensity: on target 'local' (off Platform) give the scores "
+        "dataset to count (dataset=, --dataset)\n")

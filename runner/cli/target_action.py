@@ -24,16 +24,28 @@ class Outcome(Protocol):
     def summary(self) -> str: ...
 
 
+def add_target_actions(sub: Any, command: str, command_help: str,
+                       actions: list[tuple[str, str]], common: argparse.ArgumentParser,
+                       vars_type: Any) -> list[argparse.ArgumentParser]:
+    """Register ``runner <command> <action>`` for each ``(action, help)``, each with
+    ``-t/--target`` and ``--vars``; their parsers, in order."""
+    p = sub.add_parser(command, help=command_help)
+    subs = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    parsers = []
+    for action, action_help in actions:
+        a = subs.add_parser(action, parents=[common], help=action_help)
+        a.add_argument("-t", "--target", help="target from project.yml (default: default_target)")
+        a.add_argument("--vars", type=vars_type, metavar="YAML", help="override project vars")
+        parsers.append(a)
+    return parsers
+
+
 def add_target_action(sub: Any, command: str, command_help: str, action: str, action_help: str,
                       common: argparse.ArgumentParser, vars_type: Any
                       ) -> argparse.ArgumentParser:
     """Register ``runner <command> <action>`` with ``-t/--target`` and ``--vars``; its parser."""
-    p = sub.add_parser(command, help=command_help)
-    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    a = actions.add_parser(action, parents=[common], help=action_help)
-    a.add_argument("-t", "--target", help="target from project.yml (default: default_target)")
-    a.add_argument("--vars", type=vars_type, metavar="YAML", help="override project vars")
-    return a
+    return add_target_actions(sub, command, command_help, [(action, action_help)], common,
+                              vars_type)[0]
 
 
 def run_target_action(args: argparse.Namespace, work: Callable[[Workspace], Outcome]) -> int:

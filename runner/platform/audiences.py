@@ -5,7 +5,9 @@ range on a numeric tenant field (``_<tenant>.propensity >= 0.8``; a range is the
 ``_<tenant>.f >= a and _<tenant>.f <= b``). :func:`ensure_audience` makes it once: it looks the
 name up first (the list has no documented name filter, so it pages and compares), reuses a
 definition with the same PQL and refuses one with another PQL, never changing it.
-:func:`run_segment_job` evaluates it on demand and returns how many profiles qualified.
+:func:`run_segment_job` evaluates it on demand and returns how many profiles qualified;
+:func:`estimate_audience` previews a PQL without making anything (§4.3: ``POST /preview``, then
+``GET /estimate/{previewId}`` until ``RESULT_READY``; aepp's loop on that state never ends).
 :func:`add_to_dataflow` adds it to an existing destination dataflow with a JSON Patch sent with
 ``If-Match: <etag>``, only when it is not there yet, and re-reads the flow once if the etag
 went stale (412).
@@ -30,6 +32,8 @@ from runner.platform.client import PlatformClient
 
 DEFINITIONS = "/data/core/ups/segment/definitions"
 JOBS = "/data/core/ups/segment/jobs"
+PREVIEW = "/data/core/ups/preview"
+ESTIMATE = "/data/core/ups/estimate"
 FLOWS = "/data/foundation/flowservice/flows"
 SELECTORS = "/transformations/0/params/segmentSelectors/selectors"
 PROFILE_SCHEMA = "_xdm.context.profile"
@@ -46,6 +50,15 @@ class Audience(NamedTuple):
     name: str
     pql: str
     created: bool
+
+
+class Estimate(NamedTuple):
+    """A preview's estimate (§4.3): profiles matched, out of ``total`` read, with its error."""
+
+    profiles: int
+    total: int
+    standard_error: float
+    confidence: str
 
 
 @dataclass(frozen=True)
@@ -192,6 +205,36 @@ def run_segment_job(client: PlatformClient, segment_id: str, timeout: float = 36
         if clock() >= deadline:
             raise PlatformError(f"GET {path}: segment job for {segment_id} still {status} after "
                                 f"{timeout:g} s (raise the timeout or check the job in Platform)")
+        sleep(poll_interval)
+
+
+def estimate_audience(client: PlatformClient, pql: str, timeout: float = 600.0,
+                      poll_interval: float = 5.0, *,
+                      sleep: Callable[[float], None] = time.sleep,
+                      clock: Callable[[], float] = time.monotonic) -> Estimate:
+    """Estimate how many profiles ``pql`` selects, making nothing (a preview, §4.3).
+
+    Raises:
+        PlatformError: a call failed, the preview ended FAILED (its error shown), or it was not
+            ready within ``timeout`` seconds.
+    """
+    started = client.post(PREVIEW, json={"predicateExpression": pql, "predicateType": "pql/text",
+                                         "predicateModel": PROFILE_SCHEMA, "graphType": "none"})
+    path = f"{ESTIMATE}/{started['previewId']}"
+    deadline = clock() + timeout
+    while True:
+        body = client.get(path) or {}
+        state = body.get("state")
+        if state == "RESULT_READY":
+            return Estimate(int(body.get("estimatedSize", 0)), int(body.get("totalRows", 0)),
+                            float(body.get("standardError", 0.0)),
+                            str(body.get("confidenceInterval", "")))
+        if state in ("FAILED", "ERROR"):  # ERROR: the state aepp checks for
+            error = (body.get("error") or {}).get("description") or "no reason given"
+            raise PlatformError(f"GET {path}: the estimate of '{pql}' ended {state}: {error}")
+        if clock() >= deadline:
+            raise PlatformError(f"GET {path}: the estimate of '{pql}' still {state} after "
+                                f"{timeout:g} s (raise the timeout or preview it in Platform)")
         sleep(poll_interval)
 
 

@@ -11,6 +11,9 @@ Off Platform (DuckDB, no credentials) there are no profiles: the audience is the
 identities of the local scores dataset ``dataset`` whose ``field`` is in range, written as the
 local table ``audience_<name>`` (the identity column: the dataset's first column, where
 ``ingest_scores`` puts it), rebuilt on each call; its row count is the count.
+
+:func:`estimate_audience` makes nothing: on Platform a preview's estimate (§4.3), locally the
+exact count of those identities out of the dataset's.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from runner.errors import ProjectError
+from runner.platform import audiences as platform_audiences
 from runner.platform.audiences import (FileExport, add_to_dataflow, audience_pql,
                                        ensure_audience, run_segment_job)
 from runner.platform.schemas import tenant_id
@@ -77,6 +81,58 @@ class AudienceResult:
             line += f" ({self.export})" if self.export else " (no export of project.yml: " \
                 "only the C12 rule was checked)"
         return line
+
+
+@dataclass(frozen=True)
+class EstimateResult:
+    """What ``estimate_audience`` found: the PQL, the profiles it selects out of ``total``
+    (on Platform a preview's estimate with its standard error, locally exact)."""
+
+    target: str
+    pql: str
+    profiles: int
+    total: int
+    standard_error: float = 0.0
+    confidence: str = ""
+
+    ok = True
+
+    def summary(self) -> str:
+        """One line: the rule and how many it selects."""
+        line = (f"Estimate on target '{self.target}': {self.pql} selects "
+                f"{'about ' if self.standard_error else ''}{self.profiles:,} of {self.total:,} "
+                "profile(s)")
+        if self.confidence:
+            line += f" (standard error {self.standard_error:g}, {self.confidence} confidence)"
+        return line
+
+
+def estimate_audience(workspace: Workspace, field: str, minimum: float | None = None,
+                      maximum: float | None = None, *,
+                      dataset: str | None = None) -> EstimateResult:
+    """How many profiles ``minimum <= field <= maximum`` selects, making nothing.
+
+    Raises:
+        ProjectError: a bad bound or field; locally a missing or bad ``dataset``.
+        PlatformError: a call failed or the preview failed.
+    """
+    client = workspace.adapter.platform
+    if client is None:
+        if dataset is None:
+            raise ProjectError(f"estimate on {field}: on target '{workspace.target}' (off "
+                               "Platform) give the scores dataset to count (dataset=, --dataset)")
+        pql = audience_pql(field, minimum, maximum, tenant="local")
+        members, total = _members(workspace, f"estimate on {field}", field, minimum, maximum,
+                                  dataset)
+        return EstimateResult(workspace.target, pql, members.num_rows, total)
+    audience_pql(field, minimum, maximum, tenant="t")  # checked before anything is sent
+    pql = audience_pql(field, minimum, maximum, tenant=tenant_id(client))
+    config = workspace.adapter.config
+    found = platform_audiences.estimate_audience(
+        client, pql, timeout=getattr(config, "query_timeout", 600.0),
+        poll_interval=getattr(config, "poll_interval", 5.0))
+    return EstimateResult(workspace.target, pql, found.profiles, found.total,
+                          found.standard_error, found.confidence)
 
 
 def create_audience(workspace: Workspace, name: str, field: str, minimum: float | None = None,
@@ -141,15 +197,27 @@ def _local(workspace: Workspace, name: str, field: str, minimum: float | None,
                            f"target '{workspace.target}' has no dataflows")
     table_name = LOCAL_PREFIX + datasets.check_name(name)
     pql = audience_pql(field, minimum, maximum, tenant="local")
+    members, _ = _members(workspace, f"audience {name}", field, minimum, maximum, dataset)
+    existed = workspace.adapter.exists(table_name)
+    datasets.write(workspace, table_name, members, replace=existed)
+    return AudienceResult(name, workspace.target, pql, not existed, table=table_name,
+                          profiles=members.num_rows)
+
+
+def _members(workspace: Workspace, what: str, field: str, minimum: float | None,
+             maximum: float | None, dataset: str) -> tuple[pa.Table, int]:
+    """The distinct identities of the local ``dataset`` whose ``field`` is in range, sorted,
+    and how many distinct identities the dataset holds."""
+    audience_pql(field, minimum, maximum, tenant="local")  # the bounds are checked first
     scores = datasets.read(workspace, dataset)
     have = scores.column_names
     if field not in have[1:]:
-        raise ProjectError(f"audience {name}: '{field}' is not a score column of dataset "
+        raise ProjectError(f"{what}: '{field}' is not a score column of dataset "
                            f"'{dataset}'{did_you_mean(field, have[1:])} (identity: {have[0]}; "
                            f"scores: {', '.join(have[1:])})")
     values = scores.column(field)
     if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
-        raise ProjectError(f"audience {name}: column '{field}' of dataset '{dataset}' is "
+        raise ProjectError(f"{what}: column '{field}' of dataset '{dataset}' is "
                            f"{values.type}, not a number")
     keep = pc.is_valid(values)
     if minimum is not None:
@@ -158,7 +226,4 @@ def _local(workspace: Workspace, name: str, field: str, minimum: float | None,
         keep = pc.and_(keep, pc.less_equal(values, maximum))
     members = scores.filter(pc.fill_null(keep, False)).select([have[0]])
     members = pa.table({have[0]: pc.unique(members.column(0))}).sort_by(have[0])
-    existed = workspace.adapter.exists(table_name)
-    datasets.write(workspace, table_name, members, replace=existed)
-    return AudienceResult(name, workspace.target, pql, not existed, table=table_name,
-                          profiles=members.num_rows)
+    return members, pc.count_distinct(scores.column(0)).as_py()

@@ -16,7 +16,7 @@ version) and source names through their identifiers, translated for the target l
 ``write(name, df, replace=, append=)`` writes one and ``drop(name)`` drops one
 (``runner.run.datasets``); ``ingest_scores(df, dataset=, identity=)`` writes scores as a Profile
 dataset (``runner.run.scores``); ``create_audience(name, field, minimum=)`` makes an audience on a
-score field (``runner.run.audiences``).
+score field and ``estimate_audience(field, minimum=)`` counts one first (``runner.run.audiences``).
 
 ``query(sql, into="name")`` runs it as a batch query instead, ``CREATE TABLE name AS`` on the
 target (on Data Distiller a batch query into a new dataset: no 10-minute or 50,000-row limit of
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     import pandas
     import pyarrow
 
-    from runner.run.audiences import AudienceResult
+    from runner.run.audiences import AudienceResult, EstimateResult
     from runner.run.scores import ScoresResult
 
 QUERY_PATH = "<query>"
@@ -245,6 +245,22 @@ class Connection:
         if result.table is not None:
             self._datasets.add(result.table.lower())
         return result
+
+    @_one_at_a_time
+    def estimate_audience(self, field: str, minimum: float | None = None,
+                          maximum: float | None = None, *,
+                          dataset: str | None = None) -> EstimateResult:
+        """How many profiles ``minimum <= field <= maximum`` would select, making nothing: on
+        Data Distiller a preview's estimate, locally the exact count of the identities of
+        ``dataset`` (required) in range (``runner.run.audiences``).
+
+        Raises:
+            ProjectError: a bad bound, field or dataset (nothing is sent).
+        """
+        from runner.run.audiences import estimate_audience
+
+        return self._on_target(lambda w: estimate_audience(w, field, minimum, maximum,
+                                                           dataset=dataset))
 
     @_one_at_a_time
     def drop(self, name: str) -> DatasetInfo:
