@@ -31,8 +31,11 @@ class FlowPayloads:
     name: str
     secrets: list[Secret]
 
+    #: The target connection's file format param: a dataset export's (``fileType`` for audiences).
+    file_type_param = "datasetFileType"
+
     def target_params(self) -> dict[str, str]:
-        params = {"mode": "Server-to-server", "datasetFileType": self.spec.format.upper(),
+        params = {"mode": "Server-to-server", self.file_type_param: self.spec.format.upper(),
                   "compression": self.spec.compression.upper()}
         params.update({api: self.spec.params[key] for api, key in self.dtype.target_params.items()})
         return params

@@ -57,20 +57,9 @@ def _item(body: Any) -> dict[str, Any] | None:
     return items[0] if items else None
 
 
-class FlowExport(FlowPayloads):
-    """One export of one dataset to one Flow Service destination."""
+class FlowCalls(FlowPayloads):
+    """The Flow Service calls of a set of named objects (``spec``, ``ctx``, ``name`` set)."""
 
-    def __init__(self, spec: ExportSpec, dataset: BuiltDataset, ctx: ExportContext,
-                 state: ExportState) -> None:
-        self.spec, self.dataset, self.ctx, self.state = spec, dataset, ctx, state
-        self.dtype = DESTINATION_TYPES[spec.type]
-        self.auth = choose_auth(self.dtype, set(spec.params))
-        self.key = ctx.key(spec)
-        self.name = f"runner:{ctx.project}:{self.key}"
-        self.secrets: list[Secret] = []
-        self.version = f"{dataset.dataset_id}:{dataset.fingerprint}"
-
-    # -- calls --------------------------------------------------------------------------------
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         assert self.ctx.platform is not None
         return self.ctx.platform.request(method, path, **kw)
@@ -103,6 +92,38 @@ class FlowExport(FlowPayloads):
                     raise
         return deleted
 
+    def _named(self, exclude: str | None = None) -> dict[str, Any] | None:
+        """The flow of this destination's flow spec named ``self.name`` (not ``exclude``)."""
+        params: dict[str, Any] | None = {"property": f"flowSpec.id=={self.dtype.flow_spec}"}
+        path = f"{FLOWSERVICE}/flows"
+        for _ in range(200):
+            body = self._call("GET", path, params=params) or {}
+            flow = next((f for f in body.get("items", [])
+                         if f.get("name") == self.name and f.get("id") != exclude), None)
+            if flow:
+                return flow
+            nxt = ((body.get("_links") or {}).get("next") or {}).get("href")
+            if not nxt:
+                return None
+            # aepp reads the link as relative to the Flow Service base; accept both forms.
+            path = nxt if nxt.startswith((FLOWSERVICE, "http")) else FLOWSERVICE + nxt
+            params = None
+        return None
+
+
+class FlowExport(FlowCalls):
+    """One export of one dataset to one Flow Service destination."""
+
+    def __init__(self, spec: ExportSpec, dataset: BuiltDataset, ctx: ExportContext,
+                 state: ExportState) -> None:
+        self.spec, self.dataset, self.ctx, self.state = spec, dataset, ctx, state
+        self.dtype = DESTINATION_TYPES[spec.type]
+        self.auth = choose_auth(self.dtype, set(spec.params))
+        self.key = ctx.key(spec)
+        self.name = f"runner:{ctx.project}:{self.key}"
+        self.secrets: list[Secret] = []
+        self.version = f"{dataset.dataset_id}:{dataset.fingerprint}"
+
     def _eligible(self) -> None:
         """Refuse a dataset the activation-datalake source does not list (§5.2 step 0)."""
         start = 0
@@ -126,29 +147,18 @@ class FlowExport(FlowPayloads):
 
         ``exclude`` is the id of a flow about to be torn down, which does not count.
         """
-        params: dict[str, Any] | None = {"property": f"flowSpec.id=={self.dtype.flow_spec}"}
-        path = f"{FLOWSERVICE}/flows"
-        for _ in range(200):
-            body = self._call("GET", path, params=params) or {}
-            flow = next((f for f in body.get("items", [])
-                         if f.get("name") == self.name and f.get("id") != exclude), None)
-            if flow:
-                target = self._get("targetConnections", flow["targetConnectionIds"][0]) or {}
-                source = self._get("sourceConnections", flow["sourceConnectionIds"][0]) or {}
-                datasets = (source.get("params") or {}).get("datasets") or [{}]
-                return {"flow_id": flow["id"], "source_id": flow["sourceConnectionIds"][0],
-                        "target_id": flow["targetConnectionIds"][0],
-                        "base_id": target.get("baseConnectionId"),
-                        "dataset_id": datasets[0].get("dataSetId"),
-                        "config": self.spec.config_hash()
-                        if target.get("params") == self.target_params() else "unknown"}, flow
-            nxt = ((body.get("_links") or {}).get("next") or {}).get("href")
-            if not nxt:
-                return None
-            # aepp reads the link as relative to the Flow Service base; accept both forms.
-            path = nxt if nxt.startswith((FLOWSERVICE, "http")) else FLOWSERVICE + nxt
-            params = None
-        return None
+        flow = self._named(exclude)
+        if flow is None:
+            return None
+        target = self._get("targetConnections", flow["targetConnectionIds"][0]) or {}
+        source = self._get("sourceConnections", flow["sourceConnectionIds"][0]) or {}
+        datasets = (source.get("params") or {}).get("datasets") or [{}]
+        return {"flow_id": flow["id"], "source_id": flow["sourceConnectionIds"][0],
+                "target_id": flow["targetConnectionIds"][0],
+                "base_id": target.get("baseConnectionId"),
+                "dataset_id": datasets[0].get("dataSetId"),
+                "config": self.spec.config_hash()
+                if target.get("params") == self.target_params() else "unknown"}, flow
 
     def _build(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Create base, source, target connection and flow; undo the partial set on failure."""

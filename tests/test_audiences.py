@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 import requests
-from test_destinations_flow import Project
+from test_destinations_flow import DESTINATIONS, WAIT, Project
 
 from aep_emulator import Emulator
+from destinations import AudienceFlow, ExportSpec, parse_exports
 from aep_emulator.flowservice import flowservice
 from aep_emulator.segments import seed_profiles, segmentation
 from runner.errors import PlatformError, ProjectError
@@ -272,18 +273,19 @@ def test_a_preview_runs_then_answers_the_matching_profiles_and_an_exact_estimate
 
 
 # -- activation -------------------------------------------------------------------------------
+def audience_export(dtype: str = "data_landing_zone", **entry: Any) -> ExportSpec:
+    """An export of model training_set to a ``dtype`` destination, as project.yml declares it."""
+    params = entry.pop("destination", DESTINATIONS[dtype])
+    (spec,) = parse_exports([{"model": "training_set", "wait": WAIT,
+                              "destination": {"type": dtype, **params}, **entry}])
+    return spec
+
+
 def activation_flow(emu: Emulator, client: PlatformClient, root: Path) -> str:
-    """A Data Landing Zone dataflow the exporter made (project ``demo``, model training_set),
-    turned into an activation flow as the UI leaves one (a GeneralTransform with no segment
-    selectors yet)."""
+    """The audience dataflow to a Data Landing Zone export's destination (project ``demo``),
+    as :class:`destinations.AudienceFlow` makes it (no segment selectors yet)."""
     proj = Project(emu, client, root)
-    proj.run(proj.table("training_set__a1", rows=5))
-    (flow_id,) = flowservice(emu).objects["flows"]
-    etag = flowservice(emu).objects["flows"][flow_id]["etag"]
-    client.patch(f"{FLOWS}/{flow_id}", headers={"If-Match": etag}, json=[{
-        "op": "replace", "path": "/transformations", "value": [{
-            "name": "GeneralTransform", "params": {"segmentSelectors": {"selectors": []}}}]}])
-    return flow_id
+    return AudienceFlow(audience_export(), proj.ctx).ensure().id
 
 
 @pytest.fixture
@@ -405,3 +407,115 @@ def test_the_emulator_checks_if_match_and_the_file_based_fields(
     assert flowservice(emulator).objects["flows"][flow]["etag"] == etag  # nothing was applied
     ok = raw(emulator, platform_client, "PATCH", path, full, If_Match=etag)
     assert ok.status_code == 200 and ok.json()["etag"] != etag
+
+
+# -- the audience dataflow of an export ---------------------------------------------------------
+AUDIENCE_FLOW = "runner:demo:audiences:data_landing_zone"
+
+
+def test_an_audience_flow_is_made_once_with_a_profile_source_then_found_by_name(
+        emulator: Emulator, platform_client: PlatformClient, tmp_path: Path) -> None:
+    ctx = Project(emulator, platform_client, tmp_path).ctx
+    emulator.requests.clear()
+    made = AudienceFlow(audience_export(), ctx).ensure()
+    fs = flowservice(emulator).objects
+    (base_id,), (source_id,), (target_id,) = fs["connections"], fs["sourceConnections"], \
+        fs["targetConnections"]
+    assert (made.id, made.name, made.created) == (next(iter(fs["flows"])), AUDIENCE_FLOW, True)
+    assert recorded(emulator) == [
+        ("GET", FLOWS, {"property": ["flowSpec.id==cd2fc47e-e838-4f38-a581-8fff2f99b63a"]},
+         None),
+        ("POST", "/data/foundation/flowservice/connections", {}, {
+            "name": f"{AUDIENCE_FLOW}:base", "connectionSpec": {
+                "id": "10440537-2a7b-4583-ac39-ed38d4b848e8", "version": "1.0"}}),
+        ("POST", "/data/foundation/flowservice/sourceConnections", {}, {
+            "name": f"{AUDIENCE_FLOW}:source", "description": "the Profile store",
+            "connectionSpec": {"id": "8a9c3494-9708-43d7-ae3f-cda01e5030e1", "version": "1.0"},
+            "data": {"format": "CSV", "schema": None}, "params": {}}),
+        ("POST", "/data/foundation/flowservice/targetConnections", {}, {
+            "name": f"{AUDIENCE_FLOW}:target", "baseConnectionId": base_id,
+            "connectionSpec": {"id": "10440537-2a7b-4583-ac39-ed38d4b848e8", "version": "1.0"},
+            "params": {"mode": "Server-to-server", "fileType": "PARQUET", "compression": "GZIP",
+                       "path": DESTINATIONS["data_landing_zone"]["path"]}}),
+        ("POST", FLOWS, {}, {
+            "name": AUDIENCE_FLOW,
+            "description": "runner audiences to Data Landing Zone (exports[0])",
+            "flowSpec": {"id": "cd2fc47e-e838-4f38-a581-8fff2f99b63a", "version": "1.0"},
+            "sourceConnectionIds": [source_id], "targetConnectionIds": [target_id],
+            "transformations": [], "scheduleParams": {
+                "startTime": int(ctx.clock()) + 365 * 86400, "timeUnit": "day",
+                "interval": 1}})]
+    assert fs["flows"][made.id]["transformations"] == [{"name": "GeneralTransform", "params": {
+        "segmentSelectors": {"selectors": []}, "profileSelectors": {"selectors": []}}}]
+    emulator.requests.clear()
+    again = AudienceFlow(audience_export(), ctx).ensure()
+    assert again == (made.id, AUDIENCE_FLOW, False)
+    assert [r[:2] for r in recorded(emulator)] == [("GET", FLOWS)]
+    audience = ensure_audience(platform_client, "high", "propensity", 0.8, tenant=TENANT)
+    assert add_to_dataflow(platform_client, made.id, audience.id, file_export=EXPORT) is True
+
+
+def test_a_failed_audience_flow_leaves_nothing_and_masks_the_secret(
+        emulator: Emulator, platform_client: PlatformClient, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3_SECRET", "s3cr3t-value")
+    monkeypatch.setenv("T_ACCESS", "AKIAEXAMPLE")
+    ctx = Project(emulator, platform_client, tmp_path).ctx
+    spec = audience_export("amazon_s3", destination={
+        **DESTINATIONS["amazon_s3"], "secret_key_env": "S3_SECRET"})
+    real = platform_client.request
+
+    def refuse_the_flow(method: str, path: str, **kw: Any) -> Any:
+        if method == "POST" and path == FLOWS:
+            raise PlatformError("POST /flows: 400 bad flow (auth s3cr3t-value)", 400)
+        return real(method, path, **kw)
+
+    monkeypatch.setattr(platform_client, "request", refuse_the_flow)
+    with pytest.raises(PlatformError) as err:
+        AudienceFlow(spec, ctx).ensure()
+    assert str(err.value) == "POST /flows: 400 bad flow (auth ***)" and err.value.status == 400
+    assert all(not objects for kind, objects in flowservice(emulator).objects.items())
+
+
+def test_the_emulator_keeps_audience_and_dataset_flows_apart(
+        emulator: Emulator, platform_client: PlatformClient, tmp_path: Path) -> None:
+    proj = Project(emulator, platform_client, tmp_path)
+    proj.run(proj.table("training_set__a1", rows=5))
+    (dataset_flow,) = flowservice(emulator).objects["flows"]
+    audience_flow = activation_flow(emulator, platform_client, tmp_path)
+    audience = ensure_audience(platform_client, "high", "propensity", 0.8, tenant=TENANT)
+    fs = flowservice(emulator).objects
+    profile_source = next(k for k, v in fs["sourceConnections"].items()
+                          if v["connectionSpec"]["id"] == "8a9c3494-9708-43d7-ae3f-cda01e5030e1")
+    dataset_target = fs["flows"][dataset_flow]["targetConnectionIds"][0]
+    flow_body = {**{k: fs["flows"][audience_flow][k] for k in ("flowSpec", "scheduleParams")},
+                 "name": "mixed", "sourceConnectionIds": [profile_source],
+                 "targetConnectionIds": [dataset_target]}
+    mixed = raw(emulator, platform_client, "POST", FLOWS, flow_body)
+    assert mixed.json() == bad_request(
+        f"Target connection '{dataset_target}' is for a dataset export (datasetFileType), but "
+        f"source connection '{profile_source}' reads the Profile store")
+    etag = fs["flows"][dataset_flow]["etag"]
+    selector = {"type": "PLATFORM_SEGMENT", "value": {"id": audience.id, **EXPORT_FIELDS}}
+    answer = raw(emulator, platform_client, "PATCH", f"{FLOWS}/{dataset_flow}", [{
+        "op": "add", "path": "/transformations", "value": [{"name": "GeneralTransform",
+                                                           "params": {"segmentSelectors": {
+                                                               "selectors": [selector]}}}]}],
+        If_Match=etag)
+    assert answer.json()["detail"] == bad_request(
+        f"Flow '{dataset_flow}' exports datasets (its source connection reads the data lake): it "
+        "takes no segment selectors; activate audiences through a dataflow whose source is the "
+        "Profile store")["detail"]
+    source = raw(emulator, platform_client, "POST", "/data/foundation/flowservice/"
+                 "sourceConnections", {"name": "p", "connectionSpec": {
+                     "id": "8a9c3494-9708-43d7-ae3f-cda01e5030e1", "version": "1.0"},
+                     "params": {"datasets": [{"dataSetId": "x"}]}, "data": {"format": "CSV"}})
+    assert source.json() == bad_request("A Profile store source connection takes empty params "
+                                        "(it reads profiles, not datasets)")
+    adhoc = raw(emulator, platform_client, "POST",
+                "/data/core/activation/disflowprovider/adhocrun",
+                {"activationInfo": {"destinations": [{"flowId": audience_flow,
+                                                      "datasets": [{"id": "x"}]}]}},
+                Accept="application/vnd.adobe.adhoc.dataset.activation+json; version=1")
+    assert adhoc.json() == bad_request(f"Flow '{audience_flow}' activates audiences, not "
+                                       "datasets: it has no dataset to export")

@@ -7,10 +7,9 @@ flow is then checked (:func:`check_selectors`): ``type`` ``PLATFORM_SEGMENT``, a
 :mod:`aep_emulator.segments` knows, not selected twice, and, every emulated destination being
 file-based, a ``filenameTemplate`` with ``%DESTINATION_NAME%`` and ``%SEGMENT_ID%``, an
 ``exportMode`` and a ``schedule`` valid for it. ``If-Match`` and the etag are Flow Service's own
-rules. A flow made for dataset export carries ``transformations: []``, so a selector can only be
-added once the flow has a ``segmentSelectors`` transformation (the UI's ``GeneralTransform``);
-the contract gives both kinds of flow the same specs [inferred: a dataset export flow is
-accepted as an audience flow].
+rules. Only an audience activation flow (a Profile-store source, :mod:`aep_emulator.flowservice`)
+takes segment selectors; it is created with its ``GeneralTransform`` at ``transformations[0]``.
+A dataset export flow activates datasets: a selector on one is refused.
 """
 
 from __future__ import annotations
@@ -80,8 +79,9 @@ def _child(node: Any, key: str, where: str) -> Any:
     raise Invalid(f"Path '{where}' does not exist in the flow")
 
 
-def check_selectors(emu: Emulator, flow: dict[str, Any]) -> None:
-    """Invalid unless every segment selector of ``flow`` is valid for a file-based destination."""
+def check_selectors(emu: Emulator, flow: dict[str, Any], *, audience: bool) -> None:
+    """Invalid unless every segment selector of ``flow`` is valid for a file-based destination
+    (``audience``: the flow reads the Profile store; a dataset export flow takes none)."""
     seen: set[str] = set()
     store = segmentation(emu)
     for t, transformation in enumerate(flow.get("transformations") or []):
@@ -92,6 +92,10 @@ def check_selectors(emu: Emulator, flow: dict[str, Any]) -> None:
         selectors = (chosen or {}).get("selectors", [])
         if not isinstance(selectors, list):
             raise Invalid(f"transformations[{t}].params.segmentSelectors.selectors must be a list")
+        if selectors and not audience:
+            raise Invalid(f"Flow '{flow.get('id')}' exports datasets (its source connection reads "
+                          "the data lake): it takes no segment selectors; activate audiences "
+                          "through a dataflow whose source is the Profile store")
         for i, selector in enumerate(selectors):
             where = f"transformations[{t}].params.segmentSelectors.selectors[{i}]"
             if not isinstance(selector, dict) or selector.get("type") != "PLATFORM_SEGMENT":

@@ -26,6 +26,9 @@ def adhoc(fs: FlowService, body: Any) -> dict[str, Any]:
         flow = fs.get("flows", need(dest, "flowId"))
         if flow["state"] != "enabled":
             raise Invalid(f"Flow '{flow['id']}' is disabled; enable it first")
+        if fs.is_audience_flow(flow):
+            raise Invalid(f"Flow '{flow['id']}' activates audiences, not datasets: it has no "
+                          "dataset to export")
         source = fs.get("sourceConnections", flow["sourceConnectionIds"][0])
         allowed = {d["dataSetId"] for d in source["params"]["datasets"]}
         if fs.not_ready_left.get(flow["id"], 0) > 0:

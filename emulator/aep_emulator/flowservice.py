@@ -2,8 +2,19 @@
 
 Objects (base ``/data/foundation/flowservice``): ``connections`` (base connections with the
 destination's auth), ``sourceConnections`` (the ``activation-datalake`` spec reading Catalog
-datasets), ``targetConnections`` (bucket/container/path, format, compression), ``flows`` and
-``runs``. Every payload is checked as strictly as the real service would: unknown spec ids, a
+datasets, or the Profile store of an audience activation), ``targetConnections``
+(bucket/container/path, format, compression), ``flows`` and ``runs``.
+
+Two kinds of destination flow share the destinations' connection and flow specs (the
+file-based audience tutorial uses the dataset export's flow spec ids): a **dataset export**
+(an ``activation-datalake`` source with ``params.datasets``, a target with ``datasetFileType``)
+and an **audience activation** (a Profile-store source, spec ``8a9c3494-…``, with
+``data: {"format": "CSV", "schema": null}`` and empty ``params``; a target with ``fileType``
+``CSV``/``JSON``/``PARQUET``, ``csvOptions`` only with CSV). A flow joins a source and a target
+of the same kind. An audience flow created with ``transformations: []`` is given its
+``transformations[0]``, a ``GeneralTransform`` with empty ``segmentSelectors`` and
+``profileSelectors``: the tutorial creates the flow with ``[]`` and then patches
+``/transformations/0/params/…`` [inferred]. A dataset export flow takes no segment selectors. Every payload is checked as strictly as the real service would: unknown spec ids, a
 flow spec that does not match its target connection's spec, missing or unknown params, an
 invalid schedule, a PATCH without ``If-Match`` or with a stale etag, and deleting a connection
 a flow still uses. The ids and rules come from :mod:`aep_emulator.specs`; the HTTP paths are in
@@ -26,7 +37,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from .catalog import catalog
-from .specs import DESTINATIONS, SOURCE_SPEC_ID, SOURCE_SPEC_NAME, destination, schedule_problem
+from .specs import (AUDIENCE_FILE_TYPES, DESTINATIONS, PROFILE_SPEC_ID, SOURCE_SPEC_ID,
+                    SOURCE_SPEC_NAME, destination, schedule_problem)
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -100,16 +112,30 @@ class FlowService:
     def created(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         """Check ``body`` and store it; a flow starts enabled with its default end time."""
         self.check(kind, body)
+        if kind == "flows":
+            from .activation import check_selectors
+
+            check_selectors(self.emu, body, audience=self.is_audience_flow(body))
         obj = self.new(kind, body)
         if kind == "flows":
             obj["state"] = "enabled"
             obj.setdefault("transformations", [])
+            if self.is_audience_flow(obj) and not obj["transformations"]:
+                obj["transformations"] = [{"name": "GeneralTransform", "params": {
+                    "segmentSelectors": {"selectors": []},
+                    "profileSelectors": {"selectors": []}}}]  # see the module docstring
             sched = obj["scheduleParams"]
             if "endTime" not in sched:
                 sched["endTime"] = self.default_end[obj["id"]] = obj["createdAt"] // 1000 + SIX_MONTHS
             obj["inheritedAttributes"] = {"properties": {"isDestinationFlow": True}}
             self.not_ready_left[obj["id"]] = self.not_ready
         return obj
+
+    def is_audience_flow(self, flow: dict[str, Any]) -> bool:
+        """Whether ``flow`` reads the Profile store (activates audiences, not datasets)."""
+        sources = flow.get("sourceConnectionIds") or [""]
+        source = self.objects["sourceConnections"].get(sources[0]) or {}
+        return lookup(source, "connectionSpec.id") == PROFILE_SPEC_ID
 
     def get(self, kind: str, obj_id: str) -> dict[str, Any]:
         """The object, or LookupError (a 404)."""
@@ -161,7 +187,7 @@ class FlowService:
             node[keys[-1]] = value
         self.check(kind, updated)
         if kind == "flows":
-            check_selectors(self.emu, updated)
+            check_selectors(self.emu, updated, audience=self.is_audience_flow(updated))
         updated.update(etag=f'"{uuid.uuid4()}"', updatedAt=int(time.time() * 1000))
         return updated
 
@@ -192,6 +218,16 @@ class FlowService:
 
     def _check_sourceConnections(self, body: dict[str, Any]) -> None:
         spec_id = need(body, "connectionSpec.id")
+        if spec_id == PROFILE_SPEC_ID:  # an audience activation reads the Profile store
+            data, params = body.get("data"), body.get("params", {})
+            if not isinstance(data, dict) or set(data) - {"format", "schema"} or \
+                    str(data.get("format", "")).upper() != "CSV":
+                raise Invalid('A Profile store source connection takes data {"format": "CSV", '
+                              f'"schema": null}}, got {data!r}')
+            if params not in ({}, None):
+                raise Invalid("A Profile store source connection takes empty params (it reads "
+                              "profiles, not datasets)")
+            return
         if spec_id != SOURCE_SPEC_ID:
             raise Invalid(f"Connection spec '{spec_id}' cannot be used for a dataset export source "
                           f"connection; use {SOURCE_SPEC_ID} ({SOURCE_SPEC_NAME})")
@@ -214,6 +250,9 @@ class FlowService:
             raise Invalid(f"Base connection '{base_id}' has connection spec "
                           f"'{base['connectionSpec']['id']}', not '{spec_id}'")
         params = need(body, "params")
+        if "fileType" in params:
+            self._check_audience_target(params, dest.target_params)
+            return
         _exact(params, {"mode", "datasetFileType", "compression", *dest.target_params}, "params")
         if params["mode"] != "Server-to-server":
             raise Invalid(f"params.mode must be 'Server-to-server', got {params['mode']!r}")
@@ -224,6 +263,22 @@ class FlowService:
         if (fmt, comp) == ("JSON", "NONE"):
             raise Invalid("JSON files can only be exported compressed: set compression GZIP")
 
+    @staticmethod
+    def _check_audience_target(params: dict[str, Any], destination_params: frozenset[str]
+                               ) -> None:
+        """The params of an audience export's target connection (``fileType``, not
+        ``datasetFileType``; ``csvOptions`` only with CSV)."""
+        expected = {"mode", "fileType", "compression", *destination_params}
+        _exact({k: v for k, v in params.items() if k != "csvOptions"}, expected, "params")
+        if params["mode"] != "Server-to-server":
+            raise Invalid(f"params.mode must be 'Server-to-server', got {params['mode']!r}")
+        fmt, comp = str(params["fileType"]).upper(), str(params["compression"]).upper()
+        if fmt not in AUDIENCE_FILE_TYPES or comp not in ("NONE", "GZIP"):
+            raise Invalid(f"params.fileType must be one of {', '.join(AUDIENCE_FILE_TYPES)} and "
+                          "params.compression NONE or GZIP")
+        if "csvOptions" in params and (fmt != "CSV" or not isinstance(params["csvOptions"], dict)):
+            raise Invalid("params.csvOptions is an object and applies only with fileType CSV")
+
     def _check_flows(self, body: dict[str, Any]) -> None:
         spec_id = need(body, "flowSpec.id")
         if spec_id not in {d.flow_spec for d in DESTINATIONS.values()}:
@@ -233,10 +288,16 @@ class FlowService:
             raise Invalid("A dataset export flow takes exactly one source connection")
         if sources[0] not in self.objects["sourceConnections"]:
             raise Invalid(f"Source connection '{sources[0]}' was not found")
+        audience = self.is_audience_flow(body)
         for target_id in targets:
             target = self.objects["targetConnections"].get(target_id)
             if target is None:
                 raise Invalid(f"Target connection '{target_id}' was not found")
+            if ("fileType" in target["params"]) != audience:
+                kinds = (("audiences (fileType)", "datasets"), (
+                    "a dataset export (datasetFileType)", "the Profile store"))[audience]
+                raise Invalid(f"Target connection '{target_id}' is for {kinds[0]}, but source "
+                              f"connection '{sources[0]}' reads {kinds[1]}")
             tspec = target["connectionSpec"]["id"]
             if destination(tspec).flow_spec != spec_id:  # type: ignore[union-attr]
                 raise Invalid(f"Flow spec '{spec_id}' does not support target connection spec "

@@ -25,6 +25,11 @@ LANDING_ZONE = "/data/foundation/connectors/landingzone"
 #: §5.1: the data-lake source spec of every dataset export; aepp looks it up by this name.
 SOURCE_SPEC_ID = "23598e46-f560-407b-88d5-ea6207e49db0"
 SOURCE_SPEC_NAME = "activation-datalake"
+#: §5.1: the Profile-store source spec of an audience activation dataflow (not datasets).
+PROFILE_SPEC_ID = "8a9c3494-9708-43d7-ae3f-cda01e5030e1"
+#: The ``fileType`` of an audience export's target connection (``datasetFileType`` is a
+#: dataset export's; the connection spec's targetSpec picks one by the flow's workflow).
+AUDIENCE_FILE_TYPES = ("CSV", "JSON", "PARQUET")
 #: §6: the Data Landing Zone's destination container.
 DLZ_CONTAINER = "dlz-destination"
 HOUR_INTERVALS = (3, 6, 9, 12)
