@@ -170,7 +170,7 @@ def test_a_flow_whose_destination_refuses_the_labels_is_refused_with_no_patch(
     flow_id = activation_flow(emu, client, labelled / "flow")
     client.close()
     assert flowservice(emu).objects["flows"][flow_id]["name"] == (
-        "runner:demo:training_set:data_landing_zone")
+        "runner:demo:audiences:data_landing_zone")
     with runner.connect(labelled) as conn:
         conn.ingest_scores("propensity", "model_scores", "user_id")
         before = len(emu.requests)
@@ -200,6 +200,86 @@ def test_a_flow_whose_destination_refuses_the_labels_is_refused_with_no_patch(
     (patch,) = [r for r in emu.requests if r.method == "PATCH" and r.path == f"{FLOWS}/{flow_id}"
                 and isinstance(r.json, list) and r.json[0]["op"] == "add"]
     assert patch.json[0]["value"]["value"]["id"] == segment_id
+
+
+def test_an_audience_sent_to_an_export_makes_its_dataflow_once_and_patches_once(
+        labelled, emu, capsys) -> None:
+    segmentation(emu).job_polls = 0
+    configure(labelled, exports=[{"model": "training_set", "name": "lake", "destination": {
+        "type": "data_landing_zone", **DESTINATIONS["data_landing_zone"]}}])
+    with runner.connect(labelled) as conn:
+        conn.ingest_scores("propensity", "model_scores", "user_id")
+        before = len(emu.requests)
+        first = conn.create_audience("high", "propensity", 0.8, run=True, export="lake",
+                                     dataset="model_scores")
+        first_sent = [c for c in sent(emu, before) if c[0] != "GET"]
+        before = len(emu.requests)
+        second = conn.create_audience("high", "propensity", 0.8, export="lake",
+                                      dataset="model_scores")
+        second_sent = [c for c in sent(emu, before) if c[0] != "GET"]
+    flows = flowservice(emu).objects["flows"]
+    (flow_id,) = [k for k, v in flows.items() if v["name"] == "runner:demo:audiences:lake"]
+    fs = "/data/foundation/flowservice"
+    assert first_sent == [("POST", DEFS), ("POST", JOBS), ("POST", f"{fs}/connections"),
+                          ("POST", f"{fs}/sourceConnections"),
+                          ("POST", f"{fs}/targetConnections"), ("POST", FLOWS),
+                          ("PATCH", f"{FLOWS}/{flow_id}")]
+    assert (first.flow, first.flow_created, first.flow_patched, first.export) == (
+        flow_id, True, True, "exports[0]")
+    assert first.summary() == (f"Audience high (segment {first.segment_id}) created on target "
+                               f"'aep': {HIGH}; 2 profile(s); added to new dataflow {flow_id} "
+                               "(exports[0])")
+    assert second_sent == [] and (second.flow_created, second.flow_patched) == (False, False)
+    [selector] = flows[flow_id]["transformations"][0]["params"]["segmentSelectors"]["selectors"]
+    assert (selector["value"]["id"], selector["value"]["name"]) == (first.segment_id, "high")
+    assert cli(labelled, "--name", "high", "--field", "propensity", "--min", "0.8", "--export",
+               "lake", "--dataset", "model_scores") == 0
+    assert capsys.readouterr().out == (f"Audience high (segment {first.segment_id}) found on "
+                                       f"target 'aep': {HIGH}; already in dataflow {flow_id} "
+                                       "(exports[0])\n")
+    before = len(emu.requests)
+    assert cli(labelled, "--name", "high", "--field", "propensity", "--min", "0.8", "--export",
+               "lak", "--dataset", "model_scores") == 2
+    assert capsys.readouterr().err == ("Error: audience high: project.yml has no export named "
+                                       "'lak' (did you mean 'lake'?) (exports: lake)\n")
+    assert cli(labelled, "--name", "high", "--field", "propensity", "--min", "0.8", "--export",
+               "lake") == 2
+    assert capsys.readouterr().err == (
+        "Error: audience high: export='lake' needs the scores dataset the field comes from "
+        "(dataset=, --dataset), whose labels the dataflow's destination must accept\n")
+    assert sent(emu, before) == []
+    with runner.connect(labelled) as conn, pytest.raises(ProjectError) as err:
+        conn.create_audience("high", "propensity", 0.8, flow=flow_id, export="lake",
+                             dataset="model_scores")
+    assert str(err.value) == ("audience high: give a dataflow (flow=, --flow) or an export "
+                              "(export=, --export), not both")
+
+
+def test_an_export_whose_destination_refuses_the_labels_gets_no_dataflow(labelled, emu,
+                                                                         capsys) -> None:
+    configure(labelled, exports=[
+        {"model": "training_set", "name": "lake", "destination": {
+            "type": "data_landing_zone", **DESTINATIONS["data_landing_zone"],
+            "refuse_labels": ["C9"]}},
+        {"model": "training_set", "name": "files", "destination": {"type": "local"}}])
+    with runner.connect(labelled) as conn:
+        conn.ingest_scores("propensity", "model_scores", "user_id")
+    made = {kind: set(objs) for kind, objs in flowservice(emu).objects.items()}
+    before = len(emu.requests)
+    assert cli(labelled, "--name", "high", "--field", "propensity", "--min", "0.8", "--export",
+               "lake", "--dataset", "model_scores") == 1
+    assert capsys.readouterr().err == (
+        "Error: audience high: the dataflow of exports[0] refused by the label policy: the "
+        "audience's data carries C9 (no data science), which the destination of exports[0] "
+        "(lake) refuses; nothing was changed\n")
+    assert [c for c in sent(emu, before) if c[0] != "GET"] == []
+    assert {kind: set(objs) for kind, objs in flowservice(emu).objects.items()} == made
+    assert segmentation(emu).definitions == {}
+    assert cli(labelled, "--name", "high", "--field", "propensity", "--min", "0.8", "--export",
+               "files", "--dataset", "model_scores") == 2
+    assert capsys.readouterr().err == (
+        "Error: audience high: export 'files' (exports[1]) writes local files; an audience "
+        "needs a Flow Service destination\n")
 
 
 def test_the_notebook_flow_on_distiller(labelled, emu) -> None:

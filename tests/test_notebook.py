@@ -1,7 +1,7 @@
 """The example notebooks run top to bottom (nbclient, a real Jupyter kernel): on a copy of the
 example project build, explore in Spark SQL, train, score; on a copy of examples/distiller_demo
-built on the emulated Data Distiller, score, ingest the scores as a Profile dataset and make an
-audience on them."""
+built on the emulated Data Distiller, score, ingest the scores as a Profile dataset, estimate
+and make an audience on them, and activate it to the export's destination."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import pytest
 from nbclient import NotebookClient
 
 from aep_emulator import Emulator
+from aep_emulator.flowservice import flowservice
+from aep_emulator.segments import segmentation
 
 from emulator_fixtures import engine_rows
 from test_example_project import copy_example
@@ -84,11 +86,13 @@ def test_the_loop_notebook_ingests_scores_on_the_emulated_platform(emulator: Emu
                                  "max(propensity) < 1 FROM propensity_scores")
     assert rows == [(342, 171, True, True)]
     # the audience: one definition on the score, one job counting the users in range
-    created, compared = stdout(outputs[3]).splitlines()
+    estimated, created, compared = stdout(outputs[3]).splitlines()
     threshold = float(compared.split(" at or above ")[1])
     (expected,), = engine_rows(emulator, "SELECT count(DISTINCT user_id) FROM propensity_scores "
                                          f"WHERE propensity >= {threshold}")
     assert compared == f"{expected} scored users at or above {threshold}" and expected > 0
+    assert estimated.endswith(f".propensity >= {threshold} selects {expected} of 171 profile(s) "
+                              "(standard error 0, 95% confidence)")
     assert created.startswith("Audience high_propensity (segment ")
     assert created.endswith(f".propensity >= {threshold}; {expected} profile(s)")
     definitions = [r.json for r in emulator.requests if r.method == "POST"
@@ -97,3 +101,18 @@ def test_the_loop_notebook_ingests_scores_on_the_emulated_platform(emulator: Emu
         f"_{emulator.org_id.split('@')[0].lower()}.propensity >= {threshold}"]
     assert [r.path for r in emulator.requests if r.method == "POST"
             and r.path.startswith("/data/core/ups/segment/jobs")] == ["/data/core/ups/segment/jobs"]
+    # activation: the export's audience dataflow made once, the audience patched in once
+    activated, again = stdout(outputs[4]).splitlines()
+    flows = [r for r in emulator.requests if r.method == "POST"
+             and r.path == "/data/foundation/flowservice/flows"]
+    assert [f.json["name"] for f in flows] == [
+        "runner:distiller_demo:training_set:data_landing_zone",
+        "runner:distiller_demo:audiences:data_landing_zone"]
+    flow_id = next(k for k, v in flowservice(emulator).objects["flows"].items()
+                   if v["name"] == "runner:distiller_demo:audiences:data_landing_zone")
+    patches = [r for r in emulator.requests if r.method == "PATCH"
+               and r.path == f"/data/foundation/flowservice/flows/{flow_id}"]
+    (segment_id,) = segmentation(emulator).definitions
+    assert [p.json[0]["value"]["value"]["id"] for p in patches] == [segment_id]
+    assert activated.endswith(f"; added to new dataflow {flow_id} (exports[0])")
+    assert again.endswith(f"; already in dataflow {flow_id} (exports[0])")

@@ -29,9 +29,13 @@ def add_audience_command(sub: Any, common: argparse.ArgumentParser, vars_type: A
         p.add_argument("--max", type=float, dest="maximum", metavar="Y", help="inclusive maximum")
     a.add_argument("--run", action="store_true",
                    help="evaluate it now (a segment job) and print the profile count")
-    a.add_argument("--flow", metavar="FLOW_ID", help="add it to this destination dataflow")
+    where = a.add_mutually_exclusive_group()
+    where.add_argument("--flow", metavar="FLOW_ID", help="add it to this destination dataflow")
+    where.add_argument("--export", metavar="NAME",
+                       help="activate it to the destination of this export of project.yml "
+                            "(its audience dataflow is made the first time)")
     a.add_argument("--dataset", metavar="NAME",
-                   help="the scores dataset (required off Platform and with --flow)")
+                   help="the scores dataset (required off Platform and with --flow/--export)")
     a.set_defaults(func=_create)
     e.add_argument("--dataset", metavar="NAME",
                    help="the scores dataset to count (required off Platform)")
@@ -43,7 +47,7 @@ def _create(args: argparse.Namespace) -> int:
 
     return run_target_action(args, lambda w: create_audience(
         w, args.name, args.field, args.minimum, args.maximum, run=args.run, flow=args.flow,
-        dataset=args.dataset))
+        export=args.export, dataset=args.dataset))
 
 
 def _estimate(args: argparse.Namespace) -> int:

@@ -5,8 +5,10 @@ dataset's labels as Platform holds them (the labels API: the dataset's labels an
 united; ``ingest_scores`` applies a model's derived labels there). The rules are the export
 policy's (``runner.run.label_policy.destination_refuses``): C12 is never activated, and a
 dataflow the project made for an export of project.yml (named
-``runner:<project>:<model>:<export>[@<vars>]`` by the exporter) refuses its destination's
-``refuse_labels``. A dataflow no export names is related to nothing the project declares, so
+``runner:<project>:<model>:<export>[@<vars>]`` by the exporter, or the audience dataflow
+``runner:<project>:audiences:<export>[@<vars>]`` made for an export) refuses its destination's
+``refuse_labels``; an audience sent to an export by name is judged by that export
+(:func:`judge_export`, no call). A dataflow no export names is related to nothing the project declares, so
 only C12 is checked there, and the result says so [inferred: the destination's own policy is
 Platform's to enforce]. C9 (no data science) is not applied: activating an audience is not
 training on its data. The export policy has no rule of its own for C2 (no ad activation) at
@@ -62,10 +64,25 @@ def flow_export(workspace: Workspace, flow_name: str) -> ExportSpec | None:
     """The export of project.yml whose dataflow is named ``flow_name``, if any."""
     project = workspace.project.config.name
     for spec in workspace.exports:
-        base = f"runner:{project}:{spec.model}:{spec.name}"
-        if flow_name == base or flow_name.startswith(base + "@"):
-            return spec
+        for base in (f"runner:{project}:{spec.model}:{spec.name}",
+                     f"runner:{project}:audiences:{spec.name}"):
+            if flow_name == base or flow_name.startswith(base + "@"):
+                return spec
     return None
+
+
+def judge_export(spec: ExportSpec | None, carried: frozenset[str]) -> FlowVerdict:
+    """Whether an audience carrying ``carried`` may go to the destination of ``spec`` (None:
+    a dataflow no export names, where only C12 is checked)."""
+    barred = sorted(carried & destination_refuses(spec))
+    if not barred:
+        return FlowVerdict(spec, None)
+    labels = ", ".join(f"{label} ({label_meaning(label)})" for label in barred)
+    which = (f"which the destination of {spec.keypath} ({spec.name}) refuses" if spec is not None
+             else "which is never activated (the dataflow is no export of project.yml, so only "
+                  "the C12 rule was checked)")
+    return FlowVerdict(spec, f"refused by the label policy: the audience's data carries "
+                             f"{labels}, {which}; nothing was changed")
 
 
 def judge_flow(workspace: Workspace, client: PlatformClient, flow_id: str,
@@ -77,13 +94,4 @@ def judge_flow(workspace: Workspace, client: PlatformClient, flow_id: str,
     """
     body = client.get(f"{FLOWS}/{flow_id}") or {}
     flow = (body.get("items") or [{}])[0]
-    spec = flow_export(workspace, str(flow.get("name", "")))
-    barred = sorted(carried & destination_refuses(spec))
-    if not barred:
-        return FlowVerdict(spec, None)
-    labels = ", ".join(f"{label} ({label_meaning(label)})" for label in barred)
-    which = (f"which the destination of {spec.keypath} ({spec.name}) refuses" if spec is not None
-             else "which is never activated (the dataflow is no export of project.yml, so only "
-                  "the C12 rule was checked)")
-    return FlowVerdict(spec, f"refused by the label policy: the audience's data carries "
-                             f"{labels}, {which}; nothing was changed")
+    return judge_export(flow_export(workspace, str(flow.get("name", ""))), carried)

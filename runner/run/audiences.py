@@ -4,7 +4,9 @@ On a target on Platform (Data Distiller) an audience is a segment definition on
 ``_<tenant>.<field>`` (``runner.platform.audiences``): made once, then found by name; with
 ``run`` a segment job evaluates it and reports how many profiles qualified; with ``flow`` it is
 added to that destination dataflow, unless the label policy refuses the flow
-(:func:`flow_refusal`). The tenant comes from the Schema Registry's ``/stats``, as
+(``runner.run.audience_policy``); with ``export`` it is added to the audience dataflow to the
+destination of that export of project.yml, made the first time (``destinations.AudienceFlow``),
+and judged by that export's policy. The tenant comes from the Schema Registry's ``/stats``, as
 ``ingest_scores`` gets it.
 
 Off Platform (DuckDB, no credentials) there are no profiles: the audience is the set of
@@ -31,7 +33,9 @@ from runner.platform.audiences import (FileExport, add_to_dataflow, audience_pql
                                        ensure_audience, run_segment_job)
 from runner.platform.schemas import tenant_id
 from runner.run import datasets
-from runner.run.audience_policy import dataset_labels, judge_flow
+from destinations import AudienceFlow, ExportSpec
+from runner.run.audience_policy import FlowVerdict, dataset_labels, judge_export, judge_flow
+from runner.run.exports import export_context
 from runner.validation import did_you_mean
 
 if TYPE_CHECKING:
@@ -46,8 +50,9 @@ class AudienceResult:
     table's name locally), its PQL (locally the same condition with tenant ``local``),
     whether it was created or found, the profiles counted (None without ``run`` on Platform),
     and the dataflow: None when none was given, else patched or not, the export of project.yml
-    it belongs to (``exports[0]``; None: none), and ``refused``, why the label policy kept the
-    audience out of it (nothing was sent to the flow then)."""
+    it belongs to (``exports[0]``; None: none), ``refused``, why the label policy kept the
+    audience out of it (nothing was sent to the flow then), and ``flow_created``, whether this
+    call made the export's audience dataflow."""
 
     name: str
     target: str
@@ -60,6 +65,7 @@ class AudienceResult:
     flow_patched: bool | None = None
     export: str | None = None
     refused: str | None = None
+    flow_created: bool = False
 
     @property
     def ok(self) -> bool:
@@ -69,14 +75,16 @@ class AudienceResult:
     def summary(self) -> str:
         """One line: the audience, created or found, its count and the flow."""
         if self.refused is not None:
-            return f"audience {self.name}: dataflow {self.flow} {self.refused}"
+            where = f"dataflow {self.flow}" if self.flow else f"the dataflow of {self.export}"
+            return f"audience {self.name}: {where} {self.refused}"
         what = f"segment {self.segment_id}" if self.segment_id else f"table {self.table}"
         line = (f"Audience {self.name} ({what}) {'created' if self.created else 'found'} on "
                 f"target '{self.target}': {self.pql}")
         if self.profiles is not None:
             line += f"; {self.profiles:,} profile(s)"
         if self.flow is not None:
-            line += (f"; added to dataflow {self.flow}" if self.flow_patched
+            made = "new " if self.flow_created else ""
+            line += (f"; added to {made}dataflow {self.flow}" if self.flow_patched
                      else f"; already in dataflow {self.flow}")
             line += f" ({self.export})" if self.export else " (no export of project.yml: " \
                 "only the C12 rule was checked)"
@@ -137,7 +145,7 @@ def estimate_audience(workspace: Workspace, field: str, minimum: float | None = 
 
 def create_audience(workspace: Workspace, name: str, field: str, minimum: float | None = None,
                     maximum: float | None = None, *, run: bool = False, flow: str | None = None,
-                    dataset: str | None = None) -> AudienceResult:
+                    export: str | None = None, dataset: str | None = None) -> AudienceResult:
     """Make the audience ``name`` of profiles with ``minimum <= field <= maximum``.
 
     Args:
@@ -147,30 +155,41 @@ def create_audience(workspace: Workspace, name: str, field: str, minimum: float 
         minimum, maximum: inclusive bounds; at least one.
         run: evaluate it now (a segment job) and report the count (always counted locally).
         flow: a destination dataflow id to add it to (Platform only).
-        dataset: the local scores dataset (required locally, unused on Platform).
+        export: an export of project.yml (its ``name``) to whose destination it is activated,
+            through the audience dataflow made for that export (Platform only; not with flow).
+        dataset: the scores dataset: required locally and with ``flow`` or ``export`` (its
+            labels are judged), else unused on Platform.
 
     Raises:
-        ProjectError: a bad bound, field, name or dataset; a definition named ``name`` with
-            another PQL; ``flow`` locally.
+        ProjectError: a bad bound, field, name, dataset or export; a definition named ``name``
+            with another PQL; ``flow`` or ``export`` locally, or both.
         PlatformError: a call failed.
     """
     client = workspace.adapter.platform
+    if flow is not None and export is not None:
+        raise ProjectError(f"audience {name}: give a dataflow (flow=, --flow) or an export "
+                           "(export=, --export), not both")
     if client is None:
-        return _local(workspace, name, field, minimum, maximum, flow, dataset)
+        return _local(workspace, name, field, minimum, maximum, flow or export, dataset)
     audience_pql(field, minimum, maximum, tenant="t")  # checked before anything is sent
-    if flow is not None and dataset is None:
-        raise ProjectError(f"audience {name}: flow={flow!r} needs the scores dataset the field "
+    spec = _export_spec(workspace, name, export) if export is not None else None
+    if (flow or export) is not None and dataset is None:
+        given = f"flow={flow!r}" if flow is not None else f"export={export!r}"
+        raise ProjectError(f"audience {name}: {given} needs the scores dataset the field "
                            "comes from (dataset=, --dataset), whose labels the dataflow's "
                            "destination must accept")
     # a dataflow is judged first: one its destination refuses leaves nothing made
-    verdict = judge_flow(workspace, client, flow, dataset_labels(client, dataset)) \
-        if flow is not None and dataset is not None else None
-    export = verdict.export.keypath if verdict is not None and verdict.export else None
+    verdict: FlowVerdict | None = None
+    if dataset is not None and flow is not None:
+        verdict = judge_flow(workspace, client, flow, dataset_labels(client, dataset))
+    elif dataset is not None and spec is not None:
+        verdict = judge_export(spec, dataset_labels(client, dataset))
+    keypath = verdict.export.keypath if verdict is not None and verdict.export else None
     tenant = tenant_id(client)
     if verdict is not None and verdict.refused is not None:
         return AudienceResult(name, workspace.target,
                               audience_pql(field, minimum, maximum, tenant=tenant), False,
-                              flow=flow, export=export, refused=verdict.refused)
+                              flow=flow, export=keypath, refused=verdict.refused)
     audience = ensure_audience(client, name, field, minimum, maximum, tenant=tenant)
     result = AudienceResult(name, workspace.target, audience.pql, audience.created, audience.id)
     if run:
@@ -180,21 +199,42 @@ def create_audience(workspace: Workspace, name: str, field: str, minimum: float 
             poll_interval=getattr(config, "poll_interval", 60.0)))
     if verdict is None:
         return result
+    created = False
+    if spec is not None:
+        made = AudienceFlow(spec, export_context(workspace, lambda line: None)).ensure()
+        flow, created = made.id, made.created
+    assert flow is not None
     selector = FileExport(start_date=dt.datetime.now(dt.timezone.utc).date().isoformat())
     patched = add_to_dataflow(client, flow, audience.id, name=name, file_export=selector)
-    return replace(result, flow=flow, export=export, flow_patched=patched)
+    return replace(result, flow=flow, export=keypath, flow_patched=patched,
+                   flow_created=created)
+
+
+def _export_spec(workspace: Workspace, name: str, export: str) -> ExportSpec:
+    """The Flow Service export of project.yml named ``export``."""
+    specs = {spec.name: spec for spec in workspace.exports}
+    spec = specs.get(export)
+    if spec is None:
+        raise ProjectError(f"audience {name}: project.yml has no export named '{export}'"
+                           f"{did_you_mean(export, specs)} (exports: "
+                           f"{', '.join(specs) or 'none'})")
+    if spec.is_local:
+        raise ProjectError(f"audience {name}: export '{export}' ({spec.keypath}) writes local "
+                           "files; an audience needs a Flow Service destination")
+    return spec
 
 
 def _local(workspace: Workspace, name: str, field: str, minimum: float | None,
            maximum: float | None, flow: str | None, dataset: str | None) -> AudienceResult:
-    """The audience as the local table ``audience_<name>`` (see the module docstring)."""
+    """The audience as the local table ``audience_<name>`` (see the module docstring);
+    ``flow`` is the dataflow id or export name given, refused off Platform."""
     if dataset is None:
         raise ProjectError(f"audience {name}: on target '{workspace.target}' (off Platform) "
                            "give the scores dataset whose identities it selects (dataset=, "
                            "--dataset)")
     if flow is not None:
-        raise ProjectError(f"audience {name}: flow={flow!r} needs a target on Platform; "
-                           f"target '{workspace.target}' has no dataflows")
+        raise ProjectError(f"audience {name}: dataflow or export {flow!r} needs a target on "
+                           f"Platform; target '{workspace.target}' has no dataflows")
     table_name = LOCAL_PREFIX + datasets.check_name(name)
     pql = audience_pql(field, minimum, maximum, tenant="local")
     members, _ = _members(workspace, f"audience {name}", field, minimum, maximum, dataset)

@@ -228,11 +228,13 @@ class Connection:
     @_one_at_a_time
     def create_audience(self, name: str, field: str, minimum: float | None = None,
                         maximum: float | None = None, *, run: bool = False,
-                        flow: str | None = None, dataset: str | None = None) -> AudienceResult:
+                        flow: str | None = None, export: str | None = None,
+                        dataset: str | None = None) -> AudienceResult:
         """Make the audience ``name`` of profiles with ``minimum <= field <= maximum``: on Data
         Distiller a segment definition (made once, then found), with ``run`` a segment job's
-        profile count, with ``flow`` added to that destination dataflow unless the label policy
-        refuses it; locally the table ``audience_<name>`` of the identities of ``dataset``
+        profile count, with ``flow`` added to that destination dataflow, with ``export`` to the
+        audience dataflow of that export's destination (made once), unless the label policy
+        refuses it (both need ``dataset``, the scores' dataset); locally the table ``audience_<name>`` of the identities of ``dataset``
         (required) in range (``runner.run.audiences``).
 
         Raises:
@@ -241,7 +243,8 @@ class Connection:
         from runner.run.audiences import create_audience
 
         result = self._on_target(lambda w: create_audience(w, name, field, minimum, maximum,
-                                                           run=run, flow=flow, dataset=dataset))
+                                                           run=run, flow=flow, export=export,
+                                                           dataset=dataset))
         if result.table is not None:
             self._datasets.add(result.table.lower())
         return result
