@@ -101,6 +101,9 @@ def test_a_built_models_scores_are_read_back_equal(example) -> None:
     ({"identity": "n"}, "identity column 'n' is bigint; an identity must be a string (cast it)"),
     ({"identity": "user_id", "scores": ["score"]}, "score column(s) score are not columns of "
      "the scores (columns: user_id, propensity, n)"),
+    ({"identity": "uid", "data": pa.table({f"c{i:02}": [1.0] for i in range(63)})},
+     "identity column 'uid' is not a column of the scores (columns: c00, c01, c02, c03, c04, "
+     "c05, c06, c07, c08, c09, and 53 more)"),
     ({"identity": "user_id", "scores": ["user_id"]}, "scores=['user_id']: name each score "
      "column once, not the identity 'user_id', and at least one"),
     ({"identity": "user_id", "dataset": "bad name"}, "'bad name' is not a dataset name; use "

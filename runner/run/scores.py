@@ -86,17 +86,23 @@ def _table(workspace: Workspace, data: Scores) -> pa.Table:
     return datasets.as_arrow(data)
 
 
+def _some(names: list[str], limit: int = 10) -> str:
+    """The first ``limit`` of ``names``, then how many more (a wide model stays one short line)."""
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f", and {more} more" if more > 0 else "")
+
+
 def _columns(table: pa.Table, identity: str, scores: list[str] | None) -> list[str]:
     """The identity and the score columns, checked against ``table``."""
     have = table.column_names
     if identity not in have:
         raise ProjectError(f"identity column '{identity}' is not a column of the scores"
-                           f"{did_you_mean(identity, have)} (columns: {', '.join(have)})")
+                           f"{did_you_mean(identity, have)} (columns: {_some(have)})")
     picked = [c for c in have if c != identity] if scores is None else list(scores)
     missing = [c for c in picked if c not in have]
     if missing:
         raise ProjectError(f"score column(s) {', '.join(missing)} are not columns of the scores "
-                           f"(columns: {', '.join(have)})")
+                           f"(columns: {_some(have)})")
     if identity in picked or len(set(picked)) != len(picked) or not picked:
         raise ProjectError(f"scores={picked!r}: name each score column once, not the identity "
                            f"'{identity}', and at least one")
