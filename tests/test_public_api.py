@@ -18,8 +18,8 @@ def test_exported_members() -> None:
 def test_connection_methods() -> None:
     """The notebook API is deliberate too: a Connection's public methods."""
     assert sorted(name for name in vars(runner.Connection) if not name.startswith("_")) == [
-        "build", "close", "create_audience", "dataset", "datasets", "drop", "ingest_scores", "query", "read",
-        "show", "table", "translate", "workspace", "write",
+        "build", "close", "create_audience", "dataset", "datasets", "drop", "estimate_audience",
+        "ingest_scores", "query", "read", "show", "table", "translate", "workspace", "write",
     ]
 
 
