@@ -42,7 +42,8 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
-def _write(table: pa.Table, path: Path, fmt: str, gz: bool) -> None:
+def write_part(table: pa.Table, path: Path, fmt: str, gz: bool) -> None:
+    """Write ``table`` to ``path`` as Parquet or JSON lines, gzipped or not."""
     if fmt.upper() == "PARQUET":
         pq.write_table(table, path, compression="gzip" if gz else "none")
         return
@@ -65,7 +66,7 @@ def land(table: pa.Table, root: Path, started: float, fmt: str, compression: str
         names = []
         for index, offset in enumerate(range(0, max(table.num_rows, 1), rows_per_file)):
             names.append(part_file(index, run_id, fmt, compression))
-            _write(table.slice(offset, rows_per_file), scratch / names[-1], fmt, gz)
+            write_part(table.slice(offset, rows_per_file), scratch / names[-1], fmt, gz)
         if final.exists():  # an export earlier in the same minute: parts go beside its parts
             for name in names:
                 os.replace(scratch / name, final / name)

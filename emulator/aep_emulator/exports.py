@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .catalog import PQS_TAG, catalog
@@ -39,25 +41,29 @@ def adhoc(fs: FlowService, body: Any) -> dict[str, Any]:
             ds_id = need(item, "id")
             if ds_id not in allowed:
                 raise Invalid(f"Dataset '{ds_id}' is not a source of flow '{flow['id']}'")
-            run = start_run(fs, flow, ds_id)
+            run = start_run(fs, flow, lambda started, ref, ds_id=ds_id: _export(
+                fs, flow, ds_id, started, ref))
             runs.append({"id": ds_id, "statusURL": f"{fs.emu.url}{FLOWSERVICE}/runs/{run['id']}"})
         answer.append({"flowId": flow["id"], "datasets": runs})
     return {"destinations": answer}
 
 
-def start_run(fs: FlowService, flow: dict[str, Any], ds_id: str) -> dict[str, Any]:
-    """A new run of ``flow`` for ``ds_id``; its files land now, its outcome shows after polls."""
+def start_run(fs: FlowService, flow: dict[str, Any],
+              produce: Callable[[int, str], tuple[list[Path], int]],
+              **fields: Any) -> dict[str, Any]:
+    """A new run of ``flow`` (with ``fields``); ``produce(started_ms, run_ref)`` lands its
+    files now and returns them with the row count; its outcome shows after polls."""
     started = int(time.time() * 1000)
     run = fs.new("runs", {"flowId": flow["id"], "flowSpec": flow["flowSpec"],
                           "providerRefId": str(uuid.uuid4()),
                           "statusSummary": {"status": "inProgress"},
                           "metrics": {"durationSummary": {"startedAtUTC": started}},
-                          "activities": []})
+                          "activities": [], **fields})
     try:
         if fs.fail_runs > 0:
             fs.fail_runs -= 1
             raise RuntimeError(fs.fail_message)
-        files, rows = _export(fs, flow, ds_id, started, run["providerRefId"])
+        files, rows = produce(started, run["providerRefId"])
         size = sum(f.stat().st_size for f in files)
         status: dict[str, Any] = {"status": "success"}
         summary = {"recordSummary": _records(rows),

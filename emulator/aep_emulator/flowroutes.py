@@ -23,6 +23,8 @@ import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
 from .catalog import catalog
+from .audienceexport import ACCEPT as AUDIENCE_ACCEPT
+from .audienceexport import adhoc_activation
 from .exports import adhoc, poll
 from .flowservice import KINDS, FlowService, Invalid, flowservice, lookup
 from .routing import Request, Response, Router, problem
@@ -249,10 +251,13 @@ def register(router: Router, emu: Emulator) -> None:
 
     def adhoc_run(request: Request, params: dict[str, str]) -> Response:
         accept = request.headers.get("accept", "").replace(" ", "").lower()
-        if accept != ADHOC_ACCEPT.replace(" ", "").lower():
-            return problem(406, "NotAcceptable", f"Accept must be '{ADHOC_ACCEPT}' for ad hoc "
-                           f"dataset export, got '{request.headers.get('accept', '')}'")
-        return Response(200, adhoc(fs, request.json))
+        if accept == ADHOC_ACCEPT.replace(" ", "").lower():
+            return Response(200, adhoc(fs, request.json))
+        if accept == AUDIENCE_ACCEPT.replace(" ", "").lower():
+            return Response(200, adhoc_activation(fs, request.json))
+        return problem(406, "NotAcceptable", f"Accept must be '{ADHOC_ACCEPT}' for ad hoc "
+                       f"dataset export or '{AUDIENCE_ACCEPT}' for ad hoc audience activation, "
+                       f"got '{request.headers.get('accept', '')}'")
 
     _spec_routes(router, fs, "connectionSpecs", connection_specs)
     _spec_routes(router, fs, "flowSpecs", flow_specs)
