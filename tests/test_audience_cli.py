@@ -10,6 +10,8 @@ Locally the same calls write the audience as a table of identities, with no cred
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -253,6 +255,34 @@ def test_an_audience_sent_to_an_export_makes_its_dataflow_once_and_patches_once(
                              dataset="model_scores")
     assert str(err.value) == ("audience high: give a dataflow (flow=, --flow) or an export "
                               "(export=, --export), not both")
+
+
+def test_activate_now_exports_the_audience_through_the_exports_dataflow(labelled, emu,
+                                                                        capsys) -> None:
+    segmentation(emu).job_polls = 0
+    configure(labelled, exports=[{"model": "training_set", "name": "lake", "format": "json",
+                                  "destination": {"type": "data_landing_zone",
+                                                  **DESTINATIONS["data_landing_zone"]}}])
+    with runner.connect(labelled) as conn:
+        conn.ingest_scores("propensity", "model_scores", "user_id")
+        result = conn.create_audience("high", "propensity", 0.8, export="lake",
+                                      dataset="model_scores", activate=True)
+    run_id = result.activation.run_id
+    assert result.activation == (run_id, 2, 1)
+    assert result.summary().endswith(f"; added to new dataflow {result.flow} (exports[0]); "
+                                     f"exported 2 profile(s) in 1 file(s) now (run {run_id})")
+    (landed,) = (emu.landing_dir() / "dlz-destination" / "cmle" / "egress").glob("*.json.gz")
+    with gzip.open(landed, "rt") as lines:
+        rows = sorted((json.loads(line) for line in lines), key=lambda r: r[f"_{TENANT}_user_id"])
+    assert rows == [{f"_{TENANT}_propensity": 25 / 30, f"_{TENANT}_user_id": "u1"},
+                    {f"_{TENANT}_propensity": 1.0, f"_{TENANT}_user_id": "u2"}]
+    before = len(emu.requests)
+    assert cli(labelled, "--name", "high", "--field", "propensity", "--min", "0.8",
+               "--activate-now") == 2
+    assert capsys.readouterr().err == (
+        "Error: audience high: activate=True (--activate-now) exports through a dataflow: give "
+        "flow= (--flow) or export= (--export)\n")
+    assert sent(emu, before) == []
 
 
 def test_an_export_whose_destination_refuses_the_labels_gets_no_dataflow(labelled, emu,

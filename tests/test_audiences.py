@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 import requests
 from test_destinations_flow import DESTINATIONS, WAIT, Project
@@ -21,7 +22,7 @@ from destinations import AudienceFlow, ExportSpec, parse_exports
 from aep_emulator.flowservice import flowservice
 from aep_emulator.segments import seed_profiles, segmentation
 from runner.errors import PlatformError, ProjectError
-from runner.platform.audiences import (FileExport, add_to_dataflow, audience_pql,
+from runner.platform.audiences import (FileExport, activate_now, add_to_dataflow, audience_pql,
                                        ensure_audience, run_segment_job)
 from runner.platform.client import PlatformClient
 
@@ -519,3 +520,78 @@ def test_the_emulator_keeps_audience_and_dataset_flows_apart(
                 Accept="application/vnd.adobe.adhoc.dataset.activation+json; version=1")
     assert adhoc.json() == bad_request(f"Flow '{audience_flow}' activates audiences, not "
                                        "datasets: it has no dataset to export")
+
+
+# -- ad hoc activation --------------------------------------------------------------------------
+ADHOC = "/data/core/activation/disflowprovider/adhocrun"
+ACTIVATION_ACCEPT = "application/vnd.adobe.adhoc.activation+json; version=2"
+
+
+def test_activate_now_lands_the_qualifying_profiles_and_reports_the_run(
+        emulator: Emulator, platform_client: PlatformClient, flow: str) -> None:
+    seed_profiles(emulator, [{f"_{TENANT}": {"propensity": p, "tier": t}}
+                             for p, t in ((0.95, "gold"), (0.2, "silver"), (0.85, None))])
+    audience = ensure_audience(platform_client, "high", "propensity", 0.8, tenant=TENANT)
+    add_to_dataflow(platform_client, flow, audience.id, name="high", file_export=EXPORT)
+    emulator.requests.clear()
+    sleeps: list[float] = []
+    run = activate_now(platform_client, flow, audience.id, poll_interval=7, sleep=sleeps.append)
+    (run_id,) = [k for k, v in flowservice(emulator).objects["runs"].items()
+                 if v.get("segmentId") == audience.id]
+    assert run == (run_id, 2, 1) and sleeps == [7]
+    assert recorded(emulator) == [
+        ("POST", ADHOC, {}, {"activationInfo": {flow: [audience.id]}}),
+        ("GET", f"/data/foundation/flowservice/runs/{run_id}", {}, None),
+        ("GET", f"/data/foundation/flowservice/runs/{run_id}", {}, None)]
+    assert emulator.requests_to(ADHOC, "POST")[0].headers["accept"] == ACTIVATION_ACCEPT
+    (landed,) = (emulator.landing_dir() / "dlz-destination" / "cmle" / "egress").glob("*")
+    name = f"runner_demo_audiences_data_landing_zone_{audience.id}_"
+    assert landed.name.startswith(name) and landed.name.endswith(".gz.parquet")
+    assert len(landed.name) == len(name) + len("YYYYMMdd_HHmmss.gz.parquet")
+    assert pq.read_table(landed).to_pylist() == [
+        {f"_{TENANT}_propensity": 0.95, f"_{TENANT}_tier": "gold"},
+        {f"_{TENANT}_propensity": 0.85, f"_{TENANT}_tier": None}]
+
+
+def test_an_activation_is_refused_as_the_service_refuses_it(
+        emulator: Emulator, platform_client: PlatformClient, flow: str, tmp_path: Path) -> None:
+    audience = ensure_audience(platform_client, "high", "propensity", 0.8, tenant=TENANT)
+    other = ensure_audience(platform_client, "low", "propensity", maximum=0.2, tenant=TENANT)
+    add_to_dataflow(platform_client, flow, audience.id, file_export=EXPORT)
+    with pytest.raises(PlatformError) as err:
+        activate_now(platform_client, flow, other.id, sleep=lambda s: None)
+    assert err.value.status == 400 and str(err.value).endswith(
+        "Segments low are not part of this dataflow or out of schedule range!")
+
+    def post(body: Any, accept: str = ACTIVATION_ACCEPT) -> requests.Response:
+        return raw(emulator, platform_client, "POST", ADHOC, body, Accept=accept)
+
+    assert post({"activationInfo": {flow: [audience.id]}}).status_code == 200
+    assert post({"activationInfo": {flow: [audience.id]}}).json() == bad_request(
+        f"Run already going on for segment {audience.id}")
+    assert post({"activationInfo": {flow: [f"s{i}" for i in range(81)]}}).json() == bad_request(
+        "An ad hoc activation job takes at most 80 segments, got 81")
+    assert post({"activationInfo": {flow: []}}).json()["detail"].startswith("The body must be")
+    proj = Project(emulator, platform_client, tmp_path / "datasets")
+    proj.run(proj.table("training_set__a1", rows=5))
+    (dataset_flow,) = [k for k, v in flowservice(emulator).objects["flows"].items()
+                       if not flowservice(emulator).is_audience_flow(v)]
+    assert post({"activationInfo": {dataset_flow: [audience.id]}}).json() == bad_request(
+        f"Destination '{dataset_flow}' is not an enabled audience dataflow")
+    wrong = post({"activationInfo": {flow: [audience.id]}}, accept="application/json")
+    assert wrong.status_code == 406 and wrong.json()["detail"] == (
+        "Accept must be 'application/vnd.adobe.adhoc.dataset.activation+json; version=1' for ad "
+        f"hoc dataset export or '{ACTIVATION_ACCEPT}' for ad hoc audience activation, got "
+        "'application/json'")
+
+
+def test_a_failed_activation_run_is_an_error_naming_its_errors(
+        emulator: Emulator, platform_client: PlatformClient, flow: str) -> None:
+    audience = ensure_audience(platform_client, "high", "propensity", 0.8, tenant=TENANT)
+    add_to_dataflow(platform_client, flow, audience.id, file_export=EXPORT)
+    flowservice(emulator).fail_runs = 1
+    with pytest.raises(PlatformError) as err:
+        activate_now(platform_client, flow, audience.id, sleep=lambda s: None)
+    assert str(err.value).endswith(
+        f"the activation of {audience.id} through dataflow {flow} ended failed: Export failed: "
+        "destination rejected the write")

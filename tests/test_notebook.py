@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import pyarrow.parquet as pq
 import pytest
 from nbclient import NotebookClient
 
@@ -114,5 +115,12 @@ def test_the_loop_notebook_ingests_scores_on_the_emulated_platform(emulator: Emu
                and r.path == f"/data/foundation/flowservice/flows/{flow_id}"]
     (segment_id,) = segmentation(emulator).definitions
     assert [p.json[0]["value"]["value"]["id"] for p in patches] == [segment_id]
-    assert activated.endswith(f"; added to new dataflow {flow_id} (exports[0])")
+    run_id = activated.rsplit("(run ", 1)[1].rstrip(")")
+    assert activated.endswith(f"; added to new dataflow {flow_id} (exports[0]); exported "
+                              f"{expected} profile(s) in 1 file(s) now (run {run_id})")
+    (landed,) = (emulator.landing_dir() / "dlz-destination" / "demo" / "egress").glob(
+        f"*{segment_id}*.gz.parquet")
+    members = pq.read_table(landed).column(f"_{emulator.org_id.split('@')[0].lower()}_user_id")
+    assert sorted(members.to_pylist()) == sorted(r[0] for r in engine_rows(
+        emulator, f"SELECT DISTINCT user_id FROM propensity_scores WHERE propensity >= {threshold}"))
     assert again.endswith(f"; already in dataflow {flow_id} (exports[0])")

@@ -36,6 +36,8 @@ def add_audience_command(sub: Any, common: argparse.ArgumentParser, vars_type: A
                             "(its audience dataflow is made the first time)")
     a.add_argument("--dataset", metavar="NAME",
                    help="the scores dataset (required off Platform and with --flow/--export)")
+    a.add_argument("--activate-now", action="store_true", dest="activate",
+                   help="with --flow/--export: export it through the dataflow now and wait")
     a.set_defaults(func=_create)
     e.add_argument("--dataset", metavar="NAME",
                    help="the scores dataset to count (required off Platform)")
@@ -47,7 +49,7 @@ def _create(args: argparse.Namespace) -> int:
 
     return run_target_action(args, lambda w: create_audience(
         w, args.name, args.field, args.minimum, args.maximum, run=args.run, flow=args.flow,
-        export=args.export, dataset=args.dataset))
+        export=args.export, dataset=args.dataset, activate=args.activate))
 
 
 def _estimate(args: argparse.Namespace) -> int:

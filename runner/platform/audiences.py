@@ -10,7 +10,8 @@ definition with the same PQL and refuses one with another PQL, never changing it
 ``GET /estimate/{previewId}`` until ``RESULT_READY``; aepp's loop on that state never ends).
 :func:`add_to_dataflow` adds it to an existing destination dataflow with a JSON Patch sent with
 ``If-Match: <etag>``, only when it is not there yet, and re-reads the flow once if the etag
-went stale (412).
+went stale (412). :func:`activate_now` exports it through that dataflow now (the ad hoc
+activation of §5 step 3) and polls the flow run to its end.
 
 >>> audience_pql("propensity", minimum=0.8, tenant="acme")
 '_acme.propensity >= 0.8'
@@ -35,6 +36,10 @@ JOBS = "/data/core/ups/segment/jobs"
 PREVIEW = "/data/core/ups/preview"
 ESTIMATE = "/data/core/ups/estimate"
 FLOWS = "/data/foundation/flowservice/flows"
+RUNS = "/data/foundation/flowservice/runs"
+ADHOC_RUN = "/data/core/activation/disflowprovider/adhocrun"
+ADHOC_ACCEPT = "application/vnd.adobe.adhoc.activation+json; version=2"
+FINAL_RUN = ("success", "failed", "partialSuccess", "cancelled")
 SELECTORS = "/transformations/0/params/segmentSelectors/selectors"
 PROFILE_SCHEMA = "_xdm.context.profile"
 PAGE = 100
@@ -59,6 +64,14 @@ class Estimate(NamedTuple):
     total: int
     standard_error: float
     confidence: str
+
+
+class ActivationRun(NamedTuple):
+    """A finished ad hoc activation run: its id and the profiles and files it exported."""
+
+    run_id: str
+    records: int | None
+    files: int | None
 
 
 @dataclass(frozen=True)
@@ -284,3 +297,43 @@ def add_to_dataflow(client: PlatformClient, flow_id: str, segment_id: str, *,
             if err.status != 412 or attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def activate_now(client: PlatformClient, flow_id: str, segment_id: str, timeout: float = 3600.0,
+                 poll_interval: float = 60.0, *, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> ActivationRun:
+    """Export segment ``segment_id`` through dataflow ``flow_id`` now and wait for the run.
+
+    The segment must already be in the dataflow (:func:`add_to_dataflow`); the contract's
+    ``<destinationId>`` is sent as the dataflow's id [inferred].
+
+    Raises:
+        PlatformError: a call failed (a segment not in the dataflow, a run already going on),
+            the run did not succeed (its errors shown), or it was still going after ``timeout``.
+    """
+    answer = client.post(ADHOC_RUN, json={"activationInfo": {flow_id: [segment_id]}},
+                         headers={"Accept": ADHOC_ACCEPT}) or {}
+    url = next((o.get("statusURL") for o in answer.get("order") or []
+                if isinstance(o, dict) and o.get("segment") == segment_id), None)
+    if not url:
+        raise PlatformError(f"POST {ADHOC_RUN}: no statusURL for segment {segment_id} in "
+                            f"{answer!r:.200}")
+    run_id = str(url).rstrip("/").rsplit("/", 1)[-1]
+    deadline = clock() + timeout
+    while True:
+        run = ((client.get(f"{RUNS}/{run_id}") or {}).get("items") or [{}])[0]
+        summary = run.get("statusSummary") or {}
+        status = summary.get("status", "pending")
+        if status in FINAL_RUN:
+            break
+        if clock() >= deadline:
+            raise PlatformError(f"GET {RUNS}/{run_id}: the activation of {segment_id} is still "
+                                f"{status} after {timeout:g} s (follow it in Platform)")
+        sleep(poll_interval)
+    if status != "success":
+        errors = "; ".join(str(e.get("message", e)) for e in summary.get("errors") or [])
+        raise PlatformError(f"GET {RUNS}/{run_id}: the activation of {segment_id} through "
+                            f"dataflow {flow_id} ended {status}: {errors or 'no reason given'}")
+    metrics = run.get("metrics") or {}
+    return ActivationRun(run_id, (metrics.get("recordSummary") or {}).get("outputRecordCount"),
+                         (metrics.get("fileSummary") or {}).get("outputFileCount"))

@@ -29,8 +29,9 @@ import pyarrow.compute as pc
 
 from runner.errors import ProjectError
 from runner.platform import audiences as platform_audiences
-from runner.platform.audiences import (FileExport, add_to_dataflow, audience_pql,
-                                       ensure_audience, run_segment_job)
+from runner.platform.audiences import (ActivationRun, FileExport, activate_now,
+                                       add_to_dataflow, audience_pql, ensure_audience,
+                                       run_segment_job)
 from runner.platform.schemas import tenant_id
 from runner.run import datasets
 from destinations import AudienceFlow, ExportSpec
@@ -51,8 +52,9 @@ class AudienceResult:
     whether it was created or found, the profiles counted (None without ``run`` on Platform),
     and the dataflow: None when none was given, else patched or not, the export of project.yml
     it belongs to (``exports[0]``; None: none), ``refused``, why the label policy kept the
-    audience out of it (nothing was sent to the flow then), and ``flow_created``, whether this
-    call made the export's audience dataflow."""
+    audience out of it (nothing was sent to the flow then), ``flow_created``, whether this
+    call made the export's audience dataflow, and ``activation``, the ad hoc run that exported
+    it now (None without ``activate``)."""
 
     name: str
     target: str
@@ -66,6 +68,7 @@ class AudienceResult:
     export: str | None = None
     refused: str | None = None
     flow_created: bool = False
+    activation: ActivationRun | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,6 +91,9 @@ class AudienceResult:
                      else f"; already in dataflow {self.flow}")
             line += f" ({self.export})" if self.export else " (no export of project.yml: " \
                 "only the C12 rule was checked)"
+        if self.activation is not None:
+            line += (f"; exported {self.activation.records} profile(s) in "
+                     f"{self.activation.files} file(s) now (run {self.activation.run_id})")
         return line
 
 
@@ -145,7 +151,8 @@ def estimate_audience(workspace: Workspace, field: str, minimum: float | None = 
 
 def create_audience(workspace: Workspace, name: str, field: str, minimum: float | None = None,
                     maximum: float | None = None, *, run: bool = False, flow: str | None = None,
-                    export: str | None = None, dataset: str | None = None) -> AudienceResult:
+                    export: str | None = None, dataset: str | None = None,
+                    activate: bool = False) -> AudienceResult:
     """Make the audience ``name`` of profiles with ``minimum <= field <= maximum``.
 
     Args:
@@ -159,6 +166,8 @@ def create_audience(workspace: Workspace, name: str, field: str, minimum: float 
             through the audience dataflow made for that export (Platform only; not with flow).
         dataset: the scores dataset: required locally and with ``flow`` or ``export`` (its
             labels are judged), else unused on Platform.
+        activate: export it through the dataflow now (an ad hoc activation) and wait for the
+            run (needs ``flow`` or ``export``).
 
     Raises:
         ProjectError: a bad bound, field, name, dataset or export; a definition named ``name``
@@ -169,6 +178,9 @@ def create_audience(workspace: Workspace, name: str, field: str, minimum: float 
     if flow is not None and export is not None:
         raise ProjectError(f"audience {name}: give a dataflow (flow=, --flow) or an export "
                            "(export=, --export), not both")
+    if activate and flow is None and export is None:
+        raise ProjectError(f"audience {name}: activate=True (--activate-now) exports through a "
+                           "dataflow: give flow= (--flow) or export= (--export)")
     if client is None:
         return _local(workspace, name, field, minimum, maximum, flow or export, dataset)
     audience_pql(field, minimum, maximum, tenant="t")  # checked before anything is sent
@@ -206,8 +218,14 @@ def create_audience(workspace: Workspace, name: str, field: str, minimum: float 
     assert flow is not None
     selector = FileExport(start_date=dt.datetime.now(dt.timezone.utc).date().isoformat())
     patched = add_to_dataflow(client, flow, audience.id, name=name, file_export=selector)
-    return replace(result, flow=flow, export=keypath, flow_patched=patched,
-                   flow_created=created)
+    result = replace(result, flow=flow, export=keypath, flow_patched=patched,
+                     flow_created=created)
+    if activate:
+        config = workspace.adapter.config
+        result = replace(result, activation=activate_now(
+            client, flow, audience.id, timeout=getattr(config, "query_timeout", 3600.0),
+            poll_interval=getattr(config, "poll_interval", 60.0)))
+    return result
 
 
 def _export_spec(workspace: Workspace, name: str, export: str) -> ExportSpec:

@@ -229,12 +229,13 @@ class Connection:
     def create_audience(self, name: str, field: str, minimum: float | None = None,
                         maximum: float | None = None, *, run: bool = False,
                         flow: str | None = None, export: str | None = None,
-                        dataset: str | None = None) -> AudienceResult:
+                        dataset: str | None = None, activate: bool = False) -> AudienceResult:
         """Make the audience ``name`` of profiles with ``minimum <= field <= maximum``: on Data
         Distiller a segment definition (made once, then found), with ``run`` a segment job's
         profile count, with ``flow`` added to that destination dataflow, with ``export`` to the
         audience dataflow of that export's destination (made once), unless the label policy
-        refuses it (both need ``dataset``, the scores' dataset); locally the table ``audience_<name>`` of the identities of ``dataset``
+        refuses it (both need ``dataset``, the scores' dataset), with ``activate`` exported
+        through it now (an ad hoc activation, waited for); locally the table ``audience_<name>`` of the identities of ``dataset``
         (required) in range (``runner.run.audiences``).
 
         Raises:
@@ -244,7 +245,7 @@ class Connection:
 
         result = self._on_target(lambda w: create_audience(w, name, field, minimum, maximum,
                                                            run=run, flow=flow, export=export,
-                                                           dataset=dataset))
+                                                           dataset=dataset, activate=activate))
         if result.table is not None:
             self._datasets.add(result.table.lower())
         return result
