@@ -54,8 +54,7 @@ class AudienceFlow(FlowCalls):
         self.spec, self.ctx = spec, ctx
         self.dtype = DESTINATION_TYPES[spec.type]
         self.auth = choose_auth(self.dtype, set(spec.params))
-        self.name = f"runner:{ctx.project}:audiences:{spec.name}" + (
-            f"@{ctx.variant}" if ctx.variant else "")
+        self.name = ctx.flow_name(spec, audiences=True)
         self.secrets: list[Secret] = []
 
     def source_payload(self) -> dict[str, Any]:

@@ -63,10 +63,22 @@ class ExportContext:
     def project(self) -> str:
         return self.project_name or self.project_root.resolve().name
 
+    def flow_name(self, spec: ExportSpec, *, audiences: bool = False) -> str:
+        """The Flow Service name of ``spec``'s dataflow in this build (its audience dataflow's
+        with ``audiences``): :func:`flow_base_name`, then ``@<variant>``."""
+        base = flow_base_name(self.project, spec, audiences=audiences)
+        return base + (f"@{self.variant}" if self.variant else "")
+
     def key(self, spec: ExportSpec) -> str:
         """The identity of ``spec``'s export in this build: ``<model>:<name>``, then
         ``@<variant>`` under vars other than project.yml's (state records and flow names)."""
         return f"{spec.model}:{spec.name}" + (f"@{self.variant}" if self.variant else "")
+
+
+def flow_base_name(project: str, spec: ExportSpec, *, audiences: bool = False) -> str:
+    """``runner:<project>:<model>:<export>``, the dataflow of an export before any
+    ``@<variant>``; ``runner:<project>:audiences:<export>`` for its audience dataflow."""
+    return f"runner:{project}:{'audiences' if audiences else spec.model}:{spec.name}"
 
 
 @dataclass

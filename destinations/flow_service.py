@@ -120,7 +120,7 @@ class FlowExport(FlowCalls):
         self.dtype = DESTINATION_TYPES[spec.type]
         self.auth = choose_auth(self.dtype, set(spec.params))
         self.key = ctx.key(spec)
-        self.name = f"runner:{ctx.project}:{self.key}"
+        self.name = ctx.flow_name(spec)
         self.secrets: list[Secret] = []
         self.version = f"{dataset.dataset_id}:{dataset.fingerprint}"
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from destinations import ExportSpec
+from destinations.base import flow_base_name
 from runner.errors import ProjectError
 from runner.platform.audiences import FLOWS
 from runner.platform.client import PlatformClient
@@ -64,8 +65,7 @@ def flow_export(workspace: Workspace, flow_name: str) -> ExportSpec | None:
     """The export of project.yml whose dataflow is named ``flow_name``, if any."""
     project = workspace.project.config.name
     for spec in workspace.exports:
-        for base in (f"runner:{project}:{spec.model}:{spec.name}",
-                     f"runner:{project}:audiences:{spec.name}"):
+        for base in (flow_base_name(project, spec), flow_base_name(project, spec, audiences=True)):
             if flow_name == base or flow_name.startswith(base + "@"):
                 return spec
     return None
