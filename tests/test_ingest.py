@@ -369,12 +369,15 @@ def test_an_aborted_batch_takes_no_files_and_cannot_be_completed_or_aborted_agai
     details = [put(emulator, platform_client, batch, ds_id, parquet(ROWS)).json()["detail"],
                act(emulator, platform_client, batch, "COMPLETE").json()["detail"],
                act(emulator, platform_client, batch, "ABORT").json()["detail"],
-               act(emulator, platform_client, batch, "REVERT").json()["detail"]]
+               act(emulator, platform_client, batch, "REVERT").json()["detail"],
+               act(emulator, platform_client, batch, "FAIL").json()["detail"]]
     assert details == [
         f"Batch '{batch}' is aborted; files can only be uploaded while it is loading",
         f"Batch '{batch}' is aborted and cannot be completed",
         f"Batch '{batch}' is aborted; only a batch in progress can be aborted",
-        "Query parameter 'action' must be COMPLETE or ABORT, got 'REVERT'"]
+        f"Batch '{batch}' is aborted; only a successful batch can be reverted (abort a batch in "
+        "progress)",
+        "Query parameter 'action' must be COMPLETE, ABORT or REVERT, got 'FAIL'"]
     assert platform_client.get(STATUS.format(id=batch))[batch]["status"] == "aborted"
 
 
@@ -437,3 +440,36 @@ def test_json_lines_shaped_as_xdm_land_in_a_profile_datasets_columns(
     assert (record["status"], record["metrics"]["outputRecordCount"]) == ("success", 2)
     assert engine_rows(emulator, "SELECT userid, score, day FROM json_scores ORDER BY 1") == [
         ("j1", 0.5, dt.date(2026, 1, 2)), ("j2", None, None)]
+
+
+def test_a_reverted_batch_takes_its_rows_away_and_catalog_lists_batches_newest_first(
+        emulator: Emulator, platform_client: PlatformClient, ds_id: str) -> None:
+    first = ingest(platform_client, ds_id).batch_id
+    second = ingest(platform_client, ds_id, ROWS.slice(0, 2)).batch_id
+    other = ingest(platform_client, dataset(emulator, "other_scores")).batch_id
+    listed = platform_client.get("/data/foundation/catalog/batches", params={"dataSet": ds_id})
+    assert list(listed) == [second, first]
+    assert listed[first]["relatedObjects"] == [{"type": "dataSet", "id": ds_id}]
+    oldest = platform_client.get("/data/foundation/catalog/batches",
+                                 params={"orderBy": "asc:created", "limit": 1, "start": 1})
+    assert list(oldest) == [second]
+    assert engine_rows(emulator, "SELECT count(*) FROM scores") == [(5,)]
+    assert act(emulator, platform_client, first, "REVERT").status_code == 200
+    assert engine_rows(emulator, "SELECT user_id, n FROM scores ORDER BY n") == [
+        ("u1", 1), ("u2", 2)]  # the second batch's rows only
+    assert platform_client.get(STATUS.format(id=first))[first]["status"] == "inactive"
+    assert act(emulator, platform_client, first, "revert").status_code == 200  # again: a no-op
+    assert engine_rows(emulator, "SELECT count(*) FROM scores") == [(2,)]
+    assert list(platform_client.get("/data/foundation/catalog/batches",
+                                    params={"dataSet": ds_id, "status": "success"})) == [second]
+    assert engine_rows(emulator, "SELECT count(*) FROM other_scores") == [(3,)]
+    assert other not in listed
+    loading = create(emulator, platform_client, {"datasetId": ds_id,
+                                                 "inputFormat": {"format": "parquet"}}).json()
+    assert act(emulator, platform_client, loading["id"], "REVERT").json()["detail"] == (
+        f"Batch '{loading['id']}' is loading; only a successful batch can be reverted (abort a "
+        "batch in progress)")
+    bad = requests.get(emulator.url + "/data/foundation/catalog/batches", timeout=10,
+                       params={"dataset": ds_id}, headers=headers(emulator, platform_client))
+    assert bad.status_code == 400 and bad.json()["detail"] == (
+        "Unknown query parameter(s) dataset; allowed: dataSet, limit, orderBy, start, status")

@@ -18,6 +18,11 @@ Base ``/data/foundation/import``:
   (:mod:`~aep_emulator.ingestload`) and the batch ends ``success`` or ``failed`` with one
   ``errors[]`` item. COMPLETE again answers 200 (safe to retry) unless the batch failed or was
   aborted. ``?action=ABORT`` works until the batch reaches a final state (then 400).
+  ``?action=REVERT`` deletes a successful batch's rows from the dataset's table and leaves the
+  batch ``inactive`` (again on an inactive batch: 200, nothing changes [inferred]); on a batch
+  still in progress or that never succeeded it is a 400 ("abort in-progress batches, revert
+  mastered ones", §1.4). The emulator reverts at once; Platform garbage-collects later
+  (``deleted``), which is not emulated.
 
 Catalog ``GET /data/foundation/catalog/batches/{batchId}`` answers ``{"<id>": {...}}`` with
 ``status``, ``errors`` and, once processed, ``metrics`` (``inputRecordCount``,
@@ -27,8 +32,12 @@ batch's rows are in the dataset's table, so SQL reads them at once, and the data
 ``lastBatchId``/``lastBatchStatus`` name it. A Profile dataset's rows arrive shaped as XDM
 (``_<tenant>`` an object) and land in its flattened columns (:mod:`~aep_emulator.schemas`).
 
-Not emulated: CSV, chunked large-file upload, ``REVERT``/``FAIL``, replay, partial ingestion,
-and Catalog's batch list (``GET /batches?dataSet=``).
+Catalog ``GET /data/foundation/catalog/batches`` lists batches as one keyed object, filtered by
+``dataSet`` and ``status``, sorted by ``orderBy`` (``desc:created``, the default, or
+``asc:created``), paged by ``limit`` (1-100, default 20 [inferred]) and ``start`` (an offset);
+any other parameter is a 400 [inferred].
+
+Not emulated: CSV, chunked large-file upload, ``FAIL``, replay, partial ingestion.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .catalog import PQS_TAG, catalog, now_ms
-from .ingestload import EMPTY, UNKNOWN, LoadFailed, column_types, load, read_rows
+from .ingestload import EMPTY, UNKNOWN, LoadFailed, column_types, load, read_rows, unload
 from .routing import Request, Response, Router, problem
 from .schemas import registry
 
@@ -65,6 +74,7 @@ class Batch:
     dataset_id: str
     files: dict[str, bytes] = field(default_factory=dict)
     aborted: threading.Event = field(default_factory=threading.Event)
+    rows: list[str] = field(default_factory=list)  # the ctids its load wrote
 
 
 class Batches:
@@ -140,7 +150,8 @@ class Batches:
             with self.lock:  # an ABORT that won the race stops the load
                 if batch.aborted.is_set():
                     return
-                written = load(self.emu.engine, table, files, types)
+                batch.rows = load(self.emu.engine, table, files, types)
+                written = len(batch.rows)
                 metrics.update(outputRecordCount=written, outputByteSize=size,
                                outputFileCount=len(files), partitionCount=1)
                 # the dataset shows the batch before the batch says success: a client that
@@ -260,7 +271,21 @@ def register(router: Router, emu: Emulator) -> None:
                 batch.aborted.set()
                 state._set(batch, status="aborted")
                 return Response(200)
-        return _bad(f"Query parameter 'action' must be COMPLETE or ABORT, got "
+            if name == "REVERT":
+                if status == "inactive":
+                    return Response(200)
+                if status != "success":
+                    return _bad(f"Batch '{params['batchId']}' is {status}; only a successful "
+                                "batch can be reverted (abort a batch in progress)")
+                record = catalog(emu).get(batch.dataset_id)
+                if record is not None:
+                    table = record["tags"][PQS_TAG][0]
+                    unload(emu.engine, table, batch.rows)
+                    catalog(emu).touch(table)
+                batch.rows = []
+                state._set(batch, status="inactive")
+                return Response(200)
+        return _bad(f"Query parameter 'action' must be COMPLETE, ABORT or REVERT, got "
                     f"{request.param('action')!r}")
 
     def status(request: Request, params: dict[str, str]) -> Response:
@@ -270,6 +295,28 @@ def register(router: Router, emu: Emulator) -> None:
         with state.lock:
             return Response(200, {params["batchId"]: copy.deepcopy(batch.record)})
 
+    def listing(request: Request, params: dict[str, str]) -> Response:
+        allowed = {"dataSet", "status", "orderBy", "limit", "start"}
+        unknown = sorted(set(request.query) - allowed)
+        if unknown:
+            return _bad(f"Unknown query parameter(s) {', '.join(unknown)}; allowed: "
+                        f"{', '.join(sorted(allowed))}")
+        order = request.param("orderBy") or "desc:created"
+        limit, start = request.param("limit") or "20", request.param("start") or "0"
+        if order not in ("desc:created", "asc:created") or not limit.isdigit() or \
+                not 1 <= int(limit) <= 100 or not start.isdigit():
+            return _bad("orderBy must be desc:created or asc:created, limit 1-100 and start an "
+                        "offset")
+        with state.lock:  # items are in creation order: a tie in ``created`` keeps it
+            records = [copy.deepcopy(b.record) for b in state.items.values()
+                       if request.param("dataSet") in (None, b.dataset_id)
+                       and request.param("status") in (None, b.record["status"])]
+        if order == "desc:created":
+            records.reverse()
+        page = records[int(start):int(start) + int(limit)]
+        return Response(200, {r["id"]: r for r in page})
+
+    router.add("GET", f"{CATALOG}/batches", listing)
     router.add("POST", f"{BASE}/batches", create)
     router.add("PUT", f"{BASE}/batches/{{batchId}}/datasets/{{datasetId}}/files/{{fileName*}}",
                upload)

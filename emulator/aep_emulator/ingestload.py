@@ -197,27 +197,41 @@ def convert(value: Any, target: str) -> Any:
 
 
 def load(engine: Engine, table: str, files: list[tuple[str, list[str], list[tuple]]],
-         types: dict[str, str]) -> int:
-    """Insert every file's rows into ``table`` in one transaction; the number of rows.
+         types: dict[str, str]) -> list[str]:
+    """Insert every file's rows into ``table`` in one transaction; the new rows' ``ctid``
+    values (what a REVERT of the batch deletes: the dataset tables are append-only).
 
     Raises:
         LoadFailed: PostgreSQL refused a value (nothing was written).
     """
     conn = engine.connect()
-    total = 0
+    written: list[str] = []
     try:
         with conn, conn.cursor() as cur:
             for name, columns, rows in files:
-                statement = sql.SQL("INSERT INTO {} ({}) VALUES %s").format(
+                statement = sql.SQL("INSERT INTO {} ({}) VALUES %s RETURNING ctid").format(
                     sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
                 values = [tuple(convert(v, types[c]) for v, c in zip(row, columns))
                           for row in rows]
                 try:
-                    execute_values(cur, statement, values, page_size=1000)
+                    returned = execute_values(cur, statement, values, page_size=1000,
+                                              fetch=True) if values else []
                 except psycopg2.Error as exc:
                     raise LoadFailed(MISMATCH, f"File '{name}': "
                                      f"{str(exc).splitlines()[0]}") from None
-                total += len(rows)
+                written += [row[0] for row in returned]
     finally:
         conn.close()
-    return total
+    return written
+
+
+def unload(engine: Engine, table: str, ctids: list[str]) -> int:
+    """Delete the rows ``ctids`` of ``table`` (a reverted batch's); how many were deleted."""
+    conn = engine.connect()
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("DELETE FROM {} WHERE ctid = ANY(%s::tid[])").format(
+                sql.Identifier(table)), (ctids,))
+            return cur.rowcount
+    finally:
+        conn.close()
