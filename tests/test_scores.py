@@ -276,3 +276,58 @@ def test_distiller_cli_exit_0_then_1_for_a_failed_batch(dd_root, emu, tmp_path, 
     assert captured.err.startswith("Error: batch ") and captured.err.endswith(
         f" into dataset {ds_id} failed: TypeCompatibilityException: File 'part-00000.parquet': "
         "field 'propensity' is not in the dataset's schema (fields: user_id)\n")
+
+
+def test_distiller_replace_reverts_the_earlier_batches_once_the_new_one_succeeded(
+        dd_root, emu, tmp_path, capsys) -> None:
+    with runner.connect(dd_root) as conn:
+        first = conn.ingest_scores(frame(), "rep_scores", "user_id")
+        second = conn.ingest_scores(frame(), "rep_scores", "user_id")
+        before = len(emu.requests)
+        third = conn.ingest_scores(frame().assign(propensity=[0.9, 0.8, 0.7]), "rep_scores",
+                                   "user_id", replace=True)
+        sent = platform(emu, before)
+        back = conn.read("rep_scores")
+    assert third.reverted == (second.batch_id, first.batch_id)  # newest first
+    assert third.summary().endswith(f"; replaced 2 earlier batch(es): {second.batch_id}, "
+                                    f"{first.batch_id}")
+    reverts = [(r.path, r.query) for r in sent if r.method == "POST" and r.query.get("action")
+               == ["REVERT"]]
+    assert reverts == [(f"/data/foundation/import/batches/{b}", {"action": ["REVERT"]})
+                       for b in (second.batch_id, first.batch_id)]
+    (listing,) = [r for r in sent if r.path == "/data/foundation/catalog/batches"]
+    assert listing.query == {"dataSet": [third.dataset_id], "orderBy": ["desc:created"],
+                             "limit": ["100"], "start": ["0"]}
+    assert sent.index(listing) > max(i for i, r in enumerate(sent)
+                                     if r.path.startswith(f"/data/foundation/catalog/batches/"
+                                                          f"{third.batch_id}"))
+    assert rows(back[["user_id", "propensity", "n"]]) == [("u1", 0.9, 1), ("u2", 0.8, 2),
+                                                          ("u3", 0.7, 3)]
+    statuses = {b: emu.state["ingest"].items[b].record["status"]
+                for b in (first.batch_id, second.batch_id, third.batch_id)}
+    assert statuses == {first.batch_id: "inactive", second.batch_id: "inactive",
+                        third.batch_id: "success"}
+    # a failed replacement reverts nothing: the earlier scores stay
+    path = tmp_path / "scores.parquet"
+    pq.write_table(pa.Table.from_pandas(frame(), preserve_index=False), path)
+    emu.run_sql("ALTER TABLE rep_scores DROP COLUMN propensity")  # the next batch cannot load
+    before = len(emu.requests)
+    assert cli(dd_root, "--dataset", "rep_scores", "--identity", "user_id", "--file", str(path),
+               "--replace") == 1
+    assert "failed: TypeCompatibilityException" in capsys.readouterr().err
+    assert [r for r in platform(emu, before) if r.query.get("action") == ["REVERT"]] == []
+    assert emu.state["ingest"].items[third.batch_id].record["status"] == "success"
+
+
+def test_locally_replace_keeps_only_the_new_scores(tmp_path) -> None:
+    root = tmp_path / "demo"
+    (root / "models").mkdir(parents=True)
+    (root / "project.yml").write_text("name: demo\n", encoding="utf-8")
+    (root / "models" / "m.sql").write_text("SELECT 1 AS n", encoding="utf-8")
+    with runner.connect(root) as conn:
+        conn.ingest_scores(frame(), "local_scores", "user_id")
+        conn.ingest_scores(frame(), "local_scores", "user_id")
+        assert len(conn.read("local_scores")) == 6
+        result = conn.ingest_scores(frame().head(2), "local_scores", "user_id", replace=True)
+        assert (result.records, result.found, len(conn.read("local_scores"))) == (
+            2, ("dataset",), 2)

@@ -27,6 +27,9 @@ def add_scores_command(sub: Any, common: argparse.ArgumentParser, vars_type: Any
                    help="the score columns (default: every other column)")
     a.add_argument("--namespace", default="ECID",
                    help="the identity namespace of the primary identity (default ECID)")
+    a.add_argument("--replace", action="store_true",
+                   help="keep only these scores: revert the dataset's earlier batches once "
+                        "this one succeeded (locally: replace the dataset)")
     source = a.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", metavar="M", help="a built model of the project")
     source.add_argument("--file", type=Path, metavar="F", help="a .parquet or .csv file")
@@ -38,4 +41,4 @@ def _ingest(args: argparse.Namespace) -> int:
 
     data = args.model if args.model is not None else datasets.table_from_file(args.file)
     return run_target_action(args, lambda w: ingest_scores(
-        w, data, args.dataset, args.identity, args.scores, args.namespace))
+        w, data, args.dataset, args.identity, args.scores, args.namespace, args.replace))

@@ -19,6 +19,11 @@ If anything fails after the batch exists (an upload refused, the poll timing out
 batch is aborted (``?action=ABORT``) and the error re-raised, so no half-written batch is left
 ``loading``. The records written are Catalog's ``metrics.outputRecordCount``.
 
+:func:`replace_batches` reverts (``?action=REVERT``, §1.4: abort in-progress batches, revert
+mastered ones) every earlier successful batch of a dataset, found in Catalog's batch list
+(``GET /data/foundation/catalog/batches?dataSet=``, newest first, paged), so that only the
+batch just written remains: the dataset keeps its id, schema and labels.
+
 >>> IngestResult("b1", "failed", 0, 1, (BatchError("106", "Empty file."),)).describe("d1")
 'batch b1 into dataset d1 failed: 106: Empty file.'
 """
@@ -38,6 +43,8 @@ if TYPE_CHECKING:
 
 BATCHES = "/data/foundation/import/batches"
 BATCH_STATUS = "/data/foundation/catalog/batches/{id}"
+BATCH_LIST = "/data/foundation/catalog/batches"
+MASTERED = ("success", "active")
 MAX_FILE_BYTES = 256 * 1024 * 1024 - 1  # "split at < 256 MB per file" (contract-ingest §1.2)
 SUCCESS = {"success", "active"}
 FINAL = SUCCESS | {"failed", "failure", "aborted", "abandoned", "inactive", "deleted"}
@@ -191,3 +198,29 @@ def _abort(client: PlatformClient, batch_id: str, cause: BaseException) -> None:
         client.post(f"{BATCHES}/{batch_id}", params={"action": "ABORT"})
     except PlatformError as err:
         cause.add_note(f"aborting batch {batch_id} failed too: {err}")
+
+
+def dataset_batches(client: PlatformClient, dataset_id: str, page: int = 100
+                    ) -> list[dict[str, Any]]:
+    """Every batch of ``dataset_id`` Catalog lists, newest first, each with its ``id``."""
+    found: list[dict[str, Any]] = []
+    while True:
+        body = client.get(BATCH_LIST, params={"dataSet": dataset_id, "orderBy": "desc:created",
+                                              "limit": page, "start": len(found)}) or {}
+        items = [{**v, "id": k} for k, v in body.items() if isinstance(v, dict)]
+        found += items
+        if len(items) < page:
+            return found
+
+
+def replace_batches(client: PlatformClient, dataset_id: str, keep: str) -> tuple[str, ...]:
+    """Revert every successful batch of ``dataset_id`` but ``keep``; the ids reverted.
+
+    Raises:
+        PlatformError: a call failed (the batches reverted before it stay reverted).
+    """
+    old = [b["id"] for b in dataset_batches(client, dataset_id)
+           if b["id"] != keep and str(b.get("status", "")).lower() in MASTERED]
+    for batch_id in old:
+        client.post(f"{BATCHES}/{batch_id}", params={"action": "REVERT"})
+    return tuple(old)

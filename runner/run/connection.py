@@ -209,11 +209,13 @@ class Connection:
     @_one_at_a_time
     def ingest_scores(self, data: pandas.DataFrame | pyarrow.Table | str, dataset: str,
                       identity: str, scores: list[str] | None = None,
-                      namespace: str = "ECID") -> ScoresResult:
+                      namespace: str = "ECID", replace: bool = False) -> ScoresResult:
         """Write scores (a DataFrame, an Arrow table, or a built model's name) as the Profile
         dataset ``dataset``: on Data Distiller its Schema Registry and Catalog setup (made once,
         then found) and one Batch Ingestion batch; locally the local dataset, appended to
-        (``runner.run.scores``). ``scores``: the score columns (default all but ``identity``).
+        (``runner.run.scores``). ``scores``: the score columns (default all but ``identity``);
+        ``replace``: keep only these scores (the earlier batches reverted once this one
+        succeeded; locally the dataset replaced).
 
         Raises:
             ProjectError: a bad name, column, type or identity (nothing is sent).
@@ -221,7 +223,7 @@ class Connection:
         from runner.run.scores import ingest_scores
 
         result = self._on_target(lambda w: ingest_scores(w, data, dataset, identity, scores,
-                                                         namespace))
+                                                         namespace, replace))
         self._datasets.add(dataset.lower())
         return result
 

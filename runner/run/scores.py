@@ -5,12 +5,15 @@ On a target on Platform (Data Distiller) one call makes the dataset ready throug
 Registry and Catalog (``runner.platform.schemas.ensure_profile_dataset``: the identity and the
 score columns as fields of ``_<tenant>``, their types from the data), shapes every row as XDM
 (``xdm_row``) and writes the rows as one Batch Ingestion batch (``ingest_table``); a second
-call finds the setup by name and appends a second batch. Scores from a model are labelled like
+call finds the setup by name and appends a second batch, or with ``replace`` reverts every
+earlier batch once the new one has succeeded (``replace_batches``: the dataset keeps only the
+new scores, its id, schema and labels). Scores from a model are labelled like
 the data they derive from: the union of the model's derived labels over the columns written is
 applied to the dataset through the labels API (``runner.platform.labels``) before the batch,
 only when there are labels [field labels are not applied: the emulator keeps ``_<tenant>``
 fields as flat columns, Platform as a struct, so their schema paths differ]. Off Platform (DuckDB) the same call
-writes the rows as the local dataset of that name, or appends them to it, with no credentials.
+writes the rows as the local dataset of that name, or appends them to it (replaces it with
+``replace``), with no credentials.
 Everything that can be checked locally (the columns, their types, the identity) is checked
 before anything is sent.
 
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from runner.errors import ProjectError
-from runner.platform.ingest import SUCCESS, BatchError, IngestResult
+from runner.platform.ingest import SUCCESS, BatchError, IngestResult, replace_batches
 from runner.platform.labels import apply_labels
 from runner.platform.schemas import arrow_fields, ensure_profile_dataset, xdm_table
 from runner.run import datasets
@@ -42,8 +45,9 @@ Scores = Any  # a pandas DataFrame, a pyarrow Table, or a model's name
 @dataclass(frozen=True)
 class ScoresResult:
     """What one ingest of scores did: the batch (None locally), its status, the records
-    written, the batch's failures, which setup steps it created or found, and the data usage
-    labels applied to the Platform dataset (a model's derived labels)."""
+    written, the batch's failures, which setup steps it created or found, the data usage
+    labels applied to the Platform dataset (a model's derived labels), and the earlier batches
+    a replace reverted."""
 
     dataset: str
     target: str
@@ -55,6 +59,7 @@ class ScoresResult:
     created: tuple[str, ...] = ()
     found: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
+    reverted: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -71,8 +76,10 @@ class ScoresResult:
         setup = "; ".join(f"{what}: {', '.join(steps)}" for what, steps in
                           (("created", self.created), ("found", self.found)) if steps)
         labels = f"; labels {', '.join(self.labels)}" if self.labels else ""
+        reverted = (f"; replaced {len(self.reverted)} earlier batch(es): "
+                    f"{', '.join(self.reverted)}" if self.reverted else "")
         return (f"Ingested {self.records:,} record(s) into {where} on target "
-                f"'{self.target}'{batch}" + (f" ({setup})" if setup else "") + labels)
+                f"'{self.target}'{batch}" + (f" ({setup})" if setup else "") + labels + reverted)
 
 
 def _table(workspace: Workspace, data: Scores) -> pa.Table:
@@ -127,7 +134,7 @@ def _fields(table: pa.Table, identity: str) -> dict[str, str]:
 
 def ingest_scores(workspace: Workspace, data: pandas.DataFrame | pa.Table | str, dataset: str,
                   identity: str, scores: list[str] | None = None,
-                  namespace: str = "ECID") -> ScoresResult:
+                  namespace: str = "ECID", replace: bool = False) -> ScoresResult:
     """Write the scores in ``data`` as the Profile dataset ``dataset`` of the target.
 
     Args:
@@ -137,6 +144,8 @@ def ingest_scores(workspace: Workspace, data: pandas.DataFrame | pa.Table | str,
         identity: the identity column (strings, no nulls).
         scores: the score columns (default: every other column).
         namespace: the identity namespace of the primary identity (Platform only).
+        replace: keep only these scores: on Platform the earlier batches are reverted once this
+            one succeeded (none when it failed), locally the dataset is replaced.
 
     Returns:
         The batch (None off Platform), its status, the records written, the batch's failures,
@@ -156,7 +165,8 @@ def ingest_scores(workspace: Workspace, data: pandas.DataFrame | pa.Table | str,
     client = adapter.platform
     if client is None:
         existed = adapter.exists(dataset)
-        datasets.write(workspace, dataset, table, append=existed)
+        datasets.write(workspace, dataset, table, append=existed and not replace,
+                       replace=existed and replace)
         return ScoresResult(dataset, target, "success", table.num_rows,
                             **{"found" if existed else "created": ("dataset",)})
     setup = ensure_profile_dataset(client, dataset, fields, identity, namespace)
@@ -164,8 +174,11 @@ def ingest_scores(workspace: Workspace, data: pandas.DataFrame | pa.Table | str,
     if labels:
         apply_labels(client, setup.dataset_id, labels, {})
     batch = adapter.ingest(setup.dataset_id, xdm_table(table, setup.tenant), check=False)
+    reverted = replace_batches(client, setup.dataset_id, batch.batch_id) \
+        if replace and batch.ok else ()
     return ScoresResult(dataset, target, batch.status, batch.records, batch.batch_id,
-                        setup.dataset_id, batch.errors, setup.created, setup.found, labels)
+                        setup.dataset_id, batch.errors, setup.created, setup.found, labels,
+                        reverted)
 
 
 def model_labels(workspace: Workspace, model: str, columns: list[str]) -> tuple[str, ...]:
