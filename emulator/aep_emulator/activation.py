@@ -5,8 +5,9 @@ called by :mod:`aep_emulator.flowservice`): ``add``, ``replace`` and ``remove`` 
 Pointer whose parent exists (``-`` appends to a list). Every segment selector of the patched
 flow is then checked (:func:`check_selectors`): ``type`` ``PLATFORM_SEGMENT``, a segment id
 :mod:`aep_emulator.segments` knows, not selected twice, and, every emulated destination being
-file-based, a ``filenameTemplate`` with ``%DESTINATION_NAME%`` and ``%SEGMENT_ID%``, an
-``exportMode`` and a ``schedule`` valid for it. ``If-Match`` and the etag are Flow Service's own
+file-based, a ``filenameTemplate`` with ``%DESTINATION_NAME%`` and ``%SEGMENT_ID%`` (a file
+name: no ``/``, ``\\`` or ``..`` [inferred]), an ``exportMode`` and a ``schedule`` valid
+for it. ``If-Match`` and the etag are Flow Service's own
 rules. Only an audience activation flow (a Profile-store source, :mod:`aep_emulator.flowservice`)
 takes segment selectors; it is created with its ``GeneralTransform`` at ``transformations[0]``.
 A dataset export flow activates datasets: a selector on one is refused.
@@ -126,6 +127,9 @@ def _file_fields(value: dict[str, Any], where: str) -> None:
                                                 ("%DESTINATION_NAME%", "%SEGMENT_ID%")):
         raise Invalid(f"{where}.filenameTemplate is required by a file-based destination and "
                       "must contain %DESTINATION_NAME% and %SEGMENT_ID%")
+    if any(part in template for part in ("/", "\\", "..")):
+        raise Invalid(f"{where}.filenameTemplate names a file, not a path: no '/', '\\' or "
+                      "'..' [inferred]")
     mode = value.get("exportMode")
     if mode not in EXPORT_FREQUENCIES:
         raise Invalid(f"{where}.exportMode must be one of {', '.join(EXPORT_FREQUENCIES)}, "

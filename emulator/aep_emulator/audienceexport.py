@@ -6,7 +6,8 @@ application/vnd.adobe.adhoc.activation+json; version=2`` and ``{"activationInfo"
 holds it (the contract's ``<destinationId>`` read as the dataflow's id [inferred]). Refused as
 the service refuses: more than 80 segments in one call, a flow that is not an enabled audience
 dataflow, a segment not selected in it ("Segments <name> are not part of this dataflow or out of
-schedule range!"), a segment whose run is still going ("Run already going on for segment …").
+schedule range!"), a segment whose run is still going, or named twice in the call ("Run
+already going on for segment …").
 The 20-minute wait after a first scheduled activation is not emulated.
 
 Each run evaluates the segment's PQL on the profiles segment jobs evaluate
@@ -58,7 +59,7 @@ def adhoc_activation(fs: FlowService, body: Any) -> dict[str, Any]:
         raise Invalid(f"An ad hoc activation job takes at most {MAX_SEGMENTS} segments, got "
                       f"{count}")
     store = segmentation(fs.emu)
-    checked = []
+    checked: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
     for flow_id, segment_ids in info.items():
         try:
             flow = fs.get("flows", flow_id)
@@ -73,9 +74,10 @@ def adhoc_activation(fs: FlowService, body: Any) -> dict[str, Any]:
                               for s in missing)
             raise Invalid(f"Segments {names} are not part of this dataflow or out of schedule "
                           "range!")
-        for segment_id in segment_ids:
+        for segment_id in segment_ids:  # one run at a time per segment, this call's included
             if any(r.get("segmentId") == segment_id and r["id"] in fs.outcomes
-                   for r in fs.objects["runs"].values()):
+                   for r in fs.objects["runs"].values()) or \
+                    any(seen == segment_id for _, seen, _ in checked):
                 raise Invalid(f"Run already going on for segment {segment_id}")
             checked.append((flow, segment_id, selected[segment_id]))
     order = []

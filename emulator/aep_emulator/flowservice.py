@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 KINDS = ("connections", "sourceConnections", "targetConnections", "flows", "runs")
 SIX_MONTHS = 182 * 86400
+#: The CSV options of an audience target connection's targetSpec (file-based tutorial).
+CSV_OPTIONS = frozenset({"quote", "escape", "delimiter", "nullValue", "emptyValue"})
 _READONLY = {"id", "etag", "createdAt", "updatedAt", "createdBy", "updatedBy", "createdClient",
              "sandboxId", "sandboxName", "imsOrgId", "connectionSpec", "flowSpec", "state",
              "inheritedAttributes"}
@@ -221,7 +223,8 @@ class FlowService:
         if spec_id == PROFILE_SPEC_ID:  # an audience activation reads the Profile store
             data, params = body.get("data"), body.get("params", {})
             if not isinstance(data, dict) or set(data) - {"format", "schema"} or \
-                    str(data.get("format", "")).upper() != "CSV":
+                    str(data.get("format", "")).upper() != "CSV" or \
+                    data.get("schema") is not None:
                 raise Invalid('A Profile store source connection takes data {"format": "CSV", '
                               f'"schema": null}}, got {data!r}')
             if params not in ({}, None):
@@ -250,6 +253,8 @@ class FlowService:
             raise Invalid(f"Base connection '{base_id}' has connection spec "
                           f"'{base['connectionSpec']['id']}', not '{spec_id}'")
         params = need(body, "params")
+        if not isinstance(params, dict):
+            raise Invalid("params must be an object")
         if "fileType" in params:
             self._check_audience_target(params, dest.target_params)
             return
@@ -276,8 +281,13 @@ class FlowService:
         if fmt not in AUDIENCE_FILE_TYPES or comp not in ("NONE", "GZIP"):
             raise Invalid(f"params.fileType must be one of {', '.join(AUDIENCE_FILE_TYPES)} and "
                           "params.compression NONE or GZIP")
-        if "csvOptions" in params and (fmt != "CSV" or not isinstance(params["csvOptions"], dict)):
+        options = params.get("csvOptions", {})
+        if "csvOptions" in params and (fmt != "CSV" or not isinstance(options, dict)):
             raise Invalid("params.csvOptions is an object and applies only with fileType CSV")
+        unknown = sorted(set(options) - CSV_OPTIONS)
+        if unknown:
+            raise Invalid(f"params.csvOptions: unknown option(s) {', '.join(unknown)} (one of "
+                          f"{', '.join(sorted(CSV_OPTIONS))})")
 
     def _check_flows(self, body: dict[str, Any]) -> None:
         spec_id = need(body, "flowSpec.id")
