@@ -2,8 +2,10 @@
 
 Audiences reach a destination through a dataflow of their own, not through a dataset export's
 (a dataset export flow takes no segment selectors). :class:`AudienceFlow` makes it once per
-export of project.yml, named ``runner:<project>:audiences:<export>`` (then ``@<variant>``), and
-finds it by name after that:
+export of project.yml, named ``runner:<project>:audiences:<model>:<export>`` (then
+``@<variant>``), and finds it by name after that, checking that it still reads the Profile
+store and still writes where the export says (a changed destination is an error naming the
+flow to delete: it holds audiences, so it is not torn down and rebuilt as an export's is):
 
 1. a base connection with the export's credentials (as the export's own);
 2. a source connection on the Profile store: spec ``8a9c3494-…``, ``data`` ``{"format":
@@ -78,6 +80,7 @@ class AudienceFlow(FlowCalls):
         try:
             found = self._named()
             if found is not None:
+                self._check(found)
                 return AudienceFlowRef(found["id"], self.name, created=False)
             record: dict[str, Any] = {}
             try:
@@ -99,3 +102,18 @@ class AudienceFlow(FlowCalls):
             raise PlatformError(mask(str(exc), *self.secrets), exc.status, exc.code) from None
         except RunError as exc:
             raise RunError(mask(str(exc), *self.secrets)) from None
+
+    def _check(self, flow: dict[str, Any]) -> None:
+        """RunError unless the flow found by name reads the Profile store and its target
+        connection has the params this export asks for."""
+        source = self._get("sourceConnections", (flow.get("sourceConnectionIds") or [""])[0])
+        target = self._get("targetConnections", (flow.get("targetConnectionIds") or [""])[0])
+        spec_id = ((source or {}).get("connectionSpec") or {}).get("id")
+        have = (target or {}).get("params")
+        if spec_id == PROFILE_SPEC_ID and have == self.target_params():
+            return
+        why = ("does not read the Profile store" if spec_id != PROFILE_SPEC_ID else
+               f"writes with {have!r}, not {self.target_params()!r}")
+        raise RunError(f"dataflow {flow['id']} named {self.name} {why}: {self.spec.keypath} "
+                       "changed since it was made; delete that dataflow in Platform (its "
+                       "audiences go with it) or give the export another name")

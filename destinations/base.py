@@ -77,8 +77,10 @@ class ExportContext:
 
 def flow_base_name(project: str, spec: ExportSpec, *, audiences: bool = False) -> str:
     """``runner:<project>:<model>:<export>``, the dataflow of an export before any
-    ``@<variant>``; ``runner:<project>:audiences:<export>`` for its audience dataflow."""
-    return f"runner:{project}:{'audiences' if audiences else spec.model}:{spec.name}"
+    ``@<variant>``; ``runner:<project>:audiences:<model>:<export>`` for its audience dataflow
+    (an export is its model and name: one more part, so it is no model's dataset flow)."""
+    return (f"runner:{project}:audiences:{spec.model}:{spec.name}" if audiences
+            else f"runner:{project}:{spec.model}:{spec.name}")
 
 
 @dataclass

@@ -172,7 +172,7 @@ def test_a_flow_whose_destination_refuses_the_labels_is_refused_with_no_patch(
     flow_id = activation_flow(emu, client, labelled / "flow")
     client.close()
     assert flowservice(emu).objects["flows"][flow_id]["name"] == (
-        "runner:demo:audiences:data_landing_zone")
+        "runner:demo:audiences:training_set:data_landing_zone")
     with runner.connect(labelled) as conn:
         conn.ingest_scores("propensity", "model_scores", "user_id")
         before = len(emu.requests)
@@ -220,7 +220,7 @@ def test_an_audience_sent_to_an_export_makes_its_dataflow_once_and_patches_once(
                                       dataset="model_scores")
         second_sent = [c for c in sent(emu, before) if c[0] != "GET"]
     flows = flowservice(emu).objects["flows"]
-    (flow_id,) = [k for k, v in flows.items() if v["name"] == "runner:demo:audiences:lake"]
+    (flow_id,) = [k for k, v in flows.items() if v["name"] == "runner:demo:audiences:training_set:lake"]
     fs = "/data/foundation/flowservice"
     assert first_sent == [("POST", DEFS), ("POST", JOBS), ("POST", f"{fs}/connections"),
                           ("POST", f"{fs}/sourceConnections"),
@@ -283,6 +283,36 @@ def test_activate_now_exports_the_audience_through_the_exports_dataflow(labelled
         "Error: audience high: activate=True (--activate-now) exports through a dataflow: give "
         "flow= (--flow) or export= (--export)\n")
     assert sent(emu, before) == []
+
+
+def test_an_export_is_named_unambiguously_and_only_on_its_targets(labelled, emu, capsys) -> None:
+    dlz = {"type": "data_landing_zone", **DESTINATIONS["data_landing_zone"]}
+    configure(labelled, exports=[
+        {"model": "training_set", "name": "lake", "destination": dlz},
+        {"model": "propensity", "name": "lake", "destination": {**dlz, "path": "scores"}},
+        {"model": "training_set", "name": "prod_lake", "destination": dlz,
+         "targets": ["prod"]}])
+    with runner.connect(labelled) as conn:
+        conn.ingest_scores("propensity", "model_scores", "user_id")
+    args = ("--name", "high", "--field", "propensity", "--min", "0.8", "--dataset",
+            "model_scores", "--export")
+    before = len(emu.requests)
+    assert cli(labelled, *args, "lake") == 2
+    assert capsys.readouterr().err == (
+        "Error: audience high: 2 exports are named 'lake'; give one as <model>:<name> "
+        "(training_set:lake, propensity:lake)\n")
+    assert cli(labelled, *args, "prod_lake") == 2
+    assert capsys.readouterr().err == (
+        "Error: audience high: export 'prod_lake' (exports[2]) is declared for target(s) prod, "
+        "not 'aep'\n")
+    assert [c for c in sent(emu, before) if c[0] != "GET"] == []
+    assert cli(labelled, *args, "propensity:lake") == 0
+    (flow_id,) = [k for k, v in flowservice(emu).objects["flows"].items()
+                  if v["name"] == "runner:demo:audiences:propensity:lake"]
+    assert capsys.readouterr().out.endswith(f"; added to new dataflow {flow_id} (exports[1])\n")
+    target = flowservice(emu).objects["targetConnections"][
+        flowservice(emu).objects["flows"][flow_id]["targetConnectionIds"][0]]
+    assert target["params"]["path"] == "scores"
 
 
 def test_an_export_whose_destination_refuses_the_labels_gets_no_dataflow(labelled, emu,
@@ -409,11 +439,11 @@ def test_an_estimate_on_distiller_previews_and_polls_and_makes_nothing(dd_root, 
     segmentation(emu).job_polls = 0
     assert estimate_cli(dd_root, "--field", "propensity", "--max", "0.5") == 0
     assert capsys.readouterr().out == (f"Estimate on target 'aep': _{TENANT}.propensity <= 0.5 "
-                                       "selects 2 of 5 profile(s) (standard error 0, 95% "
-                                       "confidence)\n")
+                                       "selects 2 of 5 profile(s) (every profile read: "
+                                       "exact)\n")
     before = len(emu.requests)
     assert estimate_cli(dd_root, "--field", "propensity") == 2
-    assert capsys.readouterr().err == ("Error: audience on propensity: give a minimum, a maximum "
+    assert capsys.readouterr().err == ("Error: estimate on propensity: give a minimum, a maximum "
                                        "or both\n")
     assert sent(emu, before) == []
 

@@ -21,7 +21,7 @@ from aep_emulator import Emulator
 from destinations import AudienceFlow, ExportSpec, parse_exports
 from aep_emulator.flowservice import flowservice
 from aep_emulator.segments import seed_profiles, segmentation
-from runner.errors import PlatformError, ProjectError
+from runner.errors import PlatformError, ProjectError, RunError
 from runner.platform.audiences import (FileExport, activate_now, add_to_dataflow, audience_pql,
                                        ensure_audience, run_segment_job)
 from runner.platform.client import PlatformClient
@@ -411,7 +411,7 @@ def test_the_emulator_checks_if_match_and_the_file_based_fields(
 
 
 # -- the audience dataflow of an export ---------------------------------------------------------
-AUDIENCE_FLOW = "runner:demo:audiences:data_landing_zone"
+AUDIENCE_FLOW = "runner:demo:audiences:training_set:data_landing_zone"
 
 
 def test_an_audience_flow_is_made_once_with_a_profile_source_then_found_by_name(
@@ -451,7 +451,21 @@ def test_an_audience_flow_is_made_once_with_a_profile_source_then_found_by_name(
     emulator.requests.clear()
     again = AudienceFlow(audience_export(), ctx).ensure()
     assert again == (made.id, AUDIENCE_FLOW, False)
-    assert [r[:2] for r in recorded(emulator)] == [("GET", FLOWS)]
+    assert [r[:2] for r in recorded(emulator)] == [  # found, then checked: source and target
+        ("GET", FLOWS), ("GET", f"/data/foundation/flowservice/sourceConnections/{source_id}"),
+        ("GET", f"/data/foundation/flowservice/targetConnections/{target_id}")]
+    moved = audience_export(destination={"path": "elsewhere"})
+    with pytest.raises(RunError) as err:
+        AudienceFlow(moved, ctx).ensure()
+    assert str(err.value) == (
+        f"dataflow {made.id} named {AUDIENCE_FLOW} writes with {{'mode': 'Server-to-server', "
+        "'fileType': 'PARQUET', 'compression': 'GZIP', 'path': 'cmle/egress'}, not {'mode': "
+        "'Server-to-server', 'fileType': 'PARQUET', 'compression': 'GZIP', 'path': "
+        "'elsewhere'}: exports[0] changed since it was made; delete that dataflow in Platform "
+        "(its audiences go with it) or give the export another name")
+    other_model = parse_exports([{"model": "scores", "destination": {
+        "type": "data_landing_zone", "path": "other"}}])[0]
+    assert AudienceFlow(other_model, ctx).ensure().id != made.id  # its own flow
     audience = ensure_audience(platform_client, "high", "propensity", 0.8, tenant=TENANT)
     assert add_to_dataflow(platform_client, made.id, audience.id, file_export=EXPORT) is True
 
@@ -545,7 +559,7 @@ def test_activate_now_lands_the_qualifying_profiles_and_reports_the_run(
         ("GET", f"/data/foundation/flowservice/runs/{run_id}", {}, None)]
     assert emulator.requests_to(ADHOC, "POST")[0].headers["accept"] == ACTIVATION_ACCEPT
     (landed,) = (emulator.landing_dir() / "dlz-destination" / "cmle" / "egress").glob("*")
-    name = f"runner_demo_audiences_data_landing_zone_{audience.id}_"
+    name = f"runner_demo_audiences_training_set_data_landing_zone_{audience.id}_"
     assert landed.name.startswith(name) and landed.name.endswith(".gz.parquet")
     assert len(landed.name) == len(name) + len("YYYYMMdd_HHmmss.gz.parquet")
     assert pq.read_table(landed).to_pylist() == [
@@ -561,7 +575,9 @@ def test_an_activation_is_refused_as_the_service_refuses_it(
     with pytest.raises(PlatformError) as err:
         activate_now(platform_client, flow, other.id, sleep=lambda s: None)
     assert err.value.status == 400 and str(err.value).endswith(
-        "Segments low are not part of this dataflow or out of schedule range!")
+        "Segments low are not part of this dataflow or out of schedule range! (an audience just "
+        "added to a dataflow can be activated ad hoc only about 20 minutes after its first "
+        "scheduled run: run it again later)")
 
     def post(body: Any, accept: str = ACTIVATION_ACCEPT) -> requests.Response:
         return raw(emulator, platform_client, "POST", ADHOC, body, Accept=accept)
@@ -595,3 +611,42 @@ def test_a_failed_activation_run_is_an_error_naming_its_errors(
     assert str(err.value).endswith(
         f"the activation of {audience.id} through dataflow {flow} ended failed: Export failed: "
         "destination rejected the write")
+
+
+def test_the_emulator_refuses_a_path_in_a_file_name_and_a_segment_twice_in_one_call(
+        emulator: Emulator, platform_client: PlatformClient, flow: str) -> None:
+    audience = ensure_audience(platform_client, "high", "propensity", 0.8, tenant=TENANT)
+    etag = flowservice(emulator).objects["flows"][flow]["etag"]
+    sneaky = {**EXPORT_FIELDS, "filenameTemplate": "../../x_%DESTINATION_NAME%_%SEGMENT_ID%"}
+    answer = raw(emulator, platform_client, "PATCH", f"{FLOWS}/{flow}", [{
+        "op": "add", "path": f"{SELECTORS}/-", "value": {"type": "PLATFORM_SEGMENT", "value": {
+            "id": audience.id, **sneaky}}}], If_Match=etag)
+    assert answer.json()["detail"] == (
+        "transformations[0].params.segmentSelectors.selectors[0].value.filenameTemplate names a "
+        "file, not a path: no '/', '\\' or '..' [inferred]")
+    add_to_dataflow(platform_client, flow, audience.id, file_export=EXPORT)
+    twice = raw(emulator, platform_client, "POST", ADHOC,
+                {"activationInfo": {flow: [audience.id, audience.id]}}, Accept=ACTIVATION_ACCEPT)
+    assert twice.json() == bad_request(f"Run already going on for segment {audience.id}")
+    assert [r for r in flowservice(emulator).objects["runs"].values()] == []
+    fs = "/data/foundation/flowservice"
+    base_id = next(iter(flowservice(emulator).objects["connections"]))
+
+    def target(params: Any) -> str:
+        return raw(emulator, platform_client, "POST", f"{fs}/targetConnections", {
+            "name": "t", "baseConnectionId": base_id, "params": params, "connectionSpec": {
+                "id": "10440537-2a7b-4583-ac39-ed38d4b848e8", "version": "1.0"}}).json()["detail"]
+
+    assert target("fileType") == "params must be an object"  # was a 500
+    csv = {"mode": "Server-to-server", "fileType": "CSV", "compression": "NONE", "path": "p"}
+    assert target({**csv, "csvOptions": {"delimiter": ";", "bogus": 1}}) == (
+        "params.csvOptions: unknown option(s) bogus (one of delimiter, emptyValue, escape, "
+        "nullValue, quote)")
+    assert target({**csv, "fileType": "JSON", "csvOptions": {}}) == (
+        "params.csvOptions is an object and applies only with fileType CSV")
+    source = raw(emulator, platform_client, "POST", f"{fs}/sourceConnections", {
+        "name": "p", "connectionSpec": {"id": "8a9c3494-9708-43d7-ae3f-cda01e5030e1",
+                                        "version": "1.0"},
+        "data": {"format": "CSV", "schema": {"any": 1}}, "params": {}})
+    assert source.json()["detail"].startswith('A Profile store source connection takes data '
+                                              '{"format": "CSV", "schema": null}')

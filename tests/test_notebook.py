@@ -93,7 +93,7 @@ def test_the_loop_notebook_ingests_scores_on_the_emulated_platform(emulator: Emu
                                          f"WHERE propensity >= {threshold}")
     assert compared == f"{expected} scored users at or above {threshold}" and expected > 0
     assert estimated.endswith(f".propensity >= {threshold} selects {expected} of 171 profile(s) "
-                              "(standard error 0, 95% confidence)")
+                              "(every profile read: exact)")
     assert created.startswith("Audience high_propensity (segment ")
     assert created.endswith(f".propensity >= {threshold}; {expected} profile(s)")
     definitions = [r.json for r in emulator.requests if r.method == "POST"
@@ -108,9 +108,9 @@ def test_the_loop_notebook_ingests_scores_on_the_emulated_platform(emulator: Emu
              and r.path == "/data/foundation/flowservice/flows"]
     assert [f.json["name"] for f in flows] == [
         "runner:distiller_demo:training_set:data_landing_zone",
-        "runner:distiller_demo:audiences:data_landing_zone"]
+        "runner:distiller_demo:audiences:training_set:data_landing_zone"]
     flow_id = next(k for k, v in flowservice(emulator).objects["flows"].items()
-                   if v["name"] == "runner:distiller_demo:audiences:data_landing_zone")
+                   if v["name"] == "runner:distiller_demo:audiences:training_set:data_landing_zone")
     patches = [r for r in emulator.requests if r.method == "PATCH"
                and r.path == f"/data/foundation/flowservice/flows/{flow_id}"]
     (segment_id,) = segmentation(emulator).definitions

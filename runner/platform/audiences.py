@@ -98,30 +98,31 @@ class FileExport:
 
 def _number(value: float, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ProjectError(f"audience {what} must be a finite number, got {value!r}")
+        raise ProjectError(f"{what} must be a finite number, got {value!r}")
     return repr(value) if isinstance(value, float) else str(value)
 
 
 def audience_pql(field: str, minimum: float | None = None, maximum: float | None = None, *,
-                 tenant: str) -> str:
-    """The PQL of ``minimum <= _<tenant>.<field> <= maximum`` (either bound may be left out).
+                 tenant: str, subject: str = "audience") -> str:
+    """The PQL of ``minimum <= _<tenant>.<field> <= maximum`` (either bound may be left out);
+    ``subject`` begins each error (``audience``, ``estimate``).
 
     Raises:
         ProjectError: the field or tenant is not a valid name, no bound is given, a bound is
             not a finite number, or the range is empty.
     """
     if not isinstance(field, str) or not _FIELD.fullmatch(field):
-        raise ProjectError(f"audience field {field!r} is not a valid field name (letters, digits "
+        raise ProjectError(f"{subject} field {field!r} is not a valid field name (letters, digits "
                            "and _, dotted for a nested field, e.g. propensity)")
     if not isinstance(tenant, str) or not _TENANT.fullmatch(tenant.lstrip("_")):
         raise ProjectError(f"tenant {tenant!r} is not a tenant id (letters and digits)")
     if minimum is None and maximum is None:
-        raise ProjectError(f"audience on {field}: give a minimum, a maximum or both")
+        raise ProjectError(f"{subject} on {field}: give a minimum, a maximum or both")
     path = f"_{tenant.lstrip('_')}.{field}"
-    low = _number(minimum, "minimum") if minimum is not None else None
-    high = _number(maximum, "maximum") if maximum is not None else None
+    low = _number(minimum, f"{subject} minimum") if minimum is not None else None
+    high = _number(maximum, f"{subject} maximum") if maximum is not None else None
     if minimum is not None and maximum is not None and minimum > maximum:
-        raise ProjectError(f"audience on {field}: the range {minimum}..{maximum} is empty "
+        raise ProjectError(f"{subject} on {field}: the range {minimum}..{maximum} is empty "
                            "(minimum is above maximum)")
     parts = ([f"{path} >= {low}"] if low is not None else []) + (
         [f"{path} <= {high}"] if high is not None else [])
@@ -233,17 +234,27 @@ def estimate_audience(client: PlatformClient, pql: str, timeout: float = 600.0,
     """
     started = client.post(PREVIEW, json={"predicateExpression": pql, "predicateType": "pql/text",
                                          "predicateModel": PROFILE_SCHEMA, "graphType": "none"})
-    path = f"{ESTIMATE}/{started['previewId']}"
+    preview_id = started.get("previewId") if isinstance(started, dict) else None
+    if not isinstance(preview_id, str) or not preview_id:
+        raise PlatformError(f"POST {PREVIEW}: the answer has no previewId ({started!r:.200})")
+    path = f"{ESTIMATE}/{preview_id}"
     deadline = clock() + timeout
     while True:
-        body = client.get(path) or {}
+        body = client.get(path)
+        body = body if isinstance(body, dict) else {}
         state = body.get("state")
         if state == "RESULT_READY":
-            return Estimate(int(body.get("estimatedSize", 0)), int(body.get("totalRows", 0)),
-                            float(body.get("standardError", 0.0)),
-                            str(body.get("confidenceInterval", "")))
+            try:
+                return Estimate(int(body["estimatedSize"]), int(body.get("totalRows") or 0),
+                                float(body.get("standardError") or 0.0),
+                                str(body.get("confidenceInterval") or ""))
+            except (KeyError, TypeError, ValueError):
+                raise PlatformError(f"GET {path}: a ready estimate without a numeric "
+                                    f"estimatedSize ({body!r:.200})") from None
         if state in ("FAILED", "ERROR"):  # ERROR: the state aepp checks for
-            error = (body.get("error") or {}).get("description") or "no reason given"
+            error = body.get("error")
+            error = (error.get("description") if isinstance(error, dict) else error) or \
+                "no reason given"
             raise PlatformError(f"GET {path}: the estimate of '{pql}' ended {state}: {error}")
         if clock() >= deadline:
             raise PlatformError(f"GET {path}: the estimate of '{pql}' still {state} after "
@@ -305,24 +316,36 @@ def activate_now(client: PlatformClient, flow_id: str, segment_id: str, timeout:
     """Export segment ``segment_id`` through dataflow ``flow_id`` now and wait for the run.
 
     The segment must already be in the dataflow (:func:`add_to_dataflow`); the contract's
-    ``<destinationId>`` is sent as the dataflow's id [inferred].
+    ``<destinationId>`` is sent as the dataflow's id [inferred]. Platform asks for 20 minutes
+    after a first scheduled activation and answers "out of schedule range" before that; the
+    error then says to run it again later (the emulator does not make it wait).
 
     Raises:
         PlatformError: a call failed (a segment not in the dataflow, a run already going on),
             the run did not succeed (its errors shown), or it was still going after ``timeout``.
     """
-    answer = client.post(ADHOC_RUN, json={"activationInfo": {flow_id: [segment_id]}},
-                         headers={"Accept": ADHOC_ACCEPT}) or {}
-    url = next((o.get("statusURL") for o in answer.get("order") or []
-                if isinstance(o, dict) and o.get("segment") == segment_id), None)
+    try:
+        answer = client.post(ADHOC_RUN, json={"activationInfo": {flow_id: [segment_id]}},
+                             headers={"Accept": ADHOC_ACCEPT})
+    except PlatformError as err:
+        if "out of schedule range" not in str(err):
+            raise
+        raise PlatformError(f"{err} (an audience just added to a dataflow can be activated "
+                            "ad hoc only about 20 minutes after its first scheduled run: run "
+                            "it again later)", err.status, err.code) from None
+    order = answer.get("order") if isinstance(answer, dict) else None
+    url = next((o.get("statusURL") for o in order if isinstance(o, dict)
+                and o.get("segment") == segment_id), None) if isinstance(order, list) else None
     if not url:
         raise PlatformError(f"POST {ADHOC_RUN}: no statusURL for segment {segment_id} in "
                             f"{answer!r:.200}")
     run_id = str(url).rstrip("/").rsplit("/", 1)[-1]
     deadline = clock() + timeout
     while True:
-        run = ((client.get(f"{RUNS}/{run_id}") or {}).get("items") or [{}])[0]
-        summary = run.get("statusSummary") or {}
+        body = client.get(f"{RUNS}/{run_id}")
+        items = body.get("items") if isinstance(body, dict) else None
+        run = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
+        summary = run.get("statusSummary") if isinstance(run.get("statusSummary"), dict) else {}
         status = summary.get("status", "pending")
         if status in FINAL_RUN:
             break
@@ -331,9 +354,12 @@ def activate_now(client: PlatformClient, flow_id: str, segment_id: str, timeout:
                                 f"{status} after {timeout:g} s (follow it in Platform)")
         sleep(poll_interval)
     if status != "success":
-        errors = "; ".join(str(e.get("message", e)) for e in summary.get("errors") or [])
+        errors = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e)
+                           for e in summary.get("errors") or [])
         raise PlatformError(f"GET {RUNS}/{run_id}: the activation of {segment_id} through "
                             f"dataflow {flow_id} ended {status}: {errors or 'no reason given'}")
-    metrics = run.get("metrics") or {}
-    return ActivationRun(run_id, (metrics.get("recordSummary") or {}).get("outputRecordCount"),
-                         (metrics.get("fileSummary") or {}).get("outputFileCount"))
+    metrics = run.get("metrics") if isinstance(run.get("metrics"), dict) else {}
+    records = (metrics.get("recordSummary") or {}).get("outputRecordCount")
+    files = (metrics.get("fileSummary") or {}).get("outputFileCount")
+    return ActivationRun(run_id, records if isinstance(records, int) else None,
+                         files if isinstance(files, int) else None)

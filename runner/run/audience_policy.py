@@ -6,11 +6,11 @@ united; ``ingest_scores`` applies a model's derived labels there). The rules are
 policy's (``runner.run.label_policy.destination_refuses``): C12 is never activated, and a
 dataflow the project made for an export of project.yml (named
 ``runner:<project>:<model>:<export>[@<vars>]`` by the exporter, or the audience dataflow
-``runner:<project>:audiences:<export>[@<vars>]`` made for an export) refuses its destination's
-``refuse_labels``; an audience sent to an export by name is judged by that export
-(:func:`judge_export`, no call). A dataflow no export names is related to nothing the project declares, so
-only C12 is checked there, and the result says so [inferred: the destination's own policy is
-Platform's to enforce]. C9 (no data science) is not applied: activating an audience is not
+``runner:<project>:audiences:<model>:<export>[@<vars>]`` made for an export) refuses its
+destination's ``refuse_labels``; an audience sent to an export by name is judged by that
+export (:func:`judge_export`, no call). A dataflow no export names is related to nothing the
+project declares, so only C12 is checked there, and the result says so [inferred: the
+destination's own policy is Platform's to enforce]. C9 (no data science) is not applied: activating an audience is not
 training on its data. The export policy has no rule of its own for C2 (no ad activation) at
 third-party destinations, so neither has this one: a destination refuses C2 through its
 ``refuse_labels``. The dataflow is read once here and once more by ``add_to_dataflow``.

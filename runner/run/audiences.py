@@ -116,8 +116,10 @@ class EstimateResult:
         line = (f"Estimate on target '{self.target}': {self.pql} selects "
                 f"{'about ' if self.standard_error else ''}{self.profiles:,} of {self.total:,} "
                 "profile(s)")
-        if self.confidence:
+        if self.standard_error:
             line += f" (standard error {self.standard_error:g}, {self.confidence} confidence)"
+        elif self.confidence:
+            line += " (every profile read: exact)"
         return line
 
 
@@ -131,6 +133,7 @@ def estimate_audience(workspace: Workspace, field: str, minimum: float | None = 
         PlatformError: a call failed or the preview failed.
     """
     client = workspace.adapter.platform
+    audience_pql(field, minimum, maximum, tenant="t", subject="estimate")  # before any call
     if client is None:
         if dataset is None:
             raise ProjectError(f"estimate on {field}: on target '{workspace.target}' (off "
@@ -139,7 +142,6 @@ def estimate_audience(workspace: Workspace, field: str, minimum: float | None = 
         members, total = _members(workspace, f"estimate on {field}", field, minimum, maximum,
                                   dataset)
         return EstimateResult(workspace.target, pql, members.num_rows, total)
-    audience_pql(field, minimum, maximum, tenant="t")  # checked before anything is sent
     pql = audience_pql(field, minimum, maximum, tenant=tenant_id(client))
     config = workspace.adapter.config
     found = platform_audiences.estimate_audience(
@@ -229,16 +231,26 @@ def create_audience(workspace: Workspace, name: str, field: str, minimum: float 
 
 
 def _export_spec(workspace: Workspace, name: str, export: str) -> ExportSpec:
-    """The Flow Service export of project.yml named ``export``."""
-    specs = {spec.name: spec for spec in workspace.exports}
-    spec = specs.get(export)
-    if spec is None:
+    """The Flow Service export of project.yml named ``export`` (``<model>:<name>`` when two
+    models' exports share the name), declared for this target."""
+    specs = workspace.exports
+    matching = [s for s in specs if export in (s.name, f"{s.model}:{s.name}")]
+    if not matching:
+        names = sorted({s.name for s in specs})
         raise ProjectError(f"audience {name}: project.yml has no export named '{export}'"
-                           f"{did_you_mean(export, specs)} (exports: "
-                           f"{', '.join(specs) or 'none'})")
+                           f"{did_you_mean(export, names)} (exports: "
+                           f"{', '.join(names) or 'none'})")
+    if len(matching) > 1:
+        raise ProjectError(f"audience {name}: {len(matching)} exports are named '{export}'; "
+                           "give one as <model>:<name> ("
+                           f"{', '.join(f'{s.model}:{s.name}' for s in matching)})")
+    spec = matching[0]
     if spec.is_local:
         raise ProjectError(f"audience {name}: export '{export}' ({spec.keypath}) writes local "
                            "files; an audience needs a Flow Service destination")
+    if spec.targets is not None and workspace.target not in spec.targets:
+        raise ProjectError(f"audience {name}: export '{export}' ({spec.keypath}) is declared "
+                           f"for target(s) {', '.join(spec.targets)}, not '{workspace.target}'")
     return spec
 
 
