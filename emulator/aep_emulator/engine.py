@@ -10,7 +10,7 @@ stops. Administrative statements run on short-lived connections to ``admin_dsn``
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import psycopg2
 from psycopg2 import errors, sql
@@ -20,6 +20,19 @@ from .errors import EmulatorError, mask
 
 if TYPE_CHECKING:
     import pyarrow
+
+
+#: Spark functions PostgreSQL lacks, with Spark's results: ``unix_micros`` (microseconds since
+#: the epoch) and ``round`` of a double to ``d`` places, half away from zero, as Spark rounds
+#: (through the double's shortest decimal form, as Spark's ``BigDecimal(double)`` does).
+SPARK_FUNCTIONS = (
+    "CREATE FUNCTION unix_micros(t timestamptz) RETURNS bigint LANGUAGE sql IMMUTABLE AS "
+    "$$ SELECT (extract(epoch FROM t) * 1000000)::bigint $$",
+    "CREATE FUNCTION unix_micros(t timestamp) RETURNS bigint LANGUAGE sql IMMUTABLE AS "
+    "$$ SELECT (extract(epoch FROM t) * 1000000)::bigint $$",
+    "CREATE FUNCTION round(x double precision, d integer) RETURNS double precision LANGUAGE sql "
+    "IMMUTABLE AS $$ SELECT round(x::numeric, d)::double precision $$",
+)
 
 
 class Engine:
@@ -70,6 +83,8 @@ class Engine:
             with conn, conn.cursor() as cur:
                 cur.execute("CREATE FUNCTION table_exists(name text) RETURNS boolean "
                             "LANGUAGE sql STABLE AS $$ SELECT to_regclass(name) IS NOT NULL $$")
+                for statement in SPARK_FUNCTIONS:
+                    cur.execute(statement)
         finally:
             conn.close()
 
@@ -114,6 +129,27 @@ class Engine:
                             "table_schema = 'public' AND table_name = %s "
                             "ORDER BY ordinal_position", (table,))
                 return [row[0] for row in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def nested_columns(self, table: str) -> dict[str, Any]:
+        """The nested (jsonb) columns of ``table`` and their Spark types
+        (:func:`aep_emulator.nested.nested_columns`)."""
+        from .nested import nested_columns
+
+        conn = self.connect()
+        try:
+            return nested_columns(conn, table)
+        finally:
+            conn.close()
+
+    def load_arrow(self, name: str, table: pyarrow.Table) -> int:
+        """Create the table ``name`` from an Arrow table, nested columns as jsonb; its rows."""
+        from .nested import load_table
+
+        conn = self.connect()
+        try:
+            return load_table(conn, name, table)
         finally:
             conn.close()
 

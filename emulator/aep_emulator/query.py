@@ -36,6 +36,7 @@ writing a table takes ``emu.table_seconds(table)`` longer (a simulated run time;
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import threading
 import time
@@ -137,7 +138,8 @@ class Queries:
             text = f"CREATE TABLE {body['ctasParameters']['datasetName']} AS {text}"
         elif "insertIntoParameters" in body:
             text = f"INSERT INTO {body['insertIntoParameters']['datasetName']} {text}"
-        statements = translate(text)
+        statements = translate(text, functools.lru_cache(maxsize=None)(
+            self.emu.engine.nested_columns))
         simulated = max((self.emu.table_seconds(s.creates or s.writes) for s in statements
                          if s.creates or s.writes), default=0.0)
         if simulated and self._cancel[query_id].wait(simulated):

@@ -7,13 +7,15 @@ import signal
 import threading
 import time
 from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .server import Emulator
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, *, seed: Path | None = None,
-          env_file: Path | None = None, **kw: Any) -> None:
+          env_file: Path | None = None,
+          tables: Callable[[str], Mapping[str, Any]] | None = None, **kw: Any) -> None:
     """Run an emulator until interrupted (Ctrl+C or SIGTERM), printing its URL and test credentials.
 
     Args:
@@ -21,6 +23,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, seed: Path | None = None,
             beyond the emulator's own test credential).
         port: the port (0 picks a free one).
         seed: a SQL file run in the sandbox database once it exists (raw source tables).
+        tables: called with the org's tenant namespace once the sandbox exists, returns Arrow
+            tables to create in it (nested XDM kept, :meth:`Emulator.load_tables`).
         env_file: write ``export AEP_...=...`` lines for the runner (the emulator's hosts and
             test credential) to this file, for ``. env_file`` in a shell.
         kw: passed to :class:`Emulator`.
@@ -30,6 +34,9 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, seed: Path | None = None,
     try:
         if seed is not None:
             emu.run_sql(Path(seed).read_text(encoding="utf-8"))
+        if tables is not None:
+            for name, rows in emu.load_tables(tables(emu.tenant)).items():
+                print(f"source {name}: {rows:,} rows", flush=True)
         if env_file is not None:  # atomically: a detached start waits for this file
             tmp = Path(env_file).with_name(Path(env_file).name + ".tmp")
             tmp.write_text("".join(

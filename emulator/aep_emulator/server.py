@@ -252,6 +252,21 @@ class Emulator:
         finally:
             conn.close()
 
+    @property
+    def tenant(self) -> str:
+        """The org's tenant namespace, ``_<tenantId>`` (the Schema Registry's ``/stats``)."""
+        return "_" + self.org_id.split("@")[0].lower()
+
+    def load_tables(self, tables: Mapping[str, Any]) -> dict[str, int]:
+        """Create a table (and so a dataset) in the sandbox from each Arrow table, nested XDM
+        columns as jsonb (:mod:`aep_emulator.nested`); the row count by table."""
+        from .catalog import catalog
+
+        counts = {name: self.engine.load_arrow(name.lower(), table)
+                  for name, table in tables.items()}
+        catalog(self).sync()
+        return counts
+
     def environment(self) -> dict[str, str]:
         """The variables a ``data_distiller`` target reads to reach this emulator."""
         return {"AEP_IMS_HOST": self.url, "AEP_PLATFORM_HOST": self.url,

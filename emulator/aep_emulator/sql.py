@@ -1,5 +1,8 @@
 """Spark SQL made ready for the emulator's PostgreSQL engine (contract §3).
 
+Access into XDM's nested fields (``web.webPageDetails.name``, ``identityMap['ECID'][0].id``)
+is rewritten for the jsonb columns that hold them (:mod:`aep_emulator.nested`).
+
 :func:`translate` parses Data Distiller's Spark SQL with sqlglot and renders each statement
 for PostgreSQL, stripping the CTAS options ``WITH (schema=…, rowvalidation=…, label=…)`` (they
 go on the new dataset, see :mod:`aep_emulator.catalog`) and noting which table a CTAS creates
@@ -13,6 +16,8 @@ SELECT ...``): ``DELETE``, ``UPDATE``, ``MERGE`` and ``TRUNCATE`` are refused.
 from __future__ import annotations
 
 from typing import NamedTuple
+
+from .nested import Lookup, NestedError, rewrite
 
 import psycopg2
 import sqlglot
@@ -45,8 +50,10 @@ class Statement(NamedTuple):
                                         # PostgreSQL refuses the new column list
 
 
-def translate(text: str) -> list[Statement]:
-    """Spark SQL statements -> :class:`Statement` each, Data Distiller options stripped.
+def translate(text: str, lookup: Lookup | None = None) -> list[Statement]:
+    """Spark SQL statements -> :class:`Statement` each, Data Distiller options stripped;
+    with ``lookup`` (a table's nested columns and their Spark types), access into nested
+    columns is made jsonb extraction (:mod:`aep_emulator.nested`).
 
     >>> translate("CREATE TABLE t WITH (label='PROFILE') AS SELECT 1 AS a")
     [Statement(sql='CREATE TABLE t AS SELECT 1 AS a', creates='t', options={'label': 'PROFILE'}, writes=None, replace_view=())]
@@ -76,6 +83,11 @@ def translate(text: str) -> list[Statement]:
                 props.pop()
         elif isinstance(statement, exp.Insert):
             writes = statement.this.find(exp.Table).name.lower()
+        if lookup is not None:
+            try:
+                statement = rewrite(statement, lookup)
+            except NestedError as exc:
+                raise SqlFailure("42703", str(exc)) from None
         replace_view: list[exp.Expression] = []
         if (isinstance(statement, exp.Create) and statement.kind == "VIEW"
                 and statement.args.get("replace")):

@@ -1,0 +1,229 @@
+"""XDM's nested fields in the emulator's PostgreSQL engine: structs, maps and arrays as jsonb.
+
+Data Distiller's datasets hold XDM as Spark structs, maps and arrays (``web.webPageDetails``,
+``identityMap['ECID'][0].id``). PostgreSQL has no typed map, so the emulator stores every
+nested top-level column as ``jsonb`` with its Spark type in the column's comment
+(``spark:struct<webPageDetails:struct<name:string,…>>``), and rewrites Spark's access to it
+(:func:`rewrite`): a chain of field names, map keys and array indexes on such a column becomes
+``jsonb_extract_path_text(col, 'k1', '0', 'leaf')`` cast to the leaf's type (a struct, map or
+array leaf stays jsonb, through ``jsonb_extract_path``), named by its last field as Spark names
+it. A field is matched case-insensitively, as Spark does, and a path the type does not have is
+an error naming it. Spark's ``arr[i]`` is 0-based, as a jsonb array index is.
+
+:func:`load_table` makes such a table from an Arrow table (the synthetic sources,
+``runner emulate --synth``): scalar columns as PostgreSQL scalars, nested ones as jsonb.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extras import execute_values
+from sqlglot import exp
+
+PREFIX = "spark:"
+#: Spark leaf types and the PostgreSQL type a jsonb text is cast to.
+_CASTS = {exp.DataType.Type.TEXT: None, exp.DataType.Type.VARCHAR: None,
+          exp.DataType.Type.BOOLEAN: "BOOLEAN", exp.DataType.Type.INT: "INTEGER",
+          exp.DataType.Type.BIGINT: "BIGINT", exp.DataType.Type.SMALLINT: "SMALLINT",
+          exp.DataType.Type.TINYINT: "SMALLINT", exp.DataType.Type.DOUBLE: "DOUBLE PRECISION",
+          exp.DataType.Type.FLOAT: "REAL", exp.DataType.Type.DECIMAL: "NUMERIC",
+          exp.DataType.Type.DATE: "DATE", exp.DataType.Type.TIMESTAMP: "TIMESTAMPTZ",
+          exp.DataType.Type.TIMESTAMPTZ: "TIMESTAMPTZ"}
+NESTED = (exp.DataType.Type.STRUCT, exp.DataType.Type.MAP, exp.DataType.Type.ARRAY)
+
+Lookup = Callable[[str], Mapping[str, exp.DataType]]
+
+
+class NestedError(Exception):
+    """A nested access the column's type does not have."""
+
+
+# -- storage ------------------------------------------------------------------------------------
+def spark_type(arrow_type: Any) -> str:
+    """The Spark DDL type of an Arrow type (``struct<a:string,b:array<bigint>>``)."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_struct(arrow_type):
+        return "struct<" + ",".join(f"{f.name}:{spark_type(f.type)}" for f in arrow_type) + ">"
+    if t.is_map(arrow_type):
+        return f"map<{spark_type(arrow_type.key_type)},{spark_type(arrow_type.item_type)}>"
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type):
+        return f"array<{spark_type(arrow_type.value_type)}>"
+    for test, name in ((t.is_boolean, "boolean"), (t.is_int8, "tinyint"), (t.is_int16, "smallint"),
+                       (t.is_int32, "int"), (t.is_int64, "bigint"), (t.is_float32, "float"),
+                       (t.is_float64, "double"), (t.is_date, "date"),
+                       (t.is_timestamp, "timestamp"), (t.is_decimal, "decimal(38,18)")):
+        if test(arrow_type):
+            return name
+    return "string"
+
+
+def _pg_type(arrow_type: Any) -> str:
+    spark = spark_type(arrow_type)
+    if spark.startswith(("struct<", "map<", "array<")):
+        return "jsonb"
+    cast = _CASTS.get(exp.DataType.build(spark, dialect="spark").this)
+    return cast or "TEXT"
+
+
+def _json(value: Any, arrow_type: Any) -> Any:
+    """A nested Arrow value (as ``to_pylist`` gives it) as plain JSON."""
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if pa.types.is_map(arrow_type):
+        return {str(k): _json(v, arrow_type.item_type) for k, v in value}
+    if pa.types.is_struct(arrow_type):
+        return {f.name: _json(value.get(f.name), f.type) for f in arrow_type}
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return [_json(v, arrow_type.value_type) for v in value]
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return value
+
+
+def load_table(conn: psycopg2.extensions.connection, name: str, table: Any) -> int:
+    """Create ``name`` from the Arrow ``table`` (nested columns as commented jsonb) and insert
+    its rows in one transaction; the row count."""
+    import pyarrow as pa
+
+    fields = list(table.schema)
+    nested = [pa.types.is_nested(f.type) for f in fields]
+    with conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(name), sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(f.name.lower()), sql.SQL(_pg_type(f.type)))
+            for f in fields)))
+        for field, is_nested in zip(fields, nested):
+            if is_nested:
+                cur.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS %s").format(
+                    sql.Identifier(name), sql.Identifier(field.name.lower())),
+                    (PREFIX + spark_type(field.type),))
+        rows = [tuple(json.dumps(_json(row[f.name], f.type)) if is_nested and row[f.name]
+                      is not None else row[f.name] for f, is_nested in zip(fields, nested))
+                for row in table.to_pylist()]
+        if rows:
+            execute_values(cur, sql.SQL("INSERT INTO {} VALUES %s").format(sql.Identifier(name)),
+                           rows, page_size=1000)
+    return len(rows)
+
+
+def nested_columns(conn: psycopg2.extensions.connection, table: str) -> dict[str, exp.DataType]:
+    """The jsonb columns of ``table`` whose comment gives their Spark type, by lowercase name."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT a.attname, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+                    "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
+                    "AND a.atttypid = 'jsonb'::regtype", (f'"{table}"',))
+        return {col.lower(): exp.DataType.build(note[len(PREFIX):], dialect="spark")
+                for col, note in cur.fetchall() if note and note.startswith(PREFIX)}
+
+
+# -- access ---------------------------------------------------------------------------------------
+def _chain(node: exp.Expression) -> tuple[list[str], list[exp.Expression]] | None:
+    """A Column/Dot/Bracket chain as (the column's name parts, the steps after them)."""
+    if isinstance(node, exp.Column):
+        return [p.name for p in node.parts], []
+    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Identifier):
+        inner = _chain(node.this)
+        return None if inner is None else (inner[0], [*inner[1], node.expression])
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
+        inner = _chain(node.this)
+        return None if inner is None else (inner[0], [*inner[1], node.expressions[0]])
+    return None
+
+
+def _field(struct: exp.DataType, name: str, where: str) -> tuple[str, exp.DataType]:
+    for column in struct.expressions:
+        if column.name.lower() == name.lower():
+            return column.name, column.args["kind"]
+    raise NestedError(f"No such struct field {name} in {where}")
+
+
+def _walk(kind: exp.DataType, steps: list[Any], where: str) -> tuple[list[str], exp.DataType]:
+    """The jsonb keys of ``steps`` (names or literals) through ``kind``, and the leaf type."""
+    keys: list[str] = []
+    for step in steps:
+        if kind.this == exp.DataType.Type.STRUCT and isinstance(step, str):
+            key, kind = _field(kind, step, where)
+        elif kind.this == exp.DataType.Type.MAP and isinstance(step, exp.Literal):
+            key, kind = step.name, kind.expressions[1]
+        elif kind.this == exp.DataType.Type.ARRAY and isinstance(step, exp.Literal) \
+                and not step.is_string:
+            key, kind = step.name, kind.expressions[0]
+        else:
+            raise NestedError(f"Cannot take {step if isinstance(step, str) else step.sql()} of "
+                              f"{where}, a {kind.sql(dialect='spark')}")
+        keys.append(key)
+        where = f"{where}.{key}"
+    return keys, kind
+
+
+def rewrite(statement: exp.Expression, lookup: Lookup) -> exp.Expression:
+    """``statement`` with every access into a nested column made jsonb extraction.
+
+    Raises:
+        NestedError: an access the column's type does not have.
+    """
+    tables = {t.name.lower(): t.name.lower() for t in statement.find_all(exp.Table)}
+    tables.update({t.alias.lower(): t.name.lower() for t in statement.find_all(exp.Table)
+                   if t.alias})
+    if not tables:
+        return statement
+    columns: dict[str, dict[str, exp.DataType]] = {}
+    for alias, table in tables.items():
+        columns[alias] = {k: v for k, v in lookup(table).items()}
+    if not any(columns.values()):
+        return statement
+
+    def resolve(parts: list[str]) -> tuple[str | None, str, list[str]] | None:
+        head = parts[0].lower()
+        if len(parts) >= 2 and head in columns and parts[1].lower() in columns[head]:
+            return head, parts[1].lower(), parts[2:]
+        owners = [a for a, cols in columns.items() if head in cols]
+        if owners and head not in tables:
+            return None, head, parts[1:]
+        return None
+
+    def transform(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, (exp.Column, exp.Dot, exp.Bracket)):
+            return node
+        if isinstance(node.parent, (exp.Dot, exp.Bracket)) and node.parent.this is node:
+            return node  # the outer node of the chain rewrites it
+        chain = _chain(node)
+        if chain is None:
+            return node
+        parts, after = chain
+        found = resolve(parts)
+        if found is None:
+            return node
+        qualifier, column, names = found
+        steps: list[Any] = [*names, *[s.name if isinstance(s, exp.Identifier) else s
+                                      for s in after]]
+        if not steps:
+            return node
+        owner = qualifier or next(a for a, cols in columns.items() if column in cols)
+        keys, leaf = _walk(columns[owner][column], steps, column)
+        base = exp.column(column, table=qualifier) if qualifier else exp.column(column)
+        args = [base, *[exp.Literal.string(k) for k in keys]]
+        if leaf.this in NESTED:
+            out: exp.Expression = exp.Anonymous(this="jsonb_extract_path", expressions=args)
+        else:
+            out = exp.Anonymous(this="jsonb_extract_path_text", expressions=args)
+            cast = _CASTS.get(leaf.this)
+            if cast:
+                out = exp.Cast(this=out, to=exp.DataType.build(cast, dialect="postgres"))
+        if isinstance(node.parent, exp.Select) and node in node.parent.expressions:
+            return exp.alias_(out, keys[-1] if not keys[-1].isdigit() else column)
+        return out
+
+    return statement.transform(transform, copy=False)
