@@ -1,6 +1,10 @@
 """``runner emulate``: serve the emulator of Adobe's APIs in the foreground, or ``--detach`` it
 (it returns once the emulator is up and its env file written, logging to a file), and ``--stop``
-a detached one. The emulator is its own package (``aep_emulator``, the ``emulator`` extra)."""
+a detached one. The emulator is its own package (``aep_emulator``, the ``emulator`` extra).
+
+``--synth`` creates the project's synthetic sources in the sandbox (the ``synth:`` options of
+project.yml, the tenant field group named for the emulator's org), as XDM (nested), so a
+project written for Data Distiller builds on the emulator as it would on Platform."""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from runner.errors import ProjectError, RunError
 
@@ -27,8 +34,35 @@ def emulate(args: argparse.Namespace) -> int:
     serve = _serve_function()
     kw = {k: v for k, v in (("sandbox", args.sandbox), ("landing", args.landing),
                             ("latency", args.latency)) if v}
-    serve(port=args.port, seed=args.seed, env_file=args.env_file, **kw)
+    tables = synthetic_tables(args.project_dir) if args.synth else None
+    serve(port=args.port, seed=args.seed, env_file=args.env_file, tables=tables, **kw)
     return 0
+
+
+def synthetic_tables(root: Path) -> Callable[[str], dict[str, Any]]:
+    """The project's synthetic sources, by table name, for a tenant namespace (checked now:
+    a project without generated sources is an error before the emulator starts)."""
+    from runner.project.config import load_project
+    from runner.sources import synth
+    from runner.sources.prepare import synth_options
+
+    config = load_project(root)
+    sources = [s for s in config.sources.values() if s.synthetic]
+    if not sources:
+        raise ProjectError("runner emulate --synth: no source in project.yml is generated "
+                           "(declare one with 'synthetic: experience_events')")
+    options = synth_options(config)
+
+    def make(tenant: str) -> dict[str, Any]:
+        tables = synth.generate(replace(options, tenant=tenant))
+        unknown = [s for s in sources if s.synthetic not in tables]
+        if unknown:
+            raise ProjectError(f"sources.{unknown[0].name}.synthetic: the generator makes "
+                               f"{', '.join(sorted(tables))}, not '{unknown[0].synthetic}'",
+                               "project.yml")
+        return {synth.check_table_name(s.identifier): tables[s.synthetic] for s in sources}
+
+    return make
 
 
 def _serve_function():  # noqa: ANN202 - aep_emulator.serve, imported only when installed
@@ -95,6 +129,8 @@ def serve_command(args: argparse.Namespace, env_file: Path) -> list[str]:
                         ("--landing", args.landing), ("--latency", args.latency)):
         if value:
             command += [flag, str(value)]
+    if args.synth:
+        command += ["--synth", "--project-dir", str(Path(args.project_dir).resolve())]
     return command
 
 

@@ -253,6 +253,9 @@ def _other_commands(sub: Any, common: argparse.ArgumentParser,
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--sandbox", help="sandbox name (default: a random emu-<hex>)")
     p.add_argument("--seed", type=Path, help="SQL file to run in the sandbox (raw sources)")
+    p.add_argument("--synth", action="store_true",
+                   help="create the project's synthetic sources in the sandbox (project.yml's "
+                        "synth: options; XDM structs, maps and arrays kept)")
     p.add_argument("--env-file", type=Path,
                    help="write the AEP_* variables a data_distiller target needs to this file "
                         "(default with --detach and --stop: emu.env)")
