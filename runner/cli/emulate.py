@@ -22,6 +22,7 @@ from typing import Any
 from runner.errors import ProjectError, RunError
 
 START_TIMEOUT = 60.0
+SYNTH_START_TIMEOUT = 600.0  # --synth generates and loads the sources before it is up
 STOP_TIMEOUT = 30.0
 
 
@@ -108,7 +109,7 @@ def detach(args: argparse.Namespace) -> int:
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + (SYNTH_START_TIMEOUT if args.synth else START_TIMEOUT)
     while not env_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
