@@ -27,6 +27,7 @@ from aep_emulator import Emulator
 from aep_emulator.nested import NestedError, rewrite
 from runner.cli.emulate import serve_command, synthetic_tables
 from runner.cli.main import _parser
+from emulator_fixtures import engine_rows, fast_client, wait_for_query
 from runner.errors import ProjectError
 from runner.project.config import load_project
 from runner.sources.prepare import synth_options
@@ -44,7 +45,7 @@ TYPES = {"events": {
 
 def pg(spark_sql: str) -> str:
     return rewrite(sqlglot.parse_one(spark_sql, read="spark"),
-                   lambda t: TYPES.get(t, {})).sql(dialect="postgres")
+                   lambda t: TYPES.get(t, {}))[0].sql(dialect="postgres")
 
 
 def test_access_into_nested_columns_is_typed_jsonb_extraction() -> None:
@@ -58,11 +59,27 @@ def test_access_into_nested_columns_is_typed_jsonb_extraction() -> None:
         "'value') AS DOUBLE PRECISION) AS value, web FROM events AS e WHERE "
         "CAST(JSONB_EXTRACT_PATH_TEXT(identitymap, 'ECID', '0', 'primary') AS BOOLEAN)")
     assert pg("SELECT web.webPageDetails AS d, t.a.b FROM events JOIN t ON 1 = 1") == (
-        "SELECT JSONB_EXTRACT_PATH(web, 'webPageDetails') AS d, t.a.b FROM events JOIN t ON 1 = 1")
+        "SELECT NULLIF(JSONB_EXTRACT_PATH(web, 'webPageDetails'), CAST('null' AS JSONB)) AS d, "
+        "t.a.b FROM events JOIN t ON 1 = 1")
+    assert pg("SELECT element_at(identityMap['ECID'], 1).id FROM events") == (
+        "SELECT JSONB_EXTRACT_PATH_TEXT(identitymap, 'ECID', '0', 'id') AS id FROM events")
+    # a CTE's column is not the base table's, whatever its name: left to the engine
+    assert pg("WITH c AS (SELECT web.webPageDetails AS web FROM events) SELECT web.name "
+              "FROM c") == (
+        "WITH c AS (SELECT NULLIF(JSONB_EXTRACT_PATH(web, 'webPageDetails'), CAST('null' AS "
+        "JSONB)) AS web FROM events) SELECT web.name FROM c")
+    statement, outputs = rewrite(sqlglot.parse_one(
+        "CREATE TABLE r AS SELECT web, web.webPageDetails AS d, web.webPageDetails.name AS n "
+        "FROM events", read="spark"), lambda t: TYPES.get(t, {}))
+    assert {k: v.sql(dialect="spark") for k, v in outputs.items()} == {
+        "web": "STRUCT<webPageDetails: STRUCT<name: STRING, pageViews: STRUCT<value: DOUBLE>>>",
+        "d": "STRUCT<name: STRING, pageViews: STRUCT<value: DOUBLE>>"}
     with pytest.raises(NestedError, match="No such struct field nme in web.webPageDetails"):
         pg("SELECT web.webPageDetails.nme FROM events")
     with pytest.raises(NestedError, match="Cannot take 0 of web, a STRUCT"):
         pg("SELECT web[0] FROM events")
+    with pytest.raises(NestedError, match="Cannot take -1 of identitymap.ECID, a ARRAY"):
+        pg("SELECT element_at(identityMap['ECID'], -1) FROM events")
 
 
 def test_the_spark_functions_the_emulator_adds_give_sparks_values(emulator: Emulator) -> None:
@@ -72,8 +89,40 @@ def test_the_spark_functions_the_emulator_adds_give_sparks_values(emulator: Emul
             cur.execute("SELECT unix_micros(TIMESTAMPTZ '2026-01-01 00:00:00.000001+00'), "
                         "round(2.675::float8, 2), round(-2.5::float8, 0), round(0.125::float8, 2)")
             assert cur.fetchone() == (1767225600000001, 2.68, -3.0, 0.13)  # Spark's values
+            cur.execute("SELECT round(9007199254740993::bigint, 0), pg_typeof(round(7, 2))::text")
+            assert cur.fetchone() == (9007199254740993, "numeric")  # integers stay exact
     finally:
         conn.close()
+
+
+def test_nested_values_survive_nulls_ctas_views_and_odd_floats(emulator: Emulator) -> None:
+    import pyarrow as pa
+
+    web = pa.struct([("page", pa.struct([("name", pa.string()), ("score", pa.float64())]))])
+    table = pa.table({"id": [1, 2, 3], "web": pa.array([
+        {"page": {"name": "home", "score": float("nan")}}, {"page": None}, None], web),
+        "tags": pa.array([["x", "y"], [], None], pa.list_(pa.string()))})
+    assert emulator.load_tables({"pages": table}) == {"pages": 3}
+    with pytest.raises(NestedError, match="A table named pages already exists"):
+        emulator.load_tables({"pages": table})
+    client = fast_client(emulator)
+    try:
+        def run(sql: str) -> dict:
+            created = client.post("/data/foundation/query/queries", json={
+                "dbName": f"{emulator.sandbox}:all", "sql": sql})
+            return wait_for_query(client, created["id"])
+
+        assert run("CREATE TABLE staged AS SELECT id, web, element_at(tags, 1) AS first "
+                   "FROM pages")["state"] == "SUCCESS"
+        assert run("CREATE VIEW v AS SELECT * FROM staged")["state"] == "SUCCESS"
+        assert run("CREATE TABLE out AS SELECT id, web.page.name AS name, web.page IS NULL AS "
+                   "no_page, web.page.score AS score, first FROM v")["state"] == "SUCCESS"
+    finally:
+        client.close()
+    rows = engine_rows(emulator, "SELECT id, name, no_page, score::text, first FROM out "
+                                 "ORDER BY id")
+    assert rows == [(1, "home", False, "NaN", "x"), (2, None, True, None, None),
+                    (3, None, True, None, None)]
 
 
 def _distiller(root: Path) -> Path:

@@ -10,7 +10,7 @@ stops. Administrative statements run on short-lived connections to ``admin_dsn``
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import psycopg2
 from psycopg2 import errors, sql
@@ -32,6 +32,10 @@ SPARK_FUNCTIONS = (
     "$$ SELECT (extract(epoch FROM t) * 1000000)::bigint $$",
     "CREATE FUNCTION round(x double precision, d integer) RETURNS double precision LANGUAGE sql "
     "IMMUTABLE AS $$ SELECT round(x::numeric, d)::double precision $$",
+    # integers keep PostgreSQL's exact round(numeric, d): without these the double overload
+    # above would be preferred for them, and lose digits past 2**53
+    *(f"CREATE FUNCTION round(x {t}, d integer) RETURNS numeric LANGUAGE sql IMMUTABLE AS "
+      "$$ SELECT round(x::numeric, d) $$" for t in ("smallint", "integer", "bigint")),
 )
 
 
@@ -129,17 +133,6 @@ class Engine:
                             "table_schema = 'public' AND table_name = %s "
                             "ORDER BY ordinal_position", (table,))
                 return [row[0] for row in cur.fetchall()]
-        finally:
-            conn.close()
-
-    def nested_columns(self, table: str) -> dict[str, Any]:
-        """The nested (jsonb) columns of ``table`` and their Spark types
-        (:func:`aep_emulator.nested.nested_columns`)."""
-        from .nested import nested_columns
-
-        conn = self.connect()
-        try:
-            return nested_columns(conn, table)
         finally:
             conn.close()
 

@@ -16,9 +16,11 @@ an error naming it. Spark's ``arr[i]`` is 0-based, as a jsonb array index is.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import decimal
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -81,15 +83,20 @@ def _json(value: Any, arrow_type: Any) -> Any:
     if value is None:
         return None
     if pa.types.is_map(arrow_type):
-        return {str(k): _json(v, arrow_type.item_type) for k, v in value}
+        return {(str(k).lower() if isinstance(k, bool) else str(k)): _json(v, arrow_type.item_type)
+                for k, v in value}
     if pa.types.is_struct(arrow_type):
         return {f.name: _json(value.get(f.name), f.type) for f in arrow_type}
     if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
         return [_json(v, arrow_type.value_type) for v in value]
-    if isinstance(value, (dt.datetime, dt.date)):
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
     return value
 
 
@@ -101,6 +108,9 @@ def load_table(conn: psycopg2.extensions.connection, name: str, table: Any) -> i
     fields = list(table.schema)
     nested = [pa.types.is_nested(f.type) for f in fields]
     with conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(name).as_string(conn),))
+        if cur.fetchone()[0]:
+            raise NestedError(f"A table named {name} already exists in the sandbox")
         cur.execute(sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(name), sql.SQL(", ").join(
             sql.SQL("{} {}").format(sql.Identifier(f.name.lower()), sql.SQL(_pg_type(f.type)))
             for f in fields)))
@@ -119,26 +129,44 @@ def load_table(conn: psycopg2.extensions.connection, name: str, table: Any) -> i
 
 
 def nested_columns(conn: psycopg2.extensions.connection, table: str) -> dict[str, exp.DataType]:
-    """The jsonb columns of ``table`` whose comment gives their Spark type, by lowercase name."""
+    """The jsonb columns of the public table or view ``table`` whose comment gives their Spark
+    type, by lowercase name (none for a name that is no relation)."""
     with conn.cursor() as cur:
         cur.execute("SELECT a.attname, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
-                    "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
-                    "AND a.atttypid = 'jsonb'::regtype", (f'"{table}"',))
-        return {col.lower(): exp.DataType.build(note[len(PREFIX):], dialect="spark")
-                for col, note in cur.fetchall() if note and note.startswith(PREFIX)}
+                    "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON "
+                    "n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = %s AND "
+                    "a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'jsonb'::regtype",
+                    (table,))
+        rows = cur.fetchall()
+    return {col.lower(): exp.DataType.build(note[len(PREFIX):], dialect="spark")
+            for col, note in rows if note and note.startswith(PREFIX)}
+
+
+def comment_columns(cur: psycopg2.extensions.cursor, relation: str,
+                    types: Mapping[str, exp.DataType]) -> None:
+    """Note the Spark type of each nested column ``types`` names on the new table or view
+    ``relation`` (a CTAS or view passing nested values on keeps them queryable)."""
+    for column, kind in types.items():
+        cur.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS %s").format(
+            sql.Identifier(relation), sql.Identifier(column.lower())),
+            (PREFIX + kind.sql(dialect="spark").lower(),))
 
 
 # -- access ---------------------------------------------------------------------------------------
-def _chain(node: exp.Expression) -> tuple[list[str], list[exp.Expression]] | None:
+Step = str | tuple[exp.Expression, int]  # a field name, or a key/index literal and its base
+
+
+def _chain(node: exp.Expression) -> tuple[list[str], list[Step]] | None:
     """A Column/Dot/Bracket chain as (the column's name parts, the steps after them)."""
     if isinstance(node, exp.Column):
         return [p.name for p in node.parts], []
     if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Identifier):
         inner = _chain(node.this)
-        return None if inner is None else (inner[0], [*inner[1], node.expression])
+        return None if inner is None else (inner[0], [*inner[1], node.expression.name])
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
         inner = _chain(node.this)
-        return None if inner is None else (inner[0], [*inner[1], node.expressions[0]])
+        offset = int(node.args.get("offset") or 0)
+        return None if inner is None else (inner[0], [*inner[1], (node.expressions[0], offset)])
     return None
 
 
@@ -149,81 +177,120 @@ def _field(struct: exp.DataType, name: str, where: str) -> tuple[str, exp.DataTy
     raise NestedError(f"No such struct field {name} in {where}")
 
 
-def _walk(kind: exp.DataType, steps: list[Any], where: str) -> tuple[list[str], exp.DataType]:
-    """The jsonb keys of ``steps`` (names or literals) through ``kind``, and the leaf type."""
+def _walk(kind: exp.DataType, steps: list[Step], where: str) -> tuple[list[str], exp.DataType]:
+    """The jsonb keys of ``steps`` through ``kind``, and the leaf type."""
     keys: list[str] = []
     for step in steps:
+        literal, offset = (None, 0) if isinstance(step, str) else step
         if kind.this == exp.DataType.Type.STRUCT and isinstance(step, str):
             key, kind = _field(kind, step, where)
-        elif kind.this == exp.DataType.Type.MAP and isinstance(step, exp.Literal):
-            key, kind = step.name, kind.expressions[1]
-        elif kind.this == exp.DataType.Type.ARRAY and isinstance(step, exp.Literal) \
-                and not step.is_string:
-            key, kind = step.name, kind.expressions[0]
+        elif kind.this == exp.DataType.Type.MAP and isinstance(literal, exp.Literal):
+            key, kind = literal.name, kind.expressions[1]
+        elif kind.this == exp.DataType.Type.ARRAY and isinstance(literal, exp.Literal) \
+                and not literal.is_string and int(literal.name) - offset >= 0:
+            key, kind = str(int(literal.name) - offset), kind.expressions[0]
         else:
-            raise NestedError(f"Cannot take {step if isinstance(step, str) else step.sql()} of "
-                              f"{where}, a {kind.sql(dialect='spark')}")
+            shown = step if isinstance(step, str) else step[0].sql(dialect="spark")
+            raise NestedError(f"Cannot take {shown} of {where}, a {kind.sql(dialect='spark')} "
+                              "(the emulator reads fields, literal map keys and non-negative "
+                              "literal array indexes)")
         keys.append(key)
         where = f"{where}.{key}"
     return keys, kind
 
 
-def rewrite(statement: exp.Expression, lookup: Lookup) -> exp.Expression:
-    """``statement`` with every access into a nested column made jsonb extraction.
+def _scope_tables(node: exp.Expression) -> dict[str, str]:
+    """The tables of the SELECT ``node`` is in, by name and alias (its own FROM and JOINs, not
+    a subquery's or a CTE's)."""
+    select = node if isinstance(node, exp.Select) else node.find_ancestor(exp.Select)
+    if select is None:
+        return {}
+    sources = [select.args.get("from_") or select.args.get("from"),
+               *(select.args.get("joins") or [])]
+    tables: dict[str, str] = {}
+    for source in sources:
+        table = source.this if source is not None else None
+        if isinstance(table, exp.Table):
+            tables[table.name.lower()] = table.name.lower()
+            if table.alias:
+                tables[table.alias.lower()] = table.name.lower()
+    return tables
+
+
+def rewrite(statement: exp.Expression, lookup: Lookup
+            ) -> tuple[exp.Expression, dict[str, exp.DataType]]:
+    """``statement`` with every access into a nested column made jsonb extraction, and the
+    nested output columns of its top SELECT (name -> Spark type), for a CTAS or a view to note.
 
     Raises:
         NestedError: an access the column's type does not have.
     """
-    tables = {t.name.lower(): t.name.lower() for t in statement.find_all(exp.Table)}
-    tables.update({t.alias.lower(): t.name.lower() for t in statement.find_all(exp.Table)
-                   if t.alias})
-    if not tables:
-        return statement
-    columns: dict[str, dict[str, exp.DataType]] = {}
-    for alias, table in tables.items():
-        columns[alias] = {k: v for k, v in lookup(table).items()}
-    if not any(columns.values()):
-        return statement
+    ctes = {c.alias_or_name.lower() for c in statement.find_all(exp.CTE)}
+    known: dict[str, dict[str, exp.DataType]] = {}
 
-    def resolve(parts: list[str]) -> tuple[str | None, str, list[str]] | None:
+    def columns_of(table: str) -> dict[str, exp.DataType]:
+        if table not in known:
+            known[table] = {} if table in ctes else dict(lookup(table))
+        return known[table]
+
+    def resolve(node: exp.Expression, parts: list[str]
+                ) -> tuple[str | None, str, list[str], exp.DataType] | None:
+        tables = _scope_tables(node)
         head = parts[0].lower()
-        if len(parts) >= 2 and head in columns and parts[1].lower() in columns[head]:
-            return head, parts[1].lower(), parts[2:]
-        owners = [a for a, cols in columns.items() if head in cols]
-        if owners and head not in tables:
-            return None, head, parts[1:]
+        if len(parts) >= 2 and head in tables and parts[1].lower() in columns_of(tables[head]):
+            return head, parts[1].lower(), parts[2:], columns_of(tables[head])[parts[1].lower()]
+        if head in tables:
+            return None
+        owners = [t for t in dict.fromkeys(tables.values()) if head in columns_of(t)]
+        if len(owners) == 1:
+            return None, head, parts[1:], columns_of(owners[0])[head]
         return None
+
+    outputs: dict[str, exp.DataType] = {}
+    top = statement.find(exp.Select)
+
+    def note(node: exp.Expression, name: str, kind: exp.DataType) -> None:
+        select = node.find_ancestor(exp.Select)
+        if select is top and kind.this in NESTED:
+            outputs[name.lower()] = kind
 
     def transform(node: exp.Expression) -> exp.Expression:
         if not isinstance(node, (exp.Column, exp.Dot, exp.Bracket)):
             return node
-        if isinstance(node.parent, (exp.Dot, exp.Bracket)) and node.parent.this is node:
-            return node  # the outer node of the chain rewrites it
         chain = _chain(node)
         if chain is None:
             return node
         parts, after = chain
-        found = resolve(parts)
+        found = resolve(node, parts)
         if found is None:
             return node
-        qualifier, column, names = found
-        steps: list[Any] = [*names, *[s.name if isinstance(s, exp.Identifier) else s
-                                      for s in after]]
+        qualifier, column, names, kind = found
+        steps: list[Step] = [*names, *after]
+        in_select = isinstance(node.parent, exp.Select) and node in node.parent.expressions
+        alias = node.parent.alias if isinstance(node.parent, exp.Alias) else None
         if not steps:
+            if in_select or alias:
+                note(node, alias or column, kind)
             return node
-        owner = qualifier or next(a for a, cols in columns.items() if column in cols)
-        keys, leaf = _walk(columns[owner][column], steps, column)
+        keys, leaf = _walk(kind, steps, column)
         base = exp.column(column, table=qualifier) if qualifier else exp.column(column)
         args = [base, *[exp.Literal.string(k) for k in keys]]
-        if leaf.this in NESTED:
-            out: exp.Expression = exp.Anonymous(this="jsonb_extract_path", expressions=args)
+        if leaf.this in NESTED:  # JSON null is SQL NULL, as a null struct is in Spark
+            out: exp.Expression = exp.Nullif(
+                this=exp.Anonymous(this="jsonb_extract_path", expressions=args),
+                expression=exp.cast(exp.Literal.string("null"), "jsonb"))
         else:
             out = exp.Anonymous(this="jsonb_extract_path_text", expressions=args)
             cast = _CASTS.get(leaf.this)
             if cast:
                 out = exp.Cast(this=out, to=exp.DataType.build(cast, dialect="postgres"))
-        if isinstance(node.parent, exp.Select) and node in node.parent.expressions:
-            return exp.alias_(out, keys[-1] if not keys[-1].isdigit() else column)
-        return out
+        name = alias or (keys[-1] if not keys[-1].isdigit() else column)
+        if in_select or alias:
+            note(node, name, leaf)
+        return exp.alias_(out, name) if in_select else out
 
-    return statement.transform(transform, copy=False)
+    rewritten = statement.transform(transform, copy=False)
+    if top is not None and any(isinstance(e, exp.Star) for e in top.expressions):
+        for table in dict.fromkeys(_scope_tables(top).values()):  # SELECT * passes them on
+            outputs.update({k: v for k, v in columns_of(table).items() if k not in outputs})
+    return rewritten, outputs

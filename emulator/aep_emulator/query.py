@@ -48,6 +48,7 @@ import psycopg2
 
 from .catalog import catalog
 from .routing import Request, Response, problem
+from .nested import comment_columns, nested_columns
 from .sql import SqlFailure, Statement, replace_view, translate, writes_of
 
 __all__ = ["Queries", "Statement", "queries", "substitute", "translate", "validate"]
@@ -131,6 +132,24 @@ class Queries:
         fields["elapsedTime"] = int((time.monotonic() - started) * 1000)
         self._set(query_id, **fields)
 
+    def _translate(self, text: str) -> list[Any]:
+        """``translate`` with the sandbox's nested columns, read on one connection."""
+        conn = None
+
+        def lookup(table: str) -> dict[str, Any]:
+            nonlocal conn
+            if conn is None:
+                conn = self.emu.engine.connect()
+            return nested_columns(conn, table)
+
+        try:
+            return translate(text, functools.lru_cache(maxsize=None)(lookup))
+        except psycopg2.Error as exc:
+            raise SqlFailure("08006", str(exc).strip().splitlines()[0]) from None
+        finally:
+            if conn is not None:
+                conn.close()
+
     def _execute(self, query_id: str, text: str, body: dict[str, Any]) -> int:
         """Run the query's statements in one transaction; the last statement's row count."""
         text = substitute(text, body.get("queryParameters"))
@@ -138,8 +157,7 @@ class Queries:
             text = f"CREATE TABLE {body['ctasParameters']['datasetName']} AS {text}"
         elif "insertIntoParameters" in body:
             text = f"INSERT INTO {body['insertIntoParameters']['datasetName']} {text}"
-        statements = translate(text, functools.lru_cache(maxsize=None)(
-            self.emu.engine.nested_columns))
+        statements = self._translate(text)
         simulated = max((self.emu.table_seconds(s.creates or s.writes) for s in statements
                          if s.creates or s.writes), default=0.0)
         if simulated and self._cancel[query_id].wait(simulated):
@@ -166,6 +184,8 @@ class Queries:
                     else:
                         cur.execute(statement.sql)
                     rows = max(cur.rowcount, 0)
+                    if statement.nested:  # a CTAS or view passing nested columns on
+                        comment_columns(cur, *statement.nested)
         except psycopg2.Error as exc:
             message = (exc.pgerror or str(exc)).strip().splitlines()[0]
             raise SqlFailure(exc.pgcode or "08006", message.removeprefix("ERROR:").strip()) from None

@@ -48,6 +48,7 @@ class Statement(NamedTuple):
     writes: str | None        # the table an INSERT writes
     replace_view: tuple[str, ...] = ()  # for CREATE OR REPLACE VIEW: DROP and CREATE, in case
                                         # PostgreSQL refuses the new column list
+    nested: tuple[str, dict] | None = None  # a new table or view and its nested columns' types
 
 
 def translate(text: str, lookup: Lookup | None = None) -> list[Statement]:
@@ -83,11 +84,18 @@ def translate(text: str, lookup: Lookup | None = None) -> list[Statement]:
                 props.pop()
         elif isinstance(statement, exp.Insert):
             writes = statement.this.find(exp.Table).name.lower()
+        nested = None
         if lookup is not None:
             try:
-                statement = rewrite(statement, lookup)
+                statement, outputs = rewrite(statement, lookup)
             except NestedError as exc:
                 raise SqlFailure("42703", str(exc)) from None
+            except (psycopg2.Error, SqlglotError) as exc:
+                raise SqlFailure("08006", "the emulator could not read the tables' nested "
+                                 f"columns: {str(exc).strip().splitlines()[0]}") from None
+            if outputs and isinstance(statement, exp.Create) and statement.kind in ("TABLE",
+                                                                                 "VIEW"):
+                nested = (statement.this.find(exp.Table).name.lower(), outputs)
         replace_view: list[exp.Expression] = []
         if (isinstance(statement, exp.Create) and statement.kind == "VIEW"
                 and statement.args.get("replace")):
@@ -101,7 +109,7 @@ def translate(text: str, lookup: Lookup | None = None) -> list[Statement]:
                              for s in replace_view)
         except SqlglotError as exc:
             raise SqlFailure("0A000", f"Unsupported: {str(exc).splitlines()[0]}") from None
-        out.append(Statement(pg, creates, options, writes, fallback))
+        out.append(Statement(pg, creates, options, writes, fallback, nested))
     return out
 
 
