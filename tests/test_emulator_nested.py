@@ -25,10 +25,10 @@ from test_example_project import copy_example
 import runner
 from aep_emulator import Emulator
 from aep_emulator.nested import NestedError, rewrite
-from runner.cli.emulate import serve_command, synthetic_tables
+from runner.cli.emulate import emulate, serve_command, synthetic_tables
 from runner.cli.main import _parser
 from emulator_fixtures import engine_rows, fast_client, wait_for_query
-from runner.errors import ProjectError
+from runner.errors import ProjectError, RunError
 from runner.project.config import load_project
 from runner.sources.prepare import synth_options
 from runner.sources.synth import generate
@@ -181,3 +181,20 @@ def test_emulate_synth_needs_generated_sources_and_passes_through_detach(tmp_pat
                                       str(example)])
     command = serve_command(args, tmp_path / "emu.env")
     assert command[-3:] == ["--synth", "--project-dir", str(example.resolve())]
+    flat = _parser().parse_args(["emulate", "--detach", "--synth", "--project-dir", str(root),
+                                 "--env-file", str(tmp_path / "never.env")])
+    with pytest.raises(ProjectError, match="no source in project.yml is generated"):
+        emulate(flat)  # refused before a child is started
+    assert not (tmp_path / "never.env.pid").exists()
+
+
+def test_a_source_both_seeded_and_synthesized_is_one_error_line(tmp_path: Path) -> None:
+    example = copy_example(tmp_path / "example", users=3)
+    seed = tmp_path / "seed.sql"
+    seed.write_text("CREATE TABLE profiles (x int);", encoding="utf-8")
+    args = _parser().parse_args(["emulate", "--synth", "--seed", str(seed), "--project-dir",
+                                 str(example)])
+    with pytest.raises(RunError) as err:
+        emulate(args)
+    assert str(err.value) == ("emulator: seeding the sandbox failed: A table named profiles "
+                              "already exists in the sandbox")

@@ -6,10 +6,14 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+import psycopg2
+
+from .errors import EmulatorError
+from .nested import NestedError
 from .server import Emulator
 
 
@@ -32,11 +36,15 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, seed: Path | None = None,
     emu = Emulator(**kw)
     emu.start(host, port)
     try:
-        if seed is not None:
-            emu.run_sql(Path(seed).read_text(encoding="utf-8"))
-        if tables is not None:
-            for name, rows in emu.load_tables(tables(emu.tenant)).items():
-                print(f"source {name}: {rows:,} rows", flush=True)
+        try:
+            if seed is not None:
+                emu.run_sql(Path(seed).read_text(encoding="utf-8"))
+            if tables is not None:
+                for name, rows in emu.load_tables(tables(emu.tenant)).items():
+                    print(f"source {name}: {rows:,} rows", flush=True)
+        except (psycopg2.Error, NestedError) as exc:
+            raise EmulatorError(f"emulator: seeding the sandbox failed: "
+                                f"{str(exc).strip().splitlines()[0]}") from None
         if env_file is not None:  # atomically: a detached start waits for this file
             tmp = Path(env_file).with_name(Path(env_file).name + ".tmp")
             tmp.write_text("".join(

@@ -36,7 +36,12 @@ def emulate(args: argparse.Namespace) -> int:
     kw = {k: v for k, v in (("sandbox", args.sandbox), ("landing", args.landing),
                             ("latency", args.latency)) if v}
     tables = synthetic_tables(args.project_dir) if args.synth else None
-    serve(port=args.port, seed=args.seed, env_file=args.env_file, tables=tables, **kw)
+    from aep_emulator import EmulatorError
+
+    try:
+        serve(port=args.port, seed=args.seed, env_file=args.env_file, tables=tables, **kw)
+    except EmulatorError as err:
+        raise RunError(str(err)) from None
     return 0
 
 
@@ -99,6 +104,8 @@ def _alive(pid: int) -> bool:
 def detach(args: argparse.Namespace) -> int:
     """Start the emulator in the background; return when its env file is written."""
     _serve_function()  # say how to install it before starting anything
+    if args.synth:
+        synthetic_tables(args.project_dir)  # a project without generated sources fails here
     env_file = _env_file(args)
     pid_file, log = _pid_file(env_file), args.log or env_file.with_name(env_file.stem + ".log")
     if pid_file.exists() and _alive(int(pid_file.read_text() or 0)):
