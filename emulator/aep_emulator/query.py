@@ -133,7 +133,10 @@ class Queries:
         self._set(query_id, **fields)
 
     def _translate(self, text: str) -> list[Any]:
-        """``translate`` with the sandbox's nested columns, read on one connection."""
+        """``translate`` with the sandbox's nested columns, read on one connection (none
+        while no table with nested columns was loaded)."""
+        if not self.emu.holds_nested:
+            return translate(text)
         conn = None
 
         def lookup(table: str) -> dict[str, Any]:

@@ -252,6 +252,10 @@ class Emulator:
         finally:
             conn.close()
 
+    #: Whether a table with nested (jsonb) columns was loaded: until then batch queries skip
+    #: the nested-access rewrite and its lookups (:mod:`aep_emulator.nested`).
+    holds_nested = False
+
     @property
     def tenant(self) -> str:
         """The org's tenant namespace, ``_<tenantId>`` (the Schema Registry's ``/stats``)."""
@@ -260,10 +264,14 @@ class Emulator:
     def load_tables(self, tables: Mapping[str, Any]) -> dict[str, int]:
         """Create a table (and so a dataset) in the sandbox from each Arrow table, nested XDM
         columns as jsonb (:mod:`aep_emulator.nested`); the row count by table."""
+        import pyarrow as pa
+
         from .catalog import catalog
 
         counts = {name: self.engine.load_arrow(name.lower(), table)
                   for name, table in tables.items()}
+        self.holds_nested = self.holds_nested or any(
+            any(pa.types.is_nested(f.type) for f in table.schema) for table in tables.values())
         catalog(self).sync()
         return counts
 
