@@ -207,18 +207,33 @@ def run_segment_job(client: PlatformClient, segment_id: str, timeout: float = 36
     """
     job = client.post(JOBS, json=[{"segmentId": segment_id}])
     path = f"{JOBS}/{job['id']}"
+    job = _poll(lambda: client.get(path), lambda body: body.get("status"),
+                ("SUCCEEDED", "FAILED", "CANCELLED", "CANCELLING"), timeout, poll_interval,
+                sleep, clock, lambda status: f"GET {path}: segment job for {segment_id} still "
+                f"{status} after {timeout:g} s (raise the timeout or check the job in Platform)")
+    status = job.get("status")
+    if status != "SUCCEEDED":
+        raise PlatformError(f"GET {path}: segment job for {segment_id} ended {status}")
+    counts = (job.get("metrics") or {}).get("segmentedProfileCounter") or {}
+    return int(counts.get(segment_id, 0))
+
+
+def _poll(read: Callable[[], Any], state: Callable[[Any], Any], final: tuple[str, ...],
+          timeout: float, poll_interval: float, sleep: Callable[[float], None],
+          clock: Callable[[], float], still: Callable[[Any], str]) -> Any:
+    """``read()`` every ``poll_interval`` s until ``state`` of it is in ``final``; that read.
+
+    Raises:
+        PlatformError: ``still(state)`` once ``timeout`` s have passed.
+    """
     deadline = clock() + timeout
     while True:
-        job = client.get(path)
-        status = job.get("status")
-        if status == "SUCCEEDED":
-            counts = (job.get("metrics") or {}).get("segmentedProfileCounter") or {}
-            return int(counts.get(segment_id, 0))
-        if status in ("FAILED", "CANCELLED", "CANCELLING"):
-            raise PlatformError(f"GET {path}: segment job for {segment_id} ended {status}")
+        body = read()
+        current = state(body)
+        if current in final:
+            return body
         if clock() >= deadline:
-            raise PlatformError(f"GET {path}: segment job for {segment_id} still {status} after "
-                                f"{timeout:g} s (raise the timeout or check the job in Platform)")
+            raise PlatformError(still(current))
         sleep(poll_interval)
 
 
@@ -238,28 +253,28 @@ def estimate_audience(client: PlatformClient, pql: str, timeout: float = 600.0,
     if not isinstance(preview_id, str) or not preview_id:
         raise PlatformError(f"POST {PREVIEW}: the answer has no previewId ({started!r:.200})")
     path = f"{ESTIMATE}/{preview_id}"
-    deadline = clock() + timeout
-    while True:
+
+    def read() -> dict[str, Any]:
         body = client.get(path)
-        body = body if isinstance(body, dict) else {}
-        state = body.get("state")
-        if state == "RESULT_READY":
-            try:
-                return Estimate(int(body["estimatedSize"]), int(body.get("totalRows") or 0),
-                                float(body.get("standardError") or 0.0),
-                                str(body.get("confidenceInterval") or ""))
-            except (KeyError, TypeError, ValueError):
-                raise PlatformError(f"GET {path}: a ready estimate without a numeric "
-                                    f"estimatedSize ({body!r:.200})") from None
-        if state in ("FAILED", "ERROR"):  # ERROR: the state aepp checks for
-            error = body.get("error")
-            error = (error.get("description") if isinstance(error, dict) else error) or \
-                "no reason given"
-            raise PlatformError(f"GET {path}: the estimate of '{pql}' ended {state}: {error}")
-        if clock() >= deadline:
-            raise PlatformError(f"GET {path}: the estimate of '{pql}' still {state} after "
-                                f"{timeout:g} s (raise the timeout or preview it in Platform)")
-        sleep(poll_interval)
+        return body if isinstance(body, dict) else {}
+
+    body = _poll(read, lambda b: b.get("state"), ("RESULT_READY", "FAILED", "ERROR"), timeout,
+                 poll_interval, sleep, clock, lambda state: f"GET {path}: the estimate of "
+                 f"'{pql}' still {state} after {timeout:g} s (raise the timeout or preview it "
+                 "in Platform)")
+    state = body["state"]
+    if state != "RESULT_READY":  # ERROR: the state aepp checks for
+        error = body.get("error")
+        error = (error.get("description") if isinstance(error, dict) else error) or \
+            "no reason given"
+        raise PlatformError(f"GET {path}: the estimate of '{pql}' ended {state}: {error}")
+    try:
+        return Estimate(int(body["estimatedSize"]), int(body.get("totalRows") or 0),
+                        float(body.get("standardError") or 0.0),
+                        str(body.get("confidenceInterval") or ""))
+    except (KeyError, TypeError, ValueError):
+        raise PlatformError(f"GET {path}: a ready estimate without a numeric estimatedSize "
+                            f"({body!r:.200})") from None
 
 
 def _selectors(flow: dict[str, Any], flow_id: str) -> list[dict[str, Any]]:
@@ -340,19 +355,23 @@ def activate_now(client: PlatformClient, flow_id: str, segment_id: str, timeout:
         raise PlatformError(f"POST {ADHOC_RUN}: no statusURL for segment {segment_id} in "
                             f"{answer!r:.200}")
     run_id = str(url).rstrip("/").rsplit("/", 1)[-1]
-    deadline = clock() + timeout
-    while True:
+
+    def read() -> dict[str, Any]:
         body = client.get(f"{RUNS}/{run_id}")
         items = body.get("items") if isinstance(body, dict) else None
-        run = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
-        summary = run.get("statusSummary") if isinstance(run.get("statusSummary"), dict) else {}
-        status = summary.get("status", "pending")
-        if status in FINAL_RUN:
-            break
-        if clock() >= deadline:
-            raise PlatformError(f"GET {RUNS}/{run_id}: the activation of {segment_id} is still "
-                                f"{status} after {timeout:g} s (follow it in Platform)")
-        sleep(poll_interval)
+        return items[0] if isinstance(items, list) and items and isinstance(items[0], dict) \
+            else {}
+
+    def status_of(run: dict[str, Any]) -> dict[str, Any]:
+        summary = run.get("statusSummary")
+        return summary if isinstance(summary, dict) else {}
+
+    run = _poll(read, lambda r: status_of(r).get("status", "pending"), FINAL_RUN, timeout,
+                poll_interval, sleep, clock, lambda status: f"GET {RUNS}/{run_id}: the "
+                f"activation of {segment_id} is still {status} after {timeout:g} s (follow it "
+                "in Platform)")
+    summary = status_of(run)
+    status = summary["status"]
     if status != "success":
         errors = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e)
                            for e in summary.get("errors") or [])
