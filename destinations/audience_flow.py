@@ -64,12 +64,8 @@ class AudienceFlow(FlowCalls):
                 "connectionSpec": {"id": PROFILE_SPEC_ID, "version": "1.0"},
                 "data": {"format": "CSV", "schema": None}, "params": {}}
 
-    def flow_payload(self, source_id: str, target_id: str) -> dict[str, Any]:
-        return {"name": self.name,
-                "description": f"runner audiences to {self.dtype.title} ({self.spec.keypath})",
-                "flowSpec": {"id": self.dtype.flow_spec, "version": "1.0"},
-                "sourceConnectionIds": [source_id], "targetConnectionIds": [target_id],
-                "transformations": [], "scheduleParams": self.schedule_params()}
+    def flow_description(self) -> str:
+        return f"runner audiences to {self.dtype.title} ({self.spec.keypath})"
 
     def ensure(self) -> AudienceFlowRef:
         """The dataflow, found by name or made (base, source, target connection, flow).

@@ -91,9 +91,11 @@ class FlowPayloads:
             params["exportMode"] = sched.export_mode
         return params
 
+    def flow_description(self) -> str:
+        return f"runner export of model {self.spec.model} to {self.dtype.title}"
+
     def flow_payload(self, source_id: str, target_id: str) -> dict[str, Any]:
-        return {"name": self.name,
-                "description": f"runner export of model {self.spec.model} to {self.dtype.title}",
+        return {"name": self.name, "description": self.flow_description(),
                 "flowSpec": {"id": self.dtype.flow_spec, "version": "1.0"},
                 "sourceConnectionIds": [source_id], "targetConnectionIds": [target_id],
                 "transformations": [], "scheduleParams": self.schedule_params()}
