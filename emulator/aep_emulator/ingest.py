@@ -142,9 +142,11 @@ class Batches:
             table = record["tags"][PQS_TAG][0]
             types = column_types(self.emu.engine, table)
             fmt = batch.record["inputFormat"]
-            namespace = f"_{registry(self.emu).tenant}"
+            reg = registry(self.emu)
+            namespace, shape = f"_{reg.tenant}", reg.shape_of(record)
             files = [(name, *read_rows(name, data, fmt["format"],
-                                       fmt.get("isMultiLineJson", False), types, namespace))
+                                       fmt.get("isMultiLineJson", False), types, namespace,
+                                       shape))
                      for name, data in batch.files.items()]
             metrics["inputRecordCount"] = sum(len(rows) for _, _, rows in files)
             with self.lock:  # an ABORT that won the race stops the load

@@ -17,7 +17,12 @@ sent so succeeded (contract-ingest §1.7).
 
 A row shaped as XDM for a Profile dataset (``{"_<tenant>": {"userid": ..., "propensity": ...}}``,
 a struct column in Parquet) has its ``namespace`` object unpacked first: its fields are the
-flattened columns of the dataset's table (:mod:`~aep_emulator.schemas`).
+flattened columns of the dataset's table (:mod:`~aep_emulator.schemas`). A dataset whose table
+keeps the XDM shape (a schema with standard field groups) takes rows of its top-level fields
+(``shape``): each field's name must be one of them exactly (the column is its name lowercased),
+and every value, nested ones to the leaf, is checked against the field's definition
+(:func:`aep_emulator.xdm.check_value`: an unknown nested field, a wrong kind, an integer out of
+range or a value outside an enum fails the batch); structs, maps and arrays are stored as jsonb.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg2
 from psycopg2 import sql
 from psycopg2.extras import Json, execute_values
+
+from .nested import to_json
+from .xdm import Mismatch, check_value
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -139,10 +147,29 @@ def _unpack_object(obj: Any, namespace: str | None, types: dict[str, str]) -> An
     return {**{k: v for k, v in obj.items() if k != namespace}, **obj[namespace]}
 
 
+def _shaped(name: str, columns: list[str], rows: list[tuple], nested: list[bool],
+            shape: dict[str, dict[str, Any]]) -> tuple[list[str], list[tuple]]:
+    """Rows of XDM top-level fields checked against ``shape``, named by their columns."""
+    for field in columns:
+        if field not in shape:
+            raise LoadFailed(MISMATCH, f"File '{name}': field '{field}' is not in the dataset's "
+                             f"schema (fields: {', '.join(shape)})")
+    try:
+        for row in rows:
+            for field, value, deep in zip(columns, row, nested):
+                if deep:
+                    check_value(value, shape[field], field)
+    except Mismatch as exc:
+        raise LoadFailed(MISMATCH, f"File '{name}': {exc}") from None
+    return [c.lower() for c in columns], rows
+
+
 def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str, str],
-              namespace: str | None = None) -> tuple[list[str], list[tuple]]:
+              namespace: str | None = None, shape: dict[str, dict[str, Any]] | None = None
+              ) -> tuple[list[str], list[tuple]]:
     """The checked columns and rows of one uploaded file (``namespace``: the tenant object
-    whose fields are columns, ``_<tenant>``).
+    whose fields are columns, ``_<tenant>``; ``shape``: the top-level XDM fields of a dataset
+    that keeps the XDM shape, by name).
 
     Raises:
         LoadFailed: the file is empty, unreadable or does not fit the schema.
@@ -158,6 +185,15 @@ def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str
         except (pa.ArrowException, OSError) as exc:
             raise LoadFailed(UNKNOWN, f"File '{name}' is not a readable Parquet file: "
                              f"{exc}") from None
+        if shape is not None:
+            fields = list(table.schema)
+            for field in fields:
+                if field.name in shape and not pa.types.is_nested(field.type):
+                    check(field.name.lower(), arrow_kind(field.type), types, name)
+            deep = [pa.types.is_nested(f.type) for f in fields]
+            rows = [tuple(to_json(row[f.name], f.type) if d else row[f.name]
+                          for f, d in zip(fields, deep)) for row in table.to_pylist()]
+            return _shaped(name, table.column_names, rows, deep, shape)
         table = _unpack_table(table, namespace, types)
         for field in table.schema:
             check(field.name, arrow_kind(field.type), types, name)
@@ -173,6 +209,12 @@ def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str
         objects = [objects]
     if not multiline:  # a line holding an array is its rows (aepp sends a list so) [inferred]
         objects = [o for line in objects for o in (line if isinstance(line, list) else [line])]
+    if shape is not None:
+        if not all(isinstance(obj, dict) for obj in objects):
+            raise LoadFailed(MISMATCH, f"File '{name}': a row is not a JSON object")
+        names = list(dict.fromkeys(k for obj in objects for k in obj))
+        return _shaped(name, names, [tuple(obj.get(k) for k in names) for obj in objects],
+                       [True] * len(names), shape)
     objects = [_unpack_object(obj, namespace, types) for obj in objects]
     columns: list[str] = []
     for obj in objects:

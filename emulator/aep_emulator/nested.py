@@ -68,27 +68,31 @@ def spark_type(arrow_type: Any) -> str:
     return "string"
 
 
-def _pg_type(arrow_type: Any) -> str:
-    spark = spark_type(arrow_type)
+def pg_type(spark: str) -> str:
+    """The column type a Spark type is stored as: ``jsonb`` for a struct, map or array."""
     if spark.startswith(("struct<", "map<", "array<")):
         return "jsonb"
     cast = _CASTS.get(exp.DataType.build(spark, dialect="spark").this)
     return cast or "TEXT"
 
 
-def _json(value: Any, arrow_type: Any) -> Any:
+def _pg_type(arrow_type: Any) -> str:
+    return pg_type(spark_type(arrow_type))
+
+
+def to_json(value: Any, arrow_type: Any) -> Any:
     """A nested Arrow value (as ``to_pylist`` gives it) as plain JSON."""
     import pyarrow as pa
 
     if value is None:
         return None
     if pa.types.is_map(arrow_type):
-        return {(str(k).lower() if isinstance(k, bool) else str(k)): _json(v, arrow_type.item_type)
-                for k, v in value}
+        return {(str(k).lower() if isinstance(k, bool) else str(k)):
+                to_json(v, arrow_type.item_type) for k, v in value}
     if pa.types.is_struct(arrow_type):
-        return {f.name: _json(value.get(f.name), f.type) for f in arrow_type}
+        return {f.name: to_json(value.get(f.name), f.type) for f in arrow_type}
     if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
-        return [_json(v, arrow_type.value_type) for v in value]
+        return [to_json(v, arrow_type.value_type) for v in value]
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
@@ -119,7 +123,7 @@ def load_table(conn: psycopg2.extensions.connection, name: str, table: Any) -> i
                 cur.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS %s").format(
                     sql.Identifier(name), sql.Identifier(field.name.lower())),
                     (PREFIX + spark_type(field.type),))
-        rows = [tuple(json.dumps(_json(row[f.name], f.type)) if is_nested and row[f.name]
+        rows = [tuple(json.dumps(to_json(row[f.name], f.type)) if is_nested and row[f.name]
                       is not None else row[f.name] for f, is_nested in zip(fields, nested))
                 for row in table.to_pylist()]
         if rows:

@@ -7,7 +7,9 @@ The minimal setup of a Profile-enabled dataset, base ``/data/foundation/schemare
   ``_<tenantId>`` (``definitions.<name>.properties._<tenant>.properties``), each an XDM type
   (``string``, optionally ``format`` ``date``/``date-time``; ``number``; ``integer``; ``boolean``).
 - ``POST|GET /tenant/schemas``: ``allOf`` is exactly one known class (Profile or
-  ExperienceEvent) plus tenant field groups; ``PATCH /tenant/schemas/{id}`` with
+  ExperienceEvent) plus tenant field groups and Adobe's standard field groups the emulator
+  knows (:mod:`~aep_emulator.xdm`: a subset of adobe/xdm), each intended for that class, none
+  twice; ``PATCH /tenant/schemas/{id}`` with
   ``[{"op": "add", "path": "/meta:immutableTags", "value": ["union"]}]`` enables it for Profile,
   refused unless the schema has a primary identity descriptor; the tag cannot be removed.
 - ``POST|GET /tenant/descriptors``: only ``xdm:descriptorIdentity``, whose ``xdm:sourceProperty``
@@ -45,6 +47,13 @@ churn_scores``). Real Data Distiller keeps the XDM shape instead: the table has 
 ``_<tenant>`` (and the Profile class's own fields), read as ``SELECT _<tenant>.propensity``
 (Spark struct access); flat columns are the simplest form PostgreSQL queries and the loader
 fills, at the cost of SQL that differs from Platform's for these datasets.
+
+A schema with a standard field group (the synthetic sources of ``runner synth -t``) keeps the
+XDM shape instead, as Data Distiller does: each top-level field of its class and field groups
+(the tenant object too) is a column named by the field lowercased, a struct, map or array as
+``jsonb`` with its Spark type in the column's comment (:mod:`~aep_emulator.nested`, so Spark's
+nested access works on it), and batch rows are checked against the fields to the leaf
+(:mod:`~aep_emulator.ingestload`).
 """
 
 from __future__ import annotations
@@ -57,7 +66,9 @@ from urllib.parse import unquote
 
 from psycopg2 import sql
 
+from . import xdm
 from .catalog import BASE as CATALOG, PQS_TAG, catalog, now_ms
+from .nested import PREFIX as SPARK_COMMENT, pg_type
 from .routing import Request, Response, Router, problem
 
 if TYPE_CHECKING:
@@ -173,8 +184,12 @@ class Registry:
             if ref in CLASSES:
                 continue
             group = self.fieldgroups.get(ref)
+            if group is None and (known := xdm.standard_fieldgroup(ref)) is not None:
+                group = {"meta:intendedToExtend": known["intendedToExtend"]}
             if group is None:
                 raise Invalid(f"allOf references unknown field group '{ref}'")
+            if ref in groups:
+                raise Invalid(f"allOf references field group '{ref}' twice")
             intended = group.get("meta:intendedToExtend") or [classes[0]]
             if classes[0] not in intended:
                 raise Invalid(f"Field group '{ref}' does not extend class '{classes[0]}'")
@@ -187,17 +202,39 @@ class Registry:
         self.schemas[resource["$id"]] = resource
         return resource
 
-    def fields_of(self, schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """The schema's tenant fields by path (``/_<tenant>/userid``)."""
-        fields: dict[str, dict[str, Any]] = {}
+    def properties_of(self, schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The schema's top-level fields (its class's, its standard field groups' and the
+        tenant object of its tenant field groups, merged), by name."""
+        props: dict[str, dict[str, Any]] = dict(
+            (xdm.standard_class(schema["meta:class"]) or {}).get("properties", {}))
         for ref in schema["meta:extends"][1:]:
+            standard = xdm.standard_fieldgroup(ref)
+            if standard is not None:
+                props.update(standard["properties"])
+                continue
             for definition in self.fieldgroups[ref]["definitions"].values():
-                _walk(definition.get("properties", {}), "", fields)
+                for name, node in (definition.get("properties") or {}).items():
+                    props[name] = _merge(props.get(name), node)
+        return props
+
+    def fields_of(self, schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The schema's fields by path (``/_<tenant>/userid``, ``/web/webPageDetails``)."""
+        fields: dict[str, dict[str, Any]] = {}
+        _walk(self.properties_of(schema), "", fields)
         return fields
 
+    def nested(self, schema: dict[str, Any]) -> bool:
+        """Whether the schema's dataset keeps the XDM shape (it has a standard field group);
+        one of tenant field groups only is flattened (the module docstring)."""
+        return any(xdm.standard_fieldgroup(ref) for ref in schema["meta:extends"][1:])
+
     def columns_of(self, schema: dict[str, Any]) -> dict[str, str]:
-        """The table columns of a schema's dataset: each ``_<tenant>`` field, by name, with
-        its PostgreSQL type."""
+        """The table columns of a schema's dataset, by name, with their PostgreSQL type:
+        each ``_<tenant>`` field (flattened), or each top-level field (:meth:`nested`, its
+        name lowercased; an object or array is ``jsonb``)."""
+        if self.nested(schema):
+            return {name.lower(): pg_type(xdm.spark_type(node))
+                    for name, node in self.properties_of(schema).items()}
         columns = {}
         for path, node in self.fields_of(schema).items():
             parts = path.split("/")[1:]
@@ -205,6 +242,20 @@ class Registry:
                 kind = node.get("format") if node.get("type") == "string" else node.get("type")
                 columns[parts[1]] = COLUMN_TYPES.get(str(kind), "text")
         return columns
+
+    def comments_of(self, schema: dict[str, Any]) -> dict[str, str]:
+        """The ``spark:<type>`` comment of each jsonb column of a nested dataset's table."""
+        if not self.nested(schema):
+            return {}
+        return {name.lower(): SPARK_COMMENT + spark for name, node in
+                self.properties_of(schema).items()
+                if (spark := xdm.spark_type(node)).startswith(("struct<", "map<", "array<"))}
+
+    def shape_of(self, dataset: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+        """The top-level fields a batch row of the Catalog ``dataset`` may have, by name,
+        when its table keeps the XDM shape (None: flattened, or no Registry schema)."""
+        schema = self.schemas.get(str((dataset.get("schemaRef") or {}).get("id")))
+        return self.properties_of(schema) if schema and self.nested(schema) else None
 
     def primary(self, schema_id: str) -> dict[str, Any] | None:
         """The primary identity descriptor of ``schema_id`` (None without one)."""
@@ -299,6 +350,16 @@ def _check_fields(node: Any, where: str) -> None:
     if "format" in node and (node["type"] != "string" or node["format"] not in FORMATS):
         raise Invalid(f"Field '{where}' has format {node['format']!r}; a string may be "
                       "'date' or 'date-time'")
+
+
+def _merge(have: dict[str, Any] | None, node: dict[str, Any]) -> dict[str, Any]:
+    """Two definitions of one object field (the tenant object of two field groups) as one."""
+    if not have or have.get("type") != "object" or node.get("type") != "object":
+        return node
+    props = dict(have.get("properties") or {})
+    for name, child in (node.get("properties") or {}).items():
+        props[name] = _merge(props.get(name), child)
+    return {**have, **node, "properties": props}
 
 
 def _walk(props: dict[str, Any], prefix: str, out: dict[str, dict[str, Any]]) -> None:
@@ -454,7 +515,8 @@ def register(router: Router, emu: Emulator) -> None:
             if table in emu.engine.tables():
                 raise Invalid(f"Dataset name '{body['name']}' needs the table '{table}', which "
                               "already exists in the sandbox; pick another name")
-            _create_table(emu, table, reg.columns_of(schema))
+            _create_table(emu, table, reg.columns_of(schema), reg.comments_of(schema))
+            emu.holds_nested = emu.holds_nested or reg.nested(schema)
             cat.datasets[ds_id] = record
         return Response(201, [f"@/dataSets/{ds_id}"])
 
@@ -498,8 +560,10 @@ def register(router: Router, emu: Emulator) -> None:
     router.add("PATCH", f"{CATALOG}/dataSets/{{id}}", guarded(patch_dataset))
 
 
-def _create_table(emu: Emulator, table: str, columns: dict[str, str]) -> None:
-    """``CREATE TABLE table (column type, ...)`` in the sandbox database."""
+def _create_table(emu: Emulator, table: str, columns: dict[str, str],
+                  comments: dict[str, str]) -> None:
+    """``CREATE TABLE table (column type, ...)`` in the sandbox database, with a comment on
+    the columns in ``comments``."""
     statement = sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(table), sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(kind))
         for column, kind in columns.items()))
@@ -507,6 +571,9 @@ def _create_table(emu: Emulator, table: str, columns: dict[str, str]) -> None:
     try:
         with conn, conn.cursor() as cur:
             cur.execute(statement)
+            for column, comment in comments.items():
+                cur.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS %s").format(
+                    sql.Identifier(table), sql.Identifier(column)), (comment,))
     finally:
         conn.close()
 

@@ -91,8 +91,9 @@ def _title(column: str) -> str:
 
 
 def fieldgroup_body(title: str, tenant: str, fields: Mapping[str, str],
-                   profile: bool = True) -> dict[str, Any]:
-    """The ``POST /tenant/fieldgroups`` body (§2.2) with ``fields`` under ``_<tenant>``."""
+                   profile: bool = True, xdm_class: str = PROFILE_CLASS) -> dict[str, Any]:
+    """The ``POST /tenant/fieldgroups`` body (§2.2) with ``fields`` under ``_<tenant>``, for
+    schemas of ``xdm_class``."""
     props = {column: {"title": _title(column), **xdm_field(kind)} for column, kind in fields.items()}
     what = "Score fields" if profile else "Fields"
     return {"type": "object", "title": title, "description": f"{what} of {title}",
@@ -100,15 +101,17 @@ def fieldgroup_body(title: str, tenant: str, fields: Mapping[str, str],
             "meta:resourceType": "mixins", "meta:xdmType": "object",
             "definitions": {"customFields": {"type": "object", "properties": {
                 f"_{tenant}": {"type": "object", "properties": props}}}},
-            "meta:intendedToExtend": [PROFILE_CLASS]}
+            "meta:intendedToExtend": [xdm_class]}
 
 
-def schema_body(title: str, fieldgroup_id: str, profile: bool = True) -> dict[str, Any]:
-    """The ``POST /tenant/schemas`` body (§2.3): the Profile class and the field group."""
+def schema_body(title: str, fieldgroup_id: str, profile: bool = True,
+                xdm_class: str = PROFILE_CLASS, standard: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``POST /tenant/schemas`` body (§2.3): the class, the ``standard`` field groups
+    (Adobe's, by ``$id``) and the tenant field group."""
     what = "Profile schema" if profile else "Schema"
     return {"title": title, "description": f"{what} of {title}", "type": "object",
-            "allOf": [{"$ref": PROFILE_CLASS, "type": "object", "meta:xdmType": "object"},
-                      {"$ref": fieldgroup_id, "type": "object", "meta:xdmType": "object"}]}
+            "allOf": [{"$ref": ref, "type": "object", "meta:xdmType": "object"}
+                      for ref in (xdm_class, *standard, fieldgroup_id)]}
 
 
 def identity_body(schema_id: str, tenant: str, identity: str, namespace: str) -> dict[str, Any]:
@@ -262,13 +265,14 @@ def existing_fieldgroup(client: PlatformClient, tenant: str, name: str,
 
 
 def _fieldgroup(client: PlatformClient, tenant: str, name: str, columns: Mapping[str, str],
-                profile: bool, done: dict[str, bool]) -> dict[str, Any]:
+                profile: bool, xdm_class: str, done: dict[str, bool]) -> dict[str, Any]:
     title = f"{name} fields"
     group = existing_fieldgroup(client, tenant, name, columns)
     done["fieldgroup"] = group is None
     if group is None:
         return _post(client, f"{REGISTRY}/tenant/fieldgroups",
-                     fieldgroup_body(title, tenant, columns, profile), "$id", "field group",
+                     fieldgroup_body(title, tenant, columns, profile, xdm_class), "$id",
+                     "field group",
                      lambda: _find(client, "fieldgroups", title))
     return group
 
@@ -279,18 +283,19 @@ def find_schema(client: PlatformClient, name: str) -> dict[str, Any] | None:
 
 
 def _schema(client: PlatformClient, name: str, group: Mapping[str, Any], profile: bool,
-            done: dict[str, bool]) -> dict[str, Any]:
+            xdm_class: str, standard: Sequence[str], done: dict[str, bool]) -> dict[str, Any]:
     schema = _find(client, "schemas", name)
     done["schema"] = schema is None
     if schema is None:
         return _post(client, f"{REGISTRY}/tenant/schemas",
-                     schema_body(name, group["$id"], profile),
+                     schema_body(name, group["$id"], profile, xdm_class, standard),
                      "$id", "schema", lambda: _find(client, "schemas", name))
-    refs = [item.get("$ref") for item in schema.get("allOf", [])]
-    if schema.get("meta:class") != PROFILE_CLASS or group["$id"] not in refs:
-        raise RunError(f"schema '{name}' ({schema.get('$id')}) exists but is not of the Profile "
-                       f"class with field group '{group.get('title')}'; rename the dataset or "
-                       "fix the schema")
+    refs = {item.get("$ref") for item in schema.get("allOf", [])}
+    missing = [ref for ref in (group["$id"], *standard) if ref not in refs]
+    if schema.get("meta:class") != xdm_class or missing:
+        raise RunError(f"schema '{name}' ({schema.get('$id')}) exists but is not of the class "
+                       f"{xdm_class} with field group(s) {', '.join(missing or [group['$id']])}; "
+                       "rename the dataset or fix the schema")
     return schema
 
 
@@ -376,10 +381,12 @@ def tenant_id(client: PlatformClient) -> str:
 
 def ensure_dataset(client: PlatformClient, name: str, fields: Mapping[str, str], *,
                    profile: bool = False, identity: str | None = None,
-                   namespace: str = "ECID") -> ProfileDataset:
-    """Make dataset ``name`` of the Profile class ready to take rows, creating only what is
-    missing: the field group, the schema and the dataset, and with ``profile`` the primary
-    identity descriptor on ``identity``, the schema's union tag and the dataset's Profile tags.
+                   namespace: str = "ECID", xdm_class: str = PROFILE_CLASS,
+                   standard: Sequence[str] = ()) -> ProfileDataset:
+    """Make dataset ``name`` of ``xdm_class`` ready to take rows, creating only what is
+    missing: the field group, the schema (the class, the ``standard`` field groups and the
+    tenant one) and the dataset, and with ``profile`` the primary identity descriptor on
+    ``identity``, the schema's union tag and the dataset's Profile tags.
 
     Args:
         client: the Platform client.
@@ -388,6 +395,8 @@ def ensure_dataset(client: PlatformClient, name: str, fields: Mapping[str, str],
         profile: enable the dataset for Profile (needs ``identity``).
         identity: the identity column (a string field; added first when not in ``fields``).
         namespace: the identity namespace code of the primary identity.
+        xdm_class: the schema's class (the Individual Profile class by default).
+        standard: Adobe's field groups the schema includes besides the tenant one.
 
     Returns:
         The tenant, the field group, schema and dataset ids, and which steps created
@@ -410,8 +419,8 @@ def ensure_dataset(client: PlatformClient, name: str, fields: Mapping[str, str],
         xdm_field(kind)
     tenant = tenant_id(client)
     done: dict[str, bool] = {}
-    group = _fieldgroup(client, tenant, name, columns, profile, done)
-    schema = _schema(client, name, group, profile, done)
+    group = _fieldgroup(client, tenant, name, columns, profile, xdm_class, done)
+    schema = _schema(client, name, group, profile, xdm_class, standard, done)
     if profile and identity is not None:
         _identity(client, schema, identity_body(schema["$id"], tenant, identity, namespace),
                   done)

@@ -1,0 +1,97 @@
+"""The emulated Schema Registry's standard XDM classes and field groups (``aep_emulator.xdm``):
+Spark types by Adobe's XDM mapping, batch rows checked to the leaf, datasets that keep the XDM
+shape, and schemas refused for an unknown or misplaced standard field group."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from aep_emulator import Emulator
+from aep_emulator.xdm import Mismatch, check_value, spark_type, standard
+from emulator_fixtures import engine_rows, fast_client
+from runner.platform.ingest import ingest_table
+from runner.platform.schemas import ensure_dataset
+from runner.sources import xdm
+
+TENANT = "_emu0000000000000000000001"
+WEB = "https://ns.adobe.com/xdm/context/experienceevent-web"
+COMMERCE = "https://ns.adobe.com/xdm/context/experienceevent-commerce"
+IDENTITY_MAP = "https://ns.adobe.com/xdm/context/identitymap"
+PERSON = "https://ns.adobe.com/xdm/context/profile-person-details"
+
+pytestmark = pytest.mark.postgres
+
+
+def test_spark_types_of_xdm_fields_follow_adobes_mapping() -> None:
+    web = standard()["fieldgroups"][WEB]["properties"]["web"]
+    assert spark_type(web).startswith("struct<webPageDetails:struct<name:string,URL:string,")
+    items = standard()["fieldgroups"][COMMERCE]["properties"]
+    assert spark_type(items["productListItems"]) == (
+        "array<struct<SKU:string,name:string,quantity:int,priceTotal:double>>")
+    assert spark_type({"type": "integer"}) == "bigint"
+    assert spark_type({"type": "integer", "minimum": 0, "maximum": 100}) == "tinyint"
+    assert spark_type({"type": "string", "format": "date"}) == "date"
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"birthYear": 1990, "nickname": "x"}, "field 'person.nickname' is not in the dataset's "
+                                          "schema (fields of person: birthYear, gender)"),
+    ({"birthYear": 40000}, "field 'person.birthYear' is 40000, outside the schema's range "
+                           "[1, 32767]"),
+    ({"gender": "f"}, "field 'person.gender' is 'f', not one of the schema's values"),
+    ({"birthYear": True}, "field 'person.birthYear' holds a boolean; the schema's type is "
+                          "integer"),
+    ("1990", "field 'person' holds a string; the schema's type is object"),
+])
+def test_a_row_value_is_checked_against_the_field_to_the_leaf(value: object,
+                                                              message: str) -> None:
+    person = standard()["fieldgroups"][PERSON]["properties"]["person"]
+    check_value({"birthYear": 1990, "gender": "female"}, person, "person")
+    with pytest.raises(Mismatch, match="^" + message.replace("[", r"\[").replace("(", r"\(")
+                       .replace(")", r"\)")):
+        check_value(value, person, "person")
+
+
+def _profiles_dataset(emulator: Emulator):
+    client = fast_client(emulator)
+    setup = ensure_dataset(client, "people", {"userid": "string"}, xdm_class=xdm.PROFILE_CLASS,
+                           standard=[IDENTITY_MAP, PERSON])
+    return client, setup
+
+
+def test_a_batch_with_a_nested_field_the_schema_lacks_fails_naming_it(
+        emulator: Emulator) -> None:
+    client, setup = _profiles_dataset(emulator)
+    person = pa.struct([("birthYear", pa.int32()), ("nickname", pa.string())])
+    bad = pa.table({"_id": ["p1"], "person": pa.array([{"birthYear": 1990, "nickname": "x"}],
+                                                      person)})
+    result = ingest_table(client, setup.dataset_id, bad, check=False, poll_interval=0.02,
+                          timeout=30)
+    assert result.status == "failed"
+    assert [e.description for e in result.errors] == [
+        "File 'part-00000.parquet': field 'person.nickname' is not in the dataset's schema "
+        "(fields of person: birthYear, gender)"]
+    good = pa.table({"_id": ["p1"], "person": pa.array([{"birthYear": 1990}],
+                                                       pa.struct([("birthYear", pa.int32())])),
+                     TENANT: pa.array([{"userid": "u1"}], pa.struct([("userid", pa.string())]))})
+    assert ingest_table(client, setup.dataset_id, good, poll_interval=0.02, timeout=30).ok
+    assert engine_rows(emulator, "SELECT _id, person::text, "
+                                 f"{TENANT}::text FROM people") == [
+        ("p1", '{"birthYear": 1990}', '{"userid": "u1"}')]
+    with pytest.raises(Exception, match="field 'Person' is not in the dataset's schema"):
+        ingest_table(client, setup.dataset_id, pa.table({"Person": [1]}), poll_interval=0.02,
+                     timeout=30)
+
+
+def test_the_registry_refuses_an_unknown_standard_group_or_one_for_another_class(
+        emulator: Emulator) -> None:
+    client = fast_client(emulator)
+    with pytest.raises(Exception, match="unknown field group 'https://ns.adobe.com/xdm/"
+                                        "context/nothing'"):
+        ensure_dataset(client, "a", {"userid": "string"}, xdm_class=xdm.PROFILE_CLASS,
+                       standard=["https://ns.adobe.com/xdm/context/nothing"])
+    with pytest.raises(Exception, match="does not extend class 'https://ns.adobe.com/xdm/"
+                                        "context/profile'"):
+        ensure_dataset(client, "b", {"userid": "string"}, xdm_class=xdm.PROFILE_CLASS,
+                       standard=[WEB])
