@@ -15,12 +15,15 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from runner.adapters import adapter_class
 from runner.cli.main import main
 from runner.errors import ProjectError
 from runner.run.events import EventLog
-from runner.run.leakage import run_leakage_audit
+from runner.run.leakage import _perturb, run_leakage_audit
 from runner.run.options import BuildOptions
 from test_artifacts import validate
 from test_example_project import copy_example
@@ -190,6 +193,101 @@ def test_as_of_on_an_ephemeral_model_is_refused(shop: Path, capsys) -> None:
     assert capsys.readouterr().err == (
         "Error: models/spend.sql:3: config block: as_of: an ephemeral model is never built, so "
         "its rows cannot be audited; put as_of on a model that reads it\n")
+
+
+# -- a nested time column: a dotted path to a struct field ----------------------------------
+def utc(day: int) -> datetime.datetime:
+    return datetime.datetime(2026, 5, day, tzinfo=datetime.timezone.utc)
+
+
+ACCOUNTS = pa.table({
+    "user_id": ["u1", "u2", "u3", "u4"],
+    "plan": ["free", "pro", "team", "free"],
+    "audit": [{"createdDate": utc(day), "createdBy": by}
+              for day, by in ((1, "crm"), (11, "web"), (12, "app"), (2, "crm"))],
+})  # the cutoff is 2026-05-10: u2 and u3 were created after it
+
+
+@pytest.fixture
+def crm(tmp_path: Path) -> Path:
+    """Accounts whose creation time sits inside a struct, as XDM's audit field group has it."""
+    root = tmp_path / "crm"
+    write(root, "project.yml", """
+        name: crm
+        vars: {as_of: "2026-05-10"}
+        targets:
+          local: {type: duckdb}
+        sources:
+          accounts: {path: data/accounts.parquet, time_column: audit.createdDate}
+        """)
+    (root / "data").mkdir()
+    pq.write_table(ACCOUNTS, root / "data" / "accounts.parquet")
+    write(root, "models/plans.sql", """
+        /* config
+        as_of: as_of
+        */
+        SELECT user_id, plan, audit.createdBy AS created_by FROM accounts
+        """)
+    write(root, "models/plans_before.sql", """
+        /* config
+        as_of: as_of
+        */
+        SELECT user_id, plan, audit.createdBy AS created_by FROM accounts
+        WHERE audit.createdDate < CAST(var('as_of') AS TIMESTAMP)
+        """)
+    return root
+
+
+def test_a_nested_time_column_is_audited(crm: Path) -> None:
+    run, lines = audit(crm)
+    plans, before = run.results
+    assert (before.test.model, before.status) == ("plans_before", "pass")
+    assert before.message == "2 column(s) unchanged in 2 rows"
+    assert (plans.test.model, plans.status, run.exit_code) == ("plans", "fail", 1)
+    # perturbed: u2's row takes u3's user_id and u3's takes u2's; each keeps its own plan and
+    # its own audit struct (a day later), so the user_ids' plans and creators swap
+    assert plans.message == ("plans.plan, plans.created_by read data at or after the cutoff "
+                             "(as_of = 2026-05-10): 2 of 4 rows affected")
+    assert plans.details == [
+        "plan: 2 rows differ with the rows at or after the cutoff removed, 2 with them perturbed",
+        "created_by: 2 rows differ with the rows at or after the cutoff removed, 2 with them "
+        "perturbed",
+        "(rows): 2 rows differ with the rows at or after the cutoff removed"]
+    assert "  source accounts: 2 of 4 rows at or after the cutoff (audit.createdDate)" in lines
+
+
+def test_a_nested_time_is_perturbed_inside_its_struct(tmp_path: Path) -> None:
+    adapter = adapter_class("duckdb")("t", {"type": "duckdb", "path": ":memory:"}, tmp_path)
+    with adapter:
+        adapter.load_arrow({"accounts": ACCOUNTS})
+        types = adapter.column_types("accounts")
+        after = 'CAST("audit"."createdDate" AS TIMESTAMP) >= CAST(\'2026-05-10\' AS TIMESTAMP)'
+        _perturb(adapter, "accounts", "audit.createdDate", after)
+        assert adapter.column_types("accounts") == types
+        rows = adapter.fetch_arrow("SELECT * FROM accounts").to_pylist()
+    assert rows == [
+        {"user_id": "u1", "plan": "free", "audit": {"createdDate": utc(1), "createdBy": "crm"}},
+        {"user_id": "u4", "plan": "free", "audit": {"createdDate": utc(2), "createdBy": "crm"}},
+        {"user_id": "u3", "plan": "pro", "audit": {"createdDate": utc(12), "createdBy": "web"}},
+        {"user_id": "u2", "plan": "team", "audit": {"createdDate": utc(13), "createdBy": "app"}}]
+
+
+@pytest.mark.parametrize("column, message", [
+    ("audit.createdAt", "'audit.createdAt' is not a field of accounts: audit has no field "
+                        "'createdAt' (did you mean 'createddate'?)"),
+    ("audits.createdDate", "'audits.createdDate' is not a column of accounts: it has no column "
+                           "'audits' (did you mean 'audit'?)"),
+    ("plan.createdDate", "'plan.createdDate' is not a field of accounts: plan is TEXT, not a "
+                         "struct"),
+])
+def test_a_missing_nested_time_column_is_one_error_line(crm: Path, capsys, column: str,
+                                                       message: str) -> None:
+    text = (crm / "project.yml").read_text()
+    (crm / "project.yml").write_text(text.replace("time_column: audit.createdDate",
+                                                  f"time_column: {column}"))
+    assert main(["test", "--leakage", "--project-dir", str(crm)]) == 2
+    assert capsys.readouterr().err == (
+        f"Error: project.yml: sources.accounts.time_column: {message}\n")
 
 
 # -- the example project ----------------------------------------------------------------------

@@ -3,7 +3,8 @@
 A model whose config has ``as_of: {var: as_of_date}`` is point-in-time: its columns (but those
 in ``ignore``, such as a label, and its ``key``) must not depend on source rows at or after the
 instant that var names (``CAST(var AS TIMESTAMP)``: midnight UTC for a date). Each source
-declares when its rows happened (``time_column`` in project.yml). The audit copies the sources
+declares when its rows happened (``time_column`` in project.yml: a column, or a dotted path to a
+field inside a struct column, ``extSourceSystemAudit.createdDate``). The audit copies the sources
 the selected models need from the target into a scratch in-memory DuckDB and builds the models
 and their ancestors there three times, through the same compile as a build:
 
@@ -292,6 +293,7 @@ def _audit(project: Project, tests: list[CompiledTest], cutoff: str, copies: dic
                 echo(f"  source {source}: no time_column, copied as it is")
                 continue
             _check_column(base, ident, column, source)
+            # a dotted time column is its quoted parts joined by dots: DuckDB reads a struct field
             after = f"CAST({_quoted(column)} AS TIMESTAMP) >= CAST({literal} AS TIMESTAMP)"
             (count,), = base.fetch(f"SELECT count(*) FROM {_quoted(ident)} WHERE {after}")
             echo(f"  source {source}: {count:,} of {table.num_rows:,} rows at or after the "
@@ -322,26 +324,54 @@ def _audit(project: Project, tests: list[CompiledTest], cutoff: str, copies: dic
 
 
 def _check_column(adapter: Adapter, ident: str, column: str, source: str) -> None:
-    columns = list(adapter.column_types(ident))
-    if column not in columns:
-        raise ProjectError(f"sources.{source}.time_column: '{column}' is not a column of "
-                           f"{ident}{did_you_mean(column, columns)}", PROJECT_FILE)
+    """ProjectError unless ``column`` is a column of ``ident`` or, dotted
+    (``extSourceSystemAudit.createdDate``), a field inside one of its struct columns."""
+    types = adapter.column_types(ident)
+    top, *path = column.split(".")
+    where = f"sources.{source}.time_column: '{column}'"
+    if top not in types:
+        hint = f": it has no column '{top}'" if path else ""
+        raise ProjectError(f"{where} is not a column of {ident}{hint}"
+                           f"{did_you_mean(top if path else column, types)}", PROJECT_FILE)
+    dtype, at = types[top], top
+    for name in path:
+        fields = _fields(dtype)
+        if name not in fields:
+            what = (f"has no field '{name}'{did_you_mean(name, fields)}" if fields
+                    else f"is {dtype.sql('duckdb')}, not a struct")
+            raise ProjectError(f"{where} is not a field of {ident}: {at} {what}", PROJECT_FILE)
+        dtype, at = fields[name], f"{at}.{name}"
+
+
+def _fields(dtype: exp.DataType) -> dict[str, exp.DataType]:
+    """A struct type's fields by name (none for any other type)."""
+    if not dtype.is_type(exp.DataType.Type.STRUCT):
+        return {}
+    return {f.name: f.args["kind"] for f in dtype.expressions if isinstance(f, exp.ColumnDef)}
 
 
 def _perturb(adapter: Adapter, ident: str, column: str, after: str) -> None:
-    """Each row at or after the cutoff gets its own time one day later and, for its j-th other
-    column, the value of the j-th next such row (in table order, wrapping round), so the
-    values change and their combinations too."""
+    """Each row at or after the cutoff gets its own time one day later (inside its struct for a
+    dotted time column, the struct's other fields kept) and, for its j-th other top-level
+    column, the value of the j-th next such row (in table order, wrapping round), so the values
+    change and their combinations too."""
     types = adapter.column_types(ident)
-    table, others = _quoted(ident), [c for c in types if c != column]
+    top, *path = column.split(".")
+    table, others = _quoted(ident), [c for c in types if c != top]
     adapter.execute(f"CREATE TABLE __post AS SELECT *, row_number() OVER (ORDER BY rowid) AS "
                     f"__n, count(*) OVER () AS __c FROM {table} WHERE {after}")
     lists = ", ".join(f"list({_quoted(c)} ORDER BY __n) AS {_quoted(c)}" for c in others)
     adapter.execute(f"CREATE TABLE __lists AS SELECT {lists or '1 AS __none'} FROM __post")
-    shifted = f"CAST(a.{_quoted(column)} + INTERVAL 1 DAY AS {types[column].sql('duckdb')})"
+    dtype = types[top]
+    for name in path:
+        dtype = _fields(dtype)[name]
+    shifted = f"CAST(a.{_quoted(column)} + INTERVAL 1 DAY AS {dtype.sql('duckdb')})"
+    for depth in reversed(range(len(path))):  # rebuild each enclosing struct, innermost first
+        parent = _quoted(".".join([top, *path[:depth]]))
+        shifted = f"struct_update(a.{parent}, {_quoted(path[depth])} := {shifted})"
     picked = {c: f"l.{_quoted(c)}[(a.__n - 1 + {j}) % a.__c + 1]"
               for j, c in enumerate(others, start=1)}
-    columns = ", ".join(shifted if c == column else picked[c] for c in types)
+    columns = ", ".join(shifted if c == top else picked[c] for c in types)
     adapter.execute(f"DELETE FROM {table} WHERE {after}")
     adapter.execute(f"INSERT INTO {table} SELECT {columns} FROM __post AS a, __lists AS l "
                     "ORDER BY a.__n")
