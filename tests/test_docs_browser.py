@@ -138,7 +138,8 @@ def test_dag_model_page_search_and_screenshot(site, browser) -> None:
     lineage = browser.find_element(By.CSS_SELECTOR, 'tr[data-column="user_id"] .lineage').text
     assert lineage == ("experience_events.identityMap, profiles.identityMap via "
                        "experience_events.eventType, experience_events.timestamp, "
-                       "experience_events.web.webPageDetails.name, profiles.createdAt")
+                       "experience_events.web.webPageDetails.name, "
+                       "profiles.extSourceSystemAudit.createdDate")
 
     # a source page, and the pages of the header
     browser.find_element(By.CSS_SELECTOR, 'g.node[data-id="source:profiles"]').click()

@@ -78,7 +78,8 @@ def expected_training_set(tables: dict[str, pa.Table], as_of_date: str,
     first_form = forms.groupby("user_id")["event_ts"].min()
     rows = []
     for profile in tables["profiles"].to_pylist():
-        user, created = profile["personID"], pd.Timestamp(profile["createdAt"])
+        user = profile["personID"]
+        created = pd.Timestamp(profile["extSourceSystemAudit"]["createdDate"])
         first = first_form.get(user)
         if created >= as_of or (first is not None and first < as_of):
             continue

@@ -213,5 +213,6 @@ def test_runner_lineage_on_the_example_project(tmp_path: Path, capsys) -> None:
         "         └─ experience_events.eventType (source)",
         "sources: experience_events.eventType, experience_events.timestamp",
         "via (join keys, filters, groupings): experience_events.identityMap, "
-        "experience_events.web.webPageDetails.name, profiles.createdAt, profiles.identityMap",
+        "experience_events.web.webPageDetails.name, profiles.extSourceSystemAudit.createdDate, "
+        "profiles.identityMap",
     ]

@@ -42,7 +42,7 @@ PROFILE_COLUMNS = {
     "homeAddress": "STRUCT(countryCode VARCHAR)",
     "loyalty": "STRUCT(tier VARCHAR, points DOUBLE)",
     "consents": "STRUCT(marketing STRUCT(email STRUCT(val VARCHAR)))",
-    "createdAt": "TIMESTAMP WITH TIME ZONE",
+    "extSourceSystemAudit": "STRUCT(createdDate TIMESTAMP WITH TIME ZONE)",
 }
 
 
@@ -121,7 +121,8 @@ def test_value_domains(small):
     assert all(p["identityMap"] == [("ECID", [{"id": p["personID"], "primary": True}])]
                and p["_acmeinc"] == {"userid": p["personID"]} for p in profiles)
     assert set(small["experience_events"].column("producedBy").to_pylist()) == {"runner-synthetic"}
-    created = {p["personID"]: pd.Timestamp(p["createdAt"]) for p in profiles}
+    created = {p["personID"]: pd.Timestamp(p["extSourceSystemAudit"]["createdDate"])
+               for p in profiles}
     assert all(t >= created[u] for t, u in zip(frame["timestamp"], frame["user"]))
     assert {p["consents"]["marketing"]["email"]["val"] for p in profiles} == {"y", "n"}
     tiers = {p["loyalty"]["tier"] for p in profiles if p["loyalty"]}

@@ -10,7 +10,7 @@ columns:
   loyalty_tier: loyalty.tier (NULL for non-members)
   loyalty_points: loyalty.points (NULL for non-members)
   email_opt_in: 1 when consents.marketing.email.val = 'y'
-  created_at: when the profile was created (UTC)
+  created_at: extSourceSystemAudit.createdDate, when the profile was created (UTC)
 */
 SELECT
   identityMap['ECID'][0].id AS user_id,
@@ -20,6 +20,6 @@ SELECT
   loyalty.tier AS loyalty_tier,
   loyalty.points AS loyalty_points,
   CASE WHEN consents.marketing.email.val = 'y' THEN 1 ELSE 0 END AS email_opt_in,
-  createdAt AS created_at
+  extSourceSystemAudit.createdDate AS created_at
 FROM profiles
 WHERE identityMap['ECID'][0].id IS NOT NULL

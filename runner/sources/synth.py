@@ -16,7 +16,9 @@ Rows are XDM-shaped with real nested types: ``identityMap`` is a map of lists of
 ``web``/``commerce``/``directMarketing`` are structs (null when the event has none of them),
 ``productListItems`` is a list. ``timestamp`` is ``timestamp[us, tz=UTC]``: DuckDB reads it as
 ``TIMESTAMP WITH TIME ZONE`` and Parquet marks it adjusted-to-UTC, which is what sqlglot maps a
-Spark ``TIMESTAMP`` to and what Spark reads back as ``TIMESTAMP``.
+Spark ``TIMESTAMP`` to and what Spark reads back as ``TIMESTAMP``. Only fields real XDM has are
+written: a profile's creation time is ``extSourceSystemAudit.createdDate`` (the field group
+External Source System Audit Details), not a root field, which XDM allows only under the tenant.
 
 Every user draws from its own ``random.Random`` seeded by ``(seed, user index)``, so the same
 options give byte-identical tables and a larger population keeps the smaller one's users.
@@ -176,7 +178,7 @@ def profiles_schema(tenant: str = "_acmeinc") -> pa.Schema:
         ("loyalty", pa.struct([("tier", pa.string()), ("points", pa.float64())])),
         ("consents", pa.struct([("marketing", pa.struct([
             ("email", pa.struct([("val", pa.string())]))]))])),
-        ("createdAt", TIMESTAMP),
+        ("extSourceSystemAudit", pa.struct([("createdDate", TIMESTAMP)])),
     ])
 
 
@@ -318,7 +320,7 @@ def _profile_row(user: _User, start: datetime.datetime, tenant: str) -> dict[str
         "loyalty": {"tier": tier, "points": round(rng.uniform(0, 5000) * user.activity)}
         if member else None,
         "consents": {"marketing": {"email": {"val": "y" if user.opted_in else "n"}}},
-        "createdAt": start + datetime.timedelta(seconds=user.created),
+        "extSourceSystemAudit": {"createdDate": start + datetime.timedelta(seconds=user.created)},
     }
 
 
