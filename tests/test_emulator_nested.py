@@ -144,6 +144,12 @@ def test_the_example_project_builds_on_the_emulator_with_the_local_builds_values
     assert set(counts) == {"experience_events", "profiles"} and counts["profiles"] == 150
     for key, value in emulator.environment().items():
         monkeypatch.setenv(key, value)
+    assert_same_training_sets(root)
+
+
+def assert_same_training_sets(root: Path) -> None:
+    """Build ``root`` on its ``emulated`` target and locally (DuckDB): the same users and the
+    same value in every column of the training set."""
     quiet = {"echo": lambda line: None}
     assert runner.build(root, runner.BuildOptions(target="emulated"), **quiet).ok
     assert runner.build(root, **quiet).ok  # the local DuckDB build of the same population

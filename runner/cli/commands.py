@@ -17,9 +17,10 @@ from runner.run.state import target_lock
 
 def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
               days: int | None = None, seed: int | None = None, out: Path | None = None,
-              echo: Echo = print, bar: BarFactory | None = None) -> int:
-    """Generate the synthetic XDM tables into the local target (or Parquet files in ``out``);
-    ``bar`` shows the users simulated as a progress bar."""
+              force: bool = False, echo: Echo = print, bar: BarFactory | None = None) -> int:
+    """Generate the synthetic XDM tables into the local target, a Platform sandbox (a Data
+    Distiller target: schemas, datasets and batches) or Parquet files in ``out``; ``bar``
+    shows the users simulated as a progress bar; ``force`` allows the sandbox ``prod``."""
     from runner.sources import synth
     from runner.sources.prepare import load_synthetic, synth_options
 
@@ -32,13 +33,23 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
         for path in synth.write_files(tables, out):
             echo(f"wrote {path}")
         return 0
-    if not adapter.creates_local_sources:
-        raise ProjectError(f"runner synth writes into a DuckDB target; '{target}' is "
-                           f"{adapter.type} (use --out DIR for Parquet files)")
+    on_platform = adapter.type == "data_distiller"
+    if not adapter.creates_local_sources and not on_platform:
+        raise ProjectError(f"runner synth writes into a DuckDB target or a Data Distiller "
+                           f"sandbox; '{target}' is {adapter.type} (use --out DIR for Parquet "
+                           "files)")
     sources = [s for s in project.config.sources.values() if s.synthetic]
     if not sources:
         raise ProjectError("no source in project.yml is generated (declare one with "
                            "'synthetic: experience_events'), or use --out DIR for Parquet files")
+    if on_platform:
+        from runner.run.synth_target import synth_to_platform
+
+        with adapter, _users_bar(bar, synth_opts.users) as on_user:
+            synth_to_platform(workspace, sources, synth_opts, force=force, echo=echo,
+                              on_user=on_user)
+        echo(f"The next `runner build -t {target}` builds the models on them.")
+        return 0
     with adapter, _users_bar(bar, synth_opts.users) as on_user:
         load_synthetic(adapter, sources, synth_opts, echo, on_user)
     echo("The next `runner build` rebuilds the models that read them.")

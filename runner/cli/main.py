@@ -230,11 +230,14 @@ def _other_commands(sub: Any, common: argparse.ArgumentParser,
                     selecting: argparse.ArgumentParser) -> None:
     """synth, export, debug, emulate."""
     p = sub.add_parser("synth", parents=[selecting],
-                       help="generate the synthetic XDM sources into the local target or files")
+                       help="generate the synthetic XDM sources into the local target, a sandbox "
+                            "or files")
     p.add_argument("--users", type=_positive)
     p.add_argument("--days", type=_positive)
     p.add_argument("--seed", type=int)
     p.add_argument("--out", type=Path, help="write Parquet files to this folder instead")
+    p.add_argument("--force", action="store_true",
+                   help="allow a Data Distiller target's sandbox named prod")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("export", parents=[selecting],
@@ -411,7 +414,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from runner.cli.commands import run_synth
 
     return run_synth(args.project_dir, _options(args), users=args.users, days=args.days,
-                     seed=args.seed, out=args.out, bar=_bar())
+                     seed=args.seed, out=args.out, force=args.force, bar=_bar())
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
