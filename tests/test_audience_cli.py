@@ -22,6 +22,7 @@ from test_destinations_flow import DESTINATIONS
 
 import runner
 from aep_emulator import Emulator
+from aep_emulator.catalog import catalog
 from aep_emulator.flowservice import flowservice
 from aep_emulator.segments import dataset_profiles, seed_profiles, segmentation
 from emulator_fixtures import fast_client
@@ -155,9 +156,13 @@ def test_scores_from_a_labelled_model_carry_its_labels_and_others_none(labelled,
     path = LABELS.format(result.dataset_id)
     posted = [r for r in emu.requests if r.path == path and r.method in ("POST", "PUT")]
     assert result.labels == ("C9",) and result.summary().endswith("; labels C9")
-    assert [r.json for r in posted] == [{"entityId": {"namespace": "AEP", "type": "dataset",
-                                                      "id": result.dataset_id},
-                                         "labels": ["C9"]}]
+    schema = {"id": catalog(emu).get(result.dataset_id)["schemaRef"]["id"],
+              "contentType": "application/vnd.adobe.xed-full+json;version=1"}
+    assert [r.json for r in posted] == [{  # the union on the dataset, each column's on its field
+        "entityId": {"namespace": "AEP", "type": "dataset", "id": result.dataset_id},
+        "labels": ["C9"], "optionalLabels": [
+            {"option": {**schema, "schemaPath": f"/properties/_{TENANT}/properties/{column}"},
+             "labels": ["C9"]} for column in ("propensity", "user_id")]}]
     assert first.index(("POST", path)) < first.index(("POST", "/data/foundation/import/batches"))
     assert plain.labels == () and [(r.method, r.path) for r in second
                                    if plain.dataset_id in r.path] == []

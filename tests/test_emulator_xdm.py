@@ -11,6 +11,7 @@ from aep_emulator import Emulator
 from aep_emulator.xdm import Mismatch, check_value, spark_type, standard
 from emulator_fixtures import engine_rows, fast_client
 from runner.platform.ingest import ingest_table
+from runner.platform.labels import apply_labels, read_labels
 from runner.platform.schemas import ensure_dataset
 from runner.sources import xdm
 
@@ -95,3 +96,18 @@ def test_the_registry_refuses_an_unknown_standard_group_or_one_for_another_class
                                         "context/profile'"):
         ensure_dataset(client, "b", {"userid": "string"}, xdm_class=xdm.PROFILE_CLASS,
                        standard=[WEB])
+
+
+def test_field_labels_of_a_registry_dataset_name_the_schemas_xdm_paths(
+        emulator: Emulator) -> None:
+    client, setup = _profiles_dataset(emulator)
+    ref = {"id": setup.schema_id, "contentType": "application/vnd.adobe.xed-full+json;version=1"}
+    with pytest.raises(Exception, match="'optionalLabels\\[0\\].option.schemaPath' "
+                                        "'/properties/userid' is not a field of the dataset's "
+                                        "schema \\(fields: /properties/_emu"):
+        apply_labels(client, setup.dataset_id, ["C9"], {"userid": ["C9"]}, ref)
+    assert apply_labels(client, setup.dataset_id, ["C9"], {f"{TENANT}.userid": ["C9"],
+                                                          "person.birthYear": ["I2"]},
+                        ref) == "created"
+    assert read_labels(client, setup.dataset_id).fields == {
+        f"{TENANT}.userid": frozenset({"C9"}), "person.birthYear": frozenset({"I2"})}

@@ -18,7 +18,9 @@ guide's ``entityId`` (``{"namespace": "AEP", "id": <dataset id>, "type": "datase
 ``parents``. A label list may be flat (the guide) or a list of lists (aepp's example body;
 the contract marks the shape uncertain, so both are accepted). A field's ``option.id`` must be
 the dataset's Catalog ``schemaRef.id`` and its ``schemaPath`` ``/properties/<column>[/...]``
-of a column of the dataset's table. Anything else is a 400 RFC 7807 body; a dataset Catalog
+of a column of the dataset's table, or, for a dataset of a Schema Registry schema, the path of
+one of that schema's fields (``/properties/_<tenant>/properties/propensity``: the Registry's
+XDM shape, not the flattened table the emulator keeps for tenant-only schemas). Anything else is a 400 RFC 7807 body; a dataset Catalog
 does not know is a 404. The label names are the emulator's own copy of §7's list.
 """
 
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from .catalog import PQS_TAG, catalog
 from .routing import Request, Response, Router, problem
+from .schemas import registry
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -97,9 +100,11 @@ def _label_list(value: Any, where: str) -> list[str]:
     return names
 
 
-def parse_body(body: Any, ds_id: str, record: dict[str, Any], columns: list[str]
-               ) -> tuple[list[str], dict[str, list[str]]]:
-    """The labels and field labels (by schema path) of a POST or PUT body.
+def parse_body(body: Any, ds_id: str, record: dict[str, Any], columns: list[str],
+               schema_paths: set[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:
+    """The labels and field labels (by schema path) of a POST or PUT body (``schema_paths``:
+    the field paths of the dataset's Registry schema, when it has one; else a path must start
+    at one of the table's ``columns``).
 
     Raises:
         Invalid: the body is not the contract's shape, names an unknown label, another
@@ -138,14 +143,30 @@ def parse_body(body: Any, ds_id: str, record: dict[str, Any], columns: list[str]
             raise Invalid(f"'{where}.option.contentType' must be {XED_FULL}, got "
                           f"{option['contentType']!r}")
         path = option["schemaPath"]
-        match = _PATH.fullmatch(path) if isinstance(path, str) else None
-        if match is None or match.group(1) not in columns:
+        if schema_paths is not None:
+            if path not in schema_paths:
+                raise Invalid(f"'{where}.option.schemaPath' {path!r} is not a field of the "
+                              f"dataset's schema (fields: {', '.join(sorted(schema_paths))})")
+            match = None
+        else:
+            match = _PATH.fullmatch(path) if isinstance(path, str) else None
+        if schema_paths is None and (match is None or match.group(1) not in columns):
             raise Invalid(f"'{where}.option.schemaPath' {path!r} is not a field of the dataset's "
                           f"schema (expected /properties/<column>, columns: {', '.join(columns)})")
         if path in fields:
             raise Invalid(f"'{where}': schemaPath {path} is given twice")
         fields[path] = _label_list(item["labels"], f"{where}.labels")
     return labels, fields
+
+
+def schema_paths(emu: Emulator, record: dict[str, Any]) -> set[str] | None:
+    """The ``schemaPath`` of every field of the dataset's Registry schema (None for a
+    dataset the Registry did not make)."""
+    schema = registry(emu).schemas.get(str((record.get("schemaRef") or {}).get("id")))
+    if schema is None:
+        return None
+    return {"".join(f"/properties/{part}" for part in path.split("/")[1:])
+            for path in registry(emu).fields_of(schema)}
 
 
 def seed(emu: Emulator, store: LabelStore, ds_id: str, labels: Iterable[str],
@@ -210,7 +231,8 @@ def register(router: Router, emu: Emulator) -> None:
         if request.json is None:
             raise Invalid("The request body must be a JSON object with 'labels'")
         columns = emu.engine.columns(record["tags"][PQS_TAG][0])
-        labels, fields = parse_body(request.json, ds_id, record, columns)
+        labels, fields = parse_body(request.json, ds_id, record, columns,
+                                    schema_paths(emu, record))
         created = store.put(ds_id, labels, fields)
         code, status = ("PES-201", 201) if method == "POST" else ("PES-200", 200)
         answer = store.body(ds_id, record)[f"AEP:dataset:{ds_id}"]

@@ -10,8 +10,9 @@ earlier batch once the new one has succeeded (``replace_batches``: the dataset k
 new scores, its id, schema and labels). Scores from a model are labelled like
 the data they derive from: the union of the model's derived labels over the columns written is
 applied to the dataset through the labels API (``runner.platform.labels``) before the batch,
-only when there are labels [field labels are not applied: the emulator keeps ``_<tenant>``
-fields as flat columns, Platform as a struct, so their schema paths differ]. Off Platform (DuckDB) the same call
+only when there are labels, and each column's own derived labels to its field
+(``/properties/_<tenant>/properties/<column>``, the Registry schema's path). Off Platform
+(DuckDB) the same call
 writes the rows as the local dataset of that name, or appends them to it (replaces it with
 ``replace``), with no credentials.
 Everything that can be checked locally (the columns, their types, the identity) is checked
@@ -28,7 +29,7 @@ import pyarrow as pa
 
 from runner.errors import ProjectError
 from runner.platform.ingest import SUCCESS, BatchError, IngestResult, replace_batches
-from runner.platform.labels import apply_labels
+from runner.platform.labels import XED_FULL, apply_labels
 from runner.platform.schemas import arrow_fields, ensure_profile_dataset, xdm_table
 from runner.run import datasets
 from runner.run.session import workspace_lineage
@@ -170,9 +171,13 @@ def ingest_scores(workspace: Workspace, data: pandas.DataFrame | pa.Table | str,
         return ScoresResult(dataset, target, "success", table.num_rows,
                             **{"found" if existed else "created": ("dataset",)})
     setup = ensure_profile_dataset(client, dataset, fields, identity, namespace)
-    labels = model_labels(workspace, data, table.column_names) if isinstance(data, str) else ()
+    carried = column_labels(workspace, data, table.column_names) if isinstance(data, str) \
+        else {}
+    labels = tuple(sorted(set().union(*carried.values())))
     if labels:
-        apply_labels(client, setup.dataset_id, labels, {})
+        apply_labels(client, setup.dataset_id, labels,
+                     {f"_{setup.tenant}.{c}": found for c, found in carried.items() if found},
+                     {"id": setup.schema_id, "contentType": XED_FULL})
     batch = adapter.ingest(setup.dataset_id, xdm_table(table, setup.tenant), check=False)
     reverted = replace_batches(client, setup.dataset_id, batch.batch_id) \
         if replace and batch.ok else ()
@@ -181,9 +186,10 @@ def ingest_scores(workspace: Workspace, data: pandas.DataFrame | pa.Table | str,
                         reverted)
 
 
-def model_labels(workspace: Workspace, model: str, columns: list[str]) -> tuple[str, ...]:
-    """The labels the model's ``columns`` carry (its derived labels, as the session's lineage
-    makes them, the sources' Platform labels included), united and sorted."""
+def column_labels(workspace: Workspace, model: str, columns: list[str]
+                  ) -> dict[str, frozenset[str]]:
+    """The labels each of the model's ``columns`` carries (its derived labels, as the
+    session's lineage makes them, the sources' Platform labels included)."""
     _, labels, _ = workspace_lineage(workspace, platform=True)
     carried = labels.get(model) or {}
-    return tuple(sorted(set().union(*(carried.get(c, frozenset()) for c in columns))))
+    return {c: frozenset(carried.get(c, frozenset())) for c in columns}
