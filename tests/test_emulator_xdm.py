@@ -111,3 +111,22 @@ def test_field_labels_of_a_registry_dataset_name_the_schemas_xdm_paths(
                         ref) == "created"
     assert read_labels(client, setup.dataset_id).fields == {
         f"{TENANT}.userid": frozenset({"C9"}), "person.birthYear": frozenset({"I2"})}
+
+
+def test_an_experience_event_without_its_timestamp_fails_the_batch(emulator: Emulator) -> None:
+    client = fast_client(emulator)
+    setup = ensure_dataset(client, "events", {"userid": "string"}, xdm_class=xdm.EVENT_CLASS,
+                           standard=[WEB])
+    stamp = pa.array([None, 1_750_000_000_000_000], pa.timestamp("us", tz="UTC"))
+    rows = pa.table({"_id": ["e1", "e2"], "timestamp": stamp, "eventType": ["a", "b"]})
+    failed = ingest_table(client, setup.dataset_id, rows, check=False, poll_interval=0.02,
+                          timeout=30)
+    assert [e.description for e in failed.errors] == [
+        "File 'part-00000.parquet': row 1: the required field 'timestamp' is missing"]
+    without = ingest_table(client, setup.dataset_id, rows.drop_columns(["timestamp"]),
+                           check=False, poll_interval=0.02, timeout=30)
+    assert without.errors[0].description.endswith("row 1: the required field 'timestamp' is "
+                                                  "missing")
+    assert ingest_table(client, setup.dataset_id, rows.slice(1), poll_interval=0.02,
+                        timeout=30).records == 1
+    assert engine_rows(emulator, "SELECT _id, eventtype, web FROM events") == [("e2", "b", None)]

@@ -22,7 +22,9 @@ keeps the XDM shape (a schema with standard field groups) takes rows of its top-
 (``shape``): each field's name must be one of them exactly (the column is its name lowercased),
 and every value, nested ones to the leaf, is checked against the field's definition
 (:func:`aep_emulator.xdm.check_value`: an unknown nested field, a wrong kind, an integer out of
-range or a value outside an enum fails the batch); structs, maps and arrays are stored as jsonb.
+range or a value outside an enum fails the batch, as does a row without a field its class
+requires: an ExperienceEvent's ``_id`` and ``timestamp``); structs, maps and arrays are stored
+as jsonb.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from psycopg2 import sql
 from psycopg2.extras import Json, execute_values
 
 from .nested import to_json
-from .xdm import Mismatch, check_value
+from .xdm import Mismatch, Shape, check_value
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -148,24 +150,28 @@ def _unpack_object(obj: Any, namespace: str | None, types: dict[str, str]) -> An
 
 
 def _shaped(name: str, columns: list[str], rows: list[tuple], nested: list[bool],
-            shape: dict[str, dict[str, Any]]) -> tuple[list[str], list[tuple]]:
+            shape: Shape) -> tuple[list[str], list[tuple]]:
     """Rows of XDM top-level fields checked against ``shape``, named by their columns."""
     for field in columns:
-        if field not in shape:
+        if field not in shape.fields:
             raise LoadFailed(MISMATCH, f"File '{name}': field '{field}' is not in the dataset's "
-                             f"schema (fields: {', '.join(shape)})")
+                             f"schema (fields: {', '.join(shape.fields)})")
+    required = [(f, columns.index(f) if f in columns else None) for f in shape.required]
     try:
-        for row in rows:
+        for number, row in enumerate(rows, start=1):
+            for field, index in required:
+                if index is None or row[index] is None:
+                    raise Mismatch(f"row {number}: the required field '{field}' is missing")
             for field, value, deep in zip(columns, row, nested):
                 if deep:
-                    check_value(value, shape[field], field)
+                    check_value(value, shape.fields[field], field)
     except Mismatch as exc:
         raise LoadFailed(MISMATCH, f"File '{name}': {exc}") from None
     return [c.lower() for c in columns], rows
 
 
 def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str, str],
-              namespace: str | None = None, shape: dict[str, dict[str, Any]] | None = None
+              namespace: str | None = None, shape: Shape | None = None
               ) -> tuple[list[str], list[tuple]]:
     """The checked columns and rows of one uploaded file (``namespace``: the tenant object
     whose fields are columns, ``_<tenant>``; ``shape``: the top-level XDM fields of a dataset
@@ -188,7 +194,7 @@ def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str
         if shape is not None:
             fields = list(table.schema)
             for field in fields:
-                if field.name in shape and not pa.types.is_nested(field.type):
+                if field.name in shape.fields and not pa.types.is_nested(field.type):
                     check(field.name.lower(), arrow_kind(field.type), types, name)
             deep = [pa.types.is_nested(f.type) for f in fields]
             rows = [tuple(to_json(row[f.name], f.type) if d else row[f.name]

@@ -251,11 +251,15 @@ class Registry:
                 self.properties_of(schema).items()
                 if (spark := xdm.spark_type(node)).startswith(("struct<", "map<", "array<"))}
 
-    def shape_of(self, dataset: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
-        """The top-level fields a batch row of the Catalog ``dataset`` may have, by name,
-        when its table keeps the XDM shape (None: flattened, or no Registry schema)."""
+    def shape_of(self, dataset: dict[str, Any]) -> xdm.Shape | None:
+        """The top-level fields a batch row of the Catalog ``dataset`` may have and those it
+        must have, when its table keeps the XDM shape (None: flattened, or no Registry
+        schema)."""
         schema = self.schemas.get(str((dataset.get("schemaRef") or {}).get("id")))
-        return self.properties_of(schema) if schema and self.nested(schema) else None
+        if not schema or not self.nested(schema):
+            return None
+        required = (xdm.standard_class(schema["meta:class"]) or {}).get("required", [])
+        return xdm.Shape(self.properties_of(schema), tuple(required))
 
     def primary(self, schema_id: str) -> dict[str, Any] | None:
         """The primary identity descriptor of ``schema_id`` (None without one)."""

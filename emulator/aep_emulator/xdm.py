@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 #: XDM integer kinds: the Spark type and the bounds.
 INTEGERS = {"byte": ("tinyint", -2**7, 2**7 - 1), "short": ("smallint", -2**15, 2**15 - 1),
@@ -42,6 +42,14 @@ ACCEPTS = {"string": (str, int, float), "number": (int, float, str), "integer": 
 
 class Mismatch(Exception):
     """A value the field's definition does not accept."""
+
+
+class Shape(NamedTuple):
+    """The top-level fields of a dataset's rows by name, and those a row must have (its
+    class's ``required``: the time-series behavior's ``_id`` and ``timestamp``)."""
+
+    fields: dict[str, dict[str, Any]]
+    required: tuple[str, ...] = ()
 
 
 @cache
