@@ -14,6 +14,7 @@ is refused before any call unless forced.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -99,6 +100,7 @@ def test_synth_creates_the_sources_in_the_sandbox_and_the_example_builds_there(
         for g in groups)
     # the schemas: the class, Adobe's standard field groups, the tenant one
     schemas = posted(emulator, f"{REG}/tenant/schemas")
+    assert len(schemas) == 2
     group_ids = [g["$id"] for g in emulator.service_state("schemas", None).fieldgroups.values()]
     for schema, name, cls, group in zip(schemas, ("experience_events", "profiles"),
                                         (xdm.EVENT_CLASS, xdm.PROFILE_CLASS), group_ids):
@@ -163,8 +165,7 @@ def test_the_production_sandbox_is_refused_before_any_call_unless_forced(
             "Error: runner synth would write synthetic profiles and events into the production "
             "sandbox 'prod'; set the target's sandbox (or AEP_SANDBOX) to a development "
             "sandbox, or pass --force"]
-        assert not emu.requests_to(REG) and not emu.requests_to(DATASETS)
-        assert not emu.requests_to(IMPORT)
+        assert emu.requests == []  # refused before the token is asked for
         assert synth_cli(root, "--force") == 0
         assert engine_rows(emu, "SELECT count(*) FROM profiles") == [(5,)]
 
@@ -188,3 +189,52 @@ def test_every_generated_column_has_an_xdm_home_and_a_stray_one_is_refused() -> 
         assert list(layout.fieldgroups) == STANDARD[name]
     with pytest.raises(ProjectError, match="column 'createdAt' is no field of its XDM class"):
         xdm.layout("profiles", ["_id", "createdAt"], "_acmeinc")
+
+
+def test_a_failed_second_source_reverts_the_runs_first_batch_and_keeps_the_last_generation(
+        emulator: Emulator, on_emulator: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = on_emulator
+    assert synth_cli(root, "--users", "20") == 0
+    before = {name: engine_rows(emulator, f"SELECT count(*) FROM {name}")
+              for name in ("experience_events", "profiles")}
+    profiles = next(k for k, v in emulator.service_state("catalog", None).datasets.items()
+                    if v["name"] == "profiles")
+    emulator.faults.fail(f"{IMPORT}/*/datasets/{profiles}/files/*", method="PUT", status=500,
+                         times=20)
+    capsys.readouterr()
+    assert synth_cli(root, "--users", "25") == 1
+    assert "Error: " in capsys.readouterr().err
+    runs = [r for r in emulator.requests_to(IMPORT, "POST") if r.path == IMPORT][2:]
+    assert [r.json["datasetId"] != profiles for r in runs] == [True, False]
+    actions = [r.query.get("action") for r in emulator.requests_to(IMPORT, "POST")
+               if r.path != IMPORT][2:]
+    assert actions == [["COMPLETE"], ["ABORT"], ["REVERT"]]  # events' batch of this run undone
+    assert {name: engine_rows(emulator, f"SELECT count(*) FROM {name}")
+            for name in before} == before
+
+
+def test_an_empty_generated_table_or_a_foreign_dataset_is_refused_before_any_write(
+        emulator: Emulator, on_emulator: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = on_emulator
+    assert synth_cli(root, "--users", "1", "--days", "1", "--seed", "0") == 2
+    assert capsys.readouterr().err == (
+        "Error: runner synth: the generated experience_events table is empty (1 user(s) over "
+        "1 day(s), seed 0); raise --users or --days\n")
+    emulator.load_tables({"profiles": generate(synth_options(
+        load_project(root), users=2, tenant=TENANT))["profiles"]})
+    writes = len([r for r in emulator.requests if r.method != "GET"])
+    assert synth_cli(root, "--users", "5") == 1
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"Error: dataset 'profiles' \(\w+\) exists with schema \S+, not the "
+                        r"schema 'profiles' runner synth makes; delete it \(runner datasets rm "
+                        r"profiles -t emulated\) or set sources.profiles.identifier to another "
+                        r"name\n", err), err
+    assert len([r for r in emulator.requests if r.method != "GET"]) == writes + 1  # the token
+
+
+def test_force_is_for_a_sandbox_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = copy_example(tmp_path / "example", users=5)
+    assert main(["synth", "--force", "--project-dir", str(root)]) == 2
+    assert capsys.readouterr().err == (
+        "Error: runner synth --force allows a Data Distiller target's sandbox named prod; "
+        "'local' is duckdb: drop --force\n")

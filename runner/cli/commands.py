@@ -33,21 +33,28 @@ def run_synth(root: Path, options: BuildOptions, *, users: int | None = None,
         for path in synth.write_files(tables, out):
             echo(f"wrote {path}")
         return 0
-    on_platform = adapter.type == "data_distiller"
-    if not adapter.creates_local_sources and not on_platform:
+    client = None if adapter.creates_local_sources else adapter.platform
+    if not adapter.creates_local_sources and client is None:
         raise ProjectError(f"runner synth writes into a DuckDB target or a Data Distiller "
                            f"sandbox; '{target}' is {adapter.type} (use --out DIR for Parquet "
                            "files)")
+    if force and client is None:
+        raise ProjectError("runner synth --force allows a Data Distiller target's sandbox "
+                           f"named prod; '{target}' is {adapter.type}: drop --force")
     sources = [s for s in project.config.sources.values() if s.synthetic]
     if not sources:
         raise ProjectError("no source in project.yml is generated (declare one with "
                            "'synthetic: experience_events'), or use --out DIR for Parquet files")
-    if on_platform:
-        from runner.run.synth_target import synth_to_platform
+    if client is not None:
+        from runner.run.synth_target import check_sandbox, synth_to_platform
 
-        with adapter, _users_bar(bar, synth_opts.users) as on_user:
-            synth_to_platform(workspace, sources, synth_opts, force=force, echo=echo,
-                              on_user=on_user)
+        check_sandbox(client.credentials.sandbox, force)  # before any call
+        try:  # REST calls only: no Query Service session is opened
+            with _users_bar(bar, synth_opts.users) as on_user:
+                synth_to_platform(workspace, sources, synth_opts, force=force, echo=echo,
+                                  on_user=on_user)
+        finally:
+            client.close()
         echo(f"The next `runner build -t {target}` builds the models on them.")
         return 0
     with adapter, _users_bar(bar, synth_opts.users) as on_user:

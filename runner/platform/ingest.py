@@ -222,5 +222,15 @@ def replace_batches(client: PlatformClient, dataset_id: str, keep: str) -> tuple
     old = [b["id"] for b in dataset_batches(client, dataset_id)
            if b["id"] != keep and str(b.get("status", "")).lower() in MASTERED]
     for batch_id in old:
-        client.post(f"{BATCHES}/{batch_id}", params={"action": "REVERT"})
+        revert_batch(client, batch_id)
     return tuple(old)
+
+
+def revert_batch(client: PlatformClient, batch_id: str) -> None:
+    """Revert a successful batch (``POST /batches/{id}?action=REVERT``): its rows leave the
+    dataset.
+
+    Raises:
+        PlatformError: the call failed.
+    """
+    client.post(f"{BATCHES}/{batch_id}", params={"action": "REVERT"})

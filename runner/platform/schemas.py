@@ -328,7 +328,7 @@ def _union(client: PlatformClient, schema: Mapping[str, Any], done: dict[str, bo
                      json=[{"op": "add", "path": "/meta:immutableTags", "value": ["union"]}])
 
 
-def _named(client: PlatformClient, name: str) -> dict[str, dict[str, Any]]:
+def datasets_named(client: PlatformClient, name: str) -> dict[str, dict[str, Any]]:
     """Catalog's datasets named ``name``, by id (name, schemaRef and tags only)."""
     listed = client.get(DATASETS, params={"name": name, "properties": "name,schemaRef,tags"}) or {}
     return {k: v for k, v in listed.items() if isinstance(v, dict) and v.get("name") == name}
@@ -336,11 +336,11 @@ def _named(client: PlatformClient, name: str) -> dict[str, dict[str, Any]]:
 
 def _dataset(client: PlatformClient, name: str, schema_id: str, profile: bool,
              done: dict[str, bool]) -> str:
-    matches = _named(client, name)
+    matches = datasets_named(client, name)
     done["dataset"] = not matches
     if not matches:
         answer = _create(client, DATASETS, dataset_body(name, schema_id, profile),
-                         lambda: [f"@/dataSets/{k}" for k in _named(client, name)] or None)
+                         lambda: [f"@/dataSets/{k}" for k in datasets_named(client, name)] or None)
         if not (isinstance(answer, list) and answer and str(answer[0]).startswith("@/dataSets/")):
             raise RunError(f"POST {DATASETS}: the answer {answer!r} names no dataset")
         return str(answer[0]).rpartition("/")[2]

@@ -8,8 +8,9 @@ For each generated source, through the same calls as ``runner scores ingest``
 dataset of the table's XDM class with the standard field groups its columns belong to
 (``runner.sources.xdm``) and the tenant one, a dataset named like the source's table (Data
 Distiller names the table after it), and one Parquet batch of the rows, nested XDM kept. Each
-is found by name before it is made, so a second run creates nothing but a batch; once that
-batch has succeeded the earlier ones are reverted (the dataset holds one generation of rows).
+is found by name before it is made, so a second run creates nothing but a batch per dataset;
+once every batch has succeeded the earlier ones are reverted (a dataset holds one generation of
+rows, and all datasets the same one).
 The sandbox named ``prod`` is refused unless forced: synthetic people do not belong in
 production Profile data.
 """
@@ -20,9 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from runner.errors import ProjectError
-from runner.platform.ingest import replace_batches
-from runner.platform.schemas import ensure_dataset, spark_type, tenant_id
+from runner.errors import PlatformError, ProjectError, RunError
+from runner.platform.client import PlatformClient
+from runner.platform.ingest import IngestResult, replace_batches, revert_batch
+from runner.platform.schemas import (datasets_named, ensure_dataset, find_schema, spark_type,
+                                     tenant_id)
 from runner.sources import synth
 from runner.sources.xdm import layout
 
@@ -74,10 +77,16 @@ def synth_to_platform(workspace: Workspace, sources: list[SourceConfig],
     """Create ``sources`` from the generator in the target's sandbox (see the module
     docstring); each source's dataset, batch and what was created.
 
+    All or nothing per run: every source is checked, then every dataset made ready, then every
+    table written; only when all batches succeeded are the earlier ones reverted. When a batch
+    fails (or the run is interrupted) the batches this run already wrote are reverted, so the
+    sandbox keeps the previous generation of every source.
+
     Raises:
-        ProjectError: the sandbox is ``prod`` without ``force``, or a source names a table the
-            generator does not make (checked before anything is created).
-        RunError: something exists under a name but differs, or a batch failed.
+        ProjectError: the sandbox is ``prod`` without ``force``, a source names a table the
+            generator does not make, or a generated table is empty (all before any write).
+        RunError: a dataset exists under a source's name with another schema (before any
+            write), something else differs, or a batch failed.
         PlatformError: a call failed.
     """
     adapter = workspace.adapter
@@ -96,18 +105,63 @@ def synth_to_platform(workspace: Workspace, sources: list[SourceConfig],
         layout(source.synthetic, synth.schemas(tenant)[source.synthetic].names, tenant)
         synth.check_table_name(source.identifier)
     tables = synth.generate(options, on_user)
+    empty = [s.synthetic for s in sources if tables[s.synthetic].num_rows == 0]
+    if empty:
+        raise ProjectError(f"runner synth: the generated {empty[0]} table is empty "
+                           f"({options.users} user(s) over {options.days} day(s), seed "
+                           f"{options.seed}); raise --users or --days")
+    for source in sources:
+        _check_free(client, source, workspace.target)
     echo(f"synth: {options.users:,} users over {options.days} days ending {options.end} "
          f"(seed {options.seed}) into sandbox {sandbox}, tenant {tenant}")
-    loads = []
+    setups = {}
     for source in sources:
         table = tables[source.synthetic]
         xdm = layout(source.synthetic, table.column_names, tenant)
         fields = {f.name: spark_type(f.type) for f in table.schema.field(tenant).type}
-        setup = ensure_dataset(client, source.identifier, fields, xdm_class=xdm.xdm_class,
-                               standard=xdm.fieldgroups)
-        batch = adapter.ingest(setup.dataset_id, table)
+        setups[source.name] = ensure_dataset(client, source.identifier, fields,
+                                             xdm_class=xdm.xdm_class, standard=xdm.fieldgroups)
+    batches: dict[str, IngestResult] = {}
+    try:
+        for source in sources:
+            batches[source.name] = adapter.ingest(setups[source.name].dataset_id,
+                                                  tables[source.synthetic])
+    except BaseException as exc:
+        for batch in batches.values():
+            _undo(client, batch.batch_id, exc)
+        raise
+    loads = []
+    for source in sources:
+        setup, batch = setups[source.name], batches[source.name]
         reverted = replace_batches(client, setup.dataset_id, batch.batch_id)
         loads.append(SourceLoad(source.name, source.identifier, setup.dataset_id,
                                 batch.batch_id, batch.records, setup.created, reverted))
         echo(loads[-1].line())
     return loads
+
+
+def _check_free(client: PlatformClient, source: SourceConfig, target: str) -> None:
+    """Refuse a dataset named like the source whose schema is not the one synth makes.
+
+    Raises:
+        RunError: naming the dataset, its schema and what to do.
+    """
+    found = datasets_named(client, source.identifier)
+    if not found:
+        return
+    schema = find_schema(client, source.identifier)
+    for dataset_id, record in found.items():
+        have = (record.get("schemaRef") or {}).get("id")
+        if schema is None or have != schema.get("$id"):
+            raise RunError(f"dataset '{source.identifier}' ({dataset_id}) exists with schema "
+                           f"{have}, not the schema '{source.identifier}' runner synth makes; "
+                           f"delete it (runner datasets rm {source.identifier} -t {target}) or "
+                           f"set sources.{source.name}.identifier to another name")
+
+
+def _undo(client: PlatformClient, batch_id: str, cause: BaseException) -> None:
+    """Revert a batch this run wrote, noting on ``cause`` when that fails too."""
+    try:
+        revert_batch(client, batch_id)
+    except PlatformError as err:
+        cause.add_note(f"reverting batch {batch_id} of this run failed too: {err}")
