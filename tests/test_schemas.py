@@ -17,7 +17,7 @@ import requests
 from aep_emulator import Emulator
 from runner.errors import PlatformError, ProjectError, RunError
 from runner.platform.client import PlatformClient
-from runner.platform.schemas import ProfileDataset, ensure_profile_dataset, xdm_field, xdm_row
+from runner.platform.schemas import DatasetSetup, ensure_profile_dataset, xdm_field, xdm_row
 
 REG = "/data/foundation/schemaregistry"
 DATASETS = "/data/foundation/catalog/dataSets"
@@ -58,7 +58,7 @@ def test_first_run_sends_the_contract_sequence(emulator: Emulator,
     group, schema = emulator.state["schemas"].fieldgroups, emulator.state["schemas"].schemas
     (group_id,), (schema_id,) = group, schema
     alt_id = schema[schema_id]["meta:altId"]
-    assert result == ProfileDataset(TENANT, group_id, schema_id, result.dataset_id,
+    assert result == DatasetSetup(TENANT, group_id, schema_id, result.dataset_id,
                                     created=("fieldgroup", "schema", "identity", "union",
                                              "dataset"), found=())
     assert len(result.dataset_id) == 24
@@ -120,7 +120,7 @@ def test_second_run_sends_only_gets_and_creates_nothing(emulator: Emulator,
     first = ensure_profile_dataset(platform_client, "churn scores", FIELDS, "userid")
     emulator.requests.clear()
     second = ensure_profile_dataset(platform_client, "churn scores", FIELDS, "userid")
-    assert second == ProfileDataset(TENANT, first.fieldgroup_id, first.schema_id,
+    assert second == DatasetSetup(TENANT, first.fieldgroup_id, first.schema_id,
                                     first.dataset_id, created=(),
                                     found=("fieldgroup", "schema", "identity", "union", "dataset",
                                            "profile tags"))

@@ -149,22 +149,22 @@ def _unpack_object(obj: Any, namespace: str | None, types: dict[str, str]) -> An
     return {**{k: v for k, v in obj.items() if k != namespace}, **obj[namespace]}
 
 
-def _shaped(name: str, columns: list[str], rows: list[tuple], nested: list[bool],
+def _shaped(name: str, columns: list[str], rows: list[tuple], values: list[tuple],
             shape: Shape) -> tuple[list[str], list[tuple]]:
-    """Rows of XDM top-level fields checked against ``shape``, named by their columns."""
+    """``rows`` of XDM top-level fields, checked against ``shape`` through their JSON
+    ``values``, named by their columns."""
     for field in columns:
         if field not in shape.fields:
             raise LoadFailed(MISMATCH, f"File '{name}': field '{field}' is not in the dataset's "
                              f"schema (fields: {', '.join(shape.fields)})")
     required = [(f, columns.index(f) if f in columns else None) for f in shape.required]
     try:
-        for number, row in enumerate(rows, start=1):
+        for number, row in enumerate(values, start=1):
             for field, index in required:
                 if index is None or row[index] is None:
                     raise Mismatch(f"row {number}: the required field '{field}' is missing")
-            for field, value, deep in zip(columns, row, nested):
-                if deep:
-                    check_value(value, shape.fields[field], field)
+            for field, value in zip(columns, row):
+                check_value(value, shape.fields[field], field)
     except Mismatch as exc:
         raise LoadFailed(MISMATCH, f"File '{name}': {exc}") from None
     return [c.lower() for c in columns], rows
@@ -194,12 +194,20 @@ def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str
         if shape is not None:
             fields = list(table.schema)
             for field in fields:
-                if field.name in shape.fields and not pa.types.is_nested(field.type):
+                node = shape.fields.get(field.name)
+                deep = pa.types.is_nested(field.type)
+                if node is not None and not deep and node.get("type") in ("object", "array"):
+                    raise LoadFailed(MISMATCH, f"File '{name}': field '{field.name}' is a "
+                                     f"{arrow_kind(field.type)} column; the schema's type is "
+                                     f"{node['type']}")
+                if node is not None and not deep:
                     check(field.name.lower(), arrow_kind(field.type), types, name)
-            deep = [pa.types.is_nested(f.type) for f in fields]
-            rows = [tuple(to_json(row[f.name], f.type) if d else row[f.name]
-                          for f, d in zip(fields, deep)) for row in table.to_pylist()]
-            return _shaped(name, table.column_names, rows, deep, shape)
+            plain = table.to_pylist()
+            values = [tuple(to_json(row[f.name], f.type) for f in fields) for row in plain]
+            rows = [tuple(v if pa.types.is_nested(f.type) else row[f.name]
+                          for f, v in zip(fields, json_row))
+                    for json_row, row in zip(values, plain)]
+            return _shaped(name, table.column_names, rows, values, shape)
         table = _unpack_table(table, namespace, types)
         for field in table.schema:
             check(field.name, arrow_kind(field.type), types, name)
@@ -219,8 +227,8 @@ def read_rows(name: str, data: bytes, fmt: str, multiline: bool, types: dict[str
         if not all(isinstance(obj, dict) for obj in objects):
             raise LoadFailed(MISMATCH, f"File '{name}': a row is not a JSON object")
         names = list(dict.fromkeys(k for obj in objects for k in obj))
-        return _shaped(name, names, [tuple(obj.get(k) for k in names) for obj in objects],
-                       [True] * len(names), shape)
+        rows = [tuple(obj.get(k) for k in names) for obj in objects]
+        return _shaped(name, names, rows, rows, shape)
     objects = [_unpack_object(obj, namespace, types) for obj in objects]
     columns: list[str] = []
     for obj in objects:

@@ -48,8 +48,8 @@ churn_scores``). Real Data Distiller keeps the XDM shape instead: the table has 
 (Spark struct access); flat columns are the simplest form PostgreSQL queries and the loader
 fills, at the cost of SQL that differs from Platform's for these datasets.
 
-A schema with a standard field group (the synthetic sources of ``runner synth -t``) keeps the
-XDM shape instead, as Data Distiller does: each top-level field of its class and field groups
+A schema with a standard field group (the synthetic sources of ``runner synth -t``), or of the
+ExperienceEvent class, keeps the XDM shape instead, as Data Distiller does: each top-level field of its class and field groups
 (the tenant object too) is a column named by the field lowercased, a struct, map or array as
 ``jsonb`` with its Spark type in the column's comment (:mod:`~aep_emulator.nested`, so Spark's
 nested access works on it), and batch rows are checked against the fields to the leaf
@@ -194,6 +194,14 @@ class Registry:
             if classes[0] not in intended:
                 raise Invalid(f"Field group '{ref}' does not extend class '{classes[0]}'")
             groups.append(ref)
+        owners = {name: classes[0] for name in
+                  (xdm.standard_class(classes[0]) or {}).get("properties", {})}
+        for ref in groups:
+            for name in (xdm.standard_fieldgroup(ref) or {}).get("properties", {}):
+                if name in owners:
+                    raise Invalid(f"Field '{name}' of field group '{ref}' is already defined "
+                                  f"by '{owners[name]}'")
+                owners[name] = ref
         title, behaviour = CLASSES[classes[0]]
         resource = self._resource("schemas", {
             **body, "type": "object", "meta:class": classes[0], "meta:extends": [classes[0], *groups],
@@ -224,9 +232,11 @@ class Registry:
         return fields
 
     def nested(self, schema: dict[str, Any]) -> bool:
-        """Whether the schema's dataset keeps the XDM shape (it has a standard field group);
-        one of tenant field groups only is flattened (the module docstring)."""
-        return any(xdm.standard_fieldgroup(ref) for ref in schema["meta:extends"][1:])
+        """Whether the schema's dataset keeps the XDM shape (an ExperienceEvent schema, or one
+        with a standard field group); a Profile schema of tenant field groups only is
+        flattened (the module docstring)."""
+        return schema["meta:class"] != PROFILE_CLASS or any(
+            xdm.standard_fieldgroup(ref) for ref in schema["meta:extends"][1:])
 
     def columns_of(self, schema: dict[str, Any]) -> dict[str, str]:
         """The table columns of a schema's dataset, by name, with their PostgreSQL type:

@@ -27,6 +27,7 @@ aep_emulator.xdm.Mismatch: field 'x.id' holds a boolean; the schema's type is st
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from functools import cache
 from pathlib import Path
@@ -111,7 +112,7 @@ def check_value(value: Any, node: dict[str, Any], where: str) -> None:
     kind = node.get("type")
     if kind == "object":
         if not isinstance(value, dict):
-            raise Mismatch(f"field '{where}' holds a {_kind(value)}; the schema's type is object")
+            raise Mismatch(f"field '{where}' holds {_kind(value)}; the schema's type is object")
         props = node.get("properties")
         if props is None and isinstance(node.get("additionalProperties"), dict):
             for key, item in value.items():
@@ -125,13 +126,18 @@ def check_value(value: Any, node: dict[str, Any], where: str) -> None:
         return
     if kind == "array":
         if not isinstance(value, list):
-            raise Mismatch(f"field '{where}' holds a {_kind(value)}; the schema's type is array")
+            raise Mismatch(f"field '{where}' holds {_kind(value)}; the schema's type is array")
         for index, item in enumerate(value):
             check_value(item, node.get("items", {}), f"{where}[{index}]")
         return
     accepted = ACCEPTS.get(str(kind), ())
     if isinstance(value, bool) != (kind == "boolean") or not isinstance(value, accepted):
-        raise Mismatch(f"field '{where}' holds a {_kind(value)}; the schema's type is {kind}")
+        raise Mismatch(f"field '{where}' holds {_kind(value)}; the schema's type is {kind}")
+    fmt = node.get("format") if kind == "string" else None
+    if fmt in ("date", "date-time"):
+        _check_date(value, fmt, where)
+    if kind in ("integer", "number") and isinstance(value, str):
+        value = _number(value, kind, where)
     if kind == "integer" and isinstance(value, int):
         _, low, high = INTEGERS[integer_kind(node)]
         low, high = max(low, node.get("minimum", low)), min(high, node.get("maximum", high))
@@ -143,6 +149,32 @@ def check_value(value: Any, node: dict[str, Any], where: str) -> None:
                        f"{', '.join(map(repr, node['enum']))}")
 
 
+def _number(text: str, kind: str, where: str) -> int | float:
+    """A numeric string as the number BI-OV converts it to."""
+    try:
+        return int(text) if kind == "integer" else float(text)
+    except ValueError:
+        article = "an" if kind == "integer" else "a"
+        raise Mismatch(f"field '{where}' is {text!r}, which is not {article} {kind}") from None
+
+
+def _check_date(value: Any, fmt: str, where: str) -> None:
+    """A date (``YYYY-MM-DD``) or date-time (ISO 8601; an integer: epoch milliseconds) value."""
+    if fmt == "date-time" and isinstance(value, int):
+        return
+    if not isinstance(value, str):
+        raise Mismatch(f"field '{where}' holds {_kind(value)}; the schema's type is a {fmt} "
+                       "string")
+    try:
+        parsed = (dt.date.fromisoformat(value) if fmt == "date"
+                  else dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise Mismatch(f"field '{where}' is {value!r}, which is not an ISO 8601 {fmt}")
+
+
 def _kind(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
-            dict: "object"}.get(type(value), type(value).__name__)
+    """``a boolean``, ``an integer``, ``an object``: the JSON kind of ``value``, with its article."""
+    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
+            list: "an array", dict: "an object"}.get(type(value), f"a {type(value).__name__}")

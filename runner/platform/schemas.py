@@ -1,4 +1,6 @@
-"""A Profile-enabled score dataset, made ready through the Schema Registry and Catalog.
+"""A dataset made ready through the Schema Registry and Catalog: a Profile-enabled score
+dataset, or any dataset of an XDM class with Adobe's standard field groups and a tenant one
+(:func:`ensure_dataset`; the synthetic sources of ``runner synth -t``).
 
 Ingest contract §2: the org's tenant id (``GET /stats``); a tenant field group whose fields sit
 under ``_<tenant>``; a schema of the XDM Individual Profile class with that field group; a
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 REGISTRY = "/data/foundation/schemaregistry"
 DATASETS = "/data/foundation/catalog/dataSets"
 PROFILE_CLASS = "https://ns.adobe.com/xdm/context/profile"
+EVENT_CLASS = "https://ns.adobe.com/xdm/context/experienceevent"
 XED = "application/vnd.adobe.xed+json"
 XED_REF = "application/vnd.adobe.xed+json;version=1"
 XDM_FULL = "application/vnd.adobe.xdm+json"
@@ -61,8 +64,8 @@ SPARK_ALIASES = {"integer": "int", "long": "bigint", "bool": "boolean", "real": 
 
 
 @dataclass(frozen=True)
-class ProfileDataset:
-    """What :func:`ensure_profile_dataset` made ready, and which steps created something."""
+class DatasetSetup:
+    """What :func:`ensure_dataset` made ready, and which steps created something."""
 
     tenant: str
     fieldgroup_id: str
@@ -290,12 +293,16 @@ def _schema(client: PlatformClient, name: str, group: Mapping[str, Any], profile
         return _post(client, f"{REGISTRY}/tenant/schemas",
                      schema_body(name, group["$id"], profile, xdm_class, standard),
                      "$id", "schema", lambda: _find(client, "schemas", name))
+    if schema.get("meta:class") != xdm_class:
+        raise RunError(f"schema '{name}' ({schema.get('$id')}) exists but is of the class "
+                       f"{schema.get('meta:class')}, not {xdm_class}; rename the dataset or fix "
+                       "the schema")
     refs = {item.get("$ref") for item in schema.get("allOf", [])}
     missing = [ref for ref in (group["$id"], *standard) if ref not in refs]
-    if schema.get("meta:class") != xdm_class or missing:
-        raise RunError(f"schema '{name}' ({schema.get('$id')}) exists but is not of the class "
-                       f"{xdm_class} with field group(s) {', '.join(missing or [group['$id']])}; "
-                       "rename the dataset or fix the schema")
+    if missing:
+        raise RunError(f"schema '{name}' ({schema.get('$id')}) exists without the field "
+                       f"group(s) {', '.join(missing)}; rename the dataset or add them to the "
+                       "schema")
     return schema
 
 
@@ -382,7 +389,7 @@ def tenant_id(client: PlatformClient) -> str:
 def ensure_dataset(client: PlatformClient, name: str, fields: Mapping[str, str], *,
                    profile: bool = False, identity: str | None = None,
                    namespace: str = "ECID", xdm_class: str = PROFILE_CLASS,
-                   standard: Sequence[str] = ()) -> ProfileDataset:
+                   standard: Sequence[str] = ()) -> DatasetSetup:
     """Make dataset ``name`` of ``xdm_class`` ready to take rows, creating only what is
     missing: the field group, the schema (the class, the ``standard`` field groups and the
     tenant one) and the dataset, and with ``profile`` the primary identity descriptor on
@@ -426,13 +433,13 @@ def ensure_dataset(client: PlatformClient, name: str, fields: Mapping[str, str],
                   done)
         _union(client, schema, done)
     dataset_id = _dataset(client, name, schema["$id"], profile, done)
-    return ProfileDataset(tenant, group["$id"], schema["$id"], dataset_id,
+    return DatasetSetup(tenant, group["$id"], schema["$id"], dataset_id,
                           tuple(k for k, v in done.items() if v),
                           tuple(k for k, v in done.items() if not v))
 
 
 def ensure_profile_dataset(client: PlatformClient, name: str, fields: Mapping[str, str],
-                           identity: str, namespace: str = "ECID") -> ProfileDataset:
+                           identity: str, namespace: str = "ECID") -> DatasetSetup:
     """Make dataset ``name`` ready to take Profile rows, creating only what is missing
     (:func:`ensure_dataset` with ``profile=True``).
 
