@@ -121,8 +121,9 @@ def substitute_env(value: Any, keypath: str) -> Any:
 
 def did_you_mean(name: str, choices: Any) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
-    close = difflib.get_close_matches(name.lower(), [str(c).lower() for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    spelled = {str(c).lower(): str(c) for c in choices}
+    close = difflib.get_close_matches(name.lower(), list(spelled), n=1, cutoff=0.6)
+    return f" (did you mean '{spelled[close[0]]}'?)" if close else ""
 
 
 def read_text(file: Path, shown: str) -> str:

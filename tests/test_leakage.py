@@ -256,6 +256,15 @@ def test_a_nested_time_column_is_audited(crm: Path) -> None:
     assert "  source accounts: 2 of 4 rows at or after the cutoff (audit.createdDate)" in lines
 
 
+def test_a_time_columns_names_match_case_insensitively_as_in_spark(crm: Path) -> None:
+    text = (crm / "project.yml").read_text()
+    (crm / "project.yml").write_text(text.replace("time_column: audit.createdDate",
+                                                  "time_column: AUDIT.createddate"))
+    run, lines = audit(crm)
+    assert [r.status for r in run.results] == ["fail", "pass"]
+    assert "  source accounts: 2 of 4 rows at or after the cutoff (audit.createdDate)" in lines
+
+
 def test_a_nested_time_is_perturbed_inside_its_struct(tmp_path: Path) -> None:
     adapter = adapter_class("duckdb")("t", {"type": "duckdb", "path": ":memory:"}, tmp_path)
     with adapter:
@@ -274,7 +283,7 @@ def test_a_nested_time_is_perturbed_inside_its_struct(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("column, message", [
     ("audit.createdAt", "'audit.createdAt' is not a field of accounts: audit has no field "
-                        "'createdAt' (did you mean 'createddate'?)"),
+                        "'createdAt' (did you mean 'createdDate'?)"),
     ("audits.createdDate", "'audits.createdDate' is not a column of accounts: it has no column "
                            "'audits' (did you mean 'audit'?)"),
     ("plan.createdDate", "'plan.createdDate' is not a field of accounts: plan is TEXT, not a "

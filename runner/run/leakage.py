@@ -292,7 +292,7 @@ def _audit(project: Project, tests: list[CompiledTest], cutoff: str, copies: dic
             if column is None:
                 echo(f"  source {source}: no time_column, copied as it is")
                 continue
-            _check_column(base, ident, column, source)
+            column = _check_column(base, ident, column, source)
             # a dotted time column is its quoted parts joined by dots: DuckDB reads a struct field
             after = f"CAST({_quoted(column)} AS TIMESTAMP) >= CAST({literal} AS TIMESTAMP)"
             (count,), = base.fetch(f"SELECT count(*) FROM {_quoted(ident)} WHERE {after}")
@@ -323,24 +323,33 @@ def _audit(project: Project, tests: list[CompiledTest], cutoff: str, copies: dic
             adapter.close()
 
 
-def _check_column(adapter: Adapter, ident: str, column: str, source: str) -> None:
-    """ProjectError unless ``column`` is a column of ``ident`` or, dotted
-    (``extSourceSystemAudit.createdDate``), a field inside one of its struct columns."""
+def _check_column(adapter: Adapter, ident: str, column: str, source: str) -> str:
+    """``column`` as ``ident`` spells it (names match case-insensitively, as in DuckDB and
+    Spark): a column or, dotted (``extSourceSystemAudit.createdDate``), a field inside one of
+    its struct columns; ProjectError when it is neither."""
     types = adapter.column_types(ident)
     top, *path = column.split(".")
     where = f"sources.{source}.time_column: '{column}'"
-    if top not in types:
+    found = _named(top, types)
+    if found is None:
         hint = f": it has no column '{top}'" if path else ""
         raise ProjectError(f"{where} is not a column of {ident}{hint}"
                            f"{did_you_mean(top if path else column, types)}", PROJECT_FILE)
-    dtype, at = types[top], top
+    dtype, at = types[found], found
     for name in path:
         fields = _fields(dtype)
-        if name not in fields:
+        field = _named(name, fields)
+        if field is None:
             what = (f"has no field '{name}'{did_you_mean(name, fields)}" if fields
                     else f"is {dtype.sql('duckdb')}, not a struct")
             raise ProjectError(f"{where} is not a field of {ident}: {at} {what}", PROJECT_FILE)
-        dtype, at = fields[name], f"{at}.{name}"
+        dtype, at = fields[field], f"{at}.{field}"
+    return at
+
+
+def _named(name: str, names: Any) -> str | None:
+    """The one of ``names`` that is ``name`` case-insensitively (None when none is)."""
+    return next((n for n in names if n.lower() == name.lower()), None)
 
 
 def _fields(dtype: exp.DataType) -> dict[str, exp.DataType]:
