@@ -211,8 +211,8 @@ def test_synth_refuses_a_target_without_local_sources(sources_project: Path) -> 
     (sources_project / "models" / "m.sql").write_text("SELECT 1 AS x\n", encoding="utf-8")
     with pytest.raises(ProjectError) as err:
         run_synth(sources_project, BuildOptions(target="pg"), echo=print)
-    assert str(err.value) == ("runner synth writes into a DuckDB target; 'pg' is postgres "
-                              "(use --out DIR for Parquet files)")
+    assert str(err.value) == ("runner synth writes into a DuckDB target or a Data Distiller "
+                              "sandbox; 'pg' is postgres (use --out DIR for Parquet files)")
 
 
 # -- statement_info reads sources through the project's one extractor ---------------------------

@@ -170,18 +170,6 @@ def test_the_production_sandbox_is_refused_before_any_call_unless_forced(
         assert engine_rows(emu, "SELECT count(*) FROM profiles") == [(5,)]
 
 
-def test_a_target_that_is_neither_local_nor_platform_is_refused(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    root = copy_example(tmp_path / "example", users=5)
-    config = yaml.safe_load((root / "project.yml").read_text(encoding="utf-8"))
-    config["targets"]["pg"] = {"type": "postgres",
-                               "dsn": "host=127.0.0.1 user=postgres dbname=test"}
-    (root / "project.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    assert main(["synth", "-t", "pg", "--project-dir", str(root)]) == 2
-    assert "DuckDB target or a Data Distiller sandbox; 'pg' is postgres" in \
-        capsys.readouterr().err
-
-
 def test_every_generated_column_has_an_xdm_home_and_a_stray_one_is_refused() -> None:
     tables = generate(synth_options(load_project(Path(__file__).parents[1]), users=3))
     for name, table in tables.items():
