@@ -213,9 +213,10 @@ def test_an_empty_generated_table_or_a_foreign_dataset_is_refused_before_any_wri
     writes = len([r for r in emulator.requests if r.method != "GET"])
     assert synth_cli(root, "--users", "5") == 1
     err = capsys.readouterr().err
-    assert re.fullmatch(r"Error: dataset 'profiles' \(\w+\) exists with schema \S+, not the "
-                        r"schema 'profiles' runner synth makes; delete it \(runner datasets rm "
-                        r"profiles -t emulated\) or set sources.profiles.identifier to another "
+    assert re.fullmatch(r"Error: dataset 'profiles' \(\w+\) on target 'emulated' exists with "
+                        r"schema \S+, not the schema 'profiles' runner synth makes; delete that "
+                        r"dataset in Platform \(it is a source of the project, so runner "
+                        r"datasets rm keeps it\) or set sources.profiles.identifier to another "
                         r"name\n", err), err
     assert len([r for r in emulator.requests if r.method != "GET"]) == writes + 1  # the token
 

@@ -153,10 +153,11 @@ def _check_free(client: PlatformClient, source: SourceConfig, target: str) -> No
     for dataset_id, record in found.items():
         have = (record.get("schemaRef") or {}).get("id")
         if schema is None or have != schema.get("$id"):
-            raise RunError(f"dataset '{source.identifier}' ({dataset_id}) exists with schema "
-                           f"{have}, not the schema '{source.identifier}' runner synth makes; "
-                           f"delete it (runner datasets rm {source.identifier} -t {target}) or "
-                           f"set sources.{source.name}.identifier to another name")
+            raise RunError(f"dataset '{source.identifier}' ({dataset_id}) on target "
+                           f"'{target}' exists with schema {have}, not the schema "
+                           f"'{source.identifier}' runner synth makes; delete that dataset in "
+                           "Platform (it is a source of the project, so runner datasets rm "
+                           f"keeps it) or set sources.{source.name}.identifier to another name")
 
 
 def _undo(client: PlatformClient, batch_id: str, cause: BaseException) -> None:
