@@ -90,6 +90,8 @@ def test_synth_creates_the_sources_in_the_sandbox_and_the_example_builds_there(
     assert f"into sandbox {emulator.sandbox}, tenant {TENANT}" in out
     for name in ("experience_events", "profiles"):
         assert (f"source {name}: dataset {name} (") in out
+        assert f"source {name}: writing {tables[name].num_rows:,} rows into dataset {name} (" \
+            in out
         assert f"success, {tables[name].num_rows:,} records" in out
     # the tenant field groups: _<tenant>.userid, each for its table's class
     groups = posted(emulator, f"{REG}/tenant/fieldgroups")

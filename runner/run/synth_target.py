@@ -124,8 +124,10 @@ def synth_to_platform(workspace: Workspace, sources: list[SourceConfig],
     batches: dict[str, IngestResult] = {}
     try:
         for source in sources:
-            batches[source.name] = adapter.ingest(setups[source.name].dataset_id,
-                                                  tables[source.synthetic])
+            setup, table = setups[source.name], tables[source.synthetic]
+            echo(f"source {source.name}: writing {table.num_rows:,} rows into dataset "
+                 f"{source.identifier} ({setup.dataset_id}) as one batch")
+            batches[source.name] = adapter.ingest(setup.dataset_id, table)
     except BaseException as exc:
         for batch in batches.values():
             _undo(client, batch.batch_id, exc)
