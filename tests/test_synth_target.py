@@ -229,3 +229,21 @@ def test_force_is_for_a_sandbox_only(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err == (
         "Error: runner synth --force allows a Data Distiller target's sandbox named prod; "
         "'local' is duckdb: drop --force\n")
+
+
+def test_a_source_naming_a_table_the_generator_lacks_is_one_line_before_any_work(
+        emulator: Emulator, on_emulator: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runner.cli.emulate import synthetic_tables
+
+    root = on_emulator
+    config = yaml.safe_load((root / "project.yml").read_text(encoding="utf-8"))
+    config["sources"]["profiles"]["synthetic"] = "people"
+    (root / "project.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    message = ("sources.profiles.synthetic: the generator makes experience_events, profiles, "
+               "not 'people'")
+    for args in (["synth", "-t", "emulated"], ["synth"], ["build"]):
+        assert main([*args, "--project-dir", str(root)]) == 2
+        assert capsys.readouterr().err == f"Error: project.yml: {message}\n", args
+    with pytest.raises(ProjectError, match=message):
+        synthetic_tables(root)  # runner emulate --synth: before the emulator starts
+    assert emulator.requests == []

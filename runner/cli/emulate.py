@@ -50,7 +50,7 @@ def synthetic_tables(root: Path) -> Callable[[str], dict[str, Any]]:
     a project without generated sources is an error before the emulator starts)."""
     from runner.project.config import load_project
     from runner.sources import synth
-    from runner.sources.prepare import synth_options
+    from runner.sources.prepare import check_generated, synth_options
 
     config = load_project(root)
     sources = [s for s in config.sources.values() if s.synthetic]
@@ -59,13 +59,10 @@ def synthetic_tables(root: Path) -> Callable[[str], dict[str, Any]]:
                            "(declare one with 'synthetic: experience_events')")
     options = synth_options(config)
 
+    check_generated(sources)
+
     def make(tenant: str) -> dict[str, Any]:
         tables = synth.generate(replace(options, tenant=tenant))
-        unknown = [s for s in sources if s.synthetic not in tables]
-        if unknown:
-            raise ProjectError(f"sources.{unknown[0].name}.synthetic: the generator makes "
-                               f"{', '.join(sorted(tables))}, not '{unknown[0].synthetic}'",
-                               "project.yml")
         return {synth.check_table_name(s.identifier): tables[s.synthetic] for s in sources}
 
     return make

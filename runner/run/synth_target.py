@@ -27,6 +27,7 @@ from runner.platform.ingest import IngestResult, replace_batches, revert_batch
 from runner.platform.schemas import (datasets_named, ensure_dataset, find_schema, spark_type,
                                      tenant_id)
 from runner.sources import synth
+from runner.sources.prepare import check_generated
 from runner.sources.xdm import layout
 
 if TYPE_CHECKING:
@@ -94,15 +95,12 @@ def synth_to_platform(workspace: Workspace, sources: list[SourceConfig],
     assert client is not None, "synth_to_platform needs a target on Platform"
     sandbox = client.credentials.sandbox
     check_sandbox(sandbox, force)
-    unknown = [s for s in sources if s.synthetic not in synth.schemas()]
-    if unknown:
-        raise ProjectError(f"sources.{unknown[0].name}.synthetic: the generator makes "
-                           f"{', '.join(sorted(synth.schemas()))}, not '{unknown[0].synthetic}'",
-                           "project.yml")
+    check_generated(sources)
     tenant = "_" + tenant_id(client)
     options = replace(options, tenant=tenant)
+    schemas = synth.schemas(tenant)
+    layouts = {s.name: layout(s.synthetic, schemas[s.synthetic].names, tenant) for s in sources}
     for source in sources:
-        layout(source.synthetic, synth.schemas(tenant)[source.synthetic].names, tenant)
         synth.check_table_name(source.identifier)
     tables = synth.generate(options, on_user)
     empty = [s.synthetic for s in sources if tables[s.synthetic].num_rows == 0]
@@ -116,9 +114,8 @@ def synth_to_platform(workspace: Workspace, sources: list[SourceConfig],
          f"(seed {options.seed}) into sandbox {sandbox}, tenant {tenant}")
     setups = {}
     for source in sources:
-        table = tables[source.synthetic]
-        xdm = layout(source.synthetic, table.column_names, tenant)
-        fields = {f.name: spark_type(f.type) for f in table.schema.field(tenant).type}
+        xdm = layouts[source.name]
+        fields = {f.name: spark_type(f.type) for f in schemas[source.synthetic].field(tenant).type}
         setups[source.name] = ensure_dataset(client, source.identifier, fields,
                                              xdm_class=xdm.xdm_class, standard=xdm.fieldgroups)
     batches: dict[str, IngestResult] = {}

@@ -159,6 +159,22 @@ def _create_synthetic(config: ProjectConfig, adapter: Adapter, sources: list[Sou
     return list(load_synthetic(adapter, sources, synth_options(config), echo))
 
 
+def check_generated(sources: Iterable[SourceConfig]) -> None:
+    """Refuse a source whose ``synthetic:`` names a table the generator does not make.
+
+    Raises:
+        ProjectError: naming project.yml's key and the tables the generator makes.
+    """
+    from runner.sources import synth
+
+    made = synth.schemas()
+    for source in sources:
+        if source.synthetic not in made:
+            raise ProjectError(f"sources.{source.name}.synthetic: the generator makes "
+                               f"{', '.join(sorted(made))}, not '{source.synthetic}'",
+                               "project.yml")
+
+
 def load_synthetic(adapter: Adapter, sources: list[SourceConfig], options: SynthOptions,
                    echo: Callable[[str], None],
                    on_user: Callable[[], None] | None = None) -> dict[str, int]:
@@ -167,14 +183,9 @@ def load_synthetic(adapter: Adapter, sources: list[SourceConfig], options: Synth
     identifier. ``on_user`` is called after each user is simulated (progress)."""
     from runner.sources import synth
 
+    check_generated(sources)
     tables = synth.generate(options, on_user)
-    wanted = {}
-    for source in sources:
-        if source.synthetic not in tables:
-            raise ProjectError(f"sources.{source.name}.synthetic: the generator makes "
-                               f"{', '.join(sorted(tables))}, not '{source.synthetic}'",
-                               "project.yml")
-        wanted[synth.check_table_name(source.identifier)] = tables[source.synthetic]
+    wanted = {synth.check_table_name(s.identifier): tables[s.synthetic] for s in sources}
     counts = adapter.load_arrow(wanted)
     record_versions(adapter, {name: synth_version(options) for name in counts})
     for name, rows in counts.items():
