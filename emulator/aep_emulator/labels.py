@@ -20,8 +20,8 @@ the contract marks the shape uncertain, so both are accepted). A field's ``optio
 the dataset's Catalog ``schemaRef.id`` and its ``schemaPath`` ``/properties/<column>[/...]``
 of a column of the dataset's table, or, for a dataset of a Schema Registry schema, the path of
 one of that schema's fields (``/properties/_<tenant>/properties/propensity``: the Registry's
-XDM shape, not the flattened table the emulator keeps for tenant-only schemas). Anything else is a 400 RFC 7807 body; a dataset Catalog
-does not know is a 404. The label names are the emulator's own copy of §7's list.
+XDM shape, not the flattened table the emulator keeps for tenant-only schemas). Anything else
+is a 400 RFC 7807 body; a dataset Catalog does not know is a 404. The label names are the emulator's own copy of §7's list.
 """
 
 from __future__ import annotations
@@ -143,13 +143,10 @@ def parse_body(body: Any, ds_id: str, record: dict[str, Any], columns: list[str]
             raise Invalid(f"'{where}.option.contentType' must be {XED_FULL}, got "
                           f"{option['contentType']!r}")
         path = option["schemaPath"]
-        if schema_paths is not None:
-            if path not in schema_paths:
-                raise Invalid(f"'{where}.option.schemaPath' {path!r} is not a field of the "
-                              f"dataset's schema (fields: {', '.join(sorted(schema_paths))})")
-            match = None
-        else:
-            match = _PATH.fullmatch(path) if isinstance(path, str) else None
+        if schema_paths is not None and path not in schema_paths:
+            raise Invalid(f"'{where}.option.schemaPath' {path!r} is not a field of the "
+                          f"dataset's schema (fields: {', '.join(sorted(schema_paths))})")
+        match = _PATH.fullmatch(path) if isinstance(path, str) else None
         if schema_paths is None and (match is None or match.group(1) not in columns):
             raise Invalid(f"'{where}.option.schemaPath' {path!r} is not a field of the dataset's "
                           f"schema (expected /properties/<column>, columns: {', '.join(columns)})")

@@ -49,8 +49,8 @@ churn_scores``). Real Data Distiller keeps the XDM shape instead: the table has 
 fills, at the cost of SQL that differs from Platform's for these datasets.
 
 A schema with a standard field group (the synthetic sources of ``runner synth -t``), or of the
-ExperienceEvent class, keeps the XDM shape instead, as Data Distiller does: each top-level field of its class and field groups
-(the tenant object too) is a column named by the field lowercased, a struct, map or array as
+ExperienceEvent class, keeps the XDM shape instead, as Data Distiller does: each top-level field
+of its class and field groups (the tenant object too) is a column named by the field lowercased, a struct, map or array as
 ``jsonb`` with its Spark type in the column's comment (:mod:`~aep_emulator.nested`, so Spark's
 nested access works on it), and batch rows are checked against the fields to the leaf
 (:mod:`~aep_emulator.ingestload`).
@@ -259,7 +259,7 @@ class Registry:
             return {}
         return {name.lower(): SPARK_COMMENT + spark for name, node in
                 self.properties_of(schema).items()
-                if (spark := xdm.spark_type(node)).startswith(("struct<", "map<", "array<"))}
+                if pg_type(spark := xdm.spark_type(node)) == "jsonb"}
 
     def shape_of(self, dataset: dict[str, Any]) -> xdm.Shape | None:
         """The top-level fields a batch row of the Catalog ``dataset`` may have and those it

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from runner.errors import ProjectError
 from runner.platform.schemas import EVENT_CLASS, PROFILE_CLASS
+
 IDENTITY_MAP = "https://ns.adobe.com/xdm/context/identitymap"
 #: The fields each class has itself (the ExperienceEvent class builds in ``identityMap``).
 CLASS_FIELDS = {EVENT_CLASS: {"_id", "timestamp", "eventType", "eventMergeId", "producedBy",
